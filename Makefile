@@ -1,0 +1,20 @@
+# The two commands a new user needs: `make demo` and `make test`.
+.PHONY: setup demo run test bench lint
+VENV := .venv/bin
+export PATH := $(CURDIR)/.tools/node_modules/.bin:$(PATH)
+
+setup:
+	@scripts/setup
+
+demo: setup
+	@$(VENV)/ao-tui --demo
+
+run: setup
+	@$(VENV)/ao-tui
+
+test: setup
+	@$(VENV)/lint-imports --no-cache
+	@$(VENV)/python -m pytest -q -p no:cacheprovider
+
+bench: setup
+	@for b in bench/bench_*.py; do $(VENV)/python $$b; done

@@ -1,0 +1,313 @@
+"""``ao.config.yaml``: finding it, reading it, and saying exactly what is wrong.
+
+Lookup order: ``--config``, ``$AO_CONFIG``, ``./ao.config.yaml`` and upward
+from the working directory, then the user config dir. Validation errors name
+the file, line and field in one line (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ao_tui.errors import ConfigError
+from ao_tui.names import validate_branch, validate_prefix
+
+CONFIG_NAME = "ao.config.yaml"
+
+EVENTS = (
+    "ci_failed",
+    "ci_passed",
+    "changes_requested",
+    "review_comment",
+    "approved",
+    "approved_and_green",
+    "merge_conflict",
+    "agent_needs_input",
+    "agent_stuck",
+    "agent_exited",
+    "pr_merged",
+    "all_done",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PluginRef(BaseModel):
+    """Which plugin fills a slot, and its options.
+
+    Written either as a bare name (``runtime: tmux``) or as a mapping whose
+    ``plugin`` key names it and whose other keys are the plugin's options.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    plugin: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"plugin": value}
+        return value
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class AgentOptions(_Model):
+    plugin: str = "claude-code"
+    model: str | None = Field(default=None, description="Model passed to the agent (e.g. sonnet, opus).")
+    permission_mode: Literal["default", "acceptEdits", "plan", "bypassPermissions"] = "default"
+    rules: str = Field(default="", description="Extra rules appended to every task prompt.")
+    command: list[str] | None = Field(
+        default=None, description="Override the agent's executable (argument list), e.g. for a wrapper."
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Extra non-secret environment for the agent.")
+
+
+class ReactionConfig(_Model):
+    action: Literal["send_to_agent", "notify", "merge", "spawn", "none"] | str
+    retries: int | None = Field(default=None, ge=0)
+    escalate_after: int | str | None = Field(
+        default=None, description="A count of attempts, or a duration such as 30m, after which a human is asked."
+    )
+    cooldown: str | None = Field(default=None, description="Minimum time between two runs, e.g. 2m.")
+    message: str | None = Field(default=None, description="Template for send_to_agent.")
+    method: Literal["merge", "squash", "rebase"] | None = None
+
+
+def default_reactions() -> dict[str, ReactionConfig]:
+    return {
+        "ci_failed": ReactionConfig(action="send_to_agent", retries=2, escalate_after=3),
+        "changes_requested": ReactionConfig(action="send_to_agent", escalate_after="30m"),
+        "review_comment": ReactionConfig(action="send_to_agent"),
+        "merge_conflict": ReactionConfig(action="send_to_agent", escalate_after="15m"),
+        "approved_and_green": ReactionConfig(action="notify"),
+        "agent_needs_input": ReactionConfig(action="notify"),
+        "agent_stuck": ReactionConfig(action="notify"),
+        "agent_exited": ReactionConfig(action="notify"),
+    }
+
+
+class ProjectConfig(_Model):
+    repo: Path = Field(description="Path to the project's git repository.")
+    default_branch: str = "main"
+    session_prefix: str = Field(default="ao", description="Session ids are <prefix>-<n>.")
+    branch_prefix: str = Field(default="ao/", description="Each session works on <branch_prefix><session id>.")
+    runtime: PluginRef = PluginRef(plugin="tmux")
+    agent: AgentOptions = AgentOptions()
+    workspace: PluginRef = PluginRef(plugin="worktree")
+    tracker: PluginRef = PluginRef(plugin="local")
+    scm: PluginRef = PluginRef(plugin="local")
+    terminal: PluginRef = PluginRef(plugin="tmux")
+    notifiers: list[PluginRef] = Field(default_factory=lambda: [PluginRef(plugin="terminal")])
+    reactions: dict[str, ReactionConfig] = Field(default_factory=default_reactions)
+    max_sessions: int = Field(default=10, ge=1, le=500)
+    stuck_after: str = Field(default="10m", description="Quiet time after which a working agent counts as stuck.")
+    autopilot: bool = False
+
+    @field_validator("repo", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        return Path(os.path.expanduser(str(value))) if value is not None else value
+
+    @field_validator("session_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        try:
+            return validate_prefix(value)
+        except Exception as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("default_branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        try:
+            return validate_branch(value)
+        except Exception as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("reactions")
+    @classmethod
+    def _events(cls, value: dict[str, ReactionConfig]) -> dict[str, ReactionConfig]:
+        unknown = sorted(set(value) - set(EVENTS))
+        if unknown:
+            raise ValueError(f"unknown event {unknown[0]!r}; known: {', '.join(EVENTS)}")
+        return {**default_reactions(), **value}
+
+
+class OrchestratorConfig(_Model):
+    model: str = "claude-sonnet-4-5"
+    max_parallel_spawn: int = Field(default=3, ge=1)
+    allow_without_confirmation: list[Literal["merge", "kill", "spawn_many", "restore"]] = Field(default_factory=list)
+    autopilot_max_sessions: int = Field(default=3, ge=0)
+    drift_check_minutes: int = Field(default=0, ge=0, description="0 disables periodic mid-session checks.")
+
+
+class TuiConfig(_Model):
+    theme: str | None = None
+    keys: dict[str, str] = Field(default_factory=dict, description="Binding id to key, e.g. {merge: M}.")
+
+
+class Config(_Model):
+    projects: dict[str, ProjectConfig] = Field(default_factory=dict)
+    orchestrator: OrchestratorConfig = OrchestratorConfig()
+    tui: TuiConfig = TuiConfig()
+    path: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("projects")
+    @classmethod
+    def _names(cls, value: dict[str, ProjectConfig]) -> dict[str, ProjectConfig]:
+        for name in value:
+            validate_prefix(name) if name else None
+        return value
+
+    def project(self, name: str | None = None) -> tuple[str, ProjectConfig]:
+        from ao_tui.errors import NotFound
+
+        if not self.projects:
+            raise NotFound(f"{self.path or CONFIG_NAME}: no projects configured (run `ao init` in a repository)")
+        if name is None:
+            name = next(iter(self.projects))
+        if name not in self.projects:
+            raise NotFound(f"no project {name!r} in {self.path}; known: {', '.join(self.projects)}")
+        return name, self.projects[name]
+
+
+# -- finding and loading ---------------------------------------------------
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path | None:
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(str(path), None, None, "no such config file")
+        return path
+    env = os.environ.get("AO_CONFIG")
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ConfigError(str(path), None, None, "no such config file (from $AO_CONFIG)")
+        return path
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    from ao_tui.paths import config_dir
+
+    user = config_dir() / CONFIG_NAME
+    return user if user.is_file() else None
+
+
+def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Map every key path in a composed YAML document to its 1-based line."""
+    lines: dict[tuple[Any, ...], int] = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            sub = (*path, key)
+            lines.update(_line_index(value_node, sub))
+            lines[sub] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.update(_line_index(item, (*path, i)))
+    return lines
+
+
+def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        key = tuple(str(p) if not isinstance(p, int) else p for p in loc[:end])
+        if key in lines:
+            return lines[key]
+    return None
+
+
+def parse_config(text: str, source: str = CONFIG_NAME, base_dir: Path | None = None) -> Config:
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(source, line, None, f"invalid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, 1, None, "the top level must be a mapping")
+    lines = _line_index(node) if node is not None else {}
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("str", "function-before[_from_name(), PluginRef]")))
+        field = ".".join(str(p) for p in loc) or None
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        raise ConfigError(source, _nearest_line(lines, loc), field, msg) from None
+    config.path = Path(source)
+    root = base_dir or Path(source).resolve().parent
+    for project in config.projects.values():
+        if not project.repo.is_absolute():
+            project.repo = (root / project.repo).resolve()
+    return config
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Config:
+    """Find and load the config; an empty ``Config`` when there is none."""
+    path = find_config(explicit, cwd)
+    if path is None:
+        return Config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), None, None, f"cannot read: {exc.strerror}") from None
+    return parse_config(text, str(path))
+
+
+def check_projects(config: Config) -> None:
+    """Refuse projects whose repository does not exist, naming the line."""
+    if config.path is None:
+        return
+    text = config.path.read_text(encoding="utf-8")
+    lines = _line_index(yaml.compose(text)) if text.strip() else {}
+    for name, project in config.projects.items():
+        if not (project.repo / ".git").exists():
+            raise ConfigError(
+                str(config.path),
+                lines.get(("projects", name, "repo")),
+                f"projects.{name}.repo",
+                f"{project.repo} is not a git repository",
+            )
+
+
+def json_schema() -> dict[str, Any]:
+    return Config.model_json_schema()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file so a crash leaves either the old or the new content."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

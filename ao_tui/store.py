@@ -1,0 +1,428 @@
+"""The embedded store: SQLite in WAL mode under ``$AO_HOME``.
+
+Several processes (``ao run``, the CLI, one or more ``ao-tui``) read and write
+the same file at once. Every status change is one ``BEGIN IMMEDIATE``
+transaction that re-reads the session, checks the state machine, writes the
+new row and appends the event, so no two writers can interleave.
+
+Reactions use ``claim``: the row's primary key is what caused the reaction
+(check run, comment id, head commit), so only one engine, once, ever acts on it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ao_tui.errors import NotFound
+from ao_tui.lifecycle import check_transition
+from ao_tui.models import Event, Session, SessionStatus, utcnow
+from ao_tui.names import validate_prefix, validate_session_id
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX sessions_project ON sessions(project);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        from_status TEXT,
+        to_status TEXT,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_session ON events(session_id, id);
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE claims (
+        key TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        action TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'claimed',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX claims_session ON claims(session_id);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL,
+        key TEXT UNIQUE,
+        text TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox(session_id, delivered_at);
+    CREATE TABLE chat (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation TEXT NOT NULL,
+        at TEXT NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL
+    );
+    CREATE TABLE outcomes (session_id TEXT PRIMARY KEY, project TEXT NOT NULL, data TEXT NOT NULL);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+}
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat()
+
+
+class Store:
+    """A thread-safe handle on the store; each thread gets its own connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._migrate()
+
+    # -- connections -------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An immediate (write-locked) transaction, rolled back on error."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _migrate(self) -> None:
+        with self.transaction() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row["value"]) if row else 0
+            for target in sorted(v for v in _MIGRATIONS if v > version):
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)", (str(target),)
+                )
+
+    def schema_version(self) -> int:
+        row = self._conn().execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row["value"])
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap 'anything new?'."""
+        return int(self._conn().execute("PRAGMA data_version").fetchone()[0])
+
+    # -- sessions ----------------------------------------------------------
+
+    def next_session_id(self, prefix: str) -> str:
+        """Reserve ``<prefix>-<n>``; never hands out the same id twice."""
+        validate_prefix(prefix)
+        with self.transaction() as conn:
+            row = conn.execute("SELECT value FROM counters WHERE name=?", (prefix,)).fetchone()
+            n = (row["value"] if row else 0) + 1
+            while conn.execute("SELECT 1 FROM sessions WHERE id=?", (f"{prefix}-{n}",)).fetchone():
+                n += 1
+            conn.execute("INSERT OR REPLACE INTO counters(name, value) VALUES(?, ?)", (prefix, n))
+        return f"{prefix}-{n}"
+
+    def insert_session(self, session: Session) -> Session:
+        validate_session_id(session.id)
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO sessions(id, project, status, created_at, updated_at, data) VALUES(?,?,?,?,?,?)",
+                (
+                    session.id,
+                    session.project,
+                    session.status.value,
+                    _ts(session.created_at),
+                    _ts(session.updated_at),
+                    session.model_dump_json(),
+                ),
+            )
+            self._insert_event(conn, Event(session_id=session.id, kind="created", to_status=session.status.value))
+        return session
+
+    def get_session(self, session_id: str) -> Session:
+        row = self._conn().execute("SELECT data FROM sessions WHERE id=?", (session_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no session {session_id!r} (see `ao ls`)")
+        return Session.model_validate_json(row["data"])
+
+    def find_session(self, session_id: str) -> Session | None:
+        try:
+            return self.get_session(session_id)
+        except NotFound:
+            return None
+
+    def list_sessions(self, project: str | None = None) -> list[Session]:
+        if project is None:
+            rows = self._conn().execute("SELECT data FROM sessions ORDER BY created_at, id").fetchall()
+        else:
+            rows = self._conn().execute(
+                "SELECT data FROM sessions WHERE project=? ORDER BY created_at, id", (project,)
+            ).fetchall()
+        return [Session.model_validate_json(r["data"]) for r in rows]
+
+    def mutate(
+        self,
+        session_id: str,
+        change: Callable[[Session], None],
+        *,
+        status: SessionStatus | None = None,
+        reason: str = "",
+        event: Event | None = None,
+    ) -> Session:
+        """Read, change and write a session in one transaction.
+
+        ``status`` (if given and different) is checked against the state
+        machine and recorded as a ``status`` event with ``reason``.
+        """
+        with self.transaction() as conn:
+            row = conn.execute("SELECT data FROM sessions WHERE id=?", (session_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no session {session_id!r} (see `ao ls`)")
+            session = Session.model_validate_json(row["data"])
+            before = session.status
+            change(session)
+            now = utcnow()
+            if status is not None and status != before:
+                check_transition(session_id, before, status)
+                session.status = status
+                session.status_since = now
+                self._insert_event(
+                    conn,
+                    Event(
+                        session_id=session_id,
+                        kind="status",
+                        from_status=before.value,
+                        to_status=status.value,
+                        data={"reason": reason} if reason else {},
+                    ),
+                )
+            session.updated_at = now
+            conn.execute(
+                "UPDATE sessions SET status=?, updated_at=?, data=? WHERE id=?",
+                (session.status.value, _ts(now), session.model_dump_json(), session_id),
+            )
+            if event is not None:
+                self._insert_event(conn, event)
+        return session
+
+    def transition(self, session_id: str, target: SessionStatus, reason: str = "", **fields: Any) -> Session:
+        """Change a session's status (and optionally other fields) atomically."""
+
+        def apply(session: Session) -> None:
+            for key, value in fields.items():
+                setattr(session, key, value)
+
+        return self.mutate(session_id, apply, status=target, reason=reason)
+
+    def update(self, session_id: str, **fields: Any) -> Session:
+        """Change fields other than status."""
+
+        def apply(session: Session) -> None:
+            for key, value in fields.items():
+                setattr(session, key, value)
+
+        return self.mutate(session_id, apply)
+
+    def delete_session(self, session_id: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM sessions WHERE id=?", (session_id,))
+
+    # -- events ------------------------------------------------------------
+
+    @staticmethod
+    def _insert_event(conn: sqlite3.Connection, event: Event) -> int:
+        cur = conn.execute(
+            "INSERT INTO events(session_id, at, kind, from_status, to_status, data) VALUES(?,?,?,?,?,?)",
+            (
+                event.session_id,
+                _ts(event.at),
+                event.kind,
+                event.from_status,
+                event.to_status,
+                json.dumps(event.data),
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_event(self, event: Event) -> int:
+        with self.transaction() as conn:
+            return self._insert_event(conn, event)
+
+    def events(self, session_id: str | None = None, *, after_id: int = 0, limit: int = 500) -> list[Event]:
+        if session_id is None:
+            rows = self._conn().execute(
+                "SELECT * FROM events WHERE id>? ORDER BY id LIMIT ?", (after_id, limit)
+            ).fetchall()
+        else:
+            rows = self._conn().execute(
+                "SELECT * FROM (SELECT * FROM events WHERE session_id=? AND id>? ORDER BY id DESC LIMIT ?) ORDER BY id",
+                (session_id, after_id, limit),
+            ).fetchall()
+        return [
+            Event(
+                id=r["id"],
+                session_id=r["session_id"],
+                at=datetime.fromisoformat(r["at"]),
+                kind=r["kind"],
+                from_status=r["from_status"],
+                to_status=r["to_status"],
+                data=json.loads(r["data"]),
+            )
+            for r in rows
+        ]
+
+    def last_event_id(self) -> int:
+        row = self._conn().execute("SELECT MAX(id) AS m FROM events").fetchone()
+        return int(row["m"] or 0)
+
+    # -- reactions: exactly once ------------------------------------------
+
+    def claim(self, key: str, session_id: str, event: str, action: str, data: dict[str, Any] | None = None) -> bool:
+        """Claim the right to act on ``key``. True for exactly one caller, ever."""
+        now = _ts(utcnow())
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO claims(key, session_id, event, action, created_at, updated_at, data)"
+                " VALUES(?,?,?,?,?,?,?)",
+                (key, session_id, event, action, now, now, json.dumps(data or {})),
+            )
+            return cur.rowcount == 1
+
+    def set_claim_state(self, key: str, state: str, data: dict[str, Any] | None = None) -> None:
+        with self.transaction() as conn:
+            if data is None:
+                conn.execute(
+                    "UPDATE claims SET state=?, attempts=attempts+1, updated_at=? WHERE key=?",
+                    (state, _ts(utcnow()), key),
+                )
+            else:
+                conn.execute(
+                    "UPDATE claims SET state=?, attempts=attempts+1, updated_at=?, data=? WHERE key=?",
+                    (state, _ts(utcnow()), json.dumps(data), key),
+                )
+
+    def claims(self, session_id: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM claims WHERE 1=1", []
+        if session_id is not None:
+            sql, args = sql + " AND session_id=?", [*args, session_id]
+        if state is not None:
+            sql, args = sql + " AND state=?", [*args, state]
+        rows = self._conn().execute(sql + " ORDER BY created_at", args).fetchall()
+        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    # -- outbox: messages waiting for an agent to be at its prompt ---------
+
+    def enqueue_message(self, session_id: str, text: str, key: str | None = None) -> int | None:
+        """Queue ``text`` for delivery; with ``key``, a second enqueue is a no-op."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO outbox(session_id, key, text, created_at) VALUES(?,?,?,?)",
+                (session_id, key, text, _ts(utcnow())),
+            )
+            return int(cur.lastrowid) if cur.rowcount == 1 else None
+
+    def pending_messages(self, session_id: str | None = None) -> list[dict[str, Any]]:
+        if session_id is None:
+            rows = self._conn().execute("SELECT * FROM outbox WHERE delivered_at IS NULL ORDER BY id").fetchall()
+        else:
+            rows = self._conn().execute(
+                "SELECT * FROM outbox WHERE session_id=? AND delivered_at IS NULL ORDER BY id", (session_id,)
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def mark_delivered(self, message_id: int) -> bool:
+        """True if this call delivered it (it was still pending)."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET delivered_at=? WHERE id=? AND delivered_at IS NULL", (_ts(utcnow()), message_id)
+            )
+            return cur.rowcount == 1
+
+    # -- chat, outcomes, settings ------------------------------------------
+
+    def append_chat(self, conversation: str, role: str, content: Any) -> int:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO chat(conversation, at, role, content) VALUES(?,?,?,?)",
+                (conversation, _ts(utcnow()), role, json.dumps(content)),
+            )
+            return int(cur.lastrowid or 0)
+
+    def chat_history(self, conversation: str) -> list[dict[str, Any]]:
+        rows = self._conn().execute(
+            "SELECT * FROM chat WHERE conversation=? ORDER BY id", (conversation,)
+        ).fetchall()
+        return [{"id": r["id"], "at": r["at"], "role": r["role"], "content": json.loads(r["content"])} for r in rows]
+
+    def clear_chat(self, conversation: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM chat WHERE conversation=?", (conversation,))
+
+    def put_outcome(self, session_id: str, project: str, data: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO outcomes(session_id, project, data) VALUES(?,?,?)",
+                (session_id, project, json.dumps(data)),
+            )
+
+    def outcomes(self, project: str | None = None) -> list[dict[str, Any]]:
+        if project is None:
+            rows = self._conn().execute("SELECT * FROM outcomes").fetchall()
+        else:
+            rows = self._conn().execute("SELECT * FROM outcomes WHERE project=?", (project,)).fetchall()
+        return [{"session_id": r["session_id"], "project": r["project"], **json.loads(r["data"])} for r in rows]
+
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        row = self._conn().execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        return row["value"] if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES(?,?)", (key, value))
+
+
+def open_store(path: Path | None = None) -> Store:
+    from ao_tui.paths import store_path
+
+    return Store(path or store_path())

@@ -1,0 +1,60 @@
+"""Fixtures shared by every test: a private AO_HOME, tmux socket and git repo.
+
+Fixture names avoid ``server`` and ``session``: libtmux's pytest plugin owns them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.gitrepo import make_repo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def claude_bin() -> str | None:
+    """The real Claude Code CLI: the project's .tools copy, else PATH."""
+    local = ROOT / ".tools" / "node_modules" / ".bin" / "claude"
+    if local.exists():
+        return str(local)
+    return shutil.which("claude")
+
+
+@pytest.fixture
+def ao_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh AO_HOME and a private tmux socket, killed afterwards."""
+    home = tmp_path / "ao-home"
+    home.mkdir()
+    socket = f"ao-test-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("AO_HOME", str(home))
+    monkeypatch.setenv("AO_TMUX_SOCKET", socket)
+    monkeypatch.delenv("AO_CONFIG", raising=False)
+    yield home
+    subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def tmux_socket(ao_home: Path) -> str:
+    return os.environ["AO_TMUX_SOCKET"]
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A real repository on ``main`` with a bare ``origin`` beside it."""
+    return make_repo(tmp_path)
+
+
+@pytest.fixture
+def ao_store(ao_home: Path):
+    from ao_tui.store import open_store
+
+    st = open_store()
+    yield st
+    st.close()

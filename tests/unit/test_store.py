@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ao_tui.errors import NotFound, TransitionRefused
+from ao_tui.models import Session, SessionStatus
+
+
+def test_session_ids_are_sequential_and_never_reused(ao_store):
+    ids = [ao_store.next_session_id("app") for _ in range(3)]
+    assert ids == ["app-1", "app-2", "app-3"]
+
+
+def test_transition_records_event_and_refuses_impossible(ao_store):
+    ao_store.insert_session(Session(id="app-1", project="p"))
+    s = ao_store.transition("app-1", SessionStatus.WORKING, reason="agent started")
+    assert s.status is SessionStatus.WORKING
+    kinds = [(e.kind, e.from_status, e.to_status) for e in ao_store.events("app-1")]
+    assert ("status", "spawning", "working") in kinds
+    ao_store.transition("app-1", SessionStatus.KILLED)
+    with pytest.raises(TransitionRefused):
+        ao_store.transition("app-1", SessionStatus.MERGED)
+    assert ao_store.get_session("app-1").status is SessionStatus.KILLED
+
+
+def test_unknown_session_is_a_clear_error(ao_store):
+    with pytest.raises(NotFound, match="no session 'nope'"):
+        ao_store.get_session("nope")
+
+
+def test_claim_is_exactly_once_across_threads(ao_store):
+    ao_store.insert_session(Session(id="app-1", project="p"))
+    wins: list[bool] = []
+
+    def race() -> None:
+        from ao_tui.store import Store
+
+        st = Store(ao_store.path)
+        wins.append(st.claim("ci:run-42", "app-1", "ci_failed", "send_to_agent"))
+        st.close()
+
+    threads = [threading.Thread(target=race) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins.count(True) == 1
+
+
+def test_outbox_keyed_messages_deduplicate(ao_store):
+    assert ao_store.enqueue_message("app-1", "fix CI", key="k1") is not None
+    assert ao_store.enqueue_message("app-1", "fix CI", key="k1") is None
+    (msg,) = ao_store.pending_messages("app-1")
+    assert ao_store.mark_delivered(msg["id"]) is True
+    assert ao_store.mark_delivered(msg["id"]) is False
+    assert ao_store.pending_messages("app-1") == []
