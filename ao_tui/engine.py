@@ -1,0 +1,559 @@
+"""The engine: spawns sessions, acts on them, and runs the watch loop.
+
+Everything a user can do (CLI, TUI, orchestrator) goes through ``Engine``.
+It knows nothing of Textual. Plugins are reached only through their slot
+interfaces, created per project from the config.
+
+Crash safety of ``spawn``: the session row (with its id, branch, workspace
+path and the agent's session id decided up front) is written *before* any
+side effect, so a ``kill -9`` at any point leaves a tracked session that
+``reconcile`` finishes or marks exited — never an untracked worktree or a
+duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ao_tui import lifecycle, paths
+from ao_tui.config import Config, ProjectConfig
+from ao_tui.errors import AoError, NotFound
+from ao_tui.models import Activity, ActivityState, Event, PullRequest, Session, Task, utcnow
+from ao_tui.models import SessionStatus as S
+from ao_tui.names import validate_branch, validate_session_id
+from ao_tui.prompts import session_rules, task_prompt
+from ao_tui.registry import create
+from ao_tui.slots.agent import Agent, LaunchSpec
+from ao_tui.slots.base import PluginContext
+from ao_tui.slots.notifier import Notification, Notifier
+from ao_tui.slots.runtime import Runtime
+from ao_tui.slots.scm import SCM
+from ao_tui.slots.terminal import Terminal
+from ao_tui.slots.tracker import Tracker
+from ao_tui.slots.workspace import Workspace
+from ao_tui.store import Store, open_store
+
+log = logging.getLogger("ao.engine")
+
+#: An update pushed to in-process listeners (the TUI) when a session changes.
+Listener = Callable[[Session], None]
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    session: Session
+    matched: str  # what matched: "id", "pr", "task", "branch", "status", "title"
+
+
+class Engine:
+    """The façade over store, config and plugins."""
+
+    def __init__(self, config: Config, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store or open_store()
+        self._plugins: dict[tuple[str, str, str], Any] = {}
+        self._listeners: list[Listener] = []
+        self._lock = threading.RLock()
+        self._loop: Any = None  # ao_tui.engine_loop.EngineLoop when running
+
+    # -- plugins -------------------------------------------------------------
+
+    def project_config(self, project: str) -> ProjectConfig:
+        return self.config.project(project)[1]
+
+    def _context(self, project: str | None, options: dict[str, Any]) -> PluginContext:
+        return PluginContext(
+            ao_home=paths.ao_home(),
+            tmux_socket=paths.tmux_socket_name(),
+            project=project,
+            project_config=self.config.projects.get(project) if project else None,
+            options=options,
+        )
+
+    def plugin(self, slot: str, project: str, name: str | None = None) -> Any:
+        """The plugin filling ``slot`` for ``project`` (created once, then cached)."""
+        cfg = self.project_config(project)
+        if slot == "agent":
+            name = name or cfg.agent.plugin
+            options = cfg.agent.model_dump(exclude={"plugin"})
+        else:
+            ref = getattr(cfg, slot)
+            name = name or ref.plugin
+            options = ref.options
+        key = (slot, project, name)
+        with self._lock:
+            if key not in self._plugins:
+                self._plugins[key] = create(slot, name, self._context(project, options))
+            return self._plugins[key]
+
+    def runtime(self, session: Session) -> Runtime:
+        return self.plugin("runtime", session.project, session.runtime)
+
+    def agent(self, session: Session) -> Agent:
+        return self.plugin("agent", session.project, session.agent)
+
+    def workspace(self, project: str) -> Workspace:
+        return self.plugin("workspace", project)
+
+    def tracker(self, project: str) -> Tracker:
+        return self.plugin("tracker", project)
+
+    def scm(self, project: str) -> SCM:
+        return self.plugin("scm", project)
+
+    def notifiers(self, project: str) -> list[Notifier]:
+        cfg = self.project_config(project)
+        result = []
+        for ref in cfg.notifiers:
+            key = ("notifier", project, ref.plugin)
+            with self._lock:
+                if key not in self._plugins:
+                    self._plugins[key] = create("notifier", ref.plugin, self._context(project, ref.options))
+            result.append(self._plugins[key])
+        return result
+
+    # -- listeners -------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _changed(self, session: Session) -> Session:
+        for listener in list(self._listeners):
+            try:
+                listener(session)
+            except Exception:  # a listener must never break the engine
+                log.exception("listener failed")
+        return session
+
+    # -- queries -----------------------------------------------------------
+
+    def sessions(self, project: str | None = None) -> list[Session]:
+        return self.store.list_sessions(project)
+
+    def session(self, session_id: str) -> Session:
+        return self.store.get_session(session_id)
+
+    def events(self, session_id: str, limit: int = 200) -> list[Event]:
+        return self.store.events(session_id, limit=limit)
+
+    def backlog(self, project: str | None = None, include_done: bool = False) -> list[Task]:
+        name, _ = self.config.project(project)
+        return self.tracker(name).list_tasks(include_done=include_done)
+
+    def find(self, query: str) -> list[SearchHit]:
+        """Sessions matching ``query`` by id, PR number (``#12``), task, branch, status or title."""
+        q = query.strip().lower()
+        if not q:
+            return []
+        hits: list[SearchHit] = []
+        for s in self.sessions():
+            pr_num = s.pr.number if s.pr else None
+            if q == s.id.lower():
+                hits.insert(0, SearchHit(s, "id"))
+            elif q.lstrip("#").isdigit() and pr_num is not None and int(q.lstrip("#")) == pr_num:
+                hits.insert(0, SearchHit(s, "pr"))
+            elif s.task_id and q in (s.task_id.lower(), f"#{s.task_id.lower()}"):
+                hits.append(SearchHit(s, "task"))
+            elif q in s.branch.lower():
+                hits.append(SearchHit(s, "branch"))
+            elif q == s.status.value:
+                hits.append(SearchHit(s, "status"))
+            elif q in s.id.lower() or q in s.title.lower():
+                hits.append(SearchHit(s, "title"))
+        return hits
+
+    # -- spawn ---------------------------------------------------------------
+
+    def spawn(
+        self,
+        project: str | None = None,
+        task_id: str | None = None,
+        prompt: str | None = None,
+        *,
+        agent: str | None = None,
+    ) -> Session:
+        """Create a session: record it, make its workspace, start its agent."""
+        if not task_id and not (prompt and prompt.strip()):
+            raise AoError("spawn needs a task id or a prompt")
+        name, cfg = self.config.project(project)
+        if not (cfg.repo / ".git").exists():
+            raise AoError(f"project {name}: {cfg.repo} is not a git repository")
+        live = [s for s in self.sessions(name) if lifecycle.has_live_agent(s.status)]
+        if len(live) >= cfg.max_sessions:
+            raise AoError(f"project {name} already has {len(live)} live sessions (max_sessions: {cfg.max_sessions})")
+        task = self.tracker(name).get_task(task_id) if task_id else None
+        agent_plugin: Agent = self.plugin("agent", name, agent)
+        session_id = self.store.next_session_id(cfg.session_prefix)
+        branch = validate_branch(f"{cfg.branch_prefix}{session_id}")
+        workspace_path = paths.workspaces_root() / name / session_id
+        session = Session(
+            id=session_id,
+            project=name,
+            task_id=task.id if task else None,
+            task_title=task.title if task else "",
+            prompt=task_prompt(task, prompt),
+            branch=branch,
+            workspace=str(workspace_path),
+            runtime=cfg.runtime.plugin,
+            runtime_handle=session_id,
+            agent=agent_plugin.name,
+            agent_session_id=agent_plugin.new_agent_session_id(),
+            model=cfg.agent.model or "",
+        )
+        self.store.insert_session(session)
+        self._changed(session)
+        try:
+            return self._launch(session, restore=False, task=task)
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, AoError) else f"{type(exc).__name__}: {exc}"
+            self.store.transition(session_id, S.ERRORED, reason=f"spawn failed: {reason}", escalation=reason)
+            self._changed(self.session(session_id))
+            raise
+
+    def _spec(self, session: Session) -> LaunchSpec:
+        cfg = self.project_config(session.project)
+        agent = self.agent(session)
+        model = session.model or cfg.agent.model or ""
+        lessons: list[str] = []
+        try:
+            from ao_tui.outcomes import lessons_for  # learning from outcomes
+
+            lessons = lessons_for(self.store, session.project)
+        except ImportError:
+            pass
+        rules = session_rules(
+            session.branch, agent.model_trailer(model or session.agent), cfg.agent.rules, lessons
+        )
+        return LaunchSpec(
+            session_id=session.id,
+            agent_session_id=session.agent_session_id,
+            workspace=Path(session.workspace),
+            prompt=session.prompt,
+            model=model or None,
+            permission_mode=cfg.agent.permission_mode,
+            extra_rules=rules,
+            events_file=self.events_file(session.id),
+            command=cfg.agent.command,
+            env=dict(cfg.agent.env),
+        )
+
+    def events_file(self, session_id: str) -> Path:
+        return paths.ensure_dir(paths.session_dir(session_id)) / "hook-events.jsonl"
+
+    def _launch(self, session: Session, *, restore: bool, task: Task | None = None) -> Session:
+        cfg = self.project_config(session.project)
+        workspace_path = Path(session.workspace)
+        ws = self.workspace(session.project)
+        if not ws.exists(workspace_path):
+            ws.create(cfg.repo, session.id, session.branch, cfg.default_branch)
+        agent = self.agent(session)
+        spec = self._spec(session)
+        agent.prepare_workspace(spec)
+        argv = agent.restore_argv(spec) if restore else agent.launch_argv(spec)
+        env = agent.environment(spec)
+        env["AO_SESSION_ID"] = session.id
+        runtime = self.runtime(session)
+        if session.runtime_handle in runtime.list_handles():
+            runtime.kill(session.runtime_handle)  # a dead pane kept for its exit status
+        runtime.create(session.runtime_handle, workspace_path, argv, env)
+        updated = self.store.transition(
+            session.id,
+            S.WORKING,
+            reason="restored" if restore else "agent started",
+            activity=Activity(state=ActivityState.WORKING, source="runtime", detail="starting"),
+            exit_code=None,
+            escalation="",
+        )
+        if task is not None and not restore:
+            try:
+                tracker = self.tracker(session.project)
+                tracker.set_status(task.id, "in_progress")
+                tracker.on_session_started(task, session.id, session.branch)
+            except Exception as exc:  # the tracker must not undo a running session
+                log.warning("tracker update for %s failed: %s", session.id, exc)
+        if self._loop is not None:
+            self._loop.track(updated)
+        return self._changed(updated)
+
+    # -- acting on a session ---------------------------------------------------
+
+    def _live(self, session_id: str) -> Session:
+        validate_session_id(session_id)
+        session = self.session(session_id)
+        if not self.runtime(session).status(session.runtime_handle).alive:
+            raise AoError(f"session {session_id} has no live agent (status {session.status}); try `ao restore {session_id}`")
+        return session
+
+    def send(self, session_id: str, text: str) -> None:
+        """Type ``text`` into the agent and submit it, now."""
+        if not text.strip():
+            raise AoError("nothing to send")
+        session = self._live(session_id)
+        self.runtime(session).send_text(session.runtime_handle, text, submit=True)
+        self.store.add_event(Event(session_id=session_id, kind="message", data={"from": "human", "chars": len(text)}))
+
+    def queue_message(self, session_id: str, text: str, key: str | None = None) -> int | None:
+        """Deliver ``text`` once the agent is at its prompt (reactions use this)."""
+        self.session(session_id)
+        msg = self.store.enqueue_message(session_id, text, key=key)
+        if self._loop is not None:
+            self._loop.wake()
+        return msg
+
+    def send_bytes(self, session_id: str, data: bytes) -> None:
+        session = self.session(session_id)
+        self.runtime(session).send_bytes(session.runtime_handle, data)
+
+    def send_keys(self, session_id: str, *keys: str) -> None:
+        session = self.session(session_id)
+        self.runtime(session).send_keys(session.runtime_handle, *keys)
+
+    def peek(self, session_id: str, *, escapes: bool = False, history: int = 0) -> str:
+        session = self.session(session_id)
+        runtime = self.runtime(session)
+        if session.runtime_handle not in runtime.list_handles():
+            raise AoError(f"session {session_id} has no terminal (status {session.status})")
+        return runtime.capture(session.runtime_handle, escapes=escapes, history=history)
+
+    def stream(self, session_id: str) -> AsyncIterator[bytes]:
+        session = self.session(session_id)
+        return self.runtime(session).stream(session.runtime_handle)
+
+    def resize(self, session_id: str, width: int, height: int) -> None:
+        session = self.session(session_id)
+        self.runtime(session).resize(session.runtime_handle, width, height)
+
+    def attach_argv(self, session_id: str) -> list[str]:
+        session = self.session(session_id)
+        runtime = self.runtime(session)
+        if session.runtime_handle not in runtime.list_handles():
+            raise AoError(f"session {session_id} has no terminal to attach to; try `ao restore {session_id}`")
+        terminal: Terminal = self.plugin("terminal", session.project)
+        return terminal.attach_argv(runtime.attach_argv(session.runtime_handle), bool(os.environ.get("TMUX")))
+
+    def kill(self, session_id: str, reason: str = "killed by the human") -> Session:
+        session = self.session(validate_session_id(session_id))
+        if session.status is S.KILLED:
+            return session
+        self.runtime(session).kill(session.runtime_handle)
+        if self._loop is not None:
+            self._loop.untrack(session_id)
+        return self._changed(self.store.transition(session_id, S.KILLED, reason=reason))
+
+    def restore(self, session_id: str) -> Session:
+        """Bring a session back in its workspace with its conversation."""
+        session = self.session(validate_session_id(session_id))
+        runtime = self.runtime(session)
+        status = runtime.status(session.runtime_handle)
+        if status.alive:
+            return session
+        if session.status in (S.DONE, S.MERGED):
+            raise AoError(f"session {session_id} is {session.status}; nothing to restore")
+        if session.status is not S.SPAWNING:
+            self.store.transition(session_id, S.SPAWNING, reason="restore")
+        return self._launch(self.session(session_id), restore=bool(self._transcript_exists(session)))
+
+    def _transcript_exists(self, session: Session) -> bool:
+        try:
+            path = self.agent(session).transcript_path(self._spec(session))
+        except Exception:
+            return False
+        return bool(path and path.exists())
+
+    def remove_workspace(self, session_id: str, force: bool = False) -> None:
+        session = self.session(session_id)
+        cfg = self.project_config(session.project)
+        ws = self.workspace(session.project)
+        if ws.exists(Path(session.workspace)):
+            ws.remove(cfg.repo, Path(session.workspace), session.branch, force=force)
+
+    def cleanup(self, *, force: bool = False, dry_run: bool = False) -> list[str]:
+        """Remove workspaces of finished sessions (never one with unmerged work unless forced)."""
+        done: list[str] = []
+        for s in self.sessions():
+            if s.status not in (S.KILLED, S.DONE, S.MERGED):
+                continue
+            if not self.workspace(s.project).exists(Path(s.workspace)):
+                continue
+            if dry_run:
+                done.append(s.id)
+                continue
+            try:
+                self.remove_workspace(s.id, force=force)
+                done.append(s.id)
+            except AoError as exc:
+                log.warning("cleanup kept %s: %s", s.id, exc)
+                self.store.add_event(Event(session_id=s.id, kind="cleanup_refused", data={"reason": str(exc)}))
+        for s in self.sessions():
+            runtime = self.runtime(s)
+            if s.status in (S.KILLED, S.DONE, S.MERGED) and s.runtime_handle in runtime.list_handles():
+                runtime.kill(s.runtime_handle)
+        return done
+
+    # -- PR, review, merge -------------------------------------------------------
+
+    def open_pr(self, session_id: str) -> Session:
+        session = self.session(session_id)
+        cfg = self.project_config(session.project)
+        body = session.prompt[:4000]
+        if session.task_id:
+            body += f"\n\nTask: {session.task_id}"
+        pr = self.scm(session.project).open_pr(
+            cfg.repo, Path(session.workspace), session.branch, cfg.default_branch, session.title or session.id, body
+        )
+        target = S.PR_OPEN if session.status is not S.PR_OPEN else session.status
+        updated = self.store.transition(session_id, target, reason="PR opened", pr=pr, pr_opened_at=utcnow())
+        return self._changed(updated)
+
+    def refresh_pr(self, session_id: str) -> PullRequest | None:
+        session = self.session(session_id)
+        if session.pr is None:
+            return None
+        cfg = self.project_config(session.project)
+        pr = self.scm(session.project).pr_status(cfg.repo, Path(session.workspace), session.pr)
+        self._changed(self.store.update(session_id, pr=pr))
+        return pr
+
+    def approve(self, session_id: str, body: str = "") -> Session:
+        session = self.session(session_id)
+        if session.pr is None:
+            raise AoError(f"session {session_id} has no PR to approve")
+        self.scm(session.project).approve(self.project_config(session.project).repo, session.pr, body)
+        self.store.add_event(Event(session_id=session_id, kind="review", data={"action": "approve"}))
+        self.refresh_pr(session_id)
+        return self.session(session_id)
+
+    def request_changes(self, session_id: str, body: str) -> Session:
+        session = self.session(session_id)
+        if session.pr is None:
+            raise AoError(f"session {session_id} has no PR to review")
+        if not body.strip():
+            raise AoError("a change request needs a comment")
+        self.scm(session.project).request_changes(self.project_config(session.project).repo, session.pr, body)
+        self.store.add_event(Event(session_id=session_id, kind="review", data={"action": "request_changes"}))
+        self.refresh_pr(session_id)
+        return self.session(session_id)
+
+    def merge_blockers(self, session: Session) -> list[str]:
+        """Why merging now would be unwise; empty when approved and green."""
+        from ao_tui.models import CheckState, ReviewState
+
+        if session.pr is None:
+            return ["no PR"]
+        reasons = []
+        if session.pr.ci is CheckState.FAILED:
+            reasons.append("CI is failing")
+        elif session.pr.ci in (CheckState.PENDING, CheckState.RUNNING):
+            reasons.append("CI has not finished")
+        if session.pr.review is not ReviewState.APPROVED:
+            reasons.append("not approved")
+        if session.pr.has_conflicts:
+            reasons.append("has merge conflicts")
+        return reasons
+
+    def merge(self, session_id: str, method: str | None = None, *, force: bool = False) -> Session:
+        session = self.session(session_id)
+        if session.pr is None:
+            raise AoError(f"session {session_id} has no PR to merge")
+        blockers = self.merge_blockers(session)
+        if blockers and not force:
+            raise AoError(f"refusing to merge {session_id}: {', '.join(blockers)} (insist with --force)")
+        cfg = self.project_config(session.project)
+        method = method or (cfg.reactions.get("approved_and_green").method if cfg.reactions.get("approved_and_green") else None) or "squash"
+        pr = self.scm(session.project).merge(cfg.repo, session.pr, method)
+        updated = self.store.transition(session_id, S.MERGED, reason=f"merged ({method})", pr=pr, merged_at=utcnow())
+        if session.task_id:
+            try:
+                task = self.tracker(session.project).get_task(session.task_id)
+                self.tracker(session.project).set_status(task.id, "done")
+                self.tracker(session.project).on_merged(task, session_id, pr.url)
+            except Exception as exc:
+                log.warning("tracker close for %s failed: %s", session_id, exc)
+        return self._changed(updated)
+
+    # -- escalation and notification ---------------------------------------------
+
+    def escalate(self, session_id: str, reason: str) -> Session:
+        session = self.store.update(session_id, escalation=reason)
+        self.store.add_event(Event(session_id=session_id, kind="escalated", data={"reason": reason}))
+        self.notify(f"{session_id} needs you", reason, session_id=session_id, urgency="critical")
+        return self._changed(session)
+
+    def notify(self, title: str, body: str = "", session_id: str | None = None, urgency: str = "normal") -> None:
+        project = self.session(session_id).project if session_id else next(iter(self.config.projects), None)
+        if project is None:
+            return
+        for notifier in self.notifiers(project):
+            try:
+                notifier.notify(Notification(title=title, body=body, session_id=session_id, urgency=urgency))
+            except Exception as exc:
+                log.warning("notifier %s failed: %s", getattr(notifier, "name", "?"), exc)
+
+    # -- recovery --------------------------------------------------------------
+
+    def reconcile(self) -> list[str]:
+        """After a crash or restart: find every live agent again, mark the dead.
+
+        Returns the ids whose status changed.
+        """
+        changed: list[str] = []
+        for s in self.sessions():
+            if s.status in (S.KILLED, S.DONE, S.MERGED):
+                continue
+            try:
+                runtime = self.runtime(s)
+                status = runtime.status(s.runtime_handle)
+            except Exception as exc:
+                log.warning("cannot check %s: %s", s.id, exc)
+                continue
+            if status.alive:
+                if s.status is S.SPAWNING:
+                    self.store.transition(s.id, S.WORKING, reason="found alive after restart")
+                    changed.append(s.id)
+                continue
+            if s.status is S.EXITED:
+                continue
+            reason = "agent exited" if status.exit_code is not None else "agent not running (runtime gone)"
+            if s.status is S.SPAWNING:
+                reason = "spawn interrupted"
+            self.store.transition(s.id, S.EXITED, reason=reason, exit_code=status.exit_code,
+                                  activity=Activity(state=ActivityState.EXITED, source="runtime", detail=reason))
+            changed.append(s.id)
+        for sid in changed:
+            self._changed(self.session(sid))
+        return changed
+
+    # -- the loop ----------------------------------------------------------------
+
+    def start(self) -> bool:
+        """Run the watch loop in background threads if no other engine does.
+
+        Returns False when another process (``ao run`` or another TUI) already
+        holds the engine lock; this one then only acts on the human's commands.
+        """
+        from ao_tui.engine_loop import EngineLoop
+
+        if self._loop is not None:
+            return True
+        loop = EngineLoop(self)
+        if not loop.acquire():
+            return False
+        self._loop = loop
+        loop.start()
+        return True
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
+
+    @property
+    def is_active(self) -> bool:
+        return self._loop is not None

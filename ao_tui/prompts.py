@@ -1,0 +1,38 @@
+"""The text an agent receives: its task plus the project's rules."""
+
+from __future__ import annotations
+
+from ao_tui.models import Task
+
+STANDARD_RULES = """\
+Rules for this session:
+- Work only on the git branch `{branch}` in this directory; do not switch branches.
+- Commit early with clear messages. End every commit message with the trailer:
+  {trailer}
+- Run the project's tests before you say you are done.
+- When the work is complete and committed, say READY on a line of its own.
+- If you need a decision from the human, ask one clear question and stop."""
+
+
+def task_prompt(task: Task | None, free_prompt: str | None) -> str:
+    """The prompt proper: the tracker's issue text, or the free prompt."""
+    if task is not None:
+        parts = [f"Task {task.id}: {task.title}"]
+        if task.body.strip():
+            parts.append(task.body.strip())
+        if task.url:
+            parts.append(f"Issue: {task.url}")
+        if free_prompt:
+            parts.append(free_prompt)
+        return "\n\n".join(parts)
+    return (free_prompt or "").strip()
+
+
+def session_rules(branch: str, trailer: str, extra: str = "", lessons: list[str] | None = None) -> str:
+    """Rules appended to the agent's system prompt."""
+    text = STANDARD_RULES.format(branch=branch, trailer=trailer)
+    if extra.strip():
+        text += "\n" + extra.strip()
+    if lessons:
+        text += "\nLessons from earlier sessions in this project:\n" + "\n".join(f"- {item}" for item in lessons)
+    return text
