@@ -67,6 +67,7 @@ _MIGRATIONS: dict[int, str] = {
         key TEXT UNIQUE,
         text TEXT NOT NULL,
         created_at TEXT NOT NULL,
+        attempted_at TEXT,
         delivered_at TEXT
     );
     CREATE INDEX outbox_pending ON outbox(session_id, delivered_at);
@@ -370,6 +371,12 @@ class Store:
                 "SELECT * FROM outbox WHERE session_id=? AND delivered_at IS NULL ORDER BY id", (session_id,)
             ).fetchall()
         return [dict(r) for r in rows]
+
+    def mark_attempted(self, message_id: int) -> None:
+        """Recorded just before typing a message, so a crash mid-delivery is
+        resolved on restart by looking for it in the agent's transcript."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE outbox SET attempted_at=? WHERE id=?", (_ts(utcnow()), message_id))
 
     def mark_delivered(self, message_id: int) -> bool:
         """True if this call delivered it (it was still pending)."""

@@ -1,0 +1,429 @@
+"""The ``ao`` command: the engine from the shell.
+
+Exit codes: 0 success, 1 a user-facing error (one line on stderr), 2 bad
+config or arguments, 3 not found, 4 refused state change, 5 plugin failure,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ao_tui.errors import AoError
+
+
+def _engine(args: argparse.Namespace, *, check: bool = True):  # noqa: ANN202 - Engine, imported lazily
+    from ao_tui.config import check_projects, load_config
+    from ao_tui.engine import Engine
+
+    config = load_config(args.config)
+    if check:
+        check_projects(config)
+    return Engine(config)
+
+
+def _ago(when: datetime) -> str:
+    secs = int((datetime.now(timezone.utc) - when).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{max(secs, 0)}s"
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def _clean(text: str, limit: int = 48) -> str:
+    """Printable, single-line, bounded: task text must not drive the user's terminal."""
+    text = "".join(ch if ch.isprintable() else " " for ch in text.replace("\n", " "))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- commands ---------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from ao_tui.config import CONFIG_NAME, parse_config, write_atomic
+    from ao_tui.names import slugify
+
+    repo = Path(args.repo or ".").resolve()
+    top = subprocess.run(["git", "-C", str(repo), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    if top.returncode != 0:
+        raise AoError(f"{repo} is not inside a git repository")
+    repo = Path(top.stdout.strip())
+    target = repo / CONFIG_NAME
+    if target.exists() and not args.force:
+        raise AoError(f"{target} already exists (use --force to overwrite)")
+    head = subprocess.run(
+        ["git", "-C", str(repo), "symbolic-ref", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip() or "main"
+    name = slugify(repo.name, 30).replace("-", "_") or "project"
+    prefix = slugify(repo.name, 8) or "ao"
+    text = f"""# ao-tui config (see ao.config.yaml.example for every key; `ao config schema` for the JSON Schema)
+projects:
+  {name}:
+    repo: .
+    default_branch: {head}
+    session_prefix: {prefix}
+    runtime: tmux
+    workspace: worktree
+    tracker:
+      plugin: local
+      file: backlog.yaml
+    scm:
+      plugin: local
+      ci: []          # e.g. ["pytest -q"]: run on every new commit of a session's branch
+    agent:
+      plugin: claude-code
+      permission_mode: default
+"""
+    parse_config(text, str(target), base_dir=repo)
+    write_atomic(target, text)
+    print(f"wrote {target}")
+    return 0
+
+
+def cmd_spawn(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    if not args.task and not args.prompt:
+        raise AoError("give a task id or --prompt TEXT")
+    prompt = args.prompt
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    session = engine.spawn(args.project, task_id=args.task, prompt=prompt, agent=args.agent)
+    if args.json:
+        print(session.model_dump_json())
+    else:
+        print(f"{session.id}  {session.branch}  {session.workspace}")
+    return 0
+
+
+def _session_row(s: Any) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "project": s.project,
+        "status": s.status.value,
+        "activity": s.activity.state.value,
+        "activity_detail": s.activity.detail,
+        "activity_source": s.activity.source,
+        "task": s.task_id,
+        "title": s.title,
+        "branch": s.branch,
+        "workspace": s.workspace,
+        "pr": s.pr.number if s.pr else None,
+        "pr_url": s.pr.url if s.pr else None,
+        "ci": s.pr.ci.value if s.pr else None,
+        "review": s.pr.review.value if s.pr else None,
+        "agent": s.agent,
+        "agent_session_id": s.agent_session_id,
+        "tokens": s.usage.total_tokens,
+        "cost_usd": round(s.usage.cost_usd, 4),
+        "escalation": s.escalation,
+        "created_at": s.created_at.isoformat(),
+        "updated_at": s.updated_at.isoformat(),
+    }
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from ao_tui.attention import zone_of
+
+    engine = _engine(args, check=False)
+    sessions = engine.sessions(args.project)
+    if not args.all:
+        sessions = [s for s in sessions if s.status.value not in ("killed", "done")] if not args.json else sessions
+    if args.json:
+        print(json.dumps([{**_session_row(s), "zone": zone_of(s).value} for s in sessions], indent=2))
+        return 0
+    if not sessions:
+        print("no sessions (start one with `ao spawn <task-id>` or `ao spawn --prompt TEXT`)")
+        return 0
+    rows = []
+    for s in sessions:
+        doing = s.activity.state.value + (f": {s.activity.detail}" if s.activity.detail else "")
+        rows.append(
+            [
+                s.id,
+                s.status.value,
+                _clean(doing, 36),
+                _clean(s.title, 40),
+                s.branch,
+                f"#{s.pr.number}" if s.pr and s.pr.number else "-",
+                _ago(s.status_since),
+            ]
+        )
+    print(_table(rows, ["id", "status", "activity", "task", "branch", "pr", "for"]))
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    engine = _engine(args, check=False)
+    text = " ".join(args.text) if args.text != ["-"] else sys.stdin.read()
+    if args.queue:
+        engine.queue_message(args.id, text)
+        print(f"queued for {args.id}: delivered when the agent is at its prompt")
+    else:
+        engine.send(args.id, text)
+    return 0
+
+
+def cmd_peek(args: argparse.Namespace) -> int:
+    engine = _engine(args, check=False)
+    sys.stdout.write(engine.peek(args.id, escapes=args.color, history=args.history).rstrip("\n") + "\n")
+    return 0
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    engine = _engine(args, check=False)
+    argv = engine.attach_argv(args.id)
+    return subprocess.call(argv)
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    engine = _engine(args, check=False)
+    for sid in args.ids:
+        s = engine.kill(sid)
+        print(f"{s.id} {s.status.value}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    engine = _engine(args, check=False)
+    engine.reconcile()
+    for sid in args.ids:
+        s = engine.restore(sid)
+        print(f"{s.id} {s.status.value}")
+    return 0
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    engine = _engine(args, check=False)
+    removed = engine.cleanup(force=args.force, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(removed)} workspace(s)" + (": " + ", ".join(removed) if removed else ""))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    engine = _engine(args)
+    if not engine.start():
+        raise AoError("another engine is already running (an `ao run` or an ao-tui); nothing to do")
+    print(f"ao engine running for {', '.join(engine.config.projects) or 'no projects'}; Ctrl-C to stop", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.stop()
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from ao_tui.registry import available
+
+    for slot, plugins in available().items():
+        names = ", ".join(f"{n} ({ep.value.split(':')[0]})" if args.verbose else n for n, ep in sorted(plugins.items()))
+        print(f"{slot:<10} {names or '-'}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from ao_tui.config import find_config, json_schema, load_config
+
+    if args.action == "schema":
+        print(json.dumps(json_schema(), indent=2))
+    elif args.action == "path":
+        print(find_config(args.config) or "no config found")
+    else:
+        config = load_config(args.config)
+        from ao_tui.config import check_projects
+
+        check_projects(config)
+        print(f"{config.path}: ok ({len(config.projects)} project(s))")
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    engine = _engine(args, check=False)
+    if args.approve:
+        s = engine.approve(args.id, args.message or "")
+    else:
+        s = engine.request_changes(args.id, args.message or "")
+    print(f"{s.id} {s.status.value}")
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    engine = _engine(args, check=False)
+    s = engine.merge(args.id, args.method, force=args.force)
+    print(f"{s.id} {s.status.value}")
+    return 0
+
+
+def cmd_pr(args: argparse.Namespace) -> int:
+    engine = _engine(args, check=False)
+    s = engine.open_pr(args.id)
+    print(f"{s.id} {s.pr.url if s.pr else ''}")
+    return 0
+
+
+def cmd_backlog(args: argparse.Namespace) -> int:
+    engine = _engine(args, check=False)
+    name, _ = engine.config.project(args.project)
+    if args.add:
+        task = engine.tracker(name).create_task(args.add, args.body or "")
+        print(task.id)
+        return 0
+    tasks = engine.backlog(name, include_done=args.all)
+    if args.json:
+        print(json.dumps([t.model_dump() for t in tasks], indent=2))
+    elif not tasks:
+        print("backlog is empty")
+    else:
+        print(_table([[t.id, t.status, _clean(t.title, 60)] for t in tasks], ["id", "status", "title"]))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from ao_tui.orchestrator.cli import run_chat
+
+    return run_chat(_engine(args, check=False), args) or 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    engine = _engine(args, check=False)
+    for e in engine.events(args.id, limit=args.limit):
+        change = f"{e.from_status} -> {e.to_status}" if e.to_status else ""
+        print(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.kind:<10} {change} {json.dumps(e.data) if e.data else ''}".rstrip())
+    return 0
+
+
+# -- parser -----------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ao", description="Run and watch a fleet of AI coding agents.")
+    parser.add_argument("--config", help="path to ao.config.yaml (default: $AO_CONFIG, ./ao.config.yaml upward, user config dir)")
+    parser.add_argument("--version", action="version", version="ao-tui 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("init", cmd_init, "write a working ao.config.yaml for the repository here")
+    p.add_argument("--repo", help="repository path (default: the current directory)")
+    p.add_argument("--force", action="store_true")
+
+    p = add("spawn", cmd_spawn, "start an agent on a backlog task or a free prompt")
+    p.add_argument("task", nargs="?", help="task id from the tracker")
+    p.add_argument("--prompt", help="free prompt instead of (or in addition to) a task; - reads stdin")
+    p.add_argument("--project")
+    p.add_argument("--agent", help="agent plugin (default from config)")
+    p.add_argument("--json", action="store_true")
+
+    p = add("ls", cmd_ls, "list sessions")
+    p.add_argument("--project")
+    p.add_argument("--all", action="store_true", help="include killed and done sessions")
+    p.add_argument("--json", action="store_true", help="machine-readable output (all sessions)")
+
+    p = add("send", cmd_send, "type a message into a session's agent and submit it")
+    p.add_argument("id")
+    p.add_argument("text", nargs="+", help="the message; - reads stdin")
+    p.add_argument("--queue", action="store_true", help="deliver when the agent is at its prompt")
+
+    p = add("peek", cmd_peek, "print a session's current screen")
+    p.add_argument("id")
+    p.add_argument("--color", action="store_true", help="keep colours (ANSI escapes)")
+    p.add_argument("--history", type=int, default=0, help="lines of scrollback to include")
+
+    p = add("attach", cmd_attach, "attach your terminal to a session (detach with the tmux prefix, then d)")
+    p.add_argument("id")
+
+    p = add("kill", cmd_kill, "stop sessions (their worktrees stay until cleanup)")
+    p.add_argument("ids", nargs="+")
+
+    p = add("restore", cmd_restore, "bring sessions back in their worktree with their conversation")
+    p.add_argument("ids", nargs="+")
+
+    p = add("cleanup", cmd_cleanup, "remove worktrees of finished sessions (keeps unmerged work)")
+    p.add_argument("--force", action="store_true", help="also delete branches with unmerged commits")
+    p.add_argument("--dry-run", action="store_true")
+
+    add("run", cmd_run, "run the engine without a UI: watch sessions, PRs and CI, react")
+
+    p = add("plugins", cmd_plugins, "list installed plugins per slot")
+    p.add_argument("-v", "--verbose", action="store_true")
+
+    p = add("config", cmd_config, "check the config, show its path, or print its JSON Schema")
+    p.add_argument("action", choices=["check", "schema", "path"], nargs="?", default="check")
+
+    p = add("pr", cmd_pr, "open the PR for a session's branch now")
+    p.add_argument("id")
+
+    p = add("review", cmd_review, "approve or request changes on a session's PR")
+    p.add_argument("id")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--approve", action="store_true")
+    g.add_argument("--request-changes", action="store_true")
+    p.add_argument("-m", "--message", help="review comment (required for --request-changes)")
+
+    p = add("merge", cmd_merge, "merge a session's PR (refuses red or unreviewed PRs unless --force)")
+    p.add_argument("id")
+    p.add_argument("--method", choices=["merge", "squash", "rebase"])
+    p.add_argument("--force", action="store_true")
+
+    p = add("backlog", cmd_backlog, "list the tracker's tasks, or add one")
+    p.add_argument("--project")
+    p.add_argument("--add", metavar="TITLE")
+    p.add_argument("--body")
+    p.add_argument("--all", action="store_true")
+    p.add_argument("--json", action="store_true")
+
+    p = add("events", cmd_events, "a session's event history")
+    p.add_argument("id")
+    p.add_argument("--limit", type=int, default=100)
+
+    p = add("chat", cmd_chat, "talk to the orchestrator agent")
+    p.add_argument("message", nargs="*", help="one message (default: an interactive chat)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except AoError as exc:
+        print(f"ao: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,435 @@
+"""The watch loop behind ``ao run`` and the TUI: activity, PRs, reactions.
+
+One process at a time runs it, decided by an ``flock`` on
+``$AO_HOME/engine.lock`` (released by the kernel if that process dies, so a
+second ``ao-tui`` or ``ao run`` can take over). Other processes still act on
+the human's commands through the store.
+
+Nothing here polls files: agent activity arrives from the watchfiles-based
+``ActivityMonitor``; this loop wakes on those updates and on a slow timer for
+PR status, liveness and stuck detection.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import subprocess
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ao_tui import lifecycle, paths
+from ao_tui.durations import parse_duration
+from ao_tui.errors import AoError
+from ao_tui.models import Activity, ActivityState, Event, Session, utcnow
+from ao_tui.models import SessionStatus as S
+
+if TYPE_CHECKING:
+    from ao_tui.engine import Engine
+
+log = logging.getLogger("ao.loop")
+
+#: Activity states at which a queued message may be typed into the agent.
+AT_PROMPT = frozenset({ActivityState.IDLE, ActivityState.WAITING_INPUT})
+
+_ACTIVITY_STATUS: dict[ActivityState, S] = {
+    ActivityState.WORKING: S.WORKING,
+    ActivityState.RUNNING_TOOL: S.WORKING,
+    ActivityState.WAITING_PERMISSION: S.NEEDS_INPUT,
+    ActivityState.WAITING_INPUT: S.NEEDS_INPUT,
+    ActivityState.IDLE: S.IDLE,
+    ActivityState.ERRORED: S.ERRORED,
+    ActivityState.EXITED: S.EXITED,
+}
+
+
+def status_for_activity(current: S, activity: ActivityState) -> S:
+    """The session status an activity implies, given where the session is.
+
+    While a PR is open the PR decides the status; the activity is still shown
+    (and puts the session in *Needs you* when it waits for the human).
+    """
+    if current in lifecycle.PR_STATES or current in (S.MERGED, S.DONE, S.KILLED):
+        return S.EXITED if activity is ActivityState.EXITED and current in lifecycle.PR_STATES else current
+    if current is S.EXITED and activity is not ActivityState.EXITED:
+        return current  # an exited session comes back only through restore
+    return _ACTIVITY_STATUS.get(activity, current)
+
+
+class EngineLoop:
+    tick_seconds = 2.0
+    liveness_seconds = 10.0
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock_fd: int | None = None
+        self._last_pr_poll: dict[str, float] = {}
+        self._last_liveness = 0.0
+        self._pr_check: set[str] = set()
+        self.monitor: Any = None
+        self.runner: Any = None
+
+    # -- ownership -------------------------------------------------------------
+
+    def acquire(self) -> bool:
+        path = paths.ensure_dir(paths.ao_home()) / "engine.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- start and stop ----------------------------------------------------------
+
+    def start(self) -> None:
+        self.engine.reconcile()
+        self._start_reactions()
+        self._start_monitor()
+        for s in self.engine.sessions():
+            if lifecycle.has_live_agent(s.status):
+                self.track(s)
+        self._resolve_interrupted_deliveries()
+        self._thread = threading.Thread(target=self._run, name="ao-engine-loop", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self.monitor is not None:
+            try:
+                self.monitor.stop()
+            except Exception:
+                log.exception("stopping the activity monitor")
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.release()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("engine tick failed")
+            self._wake.wait(self.tick_seconds)
+            self._wake.clear()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last_liveness >= self.liveness_seconds:
+            self._last_liveness = now
+            self._check_liveness()
+        self._deliver_outbox()
+        self._check_prs(now)
+        self._check_stuck()
+        self._autopilot()
+
+    # -- activity -------------------------------------------------------------
+
+    def _start_monitor(self) -> None:
+        try:
+            from ao_tui.activity.watcher import ActivityMonitor
+        except ImportError:
+            log.warning("activity monitor unavailable")
+            return
+        self.monitor = ActivityMonitor(on_update=self.on_activity, screen_reader=self._screen_reader)
+        self.monitor.start()
+
+    def _screen_reader(self, session_id: str) -> tuple[str, str]:
+        session = self.engine.session(session_id)
+        runtime = self.engine.runtime(session)
+        title = ""
+        pane = runtime.panes().get(session.runtime_handle)
+        if pane is not None:
+            title = pane.title
+        return runtime.capture(session.runtime_handle), title
+
+    def track(self, session: Session) -> None:
+        if self.monitor is None:
+            return
+        agent = self.engine.agent(session)
+        spec = self.engine._spec(session)
+        transcript = agent.transcript_path(spec) if agent.has_transcript else None
+        self.monitor.track(
+            session.id,
+            events_file=self.engine.events_file(session.id),
+            transcript_path=transcript,
+            agent_read_screen=agent.read_screen,
+        )
+
+    def untrack(self, session_id: str) -> None:
+        if self.monitor is not None:
+            self.monitor.untrack(session_id)
+
+    def on_activity(self, session_id: str, activity: Activity, transcript: Any = None) -> None:
+        """From the monitor's thread: record the activity and what follows from it."""
+        try:
+            session = self.engine.session(session_id)
+        except AoError:
+            return
+        target = status_for_activity(session.status, activity.state)
+        if not lifecycle.can_transition(session.status, target):
+            target = session.status
+
+        def change(s: Session) -> None:
+            s.activity = activity
+            if activity.state is ActivityState.EXITED:
+                s.exit_code = s.exit_code
+            if transcript is not None:
+                usage = getattr(transcript, "usage", None)
+                if usage is not None:
+                    s.usage = usage
+                s.last_message = getattr(transcript, "last_text", "") or s.last_message
+                s.model = getattr(transcript, "model", "") or s.model
+
+        updated = self.store.mutate(session_id, change, status=target, reason=f"{activity.state} ({activity.source})")
+        self.engine._changed(updated)
+        if activity.state in (ActivityState.WAITING_PERMISSION, ActivityState.WAITING_INPUT):
+            self._trigger("agent_needs_input", updated, f"{session_id}:needs_input:{activity.since.isoformat()}",
+                          {"detail": activity.detail})
+        elif activity.state is ActivityState.EXITED:
+            self._trigger("agent_exited", updated, f"{session_id}:exited:{activity.since.isoformat()}", {})
+        if activity.state in AT_PROMPT:
+            self._pr_check.add(session_id)
+        self.wake()
+
+    # -- liveness and stuck ---------------------------------------------------------
+
+    def _check_liveness(self) -> None:
+        """One runtime listing for every session: marks agents that died."""
+        by_runtime: dict[tuple[str, str], Any] = {}
+        for s in self.engine.sessions():
+            if not lifecycle.has_live_agent(s.status) or s.status is S.SPAWNING:
+                continue
+            key = (s.project, s.runtime)
+            try:
+                if key not in by_runtime:
+                    by_runtime[key] = self.engine.runtime(s).panes()
+            except Exception as exc:
+                log.warning("runtime listing failed: %s", exc)
+                continue
+            pane = by_runtime[key].get(s.runtime_handle)
+            if pane is not None and not pane.dead:
+                continue
+            if pane is None and not by_runtime[key]:
+                # panes() may be unimplemented; ask directly before declaring death
+                if self.engine.runtime(s).status(s.runtime_handle).alive:
+                    continue
+            code = pane.exit_code if pane is not None else None
+            reason = f"agent exited ({code})" if code is not None else "agent not running"
+            updated = self.store.transition(
+                s.id, S.EXITED, reason=reason, exit_code=code,
+                activity=Activity(state=ActivityState.EXITED, source="runtime", detail=reason),
+            ) if lifecycle.can_transition(s.status, S.EXITED) else s
+            self.untrack(s.id)
+            self.engine._changed(updated)
+            self._trigger("agent_exited", updated, f"{s.id}:exited:{updated.status_since.isoformat()}", {"reason": reason})
+
+    def _check_stuck(self) -> None:
+        now = utcnow()
+        for s in self.engine.sessions():
+            if s.status is not S.WORKING:
+                continue
+            if s.activity.state not in (ActivityState.WORKING, ActivityState.RUNNING_TOOL):
+                continue
+            cfg = self.engine.config.projects.get(s.project)
+            if cfg is None:
+                continue
+            quiet = parse_duration(cfg.stuck_after)
+            if (now - s.activity.since).total_seconds() < quiet:
+                continue
+            reason = f"no progress for {cfg.stuck_after}"
+            updated = self.store.transition(s.id, S.STUCK, reason=reason)
+            self.engine._changed(updated)
+            self._trigger("agent_stuck", updated, f"{s.id}:stuck:{s.activity.since.isoformat()}", {"reason": reason})
+
+    # -- delivering messages -----------------------------------------------------
+
+    def _deliver_outbox(self) -> None:
+        for msg in self.store.pending_messages():
+            try:
+                session = self.engine.session(msg["session_id"])
+            except AoError:
+                continue
+            if session.status in (S.KILLED, S.DONE, S.MERGED, S.EXITED):
+                continue
+            if session.activity.state not in AT_PROMPT:
+                continue
+            self.store.mark_attempted(msg["id"])
+            try:
+                self.engine.runtime(session).send_text(session.runtime_handle, msg["text"], submit=True)
+            except Exception as exc:
+                log.warning("delivery to %s failed: %s", session.id, exc)
+                continue
+            if self.store.mark_delivered(msg["id"]):
+                self.store.add_event(Event(session_id=session.id, kind="message",
+                                           data={"from": "ao", "key": msg["key"], "chars": len(msg["text"])}))
+                # The agent is busy now; don't type a second message on top of this one.
+                self.store.update(session.id, activity=Activity(state=ActivityState.WORKING, source="ao",
+                                                                 detail="message delivered"))
+
+    def _resolve_interrupted_deliveries(self) -> None:
+        """Messages typed just before a crash: delivered if the transcript has them."""
+        for msg in self.store.pending_messages():
+            if not msg.get("attempted_at"):
+                continue
+            try:
+                session = self.engine.session(msg["session_id"])
+                agent = self.engine.agent(session)
+                path = agent.transcript_path(self.engine._spec(session)) if agent.has_transcript else None
+            except Exception:
+                continue
+            if path and path.exists() and _transcript_has_prompt(path, msg["text"]):
+                self.store.mark_delivered(msg["id"])
+
+    # -- PRs and reactions ---------------------------------------------------------
+
+    def _start_reactions(self) -> None:
+        try:
+            from ao_tui.reactions import ReactionRunner
+        except ImportError:
+            log.warning("reactions unavailable")
+            return
+        self.runner = ReactionRunner.for_engine(self.engine)
+        try:
+            self.runner.resume()
+        except Exception:
+            log.exception("resuming reactions")
+
+    def _trigger(self, event: str, session: Session, key: str, data: dict[str, Any]) -> None:
+        if self.runner is None:
+            return
+        from ao_tui.slots.reactions import Trigger
+
+        try:
+            self.runner.handle(Trigger(event=event, session_id=session.id, key=key, data=data))
+        except Exception:
+            log.exception("reaction %s for %s failed", event, session.id)
+
+    def _poll_interval(self, project: str) -> float:
+        cfg = self.engine.config.projects.get(project)
+        if cfg is None:
+            return 30.0
+        default = 3.0 if cfg.scm.plugin == "local" else 30.0
+        return parse_duration(cfg.scm.options.get("poll_interval", default))
+
+    def _check_prs(self, now: float) -> None:
+        for s in self.engine.sessions():
+            if s.pr is None:
+                if s.id in self._pr_check and s.status in lifecycle.AGENT_STATES:
+                    self._pr_check.discard(s.id)
+                    self._maybe_open_pr(s)
+                continue
+            if s.status not in lifecycle.PR_STATES and s.status is not S.EXITED:
+                continue
+            if now - self._last_pr_poll.get(s.id, 0.0) < self._poll_interval(s.project):
+                continue
+            self._last_pr_poll[s.id] = now
+            try:
+                self._refresh_pr(s)
+            except Exception as exc:
+                log.warning("PR status for %s failed: %s", s.id, exc)
+
+    def _maybe_open_pr(self, s: Session) -> None:
+        """Open the PR once the agent has committed work and says it is ready."""
+        if "READY" not in s.last_message and not s.extra.get("auto_pr"):
+            return
+        cfg = self.engine.project_config(s.project)
+        ahead = subprocess.run(
+            ["git", "-C", s.workspace, "rev-list", "--count", f"{cfg.default_branch}..HEAD"],
+            capture_output=True, text=True,
+        )
+        if ahead.returncode != 0 or int(ahead.stdout.strip() or 0) == 0:
+            return
+        try:
+            self.engine.open_pr(s.id)
+        except AoError as exc:
+            log.warning("opening PR for %s failed: %s", s.id, exc)
+
+    def _refresh_pr(self, s: Session) -> None:
+        from ao_tui.pr_watch import evaluate
+
+        cfg = self.engine.project_config(s.project)
+        pr = self.engine.scm(s.project).pr_status(cfg.repo, Path(s.workspace), s.pr)
+        decision = evaluate(s, pr)
+        target = decision.status if lifecycle.can_transition(s.status, decision.status) else s.status
+
+        def change(session: Session) -> None:
+            session.pr = pr
+            for key, value in decision.fields.items():
+                setattr(session, key, value)
+
+        updated = self.store.mutate(s.id, change, status=target, reason=decision.reason)
+        self.engine._changed(updated)
+        for trigger in decision.triggers:
+            if self.runner is not None:
+                self.runner.handle(trigger)
+        if target is S.MERGED:
+            self._on_merged(updated)
+
+    def _on_merged(self, s: Session) -> None:
+        try:
+            from ao_tui.outcomes import record_outcome
+
+            record_outcome(self.store, s)
+        except ImportError:
+            pass
+
+    def _autopilot(self) -> None:
+        try:
+            from ao_tui.orchestrator.autopilot import tick
+        except ImportError:
+            return
+        try:
+            tick(self.engine)
+        except Exception:
+            log.exception("autopilot tick failed")
+
+
+def _transcript_has_prompt(path: Path, text: str, tail_bytes: int = 4 << 20) -> bool:
+    """Whether a user record near the end of a Claude transcript holds ``text``."""
+    needle = text.strip()
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        handle.seek(max(0, size - tail_bytes))
+        for raw in handle:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if record.get("type") != "user":
+                continue
+            content = record.get("message", {}).get("content")
+            if isinstance(content, str) and needle in content:
+                return True
+            if isinstance(content, list):
+                for block in content:
+                    if isinstance(block, dict) and needle in str(block.get("text", "")):
+                        return True
+    return False
+
+
+def _epoch(dt: datetime) -> float:
+    return dt.replace(tzinfo=dt.tzinfo or timezone.utc).timestamp()
