@@ -282,7 +282,28 @@ def check_projects(config: Config) -> None:
         return
     text = config.path.read_text(encoding="utf-8")
     lines = _line_index(yaml.compose(text)) if text.strip() else {}
+    from ao_tui.registry import available
+
+    installed = available()
     for name, project in config.projects.items():
+        slots = {"runtime": project.runtime, "workspace": project.workspace, "tracker": project.tracker,
+                 "scm": project.scm, "terminal": project.terminal}
+        refs: list[tuple[str, str, tuple[Any, ...]]] = [
+            (slot, ref.plugin, ("projects", name, slot)) for slot, ref in slots.items()
+        ]
+        refs.append(("agent", project.agent.plugin, ("projects", name, "agent")))
+        refs += [("notifier", ref.plugin, ("projects", name, "notifiers", i)) for i, ref in enumerate(project.notifiers)]
+        refs += [
+            ("reactions", r.action, ("projects", name, "reactions", event))
+            for event, r in project.reactions.items() if r.action != "none"
+        ]
+        for slot, plugin, loc in refs:
+            if plugin not in installed[slot]:
+                known = ", ".join(sorted(installed[slot])) or "none installed"
+                raise ConfigError(
+                    str(config.path), _nearest_line(lines, loc), ".".join(map(str, loc)),
+                    f"unknown {slot} plugin {plugin!r}; installed: {known}",
+                )
         if not (project.repo / ".git").exists():
             raise ConfigError(
                 str(config.path),
