@@ -1,0 +1,186 @@
+"""Issue 2's story with real tmux, git and worktrees, and a fast stand-in agent.
+
+The same story runs against the real Claude Code CLI in
+``test_engine_real_claude.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ao_tui.config import load_config
+from ao_tui.engine import Engine
+from ao_tui.errors import AoError, InvalidName
+from ao_tui.models import SessionStatus as S
+from tests.support.gitrepo import git
+
+ROOT = Path(__file__).resolve().parents[2]
+STAND_IN = ROOT / "tests" / "support" / "stand_in_agent.py"
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def standin_dir(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "standin"
+    path.mkdir()
+    monkeypatch.setenv("AO_STANDIN_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def project(git_repo: Path, ao_home: Path, standin_dir: Path) -> Path:
+    """A repository with a backlog and a config whose agent is the stand-in."""
+    (git_repo / "backlog.yaml").write_text(
+        "- id: T-1\n  title: Add a greeting\n  body: Write hello.txt saying hi.\n"
+        "- id: T-2\n  title: \"Quote 'this' $(touch /tmp/pwned) `id`; rm -rf ~\"\n  body: \"\\e[31m[bold]red\\n\"\n"
+    )
+    (git_repo / ".env").write_text("SECRET_FOR_WORKTREES=1\n")
+    (git_repo / ".worktreeinclude").write_text(".env\n")
+    (git_repo / ".gitignore").write_text(".env\n")
+    git(git_repo, "add", "backlog.yaml", ".worktreeinclude", ".gitignore")
+    git(git_repo, "commit", "-qm", "backlog")
+    git(git_repo, "push", "-q", "origin", "main")
+    (git_repo / "ao.config.yaml").write_text(
+        "projects:\n"
+        "  demo:\n"
+        "    repo: .\n"
+        "    session_prefix: dm\n"
+        "    agent:\n"
+        f"      command: [{json.dumps(sys.executable)}, {json.dumps(str(STAND_IN))}]\n"
+    )
+    return git_repo
+
+
+@pytest.fixture
+def engine(project: Path) -> Engine:
+    return Engine(load_config(str(project / "ao.config.yaml")))
+
+
+def received(standin_dir: Path, session_id: str) -> list[str]:
+    path = standin_dir / session_id / "received.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_spawn_from_backlog_send_peek_kill_restore(engine: Engine, project: Path, standin_dir: Path):
+    s = engine.spawn(task_id="T-1")
+    assert s.id == "dm-1" and s.status is S.WORKING and s.branch == "ao/dm-1"
+    workspace = Path(s.workspace)
+    assert git(workspace, "rev-parse", "--abbrev-ref", "HEAD") == "ao/dm-1"
+    assert (workspace / ".env").read_text() == "SECRET_FOR_WORKTREES=1\n", ".worktreeinclude files are copied"
+    prompt = wait_until(lambda: (standin_dir / s.id / "prompt.txt").exists() and (standin_dir / s.id / "prompt.txt").read_text())
+    assert "Task T-1: Add a greeting" in prompt and "Write hello.txt saying hi." in prompt
+    argv = json.loads((standin_dir / s.id / "argv.json").read_text())
+    assert argv[argv.index("--session-id") + 1] == s.agent_session_id
+
+    wait_until(lambda: "❯" in engine.peek(s.id))
+    engine.send(s.id, "please also add a test")
+    wait_until(lambda: received(standin_dir, s.id) == ["please also add a test"])
+    assert "got 22 chars" in wait_until(lambda: "got 22" in engine.peek(s.id) and engine.peek(s.id))
+
+    killed = engine.kill(s.id)
+    assert killed.status is S.KILLED
+    assert s.runtime_handle not in engine.runtime(killed).list_handles()
+    restored = engine.restore(s.id)
+    assert restored.status is S.WORKING
+    wait_until(lambda: "stand-in agent" in engine.peek(s.id))
+    assert [e.to_status for e in engine.events(s.id) if e.kind == "status"] == ["working", "killed", "spawning", "working"]
+
+
+def test_hostile_task_text_reaches_the_agent_as_text(engine: Engine, standin_dir: Path, tmp_path: Path):
+    s = engine.spawn(task_id="T-2")
+    prompt = wait_until(lambda: (standin_dir / s.id / "prompt.txt").exists() and (standin_dir / s.id / "prompt.txt").read_text())
+    assert "$(touch /tmp/pwned) `id`; rm -rf ~" in prompt
+    assert not Path("/tmp/pwned").exists()
+    hostile = "line one\nline 'two' \"three\" $(id) `whoami`; echo pwned > /tmp/pwned2 \x1b[31m[bold]"
+    wait_until(lambda: "❯" in engine.peek(s.id))
+    engine.send(s.id, hostile)
+    assert wait_until(lambda: received(standin_dir, s.id)) == [hostile]
+    assert not Path("/tmp/pwned2").exists()
+
+
+def test_large_prompt_and_message_arrive_whole(engine: Engine, standin_dir: Path):
+    big = "".join(f"{i:05d} lorem ipsum dolor sit amet\n" for i in range(3500))  # ~110 kB
+    s = engine.spawn(prompt=big)
+    prompt = wait_until(lambda: (standin_dir / s.id / "prompt.txt").exists() and (standin_dir / s.id / "prompt.txt").read_text())
+    assert big.strip() in prompt or ".ao/task.md" in prompt
+    if ".ao/task.md" in prompt:
+        assert (Path(s.workspace) / ".ao" / "task.md").read_text().strip() == big.strip()
+    wait_until(lambda: "❯" in engine.peek(s.id))
+    message = "x" * 100_000
+    engine.send(s.id, message)
+    assert wait_until(lambda: received(standin_dir, s.id), timeout=30) == [message]
+
+
+def test_names_cannot_escape(engine: Engine):
+    with pytest.raises(InvalidName):
+        engine.kill("../x")
+    with pytest.raises(InvalidName):
+        engine.restore("../../etc")
+
+
+def test_tmux_server_killed_then_restore_brings_every_session_back(engine: Engine, standin_dir: Path, tmux_socket: str):
+    a = engine.spawn(prompt="first")
+    b = engine.spawn(prompt="second")
+    wait_until(lambda: (standin_dir / b.id / "pid").exists())
+    subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], check=True)
+    changed = engine.reconcile()
+    assert sorted(changed) == sorted([a.id, b.id])
+    assert {engine.session(x).status for x in (a.id, b.id)} == {S.EXITED}
+    for sid in (a.id, b.id):
+        engine.restore(sid)
+        argv = wait_until(lambda sid=sid: "--resume" in (standin_dir / sid / "argv.json").read_text() and json.loads((standin_dir / sid / "argv.json").read_text()))
+        assert argv[argv.index("--resume") + 1] == engine.session(sid).agent_session_id
+        assert engine.session(sid).status is S.WORKING
+
+
+def test_kill_9_during_spawn_leaves_nothing_untracked_or_duplicated(project: Path, ao_home: Path, tmux_socket: str):
+    """Kill `ao spawn` at many points; then every worktree and tmux session has a row."""
+    env = {**os.environ}
+    for delay in (0.05, 0.15, 0.3, 0.5, 0.8, 1.2):
+        proc = subprocess.Popen([sys.executable, "-m", "ao_tui.cli", "spawn", "--prompt", "crash me"], cwd=project, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    engine = Engine(load_config(str(project / "ao.config.yaml")))
+    engine.reconcile()
+    sessions = {s.id: s for s in engine.sessions()}
+    assert len(sessions) == len(set(sessions))
+    tmux = subprocess.run(["tmux", "-L", tmux_socket, "list-sessions", "-F", "#{session_name}"], capture_output=True, text=True)
+    live_handles = set(tmux.stdout.split())
+    assert live_handles <= {s.runtime_handle for s in sessions.values()}, "a tmux session without a row"
+    workspaces_root = ao_home / "workspaces" / "demo"
+    on_disk = {p.name for p in workspaces_root.iterdir()} if workspaces_root.exists() else set()
+    assert on_disk <= set(sessions), "a worktree without a row"
+    for s in sessions.values():
+        alive = s.runtime_handle in live_handles
+        assert (s.status is S.WORKING) == alive or s.status is S.EXITED, (s.id, s.status, alive)
+        if s.status is S.EXITED:
+            restored = engine.restore(s.id)
+            assert restored.status is S.WORKING
+
+
+def test_max_sessions_and_missing_task_are_clear_errors(engine: Engine):
+    with pytest.raises(AoError, match="no task"):
+        engine.spawn(task_id="T-99")
+    assert engine.sessions() == [] or all(s.status is not S.SPAWNING for s in engine.sessions())
