@@ -51,6 +51,22 @@ class SearchHit:
     matched: str  # what matched: "id", "pr", "task", "branch", "status", "title"
 
 
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    author: str
+    date: str  # ISO 8601, as git prints it
+    subject: str
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    path: str
+    added: int = 0
+    deleted: int = 0
+    untracked: bool = False
+
+
 class Engine:
     """The façade over store, config and plugins."""
 
@@ -396,6 +412,80 @@ class Engine:
             if s.status in (S.KILLED, S.DONE, S.MERGED) and s.runtime_handle in runtime.list_handles():
                 runtime.kill(s.runtime_handle)
         return done
+
+    # -- the work in a session's workspace (read-only, for the UI) ---------------
+
+    def _git(self, session: Session, *args: str, timeout: float = 10.0) -> str:
+        import subprocess
+
+        workspace = Path(session.workspace)
+        if not (workspace / ".git").exists():
+            raise AoError(f"session {session.id} has no workspace at {workspace}")
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(workspace), *args], capture_output=True, text=True, timeout=timeout,
+                errors="replace",
+            )
+        except subprocess.TimeoutExpired:
+            raise AoError(f"git {args[0]} in {session.id} took longer than {timeout:.0f}s") from None
+        if done.returncode != 0:
+            raise AoError(f"git {args[0]} in {session.id} failed: {done.stderr.strip().splitlines()[-1:] or ''}")
+        return done.stdout
+
+    def _base(self, session: Session) -> str:
+        """The commit the session's branch started from (merge-base with the default branch)."""
+        default = self.project_config(session.project).default_branch
+        for ref in (f"origin/{default}", default):
+            try:
+                return self._git(session, "merge-base", "HEAD", ref).strip()
+            except AoError:
+                continue
+        return ""
+
+    def commits(self, session_id: str, limit: int = 20) -> list[Commit]:
+        """The session branch's own commits, newest first."""
+        session = self.session(session_id)
+        base = self._base(session)
+        span = f"{base}..HEAD" if base else "HEAD"
+        out = self._git(session, "log", f"--max-count={limit}", "--format=%H%x1f%an%x1f%aI%x1f%s%x1e", span)
+        result = []
+        for record in out.split("\x1e"):
+            parts = record.strip("\n").split("\x1f")
+            if len(parts) == 4:
+                result.append(Commit(sha=parts[0], author=parts[1], date=parts[2], subject=parts[3]))
+        return result
+
+    def changed_files(self, session_id: str) -> list[ChangedFile]:
+        """Files the session changed against its base, committed or not."""
+        session = self.session(session_id)
+        base = self._base(session) or "HEAD"
+        out = self._git(session, "diff", "--numstat", "-z", base)
+        files: list[ChangedFile] = []
+        entries = iter(out.split("\0"))
+        for entry in entries:
+            if not entry.strip():
+                continue
+            added, deleted, path = (entry.split("\t", 2) + ["", ""])[:3]
+            if not path:  # a rename: the old and the new path follow
+                next(entries, "")
+                path = next(entries, "")
+            files.append(ChangedFile(
+                path=path,
+                added=int(added) if added.isdigit() else 0,
+                deleted=int(deleted) if deleted.isdigit() else 0,
+            ))
+        untracked = self._git(session, "ls-files", "--others", "--exclude-standard", "-z")
+        files.extend(ChangedFile(path=p, untracked=True) for p in untracked.split("\0") if p)
+        return files
+
+    def diff(self, session_id: str, path: str | None = None) -> str:
+        """The session's diff against its base (one file when ``path`` is given)."""
+        session = self.session(session_id)
+        base = self._base(session) or "HEAD"
+        args = ["diff", "--no-color", "--no-ext-diff", base]
+        if path:
+            args += ["--", path]
+        return self._git(session, *args)
 
     # -- PR, review, merge -------------------------------------------------------
 
