@@ -146,7 +146,7 @@ class ProjectConfig(_Model):
 class OrchestratorConfig(_Model):
     model: str = "claude-sonnet-4-5"
     max_parallel_spawn: int = Field(default=3, ge=1)
-    allow_without_confirmation: list[Literal["merge", "kill", "spawn_many", "restore"]] = Field(default_factory=list)
+    allow_without_confirmation: list[Literal["merge", "kill", "spawn_many", "restore", "approve"]] = Field(default_factory=list)
     autopilot_max_sessions: int = Field(default=3, ge=0)
     drift_check_minutes: int = Field(default=0, ge=0, description="0 disables periodic mid-session checks.")
 

@@ -1,0 +1,95 @@
+"""Autopilot: keep up to N sessions busy from the backlog, per project.
+
+Off unless a project's config says ``autopilot: true`` (the TUI may override
+it per project with ``set_autopilot``, kept in the store). The engine loop
+calls ``tick(engine)`` on every pass; it is cheap when there is nothing to
+do, spawns each task exactly once (a store claim), and never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ao_tui import lifecycle
+from ao_tui.errors import AoError
+from ao_tui.models import Session
+from ao_tui.models import SessionStatus as S
+from ao_tui.orchestrator import decompose, drift
+
+if TYPE_CHECKING:
+    from ao_tui.engine import Engine
+
+log = logging.getLogger("ao.orchestrator")
+
+
+def _setting_key(project: str) -> str:
+    return f"autopilot.{project}"
+
+
+def autopilot_enabled(engine: Engine, project: str) -> bool:
+    override = engine.store.get_setting(_setting_key(project))
+    if override in ("on", "off"):
+        return override == "on"
+    return engine.project_config(project).autopilot
+
+
+def set_autopilot(engine: Engine, project: str, on: bool) -> None:
+    engine.project_config(project)  # NotFound for an unknown project
+    engine.store.set_setting(_setting_key(project), "on" if on else "off")
+
+
+def busy(session: Session) -> bool:
+    """A session that occupies an autopilot slot: its agent is alive and its work not merged."""
+    return lifecycle.has_live_agent(session.status) and session.status is not S.ERRORED
+
+
+def fill(engine: Engine, project: str) -> list[Session]:
+    """Spawn ready backlog tasks until the project has N busy sessions."""
+    limit = engine.config.orchestrator.autopilot_max_sessions
+    sessions = engine.sessions(project)
+    free = limit - sum(1 for s in sessions if busy(s))
+    if free <= 0:
+        return []
+    taken = {s.task_id for s in sessions if s.task_id and s.status is not S.KILLED}
+    tasks = engine.backlog(project, include_done=True)
+    done = {t.id for t in tasks if t.status == "done"}
+    ready = [t for t in tasks if t.status == "open" and t.id not in taken and all(d in done for d in t.depends_on)]
+    spawned = []
+    for task in ready[:free]:
+        try:
+            session = decompose.spawn_task(engine, project, task.id, "autopilot")
+        except AoError as exc:
+            log.warning("autopilot could not spawn %s: %s", task.id, exc)
+            continue
+        if session is not None:
+            spawned.append(session)
+    return spawned
+
+
+@dataclass
+class TickReport:
+    released: list[Session] = field(default_factory=list)  # plan tasks whose dependencies merged
+    autopilot: list[Session] = field(default_factory=list)
+    drift_started: bool = False
+
+
+def tick(engine: Engine) -> TickReport:
+    """One pass of the orchestrator's background work; called by the engine loop."""
+    report = TickReport()
+    try:
+        report.released = decompose.release_ready(engine)
+    except Exception:
+        log.exception("releasing waiting tasks failed")
+    for project in engine.config.projects:
+        try:
+            if autopilot_enabled(engine, project):
+                report.autopilot.extend(fill(engine, project))
+        except Exception:
+            log.exception("autopilot for %s failed", project)
+    try:
+        report.drift_started = drift.maybe_check(engine)
+    except Exception:
+        log.exception("drift checks failed")
+    return report

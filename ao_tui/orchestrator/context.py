@@ -1,0 +1,249 @@
+"""What the orchestrator knows about the fleet right now, and what needs the human.
+
+``fleet_summary`` is a compact text put into every request so that answers
+are about this fleet now. ``triage`` orders what needs the human and says
+why; it needs no model, so it works without an API key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, Zone, zone_of
+from ao_tui.models import CheckState, Session, Task, utcnow
+from ao_tui.models import SessionStatus as S
+
+if TYPE_CHECKING:
+    from ao_tui.engine import Engine
+
+log = logging.getLogger("ao.orchestrator")
+
+_BACKLOG_TTL = 30.0
+_backlog_cache: dict[tuple[int, str], tuple[float, list[Task]]] = {}
+
+
+def cached_backlog(engine: Engine, project: str) -> list[Task]:
+    """The project's backlog (with done tasks), cached briefly: trackers may be remote."""
+    key = (id(engine), project)
+    hit = _backlog_cache.get(key)
+    now = time.monotonic()
+    if hit and now - hit[0] < _BACKLOG_TTL:
+        return hit[1]
+    try:
+        tasks = engine.backlog(project, include_done=True)
+    except Exception as exc:
+        log.warning("backlog of %s unavailable: %s", project, exc)
+        tasks = hit[1] if hit else []
+    _backlog_cache[key] = (now, tasks)
+    return tasks
+
+
+def forget_backlog(engine: Engine) -> None:
+    for key in [k for k in _backlog_cache if k[0] == id(engine)]:
+        _backlog_cache.pop(key, None)
+
+
+def age(when: datetime, now: datetime | None = None) -> str:
+    seconds = max(0, int(((now or utcnow()) - when).total_seconds()))
+    if seconds < 90:
+        return f"{seconds}s"
+    if seconds < 90 * 60:
+        return f"{seconds // 60}m"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def failed_checks(session: Session) -> list[str]:
+    if session.pr is None:
+        return []
+    return [c.name for c in session.pr.checks if c.state is CheckState.FAILED]
+
+
+def session_line(session: Session, now: datetime | None = None) -> str:
+    """One compact line: id, zone, status, activity, PR, task, age."""
+    parts = [f"{session.id} [{zone_of(session).value}] {session.status.value} {age(session.status_since, now)}"]
+    act = session.activity
+    if act.state.value not in ("unknown", "working") or act.detail:
+        parts.append(f"activity {act.state.value}" + (f": {act.detail[:80]}" if act.detail else ""))
+    if session.escalation:
+        parts.append(f"NEEDS HUMAN: {session.escalation[:120]}")
+    if session.pr is not None:
+        pr = session.pr
+        bits = [f"PR #{pr.number}" if pr.number is not None else "PR", pr.state, f"CI {pr.ci.value}"]
+        failed = failed_checks(session)
+        if failed:
+            bits.append("failed: " + ", ".join(failed[:3]))
+        bits.append(f"review {pr.review.value}")
+        unresolved = sum(1 for c in pr.comments if not c.resolved)
+        if unresolved:
+            bits.append(f"{unresolved} open comments")
+        if pr.has_conflicts:
+            bits.append("CONFLICTS")
+        parts.append(" ".join(bits))
+    if session.task_id:
+        parts.append(f"task {session.task_id}")
+    title = session.title
+    if title:
+        parts.append(repr(title[:70]))
+    return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class Insight:
+    """A decision-level fact worth telling the human."""
+
+    text: str
+    session_ids: tuple[str, ...] = ()
+
+
+def blocked_tasks(tasks: list[Task]) -> dict[str, list[str]]:
+    """Task id -> ids of open tasks that wait for it."""
+    waiting: dict[str, list[str]] = defaultdict(list)
+    for task in tasks:
+        if task.status == "done":
+            continue
+        for dep in task.depends_on:
+            waiting[dep].append(task.id)
+    return waiting
+
+
+def insights(engine: Engine, sessions: list[Session] | None = None) -> list[Insight]:
+    sessions = engine.sessions() if sessions is None else sessions
+    found: list[Insight] = []
+    # What a PR or session blocks.
+    for project in engine.config.projects:
+        waiting = blocked_tasks(cached_backlog(engine, project))
+        for s in sessions:
+            if s.project == project and s.task_id and waiting.get(s.task_id) and s.status not in (S.MERGED, S.DONE):
+                what = f"PR #{s.pr.number}" if s.pr and s.pr.number is not None else s.id
+                n = len(waiting[s.task_id])
+                found.append(Insight(f"{what} ({s.id}) blocks {n} other task{'s' if n != 1 else ''}: "
+                                     + ", ".join(waiting[s.task_id][:5]), (s.id,)))
+    # The same check failing on unrelated branches: flaky, or broken on the base branch.
+    by_check: dict[str, list[Session]] = defaultdict(list)
+    for s in sessions:
+        if s.status in (S.MERGED, S.DONE, S.KILLED):
+            continue
+        for name in failed_checks(s):
+            by_check[name].append(s)
+    for name, failing in sorted(by_check.items()):
+        if len({s.branch for s in failing}) >= 2:
+            ids = tuple(s.id for s in failing)
+            found.append(Insight(
+                f"check {name!r} fails on {len(ids)} unrelated branches ({', '.join(ids)}): "
+                "likely flaky or broken on the base branch, not the agents' fault", ids))
+    return found
+
+
+def fleet_summary(engine: Engine, *, max_sessions: int = 60) -> str:
+    """The compact state of the fleet injected into every request."""
+    now = utcnow()
+    sessions = engine.sessions()
+    lines = [f"Now: {now:%Y-%m-%d %H:%M} UTC. Projects: {', '.join(engine.config.projects) or 'none configured'}."]
+    active = [s for s in sessions if s.status not in (S.MERGED, S.DONE, S.KILLED)]
+    finished = len(sessions) - len(active)
+    counts: dict[Zone, int] = defaultdict(int)
+    for s in active:
+        counts[zone_of(s)] += 1
+    lines.append(
+        f"Sessions: {len(active)} active ("
+        + ", ".join(f"{ZONE_TITLES[z].lower()} {counts[z]}" for z in ZONE_ORDER if counts[z])
+        + f"), {finished} finished."
+    )
+    ordered = sorted(active, key=lambda s: (ZONE_ORDER.index(zone_of(s)), s.created_at))
+    for s in ordered[:max_sessions]:
+        lines.append("- " + session_line(s, now))
+    if len(ordered) > max_sessions:
+        lines.append(f"- … and {len(ordered) - max_sessions} more (use list_sessions)")
+    for project in engine.config.projects:
+        tasks = cached_backlog(engine, project)
+        if not tasks:
+            continue
+        done = {t.id for t in tasks if t.status == "done"}
+        taken = {s.task_id for s in sessions if s.task_id and s.project == project and s.status is not S.KILLED}
+        open_tasks = [t for t in tasks if t.status != "done"]
+        ready = [t for t in open_tasks if t.id not in taken and all(d in done for d in t.depends_on)]
+        lines.append(
+            f"Backlog {project}: {len(open_tasks)} open, {len(ready)} ready to start"
+            + (": " + ", ".join(f"{t.id} {t.title[:40]!r}" for t in ready[:5]) if ready else "")
+        )
+        if engine.project_config(project).autopilot:
+            lines.append(f"Autopilot is on for {project}.")
+    found = insights(engine, sessions)
+    if found:
+        lines.append("Observations:")
+        lines.extend(f"- {i.text}" for i in found)
+    return "\n".join(lines)
+
+
+# -- triage --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TriageItem:
+    session_id: str
+    zone: Zone
+    headline: str  # what it is
+    why: str  # why it needs the human now
+    action: str  # the suggested next step
+
+
+def _why(session: Session) -> tuple[str, str]:
+    act = session.activity
+    if session.escalation:
+        return session.escalation, f"look at it: `ao peek {session.id}` or answer it"
+    if act.state.value == "waiting_permission":
+        return f"waiting for permission{': ' + act.detail if act.detail else ''}", "allow or deny in its terminal"
+    if act.state.value == "waiting_input" or session.status is S.NEEDS_INPUT:
+        return f"asked a question{': ' + act.detail if act.detail else ''}", "answer it"
+    if session.status is S.STUCK:
+        return f"no progress for {age(session.status_since)}", "peek, then nudge or kill it"
+    if session.status is S.ERRORED:
+        return "errored" + (f": {act.detail}" if act.detail else ""), f"restore it (`ao restore {session.id}`) or kill it"
+    if session.status is S.EXITED:
+        return "the agent exited" + (f" with status {session.exit_code}" if session.exit_code else ""), "restore or kill it"
+    if session.status in (S.MERGEABLE, S.APPROVED):
+        return "approved and green", "merge it"
+    if session.status is S.CI_FAILED:
+        failed = failed_checks(session)
+        return "CI failed" + (f" ({', '.join(failed)})" if failed else ""), "the agent is on it; step in if it repeats"
+    if session.status is S.CHANGES_REQUESTED:
+        return "changes requested", "the agent is on it"
+    if session.status in (S.PR_OPEN, S.REVIEW_PENDING):
+        return "PR waiting for review", "review it"
+    return session.status.value, "nothing yet"
+
+
+def triage(engine: Engine) -> list[TriageItem]:
+    """What needs the human, most urgent first (working and done sessions omitted)."""
+    sessions = [s for s in engine.sessions() if zone_of(s) not in (Zone.WORKING, Zone.DONE)]
+    blocking = {sid for i in insights(engine) for sid in i.session_ids if "blocks" in i.text}
+    sessions.sort(key=lambda s: (ZONE_ORDER.index(zone_of(s)), s.id not in blocking, s.status_since))
+    items = []
+    for s in sessions:
+        why, action = _why(s)
+        if s.id in blocking:
+            why += "; it blocks other tasks"
+        pr = f" (PR #{s.pr.number})" if s.pr and s.pr.number is not None else ""
+        items.append(TriageItem(s.id, zone_of(s), f"{s.id}{pr} {s.title[:60]}".strip(), why, action))
+    return items
+
+
+def triage_markdown(engine: Engine) -> str:
+    items = triage(engine)
+    lines = ["## What needs you"]
+    if not items:
+        lines.append("Nothing needs you right now.")
+    for n, item in enumerate(items, 1):
+        lines.append(f"{n}. **{item.headline}** — {item.why}. *{item.action}*")
+    found = [i for i in insights(engine) if "blocks" not in i.text]
+    if found:
+        lines.append("")
+        lines.extend(f"- {i.text}" for i in found)
+    return "\n".join(lines)
