@@ -1,0 +1,203 @@
+"""The orchestrator's tools, conversation, plans and triage, over a real engine and store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from ao_tui.config import parse_config
+from ao_tui.engine import Engine
+from ao_tui.errors import AoError
+from ao_tui.models import Activity, ActivityState, Check, CheckState, PullRequest, ReviewComment, ReviewState, Session
+from ao_tui.models import SessionStatus as S
+from ao_tui.orchestrator.context import fleet_summary, triage, triage_markdown
+from ao_tui.orchestrator.conversation import STOPPED_RESULT, Conversation, normalize, window
+from ao_tui.orchestrator.decompose import parse_plan
+from ao_tui.orchestrator.tools import TOOLS, ConfirmRequest, ToolBox
+
+
+def make_engine(ao_store, repo: Path, extra: str = "") -> Engine:
+    text = f"projects:\n  demo:\n    repo: {repo}\n    session_prefix: dm\n" + extra
+    return Engine(parse_config(text, "ao.config.yaml"), store=ao_store)
+
+
+def add(engine: Engine, sid: str, status: S = S.WORKING, **fields) -> Session:
+    s = Session(id=sid, project="demo", branch=f"ao/{sid}", workspace=f"/tmp/{sid}", runtime_handle=sid, **fields)
+    engine.store.insert_session(s)
+    if status is not S.SPAWNING:
+        path = {S.WORKING: [S.WORKING], S.NEEDS_INPUT: [S.WORKING, S.NEEDS_INPUT],
+                S.CI_FAILED: [S.WORKING, S.PR_OPEN, S.CI_FAILED],
+                S.MERGEABLE: [S.WORKING, S.PR_OPEN, S.MERGEABLE], S.PR_OPEN: [S.WORKING, S.PR_OPEN]}[status]
+        for step in path:
+            engine.store.transition(sid, step)
+    return engine.session(sid)
+
+
+def pr(number: int, *, ci=CheckState.PASSED, review=ReviewState.APPROVED, failed: str | None = None) -> PullRequest:
+    checks = [Check(name=failed, state=CheckState.FAILED)] if failed else [Check(name="tests", state=ci)]
+    return PullRequest(number=number, url=f"local://pr/{number}", title=f"PR {number}", branch="b", base="main",
+                       ci=CheckState.FAILED if failed else ci, review=review, checks=checks)
+
+
+@pytest.fixture
+def engine(ao_store, git_repo):
+    return make_engine(ao_store, git_repo)
+
+
+class Asked:
+    """A confirm callback that records what the human was shown."""
+
+    def __init__(self, answer: bool) -> None:
+        self.answer = answer
+        self.requests: list[ConfirmRequest] = []
+
+    def __call__(self, request: ConfirmRequest) -> bool:
+        self.requests.append(request)
+        return self.answer
+
+
+def test_tool_schemas_are_valid_for_the_api():
+    names = [t["name"] for t in TOOLS]
+    assert len(names) == len(set(names))
+    for tool in TOOLS:
+        assert tool["input_schema"]["type"] == "object"
+        assert tool["description"]
+    assert {"list_sessions", "session_detail", "backlog", "ci_logs", "review_comments", "spawn_sessions",
+            "send_message", "create_tasks", "approve", "merge", "kill", "restore", "propose_plan"} <= set(names)
+
+
+async def test_list_sessions_filters_and_hides_finished(engine):
+    add(engine, "dm-1", S.WORKING, task_title="Add login")
+    add(engine, "dm-2", S.CI_FAILED, task_title="Fix cache", pr=pr(7, failed="unit"))
+    add(engine, "dm-3", S.WORKING, task_title="Old thing")
+    engine.store.transition("dm-3", S.KILLED)
+    box = ToolBox(engine)
+    out = (await box.dispatch("list_sessions", {})).text
+    assert "dm-1" in out and "dm-2" in out and "dm-3" not in out
+    assert "PR #7" in out and "failed: unit" in out
+    failing = (await box.dispatch("list_sessions", {"zone": "failing"})).text
+    assert "dm-2" in failing and "dm-1" not in failing
+    assert "dm-3" in (await box.dispatch("list_sessions", {"include_finished": True})).text
+    assert "dm-2" in (await box.dispatch("list_sessions", {"query": "#7"})).text
+
+
+async def test_merge_declined_asks_with_exact_details_and_does_nothing(engine):
+    add(engine, "dm-1", S.MERGEABLE, task_title="Ship it", pr=pr(12))
+    asked = Asked(False)
+    outcome = await ToolBox(engine, asked).dispatch("merge", {"session_id": "dm-1"})
+    assert outcome.declined and "declined by the human" in outcome.text
+    [request] = asked.requests
+    assert request.action == "merge" and "#12" in request.title
+    assert any("ao/dm-1 into main" in line for line in request.details)
+    assert engine.session("dm-1").status is S.MERGEABLE
+
+
+async def test_merge_with_blockers_is_refused_before_asking(engine):
+    add(engine, "dm-1", S.CI_FAILED, pr=pr(3, failed="lint"))
+    asked = Asked(True)
+    outcome = await ToolBox(engine, asked).dispatch("merge", {"session_id": "dm-1"})
+    assert outcome.is_error and "CI is failing" in outcome.text
+    assert asked.requests == []
+
+
+async def test_kill_declined_keeps_session(engine):
+    add(engine, "dm-1", S.WORKING)
+    asked = Asked(False)
+    outcome = await ToolBox(engine, asked).dispatch("kill", {"session_id": "dm-1"})
+    assert outcome.declined and asked.requests[0].action == "kill"
+    assert engine.session("dm-1").status is S.WORKING
+
+
+async def test_spawning_more_than_the_limit_asks_first(ao_store, git_repo):
+    engine = make_engine(ao_store, git_repo, "orchestrator:\n  max_parallel_spawn: 2\n")
+    asked = Asked(False)
+    outcome = await ToolBox(engine, asked).dispatch(
+        "spawn_sessions", {"sessions": [{"prompt": "a"}, {"prompt": "b"}, {"prompt": "c"}]})
+    assert outcome.declined
+    assert asked.requests[0].action == "spawn_many" and len(asked.requests[0].details) == 3
+    assert engine.sessions() == []
+
+
+async def test_errors_come_back_to_the_model_not_as_crashes(engine):
+    box = ToolBox(engine)
+    missing = await box.dispatch("session_detail", {"session_id": "dm-404"})
+    assert missing.is_error and "no session" in missing.text
+    unknown = await box.dispatch("format_disk", {})
+    assert unknown.is_error and "unknown tool" in unknown.text
+    bad = await box.dispatch("send_message", {"session_id": "dm-1"})
+    assert bad.is_error and "bad arguments" in bad.text
+
+
+async def test_review_comments_and_detail_without_a_terminal(engine):
+    p = pr(5)
+    p.comments = [
+        ReviewComment(id="c1", author="ana", body="This leaks the token", path="auth.py", line=3),
+        ReviewComment(id="c2", author="bo", body="nit", resolved=True),
+    ]
+    add(engine, "dm-1", S.PR_OPEN, pr=p, last_message="Opened the PR.")
+    box = ToolBox(engine)
+    comments = (await box.dispatch("review_comments", {"session_id": "dm-1"})).text
+    assert "auth.py:3" in comments and "leaks the token" in comments and "nit" not in comments
+    detail = await box.dispatch("session_detail", {"session_id": "dm-1"})
+    assert not detail.is_error
+    assert "Opened the PR." in detail.text and "merge blockers" in detail.text
+
+
+def test_conversation_normalizes_stopped_tool_calls(ao_store):
+    conv = Conversation(ao_store, "t")
+    conv.append("assistant", "orphan greeting is dropped")
+    conv.append("user", "list them")
+    conv.append("assistant", [{"type": "tool_use", "id": "tu1", "name": "list_sessions", "input": {}}])
+    conv.append("user", "never mind")
+    msgs = conv.messages()
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user"]
+    assert msgs[2]["content"][0] == {"type": "tool_result", "tool_use_id": "tu1", "content": STOPPED_RESULT,
+                                     "is_error": True}
+    assert msgs[2]["content"][1]["text"] == "never mind"
+
+
+def test_window_starts_at_a_plain_user_message():
+    msgs = normalize([{"role": r, "content": f"m{i}"} for i, r in enumerate(["user", "assistant"] * 50)])
+    cut = window(msgs, 7)
+    assert cut[0]["role"] == "user" and len(cut) <= 7
+
+
+def test_plan_validation():
+    plan = parse_plan({"goal": "g", "tasks": [
+        {"key": "ui", "title": "UI", "depends_on": ["api"]},
+        {"key": "api", "title": "API"},
+        {"key": "db", "title": "DB"},
+    ]}, "demo")
+    assert [t.key for t in plan.tasks] == ["api", "ui", "db"]
+    assert [t.key for t in plan.independent()] == ["api", "db"]
+    with pytest.raises(AoError, match="cycle"):
+        parse_plan({"tasks": [{"key": "a", "title": "A", "depends_on": ["b"]},
+                              {"key": "b", "title": "B", "depends_on": ["a"]}]}, "demo")
+    with pytest.raises(AoError, match="unknown task 'zz'"):
+        parse_plan({"tasks": [{"key": "a", "title": "A", "depends_on": ["zz"]}]}, "demo")
+
+
+def test_summary_and_triage_say_what_matters(engine):
+    add(engine, "dm-1", S.CI_FAILED, task_title="Cache", pr=pr(1, failed="test_flaky_clock"))
+    s2 = add(engine, "dm-2", S.CI_FAILED, task_title="Login", pr=pr(2, failed="test_flaky_clock"))
+    assert s2.branch != "ao/dm-1"
+    add(engine, "dm-3", S.MERGEABLE, task_title="Docs", pr=pr(3))
+    add(engine, "dm-4", S.WORKING, task_title="Search",
+        activity=Activity(state=ActivityState.WAITING_PERMISSION, detail="Write search.py"))
+    summary = fleet_summary(engine)
+    assert "test_flaky_clock" in summary and "2 unrelated branches" in summary
+    order = [item.session_id for item in triage(engine)]
+    assert order == ["dm-4", "dm-3", "dm-1", "dm-2"]
+    text = triage_markdown(engine)
+    assert "waiting for permission: Write search.py" in text and "merge it" in text
+
+
+def test_no_anthropic_import_until_used():
+    import subprocess
+
+    code = ("import sys, ao_tui.orchestrator, ao_tui.orchestrator.cli, ao_tui.orchestrator.autopilot;"
+            "print('anthropic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
