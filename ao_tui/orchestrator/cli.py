@@ -15,7 +15,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ao_tui.orchestrator.chat import ChatEvent, Orchestrator, ReplyReset, TextDelta, ToolCall, ToolDone, TurnEnd
-from ao_tui.orchestrator.client import ChatError, has_api_key, API_KEY_HELP
+from ao_tui.orchestrator.client import API_KEY_HELP, ChatError, has_api_key
 from ao_tui.orchestrator.context import triage_markdown
 from ao_tui.orchestrator.tools import ConfirmRequest
 
@@ -125,6 +125,7 @@ def run_chat(engine: Engine, args: Any) -> int:
     message = getattr(args, "message", None)
     if isinstance(message, list):
         message = " ".join(message)
+    message = (message or "").strip() or None
     if not has_api_key():
         print(API_KEY_HELP, file=sys.stderr)
         if message is None and sys.stdin.isatty():
@@ -134,6 +135,6 @@ def run_chat(engine: Engine, args: Any) -> int:
     if getattr(args, "new", False):
         chat.orchestrator.conversation.clear()
     try:
-        return asyncio.run(chat.repl(message or None))
+        return asyncio.run(chat.repl(message))
     except KeyboardInterrupt:
         return 130

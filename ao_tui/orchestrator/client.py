@@ -78,19 +78,17 @@ async def _call(callback: Callback | None, value: Any) -> None:
 
 
 def _status_of(exc: BaseException) -> int | None:
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        return status
+    """The HTTP status an error stands for; a mid-stream ``error`` event counts by its type."""
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
-        kind = (body.get("error") or {}).get("type") if isinstance(body.get("error"), dict) else body.get("type")
-        if kind == "overloaded_error":
-            return 529
-        if kind == "rate_limit_error":
-            return 429
-        if kind in ("api_error", "internal_server_error"):
-            return 500
-    return None
+        inner = body.get("error")
+        kind = inner.get("type") if isinstance(inner, dict) else body.get("type")
+        by_kind = {"overloaded_error": 529, "rate_limit_error": 429, "api_error": 500,
+                   "timeout_error": 504, "authentication_error": 401, "invalid_request_error": 400}
+        if kind in by_kind:
+            return by_kind[kind]
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -165,9 +163,9 @@ class ModelClient:
         model: str,
         *,
         max_tokens: int = 4096,
-        timeout: float = 60.0,
+        timeout: float = 30.0,
         sdk_retries: int = 2,
-        attempts: int = 3,
+        attempts: int = 2,
         backoff: float = 1.0,
         max_backoff: float = 20.0,
     ) -> None:
@@ -235,7 +233,7 @@ class ModelClient:
                 if delay is None:
                     delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
                     delay *= 0.75 + random.random() / 2
-                await _call(on_retry, Retrying(attempt, self.attempts, delay, describe_error(exc)))
+                await _call(on_retry, Retrying(attempt, self.attempts, delay, describe_error(exc).split(";")[0]))
                 await asyncio.sleep(delay)
 
     async def _stream_once(self, sdk: Any, kwargs: dict[str, Any], on_text: Callback | None) -> ModelReply:

@@ -113,7 +113,7 @@ class ChatPane(Vertical):
         Binding("ctrl+f", "toggle_fullscreen", "Full screen"),
     ]
 
-    streaming: reactive[bool] = reactive(False)
+    streaming: reactive[bool] = reactive(False, init=False)
 
     class Busy(Message):
         """Posted when a reply starts or ends streaming."""
