@@ -1,0 +1,656 @@
+"""SCM ``local``: PRs, CI, review and merge with nothing but git (fully offline).
+
+* A session's PR is its branch. ``open_pr`` gives it a synthetic number from a
+  counter kept per repository in ``<ao_home>/scm_local/<repo-key>/prs.json``
+  (replaced atomically, read-modify-write under an ``flock``).
+* CI is the command list in the options (``ci: ["pytest -q"]``, or a mapping
+  ``{name: command}``), each split with ``shlex`` and run without a shell in
+  the session's workspace, once per new head commit, in a background thread
+  so ``pr_status`` never blocks. A run is owned by whoever holds the ``flock``
+  on ``ci/<sha>/run.lock``: a crashed engine's run is simply started again.
+  Logs stay in ``ci/<sha>/<check>.log``.
+* The review is what the human said through ``approve`` / ``request_changes``;
+  a new head commit after it puts the PR back to review pending.
+* ``merge`` computes the result with ``git merge-tree --write-tree`` and
+  ``git commit-tree`` (no working tree involved), then moves the default
+  branch: a fast-forward inside the worktree that has it checked out (git
+  refuses rather than overwrite local changes), else a compare-and-swap
+  ``update-ref``; finally pushes to ``origin`` if there is one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ao_tui.config import write_atomic
+from ao_tui.durations import parse_duration
+from ao_tui.errors import AoError, NotFound
+from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState, utcnow
+from ao_tui.names import slugify, validate_branch
+from ao_tui.slots.base import PluginContext
+from ao_tui.slots.scm import SCM
+
+log = logging.getLogger("ao.scm.local")
+
+GIT_TIMEOUT = 60
+LOG_TAIL_LINES = 150
+#: ``path:line: text`` lines in a change request become comments on that line.
+_LINE_COMMENT = re.compile(r"^\s*([\w./-]+\.[\w]+):(\d+):\s*(.+)$")
+_PYTEST_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)(?: - (.*))?$")
+
+
+class MergeConflict(AoError):
+    """The branch does not merge cleanly; ``pr`` has ``has_conflicts=True``."""
+
+    def __init__(self, message: str, pr: PullRequest, files: list[str]) -> None:
+        super().__init__(message)
+        self.pr = pr
+        self.files = files
+
+
+class CICommand:
+    """One configured check: its display name and argument list."""
+
+    def __init__(self, name: str, argv: list[str]) -> None:
+        self.name = name
+        self.argv = argv
+        digest = hashlib.sha1(name.encode()).hexdigest()[:6]
+        self.log_name = f"{slugify(name, 40)}-{digest}.log"
+
+
+def parse_ci(option: Any) -> list[CICommand]:
+    """``ci`` as a list of command strings (or argv lists), or a name → command mapping."""
+    if not option:
+        return []
+    items: list[tuple[str, Any]]
+    if isinstance(option, dict):
+        items = [(str(k), v) for k, v in option.items()]
+    elif isinstance(option, (list, tuple)):
+        items = [(v if isinstance(v, str) else " ".join(map(str, v)), v) for v in option]
+    elif isinstance(option, str):
+        items = [(option, option)]
+    else:
+        raise AoError(f"scm local: ci must be a list of commands, not {type(option).__name__}")
+    commands = []
+    for name, value in items:
+        try:
+            argv = shlex.split(value) if isinstance(value, str) else [str(a) for a in value]
+        except ValueError as exc:
+            raise AoError(f"scm local: ci command {name!r} cannot be split: {exc}") from None
+        if not argv:
+            raise AoError(f"scm local: ci command {name!r} is empty")
+        commands.append(CICommand(name, argv))
+    return commands
+
+
+def _git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=GIT_TIMEOUT,
+        env={**os.environ, **env} if env else None,
+    )
+    if check and result.returncode != 0:
+        raise AoError(f"git {args[0]} failed in {cwd}: {(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+    return result
+
+
+@contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _now() -> str:
+    return utcnow().isoformat()
+
+
+def failing_tests(text: str) -> list[str]:
+    """Test ids from pytest's short summary (``FAILED tests/x.py::test_y - ...``)."""
+    found: list[str] = []
+    for line in text.splitlines():
+        match = _PYTEST_FAILED.match(line.strip())
+        if match and match.group(1) not in found:
+            found.append(match.group(1))
+    return found
+
+
+def log_excerpt(text: str, max_lines: int = LOG_TAIL_LINES) -> str:
+    """The part of a CI log an agent needs: failing tests first, then the tail."""
+    lines = text.rstrip("\n").splitlines()
+    tail = lines[-max_lines:]
+    parts = []
+    tests = failing_tests(text)
+    if tests:
+        parts.append("Failing tests:\n" + "\n".join(f"- {t}" for t in tests))
+    if len(lines) > len(tail):
+        parts.append(f"[... {len(lines) - len(tail)} earlier lines omitted ...]")
+    parts.append("\n".join(tail))
+    return "\n".join(parts)
+
+
+class LocalSCM(SCM):
+    """Branch = PR, CI = local commands, review = the human through ao."""
+
+    def __init__(self, context: PluginContext) -> None:
+        super().__init__(context)
+        self.commands = parse_ci(self.options.get("ci"))
+        self.ci_timeout = parse_duration(self.options.get("ci_timeout", 600))
+        self.dismiss_stale_approvals = bool(self.options.get("dismiss_stale_approvals", True))
+        self._listeners: list[Callable[[str, str], None]] = []
+        self._runs: dict[str, threading.Thread] = {}
+        self._workspace_locks: dict[str, threading.Lock] = {}
+        self._mergeable_cache: dict[tuple[str, str, str], tuple[bool, list[str]]] = {}
+        self._guard = threading.Lock()
+
+    # -- where things live ----------------------------------------------------------
+
+    def root(self, repo: Path) -> Path:
+        """``<ao_home>/scm_local/<repo-key>``: one directory per repository."""
+        resolved = Path(repo).resolve()
+        key = f"{slugify(resolved.name, 30)}-{hashlib.sha1(str(resolved).encode()).hexdigest()[:10]}"
+        return Path(self.context.ao_home) / "scm_local" / key
+
+    def ci_dir(self, repo: Path, sha: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{7,64}", sha):
+            raise AoError(f"not a commit id: {sha!r}")
+        return self.root(repo) / "ci" / sha
+
+    def add_listener(self, callback: Callable[[str, str], None]) -> None:
+        """``callback(branch, sha)`` from the CI thread whenever a run finishes
+        (the engine wakes its loop with it instead of waiting for the next poll)."""
+        self._listeners.append(callback)
+
+    # -- the PR records ---------------------------------------------------------------
+
+    def _state_path(self, repo: Path) -> Path:
+        return self.root(repo) / "prs.json"
+
+    def _read_state(self, repo: Path) -> dict[str, Any]:
+        try:
+            return json.loads(self._state_path(repo).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"next_number": 1, "next_review": 1, "next_comment": 1, "prs": {}}
+
+    @contextmanager
+    def _editing(self, repo: Path) -> Iterator[dict[str, Any]]:
+        with _flock(self.root(repo) / "prs.lock"):
+            state = self._read_state(repo)
+            yield state
+            write_atomic(self._state_path(repo), json.dumps(state, indent=1, sort_keys=True))
+
+    def _record(self, repo: Path, branch: str) -> dict[str, Any]:
+        record = self._read_state(repo)["prs"].get(branch)
+        if record is None:
+            raise NotFound(f"no local PR for branch {branch!r} (open one first)")
+        return record
+
+    def _head(self, repo: Path, record: dict[str, Any]) -> str | None:
+        """The branch tip, from the workspace when it still exists (a clone has its own refs)."""
+        ref = f"refs/heads/{record['branch']}"
+        for place in (record.get("workspace"), str(repo)):
+            if place and Path(place).is_dir():
+                result = _git(Path(place), "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
+                if result.returncode == 0:
+                    return result.stdout.strip()
+        return None
+
+    # -- SCM interface ------------------------------------------------------------------
+
+    def open_pr(self, repo: Path, workspace: Path, branch: str, base: str, title: str, body: str) -> PullRequest:
+        validate_branch(branch)
+        validate_branch(base)
+        probe = {"branch": branch, "workspace": str(workspace)}
+        head = self._head(repo, probe)
+        if head is None:
+            raise AoError(f"branch {branch} does not exist in {workspace} or {repo}; nothing to open a PR from")
+        fork = _git(repo, "merge-base", f"refs/heads/{base}", head, check=False).stdout.strip() or None
+        with self._editing(repo) as state:
+            record = state["prs"].get(branch)
+            if record is None or record["state"] != "open":
+                number = state["next_number"]
+                state["next_number"] = number + 1
+                record = {
+                    "number": number, "branch": branch, "base": base, "title": title, "body": body,
+                    "workspace": str(workspace), "state": "open", "created_at": _now(),
+                    "reviews": [], "comments": [], "merged_sha": None, "merged_head": None, "merged_at": None,
+                    "fork": fork,
+                }
+                state["prs"][branch] = record
+            else:
+                record.update(title=title, body=body, workspace=str(workspace), base=base)
+        return self._to_pr(repo, record, head)
+
+    def _to_pr(self, repo: Path, record: dict[str, Any], head: str | None) -> PullRequest:
+        return PullRequest(
+            number=record["number"],
+            url=f"local://{Path(repo).resolve().name}/{record['branch']}",
+            title=record["title"],
+            branch=record["branch"],
+            base=record["base"],
+            state=record["state"],
+            head_sha=head or "",
+        )
+
+    def pr_status(self, repo: Path, workspace: Path, pr: PullRequest) -> PullRequest:
+        record = self._record(repo, pr.branch)
+        if record["state"] == "merged":
+            head = record["merged_head"]
+            result = self._to_pr(repo, record, head)
+            result.checks = self._read_checks(repo, head)
+            result.ci = _aggregate(result.checks)
+            result.review, result.comments = self._review(record, head)
+            result.mergeable = False
+            return result
+        head = self._head(repo, record)
+        if head is None:
+            result = self._to_pr(repo, record, pr.head_sha)
+            result.state = "closed"
+            return result
+        if self._merged_outside(repo, record, head):
+            with self._editing(repo) as state:
+                rec = state["prs"][record["branch"]]
+                rec.update(state="merged", merged_head=head, merged_sha=head, merged_at=_now())
+                record = rec
+            return self.pr_status(repo, workspace, pr)
+        result = self._to_pr(repo, record, head)
+        ws = Path(record.get("workspace") or workspace)
+        result.checks = self._checks(repo, ws, record["branch"], head)
+        result.ci = _aggregate(result.checks)
+        result.review, result.comments = self._review(record, head)
+        clean, _files = self._mergeable(repo, record["base"], head)
+        result.mergeable = clean
+        result.has_conflicts = not clean
+        return result
+
+    def _merged_outside(self, repo: Path, record: dict[str, Any], head: str) -> bool:
+        """A human merged the branch with plain git: its tip is in the base branch."""
+        base = _git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{record['base']}", check=False).stdout.strip()
+        if not base:
+            return False
+        if not record.get("fork") or head == record["fork"]:
+            return False
+        return _git(repo, "merge-base", "--is-ancestor", head, base, check=False).returncode == 0
+
+    def _review(self, record: dict[str, Any], head: str) -> tuple[ReviewState, list[ReviewComment]]:
+        comments = [
+            ReviewComment(id=c["id"], author=c.get("author", ""), body=c["body"], path=c.get("path"),
+                          line=c.get("line"), resolved=c.get("head") != head)
+            for c in record["comments"]
+        ]
+        reviews = record["reviews"]
+        if not reviews:
+            return ReviewState.PENDING, comments
+        last = reviews[-1]
+        if last["state"] == "changes_requested":
+            return (ReviewState.CHANGES_REQUESTED if last["head"] == head else ReviewState.PENDING), comments
+        if last["state"] == "approved":
+            fresh = last["head"] == head or not self.dismiss_stale_approvals
+            return (ReviewState.APPROVED if fresh else ReviewState.PENDING), comments
+        return ReviewState.COMMENTED, comments
+
+    def _add_review(self, repo: Path, pr: PullRequest, kind: str, body: str,
+                    comments: list[tuple[str, str | None, int | None]]) -> None:
+        record = self._record(repo, pr.branch)
+        if record["state"] != "open":
+            raise AoError(f"PR #{record['number']} ({pr.branch}) is {record['state']}")
+        head = self._head(repo, record) or pr.head_sha
+        with self._editing(repo) as state:
+            rec = state["prs"][pr.branch]
+            review_id = f"r{state['next_review']}"
+            state["next_review"] += 1
+            if kind != "commented":
+                rec["reviews"].append({"id": review_id, "state": kind, "body": body, "head": head, "at": _now()})
+            for text, path, line in comments:
+                rec["comments"].append({"id": f"c{state['next_comment']}", "review": review_id, "author": "human",
+                                        "body": text, "path": path, "line": line, "head": head, "at": _now()})
+                state["next_comment"] += 1
+
+    def approve(self, repo: Path, pr: PullRequest, body: str = "") -> None:
+        self._add_review(repo, pr, "approved", body, [])
+
+    def request_changes(self, repo: Path, pr: PullRequest, body: str) -> None:
+        """Lines written ``path:line: text`` become comments on that line; the rest one comment."""
+        if not body.strip():
+            raise AoError("a change request needs a comment")
+        located, rest = [], []
+        for line in body.splitlines():
+            match = _LINE_COMMENT.match(line)
+            if match:
+                located.append((match.group(3).strip(), match.group(1), int(match.group(2))))
+            else:
+                rest.append(line)
+        comments: list[tuple[str, str | None, int | None]] = []
+        if "\n".join(rest).strip():
+            comments.append(("\n".join(rest).strip(), None, None))
+        self._add_review(repo, pr, "changes_requested", body, comments + located)
+
+    def comment(self, repo: Path, pr: PullRequest, body: str, path: str | None = None, line: int | None = None) -> None:
+        """A review comment without a verdict (optionally on ``path:line``)."""
+        if not body.strip():
+            raise AoError("an empty comment")
+        self._add_review(repo, pr, "commented", body, [(body.strip(), path, line)])
+
+    # -- mergeability and merge ---------------------------------------------------------
+
+    def _mergeable(self, repo: Path, base: str, head: str) -> tuple[bool, list[str]]:
+        base_sha = _git(repo, "rev-parse", "--verify", f"refs/heads/{base}").stdout.strip()
+        key = (str(repo), base_sha, head)
+        if key not in self._mergeable_cache:
+            result = _git(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", base_sha, head, check=False)
+            if result.returncode not in (0, 1):
+                raise AoError(f"git merge-tree failed: {result.stderr.strip()}")
+            files = [f for f in result.stdout.splitlines()[1:] if f.strip()]
+            self._mergeable_cache[key] = (result.returncode == 0, files)
+        return self._mergeable_cache[key]
+
+    def _ensure_objects(self, repo: Path, record: dict[str, Any], head: str) -> None:
+        """A clone workspace has commits the main repository lacks: fetch them."""
+        if _git(repo, "cat-file", "-e", f"{head}^{{commit}}", check=False).returncode == 0:
+            return
+        ws = record.get("workspace")
+        if not ws or not Path(ws).is_dir():
+            raise AoError(f"commit {head[:10]} of {record['branch']} is not in {repo} and its workspace is gone")
+        _git(repo, "fetch", "-q", "--no-tags", ws, f"+refs/heads/{record['branch']}:refs/heads/{record['branch']}")
+
+    def merge(self, repo: Path, pr: PullRequest, method: str = "squash") -> PullRequest:
+        if method not in ("squash", "merge", "rebase"):
+            raise AoError(f"unknown merge method {method!r}; use squash, merge or rebase")
+        repo = Path(repo)
+        record = self._record(repo, pr.branch)
+        if record["state"] == "merged":
+            return self.pr_status(repo, Path(record.get("workspace") or repo), pr)
+        head = self._head(repo, record)
+        if head is None:
+            raise AoError(f"branch {pr.branch} no longer exists")
+        self._ensure_objects(repo, record, head)
+        base_ref = f"refs/heads/{record['base']}"
+        with _flock(self.root(repo) / "merge.lock"):
+            base_sha = _git(repo, "rev-parse", "--verify", base_ref).stdout.strip()
+            if _git(repo, "merge-base", "--is-ancestor", head, base_sha, check=False).returncode == 0:
+                raise AoError(f"{pr.branch} has nothing to merge into {record['base']}")
+            result = _git(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", base_sha, head, check=False)
+            if result.returncode == 1:
+                files = [f for f in result.stdout.splitlines()[1:] if f.strip()]
+                conflicted = self._to_pr(repo, record, head)
+                conflicted.has_conflicts, conflicted.mergeable = True, False
+                raise MergeConflict(
+                    f"PR #{record['number']} ({pr.branch}) conflicts with {record['base']} in {', '.join(files) or 'some files'}; "
+                    "nothing was merged", conflicted, files)
+            if result.returncode != 0:
+                raise AoError(f"git merge-tree failed: {result.stderr.strip()}")
+            tree = result.stdout.splitlines()[0].strip()
+            new = self._commit(repo, record, method, tree, base_sha, head)
+            self._move_base(repo, record["base"], base_sha, new)
+        with self._editing(repo) as state:
+            state["prs"][pr.branch].update(state="merged", merged_sha=new, merged_head=head, merged_at=_now(),
+                                           method=method)
+        self._push(repo, record["base"])
+        return self.pr_status(repo, Path(record.get("workspace") or repo), pr)
+
+    def _commit(self, repo: Path, record: dict[str, Any], method: str, tree: str, base_sha: str, head: str) -> str:
+        ff_possible = _git(repo, "merge-base", "--is-ancestor", base_sha, head, check=False).returncode == 0
+        if method == "rebase":
+            if not ff_possible:
+                raise AoError(f"{record['branch']} is behind {record['base']}: a rebase merge needs it up to date "
+                              "(use squash or merge)")
+            return head
+        env = _identity_env(repo)
+        title = f"{record['title'] or record['branch']} (#{record['number']})"
+        if method == "squash":
+            subjects = _git(repo, "log", "--format=* %s", f"{base_sha}..{head}").stdout.strip()
+            author = _git(repo, "log", "-1", "--format=%an%x00%ae", head).stdout.strip().split("\x00")
+            if len(author) == 2 and all(author):
+                env.update(GIT_AUTHOR_NAME=author[0], GIT_AUTHOR_EMAIL=author[1])
+            message = f"{title}\n\n{subjects}\n"
+            parents = ["-p", base_sha]
+        else:
+            message = f"Merge branch '{record['branch']}' into {record['base']} (#{record['number']})\n"
+            parents = ["-p", base_sha, "-p", head]
+        result = subprocess.run(
+            ["git", "-C", str(repo), "commit-tree", tree, *parents, "-F", "-"], input=message,
+            capture_output=True, text=True, timeout=GIT_TIMEOUT, env={**os.environ, **env},
+        )
+        if result.returncode != 0:
+            raise AoError(f"git commit-tree failed: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def _move_base(self, repo: Path, base: str, old: str, new: str) -> None:
+        """Fast-forward the default branch without ever clobbering a working tree."""
+        checked_out = _worktree_with_branch(repo, base)
+        if checked_out is not None:
+            result = _git(checked_out, "merge", "--ff-only", "-q", new, check=False)
+            if result.returncode != 0:
+                reason = (result.stderr or result.stdout).strip().splitlines()
+                raise AoError(f"cannot update {base} in {checked_out} without touching your local changes"
+                              f" ({reason[0] if reason else 'git merge refused'}); nothing was merged")
+            return
+        _git(repo, "update-ref", "-m", "ao: merge", f"refs/heads/{base}", new, old)
+
+    def _push(self, repo: Path, base: str) -> None:
+        if _git(repo, "remote", "get-url", "origin", check=False).returncode != 0:
+            return
+        result = _git(repo, "push", "-q", "origin", f"refs/heads/{base}:refs/heads/{base}", check=False)
+        if result.returncode != 0:
+            log.warning("merged locally but pushing %s to origin failed: %s", base, result.stderr.strip())
+
+    # -- CI ---------------------------------------------------------------------------------
+
+    def _status_path(self, repo: Path, sha: str) -> Path:
+        return self.ci_dir(repo, sha) / "status.json"
+
+    def _read_status(self, repo: Path, sha: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self._status_path(repo, sha).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _read_checks(self, repo: Path, sha: str | None) -> list[Check]:
+        status = self._read_status(repo, sha) if sha else None
+        return _checks_from(status, sha or "") if status else []
+
+    def _checks(self, repo: Path, workspace: Path, branch: str, sha: str) -> list[Check]:
+        if not self.commands:
+            return []
+        status = self._read_status(repo, sha)
+        if status and status.get("finished_at"):
+            return _checks_from(status, sha)
+        if not workspace.is_dir():
+            return _checks_from(status, sha) if status else [
+                Check(name=c.name, state=CheckState.NONE, id=f"{sha}:{c.name}", summary="workspace is gone")
+                for c in self.commands
+            ]
+        self._start_run(repo, workspace, branch, sha)
+        status = self._read_status(repo, sha)
+        if status:
+            return _checks_from(status, sha)
+        return [Check(name=c.name, state=CheckState.PENDING, id=f"{sha}:{c.name}") for c in self.commands]
+
+    def _start_run(self, repo: Path, workspace: Path, branch: str, sha: str) -> None:
+        run_key = f"{self.root(repo)}:{sha}"
+        with self._guard:
+            thread = self._runs.get(run_key)
+            if thread is not None and thread.is_alive():
+                return
+            directory = self.ci_dir(repo, sha)
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(directory / "run.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)  # another process is running it
+                return
+            status = self._read_status(repo, sha)
+            if status and status.get("finished_at"):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+                return
+            self._write_status(repo, sha, {
+                "sha": sha, "branch": branch, "owner": os.getpid(), "started_at": _now(), "finished_at": None,
+                "checks": [{"name": c.name, "state": "pending", "log": c.log_name} for c in self.commands],
+            })
+            lock = self._workspace_locks.setdefault(str(workspace), threading.Lock())
+            thread = threading.Thread(target=self._run, args=(repo, workspace, branch, sha, fd, lock),
+                                      name=f"ao-ci-{sha[:8]}", daemon=True)
+            self._runs[run_key] = thread
+            thread.start()
+
+    def _write_status(self, repo: Path, sha: str, status: dict[str, Any]) -> None:
+        write_atomic(self._status_path(repo, sha), json.dumps(status, indent=1))
+
+    def _run(self, repo: Path, workspace: Path, branch: str, sha: str, fd: int, lock: threading.Lock) -> None:
+        try:
+            with lock:  # one CI run at a time per workspace
+                status = self._read_status(repo, sha) or {}
+                for i, command in enumerate(self.commands):
+                    current = self._head(repo, {"branch": branch, "workspace": str(workspace)})
+                    if current is not None and current != sha:
+                        status["superseded_by"] = current
+                        for rest in status["checks"][i:]:
+                            rest.update(state="none", summary=f"not run: {current[:10]} is newer")
+                        break
+                    status["checks"][i].update(state="running", started_at=_now())
+                    self._write_status(repo, sha, status)
+                    status["checks"][i].update(self._run_check(repo, workspace, sha, command))
+                    self._write_status(repo, sha, status)
+                status["finished_at"] = _now()
+                self._write_status(repo, sha, status)
+        except Exception:
+            log.exception("CI run for %s failed", sha)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        for callback in list(self._listeners):
+            try:
+                callback(branch, sha)
+            except Exception:
+                log.exception("CI listener failed")
+
+    def _run_check(self, repo: Path, workspace: Path, sha: str, command: CICommand) -> dict[str, Any]:
+        log_path = self.ci_dir(repo, sha) / command.log_name
+        started = time.monotonic()
+        env = {**os.environ, "CI": "true", "AO_CI": "1", "AO_CI_SHA": sha}
+        with log_path.open("w", encoding="utf-8") as out:
+            out.write(f"$ {shlex.join(command.argv)}\n")
+            out.flush()
+            try:
+                proc = subprocess.Popen(command.argv, cwd=workspace, stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+            except OSError as exc:
+                out.write(f"cannot run {command.argv[0]!r}: {exc.strerror}\n")
+                return {"state": "failed", "exit_code": None, "summary": f"cannot run: {exc.strerror}",
+                        "finished_at": _now()}
+            try:
+                code = proc.wait(timeout=self.ci_timeout)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                code, timed_out = proc.wait(), True
+            took = time.monotonic() - started
+            if timed_out:
+                out.write(f"\n[ao] timed out after {self.ci_timeout:.0f}s and was stopped\n")
+                summary = f"timed out after {self.ci_timeout:.0f}s"
+            else:
+                out.write(f"\n[ao] exit code {code} after {took:.1f}s\n")
+                summary = f"exit {code} after {took:.1f}s"
+        return {"state": "passed" if code == 0 and not timed_out else "failed", "exit_code": code,
+                "summary": summary, "finished_at": _now()}
+
+    def ci_logs(self, repo: Path, pr: PullRequest, check: Check) -> str:
+        sha, _, name = check.id.partition(":")
+        if not sha or not name:
+            return ""
+        status = self._read_status(repo, sha)
+        entry = next((c for c in (status or {}).get("checks", []) if c["name"] == name), None)
+        if entry is None:
+            return ""
+        try:
+            text = (self.ci_dir(repo, sha) / entry["log"]).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+        return log_excerpt(text)
+
+    def log_path(self, repo: Path, check: Check) -> Path | None:
+        """The full log file of ``check`` (for the TUI's "open log")."""
+        sha, _, name = check.id.partition(":")
+        status = self._read_status(repo, sha) if sha else None
+        entry = next((c for c in (status or {}).get("checks", []) if c["name"] == name), None)
+        return self.ci_dir(repo, sha) / entry["log"] if entry else None
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait for this process's CI runs to finish (tests and shutdown)."""
+        deadline = time.monotonic() + timeout
+        for thread in list(self._runs.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._runs.values())
+
+
+def _checks_from(status: dict[str, Any], sha: str) -> list[Check]:
+    states = {"pending": CheckState.PENDING, "running": CheckState.RUNNING, "passed": CheckState.PASSED,
+              "failed": CheckState.FAILED, "none": CheckState.NONE}
+    return [
+        Check(name=c["name"], state=states.get(c.get("state", "pending"), CheckState.PENDING),
+              id=f"{sha}:{c['name']}", summary=c.get("summary", ""))
+        for c in status.get("checks", [])
+    ]
+
+
+def _aggregate(checks: list[Check]) -> CheckState:
+    """Red only once every check has finished, so the agent hears every failure at once."""
+    if not checks:
+        return CheckState.NONE
+    states = {c.state for c in checks}
+    if states & {CheckState.RUNNING, CheckState.PENDING}:
+        return CheckState.RUNNING if CheckState.RUNNING in states else CheckState.PENDING
+    if CheckState.FAILED in states:
+        return CheckState.FAILED
+    if states == {CheckState.NONE}:
+        return CheckState.NONE
+    return CheckState.PASSED
+
+
+def _kill_group(proc: subprocess.Popen[Any]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _identity_env(repo: Path) -> dict[str, str]:
+    """Committer identity for merge commits when the repository has none configured."""
+    env: dict[str, str] = {}
+    if not _git(repo, "config", "user.name", check=False).stdout.strip():
+        env.update(GIT_COMMITTER_NAME="ao", GIT_AUTHOR_NAME="ao")
+    if not _git(repo, "config", "user.email", check=False).stdout.strip():
+        env.update(GIT_COMMITTER_EMAIL="ao@localhost", GIT_AUTHOR_EMAIL="ao@localhost")
+    return env
+
+
+def _worktree_with_branch(repo: Path, branch: str) -> Path | None:
+    """The worktree (main or linked) that has ``branch`` checked out, if any."""
+    out = _git(repo, "worktree", "list", "--porcelain").stdout
+    path: str | None = None
+    for line in out.splitlines():
+        if line.startswith("worktree "):
+            path = line[len("worktree "):]
+        elif line == f"branch refs/heads/{branch}" and path:
+            return Path(path)
+    return None

@@ -1,0 +1,310 @@
+"""The local SCM with real git repositories, worktrees and real CI commands."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ao_tui.errors import AoError
+from ao_tui.models import CheckState, PullRequest, ReviewState
+from ao_tui.slots.base import PluginContext
+from ao_tui_plugins.scm_local import LocalSCM, MergeConflict, log_excerpt
+from tests.support.gitrepo import git
+
+PY = shlex.quote(sys.executable)
+CHECK = f"{PY} check.py"
+PYTEST = f"{PY} -m pytest -q -p no:cacheprovider -p no:randomly test_app.py"
+
+APP = "def add(a, b):\n    return a + b\n"
+CHECK_PY = "import app\nassert app.add(1, 2) == 3, 'add is broken'\nprint('ok')\n"
+TEST_APP = "import app\n\n\ndef test_add():\n    assert app.add(2, 2) == 4\n\n\ndef test_fine():\n    assert True\n"
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def make_scm(ao_home: Path, **options) -> LocalSCM:
+    return LocalSCM(PluginContext(ao_home=ao_home, options=options))
+
+
+def worktree(repo: Path, ao_home: Path, name: str = "s-1") -> tuple[Path, str]:
+    branch = f"ao/{name}"
+    path = ao_home / "workspaces" / name
+    git(repo, "worktree", "add", "-q", "-b", branch, str(path), "main")
+    git(path, "config", "user.email", "agent@example.invalid")
+    git(path, "config", "user.name", "Agent")
+    return path, branch
+
+
+def commit(path: Path, files: dict[str, str], message: str = "change") -> str:
+    for rel, text in files.items():
+        (path / rel).write_text(text)
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", message)
+    return git(path, "rev-parse", "HEAD")
+
+
+def settle(scm: LocalSCM, repo: Path, ws: Path, pr: PullRequest, timeout: float = 30.0) -> PullRequest:
+    """Poll pr_status until CI has finished, as the engine does."""
+    return wait_until(
+        lambda: (p := scm.pr_status(repo, ws, pr)).ci in (CheckState.PASSED, CheckState.FAILED, CheckState.NONE)
+        and p, timeout)
+
+
+@pytest.fixture
+def project(git_repo: Path) -> Path:
+    commit(git_repo, {"app.py": APP, "check.py": CHECK_PY, "test_app.py": TEST_APP}, "app")
+    git(git_repo, "push", "-q", "origin", "main")
+    return git_repo
+
+
+def test_pr_numbers_are_stable_across_restarts(project: Path, ao_home: Path):
+    ws1, b1 = worktree(project, ao_home, "s-1")
+    ws2, b2 = worktree(project, ao_home, "s-2")
+    commit(ws1, {"a.txt": "a"})
+    commit(ws2, {"b.txt": "b"})
+    scm = make_scm(ao_home)
+    pr1 = scm.open_pr(project, ws1, b1, "main", "First", "body")
+    pr2 = scm.open_pr(project, ws2, b2, "main", "Second", "body")
+    assert (pr1.number, pr2.number) == (1, 2)
+    assert pr1.url == f"local://{project.name}/{b1}"
+    assert pr1.head_sha == git(ws1, "rev-parse", "HEAD")
+    again = make_scm(ao_home).open_pr(project, ws1, b1, "main", "First", "body")
+    assert again.number == 1
+    with pytest.raises(AoError, match="nothing to open a PR from"):
+        scm.open_pr(project, ws1, "ao/none", "main", "x", "")
+
+
+def test_ci_runs_in_background_on_each_new_head_and_keeps_logs(project: Path, ao_home: Path):
+    ws, branch = worktree(project, ao_home)
+    slow_then_check = f"{PY} -c \"import time; time.sleep(1.5)\""
+    scm = make_scm(ao_home, ci=[slow_then_check, CHECK])
+    head = commit(ws, {"app.py": APP + "\n# tidy\n"})
+    pr = scm.open_pr(project, ws, branch, "main", "Tidy", "")
+    started = time.monotonic()
+    first = scm.pr_status(project, ws, pr)
+    assert time.monotonic() - started < 1.0  # never blocks on CI
+    assert first.ci in (CheckState.PENDING, CheckState.RUNNING)
+    done = settle(scm, project, ws, pr)
+    assert done.ci is CheckState.PASSED
+    assert [c.id for c in done.checks] == [f"{head}:{slow_then_check}", f"{head}:{CHECK}"]
+    log_file = scm.log_path(project, done.checks[1])
+    assert log_file is not None and log_file.parent == scm.root(project) / "ci" / head
+    assert "ok" in log_file.read_text()
+    # the same head is not run again; a new head is
+    assert settle(scm, project, ws, pr).checks == done.checks
+    head2 = commit(ws, {"app.py": "def add(a, b):\n    return a - b\n"}, "break it")
+    red = settle(scm, project, ws, pr)
+    assert red.head_sha == head2 and red.ci is CheckState.FAILED
+    assert [c.state for c in red.checks] == [CheckState.PASSED, CheckState.FAILED]
+    assert "add is broken" in scm.ci_logs(project, red, red.checks[1])
+    assert (scm.root(project) / "ci" / head).is_dir()  # the earlier run's logs are kept
+
+
+def test_failing_pytest_log_names_failing_tests_first(project: Path, ao_home: Path):
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home, ci=[PYTEST])
+    commit(ws, {"app.py": "def add(a, b):\n    return a * b + 1\n"}, "oops")
+    pr = scm.open_pr(project, ws, branch, "main", "Oops", "")
+    red = settle(scm, project, ws, pr)
+    assert red.ci is CheckState.FAILED
+    text = scm.ci_logs(project, red, red.checks[0])
+    assert text.startswith("Failing tests:\n- test_app.py::test_add")
+    assert "test_fine" not in text.split("\n\n")[0]
+    assert "assert 5 == 4" in text
+    commit(ws, {"app.py": APP}, "fix")
+    assert settle(scm, project, ws, pr).ci is CheckState.PASSED
+
+
+def test_log_excerpt_keeps_the_tail():
+    text = "\n".join(f"line {i}" for i in range(400))
+    excerpt = log_excerpt(text)
+    assert "line 399" in excerpt and "line 100" not in excerpt and "250 earlier lines omitted" in excerpt
+
+
+def test_ci_command_that_hangs_is_stopped_at_the_timeout(project: Path, ao_home: Path):
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home, ci=[f"{PY} -c \"import time; time.sleep(60)\""], ci_timeout=1)
+    commit(ws, {"x.txt": "x"})
+    pr = scm.open_pr(project, ws, branch, "main", "Hang", "")
+    started = time.monotonic()
+    red = settle(scm, project, ws, pr, timeout=20)
+    assert time.monotonic() - started < 10
+    assert red.ci is CheckState.FAILED and "timed out" in red.checks[0].summary
+
+
+def test_missing_ci_executable_fails_the_check_readably(project: Path, ao_home: Path):
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home, ci=["no-such-tool-for-ao --check"])
+    commit(ws, {"x.txt": "x"})
+    pr = scm.open_pr(project, ws, branch, "main", "x", "")
+    red = settle(scm, project, ws, pr)
+    assert red.ci is CheckState.FAILED
+    assert "cannot run 'no-such-tool-for-ao'" in scm.ci_logs(project, red, red.checks[0])
+
+
+def test_two_engines_asking_at_once_run_ci_once(project: Path, ao_home: Path, tmp_path: Path):
+    ws, branch = worktree(project, ao_home)
+    counter = tmp_path / "runs.txt"
+    cmd = f"{PY} -c \"import time; open({str(counter)!r}, 'a').write('x'); time.sleep(0.5)\""
+    a, b = make_scm(ao_home, ci=[cmd]), make_scm(ao_home, ci=[cmd])
+    commit(ws, {"x.txt": "x"})
+    pr = a.open_pr(project, ws, branch, "main", "x", "")
+    for _ in range(5):
+        a.pr_status(project, ws, pr)
+        b.pr_status(project, ws, pr)
+    assert settle(b, project, ws, pr).ci is CheckState.PASSED
+    assert counter.read_text() == "x"
+
+
+def test_a_run_left_behind_by_a_crash_is_started_again(project: Path, ao_home: Path):
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home, ci=[CHECK])
+    head = commit(ws, {"x.txt": "x"})
+    pr = scm.open_pr(project, ws, branch, "main", "x", "")
+    status = scm.ci_dir(project, head) / "status.json"
+    status.parent.mkdir(parents=True)
+    status.write_text(json.dumps({"sha": head, "owner": 999999, "finished_at": None,
+                                  "checks": [{"name": CHECK, "state": "running", "log": "x.log"}]}))
+    assert settle(scm, project, ws, pr).ci is CheckState.PASSED
+
+
+def test_review_follows_the_human_and_new_commits(project: Path, ao_home: Path):
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home)
+    commit(ws, {"x.txt": "x"})
+    pr = scm.open_pr(project, ws, branch, "main", "x", "")
+    assert scm.pr_status(project, ws, pr).review is ReviewState.PENDING
+    scm.request_changes(project, pr, "Please add tests.\napp.py:2: this should handle None")
+    pr_now = scm.pr_status(project, ws, pr)
+    assert pr_now.review is ReviewState.CHANGES_REQUESTED
+    bodies = [(c.body, c.path, c.line, c.resolved) for c in pr_now.comments]
+    assert bodies == [("Please add tests.", None, None, False), ("this should handle None", "app.py", 2, False)]
+    assert len({c.id for c in pr_now.comments}) == 2
+    commit(ws, {"x.txt": "y"}, "address review")
+    after = scm.pr_status(project, ws, pr)
+    assert after.review is ReviewState.PENDING and all(c.resolved for c in after.comments)
+    scm.approve(project, pr)
+    assert scm.pr_status(project, ws, pr).review is ReviewState.APPROVED
+    commit(ws, {"x.txt": "z"}, "sneaky change after approval")
+    assert scm.pr_status(project, ws, pr).review is ReviewState.PENDING
+    with pytest.raises(AoError, match="needs a comment"):
+        scm.request_changes(project, pr, "  ")
+
+
+def test_squash_merge_lands_on_main_without_touching_local_changes(project: Path, ao_home: Path):
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home)
+    commit(ws, {"feature.txt": "one\n"}, "feature part 1")
+    commit(ws, {"feature.txt": "one\ntwo\n"}, "feature part 2")
+    (project / "notes.txt").write_text("my uncommitted notes\n")  # the user's own work in progress
+    (project / "README.md").write_text("# edited but not committed\n")
+    pr = scm.open_pr(project, ws, branch, "main", "Add the feature", "")
+    assert scm.pr_status(project, ws, pr).mergeable is True
+    merged = scm.merge(project, pr, "squash")
+    assert merged.state == "merged"
+    assert (project / "feature.txt").read_text() == "one\ntwo\n"  # main's checkout moved forward
+    assert (project / "notes.txt").read_text() == "my uncommitted notes\n"
+    assert (project / "README.md").read_text() == "# edited but not committed\n"
+    subject = git(project, "log", "-1", "--format=%s%n%b%n%an")
+    assert subject.startswith("Add the feature (#1)") and "* feature part 2" in subject and subject.endswith("Agent")
+    assert len(git(project, "log", "-1", "--format=%P").split()) == 1
+    assert git(project, "rev-parse", "main") == git(project, "rev-parse", "origin/main") or \
+        git(project, "ls-remote", "origin", "refs/heads/main").split()[0] == git(project, "rev-parse", "main")
+    # asking again is harmless and still says merged
+    assert scm.merge(project, pr, "squash").state == "merged"
+    assert scm.pr_status(project, ws, pr).state == "merged"
+
+
+def test_merge_commit_when_main_is_not_checked_out(project: Path, ao_home: Path):
+    git(project, "checkout", "-q", "--detach")
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home)
+    head = commit(ws, {"f.txt": "f"})
+    pr = scm.open_pr(project, ws, branch, "main", "F", "")
+    scm.merge(project, pr, "merge")
+    parents = git(project, "log", "-1", "--format=%P", "main").split()
+    assert parents[1] == head
+    assert git(project, "ls-remote", "origin", "refs/heads/main").split()[0] == git(project, "rev-parse", "main")
+
+
+def test_conflict_is_refused_cleanly_and_reported(project: Path, ao_home: Path):
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home)
+    commit(ws, {"README.md": "# theirs\n"}, "branch edit")
+    commit(project, {"README.md": "# ours\n"}, "main edit")
+    before = git(project, "rev-parse", "main")
+    pr = scm.open_pr(project, ws, branch, "main", "Conflict", "")
+    status = scm.pr_status(project, ws, pr)
+    assert status.has_conflicts is True and status.mergeable is False
+    with pytest.raises(MergeConflict) as info:
+        scm.merge(project, pr, "squash")
+    assert "README.md" in str(info.value) and info.value.pr.has_conflicts
+    assert git(project, "rev-parse", "main") == before
+    assert git(project, "status", "--porcelain") == ""
+
+
+def test_merge_refuses_when_it_would_overwrite_local_changes(project: Path, ao_home: Path):
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home)
+    commit(ws, {"README.md": "# from the agent\n"})
+    (project / "README.md").write_text("# my local edit\n")
+    before = git(project, "rev-parse", "main")
+    pr = scm.open_pr(project, ws, branch, "main", "x", "")
+    with pytest.raises(AoError, match="local changes"):
+        scm.merge(project, pr, "squash")
+    assert git(project, "rev-parse", "main") == before
+    assert (project / "README.md").read_text() == "# my local edit\n"
+    assert scm.pr_status(project, ws, pr).state == "open"
+
+
+def test_branch_merged_by_hand_is_seen_as_merged(project: Path, ao_home: Path):
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home)
+    commit(ws, {"f.txt": "f"})
+    pr = scm.open_pr(project, ws, branch, "main", "x", "")
+    git(project, "merge", "-q", "--ff-only", branch)
+    assert scm.pr_status(project, ws, pr).state == "merged"
+
+
+def test_ci_finished_listener_is_called(project: Path, ao_home: Path):
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home, ci=[CHECK])
+    seen: list[tuple[str, str]] = []
+    scm.add_listener(lambda b, sha: seen.append((b, sha)))
+    head = commit(ws, {"x.txt": "x"})
+    pr = scm.open_pr(project, ws, branch, "main", "x", "")
+    scm.pr_status(project, ws, pr)
+    wait_until(lambda: seen)
+    assert seen == [(branch, head)]
+
+
+def test_bad_ci_option_is_a_one_line_error(ao_home: Path):
+    with pytest.raises(AoError, match="cannot be split"):
+        make_scm(ao_home, ci=["pytest 'unclosed"])
+    with pytest.raises(AoError, match="must be a list"):
+        make_scm(ao_home, ci=3)
+
+
+def test_ci_mapping_names_checks(project: Path, ao_home: Path):
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home, ci={"unit": CHECK})
+    commit(ws, {"x.txt": "x"})
+    pr = scm.open_pr(project, ws, branch, "main", "x", "")
+    done = settle(scm, project, ws, pr)
+    assert [c.name for c in done.checks] == ["unit"]
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True).stdout == ""
