@@ -1,0 +1,681 @@
+"""``AoApp``: the control room.
+
+Sessions come from the store (one query) and live updates arrive two ways:
+the in-process engine's listener (its threads post messages to the app) and
+a watchfiles watch on the store's directory for writes by other processes
+(``ao run``, another ``ao-tui``). Nothing here polls.
+
+Every engine call that may touch tmux, git or the network runs in a thread
+worker; an ``AoError`` becomes a notification, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Footer, Static, Tab, Tabs
+
+from ao_tui.errors import AoError
+from ao_tui.models import Session
+from ao_tui.tui.bindings import APP_BINDINGS, keymap
+from ao_tui.tui.palette import ActionCommands, SessionCommands, ThemeCommands
+from ao_tui.tui.screens.confirm import ConfirmScreen, MergeScreen, pr_summary
+from ao_tui.tui.screens.forms import NewSessionRequest, NewSessionScreen, TextPromptScreen
+from ao_tui.tui.screens.help import HelpScreen
+from ao_tui.tui.screens.pickers import ALL_PROJECTS, PickerScreen
+from ao_tui.tui.text import clean
+from ao_tui.tui.themes import DEFAULT_THEME, load_themes
+from ao_tui.tui.widgets.detail import DetailPane, WorkInfo
+from ao_tui.tui.widgets.session_list import SessionList
+from ao_tui.tui.widgets.status_bar import StatusBar
+from ao_tui.tui.widgets.terminal_pane import TerminalPane
+
+log = logging.getLogger("ao.tui")
+
+#: Below this width the panes become tabs.
+NARROW_WIDTH = 120
+THEME_SETTING = "tui.theme"
+TABS = ("list", "terminal", "detail", "chat")
+
+
+class SessionChanged(Message):
+    """The in-process engine changed a session (posted from engine threads)."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+
+
+class StoreChanged(Message):
+    """Some process wrote the store."""
+
+
+class EngineState(Message):
+    def __init__(self, state: str, error: str = "") -> None:
+        super().__init__()
+        self.state = state
+        self.error = error
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AoApp(App[None]):
+    """The ao-tui application.
+
+    ``clock`` fixes "now" for durations (tests); ``start_engine`` runs the
+    engine's watch loop (unless another process already does);
+    ``watch_store`` follows writes by other processes.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "ao"
+    BINDINGS = APP_BINDINGS
+    COMMANDS = {SessionCommands, ActionCommands, ThemeCommands}
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        project: str | None = None,
+        theme: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+        start_engine: bool = True,
+        watch_store: bool = True,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.clock = clock or _utcnow
+        self.start_engine = start_engine
+        self.watch_store = watch_store
+        self.project_filter: str | None = project
+        self.all_sessions: list[Session] = []
+        self.engine_state = "off"
+        self.narrow = False
+        self.active_tab = "list"
+        self.chat_visible = False
+        self._startup_warnings: list[str] = []
+        self._unsubscribe: Callable[[], None] | None = None
+        self._watch_stop = threading.Event()
+        self._data_version = -1
+        self._pending: dict[str, Session] = {}
+        self._flush_scheduled = False
+        self._work: dict[str, WorkInfo] = {}
+        self._detail_timer: Any = None
+        self._chat: Any = None
+
+        themes, errors = load_themes()
+        self._startup_warnings += errors
+        for t in themes.values():
+            self.register_theme(t)
+        self.ao_theme_names = list(themes)
+        wanted = theme or self._saved_theme() or getattr(engine.config.tui, "theme", None) or DEFAULT_THEME
+        if wanted not in themes:
+            self._startup_warnings.append(f"no theme {wanted!r}; known: {', '.join(themes)}")
+            wanted = DEFAULT_THEME
+        self.theme = wanted
+        try:
+            self.set_keymap(keymap(engine.config.tui.keys, str(engine.config.path or "ao.config.yaml")))
+        except AoError as exc:
+            self._startup_warnings.append(str(exc))
+        if project is not None and project not in engine.config.projects:
+            self._startup_warnings.append(f"no project {project!r} in the config; showing all projects")
+            self.project_filter = None
+
+    # -- layout --------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield Tabs(
+            Tab("Sessions", id="tab-list"), Tab("Terminal", id="tab-terminal"), Tab("Detail", id="tab-detail"),
+            id="tabs",
+        )
+        with Horizontal(id="main", classes="-tab-list"):
+            yield SessionList(id="sessions", clock=self.clock, classes="pane")
+            with Vertical(id="right"):
+                yield TerminalPane(self.engine, id="terminal", classes="pane")
+                yield DetailPane(id="detail", clock=self.clock, classes="pane")
+            yield Vertical(id="chat", classes="pane")
+        yield Footer(compact=True)
+
+    @property
+    def session_list(self) -> SessionList:
+        return self.query_one("#sessions", SessionList)
+
+    @property
+    def detail(self) -> DetailPane:
+        return self.query_one("#detail", DetailPane)
+
+    @property
+    def terminal(self) -> TerminalPane:
+        return self.query_one("#terminal", TerminalPane)
+
+    def on_mount(self) -> None:
+        for warning in self._startup_warnings:
+            self.notify(warning, severity="warning", timeout=10)
+        self.query_one("#chat").display = False
+        self._apply_size(self.size.width)
+        self.reload_sessions()
+        self.session_list.focus()
+        self._unsubscribe = self.engine.subscribe(lambda s: self.post_message(SessionChanged(s)))
+        if self.watch_store:
+            self._watch_store()
+        if self.start_engine:
+            self._start_engine()
+        self.set_interval(15, self._tick)
+
+    def on_unmount(self) -> None:
+        self._watch_stop.set()
+        if self._unsubscribe:
+            self._unsubscribe()
+        if self.engine_state == "running":
+            try:
+                self.engine.stop()
+            except Exception:
+                log.exception("stopping the engine")
+
+    def on_resize(self, event: Any) -> None:
+        self._apply_size(event.size.width)
+
+    def _apply_size(self, width: int) -> None:
+        narrow = width < NARROW_WIDTH
+        self.narrow = narrow
+        main = self.query_one("#main")
+        main.set_class(narrow, "-narrow")
+        self.query_one("#tabs").display = narrow
+        self._show_tab(self.active_tab, focus=False)
+
+    def _show_tab(self, tab: str, *, focus: bool = True) -> None:
+        if tab == "chat" and not self.chat_visible:
+            tab = "list"
+        self.active_tab = tab
+        main = self.query_one("#main")
+        for name in TABS:
+            main.set_class(name == tab, f"-tab-{name}")
+        tabs = self.query_one("#tabs", Tabs)
+        if tabs.active != f"tab-{tab}" and tabs.query(f"#tab-{tab}"):
+            tabs.active = f"tab-{tab}"
+        if focus:
+            target = {"list": self.session_list, "terminal": self.terminal.view, "detail": self.detail,
+                      "chat": self._chat}.get(tab)
+            if target is not None:
+                target.focus()
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        name = (event.tab.id or "tab-list").removeprefix("tab-")
+        if name != self.active_tab:
+            self._show_tab(name)
+
+    def _visible_tabs(self) -> list[str]:
+        return [t for t in TABS if t != "chat" or self.chat_visible]
+
+    def action_next_tab(self, step: int = 1) -> None:
+        if not self.narrow:
+            self.screen.focus_next() if step > 0 else self.screen.focus_previous()
+            return
+        tabs = self._visible_tabs()
+        self._show_tab(tabs[(tabs.index(self.active_tab) + step) % len(tabs)])
+
+    def action_prev_tab(self) -> None:
+        self.action_next_tab(-1)
+
+    def action_back(self) -> None:
+        if self.terminal.input_mode:
+            return
+        self._show_tab("list")
+
+    # -- sessions --------------------------------------------------------------
+
+    def visible_sessions(self) -> list[Session]:
+        if self.project_filter is None:
+            return self.all_sessions
+        return [s for s in self.all_sessions if s.project == self.project_filter]
+
+    def reload_sessions(self) -> None:
+        """Read every session from the store (one query) and redraw."""
+        try:
+            self._data_version = self.engine.store.data_version()
+            self.all_sessions = self.engine.sessions()
+        except AoError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._sessions_changed()
+
+    def _sessions_changed(self) -> None:
+        sessions = self.visible_sessions()
+        self.session_list.set_sessions(sessions)
+        self._update_status()
+        self._refresh_focused(reload_work=False)
+
+    def _update_status(self) -> None:
+        self.query_one("#status", StatusBar).show(self.visible_sessions(), self.project_filter, self.engine_state,
+                                                  self.clock())
+
+    def on_session_changed(self, message: SessionChanged) -> None:
+        self._pending[message.session.id] = message.session
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.set_timer(0.03, self._flush_pending)
+
+    def _flush_pending(self) -> None:
+        """Apply engine updates in one redraw (a burst of events costs one frame)."""
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        by_id = {s.id: i for i, s in enumerate(self.all_sessions)}
+        for sid, session in pending.items():
+            if sid in by_id:
+                self.all_sessions[by_id[sid]] = session
+            else:
+                self.all_sessions.append(session)
+        self._sessions_changed()
+
+    def on_store_changed(self, _: StoreChanged) -> None:
+        try:
+            version = self.engine.store.data_version()
+        except Exception:
+            version = -2
+        if version != self._data_version:
+            self.reload_sessions()
+
+    def on_engine_state(self, message: EngineState) -> None:
+        self.engine_state = message.state
+        if message.error:
+            self.notify(message.error, severity="error", timeout=10)
+        self._update_status()
+
+    def _tick(self) -> None:
+        self.session_list.refresh_times()
+        self._update_status()
+
+    @work(thread=True, exclusive=True, group="store-watch", exit_on_error=False)
+    def _watch_store(self) -> None:
+        from watchfiles import watch
+
+        folder = Path(self.engine.store.path).parent
+        name = Path(self.engine.store.path).name
+        wanted = {name, f"{name}-wal"}
+
+        def only_store(_change: Any, path: str) -> bool:
+            return Path(path).name in wanted
+
+        try:
+            for _ in watch(folder, watch_filter=only_store, stop_event=self._watch_stop, recursive=False,
+                           step=40, debounce=400, raise_interrupt=False):
+                self.post_message(StoreChanged())
+        except Exception as exc:  # the watch is a convenience: the app works without it
+            log.warning("store watch stopped: %s", exc)
+
+    @work(thread=True, exclusive=True, group="engine-start", exit_on_error=False)
+    def _start_engine(self) -> None:
+        self.post_message(EngineState("starting"))
+        try:
+            running = self.engine.start()
+        except AoError as exc:
+            self.post_message(EngineState("off", str(exc)))
+            return
+        except Exception as exc:
+            log.exception("engine start failed")
+            self.post_message(EngineState("off", f"engine failed to start: {type(exc).__name__}: {exc}"))
+            return
+        self.post_message(EngineState("running" if running else "following"))
+
+    # -- focused session -----------------------------------------------------
+
+    def focused_session(self) -> Session | None:
+        return self.session_list.cursor_session
+
+    def _require_session(self) -> Session | None:
+        session = self.focused_session()
+        if session is None:
+            self.notify("No session selected", severity="warning")
+        return session
+
+    def on_session_list_highlighted(self, message: SessionList.Highlighted) -> None:
+        # Detail and terminal follow the cursor once it rests: holding j stays fast.
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_timer = self.set_timer(0.08, lambda: self._refresh_focused(reload_work=True))
+
+    def on_session_list_selected(self, message: SessionList.Selected) -> None:
+        if self.narrow:
+            self._show_tab("terminal")
+        else:
+            self.terminal.view.focus()
+
+    def _refresh_focused(self, *, reload_work: bool) -> None:
+        session = self.focused_session()
+        self.terminal.show(session.id if session else None)
+        if session is None:
+            self.detail.show(None)
+            return
+        try:
+            events = self.engine.events(session.id, limit=30)
+        except AoError:
+            events = []
+        key = f"{session.id}@{session.updated_at.isoformat()}"
+        work = self._work.get(session.id)
+        self.detail.show(session, work, events)
+        if reload_work or work is None or getattr(work, "key", None) != key:
+            self._load_work(session.id, key)
+
+    @work(thread=True, exclusive=True, group="work", exit_on_error=False)
+    def _load_work(self, session_id: str, key: str) -> None:
+        info = WorkInfo()
+        try:
+            if not Path(self.engine.session(session_id).workspace or "/nonexistent").is_dir():
+                raise AoError("no workspace (yet)")
+            info.commits = self.engine.commits(session_id, limit=10)
+            info.files = self.engine.changed_files(session_id)
+        except AoError as exc:
+            info.error = str(exc)
+        except Exception as exc:
+            info.error = f"{type(exc).__name__}: {exc}"
+        info.key = key  # type: ignore[attr-defined]
+        self.call_from_thread(self._work_loaded, session_id, info)
+
+    def _work_loaded(self, session_id: str, info: WorkInfo) -> None:
+        self._work[session_id] = info
+        session = self.focused_session()
+        if session is not None and session.id == session_id:
+            try:
+                events = self.engine.events(session.id, limit=30)
+            except AoError:
+                events = []
+            self.detail.show(session, info, events)
+
+    def jump_to(self, session_id: str) -> None:
+        """Put the cursor on ``session_id`` (clearing a project filter that hides it)."""
+        if not self.session_list.select_session(session_id):
+            if any(s.id == session_id for s in self.all_sessions):
+                self.project_filter = None
+                self._sessions_changed()
+                self.session_list.select_session(session_id)
+            else:
+                self.notify(f"no session {session_id}", severity="warning")
+                return
+        self._show_tab("list")
+
+    def action_jump_row(self, number: int) -> None:
+        session = self.session_list.session_at_hint(number)
+        if session is not None:
+            self.jump_to(session.id)
+
+    # -- running engine calls ------------------------------------------------
+
+    def run_engine(self, label: str, fn: Callable[..., Any], *args: Any,
+                   on_done: Callable[[Any], None] | None = None, **kwargs: Any) -> None:
+        """Call the engine off the UI thread; errors become notifications."""
+        self._engine_call(label, fn, args, kwargs, on_done)
+
+    @work(thread=True, group="engine-call", exit_on_error=False)
+    def _engine_call(self, label: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                     on_done: Callable[[Any], None] | None) -> None:
+        try:
+            result = fn(*args, **kwargs)
+        except AoError as exc:
+            self.call_from_thread(self.notify, clean(str(exc)), title=label, severity="error", timeout=10)
+            return
+        except Exception as exc:
+            log.exception("%s failed", label)
+            self.call_from_thread(self.notify, clean(f"{type(exc).__name__}: {exc}"), title=f"{label} failed",
+                                  severity="error", timeout=10)
+            return
+        if on_done is not None:
+            self.call_from_thread(on_done, result)
+
+    def load_backlog(self, project: str, screen: NewSessionScreen) -> None:
+        def done(tasks: Any) -> None:
+            if screen.is_attached:
+                screen.set_tasks(tasks)
+
+        self._backlog(project, screen, done)
+
+    @work(thread=True, group="backlog", exclusive=True, exit_on_error=False)
+    def _backlog(self, project: str, screen: NewSessionScreen, done: Callable[[Any], None]) -> None:
+        try:
+            tasks = self.engine.backlog(project)
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, AoError) else f"backlog unavailable: {type(exc).__name__}: {exc}"
+            self.call_from_thread(lambda: screen.is_attached and screen.set_tasks([], message))
+            return
+        self.call_from_thread(done, tasks)
+
+    def load_diff(self, session_id: str, path: str, screen: Any) -> None:
+        self.run_engine("diff", self.engine.diff, session_id, path,
+                        on_done=lambda text: screen.is_attached and screen.show_diff(text))
+
+    # -- actions ---------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_new_session(self) -> None:
+        projects = list(self.engine.config.projects)
+        if not projects:
+            self.notify("No projects configured: run `ao init` in a repository", severity="error")
+            return
+
+        def chosen(request: NewSessionRequest | None) -> None:
+            if request is None:
+                return
+            self.notify(f"Starting a session in {request.project}…", timeout=3)
+            self.run_engine("new session", self.engine.spawn, request.project, task_id=request.task_id,
+                            prompt=request.prompt, on_done=lambda s: self._spawned(s))
+
+        self.push_screen(NewSessionScreen(projects, self.project_filter), chosen)
+
+    def _spawned(self, session: Session) -> None:
+        self.notify(f"Started {session.id}", timeout=4)
+        self.reload_sessions()
+        self.jump_to(session.id)
+
+    def action_send_message(self) -> None:
+        session = self._require_session()
+        if session is None:
+            return
+
+        def send(text: str | None) -> None:
+            if text:
+                self.run_engine("send", self.engine.send, session.id, text,
+                                on_done=lambda _: self.notify(f"Sent to {session.id}", timeout=3))
+
+        self.push_screen(TextPromptScreen(f"Message to {clean(session.id)}", pr_summary(session), "Send"), send)
+
+    def action_input_mode(self) -> None:
+        session = self._require_session()
+        if session is None:
+            return
+        if self.narrow:
+            self._show_tab("terminal", focus=False)
+        self.terminal.input_mode = True
+
+    def action_leave_input(self) -> None:
+        if self.terminal.input_mode:
+            self.terminal.input_mode = False
+            self._show_tab("list")
+
+    def action_attach(self) -> None:
+        session = self._require_session()
+        if session is None:
+            return
+        try:
+            argv = self.engine.attach_argv(session.id)
+        except AoError as exc:
+            self.notify(clean(str(exc)), severity="error")
+            return
+        except Exception as exc:
+            self.notify(clean(f"cannot attach: {type(exc).__name__}: {exc}"), severity="error")
+            return
+        try:
+            with self.suspend():
+                subprocess.run(argv, check=False)
+        except Exception as exc:  # SuspendNotSupported in a headless run
+            self.notify(f"cannot suspend to attach ({type(exc).__name__}); run: {' '.join(argv)}",
+                        severity="warning")
+        self.refresh()
+
+    def action_kill(self) -> None:
+        session = self._require_session()
+        if session is None:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_engine("kill", self.engine.kill, session.id,
+                                on_done=lambda _: self.notify(f"Killed {session.id}", timeout=3))
+
+        body = pr_summary(session)
+        body.append("\n\nStops the agent and its terminal. The workspace and branch stay; r restores.", style="dim")
+        self.push_screen(ConfirmScreen(f"Kill {clean(session.id)}?", body, "Kill", danger=True), confirmed)
+
+    def action_restore(self) -> None:
+        session = self._require_session()
+        if session is None:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_engine("restore", self.engine.restore, session.id,
+                                on_done=lambda _: self.notify(f"Restored {session.id}", timeout=3))
+
+        body = pr_summary(session)
+        body.append(f"\n\nStatus: {session.status.value}. Restarts the agent in its workspace with its conversation.",
+                    style="dim")
+        self.push_screen(ConfirmScreen(f"Restore {clean(session.id)}?", body, "Restore"), confirmed)
+
+    def action_approve(self) -> None:
+        session = self._require_session()
+        if session is None:
+            return
+        if session.pr is None:
+            self.notify(f"{session.id} has no PR to approve", severity="warning")
+            return
+        blockers = [b for b in self.engine.merge_blockers(session) if b != "not approved"]
+
+        def chosen(result: tuple[bool, bool] | None) -> None:
+            if result and result[0]:
+                self.run_engine("approve", self.engine.approve, session.id,
+                                on_done=lambda _: self.notify(f"Approved {session.id}", timeout=3))
+
+        self.push_screen(MergeScreen(session, blockers, verb="Approve"), chosen)
+
+    def action_merge(self) -> None:
+        session = self._require_session()
+        if session is None:
+            return
+        if session.pr is None:
+            self.notify(f"{session.id} has no PR to merge", severity="warning")
+            return
+
+        def chosen(result: tuple[bool, bool] | None) -> None:
+            if result and result[0]:
+                self.run_engine("merge", self.engine.merge, session.id, force=result[1],
+                                on_done=lambda _: self.notify(f"Merged {session.id}", timeout=3))
+
+        self.push_screen(MergeScreen(session, self.engine.merge_blockers(session)), chosen)
+
+    def action_request_changes(self) -> None:
+        session = self._require_session()
+        if session is None:
+            return
+        if session.pr is None:
+            self.notify(f"{session.id} has no PR to review", severity="warning")
+            return
+
+        def send(text: str | None) -> None:
+            if text:
+                self.run_engine("request changes", self.engine.request_changes, session.id, text,
+                                on_done=lambda _: self.notify(f"Changes requested on {session.id}", timeout=3))
+
+        self.push_screen(TextPromptScreen(f"Request changes on {clean(session.id)}", pr_summary(session),
+                                          "Request changes", placeholder="What should change?"), send)
+
+    def action_diff(self) -> None:
+        session = self._require_session()
+        if session is None:
+            return
+        from ao_tui.tui.screens.diff import DiffScreen
+
+        self.run_engine("diff", self.engine.changed_files, session.id,
+                        on_done=lambda files: self.push_screen(DiffScreen(session.id, files)))
+
+    def action_filter_project(self) -> None:
+        projects = sorted({*self.engine.config.projects, *(s.project for s in self.all_sessions)})
+        choices = [(ALL_PROJECTS, "All projects")] + [(p, p) for p in projects]
+
+        def chosen(choice: str | None) -> None:
+            if choice is None:
+                return
+            self.project_filter = None if choice == ALL_PROJECTS else choice
+            self._sessions_changed()
+
+        self.push_screen(PickerScreen("Show sessions of", choices, self.project_filter or ALL_PROJECTS), chosen)
+
+    def action_pick_theme(self) -> None:
+        before = self.theme
+        screen = PickerScreen("Theme", [(n, n) for n in self.ao_theme_names], before)
+        screen.preview = lambda name: setattr(self, "theme", name)  # type: ignore[attr-defined]
+
+        def chosen(name: str | None) -> None:
+            if name is None:
+                self.theme = before
+            else:
+                self.set_ao_theme(name)
+
+        self.push_screen(screen, chosen)
+
+    def set_ao_theme(self, name: str) -> None:
+        """Switch theme and remember it (store setting ``tui.theme``)."""
+        self.theme = name
+        try:
+            self.engine.store.set_setting(THEME_SETTING, name)
+        except Exception as exc:
+            self.notify(f"theme not saved: {exc}", severity="warning")
+
+    def _saved_theme(self) -> str | None:
+        try:
+            return self.engine.store.get_setting(THEME_SETTING)
+        except Exception:
+            return None
+
+    def action_toggle_chat(self) -> None:
+        chat = self.query_one("#chat", Vertical)
+        if self._chat is None:
+            self._chat = self._make_chat()
+            chat.mount(self._chat)
+        self.chat_visible = not self.chat_visible
+        chat.display = self.chat_visible
+        tabs = self.query_one("#tabs", Tabs)
+        if self.chat_visible and not tabs.query("#tab-chat"):
+            tabs.add_tab(Tab("Chat", id="tab-chat"))
+        elif not self.chat_visible and tabs.query("#tab-chat"):
+            tabs.remove_tab("tab-chat")
+        if self.chat_visible:
+            self._show_tab("chat") if self.narrow else self._chat.focus()
+        else:
+            self._show_tab("list")
+
+    def _make_chat(self) -> Any:
+        try:
+            from ao_tui.tui.chat_pane import ChatPane
+        except ImportError:
+            return Static("The orchestrator chat is not available in this build.", id="chat-placeholder")
+        try:
+            return ChatPane(self.engine, id="chat-pane")
+        except Exception as exc:  # a broken chat must not take the control room down
+            log.exception("chat pane")
+            return Static(f"The orchestrator chat failed to start: {clean(str(exc))}", id="chat-placeholder")

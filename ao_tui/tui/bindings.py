@@ -1,0 +1,68 @@
+"""Every key ao-tui answers to, each with an id users can remap.
+
+``tui.keys: {merge: "ctrl+m"}`` in ``ao.config.yaml`` rebinds the binding with
+id ``merge``. Ids are stable; keys are defaults. The help screen and the
+footer are generated from these lists, so nothing is undocumented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from textual.binding import Binding
+
+from ao_tui.errors import ConfigError
+
+#: App-wide actions (shown in the footer unless ``show=False``).
+APP_BINDINGS: list[Binding] = [
+    Binding("question_mark", "help", "Help", id="help"),
+    Binding("slash", "command_palette", "Jump", id="palette"),
+    Binding("ctrl+p", "command_palette", "Palette", id="palette_alt", show=False),
+    Binding("n", "new_session", "New", id="new_session"),
+    Binding("s", "send_message", "Send", id="send_message"),
+    Binding("i", "input_mode", "Type", id="input_mode"),
+    Binding("a", "attach", "Attach", id="attach"),
+    Binding("A", "approve", "Approve", id="approve"),
+    Binding("M", "merge", "Merge", id="merge"),
+    Binding("R", "request_changes", "Changes", id="request_changes"),
+    Binding("x", "kill", "Kill", id="kill"),
+    Binding("r", "restore", "Restore", id="restore"),
+    Binding("d", "diff", "Diff", id="diff"),
+    Binding("c", "toggle_chat", "Chat", id="toggle_chat"),
+    Binding("p", "filter_project", "Project", id="filter_project"),
+    Binding("t", "pick_theme", "Theme", id="pick_theme"),
+    Binding("right_square_bracket", "next_tab", "Next pane", id="next_tab"),
+    Binding("left_square_bracket", "prev_tab", "Prev pane", id="prev_tab", show=False),
+    Binding("escape", "back", "Back", id="back", show=False),
+    Binding("q", "quit", "Quit", id="quit"),
+    Binding("ctrl+right_square_bracket", "leave_input", "Leave typing", id="leave_input", show=False, priority=True),
+    *[
+        Binding(str(n), f"jump_row({n})", f"Row {n}", id=f"row_{n}", show=False)
+        for n in range(1, 10)
+    ],
+]
+
+#: Keys of the session list (focused widget).
+LIST_BINDINGS: list[Binding] = [
+    Binding("up,k", "cursor_up", "Up", id="list_up", show=False),
+    Binding("down,j", "cursor_down", "Down", id="list_down", show=False),
+    Binding("home,g", "cursor_first", "First", id="list_first", show=False),
+    Binding("end,G", "cursor_last", "Last", id="list_last", show=False),
+    Binding("pageup", "page_up", "Page up", id="list_page_up", show=False),
+    Binding("pagedown", "page_down", "Page down", id="list_page_down", show=False),
+    Binding("enter", "select", "Open", id="list_open"),
+]
+
+#: Binding ids a user may remap (``tui.keys``).
+BINDING_IDS: frozenset[str] = frozenset(b.id for b in (*APP_BINDINGS, *LIST_BINDINGS) if b.id)
+
+
+def keymap(keys: Mapping[str, str], source: str = "ao.config.yaml") -> dict[str, str]:
+    """Validate ``tui.keys`` from the config; an unknown id is a one-line ``ConfigError``."""
+    for binding_id, key in keys.items():
+        if binding_id not in BINDING_IDS:
+            known = ", ".join(sorted(BINDING_IDS))
+            raise ConfigError(source, None, f"tui.keys.{binding_id}", f"no such binding; known: {known}")
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigError(source, None, f"tui.keys.{binding_id}", "a key is a non-empty string such as 'ctrl+k'")
+    return dict(keys)

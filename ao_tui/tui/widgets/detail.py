@@ -1,0 +1,196 @@
+"""The focused session in detail: PR and checks, review, commits, files, last words, cost, history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ao_tui.attention import ZONE_TITLES, zone_of
+from ao_tui.models import CheckState, Event, ReviewState, Session
+from ao_tui.tui.glyphs import CI_GLYPHS, REVIEW_GLYPHS
+from ao_tui.tui.text import ago, clean, clean_block, compact
+from ao_tui.tui.widgets.session_list import activity_text
+
+CHECK_STYLES = {
+    CheckState.PASSED: "green",
+    CheckState.FAILED: "red",
+    CheckState.PENDING: "yellow",
+    CheckState.RUNNING: "yellow",
+    CheckState.NONE: "",
+}
+
+
+@dataclass
+class WorkInfo:
+    """What git says about a session's workspace (loaded off the UI thread)."""
+
+    commits: list = field(default_factory=list)  # ao_tui.engine.Commit
+    files: list = field(default_factory=list)  # ao_tui.engine.ChangedFile
+    error: str = ""
+
+
+def _heading(title: str) -> Text:
+    return Text(title, style="bold underline")
+
+
+def _kv(key: str, value: str | Text, style: str = "") -> Text:
+    line = Text(f"{key:<9}", style="dim")
+    line.append(value if isinstance(value, Text) else Text(clean(value), style=style))
+    return line
+
+
+def render_detail(
+    session: Session,
+    work: WorkInfo | None,
+    events: Sequence[Event],
+    now: datetime,
+) -> list[RenderableType]:
+    """The detail pane's sections as Rich renderables (all untrusted text escaped)."""
+    out: list[RenderableType] = []
+    head = Text()
+    head.append(clean(session.id), style="bold")
+    head.append("  ")
+    head.append(ZONE_TITLES[zone_of(session)], style="reverse")
+    head.append(f"  {session.status.value} for {ago(session.status_since, now)}", style="dim")
+    out.append(head)
+    out.append(Text(clean(session.title) or "(no title)", overflow="fold"))
+    out.append(_kv("project", session.project))
+    out.append(_kv("branch", session.branch))
+    out.append(_kv("agent", f"{session.agent}{' · ' + session.model if session.model else ''}"))
+    out.append(_kv("now", activity_text(session), "bold" if session.escalation else ""))
+    if session.exit_code is not None:
+        out.append(_kv("exit", str(session.exit_code)))
+
+    usage = session.usage
+    line = Text(f"{compact(usage.total_tokens)} tokens ({compact(usage.input_tokens)} in, "
+                f"{compact(usage.output_tokens)} out, {compact(usage.cache_read_input_tokens)} cached)")
+    if usage.cost_usd:
+        line.append(f"  ${usage.cost_usd:.2f}", style="bold")
+    out.append(_kv("usage", line))
+    if session.ci_cycles or session.review_rounds:
+        out.append(_kv("rounds", f"{session.ci_cycles} CI fixes, {session.review_rounds} review rounds"))
+
+    out.append(Text())
+    pr = session.pr
+    out.append(_heading("Pull request"))
+    if pr is None:
+        out.append(Text("no PR yet", style="dim"))
+    else:
+        title = Text(f"#{pr.number} " if pr.number is not None else "", style="bold")
+        title.append(clean(pr.title or session.title))
+        title.append(f"  {pr.state}", style="dim")
+        out.append(title)
+        if pr.url:
+            out.append(Text(clean(pr.url), style="dim", overflow="fold"))
+        ci = Text(f"{CI_GLYPHS[pr.ci]} {pr.ci.value}", style=CHECK_STYLES[pr.ci])
+        out.append(_kv("CI", ci))
+        review_style = {"approved": "green", "changes_requested": "red"}.get(pr.review.value, "")
+        out.append(_kv("review", Text(f"{REVIEW_GLYPHS[pr.review]} {pr.review.value.replace('_', ' ')}",
+                                      style=review_style)))
+        if pr.has_conflicts:
+            out.append(_kv("merge", Text("has conflicts", style="red")))
+        for check in pr.checks:
+            row = Text("  ")
+            row.append(f"{CI_GLYPHS[check.state]} ", style=CHECK_STYLES[check.state])
+            row.append(clean(check.name))
+            if check.summary:
+                row.append(f"  {clean(check.summary)}", style="dim")
+            row.no_wrap, row.overflow = True, "ellipsis"
+            out.append(row)
+        open_comments = [c for c in pr.comments if not c.resolved]
+        if open_comments:
+            out.append(Text())
+            out.append(_heading(f"Unresolved comments ({len(open_comments)})"))
+            for c in open_comments[:20]:
+                where = f"{c.path}:{c.line}" if c.path and c.line else (c.path or "")
+                who = Text(clean(c.author or "reviewer"), style="bold")
+                if where:
+                    who.append(f"  {clean(where)}", style="dim")
+                out.append(who)
+                out.append(Text(clean_block(c.body)[:2000], overflow="fold"))
+
+    out.append(Text())
+    out.append(_heading("Commits"))
+    if work is None:
+        out.append(Text("loading…", style="dim"))
+    elif work.error:
+        out.append(Text(clean(work.error), style="dim"))
+    elif not work.commits:
+        out.append(Text("no commits yet", style="dim"))
+    else:
+        for commit in work.commits[:10]:
+            row = Text(commit.sha[:8] + " ", style="yellow")
+            row.append(clean(commit.subject))
+            row.no_wrap, row.overflow = True, "ellipsis"
+            out.append(row)
+    if work is not None and not work.error:
+        out.append(Text())
+        out.append(_heading(f"Changed files ({len(work.files)})" if work.files else "Changed files"))
+        if not work.files:
+            out.append(Text("none", style="dim"))
+        for f in work.files[:30]:
+            row = Text()
+            if f.untracked:
+                row.append("  new ", style="green")
+            else:
+                row.append(f"+{f.added}".rjust(5), style="green")
+                row.append(f" -{f.deleted}".ljust(6), style="red")
+            row.append(clean(f.path))
+            row.no_wrap, row.overflow = True, "ellipsis"
+            out.append(row)
+        if len(work.files) > 30:
+            out.append(Text(f"… {len(work.files) - 30} more (d: diff)", style="dim"))
+
+    if session.last_message:
+        out.append(Text())
+        out.append(_heading("Agent's last message"))
+        out.append(Text(clean_block(session.last_message)[-3000:], overflow="fold"))
+
+    if events:
+        out.append(Text())
+        out.append(_heading("History"))
+        for ev in list(events)[-15:][::-1]:
+            row = Text(f"{ago(ev.at, now):>4} ", style="dim")
+            if ev.kind == "status":
+                row.append(f"{ev.from_status or '?'} → {ev.to_status}")
+                reason = ev.data.get("reason")
+                if reason:
+                    row.append(f"  {clean(str(reason))}", style="dim")
+            else:
+                row.append(clean(ev.kind))
+                extra = ev.data.get("reason") or ev.data.get("action") or ev.data.get("event") or ""
+                if extra:
+                    row.append(f"  {clean(str(extra))}", style="dim")
+            row.no_wrap, row.overflow = True, "ellipsis"
+            out.append(row)
+    return out
+
+
+class DetailPane(VerticalScroll, can_focus=True):
+    """Scrollable detail of one session; ``show`` re-renders it."""
+
+    def __init__(self, *, clock: Callable[[], datetime] | None = None, id: str | None = None,  # noqa: A002
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._body = Static(Text("No session selected. Press n to start one.", style="dim"), id="detail-body")
+        self.session_id: str | None = None
+
+    def compose(self):  # noqa: ANN201
+        yield self._body
+
+    def show(self, session: Session | None, work: WorkInfo | None = None, events: Sequence[Event] = ()) -> None:
+        if session is None:
+            self.session_id = None
+            self._body.update(Text("No session selected. Press n to start one.", style="dim"))
+            return
+        if session.id != self.session_id:
+            self.scroll_home(animate=False)
+        self.session_id = session.id
+        self._body.update(Group(*render_detail(session, work, events, self._clock())))

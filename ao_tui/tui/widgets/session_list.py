@@ -1,0 +1,341 @@
+"""The session list: attention zones, most urgent first, one line a session.
+
+A line-API ``ScrollView`` (``render_line``), not a widget per row, so a list
+of hundreds of sessions costs the same per keypress as one of ten. The cursor
+follows a session *id*: when a session moves to another zone the cursor moves
+with it (or stays on the same row when its session disappears).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, Zone, zone_of
+from ao_tui.models import Session
+from ao_tui.tui.bindings import LIST_BINDINGS
+from ao_tui.tui.glyphs import pr_label, status_glyph
+from ao_tui.tui.text import ago, clean, fit, usage_short
+
+
+@dataclass(frozen=True)
+class Row:
+    """A line of the list: a zone header (``session`` is None) or a session."""
+
+    zone: Zone
+    session: Session | None = None
+    count: int = 0
+
+
+def order_sessions(sessions: Sequence[Session]) -> list[Row]:
+    """Rows grouped by zone in ``ZONE_ORDER``; in each zone the longest-waiting first
+    (Done: most recent first)."""
+    by_zone: dict[Zone, list[Session]] = {zone: [] for zone in ZONE_ORDER}
+    for s in sessions:
+        by_zone[zone_of(s)].append(s)
+    rows: list[Row] = []
+    for zone in ZONE_ORDER:
+        members = by_zone[zone]
+        members.sort(key=lambda s: (s.status_since, s.id), reverse=zone is Zone.DONE)
+        rows.append(Row(zone, None, len(members)))
+        rows.extend(Row(zone, s) for s in members)
+    return rows
+
+
+def activity_text(session: Session) -> str:
+    """What the agent is doing now: the escalation, the question, the tool and file."""
+    if session.escalation:
+        return session.escalation
+    detail = session.activity.detail
+    tool = session.activity.tool
+    if tool and detail and not detail.startswith(tool):
+        return f"{tool}: {detail}"
+    return detail or tool or session.activity.state.value.replace("_", " ")
+
+
+class SessionList(ScrollView, can_focus=True):
+    """Sessions by attention zone. Posts ``Highlighted`` when the cursor's session changes."""
+
+    BINDINGS = LIST_BINDINGS
+
+    COMPONENT_CLASSES = {
+        "session-list--cursor",
+        "session-list--header",
+        "session-list--hint",
+        "session-list--dim",
+        "session-list--id",
+        "session-list--pr",
+        *(f"session-list--zone-{zone.value}" for zone in ZONE_ORDER),
+    }
+
+    DEFAULT_CSS = """
+    SessionList { height: 1fr; }
+    """
+
+    class Highlighted(Message):
+        def __init__(self, session_id: str | None) -> None:
+            super().__init__()
+            self.session_id = session_id
+
+    class Selected(Message):
+        def __init__(self, session_id: str) -> None:
+            super().__init__()
+            self.session_id = session_id
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        name: str | None = None,
+        id: str | None = None,  # noqa: A002 - Textual's name
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self.rows: list[Row] = order_sessions([])
+        self._session_before: list[int] = []  # session rows above each row index
+        self._index_of: dict[str, int] = {}
+        self.cursor_id: str | None = None
+        self._cursor_row = 0
+        self.show_project = False
+        self._cache: dict[tuple[object, ...], Strip] = {}
+        self._reindex()
+
+    # -- data --------------------------------------------------------------
+
+    def set_sessions(self, sessions: Sequence[Session]) -> None:
+        """Replace the list's sessions, keeping the cursor on the same session id."""
+        old_row = self._cursor_row
+        self.rows = order_sessions(sessions)
+        self._reindex()
+        self._cache.clear()
+        self.show_project = len({s.project for s in sessions}) > 1
+        if self.cursor_id in self._index_of:
+            self._cursor_row = self._index_of[self.cursor_id]
+        else:
+            self._cursor_row = self._nearest_session_row(old_row)
+        self._after_cursor_change(scroll=True)
+        self.virtual_size = Size(self.size.width, len(self.rows))
+        self.refresh()
+
+    def _reindex(self) -> None:
+        self._index_of = {}
+        before, count = [], 0
+        for i, row in enumerate(self.rows):
+            before.append(count)
+            if row.session is not None:
+                self._index_of[row.session.id] = i
+                count += 1
+        self._session_before = before
+
+    @property
+    def session_rows(self) -> list[int]:
+        return [i for i, row in enumerate(self.rows) if row.session is not None]
+
+    @property
+    def cursor_session(self) -> Session | None:
+        if 0 <= self._cursor_row < len(self.rows):
+            return self.rows[self._cursor_row].session
+        return None
+
+    def session_at_hint(self, number: int) -> Session | None:
+        """The session numbered ``number`` (1-9) among the rows on screen."""
+        top = int(self.scroll_offset.y)
+        for i in range(top, min(top + self.size.height, len(self.rows))):
+            if self.rows[i].session is not None and self._hint(i) == number:
+                return self.rows[i].session
+        return None
+
+    def _hint(self, index: int) -> int | None:
+        top = int(self.scroll_offset.y)
+        if not top <= index < top + self.size.height:
+            return None
+        n = self._session_before[index] - (self._session_before[top] if top < len(self._session_before) else 0) + 1
+        return n if n <= 9 else None
+
+    # -- cursor --------------------------------------------------------------
+
+    def _nearest_session_row(self, index: int) -> int:
+        rows = self.session_rows
+        if not rows:
+            return 0
+        below = [i for i in rows if i >= index]
+        return below[0] if below else rows[-1]
+
+    def select_session(self, session_id: str) -> bool:
+        """Move the cursor to ``session_id``; False when it is not in the list."""
+        index = self._index_of.get(session_id)
+        if index is None:
+            return False
+        self._move_to(index)
+        return True
+
+    def _move_to(self, index: int) -> None:
+        if index == self._cursor_row and self.cursor_session and self.cursor_session.id == self.cursor_id:
+            return
+        self._cursor_row = index
+        self._after_cursor_change(scroll=True)
+        self.refresh()
+
+    def _after_cursor_change(self, *, scroll: bool) -> None:
+        session = self.cursor_session
+        new_id = session.id if session else None
+        if scroll and self.rows:
+            # Show the zone header too when the cursor is on a zone's first session.
+            top = self._cursor_row - 1 if self._cursor_row > 0 and self.rows[self._cursor_row - 1].session is None else self._cursor_row
+            self.scroll_to_region(Region(0, top, 1, self._cursor_row - top + 1), animate=False, immediate=True)
+        if new_id != self.cursor_id:
+            self.cursor_id = new_id
+            self.post_message(self.Highlighted(new_id))
+
+    def _step(self, delta: int) -> None:
+        rows = self.session_rows
+        if not rows:
+            return
+        if self._cursor_row not in rows:
+            self._move_to(self._nearest_session_row(self._cursor_row))
+            return
+        pos = rows.index(self._cursor_row)
+        self._move_to(rows[max(0, min(len(rows) - 1, pos + delta))])
+
+    def action_cursor_up(self) -> None:
+        self._step(-1)
+
+    def action_cursor_down(self) -> None:
+        self._step(1)
+
+    def action_cursor_first(self) -> None:
+        rows = self.session_rows
+        if rows:
+            self._move_to(rows[0])
+
+    def action_cursor_last(self) -> None:
+        rows = self.session_rows
+        if rows:
+            self._move_to(rows[-1])
+
+    def action_page_up(self) -> None:
+        self._step(-max(1, self.size.height - 2))
+
+    def action_page_down(self) -> None:
+        self._step(max(1, self.size.height - 2))
+
+    def action_select(self) -> None:
+        if self.cursor_id:
+            self.post_message(self.Selected(self.cursor_id))
+
+    def on_click(self, event: events.Click) -> None:
+        index = int(self.scroll_offset.y) + event.y
+        if 0 <= index < len(self.rows) and self.rows[index].session is not None:
+            self._move_to(index)
+            if event.chain >= 2 and self.cursor_id:
+                self.post_message(self.Selected(self.cursor_id))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._cache.clear()
+        self.virtual_size = Size(event.size.width, len(self.rows))
+        self._after_cursor_change(scroll=True)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+
+    def refresh_times(self) -> None:
+        """Redraw the 'how long' column (called on a slow timer)."""
+        self._cache.clear()
+        self.refresh()
+
+    # -- drawing -----------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_offset.y) + y
+        width = self.size.width
+        if index >= len(self.rows) or width <= 0:
+            return Strip.blank(width, self.rich_style)
+        row = self.rows[index]
+        cursor = index == self._cursor_row and row.session is not None
+        hint = self._hint(index) if row.session is not None else None
+        session = row.session
+        key = (index, session.updated_at if session else row.count, session.id if session else row.zone, width,
+               cursor, hint, self.has_focus)
+        strip = self._cache.get(key)
+        if strip is None:
+            text = self._header_text(row, width) if session is None else self._row_text(session, width, hint)
+            base = self.rich_style
+            if cursor:
+                base = base + self.get_component_rich_style("session-list--cursor")
+                if not self.has_focus:
+                    base = base + Style(bold=False)
+            segments = list(text.render(self.app.console))
+            strip = Strip(segments).adjust_cell_length(width, base).apply_style(base)
+            if len(self._cache) > 4000:
+                self._cache.clear()
+            self._cache[key] = strip
+        return strip
+
+    def _header_text(self, row: Row, width: int) -> Text:
+        style = self.get_component_rich_style(f"session-list--zone-{row.zone.value}")
+        if row.count == 0:
+            style = self.get_component_rich_style("session-list--dim")
+        title = f" {ZONE_TITLES[row.zone]} {row.count} "
+        rule = "─" * max(0, width - len(title) - 1)
+        return Text.assemble(("─", style), (title, style + Style(bold=True)), (rule, style))
+
+    def _row_text(self, session: Session, width: int, hint: int | None) -> Text:
+        now = self._clock()
+        zone_style = self.get_component_rich_style(f"session-list--zone-{zone_of(session).value}")
+        dim = self.get_component_rich_style("session-list--dim")
+        hint_style = self.get_component_rich_style("session-list--hint")
+        since = session.activity.since if zone_of(session) in (Zone.NEEDS_YOU, Zone.WORKING) else session.status_since
+        age = ago(max(since, session.status_since) if since else session.status_since, now)
+        usage = usage_short(session.usage)
+        pr = pr_label(session.pr)
+        # Fixed columns: hint 2, glyph 2, id, [project], pr, age 5, usage 7.
+        id_w = min(14, max(8, len(session.id) + 1))
+        pr_w = 9
+        tail_w = 5 + 7
+        project_w = 12 if (self.show_project and width >= 140) else 0
+        flexible = width - 4 - id_w - project_w - pr_w - tail_w - 1
+        wide = width >= 90
+        branch_w = min(24, max(10, flexible // 5)) if wide else 0
+        rest = max(0, flexible - branch_w)
+        title_w = rest if not wide else max(10, rest * 5 // 11)
+        activity_w = 0 if not wide else max(0, rest - title_w)
+        parts: list[tuple[str, Style] | str] = [
+            (f"{hint} " if hint else "  ", hint_style),
+            (f"{status_glyph(session)} ", zone_style),
+            (fit(clean(session.id), id_w - 1).ljust(id_w), self.get_component_rich_style("session-list--id")),
+        ]
+        if project_w:
+            parts.append((fit(clean(session.project), project_w - 1).ljust(project_w), dim))
+        parts.append(_cell(clean(session.title) or clean(session.prompt), title_w, Style()))
+        if branch_w:
+            parts.append(_cell(clean(session.branch), branch_w, dim))
+        parts.append((fit(pr, pr_w - 1).ljust(pr_w), self.get_component_rich_style("session-list--pr")))
+        if activity_w:
+            parts.append(_cell(clean(activity_text(session)), activity_w, zone_style if zone_of(session) is Zone.NEEDS_YOU else dim))
+        parts.append((age.rjust(4) + " ", dim))
+        parts.append((usage.rjust(6) + " ", dim))
+        return Text.assemble(*parts, no_wrap=True, end="")
+
+
+def _cell(text: str, width: int, style: Style) -> tuple[str, Style]:
+    """``text`` fitted and padded to exactly ``width`` cells (plus nothing)."""
+    if width <= 0:
+        return ("", style)
+    body = fit(text, width - 1)
+    from rich.cells import cell_len
+
+    return (body + " " * (width - cell_len(body)), style)
+
+
+__all__ = ["Row", "SessionList", "activity_text", "order_sessions"]

@@ -1,0 +1,145 @@
+"""The live terminal of the focused session.
+
+Mounts ``ao_tui.tui.terminal_view.TerminalView`` when it is available; until
+then a plain snapshot of the pane (``engine.peek``) stands in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import events
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from ao_tui.errors import AoError
+from ao_tui.tui.text import clean
+
+try:  # another engineer's widget; optional until it lands
+    from ao_tui.tui.terminal_source import EngineTerminalSource
+    from ao_tui.tui.terminal_view import TerminalView
+except ImportError:  # pragma: no cover - depends on the checkout
+    TerminalView = None  # type: ignore[assignment,misc]
+    EngineTerminalSource = None  # type: ignore[assignment,misc]
+
+KEY_BYTES = {
+    "enter": b"\r", "tab": b"\t", "backspace": b"\x7f", "escape": b"\x1b",
+    "up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C", "left": b"\x1b[D",
+    "home": b"\x1b[H", "end": b"\x1b[F", "delete": b"\x1b[3~", "pageup": b"\x1b[5~", "pagedown": b"\x1b[6~",
+}
+
+
+def key_bytes(event: events.Key) -> bytes | None:
+    """The bytes a terminal would send for ``event`` (None when there are none)."""
+    if event.key in KEY_BYTES:
+        return KEY_BYTES[event.key]
+    if event.key.startswith("ctrl+") and len(event.key) == 6 and event.key[5].isalpha():
+        return bytes([ord(event.key[5].lower()) - 96])
+    if event.character and event.is_printable:
+        return event.character.encode()
+    return None
+
+
+class PeekView(Static, can_focus=True):
+    """Stand-in for TerminalView: the pane's last screen, refreshed when asked."""
+
+    input_mode: reactive[bool] = reactive(False)
+
+    def __init__(self, engine: Any, **kwargs: Any) -> None:
+        super().__init__(Text("No session selected.", style="dim"), **kwargs)
+        self.engine = engine
+        self.session_id: str | None = None
+
+    def show(self, session_id: str | None) -> None:
+        self.session_id = session_id
+        self.reload()
+
+    def reload(self) -> None:
+        if self.session_id is None:
+            self.update(Text("No session selected.", style="dim"))
+            return
+        try:
+            screen = self.engine.peek(self.session_id, escapes=True)
+        except AoError as exc:
+            self.update(Text(clean(str(exc)), style="dim"))
+            return
+        except Exception as exc:  # a runtime plugin missing or broken must not crash the UI
+            self.update(Text(f"terminal unavailable: {clean(str(exc))}", style="dim"))
+            return
+        # SGR colours are the terminal's own; every other escape is dropped by from_ansi.
+        self.update(Text.from_ansi(screen, no_wrap=True, overflow="crop"))
+
+    def on_key(self, event: events.Key) -> None:
+        if not self.input_mode or self.session_id is None:
+            return
+        data = key_bytes(event)
+        if data is None:
+            return
+        event.stop()
+        event.prevent_default()
+        try:
+            self.engine.send_bytes(self.session_id, data)
+        except AoError as exc:
+            self.notify(str(exc), severity="error")
+        self.set_timer(0.15, self.reload)
+
+
+class TerminalPane(Vertical):
+    """Title line plus the terminal (TerminalView, or the peek stand-in)."""
+
+    input_mode: reactive[bool] = reactive(False)
+
+    def __init__(self, engine: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.engine = engine
+        self.session_id: str | None = None
+        self._title = Static("", id="terminal-title")
+        self.view: Any = TerminalView(id="terminal-view") if TerminalView is not None else PeekView(
+            engine, id="terminal-view")
+
+    @property
+    def live(self) -> bool:
+        return TerminalView is not None
+
+    def compose(self):  # noqa: ANN201
+        yield self._title
+        yield self.view
+
+    def on_mount(self) -> None:
+        self._set_title()
+
+    def show(self, session_id: str | None) -> None:
+        if session_id == self.session_id:
+            return
+        self.session_id = session_id
+        if self.live:
+            source = EngineTerminalSource(self.engine, session_id) if session_id else None
+            try:
+                self.view.show(source)
+            except AoError as exc:
+                self.notify(str(exc), severity="warning")
+        else:
+            self.view.show(session_id)
+        self._set_title()
+
+    def watch_input_mode(self, value: bool) -> None:
+        self.view.input_mode = value
+        self.set_class(value, "-input")
+        if value:
+            self.view.focus()
+        self._set_title()
+
+    def _set_title(self) -> None:
+        title = Text(" ")
+        if self.session_id:
+            title.append(clean(self.session_id), style="bold")
+            if self.input_mode:
+                title.append("  TYPING INTO AGENT", style="reverse bold")
+                title.append("  ctrl+] to leave", style="dim")
+            else:
+                title.append("  i: type  a: attach", style="dim")
+        else:
+            title.append("terminal", style="dim")
+        self._title.update(title)

@@ -1,0 +1,149 @@
+"""A fixed fleet of sessions written straight into a store, for snapshots, Pilot tests and the bench.
+
+Every time is fixed (``NOW``) and the git history has fixed dates, so what the
+app draws is the same on every run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from ao_tui.config import Config, ProjectConfig
+from ao_tui.models import (
+    Activity,
+    ActivityState,
+    Check,
+    CheckState,
+    Event,
+    PullRequest,
+    ReviewComment,
+    ReviewState,
+    Session,
+    SessionStatus,
+    Usage,
+)
+from ao_tui.store import Store
+
+NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=timezone.utc)
+GIT_DATE = "2026-03-02T11:00:00+00:00"
+HOSTILE_TITLE = "[bold red]pwned[/] \x1b[31mred\x1b]0;title\x07 مرحبا بالعالم 漢字テスト " + "very long " * 30
+HOSTILE_COMMENT = "[link=http://evil]click[/link] \x1b[2J\x1b[H cleared? \u202eevil\u202c"
+
+
+def fixed_clock() -> datetime:
+    return NOW
+
+
+def git_env() -> dict[str, str]:
+    return {"GIT_AUTHOR_DATE": GIT_DATE, "GIT_COMMITTER_DATE": GIT_DATE}
+
+
+def _git(cwd: Path, *args: str) -> str:
+    import os
+
+    out = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                         env={**os.environ, **git_env()})
+    return out.stdout.strip()
+
+
+def make_fixed_repo(root: Path) -> Path:
+    """A repo on ``main`` with one commit at a fixed date (so hashes never change)."""
+    repo = root / "repo"
+    repo.mkdir(parents=True)
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "config", "user.email", "dev@example.invalid")
+    _git(repo, "config", "user.name", "Dev")
+    _git(repo, "config", "commit.gpgsign", "false")
+    (repo / "README.md").write_text("# demo\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "initial")
+    return repo
+
+
+def make_workspace(repo: Path, root: Path, session_id: str, branch: str) -> Path:
+    """A worktree with two commits and an uncommitted change, all at fixed dates."""
+    ws = root / "workspaces" / session_id
+    ws.parent.mkdir(parents=True, exist_ok=True)
+    _git(repo, "worktree", "add", "-q", "-b", branch, str(ws), "main")
+    (ws / "src").mkdir()
+    (ws / "src" / "app.py").write_text("def main():\n    return 42\n")
+    _git(ws, "add", "-A")
+    _git(ws, "commit", "-q", "-m", "Add the app entry point")
+    (ws / "README.md").write_text("# demo\n\nNow with an app.\n")
+    _git(ws, "commit", "-q", "-am", "Document the app")
+    (ws / "notes.txt").write_text("todo\n")
+    return ws
+
+
+def config_for(repo: Path, projects: tuple[str, ...] = ("app", "web")) -> Config:
+    return Config(projects={name: ProjectConfig(repo=repo, session_prefix=name) for name in projects})
+
+
+def _session(sid: str, project: str, status: SessionStatus, title: str, minutes: int, **fields: object) -> Session:
+    at = NOW - timedelta(minutes=minutes)
+    activity = fields.pop("activity", Activity(state=ActivityState.WORKING, source="hook", since=at))
+    return Session(
+        id=sid, project=project, task_id=fields.pop("task_id", None), task_title=title,
+        prompt=title, branch=f"ao/{sid}", workspace=str(fields.pop("workspace", f"/nonexistent/{sid}")),
+        runtime_handle=sid, status=status, status_since=at, activity=activity,
+        created_at=NOW - timedelta(hours=2), updated_at=at, **fields,
+    )
+
+
+def demo_sessions(workspace: Path | None = None) -> list[Session]:
+    P, C, R, S, A = PullRequest, CheckState, ReviewState, SessionStatus, ActivityState
+    return [
+        _session("app-1", "app", S.NEEDS_INPUT, "Fix login redirect loop", 3, task_id="T-1",
+                 workspace=workspace or "/nonexistent/app-1",
+                 activity=Activity(state=A.WAITING_PERMISSION, source="hook", since=NOW - timedelta(minutes=3),
+                                   detail="Bash: rm -rf build/ && npm run build", tool="Bash"),
+                 usage=Usage(input_tokens=80_000, output_tokens=40_000), last_message="May I rebuild?"),
+        _session("app-2", "app", S.MERGEABLE, "Add rate limiting to the API", 25, task_id="T-2",
+                 pr=P(number=1121, title="Add rate limiting", ci=C.PASSED, review=R.APPROVED, branch="ao/app-2",
+                      checks=[Check(name="tests", state=C.PASSED), Check(name="lint", state=C.PASSED)]),
+                 usage=Usage(cost_usd=1.84)),
+        _session("app-3", "app", S.CI_FAILED, "Migrate settings to pydantic", 12, task_id="T-3",
+                 pr=P(number=1122, ci=C.FAILED, review=R.NONE,
+                      checks=[Check(name="tests", state=C.FAILED, summary="3 failed"),
+                              Check(name="lint", state=C.PASSED)]),
+                 usage=Usage(input_tokens=310_000, output_tokens=90_000)),
+        _session("app-4", "app", S.REVIEW_PENDING, "Dark mode for the dashboard", 40,
+                 pr=P(number=1123, ci=C.RUNNING, review=R.PENDING,
+                      comments=[ReviewComment(id="c1", author="rev", body=HOSTILE_COMMENT, path="ui.py", line=7)]),
+                 usage=Usage(cost_usd=0.42)),
+        _session("app-5", "app", S.WORKING, "Speed up the search index", 1,
+                 activity=Activity(state=A.RUNNING_TOOL, source="hook", since=NOW - timedelta(seconds=40),
+                                   detail="src/index.py", tool="Edit"),
+                 usage=Usage(input_tokens=52_000, output_tokens=8_000)),
+        _session("app-6", "app", S.WORKING, HOSTILE_TITLE, 7,
+                 activity=Activity(state=A.WORKING, source="hook", since=NOW - timedelta(minutes=7),
+                                   detail="\x1b[5mblink\x1b[0m [red]not markup[/red]")),
+        _session("web-1", "web", S.STUCK, "Upgrade the bundler", 55,
+                 activity=Activity(state=A.IDLE, source="transcript", since=NOW - timedelta(minutes=55)),
+                 escalation="no output for 55m"),
+        _session("app-7", "app", S.MERGED, "Remove the legacy exporter", 300,
+                 pr=P(number=1100, ci=C.PASSED, review=R.APPROVED, state="merged"), usage=Usage(cost_usd=3.1)),
+    ]
+
+
+def fill_store(store: Store, sessions: list[Session]) -> None:
+    """Insert sessions and give every event a fixed time."""
+    for s in sessions:
+        store.insert_session(s)
+        store.add_event(Event(session_id=s.id, kind="status", from_status="working", to_status=s.status.value,
+                              data={"reason": "fixture"}))
+    with store.transaction() as conn:
+        conn.execute("UPDATE events SET at=?", ((NOW - timedelta(minutes=5)).isoformat(),))
+
+
+def many_sessions(n: int) -> list[Session]:
+    """``n`` varied sessions (for the bench)."""
+    base = demo_sessions()
+    out = []
+    for i in range(n):
+        proto = base[i % len(base)]
+        out.append(proto.model_copy(update={"id": f"{proto.project}-{100 + i}", "runtime_handle": f"x{i}",
+                                            "status_since": NOW - timedelta(minutes=i)}))
+    return out
