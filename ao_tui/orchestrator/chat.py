@@ -109,6 +109,10 @@ class Orchestrator:
             self._client = settings_client(self.engine)
         return self._client
 
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
     def set_confirm(self, confirm: Confirm) -> None:
         self.tools.confirm = confirm
 

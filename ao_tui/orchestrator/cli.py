@@ -85,6 +85,12 @@ class ShellChat:
                 loop.remove_signal_handler(signal.SIGINT)
 
     async def repl(self, first: str | None = None) -> int:
+        try:
+            return await self._repl(first)
+        finally:
+            await self.orchestrator.aclose()
+
+    async def _repl(self, first: str | None = None) -> int:
         if first:
             return 0 if await self.turn(first) else 1
         self.write("ao chat — Ctrl-C stops a reply, Ctrl-D leaves; /triage, /new\n")

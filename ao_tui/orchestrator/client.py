@@ -177,20 +177,24 @@ class ModelClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._sdk: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def sdk(self) -> Any:
         if not has_api_key():
             raise MissingApiKey()
-        if self._sdk is None:
+        loop = asyncio.get_running_loop()
+        if self._sdk is None or self._loop is not loop:  # an HTTP client belongs to one event loop
             import anthropic  # lazy: only when the chat is first used
 
             self._sdk = anthropic.AsyncAnthropic(max_retries=self.sdk_retries, timeout=self.timeout)
+            self._loop = loop
         return self._sdk
 
     async def aclose(self) -> None:
+        """Close the HTTP client (call it on the loop that used it)."""
         if self._sdk is not None:
-            await self._sdk.close()
-            self._sdk = None
+            sdk, self._sdk = self._sdk, None
+            await sdk.close()
 
     async def stream(
         self,

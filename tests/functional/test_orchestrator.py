@@ -1,0 +1,305 @@
+"""The orchestrator against the scripted Anthropic server, a real engine, tmux and git.
+
+Each test scripts what the model says, runs the real turn loop (streaming,
+tools over the engine, confirmations) and checks what the human relies on:
+the message reached the right pane, a declined merge did nothing, a plan
+became tasks and sessions, errors are one clear line, Esc stops, and the
+conversation survives a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ao_tui.config import load_config
+from ao_tui.engine import Engine
+from ao_tui.models import CheckState, PullRequest, ReviewState, Session
+from ao_tui.models import SessionStatus as S
+from ao_tui.orchestrator import ChatError, ConfirmRequest, Orchestrator, ReplyReset, TextDelta, ToolDone
+from ao_tui.orchestrator.autopilot import tick
+from ao_tui.orchestrator.client import ModelClient
+from ao_tui.store import open_store
+from tests.support.anthropic_server import AnthropicServer, error, overloaded, rate_limited, text, tool_use
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def api(monkeypatch):
+    with AnthropicServer() as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key-not-secret")
+        yield server
+
+
+@pytest.fixture
+def engine(git_repo: Path, ao_home: Path) -> Engine:
+    (git_repo / "ao.config.yaml").write_text(
+        "projects:\n"
+        "  demo:\n"
+        "    repo: .\n"
+        "    session_prefix: dm\n"
+        "    agent:\n"
+        f"      command: {json.dumps(SLEEPER)}\n"
+        "orchestrator:\n"
+        "  model: claude-test-model\n"
+    )
+    eng = Engine(load_config(str(git_repo / "ao.config.yaml")))
+    yield eng
+    eng.store.close()
+
+
+def fast_client(engine: Engine, **kw) -> ModelClient:
+    """The configured model with retries quick enough for a test."""
+    opts = {"sdk_retries": 1, "attempts": 2, "backoff": 0.01, "timeout": 5.0, **kw}
+    return ModelClient(engine.config.orchestrator.model, **opts)
+
+
+def ask(orch: Orchestrator, text: str, on_event=None) -> str:
+    """One turn in a fresh event loop, closing the HTTP client after it."""
+
+    async def turn() -> str:
+        try:
+            return await orch.ask(text, on_event)
+        finally:
+            await orch.aclose()
+
+    return asyncio.run(turn())
+
+
+class Human:
+    """Answers confirmations and remembers what it was shown."""
+
+    def __init__(self, allow: bool) -> None:
+        self.allow = allow
+        self.asked: list[ConfirmRequest] = []
+
+    async def __call__(self, request: ConfirmRequest) -> bool:
+        self.asked.append(request)
+        return self.allow
+
+
+def tmux(socket: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True, timeout=10)
+
+
+def test_tool_loop_lists_sessions_and_message_reaches_the_right_pane(api, engine, tmux_socket, tmp_path):
+    # Two agents in tmux: line-reading programs that append what they get to their own file.
+    outputs = {}
+    for sid in ("dm-1", "dm-2"):
+        out = tmp_path / f"{sid}.txt"
+        outputs[sid] = out
+        reader = f"import sys\nfor line in sys.stdin:\n    open({str(out)!r}, 'a').write(line)\n"
+        assert tmux(tmux_socket, "new-session", "-d", "-s", sid, "-x", "120", "-y", "30",
+                    sys.executable, "-c", reader).returncode == 0
+        session = Session(id=sid, project="demo", branch=f"ao/{sid}", workspace=str(tmp_path),
+                          runtime="tmux", runtime_handle=sid, task_title=f"task of {sid}")
+        engine.store.insert_session(session)
+        engine.store.transition(sid, S.WORKING)
+    api.script.on_prompt("tell the cache agent", text("Let me look.") + tool_use("list_sessions", {}, id="toolu_ls"))
+    api.script.on_tool_result("toolu_ls", tool_use(
+        "send_message", {"session_id": "dm-2", "text": "Use the LRU cache from utils, not a new one."}, id="toolu_send"))
+    api.script.on_tool_result("toolu_send", text("Told **dm-2** to reuse the LRU cache."))
+
+    orch = Orchestrator(engine, Human(False), client=fast_client(engine))
+    seen = []
+    answer = ask(orch, "tell the cache agent to reuse the LRU cache", seen.append)
+
+    sent = [e for e in seen if isinstance(e, ToolDone) and e.name == "send_message"]
+    assert sent and not sent[0].outcome.is_error, sent and sent[0].outcome.text
+    assert answer == "Told **dm-2** to reuse the LRU cache."
+    assert wait_until(lambda: outputs["dm-2"].exists() and outputs["dm-2"].read_text()) == \
+        "Use the LRU cache from utils, not a new one.\n"
+    assert not outputs["dm-1"].exists()
+    # The model saw the fleet: list_sessions' result named both sessions.
+    listed = api.main_requests[1].tool_results[0]
+    assert "dm-1" in str(listed["content"]) and "dm-2" in str(listed["content"])
+    # Every request carried the compact fleet summary and the configured model.
+    assert all("dm-2 [working]" in r.system_text for r in api.main_requests)
+    assert {r["model"] for r in api.main_requests} == {"claude-test-model"}
+    assert "".join(e.text for e in seen if isinstance(e, TextDelta)).startswith("Let me look.")
+    assert api.script.pending() == [] and api.script.unmatched == []
+
+
+def test_merge_asks_first_and_does_nothing_when_declined(api, engine):
+    pr = PullRequest(number=12, url="local://12", title="Add cache", branch="ao/dm-1", base="main",
+                     ci=CheckState.PASSED, review=ReviewState.APPROVED)
+    engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace="/nonexistent",
+                                        runtime_handle="dm-1", task_title="Add cache"))
+    for status in (S.WORKING, S.PR_OPEN, S.MERGEABLE):
+        engine.store.transition("dm-1", status, pr=pr)
+    api.script.on_prompt("merge", tool_use("merge", {"session_id": "dm-1", "method": "squash"}, id="toolu_m"))
+    api.script.on_tool_result("toolu_m", text("Understood, I left PR #12 alone."), contains="declined by the human")
+
+    human = Human(False)
+    orch = Orchestrator(engine, human, client=fast_client(engine))
+    events = []
+    ask(orch, "merge dm-1 please", events.append)
+
+    [request] = human.asked
+    assert request.action == "merge" and "#12" in request.title
+    assert "merge PR #12 'Add cache'" in request.details[0]
+    assert request.details[1] == "ao/dm-1 into main of demo by squash"
+    [done] = [e for e in events if isinstance(e, ToolDone)]
+    assert done.outcome.declined
+    assert engine.session("dm-1").status is S.MERGEABLE
+    assert engine.session("dm-1").merged_at is None
+    assert api.script.pending() == []
+
+
+def test_plan_of_three_tasks_spawns_two_at_once_and_the_third_after_they_merge(api, engine, tmux_socket):
+    plan = {
+        "goal": "Export reports as CSV",
+        "tasks": [
+            {"key": "model", "title": "Report rows as a dataclass", "body": "In reports/model.py"},
+            {"key": "csv", "title": "CSV writer", "body": "In reports/csv.py"},
+            {"key": "cli", "title": "ao report --csv", "depends_on": ["model", "csv"]},
+        ],
+    }
+    api.script.on_prompt("CSV", text("Here is a plan.") + tool_use("propose_plan", plan, id="toolu_plan"))
+    api.script.on_tool_result("toolu_plan", text("Two agents started; the CLI waits for both."))
+
+    human = Human(True)
+    orch = Orchestrator(engine, human, client=fast_client(engine))
+    ask(orch, "Build CSV export for reports")
+
+    [request] = human.asked
+    assert request.action == "plan"
+    assert any("[cli] ao report --csv — after model, csv" in line for line in request.details)
+    tasks = {t.title: t for t in engine.backlog("demo")}
+    assert set(tasks) == {"Report rows as a dataclass", "CSV writer", "ao report --csv"}
+    cli = tasks["ao report --csv"]
+    assert set(cli.depends_on) == {tasks["Report rows as a dataclass"].id, tasks["CSV writer"].id}
+    sessions = engine.sessions("demo")
+    assert sorted(s.task_id for s in sessions) == sorted([tasks["Report rows as a dataclass"].id, tasks["CSV writer"].id])
+    assert all(s.status is S.WORKING for s in sessions)
+    panes = tmux(tmux_socket, "list-sessions", "-F", "#{session_name}").stdout.split()
+    assert sorted(panes) == sorted(s.runtime_handle for s in sessions)
+    result = api.main_requests[-1].tool_results[0]
+    assert "spawned" in str(result["content"]) and cli.id in str(result["content"])
+
+    # Nothing more starts while the dependencies are open, and nothing twice.
+    assert tick(engine).released == []
+    tracker = engine.tracker("demo")
+    for s in sessions:
+        tracker.set_status(s.task_id, "done")  # what engine.merge does when a PR merges
+    released = tick(engine).released
+    assert [s.task_id for s in released] == [cli.id]
+    assert tick(engine).released == []
+    assert len(engine.sessions("demo")) == 3
+
+
+@pytest.mark.parametrize("reply,line,requests", [
+    (rate_limited(0.01), "rate limiting this key (429)", 4),
+    (error(500, "api_error", "Internal server error"), "server error (500)", 4),
+    (overloaded(0.01), "overloaded (529)", 4),
+    # An error event inside a stream is beyond the SDK's retries: only ours apply.
+    (error(529, "overloaded_error", "Overloaded", mid_stream=True), "overloaded (529)", 2),
+])
+def test_api_errors_are_retried_then_reported_in_one_line(api, engine, reply, line, requests):
+    api.script.on_prompt("status?", reply, times=None)
+    orch = Orchestrator(engine, client=fast_client(engine))
+    events = []
+    with pytest.raises(ChatError) as caught:
+        ask(orch, "status?", events.append)
+    message = str(caught.value)
+    assert line in message and "\n" not in message
+    assert len(api.main_requests) == requests  # the SDK's retry, then ours, each retried by the SDK
+    assert any(isinstance(e, ReplyReset) for e in events)
+    # Nothing was stored: the human's text stays theirs to send again.
+    assert orch.conversation.history() == []
+
+
+def test_a_transient_error_is_retried_transparently(api, engine):
+    api.script.on_prompt("status?", overloaded(0.01))
+    api.script.on_prompt("status?", error(529, "overloaded_error", "Overloaded", mid_stream=True))
+    api.script.on_prompt("status?", text("All quiet."))
+    orch = Orchestrator(engine, client=fast_client(engine))
+    assert ask(orch, "status?") == "All quiet."
+    assert [m["role"] for m in orch.conversation.history()] == ["user", "assistant"]
+
+
+def test_a_timeout_is_one_clear_line(api, engine):
+    api.script.on_prompt("slow", text("too late").with_delay(3), times=None)
+    orch = Orchestrator(engine, client=fast_client(engine, timeout=0.3, sdk_retries=0))
+    started = time.monotonic()
+    with pytest.raises(ChatError, match="did not answer in time"):
+        ask(orch, "slow?")
+    assert time.monotonic() - started < 3
+
+
+def test_cancelling_a_reply_keeps_what_was_said_and_the_chat_goes_on(api, engine):
+    long = " ".join(f"word{i}" for i in range(40))
+    api.script.on_prompt("essay", text(long).slowly(0.15))
+    api.script.on_prompt("short", text("Short answer."))
+    orch = Orchestrator(engine, client=fast_client(engine))
+
+    async def scenario() -> None:
+        got: list[str] = []
+        task = asyncio.ensure_future(orch.ask("write an essay", lambda e: got.append(e.text) if isinstance(e, TextDelta) else None))
+        deadline = time.monotonic() + 10
+        while not got and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert got, "no text streamed"
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - started < 1
+        assert await orch.ask("now a short one") == "Short answer."
+        await orch.aclose()
+
+    asyncio.run(scenario())
+    history = orch.conversation.history()
+    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
+    stopped = history[1]["content"][0]["text"]
+    assert stopped.startswith("word0") and stopped.endswith("*(stopped)*") and "word39" not in stopped
+    # The next request carried the stopped reply, so the model knows where it was cut.
+    assert "*(stopped)*" in json.dumps(api.main_requests[-1].messages)
+
+
+def test_a_restart_keeps_the_conversation(api, engine, git_repo):
+    api.script.on_prompt("codename", text("Noted: the codename is **heron**."))
+    api.script.on_prompt("which codename", text("It is heron."))
+    first = Orchestrator(engine, client=fast_client(engine))
+    ask(first, "the release codename is heron")
+    engine.store.close()
+
+    # A new process: new store connection, new engine, new orchestrator.
+    again = Engine(load_config(str(git_repo / "ao.config.yaml")), store=open_store())
+    second = Orchestrator(again, client=fast_client(again))
+    assert [m["role"] for m in second.conversation.history()] == ["user", "assistant"]
+    assert ask(second, "which codename did I give?") == "It is heron."
+    sent = api.main_requests[-1].messages
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert "the release codename is heron" in json.dumps(sent[0])
+    again.store.close()
+
+
+def test_without_a_key_the_chat_says_how_to_set_it_up(engine, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    orch = Orchestrator(engine)
+    with pytest.raises(ChatError, match="export ANTHROPIC_API_KEY=") as caught:
+        ask(orch, "hello")
+    assert "\n" not in str(caught.value)
+    assert orch.conversation.history() == []
