@@ -142,30 +142,37 @@ class AoApp(App[None]):
             Tab("Sessions", id="tab-list"), Tab("Terminal", id="tab-terminal"), Tab("Detail", id="tab-detail"),
             id="tabs",
         )
+        self._list = SessionList(id="sessions", clock=self.clock, classes="pane")
+        self._terminal = TerminalPane(self.engine, id="terminal", classes="pane")
+        self._detail = DetailPane(id="detail", clock=self.clock, classes="pane")
         with Horizontal(id="main", classes="-tab-list"):
-            yield SessionList(id="sessions", clock=self.clock, classes="pane")
+            yield self._list
             with Vertical(id="right"):
-                yield TerminalPane(self.engine, id="terminal", classes="pane")
-                yield DetailPane(id="detail", clock=self.clock, classes="pane")
+                yield self._terminal
+                yield self._detail
             yield Vertical(id="chat", classes="pane")
         yield Footer(compact=True)
 
     @property
     def session_list(self) -> SessionList:
-        return self.query_one("#sessions", SessionList)
+        return self._list
 
     @property
     def detail(self) -> DetailPane:
-        return self.query_one("#detail", DetailPane)
+        return self._detail
 
     @property
     def terminal(self) -> TerminalPane:
-        return self.query_one("#terminal", TerminalPane)
+        return self._terminal
+
+    def _main(self, selector: str) -> Any:
+        """A widget of the main screen, whatever modal is on top."""
+        return self.screen_stack[0].query_one(selector) if self.screen_stack else self.query_one(selector)
 
     def on_mount(self) -> None:
         for warning in self._startup_warnings:
             self.notify(warning, severity="warning", timeout=10)
-        self.query_one("#chat").display = False
+        self._main("#chat").display = False
         self._apply_size(self.size.width)
         self.reload_sessions()
         self.session_list.focus()
@@ -192,19 +199,19 @@ class AoApp(App[None]):
     def _apply_size(self, width: int) -> None:
         narrow = width < NARROW_WIDTH
         self.narrow = narrow
-        main = self.query_one("#main")
+        main = self._main("#main")
         main.set_class(narrow, "-narrow")
-        self.query_one("#tabs").display = narrow
+        self._main("#tabs").display = narrow
         self._show_tab(self.active_tab, focus=False)
 
     def _show_tab(self, tab: str, *, focus: bool = True) -> None:
         if tab == "chat" and not self.chat_visible:
             tab = "list"
         self.active_tab = tab
-        main = self.query_one("#main")
+        main = self._main("#main")
         for name in TABS:
             main.set_class(name == tab, f"-tab-{name}")
-        tabs = self.query_one("#tabs", Tabs)
+        tabs = self._main("#tabs")
         if tabs.active != f"tab-{tab}" and tabs.query(f"#tab-{tab}"):
             tabs.active = f"tab-{tab}"
         if focus:
@@ -260,7 +267,7 @@ class AoApp(App[None]):
         self._refresh_focused(reload_work=False)
 
     def _update_status(self) -> None:
-        self.query_one("#status", StatusBar).show(self.visible_sessions(), self.project_filter, self.engine_state,
+        self._main("#status").show(self.visible_sessions(), self.project_filter, self.engine_state,
                                                   self.clock())
 
     def on_session_changed(self, message: SessionChanged) -> None:
@@ -272,6 +279,8 @@ class AoApp(App[None]):
     def _flush_pending(self) -> None:
         """Apply engine updates in one redraw (a burst of events costs one frame)."""
         self._flush_scheduled = False
+        if not self._list.is_attached:
+            return
         pending, self._pending = self._pending, {}
         if not pending:
             return
@@ -357,6 +366,8 @@ class AoApp(App[None]):
             self.terminal.view.focus()
 
     def _refresh_focused(self, *, reload_work: bool) -> None:
+        if not self._list.is_attached:
+            return
         session = self.focused_session()
         self.terminal.show(session.id if session else None)
         if session is None:
@@ -653,13 +664,13 @@ class AoApp(App[None]):
             return None
 
     def action_toggle_chat(self) -> None:
-        chat = self.query_one("#chat", Vertical)
+        chat = self._main("#chat")
         if self._chat is None:
             self._chat = self._make_chat()
             chat.mount(self._chat)
         self.chat_visible = not self.chat_visible
         chat.display = self.chat_visible
-        tabs = self.query_one("#tabs", Tabs)
+        tabs = self._main("#tabs")
         if self.chat_visible and not tabs.query("#tab-chat"):
             tabs.add_tab(Tab("Chat", id="tab-chat"))
         elif not self.chat_visible and tabs.query("#tab-chat"):

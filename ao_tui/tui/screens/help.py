@@ -21,7 +21,7 @@ def _keys(binding: Binding, keymap: Mapping[str, str], display: object) -> str:
     for key in keys.split(","):
         key = key.strip()
         try:
-            shown.append(display(key))  # type: ignore[operator]
+            shown.append(display(Binding(key, "", "")))  # type: ignore[operator]
         except Exception:
             shown.append(key)
     return " ".join(shown)
@@ -56,7 +56,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("Keys  (remap any id with tui.keys in ao.config.yaml)", style="bold"),
                          classes="dialog-title")
             with VerticalScroll(id="help-scroll"):
-                yield Static(bindings_table(keymap, app.get_key_display_for_help))
+                yield Static(bindings_table(keymap, app.get_key_display))
             yield Static(Text("In a dialog: y confirms, n or esc cancels; f insists on a refused merge. "
                               "Typing into the agent: ctrl+] leaves.", style="dim"), classes="dialog-body")
 

@@ -306,9 +306,9 @@ class SessionList(ScrollView, can_focus=True):
         project_w = 12 if (self.show_project and width >= 140) else 0
         flexible = width - 4 - id_w - project_w - pr_w - tail_w - 1
         wide = width >= 90
-        branch_w = min(24, max(10, flexible // 5)) if wide else 0
+        branch_w = min(28, max(12, flexible // 5)) if width >= 120 else 0
         rest = max(0, flexible - branch_w)
-        title_w = rest if not wide else max(10, rest * 5 // 11)
+        title_w = rest if not wide else max(10, rest * 11 // 20)
         activity_w = 0 if not wide else max(0, rest - title_w)
         parts: list[tuple[str, Style] | str] = [
             (f"{hint} " if hint else "  ", hint_style),
