@@ -1,0 +1,1 @@
+"""Activity detection: hooks, transcripts and the screen, combined into one state per session."""

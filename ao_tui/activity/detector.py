@@ -1,0 +1,252 @@
+"""One session's activity, decided from its signals: runtime, hooks, transcript, screen.
+
+Pure logic with an injectable clock; the watcher feeds it and asks for the
+result. The rules, in order:
+
+1. The runtime saying the process is gone (or the SessionEnd hook) is final,
+   until a newer signal shows the agent back.
+2. Between a hook event and the transcript, the newer signal decides: both
+   describe the same conversation, and each sees things the other does not
+   (hooks: permission prompts, API failures; the transcript: Esc interrupts).
+   A hook process starts late, so a busy hook stamped less than ``hook_lag``
+   after the transcript ended the turn is taken as late, not as a new turn.
+3. A tool left open in the transcript with no hooks around is ambiguous
+   (running, or a permission prompt): the screen breaks the tie.
+4. With neither hooks nor transcript, the screen decides alone.
+
+Publishing is debounced only where flicker happens: between the two busy
+states (working, running_tool) a change must hold for ``settle`` seconds, so a
+10 ms Read does not blink. Everything that needs a human (permission,
+question, error, exit) and every turn start or end is published at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from ao_tui.activity.transcript import Kind, TranscriptState, asks_question, tool_target
+from ao_tui.models import Activity, ActivityState
+from ao_tui.slots.agent import ScreenGuess
+
+S = ActivityState
+BUSY = frozenset({S.WORKING, S.RUNNING_TOOL})
+TURN_OVER = frozenset({S.IDLE, S.WAITING_INPUT, S.ERRORED})
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One signal's opinion of the state, and when it was formed (epoch seconds)."""
+
+    state: ActivityState
+    source: str
+    at: float
+    detail: str = ""
+    tool: str | None = None
+    tentative: bool = False  # publish only once it has held for ``settle``
+    ambiguous: bool = False  # running_tool that may be a permission prompt
+
+
+def _first_line(text: object, limit: int = 160) -> str:
+    if not isinstance(text, str):
+        return ""
+    for line in text.strip().splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return ""
+
+
+def _last_line(text: str, limit: int = 300) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:limit] if lines else ""
+
+
+class ActivityDetector:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        settle: float = 0.15,
+        hook_lag: float = 0.25,
+        screen_after: float = 0.3,
+        screen_every: float = 2.0,
+    ) -> None:
+        self.clock = clock
+        self.settle = settle
+        self.hook_lag = hook_lag
+        self.screen_after = screen_after
+        self.screen_every = screen_every
+        self.hook: Evidence | None = None
+        self.transcript: Evidence | None = None
+        self.screen: Evidence | None = None
+        self.runtime: Evidence | None = None
+        self.hooks_seen = False
+        self.has_transcript = False  # whether a transcript has been read
+        #: The agent has neither hooks nor a transcript: its screen is read periodically.
+        self.screen_only = False
+        self.activity = Activity(state=S.UNKNOWN, source="", since=self._dt(clock()))
+        self._pending_due: float | None = None
+        self._pending_state: ActivityState | None = None
+        self._last_text = ""
+
+    # -- inputs ----------------------------------------------------------------
+
+    def on_hook(self, event: dict[str, Any]) -> None:
+        """One line of the hook events file."""
+        name = event.get("event") or event.get("hook_event_name") or ""
+        at = event.get("at")
+        at = float(at) if isinstance(at, (int, float)) else self.clock()
+        self.hooks_seen = True
+        ev = self._hook_evidence(str(name), event, at)
+        if ev is None:
+            return
+        if (self.hook is not None and self.hook.state == ev.state == S.WAITING_PERMISSION):
+            ev = replace(ev, at=self.hook.at, detail=self.hook.detail or ev.detail)  # the same prompt
+        self.hook = ev
+
+    def _hook_evidence(self, name: str, event: dict[str, Any], at: float) -> Evidence | None:
+        tool = event.get("tool_name") if isinstance(event.get("tool_name"), str) else None
+        label = f"{tool or ''} {tool_target(event.get('tool_input'))}".strip()
+        if name == "SessionStart":
+            return Evidence(S.IDLE, "hook", at, "at its prompt", tentative=True)
+        if name == "UserPromptSubmit":
+            return Evidence(S.WORKING, "hook", at, _first_line(event.get("prompt")))
+        if name == "PreToolUse":
+            return Evidence(S.RUNNING_TOOL, "hook", at, label, tool)
+        if name == "PermissionRequest":
+            return Evidence(S.WAITING_PERMISSION, "hook", at, f"permission: {label}".strip(), tool)
+        if name in ("PostToolUse", "PostToolUseFailure", "PermissionDenied", "PostToolBatch"):
+            return Evidence(S.WORKING, "hook", at, "")
+        if name == "PreCompact":
+            return Evidence(S.WORKING, "hook", at, "compacting the conversation")
+        if name == "Notification":
+            kind = event.get("notification_type")
+            message = _first_line(event.get("message"))
+            if kind == "permission_prompt":
+                return Evidence(S.WAITING_PERMISSION, "hook", at, message or "permission asked")
+            if kind == "elicitation_dialog":
+                return Evidence(S.WAITING_INPUT, "hook", at, message or "asks for input")
+            if kind == "idle_prompt":
+                return self._turn_over(self._last_text, at)
+            return None
+        if name == "Stop":
+            text = event.get("last_assistant_message")
+            if isinstance(text, str) and text.strip():
+                self._last_text = text
+            return self._turn_over(self._last_text, at)
+        if name == "StopFailure":
+            text = event.get("last_assistant_message")
+            detail = _first_line(text, 300) or str(event.get("error") or "API error")
+            return Evidence(S.ERRORED, "hook", at, detail)
+        if name == "SessionEnd":
+            reason = event.get("reason")
+            return Evidence(S.EXITED, "hook", at, f"session ended ({reason})" if reason else "session ended")
+        return None
+
+    def _turn_over(self, text: str, at: float) -> Evidence:
+        if asks_question(text):
+            return Evidence(S.WAITING_INPUT, "hook", at, _last_line(text))
+        return Evidence(S.IDLE, "hook", at, "turn finished")
+
+    def on_transcript(self, state: TranscriptState) -> None:
+        self.has_transcript = True
+        if state.last_text:
+            self._last_text = state.last_text
+        verdict, detail, tool = state.verdict()
+        if verdict == S.UNKNOWN:
+            return
+        at = state.at if state.at is not None else self.clock()
+        self.transcript = Evidence(
+            verdict, "transcript", at, detail, tool,
+            ambiguous=verdict == S.RUNNING_TOOL and state.kind == Kind.TOOL_USE,
+        )
+
+    def on_screen(self, guess: ScreenGuess | None, source: str = "screen") -> None:
+        now = self.clock()
+        if guess is None or guess.state == S.UNKNOWN:
+            self.screen = Evidence(S.UNKNOWN, source, now)
+            return
+        self.screen = Evidence(guess.state, source, now, guess.detail)
+
+    def on_exit(self, detail: str = "process exited") -> None:
+        self.runtime = Evidence(S.EXITED, "runtime", self.clock(), detail)
+
+    def on_alive(self) -> None:
+        """The runtime has (again) a live process: forget an exit it reported."""
+        self.runtime = None
+
+    # -- decision --------------------------------------------------------------
+
+    def raw(self) -> Evidence | None:
+        """The state the signals support right now, before debouncing."""
+        hook, trans = self.hook, self.transcript
+        chosen: Evidence | None
+        if hook is not None and trans is not None:
+            chosen = hook if hook.at >= trans.at else trans
+            if (chosen is hook and hook.state in BUSY and trans.state in TURN_OVER
+                    and hook.at - trans.at < self.hook_lag):
+                chosen = trans  # a late hook from the turn that just ended
+        else:
+            chosen = hook or trans
+        if self.runtime is not None and (chosen is None or chosen.at <= self.runtime.at):
+            return self.runtime
+        if chosen is not None and chosen.ambiguous and not self.hooks_seen:
+            sc = self.screen
+            if sc is not None and sc.at >= chosen.at and sc.state == S.WAITING_PERMISSION:
+                return sc
+        if chosen is None:
+            sc = self.screen
+            if sc is not None and sc.state != S.UNKNOWN:
+                return sc
+        return chosen
+
+    def update(self) -> Activity | None:
+        """Decide and publish; returns the new Activity if what is shown changed."""
+        now = self.clock()
+        ev = self.raw()
+        cur = self.activity
+        if ev is None:
+            return None
+        if ev.state == cur.state:
+            self._pending_due = self._pending_state = None
+            if (ev.detail, ev.tool, ev.source) == (cur.detail, cur.tool, cur.source):
+                return None
+            self.activity = Activity(state=cur.state, source=ev.source, since=cur.since,
+                                     detail=ev.detail, tool=ev.tool)
+            return self.activity
+        hold = ev.tentative or (cur.state in BUSY and ev.state in BUSY)
+        if hold:
+            if self._pending_state != ev.state:
+                self._pending_state = ev.state
+                self._pending_due = now + self.settle
+            if now < (self._pending_due or 0):
+                return None
+        self._pending_due = self._pending_state = None
+        self.activity = Activity(state=ev.state, source=ev.source, since=self._dt(min(ev.at, now)),
+                                 detail=ev.detail, tool=ev.tool)
+        return self.activity
+
+    def next_deadline(self) -> float | None:
+        """When ``update`` should run again without a new signal (a pending change)."""
+        return self._pending_due
+
+    def screen_due(self) -> float | None:
+        """When the screen should be read to settle an ambiguity; None if it need not be."""
+        ev = self.raw()
+        if ev is not None and ev.ambiguous and not self.hooks_seen:
+            due = ev.at + self.screen_after
+            sc = self.screen
+            if sc is not None and sc.at >= due:
+                due = sc.at + self.screen_every
+            return due
+        if self.screen_only and self.runtime is None:
+            sc = self.screen
+            return (sc.at + self.screen_every) if sc is not None else self.clock()
+        return None
+
+    @staticmethod
+    def _dt(at: float) -> datetime:
+        return datetime.fromtimestamp(at, timezone.utc)

@@ -1,0 +1,554 @@
+"""Claude Code transcripts (``<session-id>.jsonl``) read incrementally into a TranscriptState.
+
+The format is described in /work/shared/reference/claude-code.md. What matters
+for activity: a user prompt starts a turn; an assistant ``tool_use`` stays open
+until a user record carries its ``tool_result``; ``end_turn`` or a ``system``
+``turn_duration`` record ends the turn; an assistant record with
+``isApiErrorMessage`` is an API failure after Claude Code's own retries; a user
+text ``[Request interrupted by user`` is the human pressing Esc. Unknown record
+types are ignored, and subagent (``isSidechain``) records only add usage.
+
+A large existing file is not parsed whole: the state comes from its last few
+MB, and usage from a streaming pass that parses only the lines that can carry
+usage or PR links (``TranscriptReader.load``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+from ao_tui.activity.pricing import cost_usd
+from ao_tui.activity.tail import LineTail, TruncatedLine
+from ao_tui.models import ActivityState, Usage
+
+#: Files up to this size are parsed whole on first sight.
+FULL_PARSE_LIMIT = 8 << 20
+#: For larger files, the state is decided by the records in this many final bytes.
+STATE_TAIL_BYTES = 4 << 20
+#: How many (message id, request id) usage entries are remembered for de-duplication.
+USAGE_KEYS_KEPT = 1024
+STREAM_CHUNK = 8 << 20
+
+PR_URL = re.compile(r"https?://[^\s\"'<>()\[\]`]+?/(?:pull|merge_requests)/\d+")
+_TOOL_USE_ID = re.compile(rb'"tool_use_id":"([^"\\]+)"')
+_TYPE_FIELD = re.compile(rb'"type":"([a-z_-]+)"')
+_INTERRUPTED = "[Request interrupted by user"
+_LOCAL_COMMAND_PREFIXES = ("<command-name>", "<command-message>", "<local-command", "<bash-input>", "<bash-stdout>")
+#: tool_input fields that say what a tool is about, most telling first.
+_TARGET_FIELDS = ("file_path", "notebook_path", "command", "pattern", "url", "query", "path", "description", "prompt")
+
+
+class Kind:
+    """What the last state-deciding record of the main conversation was."""
+
+    NONE = ""
+    PROMPT = "prompt"
+    TEXT = "text"
+    TOOL_USE = "tool_use"
+    TOOL_RESULT = "tool_result"
+    TURN_END = "turn_end"
+    API_ERROR = "api_error"
+    RETRYING = "retrying"
+    INTERRUPT = "interrupt"
+
+
+@dataclass(frozen=True)
+class OpenTool:
+    """A tool_use the agent issued whose tool_result has not arrived."""
+
+    id: str
+    name: str
+    target: str = ""  # the file, command or pattern it works on
+    at: float | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.target}".strip()
+
+
+def asks_question(text: str) -> bool:
+    """Whether the agent's last words end by asking the human something.
+
+    The last line ends with '?', or the text ends with a list of options
+    introduced by a line ending with '?'.
+    """
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if not lines:
+        return False
+
+    def bare(line: str) -> str:
+        return line.rstrip("*_`\"')] ").rstrip()
+
+    if bare(lines[-1]).endswith("?"):
+        return True
+    i = len(lines) - 1
+    while i >= 0 and re.match(r"^(?:[-*•]|\d+[.)]|[a-zA-Z][.)])\s", lines[i]):
+        i -= 1
+    return i < len(lines) - 1 and i >= 0 and bare(lines[i]).endswith(("?", "?:"))
+
+
+def parse_time(value: object) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def tool_target(tool_input: object) -> str:
+    if not isinstance(tool_input, dict):
+        return ""
+    for name in _TARGET_FIELDS:
+        value = tool_input.get(name)
+        if isinstance(value, str) and value:
+            value = value.strip().splitlines()[0] if value.strip() else ""
+            return value[:200]
+    return ""
+
+
+@dataclass
+class TranscriptState:
+    """What a transcript says about its agent, up to the last complete line read."""
+
+    kind: str = Kind.NONE
+    at: float | None = None  # the deciding record's own timestamp (epoch seconds)
+    open_tools: dict[str, OpenTool] = field(default_factory=dict)
+    turn_ended: bool = False
+    stop_reason: str = ""
+    last_text: str = ""  # the last thing the agent said
+    model: str = ""
+    usage: Usage = field(default_factory=Usage)
+    pr_links: list[str] = field(default_factory=list)
+    api_error: str = ""  # set while the last turn ended in an API error
+    api_error_status: int | None = None
+    agent_session_id: str = ""
+    cwd: str = ""
+    git_branch: str = ""
+    records: int = 0  # JSON records read (all types, main and sidechain)
+    sidechain_records: int = 0
+    bad_lines: int = 0  # garbage or truncated lines skipped
+    revision: int = 0  # bumped whenever anything above changes
+
+    @property
+    def current_tool(self) -> OpenTool | None:
+        return next(reversed(self.open_tools.values()), None) if self.open_tools else None
+
+    def verdict(self) -> tuple[ActivityState, str, str | None]:
+        """The transcript's own opinion: (state, detail, tool)."""
+        if self.kind == Kind.NONE:
+            return ActivityState.UNKNOWN, "", None
+        if self.kind == Kind.API_ERROR:
+            return ActivityState.ERRORED, self.api_error, None
+        tool = self.current_tool
+        if tool is not None:
+            return ActivityState.RUNNING_TOOL, tool.label, tool.name
+        if self.kind == Kind.INTERRUPT:
+            return ActivityState.IDLE, "interrupted", None
+        if self.turn_ended:
+            if asks_question(self.last_text):
+                return ActivityState.WAITING_INPUT, _last_line(self.last_text), None
+            return ActivityState.IDLE, "turn finished", None
+        if self.kind == Kind.RETRYING:
+            return ActivityState.WORKING, self.api_error or "API error, retrying", None
+        return ActivityState.WORKING, "", None
+
+    def copy(self) -> TranscriptState:
+        return replace(self, open_tools=dict(self.open_tools), pr_links=list(self.pr_links),
+                       usage=self.usage.model_copy())
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def _text_of(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(b.get("text", "") for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
+    return ""
+
+
+class TranscriptParser:
+    """Applies transcript records, in order, to a TranscriptState."""
+
+    def __init__(self, state: TranscriptState | None = None) -> None:
+        self.state = state or TranscriptState()
+        self._usage_seen: OrderedDict[tuple[str, str], tuple[str, int, int, int, int]] = OrderedDict()
+
+    # -- lines -----------------------------------------------------------------
+
+    def feed_line(self, line: bytes) -> None:
+        if isinstance(line, TruncatedLine):
+            self._feed_truncated(line)
+            return
+        try:
+            record = json.loads(line)
+        except ValueError:
+            self.state.bad_lines += 1
+            self.state.revision += 1
+            return
+        if isinstance(record, dict):
+            self.apply(record)
+        else:
+            self.state.bad_lines += 1
+
+    def _feed_truncated(self, head: bytes) -> None:
+        """A line too long to parse: learn what its head can tell (tool results it closes)."""
+        st = self.state
+        st.bad_lines += 1
+        st.revision += 1
+        types = _TYPE_FIELD.findall(head[:4096])
+        if b"user" in types and b'"isSidechain":true' not in head[:4096]:
+            closed = [m.decode() for m in _TOOL_USE_ID.findall(head)]
+            if closed:
+                for tool_id in closed:
+                    st.open_tools.pop(tool_id, None)
+                st.kind = Kind.TOOL_RESULT
+                st.turn_ended = False
+
+    def account_line(self, line: bytes) -> None:
+        """The cheap pass over old lines: only usage, model and PR links."""
+        if isinstance(line, TruncatedLine):
+            return
+        if b'"usage"' in line and b'"assistant"' in line:
+            pass
+        elif not (b"/pull/" in line or b"/merge_requests/" in line):
+            return
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return
+        if isinstance(record, dict):
+            self.apply(record, state_too=False)
+
+    # -- records ---------------------------------------------------------------
+
+    def apply(self, record: dict, *, state_too: bool = True) -> None:
+        st = self.state
+        st.records += 1
+        st.revision += 1
+        rtype = record.get("type")
+        sidechain = bool(record.get("isSidechain"))
+        if sidechain:
+            st.sidechain_records += 1
+        if rtype == "assistant":
+            self._account_usage(record)
+        elif rtype == "pr-link":
+            self._add_pr(record.get("prUrl"))
+            return
+        if rtype in ("assistant", "user"):
+            self._collect_prs(record)
+        if not state_too or sidechain:
+            return
+        if not st.agent_session_id and isinstance(record.get("sessionId"), str):
+            st.agent_session_id = record["sessionId"]
+        if isinstance(record.get("cwd"), str):
+            st.cwd = record["cwd"]
+        if isinstance(record.get("gitBranch"), str):
+            st.git_branch = record["gitBranch"]
+        at = parse_time(record.get("timestamp"))
+        if rtype == "user":
+            self._user(record, at)
+        elif rtype == "assistant":
+            self._assistant(record, at)
+        elif rtype == "system":
+            self._system(record, at)
+
+    def _decided(self, kind: str, at: float | None) -> None:
+        self.state.kind = kind
+        if at is not None:
+            self.state.at = at
+
+    def _user(self, record: dict, at: float | None) -> None:
+        st = self.state
+        content = (record.get("message") or {}).get("content")
+        if isinstance(content, str):
+            if record.get("isMeta") or content.lstrip().startswith(_LOCAL_COMMAND_PREFIXES):
+                return
+            if content.startswith(_INTERRUPTED):
+                self._interrupted(at)
+                return
+            self._prompt(at)
+            return
+        if not isinstance(content, list):
+            return
+        results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+        texts = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
+        if any(isinstance(t, str) and t.startswith(_INTERRUPTED) for t in texts):
+            self._interrupted(at)
+            return
+        if results:
+            for block in results:
+                st.open_tools.pop(str(block.get("tool_use_id", "")), None)
+            st.turn_ended = False
+            self._decided(Kind.TOOL_RESULT, at)
+            return
+        if record.get("isMeta"):
+            return
+        if any(isinstance(t, str) and t.lstrip().startswith(_LOCAL_COMMAND_PREFIXES) for t in texts):
+            return
+        self._prompt(at)
+
+    def _prompt(self, at: float | None) -> None:
+        st = self.state
+        st.open_tools.clear()
+        st.turn_ended = False
+        st.api_error = ""
+        st.api_error_status = None
+        st.stop_reason = ""
+        self._decided(Kind.PROMPT, at)
+
+    def _interrupted(self, at: float | None) -> None:
+        st = self.state
+        st.open_tools.clear()
+        st.turn_ended = True
+        self._decided(Kind.INTERRUPT, at)
+
+    def _assistant(self, record: dict, at: float | None) -> None:
+        st = self.state
+        message = record.get("message") or {}
+        if not isinstance(message, dict):
+            return
+        stop = message.get("stop_reason")
+        if record.get("isApiErrorMessage"):
+            st.api_error = _text_of(message.get("content")).strip()[:500] or str(record.get("error") or "API error")
+            status = record.get("apiErrorStatus")
+            st.api_error_status = status if isinstance(status, int) else None
+            st.open_tools.clear()
+            st.turn_ended = True
+            self._decided(Kind.API_ERROR, at)
+            return
+        kind = None
+        for block in message.get("content") or []:
+            if not isinstance(block, dict):
+                continue
+            btype = block.get("type")
+            if btype == "text":
+                text = block.get("text")
+                if isinstance(text, str) and text.strip():
+                    st.last_text = text[-4000:]
+                kind = Kind.TEXT
+            elif btype in ("thinking", "redacted_thinking"):
+                kind = kind or Kind.TEXT
+            elif btype in ("tool_use", "server_tool_use"):
+                tool_id = str(block.get("id", ""))
+                st.open_tools[tool_id] = OpenTool(
+                    id=tool_id, name=str(block.get("name", "tool")), target=tool_target(block.get("input")), at=at
+                )
+                kind = Kind.TOOL_USE
+        if isinstance(stop, str):
+            st.stop_reason = stop
+        if stop in ("end_turn", "refusal") and not st.open_tools:
+            st.turn_ended = True
+            self._decided(Kind.TURN_END, at)
+        elif kind is not None:
+            st.turn_ended = False
+            self._decided(kind, at)
+
+    def _system(self, record: dict, at: float | None) -> None:
+        st = self.state
+        subtype = record.get("subtype")
+        if subtype == "turn_duration":
+            st.turn_ended = True
+            st.open_tools.clear()
+            if st.kind != Kind.API_ERROR:
+                self._decided(Kind.TURN_END, at)
+        elif subtype == "api_error":  # a failed attempt Claude Code is about to retry
+            err = record.get("error")
+            detail = ""
+            if isinstance(err, dict):
+                detail = str(err.get("message") or err.get("status") or "")
+            attempt, most = record.get("retryAttempt"), record.get("maxRetries")
+            st.api_error = f"API error, retry {attempt}/{most}: {detail}".strip(": ")
+            self._decided(Kind.RETRYING, at)
+
+    # -- usage and PRs ---------------------------------------------------------
+
+    def _account_usage(self, record: dict) -> None:
+        st = self.state
+        message = record.get("message")
+        if not isinstance(message, dict):
+            return
+        model = message.get("model")
+        if isinstance(model, str) and model and not model.startswith("<") and not record.get("isSidechain"):
+            st.model = model
+        usage = message.get("usage")
+        if not isinstance(usage, dict) or record.get("isApiErrorMessage"):
+            return
+        model_name = model if isinstance(model, str) else st.model
+
+        def num(name: str) -> int:
+            value = usage.get(name)
+            return value if isinstance(value, int) else 0
+
+        new = (model_name, num("input_tokens"), num("output_tokens"),
+               num("cache_creation_input_tokens"), num("cache_read_input_tokens"))
+        key = (str(message.get("id", "")), str(record.get("requestId", "")))
+        old = self._usage_seen.get(key) if key != ("", "") else None
+        if old is not None:  # same API response seen again: keep the largest figures
+            new = (model_name, *(max(a, b) for a, b in zip(old[1:], new[1:])))
+            self._usage_seen.move_to_end(key)
+            self._add_usage(old, -1)
+        self._add_usage(new, 1)
+        if key != ("", ""):
+            self._usage_seen[key] = new
+            if len(self._usage_seen) > USAGE_KEYS_KEPT:
+                self._usage_seen.popitem(last=False)
+
+    def _add_usage(self, entry: tuple[str, int, int, int, int], sign: int) -> None:
+        u = self.state.usage
+        model, i, o, cw, cr = entry
+        u.input_tokens += sign * i
+        u.output_tokens += sign * o
+        u.cache_creation_input_tokens += sign * cw
+        u.cache_read_input_tokens += sign * cr
+        u.cost_usd = max(0.0, u.cost_usd + sign * cost_usd(model, i, o, cw, cr))
+
+    def _collect_prs(self, record: dict) -> None:
+        message = record.get("message")
+        if not isinstance(message, dict):
+            return
+        content = message.get("content")
+        if isinstance(content, str):
+            if record.get("type") == "assistant":
+                for url in PR_URL.findall(content):
+                    self._add_pr(url)
+            return
+        if not isinstance(content, list):
+            return
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "text" and record.get("type") == "assistant":
+                text = block.get("text")
+            elif block.get("type") == "tool_result":
+                text = _text_of(block.get("content"))
+                if "/pull/" not in text and "/merge_requests/" not in text:
+                    continue
+            else:
+                continue
+            if isinstance(text, str) and ("/pull/" in text or "/merge_requests/" in text):
+                for url in PR_URL.findall(text):
+                    self._add_pr(url)
+
+    def _add_pr(self, url: object) -> None:
+        if isinstance(url, str) and url and url not in self.state.pr_links:
+            self.state.pr_links.append(url)
+
+
+class TranscriptReader:
+    """Follows one transcript file (and its subagents' files) into a TranscriptState."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.parser = TranscriptParser()
+        self._tail = LineTail(self.path)
+        self._loaded = False
+        self._subagents: dict[Path, tuple[LineTail, TranscriptParser]] = {}
+
+    @property
+    def state(self) -> TranscriptState:
+        return self.parser.state
+
+    @property
+    def subagent_dir(self) -> Path:
+        return self.path.with_suffix("") / "subagents"
+
+    def poll(self) -> bool:
+        """Read what was appended; True if the state changed."""
+        before = self.state.revision
+        if not self._loaded:
+            if not self.path.exists():
+                return False
+            self.load()
+        else:
+            read = self._tail.read()
+            if read.reset:
+                self._reset()
+                self.load()
+            else:
+                for line in read.lines:
+                    self.parser.feed_line(line)
+        self._poll_subagents()
+        return self.state.revision != before
+
+    def _reset(self) -> None:
+        self.parser = TranscriptParser()
+        self._tail = LineTail(self.path)
+        self._subagents.clear()
+        self._loaded = False
+
+    def load(self) -> None:
+        """First read: whole file if small, else a usage pass plus the state from the tail."""
+        self._loaded = True
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return
+        if size > FULL_PARSE_LIMIT:
+            boundary = self._tail.start_near_end(STATE_TAIL_BYTES)
+            self._account_prefix(boundary)
+        read = self._tail.read()
+        for line in read.lines:
+            self.parser.feed_line(line)
+        self.state.revision += 1
+
+    def _account_prefix(self, end: int) -> None:
+        """Stream bytes [0, end) in chunks, accounting usage without building state."""
+        parser = self.parser
+        carry = b""
+        with open(self.path, "rb") as f:
+            pos = 0
+            while pos < end:
+                chunk = f.read(min(STREAM_CHUNK, end - pos))
+                if not chunk:
+                    break
+                pos += len(chunk)
+                data = carry + chunk if carry else chunk
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    carry = data if len(data) <= self._tail.max_line else b""
+                    continue
+                carry = data[cut + 1:]
+                for line in data[:cut].split(b"\n"):
+                    if b'"usage"' in line or b"/pull/" in line or b"/merge_requests/" in line:
+                        parser.account_line(line)
+
+    def _poll_subagents(self) -> None:
+        sub = self.subagent_dir
+        try:
+            names = [p for p in sub.iterdir() if p.suffix == ".jsonl"]
+        except OSError:
+            return
+        for path in names:
+            if path not in self._subagents:
+                # usage only: a subagent never decides the main state
+                self._subagents[path] = (LineTail(path), TranscriptParser(TranscriptState()))
+            tail, parser = self._subagents[path]
+            read = tail.read()
+            for line in read.lines:
+                before = parser.state.usage.model_copy()
+                parser.account_line(line)
+                self._merge_usage(before, parser.state.usage)
+
+    def _merge_usage(self, before: Usage, after: Usage) -> None:
+        u = self.state.usage
+        changed = False
+        for name in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
+            delta = getattr(after, name) - getattr(before, name)
+            if delta:
+                setattr(u, name, getattr(u, name) + delta)
+                changed = True
+        if after.cost_usd != before.cost_usd:
+            u.cost_usd += after.cost_usd - before.cost_usd
+            changed = True
+        if changed:
+            self.state.revision += 1
