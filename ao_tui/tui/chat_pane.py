@@ -138,8 +138,7 @@ class ChatPane(Vertical):
         yield Static("Orchestrator", id="chat-title")
         yield VerticalScroll(id="chat-log")
         yield Static("", id="chat-status", markup=False)
-        yield Input(placeholder="Ask the orchestrator…  Enter sends · Esc stops · Ctrl+T what needs me",
-                    id="chat-input")
+        yield Input(placeholder=self.PLACEHOLDER, id="chat-input")
 
     @property
     def log_view(self) -> VerticalScroll:
@@ -189,8 +188,11 @@ class ChatPane(Vertical):
     def _status(self, text: str) -> None:
         self.query_one("#chat-status", Static).update(text)
 
+    PLACEHOLDER = "Ask the orchestrator…  Enter sends · Esc stops · Ctrl+T what needs me"
+
     def watch_streaming(self, streaming: bool) -> None:
         self.input.disabled = streaming
+        self.input.placeholder = "the orchestrator is writing… Esc stops it" if streaming else self.PLACEHOLDER
         self.set_class(streaming, "-streaming")
         self._status("● writing… Esc stops" if streaming else "")
         if not streaming:

@@ -210,7 +210,7 @@ def test_plan_of_three_tasks_spawns_two_at_once_and_the_third_after_they_merge(a
 
 @pytest.mark.parametrize("reply,line,requests", [
     (rate_limited(0.01), "rate limiting this key (429)", 4),
-    (error(500, "api_error", "Internal server error"), "server error (500)", 4),
+    (error(500, "api_error", "Internal server error", retry_after=0.01), "server error (500)", 4),
     (overloaded(0.01), "overloaded (529)", 4),
     # An error event inside a stream is beyond the SDK's retries: only ours apply.
     (error(529, "overloaded_error", "Overloaded", mid_stream=True), "overloaded (529)", 2),
