@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from ao_tui.config import ReactionConfig
 from ao_tui.durations import parse_duration
 from ao_tui.models import Check, CheckState, Event, Session, utcnow
+from ao_tui.outcomes import failing_tests_in
 from ao_tui.slots.reactions import Reaction, ReactionHost, Trigger
 from ao_tui.store import Store
 
@@ -246,7 +247,8 @@ class ReactionRunner:
         options = {**cfg.model_dump(exclude_none=True), "attempt": attempt}
         try:
             action = self.load_action(cfg.action)
-            result = action.run(self._enrich(trigger, session), session, options, self.host)
+            enriched = self._enrich(trigger, session)
+            result = action.run(enriched, session, options, self.host)
         except Exception as exc:
             detail = str(exc) or type(exc).__name__
             log.warning("reaction %s to %s for %s failed: %s", cfg.action, trigger.event, session.id, detail)
@@ -255,7 +257,8 @@ class ReactionRunner:
             self._notify_host_escalate(session.id, f"{cfg.action} after {trigger.event} failed: {detail}")
             return FAILED
         state = DONE if result.done else FAILED
-        self.store.set_claim_state(trigger.key, state)
+        tests = [t for text in enriched.data.get("logs", {}).values() for t in failing_tests_in(text)]
+        self.store.set_claim_state(trigger.key, state, {"trigger": trigger.data, "failing_tests": tests} if tests else None)
         self._record(trigger, cfg.action, state, attempt, result.message)
         return state
 
