@@ -303,3 +303,60 @@ def test_without_a_key_the_chat_says_how_to_set_it_up(engine, monkeypatch):
         ask(orch, "hello")
     assert "\n" not in str(caught.value)
     assert orch.conversation.history() == []
+
+
+def test_drift_check_reports_and_autopilot_queues_the_correction(api, engine):
+    engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace="/nonexistent",
+                                        runtime_handle="dm-1", prompt="Fix the date parser in dates.py",
+                                        last_message="I am rewriting the logging framework first."))
+    engine.store.transition("dm-1", S.WORKING)
+    api.script.add("drift check", lambda req: "Fix the date parser" in req.last_user_text,
+                   tool_use("report_drift", {"on_track": False, "summary": "rewriting logging, not the parser",
+                                             "correction": "Stop the logging rewrite; fix dates.py only."}),
+                   times=2)
+    from ao_tui.orchestrator.drift import check_drift
+
+    async def both():
+        client = fast_client(engine)
+        try:
+            proposed = await check_drift(engine, "dm-1", client)
+            sent = await check_drift(engine, "dm-1", client, autopilot=True)
+        finally:
+            await client.aclose()
+        return proposed, sent
+
+    proposed, sent = asyncio.run(both())
+    assert not proposed.on_track and proposed.correction == "Stop the logging rewrite; fix dates.py only."
+    assert not proposed.sent and "Proposed correction" in proposed.text()
+    request = api.main_requests[0]
+    assert request["tool_choice"] == {"type": "tool", "name": "report_drift"}
+    assert "I am rewriting the logging framework first." in request.last_user_text
+    assert sent.sent
+    assert [m["text"] for m in engine.store.pending_messages("dm-1")] == ["Stop the logging rewrite; fix dates.py only."]
+    drift_events = [e for e in engine.events("dm-1") if e.kind == "drift"]
+    assert [e.data["sent"] for e in drift_events] == [False, True]
+
+
+def test_ao_chat_in_the_shell_streams_and_asks_y_n(api, engine, git_repo, ao_home):
+    mergeable_pr = PullRequest(number=3, url="local://3", title="Docs", branch="ao/dm-1", base="main",
+                               ci=CheckState.PASSED, review=ReviewState.APPROVED)
+    engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace="/nonexistent",
+                                        runtime_handle="dm-1", task_title="Docs"))
+    for status in (S.WORKING, S.PR_OPEN, S.MERGEABLE):
+        engine.store.transition("dm-1", status, pr=mergeable_pr)
+    api.script.on_prompt("merge", text("Merging.") + tool_use("merge", {"session_id": "dm-1"}, id="toolu_m"))
+    api.script.on_tool_result("toolu_m", text("Not merged, as you wish."))
+    env = {**os.environ, "AO_CONFIG": str(git_repo / "ao.config.yaml")}
+    out = subprocess.run([sys.executable, "-m", "ao_tui.cli", "chat", "merge", "dm-1"], input="n\n", env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "Merging." in out.stdout and "Merge PR #3 of dm-1?" in out.stdout
+    assert "ao/dm-1 into main of demo" in out.stdout
+    assert "merge declined" in out.stdout and "Not merged, as you wish." in out.stdout
+    assert engine.session("dm-1").status is S.MERGEABLE
+    # Without a key: one line on how to set it up, exit status 2.
+    env.pop("ANTHROPIC_API_KEY")
+    out = subprocess.run([sys.executable, "-m", "ao_tui.cli", "chat", "hi"], env=env, capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 2 and out.stderr.strip().startswith("The orchestrator needs an Anthropic API key")
+    assert len(out.stderr.strip().splitlines()) == 1
