@@ -360,3 +360,31 @@ def test_ao_chat_in_the_shell_streams_and_asks_y_n(api, engine, git_repo, ao_hom
                          text=True, timeout=30)
     assert out.returncode == 2 and out.stderr.strip().startswith("The orchestrator needs an Anthropic API key")
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_autopilot_keeps_n_sessions_busy_from_the_backlog(engine, git_repo, tmux_socket):
+    (git_repo / "backlog.yaml").write_text(
+        "- id: T-1\n  title: One\n- id: T-2\n  title: Two\n- id: T-3\n  title: Three\n"
+        "- id: T-4\n  title: Four, after one\n  depends_on: [T-1]\n")
+    config = engine.config
+    config.orchestrator.autopilot_max_sessions = 2
+    assert tick(engine).autopilot == []  # off by default
+    config.projects["demo"].autopilot = True
+    started = tick(engine).autopilot
+    assert [s.task_id for s in started] == ["T-1", "T-2"]
+    assert tick(engine).autopilot == []  # two busy: nothing more
+    engine.kill(started[0].id)
+    assert [s.task_id for s in tick(engine).autopilot] == ["T-3"]  # T-4 waits for T-1, T-1 is not redone
+    assert sorted(s.task_id for s in engine.sessions("demo")) == ["T-1", "T-2", "T-3"]
+
+
+def test_allowed_actions_skip_the_question(api, engine, tmux_socket):
+    engine.config.orchestrator.allow_without_confirmation = ["kill"]
+    session = engine.spawn("demo", prompt="sleep")
+    api.script.on_prompt("stop", tool_use("kill", {"session_id": session.id, "reason": "not needed"}, id="toolu_k"))
+    api.script.on_tool_result("toolu_k", text("Killed."))
+    human = Human(False)
+    ask(Orchestrator(engine, human, client=fast_client(engine)), f"stop {session.id}")
+    assert human.asked == []
+    assert engine.session(session.id).status is S.KILLED
+    assert session.runtime_handle not in tmux(tmux_socket, "list-sessions", "-F", "#{session_name}").stdout.split()
