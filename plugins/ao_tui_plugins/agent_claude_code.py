@@ -1,0 +1,419 @@
+"""Claude Code as an ao agent: launch and resume argv, hooks, trust, transcript and screen.
+
+Facts this relies on (observed with Claude Code 2.1.197 in tmux, see
+tests/fixtures/screens/claude_code/): ``--session-id`` fixes the transcript's
+name up front; hooks in ``<workspace>/.claude/settings.local.json`` run a
+shell command with the event JSON on stdin; a workspace not yet trusted in
+``~/.claude.json`` stops at a trust dialog; the screen shows "esc to interrupt"
+while working, "Do you want to ...?" with numbered choices and "Esc to cancel"
+when asking permission, and the ``❯`` prompt between two rules at rest.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ao_tui.config import write_atomic
+from ao_tui.errors import AoError, PluginError
+from ao_tui.models import ActivityState
+from ao_tui.names import validate_session_id
+from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
+
+PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
+
+#: Hook events ao listens to. PermissionRequest exists in 2.1.197 (checked against the real CLI).
+HOOK_EVENTS = (
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PermissionRequest",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "Notification",
+    "Stop",
+    "SubagentStop",
+    "PreCompact",
+    "SessionEnd",
+)
+#: Events whose matcher selects tools; "*" matches every tool.
+_TOOL_EVENTS = {"PreToolUse", "PermissionRequest", "PostToolUse", "PostToolUseFailure"}
+#: What marks a hook entry as ao's own (so a re-run replaces it instead of adding another).
+HOOK_MARKER = "ao_tui.activity.hook"
+
+#: Linux caps one argv string at 128 KiB (MAX_ARG_STRLEN); stay well under it.
+PROMPT_ARG_LIMIT = 100_000
+TASK_FILE = Path(".ao") / "task.md"
+
+# Standard rules when the engine did not already render them into extra_rules.
+_RULES_HEADER = "Rules for this session:"
+
+
+class ClaudeCodeAgent(Agent):
+    has_transcript = True
+
+    # ------------------------------------------------------------------ argv
+    def executable(self, spec: LaunchSpec) -> list[str]:
+        """``spec.command`` (config), else ``$AO_CLAUDE_BIN``, else ``claude`` on PATH."""
+        if spec.command:
+            return list(spec.command)
+        return [os.environ.get("AO_CLAUDE_BIN") or "claude"]
+
+    def launch_argv(self, spec: LaunchSpec) -> list[str]:
+        argv = [*self.executable(spec), "--session-id", spec.agent_session_id, *self._common_flags(spec)]
+        # "--" ends the options: a prompt that starts with "-" stays the prompt.
+        return [*argv, "--", self._prompt_argument(spec)]
+
+    def restore_argv(self, spec: LaunchSpec) -> list[str]:
+        return [*self.executable(spec), "--resume", spec.agent_session_id, *self._common_flags(spec)]
+
+    def _common_flags(self, spec: LaunchSpec) -> list[str]:
+        mode = spec.permission_mode or "default"
+        if mode not in PERMISSION_MODES:
+            raise PluginError(f"unknown permission mode {mode!r}: use one of {', '.join(PERMISSION_MODES)}")
+        flags: list[str] = []
+        if spec.model:
+            flags += ["--model", spec.model]
+        flags += ["--permission-mode", mode, "--append-system-prompt", self.rules(spec)]
+        return flags
+
+    def rules(self, spec: LaunchSpec) -> str:
+        """The project's rules for the system prompt: the standard set plus the project's own.
+
+        The engine renders the standard set into ``extra_rules`` already
+        (ao_tui.prompts.session_rules); when it did not, it is added here.
+        """
+        extra = spec.extra_rules.strip()
+        if extra.startswith(_RULES_HEADER):
+            return extra
+        from ao_tui.prompts import session_rules
+
+        branch = _current_branch(spec.workspace) or "you were started on"
+        trailer = self.model_trailer(spec.model or "Claude Code")
+        return session_rules(branch, trailer, extra) + (
+            "\n- When done, push the branch and open a pull request if you can; then say READY."
+        )
+
+    def _prompt_argument(self, spec: LaunchSpec) -> str:
+        """The prompt itself, or a pointer to ``.ao/task.md`` when it is too big for argv."""
+        if len(spec.prompt.encode("utf-8")) <= PROMPT_ARG_LIMIT:
+            return spec.prompt
+        path = self.write_task_file(spec)
+        return (
+            f"Your task is too long to pass on the command line, so it is in the file {path} "
+            "(do not commit that file). Read all of it first, then do the task it describes."
+        )
+
+    def write_task_file(self, spec: LaunchSpec) -> Path:
+        directory = spec.workspace / TASK_FILE.parent
+        write_atomic(directory / ".gitignore", "*\n")  # .ao/ never lands in a commit
+        path = spec.workspace / TASK_FILE
+        write_atomic(path, spec.prompt)
+        return path
+
+    # ------------------------------------------------------------ environment
+    def environment(self, spec: LaunchSpec) -> dict[str, str]:
+        """ANTHROPIC_* and CLAUDE_CONFIG_DIR from ao's environment, then the config's env.
+
+        Passed in memory (tmux -e), never written anywhere.
+        """
+        env = {k: v for k, v in os.environ.items() if k.startswith("ANTHROPIC_") or k == "CLAUDE_CONFIG_DIR"}
+        env.update(spec.env)
+        return env
+
+    # -------------------------------------------------------------- workspace
+    def prepare_workspace(self, spec: LaunchSpec) -> None:
+        validate_session_id(spec.session_id)
+        if spec.events_file is not None:
+            merge_hooks(spec.workspace / ".claude" / "settings.local.json", self.hook_command(spec))
+        trust_workspace(self.claude_json_path(spec), spec.workspace)
+        _exclude_from_git(spec.workspace, [".claude/settings.local.json", ".ao/"])
+
+    def hook_command(self, spec: LaunchSpec) -> str:
+        """The shell command Claude Code runs on every event.
+
+        Claude Code runs it through a shell, so it is built only from values
+        ao controls (the interpreter, a validated session id, the events file
+        path ao made), each shell-quoted; the event itself arrives on stdin.
+        """
+        if spec.events_file is None:
+            raise PluginError("no events file for the hook")
+        session = validate_session_id(spec.session_id)
+        out = str(Path(spec.events_file).absolute())
+        return shlex.join([sys.executable, "-m", HOOK_MARKER, "--session", session, "--out", out])
+
+    def claude_dir(self, spec: LaunchSpec) -> Path:
+        """Claude Code's config directory (``$CLAUDE_CONFIG_DIR`` or ``~/.claude``)."""
+        configured = spec.env.get("CLAUDE_CONFIG_DIR") or os.environ.get("CLAUDE_CONFIG_DIR")
+        if configured:
+            return Path(configured)
+        return _home(spec) / ".claude"
+
+    def claude_json_path(self, spec: LaunchSpec) -> Path:
+        configured = spec.env.get("CLAUDE_CONFIG_DIR") or os.environ.get("CLAUDE_CONFIG_DIR")
+        if configured:
+            return Path(configured) / ".claude.json"
+        return _home(spec) / ".claude.json"
+
+    # ------------------------------------------------------------- transcript
+    def transcript_path(self, spec: LaunchSpec) -> Path | None:
+        projects = self.claude_dir(spec) / "projects"
+        name = f"{spec.agent_session_id}.jsonl"
+        found = glob.glob(os.path.join(glob.escape(str(projects)), "*", glob.escape(name)))
+        if found:
+            return Path(max(found, key=lambda p: os.stat(p).st_mtime))
+        return projects / project_slug(spec.workspace) / name
+
+    # ----------------------------------------------------------------- screen
+    def read_screen(self, screen: str, title: str = "") -> ScreenGuess | None:
+        return read_claude_screen(screen, title)
+
+    def model_trailer(self, model: str) -> str:
+        return f"Co-Authored-By: {model or 'Claude Code'} <noreply@ao-tui.dev>"
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def project_slug(workspace: Path) -> str:
+    """Claude Code's directory name for a project: the absolute path, non-alphanumerics as ``-``."""
+    return re.sub(r"[^A-Za-z0-9]", "-", str(Path(workspace).absolute()))
+
+
+def _home(spec: LaunchSpec) -> Path:
+    return Path(spec.env.get("HOME") or os.environ.get("HOME") or Path.home())
+
+
+def _current_branch(workspace: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(workspace), "symbolic-ref", "--quiet", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _exclude_from_git(workspace: Path, patterns: list[str]) -> None:
+    """Keep ao's files out of the agent's commits via the repo's info/exclude."""
+    try:
+        out = subprocess.run(["git", "-C", str(workspace), "rev-parse", "--git-path", "info/exclude"],
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return
+    if out.returncode != 0 or not out.stdout.strip():
+        return
+    exclude = Path(out.stdout.strip())
+    if not exclude.is_absolute():
+        exclude = workspace / exclude
+    current = exclude.read_text() if exclude.exists() else ""
+    missing = [p for p in patterns if p not in current.splitlines()]
+    if missing:
+        prefix = current if not current or current.endswith("\n") else current + "\n"
+        write_atomic(exclude, prefix + "".join(f"{p}\n" for p in missing))
+
+
+def _load_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object file's content ({} if absent); a broken file is an error, never overwritten."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise AoError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}); fix or remove it") from None
+    if not isinstance(data, dict):
+        raise AoError(f"{path}:1: expected a JSON object")
+    return data
+
+
+def _is_ours(hook: Any) -> bool:
+    return isinstance(hook, dict) and HOOK_MARKER in str(hook.get("command", ""))
+
+
+def merge_hooks(settings_path: Path, command: str, events: tuple[str, ...] = HOOK_EVENTS) -> bool:
+    """Install ``command`` for ``events`` in a Claude settings file; True if the file changed.
+
+    Everything else in the file (other keys, the user's own hooks, even in the
+    same matcher group) is kept; ao's previous entries are replaced, so running
+    it twice changes nothing.
+    """
+    settings = _load_json_object(settings_path)
+    before = json.dumps(settings, sort_keys=True)
+    hooks = settings.get("hooks")
+    if not isinstance(hooks, dict):
+        if hooks is not None:
+            raise AoError(f"{settings_path}:1: \"hooks\" must be an object")
+        hooks = settings["hooks"] = {}
+    for event in events:
+        groups = hooks.get(event)
+        groups = list(groups) if isinstance(groups, list) else []
+        kept: list[Any] = []
+        for group in groups:
+            if isinstance(group, dict) and isinstance(group.get("hooks"), list):
+                own = [h for h in group["hooks"] if not _is_ours(h)]
+                if len(own) != len(group["hooks"]):
+                    if not own:
+                        continue
+                    group = {**group, "hooks": own}
+            kept.append(group)
+        ours: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": 10}]}
+        if event in _TOOL_EVENTS:
+            ours = {"matcher": "*", **ours}
+        kept.append(ours)
+        hooks[event] = kept
+    if json.dumps(settings, sort_keys=True) == before:
+        return False
+    write_atomic(settings_path, json.dumps(settings, indent=2) + "\n")
+    return True
+
+
+def trust_workspace(claude_json: Path, workspace: Path, attempts: int = 5) -> None:
+    """Mark ``workspace`` trusted in Claude Code's ``.claude.json``, keeping every other key.
+
+    Claude Code rewrites that file itself, so the write is atomic and is
+    retried if the file changed between our read and our write.
+    """
+    paths = {str(Path(workspace).absolute()), str(Path(workspace).resolve())}
+    for _ in range(attempts):
+        stamp = _stamp(claude_json)
+        config = _load_json_object(claude_json)
+        projects = config.get("projects")
+        if not isinstance(projects, dict):
+            projects = config["projects"] = {}
+        changed = False
+        for key in sorted(paths):
+            entry = projects.get(key)
+            if not isinstance(entry, dict):
+                entry = projects[key] = {}
+            if entry.get("hasTrustDialogAccepted") is not True:
+                entry["hasTrustDialogAccepted"] = True
+                changed = True
+        if not changed:
+            return
+        if _stamp(claude_json) != stamp:
+            continue
+        write_atomic(claude_json, json.dumps(config, indent=2) + "\n")
+        return
+    raise AoError(f"{claude_json}: kept changing while ao marked {workspace} trusted; try again")
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+# ----------------------------------------------------------------------- screen
+
+#: "Do you want to create hello.txt?", "Do you want to proceed?", "Do you want to make this edit to a.py?"
+_QUESTION = re.compile(r"(Do you want to [^\n?]{1,200}\?)")
+_CHOICE = re.compile(r"^\s*(?:❯\s*)?1\.\s+Yes\b", re.MULTILINE)
+_WORKING_FOOTER = re.compile(r"\besc to interrupt\b", re.IGNORECASE)
+#: "✢ Crunching… (3s · ↓ 22 tokens)", "· Leavening…", "✽ Crunching…"
+_SPINNER_LINE = re.compile(r"^\s*[✢✳✶✻✽·*+] \S[^\n]*…", re.MULTILINE)
+_API_ERROR = re.compile(r"(API Error[^\n]*|Request timed out[^\n]*|Credit balance is too low[^\n]*|"
+                        r"Invalid API key[^\n]*|Unable to connect to API[^\n]*)")
+_RULE = re.compile(r"^─{20,}\s*$")
+_PROMPT = re.compile(r"^❯(?:\s|$)")
+_BRAILLE = re.compile(r"[\u2800-\u28ff]")
+_STAR_TITLE = re.compile(r"^\s*[✳✻✽✶✢·*]")
+_TRUST = re.compile(r"(Do you trust the files in this folder\?|Is this a project you (?:created|trust))")
+
+
+def _input_box(lines: list[str]) -> int | None:
+    """Index of the ``❯`` prompt line sitting between two rules (the input box), if shown."""
+    for index in range(len(lines) - 2, 0, -1):
+        if _PROMPT.match(lines[index]) and _RULE.match(lines[index - 1]):
+            for below in lines[index + 1:index + 8]:
+                if _RULE.match(below):
+                    return index
+    return None
+
+
+def read_claude_screen(screen: str, title: str = "") -> ScreenGuess | None:
+    """Classify a captured Claude Code screen (and its pane title); None if it is not recognisable."""
+    lines = [line.rstrip() for line in screen.splitlines()]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    tail = "\n".join(lines[-30:])
+    if _TRUST.search(tail):
+        return ScreenGuess(ActivityState.WAITING_INPUT, "trust dialog: " + _TRUST.search(tail).group(1))
+    question = _QUESTION.search(tail)
+    if question and (_CHOICE.search(tail) or "Esc to cancel" in tail):
+        return ScreenGuess(ActivityState.WAITING_PERMISSION, _permission_detail(lines, question.group(1)))
+    box = _input_box(lines)
+    above = lines[:box] if box is not None else lines
+    footer = "\n".join(lines[box:]) if box is not None else tail
+    if _WORKING_FOOTER.search(footer) or _BRAILLE.search(title[:2]):
+        return ScreenGuess(ActivityState.WORKING, _spinner_detail(above))
+    recent = "\n".join(above[-12:])
+    if box is not None and _SPINNER_LINE.search(recent) and not _looks_finished(above):
+        return ScreenGuess(ActivityState.WORKING, _spinner_detail(above))
+    error = _last_error(above)
+    if error:
+        return ScreenGuess(ActivityState.ERRORED, error)
+    if box is not None:
+        return ScreenGuess(ActivityState.IDLE, "")
+    if _STAR_TITLE.match(title) and "? for shortcuts" in tail:
+        return ScreenGuess(ActivityState.IDLE, "")
+    return None
+
+
+def _permission_detail(lines: list[str], question: str) -> str:
+    """The question, with the command or tool it is about when the screen names it."""
+    for index, line in enumerate(lines):
+        if question in line:
+            context = [ln.strip() for ln in lines[max(0, index - 8):index] if ln.strip()]
+            tool_line = next((c for c in reversed(context) if c.startswith(("Bash command", "Create file",
+                                                                             "Edit file", "Web fetch"))), "")
+            if tool_line.startswith("Bash command"):
+                after = context[context.index(tool_line) + 1:]
+                if after:
+                    return f"{question} ({after[0][:160]})"
+            break
+    return question
+
+
+def _spinner_detail(above: list[str]) -> str:
+    for line in reversed(above[-12:]):
+        match = _SPINNER_LINE.match(line)
+        if match:
+            return line.strip()[:120]
+    return ""
+
+
+def _looks_finished(above: list[str]) -> bool:
+    """A spinner line in the past tense ("✻ Baked for 6s") means the turn ended."""
+    for line in reversed(above[-12:]):
+        if line.strip():
+            return bool(re.match(r"^\s*[✢✳✶✻✽·*] \S+ for \d", line))
+    return False
+
+
+def _last_error(above: list[str]) -> str:
+    """An API error shown after the newest prompt line, if any."""
+    start = 0
+    for index in range(len(above) - 1, -1, -1):
+        if _PROMPT.match(above[index]):
+            start = index
+            break
+    match = None
+    for line in above[start:]:
+        found = _API_ERROR.search(line)
+        if found:
+            match = found.group(1).strip()
+    return match[:200] if match else ""

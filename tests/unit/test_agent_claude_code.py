@@ -1,0 +1,303 @@
+"""ClaudeCodeAgent: argv, hooks and trust merging, big prompts, and the screen classifier on real screens."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from ao_tui.errors import AoError, InvalidName, PluginError
+from ao_tui.models import ActivityState
+from ao_tui.prompts import session_rules
+from ao_tui.slots.agent import LaunchSpec
+from ao_tui.slots.base import PluginContext
+from ao_tui_plugins.agent_claude_code import (
+    HOOK_EVENTS,
+    PROMPT_ARG_LIMIT,
+    ClaudeCodeAgent,
+    project_slug,
+)
+
+SCREENS = Path(__file__).resolve().parent.parent / "fixtures" / "screens" / "claude_code"
+AGENT_ID = "0b9f4a52-6f1e-4d0c-9a57-3f3b3f3a1c11"
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> ClaudeCodeAgent:
+    return ClaudeCodeAgent(PluginContext(ao_home=tmp_path / "ao"))
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("AO_CLAUDE_BIN", raising=False)
+    return home
+
+
+def make_spec(workspace: Path, **overrides) -> LaunchSpec:
+    workspace.mkdir(parents=True, exist_ok=True)
+    values = dict(
+        session_id="app-1",
+        agent_session_id=AGENT_ID,
+        workspace=workspace,
+        prompt="Fix the login bug",
+        model="claude-sonnet-4-5",
+        permission_mode="acceptEdits",
+        extra_rules="Use tabs.",
+        events_file=workspace.parent / "events" / "hook-events.jsonl",
+    )
+    values.update(overrides)
+    return LaunchSpec(**values)
+
+
+def flag(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+# ----------------------------------------------------------------------- argv
+
+
+def test_launch_argv_carries_session_id_model_mode_rules_and_prompt_last(agent, tmp_path, home) -> None:
+    argv = agent.launch_argv(make_spec(tmp_path / "ws"))
+    assert argv[0] == "claude"
+    assert flag(argv, "--session-id") == AGENT_ID
+    assert flag(argv, "--model") == "claude-sonnet-4-5"
+    assert flag(argv, "--permission-mode") == "acceptEdits"
+    rules = flag(argv, "--append-system-prompt")
+    assert "Use tabs." in rules
+    assert "Co-Authored-By: claude-sonnet-4-5" in rules
+    assert "READY" in rules
+    assert argv[-2:] == ["--", "Fix the login bug"]
+
+
+def test_rules_the_engine_already_rendered_are_used_as_they_are(agent, tmp_path, home) -> None:
+    rendered = session_rules("ao/app-1", agent.model_trailer("m"), "Use tabs.")
+    argv = agent.launch_argv(make_spec(tmp_path / "ws", extra_rules=rendered))
+    assert flag(argv, "--append-system-prompt") == rendered
+
+
+def test_executable_comes_from_config_then_env_then_path(agent, tmp_path, home, monkeypatch) -> None:
+    spec = make_spec(tmp_path / "ws")
+    monkeypatch.setenv("AO_CLAUDE_BIN", "/opt/claude/bin/claude")
+    assert agent.launch_argv(spec)[0] == "/opt/claude/bin/claude"
+    configured = make_spec(tmp_path / "ws", command=["node", "/x/cli.js"])
+    assert agent.launch_argv(configured)[:2] == ["node", "/x/cli.js"]
+
+
+def test_restore_resumes_the_same_conversation_without_a_new_prompt(agent, tmp_path, home) -> None:
+    argv = agent.restore_argv(make_spec(tmp_path / "ws", model=None))
+    assert argv[:3] == ["claude", "--resume", AGENT_ID]
+    assert "--model" not in argv and "--session-id" not in argv
+    assert flag(argv, "--permission-mode") == "acceptEdits"
+    assert "Fix the login bug" not in argv
+
+
+def test_unknown_permission_mode_is_a_one_line_error(agent, tmp_path, home) -> None:
+    with pytest.raises(PluginError, match="permission mode"):
+        agent.launch_argv(make_spec(tmp_path / "ws", permission_mode="yolo"))
+
+
+def test_hostile_prompt_text_stays_one_argument(agent, tmp_path, home) -> None:
+    hostile = "--dangerously-skip-permissions\n$(rm -rf ~); `id` && echo 'x' \"y\" ; --model evil"
+    argv = agent.launch_argv(make_spec(tmp_path / "ws", prompt=hostile))
+    assert argv[-1] == hostile
+    assert argv[-2] == "--"
+    assert argv.count("--dangerously-skip-permissions") == 0  # only as part of the prompt string
+    assert flag(argv, "--model") == "claude-sonnet-4-5"
+
+
+def test_a_100_kb_prompt_goes_to_a_file_in_the_workspace(agent, tmp_path, home) -> None:
+    big = "Refactor everything.\n" + ("x" * 79 + "\n") * 1300  # ~104 kB
+    assert len(big.encode()) > PROMPT_ARG_LIMIT
+    workspace = tmp_path / "ws"
+    argv = agent.launch_argv(make_spec(workspace, prompt=big))
+    task_file = workspace / ".ao" / "task.md"
+    assert task_file.read_text() == big
+    assert str(task_file) in argv[-1]
+    assert max(len(a.encode()) for a in argv) < 32_000
+    assert (workspace / ".ao" / ".gitignore").read_text() == "*\n"  # never committed
+    small = agent.launch_argv(make_spec(tmp_path / "ws2", prompt="y" * 90_000))
+    assert small[-1] == "y" * 90_000
+
+
+def test_environment_passes_anthropic_vars_and_config_env(agent, tmp_path, home, monkeypatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("UNRELATED_SECRET", "nope")
+    env = agent.environment(make_spec(tmp_path / "ws", env={"FOO": "bar"}))
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9"
+    assert env["FOO"] == "bar"
+    assert "UNRELATED_SECRET" not in env
+
+
+# ---------------------------------------------------------------- hooks merge
+
+
+def _settings(workspace: Path) -> dict:
+    return json.loads((workspace / ".claude" / "settings.local.json").read_text())
+
+
+def test_hooks_are_installed_for_every_event_with_a_quoted_command(agent, tmp_path, home) -> None:
+    spec = make_spec(tmp_path / "my ws; rm -rf", events_file=tmp_path / "ev dir" / "$(x).jsonl")
+    agent.prepare_workspace(spec)
+    hooks = _settings(spec.workspace)["hooks"]
+    assert set(hooks) == set(HOOK_EVENTS)
+    command = hooks["PreToolUse"][0]["hooks"][0]["command"]
+    assert hooks["PreToolUse"][0]["matcher"] == "*"
+    assert shlex.split(command) == [sys.executable, "-m", "ao_tui.activity.hook", "--session", "app-1",
+                                    "--out", str(tmp_path / "ev dir" / "$(x).jsonl")]
+
+
+def test_hooks_merge_keeps_user_keys_and_user_hooks_and_is_idempotent(agent, tmp_path, home) -> None:
+    workspace = tmp_path / "ws"
+    settings_file = workspace / ".claude" / "settings.local.json"
+    settings_file.parent.mkdir(parents=True)
+    user_hook = {"type": "command", "command": "notify-send done"}
+    settings_file.write_text(json.dumps({
+        "permissions": {"allow": ["Bash(npm test)"]},
+        "env": {"FOO": "1"},
+        "hooks": {"Stop": [{"hooks": [user_hook]}], "PreToolUse": [{"matcher": "Bash", "hooks": [user_hook]}]},
+    }))
+    spec = make_spec(workspace)
+    agent.prepare_workspace(spec)
+    first = settings_file.read_text()
+    agent.prepare_workspace(spec)
+    assert settings_file.read_text() == first  # idempotent
+    data = json.loads(first)
+    assert data["permissions"] == {"allow": ["Bash(npm test)"]}
+    assert data["env"] == {"FOO": "1"}
+    assert data["hooks"]["Stop"][0] == {"hooks": [user_hook]}
+    assert data["hooks"]["PreToolUse"][0] == {"matcher": "Bash", "hooks": [user_hook]}
+    assert len(data["hooks"]["Stop"]) == 2
+    # a new events file replaces ao's entry rather than adding a second one
+    agent.prepare_workspace(make_spec(workspace, events_file=tmp_path / "other.jsonl"))
+    stop = _settings(workspace)["hooks"]["Stop"]
+    assert len(stop) == 2 and "other.jsonl" in stop[1]["hooks"][0]["command"]
+
+
+def test_broken_settings_file_is_reported_not_overwritten(agent, tmp_path, home) -> None:
+    workspace = tmp_path / "ws"
+    settings_file = workspace / ".claude" / "settings.local.json"
+    settings_file.parent.mkdir(parents=True)
+    settings_file.write_text('{"permissions": {\n  "allow": [,]\n}}')
+    with pytest.raises(AoError, match=r"settings.local.json:2: invalid JSON"):
+        agent.prepare_workspace(make_spec(workspace))
+    assert settings_file.read_text() == '{"permissions": {\n  "allow": [,]\n}}'
+
+
+def test_invalid_session_id_never_reaches_the_hook_command(agent, tmp_path, home) -> None:
+    with pytest.raises(InvalidName):
+        agent.prepare_workspace(make_spec(tmp_path / "ws", session_id="x; rm -rf ~"))
+    assert not (tmp_path / "ws" / ".claude").exists()
+
+
+# ---------------------------------------------------------------- trust merge
+
+
+def test_trust_is_merged_into_claude_json_keeping_other_keys(agent, tmp_path, home) -> None:
+    other = {"hasTrustDialogAccepted": False, "allowedTools": ["Bash"]}
+    (home / ".claude.json").write_text(json.dumps({
+        "hasCompletedOnboarding": True, "userID": "abc", "projects": {"/somewhere/else": other},
+    }))
+    workspace = tmp_path / "ws"
+    agent.prepare_workspace(make_spec(workspace))
+    data = json.loads((home / ".claude.json").read_text())
+    assert data["hasCompletedOnboarding"] is True and data["userID"] == "abc"
+    assert data["projects"]["/somewhere/else"] == other
+    assert data["projects"][str(workspace.resolve())]["hasTrustDialogAccepted"] is True
+
+
+def test_trust_uses_home_from_the_spec_env_and_creates_the_file(agent, tmp_path, home) -> None:
+    agent_home = tmp_path / "agent-home"
+    agent_home.mkdir()
+    workspace = tmp_path / "ws"
+    agent.prepare_workspace(make_spec(workspace, env={"HOME": str(agent_home)}))
+    data = json.loads((agent_home / ".claude.json").read_text())
+    assert data["projects"][str(workspace.resolve())]["hasTrustDialogAccepted"] is True
+    assert not (home / ".claude.json").exists()
+
+
+def test_ao_files_are_excluded_from_the_agents_commits(agent, git_repo, home) -> None:
+    agent.prepare_workspace(make_spec(git_repo))
+    exclude = (git_repo / ".git" / "info" / "exclude").read_text().splitlines()
+    assert ".claude/settings.local.json" in exclude and ".ao/" in exclude
+
+
+# ----------------------------------------------------------------- transcript
+
+
+def test_transcript_found_by_session_id_else_computed_slug(agent, tmp_path, home) -> None:
+    workspace = tmp_path / "a_b.c" / "ws"
+    spec = make_spec(workspace)
+    expected = home / ".claude" / "projects" / project_slug(workspace) / f"{AGENT_ID}.jsonl"
+    assert agent.transcript_path(spec) == expected
+    assert project_slug(Path("/tmp/cc3_x.8foa1tm4/repo")) == "-tmp-cc3-x-8foa1tm4-repo"  # as the real CLI names it
+    elsewhere = home / ".claude" / "projects" / "-some-other-slug" / f"{AGENT_ID}.jsonl"
+    elsewhere.parent.mkdir(parents=True)
+    elsewhere.write_text("{}\n")
+    assert agent.transcript_path(spec) == elsewhere
+
+
+def test_transcript_honours_claude_config_dir(agent, tmp_path, home) -> None:
+    spec = make_spec(tmp_path / "ws", env={"CLAUDE_CONFIG_DIR": str(tmp_path / "cfg")})
+    assert agent.transcript_path(spec).is_relative_to(tmp_path / "cfg" / "projects")
+
+
+# --------------------------------------------------------------------- screen
+
+
+def screen(name: str) -> tuple[str, str]:
+    return (SCREENS / f"{name}.txt").read_text(), (SCREENS / f"{name}.title").read_text().strip()
+
+
+@pytest.mark.parametrize(
+    ("name", "state", "detail"),
+    [
+        ("working_first_request", ActivityState.WORKING, "Crunching…"),
+        ("working_spinner", ActivityState.WORKING, "Crunching…"),
+        ("working_after_permission", ActivityState.WORKING, "Crunching… (3s"),
+        ("permission_write", ActivityState.WAITING_PERMISSION, "Do you want to create hello.txt?"),
+        ("permission_bash", ActivityState.WAITING_PERMISSION, "Do you want to proceed? (git add -A && git commit"),
+        ("idle_turn_done", ActivityState.IDLE, ""),
+        ("error_api_400", ActivityState.ERRORED, "API Error: 400 scripted failure"),
+    ],
+)
+def test_classifier_on_captured_screens(agent, name, state, detail) -> None:
+    text, title = screen(name)
+    guess = agent.read_screen(text, title)
+    assert guess is not None and guess.state == state
+    assert detail in guess.detail
+
+
+def test_working_is_seen_from_the_footer_even_without_a_title(agent) -> None:
+    text, _ = screen("working_spinner")
+    assert agent.read_screen(text, "").state == ActivityState.WORKING
+
+
+def test_braille_title_alone_means_working(agent) -> None:
+    text, _ = screen("idle_turn_done")
+    assert agent.read_screen(text.replace("? for shortcuts", ""), "⠋ Claude Code").state == ActivityState.WORKING
+
+
+def test_an_old_error_before_a_newer_prompt_is_not_an_error_now(agent) -> None:
+    text, title = screen("error_api_400")
+    lines = text.splitlines()
+    box = next(i for i, ln in enumerate(lines) if ln.startswith("✻ Worked"))
+    newer = lines[:box + 1] + ["", "❯ try again", "", "● All good now.", ""] + lines[box + 1:]
+    assert agent.read_screen("\n".join(newer), title).state == ActivityState.IDLE
+
+
+def test_unrecognisable_screen_gives_no_guess(agent) -> None:
+    assert agent.read_screen("$ ls\nfoo bar\n$ ", "bash") is None
+    assert agent.read_screen("", "") is None
+
+
+def test_trust_dialog_is_waiting_for_input(agent) -> None:
+    text = " Do you trust the files in this folder?\n\n /tmp/x\n\n ❯ 1. Yes, proceed\n   2. No, exit\n\n Enter to confirm · Esc to exit\n"
+    guess = agent.read_screen(text, "")
+    assert guess.state == ActivityState.WAITING_INPUT and "trust" in guess.detail
