@@ -308,3 +308,98 @@ def test_ci_mapping_names_checks(project: Path, ao_home: Path):
     done = settle(scm, project, ws, pr)
     assert [c.name for c in done.checks] == ["unit"]
     assert subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True).stdout == ""
+
+
+class StoryHost:
+    """The engine's side of reactions, reduced to what this story needs."""
+
+    def __init__(self, store, scm: LocalSCM, repo: Path) -> None:
+        self.store, self.scm, self.repo = store, scm, repo
+        self.escalations: list[tuple[str, str]] = []
+        self.notes: list[str] = []
+
+    def send_to_agent(self, session_id, text, key=None):
+        self.store.enqueue_message(session_id, text, key=key)
+
+    def notify(self, title, body, session_id=None, urgency="normal"):
+        self.notes.append(title)
+
+    def merge(self, session_id, method="squash"):
+        session = self.store.get_session(session_id)
+        self.store.update(session_id, pr=self.scm.merge(self.repo, session.pr, method))
+
+    def spawn(self, project, task_id=None, prompt=None):
+        return ""
+
+    def escalate(self, session_id, reason):
+        self.escalations.append((session_id, reason))
+
+
+def test_story_red_ci_reaches_the_agent_then_green_approved_and_merged(project: Path, ao_home: Path, ao_store):
+    """What the engine loop does on each poll: pr_status -> evaluate -> store -> reactions."""
+    import os
+
+    from ao_tui import lifecycle
+    from ao_tui.config import ReactionConfig, default_reactions
+    from ao_tui.models import Session, SessionStatus
+    from ao_tui.pr_watch import evaluate
+    from ao_tui.reactions import ReactionRunner
+    from ao_tui.registry import create
+
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home, ci=[PYTEST])
+    reactions = {**default_reactions(), "approved_and_green": ReactionConfig(action="merge", method="squash")}
+    host = StoryHost(ao_store, scm, project)
+    runner = ReactionRunner(
+        ao_store, lambda p: reactions, host,
+        lambda name: create("reactions", name, PluginContext(ao_home=Path(os.environ["AO_HOME"]))),
+        ci_logs=lambda s, check: scm.ci_logs(project, s.pr, check))
+    ao_store.insert_session(Session(id="s-1", project="demo", branch=branch, workspace=str(ws),
+                                    status=SessionStatus.WORKING))
+
+    def poll() -> Session:
+        s = ao_store.get_session("s-1")
+        pr = scm.pr_status(project, ws, s.pr)
+        decision = evaluate(s, pr)
+        target = decision.status if lifecycle.can_transition(s.status, decision.status) else s.status
+
+        def change(x: Session) -> None:
+            x.pr = pr
+            for k, v in decision.fields.items():
+                setattr(x, k, v)
+
+        ao_store.mutate("s-1", change, status=target, reason=decision.reason)
+        for trigger in decision.triggers:
+            runner.handle(trigger)
+        return ao_store.get_session("s-1")
+
+    def poll_until(status: SessionStatus) -> Session:
+        return wait_until(lambda: (s := poll()).status is status and s, timeout=40, interval=0.1)
+
+    commit(ws, {"app.py": "def add(a, b):\n    return a - b\n"}, "refactor add")
+    pr = scm.open_pr(project, ws, branch, "main", "Refactor add", "")
+    ao_store.transition("s-1", SessionStatus.PR_OPEN, pr=pr)
+    red = poll_until(SessionStatus.CI_FAILED)
+    assert red.ci_cycles == 1
+    [msg] = ao_store.pending_messages("s-1")
+    assert msg["key"] == f"s-1:ci_failed:{red.pr.head_sha}"
+    assert "Failing tests:\n- test_app.py::test_add" in msg["text"] and "assert 0 == 4" in msg["text"]
+    for _ in range(3):
+        poll()  # polling again changes nothing: still one message
+    assert len(ao_store.pending_messages("s-1")) == 1
+
+    commit(ws, {"app.py": APP}, "fix add")  # the agent's fix
+    poll_until(SessionStatus.REVIEW_PENDING)
+    scm.request_changes(project, ao_store.get_session("s-1").pr, "app.py:1: add a docstring")
+    cr = poll_until(SessionStatus.CHANGES_REQUESTED)
+    assert cr.review_rounds == 1
+    assert "- app.py:1: add a docstring" in ao_store.pending_messages("s-1")[-1]["text"]
+    commit(ws, {"app.py": '"""Arithmetic."""\n' + APP}, "docstring")
+    poll_until(SessionStatus.REVIEW_PENDING)
+    scm.approve(project, ao_store.get_session("s-1").pr)
+    merged = poll_until(SessionStatus.MERGED)  # approved_and_green -> merge reaction -> merged
+    assert merged.pr.state == "merged"
+    assert (project / "app.py").read_text().startswith('"""Arithmetic."""')
+    assert len(ao_store.pending_messages("s-1")) == 2 and host.escalations == []
+    reaction_events = [e.data["event"] for e in ao_store.events("s-1") if e.kind == "reaction"]
+    assert reaction_events.count("ci_failed") == 1 and "approved_and_green" in reaction_events
