@@ -161,8 +161,9 @@ class Orchestrator:
             reply = ModelReply()
             for _ in range(MAX_STEPS):
                 partial.clear()
+                system = await asyncio.to_thread(self.system_prompt)  # trackers may be remote
                 reply = await self.client.stream(
-                    system=self.system_prompt(),
+                    system=system,
                     messages=messages + pending,
                     tools=TOOLS,
                     on_text=on_text,

@@ -302,12 +302,19 @@ class ChatPane(Vertical):
 
     def action_triage(self) -> None:
         """Show what needs the human, in order, and why (no model needed)."""
+        self.run_worker(self._triage(), group="triage")
+
+    async def _triage(self) -> None:
         try:
-            text = triage_markdown(self.engine)
+            text = await asyncio.to_thread(triage_markdown, self.engine)
         except Exception as exc:
             text = f"triage unavailable: {exc}"
-        self.log_view.mount(Markdown(text, classes="chat-triage"))
+        await self.log_view.mount(Markdown(text, classes="chat-triage"))
         self.log_view.scroll_end(animate=False)
+
+    def focus_input(self) -> None:
+        """Put the cursor in the chat input (e.g. when the app shows the pane)."""
+        self.input.focus()
 
     def action_toggle_fullscreen(self) -> None:
         screen = self.screen
