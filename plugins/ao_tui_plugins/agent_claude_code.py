@@ -325,6 +325,7 @@ _CHOICE = re.compile(r"^\s*(?:❯\s*)?1\.\s+Yes\b", re.MULTILINE)
 _WORKING_FOOTER = re.compile(r"\besc to interrupt\b", re.IGNORECASE)
 #: "✢ Crunching… (3s · ↓ 22 tokens)", "· Leavening…", "✽ Crunching…"
 _SPINNER_LINE = re.compile(r"^\s*[✢✳✶✻✽·*+] \S[^\n]*…", re.MULTILINE)
+_RETRY_LINE = re.compile(r"^\s*[✢✳✶✻✽·*+] [^\n]*Retrying in", re.MULTILINE)
 _API_ERROR = re.compile(r"(API Error[^\n]*|Request timed out[^\n]*|Credit balance is too low[^\n]*|"
                         r"Invalid API key[^\n]*|Unable to connect to API[^\n]*)")
 _RULE = re.compile(r"^─{20,}\s*$")
@@ -389,9 +390,10 @@ def _permission_detail(lines: list[str], question: str) -> str:
 
 
 def _spinner_detail(above: list[str]) -> str:
+    """The status line above the input box: "✢ Crunching… (3s · ↓ 22 tokens)",
+    "✻ API error · Retrying in 9s · attempt 5/10"."""
     for line in reversed(above[-12:]):
-        match = _SPINNER_LINE.match(line)
-        if match:
+        if _SPINNER_LINE.match(line) or _RETRY_LINE.match(line):
             return line.strip()[:120]
     return ""
 

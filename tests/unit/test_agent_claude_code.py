@@ -265,6 +265,8 @@ def screen(name: str) -> tuple[str, str]:
         ("permission_bash", ActivityState.WAITING_PERMISSION, "Do you want to proceed? (git add -A && git commit"),
         ("idle_turn_done", ActivityState.IDLE, ""),
         ("error_api_400", ActivityState.ERRORED, "API Error: 400 scripted failure"),
+        ("working_api_retry", ActivityState.WORKING, "API error · Retrying in 9s · attempt 5/10"),
+        ("trust_dialog", ActivityState.WAITING_INPUT, "trust dialog"),
     ],
 )
 def test_classifier_on_captured_screens(agent, name, state, detail) -> None:
@@ -295,9 +297,3 @@ def test_an_old_error_before_a_newer_prompt_is_not_an_error_now(agent) -> None:
 def test_unrecognisable_screen_gives_no_guess(agent) -> None:
     assert agent.read_screen("$ ls\nfoo bar\n$ ", "bash") is None
     assert agent.read_screen("", "") is None
-
-
-def test_trust_dialog_is_waiting_for_input(agent) -> None:
-    text = " Do you trust the files in this folder?\n\n /tmp/x\n\n ❯ 1. Yes, proceed\n   2. No, exit\n\n Enter to confirm · Esc to exit\n"
-    guess = agent.read_screen(text, "")
-    assert guess.state == ActivityState.WAITING_INPUT and "trust" in guess.detail
