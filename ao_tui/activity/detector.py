@@ -3,8 +3,8 @@
 Pure logic with an injectable clock; the watcher feeds it and asks for the
 result. The rules, in order:
 
-1. The runtime saying the process is gone (or the SessionEnd hook) is final,
-   until a newer signal shows the agent back.
+1. The runtime saying the process is gone is final until ``on_alive`` (the
+   engine restored it); the SessionEnd hook until a newer hook.
 2. Between a hook event and the transcript, the newer signal decides: both
    describe the same conversation, and each sees things the other does not
    (hooks: permission prompts, API failures; the transcript: Esc interrupts).
@@ -91,6 +91,7 @@ class ActivityDetector:
         self._pending_due: float | None = None
         self._pending_state: ActivityState | None = None
         self._last_text = ""
+        self._task = ""  # the prompt being worked on: the detail of plain "working"
 
     # -- inputs ----------------------------------------------------------------
 
@@ -113,7 +114,8 @@ class ActivityDetector:
         if name == "SessionStart":
             return Evidence(S.IDLE, "hook", at, "at its prompt", tentative=True)
         if name == "UserPromptSubmit":
-            return Evidence(S.WORKING, "hook", at, _first_line(event.get("prompt")))
+            self._task = _first_line(event.get("prompt"))
+            return Evidence(S.WORKING, "hook", at, self._task)
         if name == "PreToolUse":
             return Evidence(S.RUNNING_TOOL, "hook", at, label, tool)
         if name == "PermissionRequest":
@@ -191,7 +193,7 @@ class ActivityDetector:
                 chosen = trans  # a late hook from the turn that just ended
         else:
             chosen = hook or trans
-        if self.runtime is not None and (chosen is None or chosen.at <= self.runtime.at):
+        if self.runtime is not None:
             return self.runtime
         if chosen is not None and chosen.ambiguous and not self.hooks_seen:
             sc = self.screen
@@ -210,6 +212,8 @@ class ActivityDetector:
         cur = self.activity
         if ev is None:
             return None
+        if ev.state == S.WORKING and not ev.detail:
+            ev = replace(ev, detail=self._task)
         if ev.state == cur.state:
             self._pending_due = self._pending_state = None
             if (ev.detail, ev.tool, ev.source) == (cur.detail, cur.tool, cur.source):

@@ -35,8 +35,9 @@ USAGE_KEYS_KEPT = 1024
 STREAM_CHUNK = 8 << 20
 
 PR_URL = re.compile(r"https?://[^\s\"'<>()\[\]`]+?/(?:pull|merge_requests)/\d+")
-_TOOL_USE_ID = re.compile(rb'"tool_use_id":"([^"\\]+)"')
-_TYPE_FIELD = re.compile(rb'"type":"([a-z_-]+)"')
+_TOOL_USE_ID = re.compile(rb'"tool_use_id"\s*:\s*"([^"\\]+)"')
+_TYPE_FIELD = re.compile(rb'"type"\s*:\s*"([a-z_-]+)"')
+_SIDECHAIN = re.compile(rb'"isSidechain"\s*:\s*true')
 _INTERRUPTED = "[Request interrupted by user"
 _LOCAL_COMMAND_PREFIXES = ("<command-name>", "<command-message>", "<local-command", "<bash-input>", "<bash-stdout>")
 #: tool_input fields that say what a tool is about, most telling first.
@@ -206,7 +207,7 @@ class TranscriptParser:
         st.bad_lines += 1
         st.revision += 1
         types = _TYPE_FIELD.findall(head[:4096])
-        if b"user" in types and b'"isSidechain":true' not in head[:4096]:
+        if b"user" in types and not _SIDECHAIN.search(head[:4096]):
             closed = [m.decode() for m in _TOOL_USE_ID.findall(head)]
             if closed:
                 for tool_id in closed:

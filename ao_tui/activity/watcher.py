@@ -349,8 +349,8 @@ class ActivityMonitor:
         revision = t.transcript.state.revision if t.transcript else 0
         if changed is None and revision == t.reported_revision:
             return
-        if t.detector.activity.state == ActivityState.UNKNOWN and revision == 0:
-            return  # nothing known yet: do not overwrite what the engine set
+        if t.detector.activity.state == ActivityState.UNKNOWN:
+            return  # nothing decided yet: do not overwrite what the engine set
         t.reported_revision = revision
         state = t.transcript.state.copy() if t.transcript else TranscriptState()
         try:

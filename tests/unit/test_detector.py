@@ -1,0 +1,358 @@
+"""Deciding a session's activity from hooks, transcript, screen and runtime.
+
+The detector is pure logic on an injected clock; the last tests drive the
+ActivityMonitor over real files and a real file watcher.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ao_tui.activity.detector import ActivityDetector
+from ao_tui.activity.transcript import TranscriptReader
+from ao_tui.activity.watcher import ActivityMonitor
+from ao_tui.models import Activity
+from ao_tui.models import ActivityState as S
+from ao_tui.slots.agent import ScreenGuess
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "transcripts"
+T0 = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def det(clock: Clock) -> ActivityDetector:
+    return ActivityDetector(clock=clock, settle=0.15)
+
+
+def hook(det: ActivityDetector, clock: Clock, name: str, **payload: object) -> Activity | None:
+    det.on_hook({"event": name, "at": clock(), **payload})
+    return det.update()
+
+
+def test_hooks_drive_a_whole_turn(det: ActivityDetector, clock: Clock) -> None:
+    assert hook(det, clock, "UserPromptSubmit", prompt="Fix the bug\nin foo") is not None
+    assert (det.activity.state, det.activity.source, det.activity.detail) == (S.WORKING, "hook", "Fix the bug")
+    started = det.activity.since
+    clock.tick(1)
+    # working -> running_tool is between busy states: published once it has held
+    assert hook(det, clock, "PreToolUse", tool_name="Bash", tool_input={"command": "sleep 3"}) is None
+    clock.tick(0.2)
+    act = det.update()
+    assert act is not None and (act.state, act.tool, act.detail) == (S.RUNNING_TOOL, "Bash", "Bash sleep 3")
+    assert act.since > started
+    clock.tick(3)
+    hook(det, clock, "PostToolUse", tool_name="Bash")
+    clock.tick(0.2)
+    det.update()
+    assert det.activity.state == S.WORKING
+    clock.tick(1)
+    assert hook(det, clock, "Stop", last_assistant_message="All done, tests pass.") is not None
+    assert (det.activity.state, det.activity.detail) == (S.IDLE, "turn finished")
+
+
+def test_short_tool_blips_are_merged(det: ActivityDetector, clock: Clock) -> None:
+    hook(det, clock, "UserPromptSubmit", prompt="go")
+    since = det.activity.since
+    published = []
+    for i in range(5):  # five quick Reads, 40 ms each, 20 ms apart
+        clock.tick(0.02)
+        published.append(hook(det, clock, "PreToolUse", tool_name="Read", tool_input={"file_path": f"/f{i}"}))
+        clock.tick(0.04)
+        published.append(hook(det, clock, "PostToolUse", tool_name="Read"))
+    assert published == [None] * 10
+    assert det.activity.state == S.WORKING and det.activity.since == since
+    assert det.next_deadline() is None
+
+
+def test_permission_prompt_is_reported_on_first_appearance(det: ActivityDetector, clock: Clock) -> None:
+    hook(det, clock, "UserPromptSubmit", prompt="write it")
+    clock.tick(0.3)
+    hook(det, clock, "PreToolUse", tool_name="Write", tool_input={"file_path": "/w/hello.txt", "content": "hi"})
+    clock.tick(0.05)  # well inside the settle time of the busy change
+    act = hook(det, clock, "PermissionRequest", tool_name="Write", tool_input={"file_path": "/w/hello.txt"})
+    assert act is not None
+    assert (act.state, act.source, act.tool) == (S.WAITING_PERMISSION, "hook", "Write")
+    assert "hello.txt" in act.detail
+    since = act.since
+    clock.tick(6)  # Claude Code's own Notification follows seconds later: same prompt, same since
+    hook(det, clock, "Notification", notification_type="permission_prompt", message="Claude needs your permission to use Write")
+    assert det.activity.state == S.WAITING_PERMISSION and det.activity.since == since
+
+
+def test_permission_prompt_from_notification_alone(det: ActivityDetector, clock: Clock) -> None:
+    hook(det, clock, "UserPromptSubmit", prompt="x")
+    act = hook(det, clock, "Notification", notification_type="permission_prompt", message="Claude needs your permission to use Bash")
+    assert act is not None and act.state == S.WAITING_PERMISSION and "Bash" in act.detail
+
+
+@pytest.mark.parametrize(
+    ("last", "state"),
+    [("Should I also update the README?", S.WAITING_INPUT), ("Done.", S.IDLE),
+     ("Pick one?\n1. fast\n2. safe", S.WAITING_INPUT)],
+)
+def test_stop_is_idle_or_a_question(det: ActivityDetector, clock: Clock, last: str, state: S) -> None:
+    hook(det, clock, "UserPromptSubmit", prompt="x")
+    clock.tick(2)
+    act = hook(det, clock, "Stop", last_assistant_message=last)
+    assert act is not None and act.state == state and act.source == "hook"
+    if state == S.WAITING_INPUT:
+        assert act.detail.endswith("?") or act.detail.startswith("2.")
+
+
+def test_api_failure_and_session_end(det: ActivityDetector, clock: Clock) -> None:
+    hook(det, clock, "UserPromptSubmit", prompt="x")
+    clock.tick(5)
+    act = hook(det, clock, "StopFailure", error="rate_limit", last_assistant_message="API Error: Request rejected (429) · slow down")
+    assert act is not None and act.state == S.ERRORED and "429" in act.detail
+    clock.tick(1)
+    act = hook(det, clock, "SessionEnd", reason="prompt_input_exit")
+    assert act is not None and (act.state, act.source) == (S.EXITED, "hook")
+
+
+def test_runtime_exit_is_final_until_the_agent_comes_back(det: ActivityDetector, clock: Clock) -> None:
+    hook(det, clock, "UserPromptSubmit", prompt="x")
+    clock.tick(1)
+    det.on_exit("exit status 137")
+    act = det.update()
+    assert act is not None and (act.state, act.source, act.detail) == (S.EXITED, "runtime", "exit status 137")
+    clock.tick(0.01)
+    assert hook(det, clock, "PostToolUse") is None  # a straggling hook does not revive it
+    assert det.activity.state == S.EXITED
+    clock.tick(5)
+    det.on_alive()
+    act = hook(det, clock, "SessionStart", source="resume")
+    clock.tick(0.2)
+    det.update()
+    assert det.activity.state == S.IDLE
+
+
+def test_transcript_newer_than_hooks_decides(tmp_path: Path, det: ActivityDetector, clock: Clock) -> None:
+    """Permission granted: the tool_result lands in the transcript before PostToolUse runs."""
+    lines = (FIXTURES / "write_permission_granted.jsonl").read_text().splitlines(keepends=True)
+    events = [json.loads(x) for x in (FIXTURES / "write_permission_granted.events.jsonl").read_text().splitlines()]
+    by_name = {e["event"]: e for e in events}
+    path = tmp_path / "t.jsonl"
+    cut = next(i for i, ln in enumerate(lines) if '"type":"tool_use"' in ln.replace(" ", ""))
+    path.write_text("".join(lines[: cut + 1]))
+    reader = TranscriptReader(path)
+    reader.poll()
+    clock.now = by_name["PermissionRequest"]["at"] + 0.1
+    for name in ("UserPromptSubmit", "PreToolUse", "PermissionRequest"):
+        det.on_hook(by_name[name])
+    det.on_transcript(reader.state)
+    det.update()
+    assert (det.activity.state, det.activity.source) == (S.WAITING_PERMISSION, "hook")
+    result_line = next(i for i, ln in enumerate(lines) if '"tool_result"' in ln)
+    with open(path, "a") as f:
+        f.writelines(lines[cut + 1: result_line + 1])
+    reader.poll()
+    clock.now = by_name["PostToolUse"]["at"]
+    det.on_transcript(reader.state)
+    act = det.update()
+    assert act is not None and (act.state, act.source) == (S.WORKING, "transcript")
+
+
+def test_a_late_hook_does_not_reopen_a_finished_turn(det: ActivityDetector, clock: Clock, tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text((FIXTURES / "bash_tool_bypass.jsonl").read_text())
+    reader = TranscriptReader(path)
+    reader.poll()
+    assert reader.state.at is not None
+    clock.now = reader.state.at + 0.05
+    det.on_transcript(reader.state)
+    det.update()
+    assert det.activity.state == S.IDLE
+    det.on_hook({"event": "PostToolUse", "at": reader.state.at + 0.08})  # its process started late
+    assert det.update() is None
+    assert det.activity.state == S.IDLE
+
+
+def test_without_hooks_an_open_tool_asks_the_screen(det: ActivityDetector, clock: Clock, tmp_path: Path) -> None:
+    lines = (FIXTURES / "write_permission_granted.jsonl").read_text().splitlines(keepends=True)
+    cut = next(i for i, ln in enumerate(lines) if '"type":"tool_use"' in ln.replace(" ", ""))
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(lines[: cut + 1]))
+    reader = TranscriptReader(path)
+    reader.poll()
+    assert reader.state.at is not None
+    clock.now = reader.state.at + 0.01
+    det.on_transcript(reader.state)
+    det.update()
+    assert (det.activity.state, det.activity.source) == (S.RUNNING_TOOL, "transcript")
+    due = det.screen_due()
+    assert due is not None and due > clock()
+    clock.now = due
+    det.on_screen(ScreenGuess(S.WAITING_PERMISSION, "Do you want to create hello.txt?"))
+    act = det.update()
+    assert act is not None and (act.state, act.source) == (S.WAITING_PERMISSION, "screen")
+    assert act.detail == "Do you want to create hello.txt?"
+
+
+def test_with_hooks_the_screen_is_never_needed(det: ActivityDetector, clock: Clock) -> None:
+    hook(det, clock, "UserPromptSubmit", prompt="x")
+    hook(det, clock, "PreToolUse", tool_name="Bash", tool_input={"command": "sleep 30"})
+    clock.tick(10)
+    det.update()
+    assert det.activity.state == S.RUNNING_TOOL
+    assert det.screen_due() is None
+
+
+def test_screen_only_agent(det: ActivityDetector, clock: Clock) -> None:
+    det.screen_only = True
+    assert det.update() is None and det.activity.state == S.UNKNOWN
+    assert det.screen_due() == clock()
+    det.on_screen(ScreenGuess(S.WORKING, "esc to interrupt"), source="title")
+    act = det.update()
+    assert act is not None and (act.state, act.source) == (S.WORKING, "title")
+    assert det.screen_due() == pytest.approx(clock() + det.screen_every)
+
+
+def test_session_start_idle_waits_for_the_prompt_that_follows(det: ActivityDetector, clock: Clock) -> None:
+    assert hook(det, clock, "SessionStart", source="startup") is None  # tentative
+    clock.tick(0.05)
+    act = hook(det, clock, "UserPromptSubmit", prompt="task")
+    assert act is not None and act.state == S.WORKING  # never showed idle in between
+
+
+def test_detail_change_keeps_since(det: ActivityDetector, clock: Clock) -> None:
+    hook(det, clock, "UserPromptSubmit", prompt="x")
+    hook(det, clock, "PreToolUse", tool_name="Read", tool_input={"file_path": "/a"})
+    clock.tick(0.2)
+    first = det.update()
+    assert first is not None
+    clock.tick(0.01)
+    act = hook(det, clock, "PreToolUse", tool_name="Edit", tool_input={"file_path": "/b"})
+    assert act is not None and act.detail == "Edit /b" and act.since == first.since
+
+
+# -- the monitor over real files -----------------------------------------------
+
+
+class Updates:
+    def __init__(self) -> None:
+        self.items: list[tuple[float, str, Activity]] = []
+        self.cv = threading.Condition()
+
+    def __call__(self, sid: str, act: Activity, state: object) -> None:
+        with self.cv:
+            self.items.append((time.monotonic(), sid, act))
+            self.cv.notify_all()
+
+    def wait_for(self, sid: str, state: S, timeout: float = 2.0) -> tuple[float, Activity]:
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while True:
+                for at, s, act in self.items:
+                    if s == sid and act.state == state:
+                        return at, act
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{sid} never reached {state}: {[(s, a.state) for _, s, a in self.items]}")
+                self.cv.wait(left)
+
+
+def write_event(path: Path, name: str, at: float | None = None, **payload: object) -> float:
+    with open(path, "a") as f:
+        f.write(json.dumps({"ao_session": "x", "at": at or time.time(), "event": name, **payload}) + "\n")
+    return time.monotonic()
+
+
+def test_monitor_reports_appends_within_the_latency_budget(tmp_path: Path) -> None:
+    updates = Updates()
+    reads: list[str] = []
+    ev = tmp_path / "sessions" / "s1" / "hook-events.jsonl"  # directories appear later
+    tr = tmp_path / "claude" / "projects" / "-w" / "abc.jsonl"
+    with ActivityMonitor(updates, screen_reader=lambda sid: reads.append(sid) or ("", "")) as mon:
+        mon.track("s1", ev, tr)
+        time.sleep(0.2)
+        ev.parent.mkdir(parents=True)
+        time.sleep(0.2)
+        t = write_event(ev, "UserPromptSubmit", prompt="go")
+        at, act = updates.wait_for("s1", S.WORKING)
+        assert at - t < 0.5 and act.source == "hook"
+        t = write_event(ev, "PermissionRequest", tool_name="Bash", tool_input={"command": "rm x"})
+        at, act = updates.wait_for("s1", S.WAITING_PERMISSION)
+        assert at - t < 0.5 and act.detail == "permission: Bash rm x"
+        tr.parent.mkdir(parents=True)
+        time.sleep(0.2)
+        with open(tr, "a") as f:
+            f.write(json.dumps({"type": "assistant", "timestamp": "2099-01-01T00:00:00Z", "requestId": "r",
+                                "message": {"id": "m", "model": "claude-haiku-4-5", "stop_reason": "end_turn",
+                                            "content": [{"type": "text", "text": "Merge it now?"}],
+                                            "usage": {"input_tokens": 10, "output_tokens": 2}}}) + "\n")
+        t = time.monotonic()
+        at, act = updates.wait_for("s1", S.WAITING_INPUT)
+        assert at - t < 0.5 and act.source == "transcript"
+        snap = mon.snapshot("s1")
+        assert snap is not None and snap[1].usage.input_tokens == 10 and snap[1].model == "claude-haiku-4-5"
+        mon.runtime_exited("s1", "exit status 0")
+        updates.wait_for("s1", S.EXITED)
+        assert reads == []  # hooks made everything unambiguous: the screen was never read
+        mon.untrack("s1")
+        assert mon.snapshot("s1") is None
+
+
+def test_monitor_learns_the_transcript_from_hooks_and_reads_existing_files(tmp_path: Path) -> None:
+    updates = Updates()
+    ev = tmp_path / "hook-events.jsonl"
+    tr = tmp_path / "proj" / "t.jsonl"
+    tr.parent.mkdir()
+    tr.write_text((FIXTURES / "api_error_500.jsonl").read_text())
+    with ActivityMonitor(updates) as mon:
+        mon.track("s2", ev, None)
+        # the session started before the failure the transcript records
+        write_event(ev, "SessionStart", at=1_700_000_000.0, transcript_path=str(tr))
+        _, act = updates.wait_for("s2", S.ERRORED)
+        assert act.source == "transcript" and "500" in act.detail
+        with open(tr, "a") as f:
+            f.write(json.dumps({"type": "user", "timestamp": "2099-01-01T00:00:00Z",
+                                "message": {"role": "user", "content": "again"}}) + "\n")
+        _, act = updates.wait_for("s2", S.WORKING)
+        assert act.source == "transcript"
+
+
+def test_monitor_reads_the_screen_only_for_ambiguous_sessions(tmp_path: Path) -> None:
+    updates = Updates()
+    reads: list[str] = []
+    guesses = {"amb": ScreenGuess(S.WAITING_PERMISSION, "Do you want to create a.txt?")}
+
+    def reader(sid: str) -> tuple[str, str]:
+        reads.append(sid)
+        return "screen", "title"
+
+    files = {}
+    for sid in ("calm", "amb"):
+        files[sid] = tmp_path / f"{sid}.jsonl"
+    lines = (FIXTURES / "write_permission_granted.jsonl").read_text().splitlines(keepends=True)
+    cut = next(i for i, ln in enumerate(lines) if '"type":"tool_use"' in ln.replace(" ", ""))
+    files["calm"].write_text("".join(lines))
+    with ActivityMonitor(updates, screen_reader=reader) as mon:
+        mon.track("calm", None, files["calm"])
+        mon.track("amb", None, files["amb"], agent_read_screen=lambda screen, title: guesses["amb"])
+        updates.wait_for("calm", S.IDLE)
+        files["amb"].write_text("".join(lines[: cut + 1]))  # a Write left open, no hooks
+        _, act = updates.wait_for("amb", S.WAITING_PERMISSION)
+        assert act.source == "screen"
+        assert set(reads) == {"amb"}
