@@ -9,6 +9,8 @@
   so ``pr_status`` never blocks. A run is owned by whoever holds the ``flock``
   on ``ci/<sha>/run.lock``: a crashed engine's run is simply started again.
   Logs stay in ``ci/<sha>/<check>.log``.
+  CI sees ao's environment without anything that looks like a secret
+  (``*TOKEN*``, ``*API_KEY*``...) unless named in ``ci_pass_env``.
 * The review is what the human said through ``approve`` / ``request_changes``;
   a new head commit after it puts the PR back to review pending.
 * ``merge`` computes the result with ``git merge-tree --write-tree`` and
@@ -547,7 +549,8 @@ class LocalSCM(SCM):
     def _run_check(self, repo: Path, workspace: Path, sha: str, command: CICommand) -> dict[str, Any]:
         log_path = self.ci_dir(repo, sha) / command.log_name
         started = time.monotonic()
-        env = {**os.environ, "CI": "true", "AO_CI": "1", "AO_CI_SHA": sha}
+        env = ci_environment(os.environ, self.options.get("ci_pass_env", []))
+        env.update(CI="true", AO_CI="1", AO_CI_SHA=sha, PYTHONDONTWRITEBYTECODE="1")
         with log_path.open("w", encoding="utf-8") as out:
             out.write(f"$ {shlex.join(command.argv)}\n")
             out.flush()
@@ -601,6 +604,17 @@ class LocalSCM(SCM):
         for thread in list(self._runs.values()):
             thread.join(max(0.0, deadline - time.monotonic()))
         return not any(t.is_alive() for t in self._runs.values())
+
+
+_SECRET_NAME = re.compile(r"TOKEN|API_KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+
+
+def ci_environment(environ: Any, keep: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
+    """ao's environment minus its secrets: CI runs code an agent wrote.
+
+    Names listed in the ``ci_pass_env`` option are kept even if they look secret.
+    """
+    return {k: v for k, v in environ.items() if k in keep or not _SECRET_NAME.search(k)}
 
 
 def _checks_from(status: dict[str, Any], sha: str) -> list[Check]:

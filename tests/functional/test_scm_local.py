@@ -403,3 +403,18 @@ def test_story_red_ci_reaches_the_agent_then_green_approved_and_merged(project: 
     assert len(ao_store.pending_messages("s-1")) == 2 and host.escalations == []
     reaction_events = [e.data["event"] for e in ao_store.events("s-1") if e.kind == "reaction"]
     assert reaction_events.count("ci_failed") == 1 and "approved_and_green" in reaction_events
+
+
+def test_ci_does_not_see_ao_secrets(project: Path, ao_home: Path, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-secret")
+    monkeypatch.setenv("DB_PASSWORD", "needed-by-tests")
+    ws, branch = worktree(project, ao_home)
+    dump = f"{PY} -c \"import os, json; print(json.dumps(sorted(os.environ)))\""
+    scm = make_scm(ao_home, ci=[dump], ci_pass_env=["DB_PASSWORD"])
+    commit(ws, {"x.txt": "x"})
+    pr = scm.open_pr(project, ws, branch, "main", "x", "")
+    done = settle(scm, project, ws, pr)
+    log_text = scm.log_path(project, done.checks[0]).read_text()
+    assert "GITHUB_TOKEN" not in log_text and "ANTHROPIC_API_KEY" not in log_text
+    assert "DB_PASSWORD" in log_text and '"CI"' in log_text
