@@ -19,7 +19,6 @@ import os
 import subprocess
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,14 +156,18 @@ class EngineLoop:
         self.monitor = ActivityMonitor(on_update=self.on_activity, screen_reader=self._screen_reader)
         self.monitor.start()
 
-    def _screen_reader(self, session_id: str) -> tuple[str, str]:
-        session = self.engine.session(session_id)
-        runtime = self.engine.runtime(session)
-        title = ""
-        pane = runtime.panes().get(session.runtime_handle)
-        if pane is not None:
-            title = pane.title
-        return runtime.capture(session.runtime_handle), title
+    def _screen_reader(self, session_id: str) -> tuple[str, str] | None:
+        """The monitor asks for a screen only when its file signals are ambiguous."""
+        try:
+            session = self.engine.session(session_id)
+            runtime = self.engine.runtime(session)
+            pane = runtime.panes().get(session.runtime_handle)
+            if pane is None or pane.dead:
+                return None
+            return runtime.capture(session.runtime_handle), pane.title
+        except Exception as exc:
+            log.debug("screen read for %s failed: %s", session_id, exc)
+            return None
 
     def track(self, session: Session) -> None:
         if self.monitor is None:
@@ -243,6 +246,8 @@ class EngineLoop:
                 s.id, S.EXITED, reason=reason, exit_code=code,
                 activity=Activity(state=ActivityState.EXITED, source="runtime", detail=reason),
             ) if lifecycle.can_transition(s.status, S.EXITED) else s
+            if self.monitor is not None:
+                self.monitor.runtime_exited(s.id, reason)
             self.untrack(s.id)
             self.engine._changed(updated)
             self._trigger("agent_exited", updated, f"{s.id}:exited:{updated.status_since.isoformat()}", {"reason": reason})
@@ -430,6 +435,3 @@ def _transcript_has_prompt(path: Path, text: str, tail_bytes: int = 4 << 20) -> 
                         return True
     return False
 
-
-def _epoch(dt: datetime) -> float:
-    return dt.replace(tzinfo=dt.tzinfo or timezone.utc).timestamp()
