@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ao_tui.orchestrator.client import ModelClient, ModelReply, Retrying
+from ao_tui.orchestrator.client import ChatError, ModelClient, ModelReply, Retrying
 from ao_tui.orchestrator.context import fleet_summary
 from ao_tui.orchestrator.conversation import DEFAULT_CONVERSATION, STOPPED_RESULT, Conversation
 from ao_tui.orchestrator.tools import TOOLS, Confirm, ToolBox, ToolOutcome
@@ -124,7 +124,9 @@ class Orchestrator:
         return f"{SYSTEM_PROMPT}\n\n<fleet>\n{summary}\n</fleet>"
 
     async def ask(self, text: str, on_event: OnEvent | None = None) -> str:
-        """Run one turn; returns the final text. Raises ``ChatError`` (one line) on failure.
+        """Run one turn; returns the final text. Raises ``ChatError`` (one line) on failure,
+        with ``kept`` True when the human's message was stored before it (so the
+        caller need not offer it again).
 
         Cancelling the task (Esc) stores what was said so far, with a note that
         the human stopped it, and re-raises ``CancelledError``.
@@ -191,6 +193,9 @@ class Orchestrator:
                         store_pending()
             await emit(TurnEnd(reply.stop_reason))
             return final_text
+        except ChatError as exc:
+            exc.kept = stored > 0  # the human's message is in the conversation already
+            raise
         except asyncio.CancelledError:
             said = "".join(partial).strip()
             if said:

@@ -64,7 +64,7 @@ class ShellChat:
             self.write("\n  (stopped)\n" if event.stopped else "\n")
 
     async def turn(self, text: str) -> bool:
-        """One exchange; False when it failed (the text is then offered again)."""
+        """One exchange; False when it failed before the message was kept (it is then offered again)."""
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(self.orchestrator.ask(text, self.on_event))
         try:
@@ -79,7 +79,7 @@ class ShellChat:
             return True
         except ChatError as exc:
             self.write(f"\nerror: {exc}\n")
-            return False
+            return exc.kept  # not kept: the prompt offers the text again
         finally:
             if handled:
                 loop.remove_signal_handler(signal.SIGINT)

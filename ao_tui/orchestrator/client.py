@@ -34,6 +34,8 @@ def has_api_key() -> bool:
 class ChatError(AoError):
     """A request to the model failed; the message is one line a human can act on."""
 
+    kept: bool = False
+
 
 class MissingApiKey(ChatError):
     def __init__(self) -> None:

@@ -322,9 +322,11 @@ class ToolBox:
         if name not in TOOL_NAMES or handler is None:
             return ToolOutcome(f"unknown tool {name!r}", is_error=True)
         try:
-            outcome = await handler(**(args or {}))
+            inspect.signature(handler).bind(**(args or {}))
         except TypeError as exc:
             return ToolOutcome(f"bad arguments for {name}: {exc}", is_error=True)
+        try:
+            outcome = await handler(**(args or {}))
         except AoError as exc:
             return ToolOutcome(f"error: {exc}", is_error=True)
         except Exception as exc:  # a tool failure is the model's to hear about, not a crash

@@ -132,7 +132,7 @@ class ChatPane(Vertical):
         self._stream: MarkdownStream | None = None
         self._tools: dict[str, ToolLine] = {}
         self._worker: Any = None
-        self._sent_text = ""
+        self._retrying = False
 
     def compose(self) -> ComposeResult:
         yield Static("Orchestrator", id="chat-title")
@@ -210,6 +210,9 @@ class ChatPane(Vertical):
     async def on_chat_event(self, event: ChatEvent) -> None:
         """Render one event from the orchestrator as it happens."""
         if isinstance(event, TextDelta):
+            if self._retrying:
+                self._retrying = False
+                self._status("● writing… Esc stops")
             if self._reply is None:
                 self._reply = Markdown("", classes="chat-assistant")
                 await self.log_view.mount(self._reply)
@@ -232,6 +235,7 @@ class ChatPane(Vertical):
                 reply = self._reply
                 await self._end_reply()
                 await reply.remove()
+            self._retrying = True
             self._status(f"↻ {event.retry.reason}; retrying in {event.retry.delay:.0f}s "
                          f"({event.retry.attempt}/{event.retry.attempts - 1})")
         elif isinstance(event, TurnEnd):
@@ -264,7 +268,6 @@ class ChatPane(Vertical):
         if not has_api_key():
             self._notice(API_KEY_HELP, "chat-setup")
             return  # the text stays in the input
-        self._sent_text = text
         self.input.value = ""
         self.log_view.mount(Static(text, classes="chat-user", markup=False))
         self.log_view.scroll_end(animate=False)
@@ -278,10 +281,13 @@ class ChatPane(Vertical):
         except ChatError as exc:
             await self._end_reply()
             self._notice(f"✗ {exc}", "chat-error")
-            if not self.input.value:
-                self.input.value = text  # nothing typed is lost
-                self.input.cursor_position = len(text)
-            self._status("your message is back in the input: Enter sends it again")
+            if exc.kept:
+                self._status("the conversation so far is kept; ask again to go on")
+            else:
+                if not self.input.value:
+                    self.input.value = text  # nothing typed is lost
+                    self.input.cursor_position = len(text)
+                self._status("your message is back in the input: Enter sends it again")
         except asyncio.CancelledError:
             await self._end_reply()
             raise
