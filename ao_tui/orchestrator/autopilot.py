@@ -9,6 +9,7 @@ do, spawns each task exactly once (a store claim), and never raises.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from ao_tui.errors import AoError
 from ao_tui.models import Session
 from ao_tui.models import SessionStatus as S
 from ao_tui.orchestrator import decompose, drift
+from ao_tui.orchestrator.context import cached_backlog
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -53,17 +55,19 @@ def fill(engine: Engine, project: str) -> list[Session]:
     if free <= 0:
         return []
     taken = {s.task_id for s in sessions if s.task_id and s.status is not S.KILLED}
-    tasks = engine.backlog(project, include_done=True)
+    tasks = cached_backlog(engine, project)
     done = {t.id for t in tasks if t.status == "done"}
     ready = [t for t in tasks if t.status == "open" and t.id not in taken and all(d in done for d in t.depends_on)]
     spawned = []
-    for task in ready[:free]:
+    for task in ready:
+        if len(spawned) >= free:
+            break
         try:
             session = decompose.spawn_task(engine, project, task.id, "autopilot")
         except AoError as exc:
             log.warning("autopilot could not spawn %s: %s", task.id, exc)
             continue
-        if session is not None:
+        if session is not None:  # None: claimed before (e.g. spawned, then killed by the human)
             spawned.append(session)
     return spawned
 
@@ -75,11 +79,34 @@ class TickReport:
     drift_started: bool = False
 
 
-def tick(engine: Engine) -> TickReport:
-    """One pass of the orchestrator's background work; called by the engine loop."""
+#: Seconds between two looks at the tracker (it may be GitHub) when nothing merged.
+RECHECK_SECONDS = 20.0
+_last_run: dict[tuple[int, str], tuple[float, int]] = {}
+
+
+def _due(engine: Engine, what: str, force: bool) -> bool:
+    """Whether ``what`` should run now: forced, a session merged since, or enough time passed."""
+    merged = sum(1 for s in engine.sessions() if s.status in (S.MERGED, S.DONE))
+    key = (id(engine), what)
+    last = _last_run.get(key)
+    now = time.monotonic()
+    if force or last is None or last[1] != merged or now - last[0] >= RECHECK_SECONDS:
+        _last_run[key] = (now, merged)
+        return True
+    return False
+
+
+def tick(engine: Engine, *, force: bool = False) -> TickReport:
+    """One pass of the orchestrator's background work; called by the engine loop.
+
+    Cheap when there is nothing to do: the tracker is read again only when a
+    session merged, a slot freed, or ``RECHECK_SECONDS`` passed (``force``
+    skips the wait).
+    """
     report = TickReport()
     try:
-        report.released = decompose.release_ready(engine)
+        if decompose.waiting_tasks(engine) and _due(engine, "release", force):
+            report.released = decompose.release_ready(engine)
     except Exception:
         log.exception("releasing waiting tasks failed")
     for project in engine.config.projects:
@@ -89,7 +116,8 @@ def tick(engine: Engine) -> TickReport:
         except Exception:
             log.exception("autopilot for %s failed", project)
     try:
-        report.drift_started = drift.maybe_check(engine)
+        if _due(engine, "drift", force):
+            report.drift_started = drift.maybe_check(engine)
     except Exception:
         log.exception("drift checks failed")
     return report
