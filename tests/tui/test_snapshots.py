@@ -1,0 +1,80 @@
+"""Snapshots of every screen and modal at 80x24 and 200x50 in each shipped theme.
+
+Deterministic: fixed clock, fixed git dates, fixed event times, no cursor blink.
+Update with ``pytest tests/tui/test_snapshots.py --snapshot-update`` and look at
+the report before committing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+SIZES = {"80x24": (80, 24), "200x50": (200, 50)}
+THEMES = ("dark", "light", "high-contrast")
+
+#: screen name -> (keys to press, session to focus first)
+SCREENS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "main": ((), None),
+    "help": (("question_mark",), None),
+    "kill": (("x",), "app-5"),
+    "restore": (("r",), "web-1"),
+    "merge_refused": (("M",), "app-3"),
+    "merge_insisting": (("M", "f"), "app-3"),
+    "approve": (("A",), "app-2"),
+    "request_changes": (("R",), "app-4"),
+    "send_message": (("s",), "app-1"),
+    "new_session": (("n",), None),
+    "project_filter": (("p",), None),
+    "theme_picker": (("t",), None),
+    "diff": (("d",), "app-1"),
+    "palette": (("slash", *"#1121"), None),
+}
+
+
+async def settle(pilot) -> None:  # noqa: ANN001
+    app = pilot.app
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    for widget in app.screen.query("TextArea, Input"):
+        widget.cursor_blink = False
+
+
+def cases() -> list[tuple[str, str, str]]:
+    """Every screen at 80x24 in every theme; at 200x50 every screen in dark and the main one in all."""
+    out = [(screen, "80x24", theme) for screen in SCREENS for theme in THEMES]
+    out += [(screen, "200x50", "dark") for screen in SCREENS]
+    out += [("main", "200x50", theme) for theme in THEMES if theme != "dark"]
+    return out
+
+
+@pytest.mark.parametrize(("screen", "size", "theme"), cases())
+def test_snapshot(screen: str, size: str, theme: str, make_app, snap_compare) -> None:
+    keys, focus = SCREENS[screen]
+    app = make_app(theme=theme)
+
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await settle(pilot)
+        if focus:
+            pilot.app.jump_to(focus)
+            await settle(pilot)
+        await pilot.press(*keys)
+        await settle(pilot)
+        if screen == "palette":
+            await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+@pytest.mark.parametrize("tab", ["terminal", "detail"])
+def test_snapshot_narrow_tabs(tab: str, make_app, snap_compare) -> None:
+    """At 80x24 the panes are tabs; ] moves to the next one."""
+    app = make_app()
+    presses = ["right_square_bracket"] * (1 if tab == "terminal" else 2)
+
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await settle(pilot)
+        await pilot.press(*presses)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
