@@ -160,7 +160,7 @@ class LocalSCM(SCM):
         self._listeners: list[Callable[[str, str], None]] = []
         self._runs: dict[str, threading.Thread] = {}
         self._workspace_locks: dict[str, threading.Lock] = {}
-        self._mergeable_cache: dict[tuple[str, str, str], tuple[bool, list[str]]] = {}
+        self._analysis: dict[tuple[str, str, str, str], tuple[bool, bool]] = {}
         self._guard = threading.Lock()
 
     # -- where things live ----------------------------------------------------------
@@ -205,15 +205,26 @@ class LocalSCM(SCM):
             raise NotFound(f"no local PR for branch {branch!r} (open one first)")
         return record
 
+    def _tips(self, repo: Path, record: dict[str, Any]) -> tuple[str | None, str | None]:
+        """The branch tip and the base tip, in one git call when the workspace shares the repo's refs.
+
+        A linked worktree (``.git`` is a file) shares refs with the repository; a
+        clone has its own, so its branch tip is read from the clone.
+        """
+        branch = f"refs/heads/{record['branch']}"
+        base = f"refs/heads/{record['base']}" if record.get("base") else None
+        patterns = [branch, base] if base else [branch]
+        out = _git(repo, "for-each-ref", "--format=%(refname) %(objectname)", *patterns, check=False).stdout
+        tips = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        head = tips.get(branch)
+        ws = record.get("workspace")
+        if ws and (Path(ws) / ".git").is_dir() and Path(ws).resolve() != Path(repo).resolve():
+            result = _git(Path(ws), "rev-parse", "--verify", "-q", f"{branch}^{{commit}}", check=False)
+            head = result.stdout.strip() if result.returncode == 0 else head
+        return head, tips.get(base) if base else None
+
     def _head(self, repo: Path, record: dict[str, Any]) -> str | None:
-        """The branch tip, from the workspace when it still exists (a clone has its own refs)."""
-        ref = f"refs/heads/{record['branch']}"
-        for place in (record.get("workspace"), str(repo)):
-            if place and Path(place).is_dir():
-                result = _git(Path(place), "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
-                if result.returncode == 0:
-                    return result.stdout.strip()
-        return None
+        return self._tips(repo, record)[0]
 
     # -- SCM interface ------------------------------------------------------------------
 
@@ -262,35 +273,39 @@ class LocalSCM(SCM):
             result.review, result.comments = self._review(record, head)
             result.mergeable = False
             return result
-        head = self._head(repo, record)
+        head, base_sha = self._tips(repo, record)
         if head is None:
             result = self._to_pr(repo, record, pr.head_sha)
             result.state = "closed"
             return result
-        if self._merged_outside(repo, record, head):
+        outside, clean = self._analyse(repo, record, head, base_sha)
+        if outside:
             with self._editing(repo) as state:
                 rec = state["prs"][record["branch"]]
                 rec.update(state="merged", merged_head=head, merged_sha=head, merged_at=_now())
-                record = rec
             return self.pr_status(repo, workspace, pr)
         result = self._to_pr(repo, record, head)
         ws = Path(record.get("workspace") or workspace)
         result.checks = self._checks(repo, ws, record["branch"], head)
         result.ci = _aggregate(result.checks)
         result.review, result.comments = self._review(record, head)
-        clean, _files = self._mergeable(repo, record["base"], head)
         result.mergeable = clean
         result.has_conflicts = not clean
         return result
 
-    def _merged_outside(self, repo: Path, record: dict[str, Any], head: str) -> bool:
-        """A human merged the branch with plain git: its tip is in the base branch."""
-        base = _git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{record['base']}", check=False).stdout.strip()
-        if not base:
-            return False
-        if not record.get("fork") or head == record["fork"]:
-            return False
-        return _git(repo, "merge-base", "--is-ancestor", head, base, check=False).returncode == 0
+    def _analyse(self, repo: Path, record: dict[str, Any], head: str, base_sha: str | None) -> tuple[bool, bool]:
+        """(merged by hand, merges cleanly), computed once per pair of tips."""
+        if base_sha is None:
+            raise AoError(f"the base branch {record['base']} does not exist in {repo}")
+        key = (str(repo), record["branch"], head, base_sha)
+        if key not in self._analysis:
+            self._ensure_objects(repo, record, head)
+            fork = record.get("fork")
+            outside = bool(fork) and head != fork and _git(
+                repo, "merge-base", "--is-ancestor", head, base_sha, check=False).returncode == 0
+            clean = outside or self._mergeable(repo, base_sha, head)[0]
+            self._analysis[key] = (outside, clean)
+        return self._analysis[key]
 
     def _review(self, record: dict[str, Any], head: str) -> tuple[ReviewState, list[ReviewComment]]:
         comments = [
@@ -353,16 +368,13 @@ class LocalSCM(SCM):
 
     # -- mergeability and merge ---------------------------------------------------------
 
-    def _mergeable(self, repo: Path, base: str, head: str) -> tuple[bool, list[str]]:
-        base_sha = _git(repo, "rev-parse", "--verify", f"refs/heads/{base}").stdout.strip()
-        key = (str(repo), base_sha, head)
-        if key not in self._mergeable_cache:
-            result = _git(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", base_sha, head, check=False)
-            if result.returncode not in (0, 1):
-                raise AoError(f"git merge-tree failed: {result.stderr.strip()}")
-            files = [f for f in result.stdout.splitlines()[1:] if f.strip()]
-            self._mergeable_cache[key] = (result.returncode == 0, files)
-        return self._mergeable_cache[key]
+    def _mergeable(self, repo: Path, base_sha: str, head: str) -> tuple[bool, list[str]]:
+        """Whether ``head`` merges cleanly into ``base_sha``, and the conflicted files."""
+        result = _git(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", base_sha, head, check=False)
+        if result.returncode not in (0, 1):
+            raise AoError(f"git merge-tree failed: {result.stderr.strip()}")
+        files = [f for f in result.stdout.splitlines()[1:] if f.strip()]
+        return result.returncode == 0, files
 
     def _ensure_objects(self, repo: Path, record: dict[str, Any], head: str) -> None:
         """A clone workspace has commits the main repository lacks: fetch them."""

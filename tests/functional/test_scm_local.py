@@ -418,3 +418,19 @@ def test_ci_does_not_see_ao_secrets(project: Path, ao_home: Path, monkeypatch):
     log_text = scm.log_path(project, done.checks[0]).read_text()
     assert "GITHUB_TOKEN" not in log_text and "ANTHROPIC_API_KEY" not in log_text
     assert "DB_PASSWORD" in log_text and '"CI"' in log_text
+
+
+def test_clone_workspace_is_followed_and_merged(project: Path, ao_home: Path):
+    ws = ao_home / "workspaces" / "s-7"
+    subprocess.run(["git", "clone", "-q", str(project), str(ws)], check=True)
+    git(ws, "checkout", "-q", "-b", "ao/s-7")
+    git(ws, "config", "user.email", "agent@example.invalid")
+    git(ws, "config", "user.name", "Agent")
+    scm = make_scm(ao_home, ci=[CHECK])
+    head = commit(ws, {"cloned.txt": "from a clone\n"})
+    pr = scm.open_pr(project, ws, "ao/s-7", "main", "From a clone", "")
+    done = settle(scm, project, ws, pr)
+    assert done.head_sha == head and done.ci is CheckState.PASSED and done.mergeable is True
+    scm.approve(project, pr)
+    assert scm.merge(project, pr, "squash").state == "merged"
+    assert (project / "cloned.txt").read_text() == "from a clone\n"
