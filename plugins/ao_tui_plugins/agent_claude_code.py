@@ -112,11 +112,7 @@ class ClaudeCodeAgent(Agent):
         )
 
     def write_task_file(self, spec: LaunchSpec) -> Path:
-        directory = spec.workspace / TASK_FILE.parent
-        write_atomic(directory / ".gitignore", "*\n")  # .ao/ never lands in a commit
-        path = spec.workspace / TASK_FILE
-        write_atomic(path, spec.prompt)
-        return path
+        return write_ao_file(spec.workspace, TASK_FILE.name, spec.prompt)
 
     # ------------------------------------------------------------ environment
     def environment(self, spec: LaunchSpec) -> dict[str, str]:
@@ -180,6 +176,15 @@ class ClaudeCodeAgent(Agent):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def write_ao_file(workspace: Path, name: str, content: str) -> Path:
+    """Write ``<workspace>/.ao/<name>`` atomically; ``.ao/`` ignores itself so it never lands in a commit."""
+    directory = Path(workspace) / TASK_FILE.parent
+    write_atomic(directory / ".gitignore", "*\n")
+    path = directory / name
+    write_atomic(path, content)
+    return path.absolute()
 
 
 def project_slug(workspace: Path) -> str:

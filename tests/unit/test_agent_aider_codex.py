@@ -1,0 +1,136 @@
+"""AiderAgent and CodexAgent: argv building and screen reading (their CLIs are not installed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ao_tui.errors import PluginError
+from ao_tui.models import ActivityState
+from ao_tui.slots.agent import LaunchSpec
+from ao_tui.slots.base import PluginContext
+from ao_tui_plugins.agent_aider import AiderAgent
+from ao_tui_plugins.agent_codex import CodexAgent
+
+SCREENS = Path(__file__).resolve().parent.parent / "fixtures" / "screens"
+HOSTILE = "--yes-always\n$(rm -rf ~); `id` 'x' \"y\""
+
+
+def make_spec(workspace: Path, **overrides) -> LaunchSpec:
+    workspace.mkdir(parents=True, exist_ok=True)
+    values = dict(session_id="app-1", agent_session_id="x", workspace=workspace, prompt="Fix the login bug",
+                  model="some-model", permission_mode="default", extra_rules="Rules for this session:\n- Use tabs.")
+    values.update(overrides)
+    return LaunchSpec(**values)
+
+
+def screen(agent: str, name: str) -> str:
+    return (SCREENS / agent / f"{name}.txt").read_text()
+
+
+@pytest.fixture
+def aider(tmp_path: Path) -> AiderAgent:
+    return AiderAgent(PluginContext(ao_home=tmp_path))
+
+
+@pytest.fixture
+def codex(tmp_path: Path) -> CodexAgent:
+    return CodexAgent(PluginContext(ao_home=tmp_path))
+
+
+# ---------------------------------------------------------------------- aider
+
+
+def test_aider_launch_runs_the_task_file_with_rules_read_only(aider, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("AO_AIDER_BIN", raising=False)
+    ws = tmp_path / "ws"
+    argv = aider.launch_argv(make_spec(ws, prompt=HOSTILE))
+    task = ws / ".ao" / "task.md"
+    assert argv[0] == "aider"
+    assert argv[argv.index("--model") + 1] == "some-model"
+    assert argv[argv.index("--message-file") + 1] == str(task)
+    assert task.read_text() == HOSTILE  # the prompt travels as a file, never as flags
+    assert "--yes-always" not in argv
+    assert (ws / ".ao" / "rules.md").read_text().startswith("Rules for this session:")
+    assert argv[argv.index("--read") + 1] == str(ws / ".ao" / "rules.md")
+
+
+def test_aider_restore_reopens_the_chat_and_bypass_means_yes_always(aider, tmp_path) -> None:
+    argv = aider.restore_argv(make_spec(tmp_path / "ws", permission_mode="bypassPermissions", command=["/x/aider"]))
+    assert argv[0] == "/x/aider"
+    assert "--restore-chat-history" in argv and "--yes-always" in argv
+    assert "--message-file" not in argv
+
+
+@pytest.mark.parametrize(
+    ("name", "state", "detail"),
+    [
+        ("permission_shell", ActivityState.WAITING_PERMISSION, "Run shell command? (pytest -q tests/test_login.py)"),
+        ("permission_add_file", ActivityState.WAITING_PERMISSION, "Add file to the chat? (src/auth/login.py)"),
+        ("working", ActivityState.WORKING, "Waiting for anthropic/claude-sonnet-4-5"),
+        ("idle", ActivityState.IDLE, ""),
+        ("error", ActivityState.ERRORED, "The API provider is not able to authenticate you"),
+    ],
+)
+def test_aider_screens(aider, name, state, detail) -> None:
+    guess = aider.read_screen(screen("aider", name))
+    assert guess is not None and guess.state == state
+    assert detail in guess.detail
+
+
+def test_aider_unknown_screen(aider) -> None:
+    assert aider.read_screen("some compiler output\nstill going") is None
+
+
+# ---------------------------------------------------------------------- codex
+
+
+def test_codex_launch_puts_rules_then_prompt_after_double_dash(codex, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("AO_CODEX_BIN", raising=False)
+    argv = codex.launch_argv(make_spec(tmp_path / "ws", prompt=HOSTILE))
+    assert argv[:3] == ["codex", "--model", "some-model"]
+    assert argv[argv.index("--sandbox") + 1] == "workspace-write"
+    assert argv[argv.index("--ask-for-approval") + 1] == "on-request"
+    assert argv[-2] == "--"
+    assert argv[-1].startswith("Rules for this session:") and argv[-1].endswith(HOSTILE)
+
+
+def test_codex_modes_restore_and_big_prompt(codex, tmp_path) -> None:
+    ws = tmp_path / "ws"
+    assert "--dangerously-bypass-approvals-and-sandbox" in codex.launch_argv(
+        make_spec(ws, permission_mode="bypassPermissions"))
+    plan = codex.launch_argv(make_spec(ws, permission_mode="plan"))
+    assert plan[plan.index("--sandbox") + 1] == "read-only"
+    assert codex.restore_argv(make_spec(ws))[:3] == ["codex", "resume", "--last"]
+    with pytest.raises(PluginError):
+        codex.launch_argv(make_spec(ws, permission_mode="yolo"))
+    big = "z" * 120_000
+    argv = codex.launch_argv(make_spec(ws, prompt=big))
+    assert str(ws / ".ao" / "task.md") in argv[-1]
+    assert (ws / ".ao" / "task.md").read_text().endswith(big)
+
+
+@pytest.mark.parametrize(
+    ("name", "state", "detail"),
+    [
+        ("permission_command", ActivityState.WAITING_PERMISSION,
+         "Would you like to run the following command? (pytest -q tests/test_login.py)"),
+        ("working", ActivityState.WORKING, "Working (12s • esc to interrupt)"),
+        ("idle", ActivityState.IDLE, ""),
+        ("error", ActivityState.ERRORED, "unexpected status 401 Unauthorized"),
+    ],
+)
+def test_codex_screens(codex, name, state, detail) -> None:
+    guess = codex.read_screen(screen("codex", name))
+    assert guess is not None and guess.state == state
+    assert detail in guess.detail
+
+
+def test_builtin_agent_plugins_are_registered() -> None:
+    from ao_tui.registry import load
+    from ao_tui_plugins.agent_claude_code import ClaudeCodeAgent
+
+    assert load("agent", "aider") is AiderAgent
+    assert load("agent", "codex") is CodexAgent
+    assert load("agent", "claude-code") is ClaudeCodeAgent
