@@ -32,7 +32,11 @@ FULL_PARSE_LIMIT = 8 << 20
 STATE_TAIL_BYTES = 4 << 20
 #: How many (message id, request id) usage entries are remembered for de-duplication.
 USAGE_KEYS_KEPT = 1024
-STREAM_CHUNK = 8 << 20
+STREAM_CHUNK = 1 << 20
+#: What makes an old line worth parsing in the usage pass. (GitLab merge request
+#: links are found in the state tail and in new lines, not in the old prefix:
+#: one more full scan of the file is not worth it.)
+_PREFIX_NEEDLES = (b'"usage"', b"/pull/")
 
 PR_URL = re.compile(r"https?://[^\s\"'<>()\[\]`]+?/(?:pull|merge_requests)/\d+")
 _TOOL_USE_ID = re.compile(rb'"tool_use_id"\s*:\s*"([^"\\]+)"')
@@ -42,6 +46,20 @@ _INTERRUPTED = "[Request interrupted by user"
 _LOCAL_COMMAND_PREFIXES = ("<command-name>", "<command-message>", "<local-command", "<bash-input>", "<bash-stdout>")
 #: tool_input fields that say what a tool is about, most telling first.
 _TARGET_FIELDS = ("file_path", "notebook_path", "command", "pattern", "url", "query", "path", "description", "prompt")
+
+
+def _lines_with(data: bytes, end: int, needles: tuple[bytes, ...]) -> list[tuple[int, int]]:
+    """(start, stop) of each line in ``data[:end]`` containing any needle, in order, once."""
+    spans: set[tuple[int, int]] = set()
+    for needle in needles:
+        i = data.find(needle, 0, end)
+        while i >= 0:
+            start = data.rfind(b"\n", 0, i) + 1
+            stop = data.find(b"\n", i, end)
+            stop = end if stop < 0 else stop
+            spans.add((start, stop))
+            i = data.find(needle, stop, end)
+    return sorted(spans)
 
 
 class Kind:
@@ -183,6 +201,10 @@ class TranscriptParser:
     def __init__(self, state: TranscriptState | None = None) -> None:
         self.state = state or TranscriptState()
         self._usage_seen: OrderedDict[tuple[str, str], tuple[str, int, int, int, int]] = OrderedDict()
+        u = self.state.usage
+        self._totals: list[float] = [u.input_tokens, u.output_tokens, u.cache_creation_input_tokens,
+                                     u.cache_read_input_tokens, u.cost_usd]
+        self._usage_dirty = False
 
     # -- lines -----------------------------------------------------------------
 
@@ -216,12 +238,8 @@ class TranscriptParser:
                 st.turn_ended = False
 
     def account_line(self, line: bytes) -> None:
-        """The cheap pass over old lines: only usage, model and PR links."""
+        """The cheap pass over old lines: only usage, model and PR links (call ``sync_usage`` after)."""
         if isinstance(line, TruncatedLine):
-            return
-        if b'"usage"' in line and b'"assistant"' in line:
-            pass
-        elif not (b"/pull/" in line or b"/merge_requests/" in line):
             return
         try:
             record = json.loads(line)
@@ -405,13 +423,30 @@ class TranscriptParser:
                 self._usage_seen.popitem(last=False)
 
     def _add_usage(self, entry: tuple[str, int, int, int, int], sign: int) -> None:
-        u = self.state.usage
         model, i, o, cw, cr = entry
-        u.input_tokens += sign * i
-        u.output_tokens += sign * o
-        u.cache_creation_input_tokens += sign * cw
-        u.cache_read_input_tokens += sign * cr
-        u.cost_usd = max(0.0, u.cost_usd + sign * cost_usd(model, i, o, cw, cr))
+        t = self._totals
+        t[0] += sign * i
+        t[1] += sign * o
+        t[2] += sign * cw
+        t[3] += sign * cr
+        t[4] += sign * cost_usd(model, i, o, cw, cr)
+        self._usage_dirty = True
+
+    def add_totals(self, delta: list[float]) -> None:
+        """Add usage counted elsewhere (a subagent's file)."""
+        for k, v in enumerate(delta):
+            self._totals[k] += v
+        self._usage_dirty = True
+
+    def sync_usage(self) -> None:
+        """Publish the running totals to ``state.usage`` (kept apart: pydantic setattr is slow)."""
+        if not self._usage_dirty:
+            return
+        self._usage_dirty = False
+        i, o, cw, cr, cost = self._totals
+        self.state.usage = Usage(input_tokens=int(i), output_tokens=int(o), cache_creation_input_tokens=int(cw),
+                                 cache_read_input_tokens=int(cr), cost_usd=max(0.0, cost))
+        self.state.revision += 1
 
     def _collect_prs(self, record: dict) -> None:
         message = record.get("message")
@@ -479,6 +514,7 @@ class TranscriptReader:
                 for line in read.lines:
                     self.parser.feed_line(line)
         self._poll_subagents()
+        self.parser.sync_usage()
         return self.state.revision != before
 
     def _reset(self) -> None:
@@ -503,7 +539,11 @@ class TranscriptReader:
         self.state.revision += 1
 
     def _account_prefix(self, end: int) -> None:
-        """Stream bytes [0, end) in chunks, accounting usage without building state."""
+        """Stream bytes [0, end) in chunks, accounting usage without building state.
+
+        Only lines holding a ``"usage"`` key or a PR URL are parsed; they are
+        found by searching each chunk (C speed), never by splitting it.
+        """
         parser = self.parser
         carry = b""
         with open(self.path, "rb") as f:
@@ -514,14 +554,14 @@ class TranscriptReader:
                     break
                 pos += len(chunk)
                 data = carry + chunk if carry else chunk
-                cut = data.rfind(b"\n")
-                if cut < 0:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
                     carry = data if len(data) <= self._tail.max_line else b""
                     continue
-                carry = data[cut + 1:]
-                for line in data[:cut].split(b"\n"):
-                    if b'"usage"' in line or b"/pull/" in line or b"/merge_requests/" in line:
-                        parser.account_line(line)
+                carry = data[cut:]
+                for start, stop in _lines_with(data, cut, _PREFIX_NEEDLES):
+                    parser.account_line(data[start:stop])
+        parser.sync_usage()
 
     def _poll_subagents(self) -> None:
         sub = self.subagent_dir
@@ -534,22 +574,11 @@ class TranscriptReader:
                 # usage only: a subagent never decides the main state
                 self._subagents[path] = (LineTail(path), TranscriptParser(TranscriptState()))
             tail, parser = self._subagents[path]
-            read = tail.read()
-            for line in read.lines:
-                before = parser.state.usage.model_copy()
-                parser.account_line(line)
-                self._merge_usage(before, parser.state.usage)
-
-    def _merge_usage(self, before: Usage, after: Usage) -> None:
-        u = self.state.usage
-        changed = False
-        for name in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
-            delta = getattr(after, name) - getattr(before, name)
-            if delta:
-                setattr(u, name, getattr(u, name) + delta)
-                changed = True
-        if after.cost_usd != before.cost_usd:
-            u.cost_usd += after.cost_usd - before.cost_usd
-            changed = True
-        if changed:
-            self.state.revision += 1
+            before = list(parser._totals)  # noqa: SLF001
+            for line in tail.read().lines:
+                if b'"usage"' in line:
+                    parser.account_line(line)
+            delta = [a - b for a, b in zip(parser._totals, before)]  # noqa: SLF001
+            if any(delta):
+                self.parser.add_totals(delta)
+                self.parser.sync_usage()

@@ -1,0 +1,295 @@
+"""Activity detection figures: latency, idle cost, large transcripts.
+
+    python bench/bench_activity.py            # everything (about a minute)
+    python bench/bench_activity.py latency    # or: idle, parse, hook
+
+Prints figures; it is not a test and asserts nothing. docs/benchmarks.md
+records the figures measured on the project's machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ao_tui.activity.watcher import ActivityMonitor  # noqa: E402
+from ao_tui.models import ActivityState  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+def user_record(text: str, t: float) -> dict:
+    return {"parentUuid": None, "isSidechain": False, "type": "user", "timestamp": iso(t), "sessionId": "bench",
+            "message": {"role": "user", "content": text}, "uuid": f"u{t}"}
+
+
+def assistant_record(msg_id: str, blocks: list, stop: str, t: float, out_tokens: int = 20) -> dict:
+    return {"parentUuid": "p", "isSidechain": False, "type": "assistant", "timestamp": iso(t), "requestId": f"req_{msg_id}",
+            "message": {"id": msg_id, "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                        "content": blocks, "stop_reason": stop, "stop_sequence": None,
+                        "usage": {"input_tokens": 3, "cache_creation_input_tokens": 1200,
+                                  "cache_read_input_tokens": 25000, "output_tokens": out_tokens,
+                                  "service_tier": "standard"}}, "uuid": f"a{msg_id}"}
+
+
+# -- (a) latency ---------------------------------------------------------------
+
+
+def bench_latency(appends: int = 200, sessions: int = 100) -> dict[str, float]:
+    """Append lines to one of ``sessions`` tracked sessions; time until the callback reports it."""
+    base = Path(tempfile.mkdtemp(prefix="ao-bench-lat-"))
+    waiting: dict[str, tuple[ActivityState, float]] = {}
+    lock = threading.Condition()
+    results: dict[str, list[float]] = {"events": [], "transcript": []}
+
+    def on_update(sid: str, act, state) -> None:  # noqa: ANN001
+        now = time.perf_counter()
+        with lock:
+            want = waiting.get(sid)
+            if want is not None and act.state == want[0]:
+                del waiting[sid]
+                results[sid.split("-")[0]].append(now - want[1])
+                lock.notify_all()
+
+    mon = ActivityMonitor(on_update)
+    ids = []
+    for i in range(sessions):
+        kind = "events" if i % 2 == 0 else "transcript"
+        sid = f"{kind}-{i}"
+        d = base / "sessions" / sid
+        d.mkdir(parents=True)
+        slug = base / "projects" / f"-w-{i}"
+        slug.mkdir(parents=True)
+        mon.track(sid, d / "hook-events.jsonl", slug / f"{sid}.jsonl")
+        ids.append((sid, kind, d / "hook-events.jsonl", slug / f"{sid}.jsonl"))
+    mon.start()
+    time.sleep(1.0)
+    busy = {sid: False for sid, *_ in ids}
+    rng = random.Random(7)
+    missed = 0
+    for n in range(appends * 2):
+        sid, kind, ev, tr = ids[rng.randrange(len(ids)) // 2 * 2 + (n % 2)]
+        going_busy = not busy[sid]
+        target = ActivityState.WORKING if going_busy else ActivityState.IDLE
+        now = time.time()
+        if kind == "events":
+            rec = {"ao_session": sid, "at": now, "event": "UserPromptSubmit" if going_busy else "Stop",
+                   "prompt": "go", "last_assistant_message": "Done."}
+            path = ev
+        else:
+            rec = user_record("go", now) if going_busy else assistant_record(f"m{n}", [{"type": "text", "text": "Done."}], "end_turn", now)
+            path = tr
+        line = json.dumps(rec) + "\n"
+        with lock:
+            waiting[sid] = (target, time.perf_counter())
+        with open(path, "a") as f:
+            f.write(line)
+        with lock:
+            if not lock.wait_for(lambda: sid not in waiting, timeout=2.0):
+                missed += 1
+                waiting.pop(sid, None)
+        busy[sid] = going_busy
+        time.sleep(rng.uniform(0.005, 0.03))
+    mon.stop()
+    out = {}
+    for kind, values in results.items():
+        ms = [v * 1000 for v in values]
+        out[f"{kind}_p50_ms"] = statistics.median(ms)
+        out[f"{kind}_p99_ms"] = pct(ms, 99)
+        out[f"{kind}_max_ms"] = max(ms)
+        out[f"{kind}_n"] = len(ms)
+    out["missed"] = missed
+    return out
+
+
+# -- (b) idle cost ----------------------------------------------------------------
+
+
+def bench_idle(sessions: int = 100, seconds: float = 10.0) -> dict[str, float]:
+    base = Path(tempfile.mkdtemp(prefix="ao-bench-idle-"))
+    calls = {"subprocess": 0, "screen": 0}
+    real_popen = subprocess.Popen.__init__
+
+    def counting_popen(self, *a, **kw):  # noqa: ANN001, ANN002, ANN003
+        calls["subprocess"] += 1
+        return real_popen(self, *a, **kw)
+
+    def screen(sid: str) -> tuple[str, str]:
+        calls["screen"] += 1
+        return "", ""
+
+    updates = 0
+
+    def on_update(*_: object) -> None:
+        nonlocal updates
+        updates += 1
+
+    fixture = (ROOT / "tests/fixtures/transcripts/bash_tool_bypass.jsonl").read_text()
+    events = (ROOT / "tests/fixtures/transcripts/bash_tool_bypass.events.jsonl").read_text()
+    mon = ActivityMonitor(on_update, screen_reader=screen)
+    for i in range(sessions):
+        d = base / "sessions" / f"s{i}"
+        d.mkdir(parents=True)
+        (d / "hook-events.jsonl").write_text(events)
+        slug = base / "projects" / f"-w-{i}"
+        slug.mkdir(parents=True)
+        (slug / "t.jsonl").write_text(fixture)
+        mon.track(f"s{i}", d / "hook-events.jsonl", slug / "t.jsonl")
+    mon.start()
+    time.sleep(2.0)  # initial loads done
+    subprocess.Popen.__init__ = counting_popen  # type: ignore[method-assign]
+    loaded_updates = updates
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    t1 = time.perf_counter()
+    subprocess.Popen.__init__ = real_popen  # type: ignore[method-assign]
+    mon.stop()
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return {"sessions": sessions, "seconds": t1 - t0, "cpu_percent_of_one_core": 100 * cpu / (t1 - t0),
+            "subprocess_calls": calls["subprocess"], "screen_reads": calls["screen"],
+            "updates_while_idle": updates - loaded_updates, "watched_dirs": len(mon._targets)}  # noqa: SLF001
+
+
+# -- (c) a 200 MB transcript --------------------------------------------------------
+
+
+def write_long_transcript(path: Path, target_bytes: int) -> int:
+    """A long realistic session: prompts, tool calls (one record per block), big tool results."""
+    rng = random.Random(1)
+    t = time.time() - 86400
+    n = 0
+    body = "".join(f"    line {i}: some source code = value_{i} * 2  # comment\n" for i in range(600))
+    with open(path, "w") as f:
+        while f.tell() < target_bytes:
+            n += 1
+            t += 30
+            f.write(json.dumps(user_record(f"Task {n}: fix the failing test in module_{n}.py", t), separators=(",", ":")) + "\n")
+            for k in range(rng.randint(3, 8)):
+                mid = f"msg_{n}_{k}"
+                tid = f"toolu_{n}_{k}"
+                t += 2
+                f.write(json.dumps(assistant_record(mid, [{"type": "text", "text": "Let me look at the file and check the test output. " * 3}], "tool_use", t), separators=(",", ":")) + "\n")
+                tool = rng.choice(["Read", "Bash", "Edit", "Grep"])
+                inp = {"file_path": f"/repo/src/module_{n}.py"} if tool in ("Read", "Edit") else {"command": "pytest -x tests/"}
+                if tool == "Edit":
+                    inp.update(old_string=body[:2000], new_string=body[:2100])
+                f.write(json.dumps(assistant_record(mid, [{"type": "tool_use", "id": tid, "name": tool, "input": inp}], "tool_use", t), separators=(",", ":")) + "\n")
+                content = body[: rng.randint(2000, len(body))]
+                f.write(json.dumps({"parentUuid": "p", "isSidechain": False, "type": "user", "timestamp": iso(t + 1),
+                                    "message": {"role": "user", "content": [{"tool_use_id": tid, "type": "tool_result", "content": content}]},
+                                    "toolUseResult": {"stdout": content, "stderr": "", "interrupted": False}},
+                                   separators=(",", ":")) + "\n")
+                if k % 3 == 0:
+                    f.write(json.dumps({"type": "file-history-snapshot", "messageId": mid,
+                                        "snapshot": {"trackedFileBackups": {f"/repo/src/module_{n}.py": {"version": k}}}}) + "\n")
+            t += 3
+            f.write(json.dumps(assistant_record(f"msg_{n}_end", [{"type": "text", "text": f"Fixed it; see https://github.com/acme/app/pull/{n}" if n % 100 == 0 else "Fixed it. Tests pass."}], "end_turn", t), separators=(",", ":")) + "\n")
+            f.write(json.dumps({"type": "system", "subtype": "turn_duration", "durationMs": 30000, "timestamp": iso(t), "isMeta": False}) + "\n")
+        f.write(json.dumps(user_record("Now open the PR", t + 5), separators=(",", ":")) + "\n")
+        f.write(json.dumps(assistant_record("msg_last", [{"type": "tool_use", "id": "toolu_last", "name": "Bash", "input": {"command": "gh pr create --fill"}}], "tool_use", t + 6), separators=(",", ":")) + "\n")
+        return f.tell()
+
+
+PARSE_CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+from ao_tui.activity.transcript import TranscriptReader
+import ao_tui.models
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+r = TranscriptReader(Path(sys.argv[1]))
+r.poll()
+t1 = time.perf_counter()
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+s = r.state
+print(json.dumps({"seconds": t1 - t0, "rss_before_mb": before / 1024, "rss_delta_mb": (after - before) / 1024,
+                  "verdict": [str(x) for x in s.verdict()], "tokens": s.usage.total_tokens, "cost": s.usage.cost_usd,
+                  "prs": len(s.pr_links), "records_parsed": s.records}))
+"""
+
+NAIVE_CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+n = 0
+with open(sys.argv[1], "rb") as f:
+    for line in f:
+        json.loads(line); n += 1
+print(json.dumps({"seconds": time.perf_counter() - t0, "lines": n}))
+"""
+
+
+def bench_parse(megabytes: int = 200) -> dict[str, object]:
+    base = Path(tempfile.mkdtemp(prefix="ao-bench-parse-"))
+    path = base / "long.jsonl"
+    size = write_long_transcript(path, megabytes << 20)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    runs = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", PARSE_CHILD, str(path)], capture_output=True, text=True, env=env, check=True)
+        runs.append(json.loads(out.stdout))
+    naive = json.loads(subprocess.run([sys.executable, "-c", NAIVE_CHILD, str(path)], capture_output=True, text=True,
+                                      check=True).stdout)
+    best = min(runs, key=lambda r: r["seconds"])
+    path.unlink()
+    return {"size_mb": size / (1 << 20), "seconds_best_of_3": best["seconds"],
+            "seconds_runs": [round(r["seconds"], 3) for r in runs], "rss_delta_mb": max(r["rss_delta_mb"] for r in runs),
+            "verdict": best["verdict"], "tokens": best["tokens"], "prs": best["prs"],
+            "records_parsed": best["records_parsed"], "naive_full_json_parse_seconds": naive["seconds"],
+            "lines": naive["lines"]}
+
+
+# -- (d) the hook command ------------------------------------------------------------
+
+
+def bench_hook(runs: int = 20) -> dict[str, float]:
+    base = Path(tempfile.mkdtemp(prefix="ao-bench-hook-"))
+    out = base / "events.jsonl"
+    payload = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}}).encode()
+    figures = {}
+    for name, argv in (("isolated_script", [sys.executable, "-I", "-S", str(ROOT / "ao_tui/activity/hook.py")]),
+                       ("module", [sys.executable, "-m", "ao_tui.activity.hook"])):
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run([*argv, "--session", "s", "--out", str(out)], input=payload, check=True, cwd=ROOT)
+            times.append((time.perf_counter() - t0) * 1000)
+        figures[f"{name}_p50_ms"] = statistics.median(times)
+    return figures
+
+
+def main() -> None:
+    which = sys.argv[1:] or ["latency", "idle", "parse", "hook"]
+    print(f"# bench_activity  python {sys.version.split()[0]}  cpus={os.cpu_count()}  load={os.getloadavg()[0]:.2f}")
+    if "latency" in which:
+        print("latency (append -> on_update), 100 tracked sessions:", json.dumps(bench_latency(), default=round))
+    if "idle" in which:
+        print("idle, 100 sessions, 10 s:", json.dumps(bench_idle()))
+    if "parse" in which:
+        print("parse existing transcript:", json.dumps(bench_parse()))
+    if "hook" in which:
+        print("hook command:", json.dumps(bench_hook()))
+
+
+if __name__ == "__main__":
+    main()
