@@ -113,7 +113,7 @@ def test_unattended_turn_writes_a_file_commits_and_leaves_transcript_and_hook_ev
     assert TRAILER in json.dumps(api.main_requests[0].get("system"))
 
 
-def test_default_mode_stops_at_the_permission_prompt_and_continues_after_1(
+def test_default_mode_stops_at_the_permission_prompt_and_restore_resumes_the_conversation(
     tmp_path: Path, git_repo: Path, tmux_socket: str
 ) -> None:
     with AnthropicServer() as api:
@@ -122,6 +122,7 @@ def test_default_mode_stops_at_the_permission_prompt_and_continues_after_1(
             tool_use("Write", {"file_path": str(git_repo / "notes.md"), "content": "# notes\n"}, id="toolu_notes"),
         )
         api.script.on_tool_result("toolu_notes", text("done"))
+        api.script.on_prompt("anything else", text("Nothing else, all done."))
         agent = ClaudeCodeAgent(PluginContext(ao_home=tmp_path))
         spec = _spec(tmp_path, git_repo, api, "Write notes.md please.", "default")
         _start(tmux_socket, "real-2", spec, agent)
@@ -136,7 +137,24 @@ def test_default_mode_stops_at_the_permission_prompt_and_continues_after_1(
         subprocess.run(["tmux", "-L", tmux_socket, "send-keys", "-t", "real-2", "-l", "1"], check=True)
         wait_until(lambda: (git_repo / "notes.md").exists(), timeout=20,
                    message=lambda: _screen(tmux_socket, "real-2")[0])
-        wait_until(lambda: api.script.pending() == [], timeout=20)
+        wait_until(lambda: agent.read_screen(*_screen(tmux_socket, "real-2")).state == ActivityState.IDLE,
+                   timeout=20, message=lambda: _screen(tmux_socket, "real-2")[0])
+        events = [json.loads(x) for x in spec.events_file.read_text().splitlines()]
+        assert any(e["event"] == "PermissionRequest" and e.get("tool_name") == "Write" for e in events)
 
-    events = [json.loads(x) for x in spec.events_file.read_text().splitlines()]
-    assert any(e["event"] == "PermissionRequest" and e.get("tool_name") == "Write" for e in events)
+        # The pane dies (ao restarted, machine rebooted...): restore_argv brings the same conversation back.
+        subprocess.run(["tmux", "-L", tmux_socket, "kill-session", "-t", "real-2"], check=True)
+        subprocess.run(["tmux", "-L", tmux_socket, "new-session", "-d", "-s", "real-2b", "-x", "120", "-y", "40",
+                        "-c", str(git_repo), *[f"-e{k}={v}" for k, v in agent.environment(spec).items()],
+                        "--", *agent.restore_argv(spec)], check=True, timeout=10)
+        wait_until(lambda: (g := agent.read_screen(*_screen(tmux_socket, "real-2b"))) and g.state == ActivityState.IDLE,
+                   timeout=20, message=lambda: _screen(tmux_socket, "real-2b")[0])
+        subprocess.run(["tmux", "-L", tmux_socket, "send-keys", "-t", "real-2b", "-l", "anything else?"], check=True)
+        subprocess.run(["tmux", "-L", tmux_socket, "send-keys", "-t", "real-2b", "Enter"], check=True)
+        wait_until(lambda: "Nothing else, all done." in _screen(tmux_socket, "real-2b")[0], timeout=20,
+                   message=lambda: _screen(tmux_socket, "real-2b")[0])
+
+    resumed = api.main_requests[-1]
+    assert resumed.last_user_text.strip() == "anything else?"
+    assert "toolu_notes" in resumed.tool_names_by_id()  # the earlier turn came back with it
+    assert api.script.pending() == []
