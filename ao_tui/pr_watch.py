@@ -11,7 +11,7 @@ saving the PR and handling its triggers loses nothing.
 Trigger keys:
 
 * ``<session>:ci_failed:<head>`` / ``ci_passed:<head>``
-* ``<session>:changes_requested:<head>:<last comment id>`` (carries the
+* ``<session>:changes_requested:<last comment id, else head>`` (carries the
   unresolved comments and ``covers`` their ``review_comment`` keys, so the
   same comment never reaches the agent twice)
 * ``<session>:review_comment:<comment id>`` (outside a change request)
@@ -103,13 +103,15 @@ def evaluate(session: Session, pr: PullRequest) -> Decision:
     # review
     open_comments = [c for c in pr.comments if not c.resolved]
     if pr.review is ReviewState.CHANGES_REQUESTED:
+        # Keyed by the newest comment (the request itself), else the head: a push
+        # under a still-standing request (GitHub keeps it) must not resend it.
         last = open_comments[-1].id if open_comments else ""
-        fire("changes_requested", f"changes_requested:{head}:{last}",
+        fire("changes_requested", f"changes_requested:{last or head}",
              comments=[comment_data(c) for c in open_comments],
              covers=[f"{sid}:review_comment:{c.id}" for c in open_comments])
         prev_last = next((c.id for c in reversed(prev.comments) if not c.resolved), "") if prev else ""
         same_round = (prev is not None and prev.review is ReviewState.CHANGES_REQUESTED
-                      and prev.head_sha == head and prev_last == last)
+                      and prev_last == last and (bool(last) or prev.head_sha == head))
         if not same_round:
             decision.fields["review_rounds"] = session.review_rounds + 1
     for comment in open_comments:

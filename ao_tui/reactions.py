@@ -160,6 +160,7 @@ class ReactionRunner:
             if self.clock() - last < timedelta(seconds=parse_duration(cfg.cooldown)):
                 return COOLDOWN  # not claimed: pr_watch re-emits it once the cooldown is over
         attempts = sum(1 for c in history if c["action"] != "escalate")
+        trigger = self._without_delivered_comments(trigger)
         saved = {"trigger": trigger.data}
         exhausted = self._exhausted(cfg, attempts)
         if exhausted:
@@ -225,6 +226,21 @@ class ReactionRunner:
         if count is not None and attempts >= count:
             return f"escalate_after {count} attempts"
         return ""
+
+    def _without_delivered_comments(self, trigger: Trigger) -> Trigger:
+        """Drop comments an earlier message already carried (their review_comment key is claimed)."""
+        if not trigger.data.get("covers"):
+            return trigger
+        claimed = {c["key"] for c in self.store.claims(trigger.session_id)}
+        prefix = f"{trigger.session_id}:review_comment:"
+        comments = [c for c in trigger.data.get("comments", []) if f"{prefix}{c.get('id')}" not in claimed]
+        covers = [k for k in trigger.data["covers"] if k not in claimed]
+        if comments == trigger.data.get("comments") and covers == trigger.data["covers"]:
+            return trigger
+        if trigger.data.get("comments") and not comments:
+            comments = trigger.data["comments"]  # nothing new: say it all again rather than send nothing
+        return Trigger(trigger.event, trigger.session_id, trigger.key, {**trigger.data, "comments": comments,
+                                                                        "covers": covers})
 
     def _cover(self, trigger: Trigger) -> None:
         """Mark the review comments this message carries as delivered."""

@@ -11,13 +11,19 @@
   Logs stay in ``ci/<sha>/<check>.log``.
   CI sees ao's environment without anything that looks like a secret
   (``*TOKEN*``, ``*API_KEY*``...) unless named in ``ci_pass_env``.
-* The review is what the human said through ``approve`` / ``request_changes``;
-  a new head commit after it puts the PR back to review pending.
+* The review is what the human said through ``approve`` / ``request_changes``
+  (lines written ``path:line: text`` become comments on that line); a new head
+  commit after it puts the PR back to review pending (for an approval too,
+  unless ``dismiss_stale_approvals: false``).
 * ``merge`` computes the result with ``git merge-tree --write-tree`` and
   ``git commit-tree`` (no working tree involved), then moves the default
   branch: a fast-forward inside the worktree that has it checked out (git
   refuses rather than overwrite local changes), else a compare-and-swap
   ``update-ref``; finally pushes to ``origin`` if there is one.
+
+Options: ``ci`` (list or mapping of commands), ``ci_timeout`` (default 600 s),
+``ci_pass_env`` (secret-looking variable names CI may still see),
+``dismiss_stale_approvals`` (default true).
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ def test_changes_requested_carries_comments_and_covers_them():
     assert d.status is S.CHANGES_REQUESTED and d.fields["review_rounds"] == 1
     assert [t.event for t in d.triggers] == ["ci_passed", "changes_requested"]
     cr = d.triggers[1]
-    assert cr.key == "s-1:changes_requested:aaa:c2"
+    assert cr.key == "s-1:changes_requested:c2"
     assert [c["body"] for c in cr.data["comments"]] == ["add tests", "rename"]
     assert cr.data["comments"][1]["path"] == "a.py" and cr.data["comments"][1]["line"] == 3
     assert cr.data["covers"] == ["s-1:review_comment:c1", "s-1:review_comment:c2"]
@@ -103,3 +103,15 @@ def test_pr_opened_at_is_set_once():
     from ao_tui.models import utcnow
 
     assert "pr_opened_at" not in evaluate(sess(pr_opened_at=utcnow()), pr()).fields
+
+
+def test_a_push_under_a_standing_change_request_does_not_resend_it():
+    """GitHub keeps 'changes requested' after a push; the request is keyed by its comment, not the head."""
+    comments = [ReviewComment(id="c1", body="add tests")]
+    first = evaluate(sess(), pr(review=ReviewState.CHANGES_REQUESTED, comments=comments))
+    pushed = evaluate(sess(pr=pr(review=ReviewState.CHANGES_REQUESTED, comments=comments), review_rounds=1),
+                      pr(head_sha="bbb", review=ReviewState.CHANGES_REQUESTED, comments=comments))
+    assert events(first)["changes_requested"] == events(pushed)["changes_requested"] == "s-1:changes_requested:c1"
+    assert "review_rounds" not in pushed.fields
+    bare = evaluate(sess(), pr(review=ReviewState.CHANGES_REQUESTED))
+    assert events(bare)["changes_requested"] == "s-1:changes_requested:aaa"

@@ -243,3 +243,15 @@ def test_message_template_override(store: Store):
     runner.handle(ci_failed())
     # a leading slash would be a Claude Code command: it is defused; unknown placeholders stay
     assert store.pending_messages("s-1")[0]["text"] == "ao: /fix pytest -q on ao/s-1 {unknown}"
+
+
+def test_a_second_change_request_carries_only_the_new_comments(store: Store):
+    runner = make_runner(store, RecordingHost(store))
+    c1 = {"id": "c1", "body": "add tests", "path": None, "line": None}
+    c2 = {"id": "c2", "body": "and a docstring", "path": "app.py", "line": 1}
+    runner.handle(Trigger("changes_requested", "s-1", "s-1:changes_requested:c1",
+                          {"comments": [c1], "covers": ["s-1:review_comment:c1"]}))
+    runner.handle(Trigger("changes_requested", "s-1", "s-1:changes_requested:c2",
+                          {"comments": [c1, c2], "covers": ["s-1:review_comment:c1", "s-1:review_comment:c2"]}))
+    first, second = (m["text"] for m in store.pending_messages("s-1"))
+    assert "add tests" in first and "add tests" not in second and "- app.py:1: and a docstring" in second
