@@ -115,6 +115,11 @@ def main() -> None:
             assert any(m["key"] == f"b-1:ci_failed:{head}" for m in store.pending_messages("b-1"))
             latencies.append(done - finished_at[head])
             processing.append(done - t0)
+        pr_now = store.get_session("b-1").pr
+        t0 = time.perf_counter()
+        for _ in range(50):
+            scm.pr_status(repo, ws, pr_now)  # nothing changed: what each poll costs
+        steady_ms = (time.perf_counter() - t0) / 50 * 1000
         store.close()
     print(json.dumps({
         "bench": "reactions_local_ci_red_to_outbox",
@@ -123,6 +128,7 @@ def main() -> None:
         "max_s": round(max(latencies), 4),
         "median_processing_s": round(statistics.median(processing), 4),
         "target_s": 2.0,
+        "pr_status_unchanged_ms": round(steady_ms, 2),
     }))
 
 
