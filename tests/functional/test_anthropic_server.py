@@ -187,3 +187,23 @@ def test_real_claude_print_mode_writes_a_file_through_the_script(tmp_path: Path)
     assert len(transcripts) == 1
     records = [json.loads(line) for line in transcripts[0].read_text().splitlines()]
     assert any(r.get("type") == "user" and r["message"]["content"] == "please write hello.txt" for r in records)
+
+
+def test_a_held_reply_waits_for_the_test_and_regex_prompts_match() -> None:
+    import re
+    import threading
+
+    gate = threading.Event()
+    with AnthropicServer() as api:
+        api.script.on_prompt(re.compile(r"say \w+"), text("released").held_until(gate))
+        result: list[str] = []
+        worker = threading.Thread(
+            target=lambda: result.append(_client(api).messages.create(
+                model="m", max_tokens=10, messages=USER, tools=TOOLS).content[0].text))
+        worker.start()
+        api.wait_for_main_request(1, timeout=5)
+        time.sleep(0.2)
+        assert result == []  # still "thinking"
+        gate.set()
+        worker.join(timeout=5)
+    assert result == ["released"]

@@ -18,6 +18,7 @@ Replies are built from small pieces::
     error(529, "overloaded_error", "Overloaded", retry_after=1)
     text("slow").with_delay(2.0)                    # wait 2 s before the response starts
     text("a long answer").slowly(0.2)               # 0.2 s between streamed events
+    text("done").held_until(gate)                   # answer when the test calls gate.set()
 
 Who answers is a *responder*: any ``callable(request) -> Reply`` where
 ``request`` is the JSON body (a ``MessagesRequest``, a dict with helpers such
@@ -36,14 +37,20 @@ tool_result say done"::
         )
         api.script.on_tool_result("toolu_write_hello", text("done"))
         env = claude_env(tmp_path / "home", repo, api.url)      # tests/support/claude_env.py
-        subprocess.run([claude, "-p", "please write hello.txt"], cwd=repo, env=env, timeout=60)
+        subprocess.run([claude, "-p", "--permission-mode", "acceptEdits", "please write hello.txt"],
+                       cwd=repo, env=env, timeout=60)            # -p cannot ask: let edits through
         assert api.script.pending() == []                     # every rule was used
+
+Claude Code retries 429/5xx/529 answers (up to 10 times, with backoff) before
+it shows "API Error: ..."; set ``CLAUDE_CODE_MAX_RETRIES=0`` in its environment
+to see the error at once, or script a 400 ``invalid_request_error``.
+``api.wait_for_main_request(n)`` blocks until the n-th conversation request.
 
 Rules are tried in the order they were added; a rule is used once unless
 ``times=None`` (always) or another count is given. Side requests Claude Code
-makes (a session title, prompt suggestions, quota probes: no ``tools``, a
-"title"/"suggest" system prompt or a tiny ``max_tokens``) never consume a
-rule: they get ``script.side_reply`` (a short text). A main request no rule
+makes (the session title, sent with no ``tools``; quota probes with
+``max_tokens`` 1; prompt-suggestion forks whose prompt says "SUGGESTION MODE")
+never consume a rule: they get ``script.side_reply`` (a short text). A main request no rule
 matches gets ``script.fallback`` (default: ``text("OK.")``) and is noted in
 ``script.unmatched``.
 """
@@ -98,6 +105,7 @@ class Reply:
     delay: float = 0.0  # seconds before the response starts
     chunk_delay: float = 0.0  # seconds between streamed events
     output_tokens: int | None = None
+    gate: threading.Event | None = None  # answer only once this is set (see held_until)
 
     def __add__(self, other: Reply) -> Reply:
         return replace(
@@ -107,6 +115,7 @@ class Reply:
             stop_reason=other.stop_reason or self.stop_reason,
             delay=max(self.delay, other.delay),
             chunk_delay=max(self.chunk_delay, other.chunk_delay),
+            gate=self.gate or other.gate,
         )
 
     def with_delay(self, seconds: float) -> Reply:
@@ -116,6 +125,13 @@ class Reply:
     def slowly(self, seconds_per_chunk: float) -> Reply:
         """Stream with a pause between events, so "thinking" can be observed."""
         return replace(self, chunk_delay=seconds_per_chunk)
+
+    def held_until(self, gate: threading.Event) -> Reply:
+        """Answer only when the test sets ``gate``: the agent "thinks" exactly as long as the test wants.
+
+        (The server gives up waiting after 120 s so a forgotten gate cannot hang a run.)
+        """
+        return replace(self, gate=gate)
 
     @property
     def final_stop_reason(self) -> str:
@@ -277,14 +293,19 @@ class Script:
             self.rules.append(Rule(description, when, reply, times))
         return self
 
-    def on_prompt(self, contains: str, reply: Reply | Callable[[MessagesRequest], Reply],
+    def on_prompt(self, contains: str | re.Pattern[str], reply: Reply | Callable[[MessagesRequest], Reply],
                   times: int | None = 1) -> Script:
-        """Answer when the newest user message is a prompt whose text contains ``contains``."""
+        """Answer when the newest user message is a prompt containing ``contains`` (text or regex)."""
 
         def when(req: MessagesRequest) -> bool:
-            return not req.tool_results and contains in req.last_user_text
+            if req.tool_results:
+                return False
+            if isinstance(contains, re.Pattern):
+                return contains.search(req.last_user_text) is not None
+            return contains in req.last_user_text
 
-        return self.add(f"prompt contains {contains!r}", when, reply, times)
+        label = contains.pattern if isinstance(contains, re.Pattern) else contains
+        return self.add(f"prompt contains {label!r}", when, reply, times)
 
     def on_tool_result(self, tool_use_id: str | None = None, reply: Reply | None = None, *,
                        tool: str | None = None, contains: str | None = None,
@@ -395,6 +416,16 @@ class AnthropicServer:
     def main_requests(self) -> list[MessagesRequest]:
         """Conversation requests (side requests such as titles left out)."""
         return [r for r in self.message_requests if not r.is_side_request]
+
+    def wait_for_main_request(self, count: int = 1, timeout: float = 30.0) -> MessagesRequest:
+        """Block until ``count`` conversation requests arrived; return the newest."""
+        deadline = time.monotonic() + timeout
+        while len(self.main_requests) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {len(self.main_requests)} of {count} requests within {timeout:g}s; "
+                                     f"unknown paths: {self.unknown_paths}")
+            time.sleep(0.02)
+        return self.main_requests[count - 1]
 
     def _record(self, request: MessagesRequest) -> None:
         with self._lock:
@@ -569,6 +600,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self.api.responder(request)
         except Exception as exc:  # a broken responder shows as an API error, not a hang
             reply = error(500, "api_error", f"scripted responder failed: {exc!r}")
+        if reply.gate is not None:
+            reply.gate.wait(timeout=120)
         if reply.delay:
             time.sleep(reply.delay)
         err = reply.error
