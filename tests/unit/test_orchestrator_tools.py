@@ -201,3 +201,17 @@ def test_no_anthropic_import_until_used():
             "print('anthropic' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_pr_that_blocks_others_is_said_so_and_ranks_first(engine, git_repo):
+    (git_repo / "backlog.yaml").write_text(
+        "- id: T-1\n  title: Schema\n- id: T-2\n  title: API\n  depends_on: [T-1]\n"
+        "- id: T-3\n  title: UI\n  depends_on: [T-1]\n- id: T-4\n  title: Docs\n")
+    add(engine, "dm-1", S.PR_OPEN, task_id="T-4", task_title="Docs", pr=pr(4, review=ReviewState.PENDING))
+    add(engine, "dm-2", S.PR_OPEN, task_id="T-1", task_title="Schema", pr=pr(9, review=ReviewState.PENDING))
+    summary = fleet_summary(engine)
+    assert "PR #9 (dm-2) blocks 2 other tasks: T-2, T-3" in summary
+    assert "Backlog demo: 4 open, 0 ready to start" in summary
+    items = triage(engine)
+    assert [i.session_id for i in items] == ["dm-2", "dm-1"]
+    assert items[0].why.endswith("it blocks other tasks")
