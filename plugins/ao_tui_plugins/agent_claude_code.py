@@ -29,22 +29,25 @@ from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
 
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
-#: Hook events ao listens to. PermissionRequest exists in 2.1.197 (checked against the real CLI).
+#: Hook events ao listens to. PermissionRequest, PermissionDenied and StopFailure (a turn ended by
+#: an API error: no Stop fires then) exist in 2.1.197 (checked against the real CLI).
 HOOK_EVENTS = (
     "SessionStart",
     "UserPromptSubmit",
     "PreToolUse",
     "PermissionRequest",
+    "PermissionDenied",
     "PostToolUse",
     "PostToolUseFailure",
     "Notification",
     "Stop",
+    "StopFailure",
     "SubagentStop",
     "PreCompact",
     "SessionEnd",
 )
 #: Events whose matcher selects tools; "*" matches every tool.
-_TOOL_EVENTS = {"PreToolUse", "PermissionRequest", "PostToolUse", "PostToolUseFailure"}
+_TOOL_EVENTS = {"PreToolUse", "PermissionRequest", "PermissionDenied", "PostToolUse", "PostToolUseFailure"}
 #: What marks a hook entry as ao's own (so a re-run replaces it instead of adding another).
 HOOK_MARKER = "ao_tui.activity.hook"
 
