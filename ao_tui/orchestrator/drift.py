@@ -139,15 +139,23 @@ def maybe_check(engine: Engine) -> bool:
     if not due or not _running.acquire(blocking=False):
         return False
 
-    def run() -> None:
+    async def check_all() -> None:
+        from ao_tui.orchestrator.autopilot import autopilot_enabled
+
+        client = ModelClient(engine.config.orchestrator.model, max_tokens=1024)
         try:
             for session_id in due:
-                s = engine.session(session_id)
-                autopilot = engine.project_config(s.project).autopilot
                 try:
-                    asyncio.run(check_drift(engine, session_id, autopilot=autopilot))
+                    project = engine.session(session_id).project
+                    await check_drift(engine, session_id, client, autopilot=autopilot_enabled(engine, project))
                 except Exception as exc:
                     log.warning("drift check of %s failed: %s", session_id, exc)
+        finally:
+            await client.aclose()
+
+    def run() -> None:
+        try:
+            asyncio.run(check_all())
         finally:
             _running.release()
 

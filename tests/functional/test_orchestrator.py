@@ -388,3 +388,24 @@ def test_allowed_actions_skip_the_question(api, engine, tmux_socket):
     assert human.asked == []
     assert engine.session(session.id).status is S.KILLED
     assert session.runtime_handle not in tmux(tmux_socket, "list-sessions", "-F", "#{session_name}").stdout.split()
+
+
+def test_periodic_drift_checks_run_in_the_background_when_enabled(api, engine):
+    from datetime import timedelta
+
+    from ao_tui.models import utcnow
+
+    engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace="/nonexistent",
+                                        runtime_handle="dm-1", prompt="Fix the date parser",
+                                        created_at=utcnow() - timedelta(minutes=5)))
+    engine.store.transition("dm-1", S.WORKING)
+    api.script.add("drift", lambda req: "Fix the date parser" in req.last_user_text,
+                   tool_use("report_drift", {"on_track": True, "summary": "editing dates.py"}), times=None)
+    assert tick(engine, force=True).drift_started is False  # off by default
+    engine.config.orchestrator.drift_check_minutes = 1
+    assert tick(engine, force=True).drift_started is True
+    events = wait_until(lambda: [e for e in engine.events("dm-1") if e.kind == "drift"])
+    assert events[0].data == {"on_track": True, "summary": "editing dates.py", "correction": "", "sent": False}
+    time.sleep(0.2)
+    assert tick(engine, force=True).drift_started is False  # checked a moment ago: not due
+    assert len(api.main_requests) == 1
