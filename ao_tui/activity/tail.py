@@ -27,6 +27,8 @@ class TailRead:
     lines: list[bytes] = field(default_factory=list)
     #: The file was truncated or replaced: everything known from it is stale.
     reset: bool = False
+    #: Stopped at the byte limit: more is there to read.
+    more: bool = False
 
 
 class LineTail:
@@ -103,6 +105,7 @@ class LineTail:
                 if budget > 0:
                     budget -= len(chunk)
                 self._feed(chunk, out.lines)
+            out.more = budget == 0 and self.offset < os.fstat(f.fileno()).st_size
         return out
 
     def _feed(self, chunk: bytes, lines: list[bytes]) -> None:

@@ -33,6 +33,8 @@ STATE_TAIL_BYTES = 4 << 20
 #: How many (message id, request id) usage entries are remembered for de-duplication.
 USAGE_KEYS_KEPT = 1024
 STREAM_CHUNK = 1 << 20
+#: Appended bytes parsed per batch.
+READ_BATCH = 4 << 20
 #: What makes an old line worth parsing in the usage pass. (GitLab merge request
 #: links are found in the state tail and in new lines, not in the old prefix:
 #: one more full scan of the file is not worth it.)
@@ -506,16 +508,23 @@ class TranscriptReader:
                 return False
             self.load()
         else:
-            read = self._tail.read()
-            if read.reset:
-                self._reset()
-                self.load()
-            else:
-                for line in read.lines:
-                    self.parser.feed_line(line)
+            self._read_new()
         self._poll_subagents()
         self.parser.sync_usage()
         return self.state.revision != before
+
+    def _read_new(self) -> None:
+        """Feed appended lines, a bounded batch at a time (memory stays flat after a burst)."""
+        while True:
+            read = self._tail.read(limit=READ_BATCH)
+            if read.reset:
+                self._reset()
+                self.load()
+                return
+            for line in read.lines:
+                self.parser.feed_line(line)
+            if not read.more:
+                return
 
     def _reset(self) -> None:
         self.parser = TranscriptParser()
@@ -533,9 +542,7 @@ class TranscriptReader:
         if size > FULL_PARSE_LIMIT:
             boundary = self._tail.start_near_end(STATE_TAIL_BYTES)
             self._account_prefix(boundary)
-        read = self._tail.read()
-        for line in read.lines:
-            self.parser.feed_line(line)
+        self._read_new()
         self.state.revision += 1
 
     def _account_prefix(self, end: int) -> None:

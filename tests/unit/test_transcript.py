@@ -319,6 +319,19 @@ def test_large_file_state_from_its_end_matches_a_full_parse(tmp_path: Path, monk
     assert fast.state.verdict()[0] == S.WAITING_INPUT
 
 
+def test_a_burst_of_appends_is_read_in_bounded_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transcript_mod, "READ_BATCH", 1000)
+    path = tmp_path / "t.jsonl"
+    append(path, user("go"))
+    reader = TranscriptReader(path)
+    reader.poll()
+    append(path, *(assistant(f"m{i}", text(f"step {i}"), stop="tool_use", request=f"r{i}") for i in range(200)))
+    append(path, assistant("end", text("Shall I push?"), request="r-end"))
+    assert reader.poll()
+    assert reader.state.usage.input_tokens == 201 * 100
+    assert reader.state.verdict()[0] == S.WAITING_INPUT
+
+
 def test_asks_question() -> None:
     assert asks_question("I made the change.\n\nShould I also update the docs?")
     assert asks_question("Which one do you want?\n1. Keep it\n2. Drop it")
