@@ -70,6 +70,10 @@ class MergeConflict(AoError):
         self.files = files
 
 
+class _Cancelled(Exception):
+    """The engine is shutting down; a CI result cut short must not count."""
+
+
 class CICommand:
     """One configured check: its display name and argument list."""
 
@@ -168,6 +172,8 @@ class LocalSCM(SCM):
         self._workspace_locks: dict[str, threading.Lock] = {}
         self._analysis: dict[tuple[str, str, str, str], tuple[bool, bool]] = {}
         self._guard = threading.Lock()
+        self._procs: set[subprocess.Popen[Any]] = set()
+        self._closing = False
 
     # -- where things live ----------------------------------------------------------
 
@@ -506,6 +512,8 @@ class LocalSCM(SCM):
 
     def _start_run(self, repo: Path, workspace: Path, branch: str, sha: str) -> None:
         run_key = f"{self.root(repo)}:{sha}"
+        if self._closing:
+            return
         with self._guard:
             thread = self._runs.get(run_key)
             if thread is not None and thread.is_alive():
@@ -553,6 +561,8 @@ class LocalSCM(SCM):
                     self._write_status(repo, sha, status)
                 status["finished_at"] = _now()
                 self._write_status(repo, sha, status)
+        except _Cancelled:
+            return  # left unfinished on purpose: the next poll, here or in another engine, reruns it
         except Exception:
             log.exception("CI run for %s failed", sha)
         finally:
@@ -579,12 +589,17 @@ class LocalSCM(SCM):
                 out.write(f"cannot run {command.argv[0]!r}: {exc.strerror}\n")
                 return {"state": "failed", "exit_code": None, "summary": f"cannot run: {exc.strerror}",
                         "finished_at": _now()}
+            self._procs.add(proc)
             try:
                 code = proc.wait(timeout=self.ci_timeout)
                 timed_out = False
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
                 code, timed_out = proc.wait(), True
+            finally:
+                self._procs.discard(proc)
+            if self._closing:
+                raise _Cancelled()
             took = time.monotonic() - started
             if timed_out:
                 out.write(f"\n[ao] timed out after {self.ci_timeout:.0f}s and was stopped\n")
@@ -615,6 +630,13 @@ class LocalSCM(SCM):
         status = self._read_status(repo, sha) if sha else None
         entry = next((c for c in (status or {}).get("checks", []) if c["name"] == name), None)
         return self.ci_dir(repo, sha) / entry["log"] if entry else None
+
+    def close(self) -> None:
+        """Stop this process's running CI commands (engine shutdown). The runs are
+        left unfinished, so whichever engine polls next starts them again."""
+        self._closing = True
+        for proc in list(self._procs):
+            _kill_group(proc)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait for this process's CI runs to finish (tests and shutdown)."""

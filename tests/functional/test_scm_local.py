@@ -434,3 +434,20 @@ def test_clone_workspace_is_followed_and_merged(project: Path, ao_home: Path):
     scm.approve(project, pr)
     assert scm.merge(project, pr, "squash").state == "merged"
     assert (project / "cloned.txt").read_text() == "from a clone\n"
+
+
+def test_shutdown_stops_ci_without_a_false_red_and_the_next_engine_reruns(project: Path, ao_home: Path, tmp_path):
+    ws, branch = worktree(project, ao_home)
+    marker = tmp_path / "started"
+    cmd = f"{PY} -c \"import time, pathlib; pathlib.Path({str(marker)!r}).touch(); time.sleep(30)\""
+    first = make_scm(ao_home, ci=[cmd], ci_timeout=60)
+    commit(ws, {"x.txt": "x"})
+    pr = first.open_pr(project, ws, branch, "main", "x", "")
+    first.pr_status(project, ws, pr)
+    wait_until(marker.exists)
+    first.close()
+    assert first.wait_idle(10)
+    after = first.pr_status(project, ws, pr)
+    assert after.ci is not CheckState.FAILED
+    fast = make_scm(ao_home, ci={cmd: CHECK})  # same check name, a quick command this time
+    assert settle(fast, project, ws, pr).ci is CheckState.PASSED
