@@ -236,8 +236,8 @@ class ChatPane(Vertical):
                 await self._end_reply()
                 await reply.remove()
             self._retrying = True
-            self._status(f"↻ {event.retry.reason}; retrying in {event.retry.delay:.0f}s "
-                         f"({event.retry.attempt}/{event.retry.attempts - 1})")
+            self._status(f"↻ {event.retry.reason}; retry {event.retry.attempt} of {event.retry.attempts - 1}"
+                         f" in {event.retry.delay:.0f}s")
         elif isinstance(event, TurnEnd):
             await self._end_reply()
             if event.stopped:
