@@ -18,6 +18,7 @@ import re
 import shlex
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +71,12 @@ class ClaudeCodeAgent(Agent):
         return [os.environ.get("AO_CLAUDE_BIN") or "claude"]
 
     def launch_argv(self, spec: LaunchSpec) -> list[str]:
-        argv = [*self.executable(spec), "--session-id", spec.agent_session_id, *self._common_flags(spec)]
+        argv = [*self.executable(spec), "--session-id", _agent_id(spec), *self._common_flags(spec)]
         # "--" ends the options: a prompt that starts with "-" stays the prompt.
         return [*argv, "--", self._prompt_argument(spec)]
 
     def restore_argv(self, spec: LaunchSpec) -> list[str]:
-        return [*self.executable(spec), "--resume", spec.agent_session_id, *self._common_flags(spec)]
+        return [*self.executable(spec), "--resume", _agent_id(spec), *self._common_flags(spec)]
 
     def _common_flags(self, spec: LaunchSpec) -> list[str]:
         mode = spec.permission_mode or "default"
@@ -164,7 +165,7 @@ class ClaudeCodeAgent(Agent):
     # ------------------------------------------------------------- transcript
     def transcript_path(self, spec: LaunchSpec) -> Path | None:
         projects = self.claude_dir(spec) / "projects"
-        name = f"{spec.agent_session_id}.jsonl"
+        name = f"{_agent_id(spec)}.jsonl"
         found = glob.glob(os.path.join(glob.escape(str(projects)), "*", glob.escape(name)))
         if found:
             return Path(max(found, key=lambda p: os.stat(p).st_mtime))
@@ -179,6 +180,14 @@ class ClaudeCodeAgent(Agent):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _agent_id(spec: LaunchSpec) -> str:
+    """The Claude session id: Claude Code only takes a UUID (and it names a file, so nothing else)."""
+    try:
+        return str(uuid.UUID(spec.agent_session_id))
+    except (ValueError, TypeError, AttributeError):
+        raise PluginError(f"Claude Code session id must be a UUID, got {spec.agent_session_id!r}") from None
 
 
 def write_ao_file(workspace: Path, name: str, content: str) -> Path:

@@ -98,6 +98,11 @@ def test_restore_resumes_the_same_conversation_without_a_new_prompt(agent, tmp_p
     assert "Fix the login bug" not in argv
 
 
+def test_agent_session_id_must_be_a_uuid(agent, tmp_path, home) -> None:
+    with pytest.raises(PluginError, match="UUID"):
+        agent.launch_argv(make_spec(tmp_path / "ws", agent_session_id="../../etc/passwd"))
+
+
 def test_unknown_permission_mode_is_a_one_line_error(agent, tmp_path, home) -> None:
     with pytest.raises(PluginError, match="permission mode"):
         agent.launch_argv(make_spec(tmp_path / "ws", permission_mode="yolo"))
