@@ -514,6 +514,9 @@ class AoApp(App[None]):
             self._show_tab("terminal", focus=False)
         self.terminal.input_mode = True
 
+    def on_terminal_pane_left_input(self, _: TerminalPane.LeftInput) -> None:
+        self._show_tab("list")
+
     def action_leave_input(self) -> None:
         if self.terminal.input_mode:
             self.terminal.input_mode = False

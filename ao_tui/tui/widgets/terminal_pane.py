@@ -11,11 +11,12 @@ from typing import Any
 from rich.text import Text
 from textual import events
 from textual.containers import Vertical
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from ao_tui.errors import AoError
-from ao_tui.tui.text import clean
+from ao_tui.tui.text import clean, fit
 
 try:  # another engineer's widget; optional until it lands
     from ao_tui.tui.terminal_source import EngineTerminalSource
@@ -95,6 +96,7 @@ class TerminalPane(Vertical):
         super().__init__(**kwargs)
         self.engine = engine
         self.session_id: str | None = None
+        self.pane_title = ""
         self._title = Static("", id="terminal-title")
         self.view: Any = TerminalView(id="terminal-view") if TerminalView is not None else PeekView(
             engine, id="terminal-view")
@@ -108,12 +110,29 @@ class TerminalPane(Vertical):
         yield self.view
 
     def on_mount(self) -> None:
+        self.set_class(self.live, "-live")
+        self._title.display = not self.live
         self._set_title()
+
+    def on_terminal_view_input_mode_changed(self, message: Any) -> None:
+        """The view left typing by itself (its own ctrl+]): follow it."""
+        if self.input_mode != message.value:
+            self.input_mode = message.value
+            if not message.value:
+                self.post_message(self.LeftInput())
+
+    def on_terminal_view_title_changed(self, message: Any) -> None:
+        self.pane_title = clean(message.title)
+        self._set_title()
+
+    class LeftInput(Message):
+        """Typing into the agent ended (the app puts focus back on the list)."""
 
     def show(self, session_id: str | None) -> None:
         if session_id == self.session_id:
             return
         self.session_id = session_id
+        self.pane_title = ""
         if self.live:
             source = EngineTerminalSource(self.engine, session_id) if session_id else None
             try:
@@ -125,7 +144,8 @@ class TerminalPane(Vertical):
         self._set_title()
 
     def watch_input_mode(self, value: bool) -> None:
-        self.view.input_mode = value
+        if self.view.input_mode != value:
+            self.view.input_mode = value
         self.set_class(value, "-input")
         if value:
             self.view.focus()
@@ -143,3 +163,10 @@ class TerminalPane(Vertical):
         else:
             title.append("terminal", style="dim")
         self._title.update(title)
+        if self.live:
+            border = Text(clean(self.session_id or "terminal"), style="bold")
+            if self.pane_title:
+                border.append(f" · {fit(self.pane_title, 40)}", style="")
+            if self.session_id and not self.input_mode:
+                border.append("  i: type · a: attach", style="dim")
+            self.view.border_title = border
