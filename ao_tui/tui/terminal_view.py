@@ -1,0 +1,900 @@
+"""The live terminal pane: a session's real terminal, drawn from a pyte screen.
+
+How it stays live without falling behind:
+
+* ``show(source)`` subscribes to ``source.stream()`` (tmux's raw output) and
+  seeds the screen from a capture (``capture-pane -e``) at once; bytes that
+  arrive while a capture is in flight are dropped, since the capture holds them.
+* Output is parsed on the event loop in slices of a few milliseconds, so a key
+  press never waits long. When parsing falls more than ``MAX_LAG`` behind
+  (pyte parses well under 1 MB/s, tmux produces over 30 MB/s) the backlog is
+  dropped and the screen is re-captured instead: intermediate frames are
+  skipped, the screen is never stale by more than about 100 ms.
+* A capture cannot say where the cursor is, so after output stops (or every
+  ``RESYNC_EVERY`` seconds of continuous output once bytes were dropped) the
+  screen is re-captured and corrected.
+
+Drawing uses the Line API: one Strip per screen row, rebuilt only for rows pyte
+marks dirty; a full-screen scroll shifts the cached rows instead of dirtying
+them all. Lines that scroll off the top go into a scrollback the user can read
+(mouse wheel, shift+pgup) while the agent works; the view stays put until the
+user returns to the bottom. Text from the terminal only ever becomes Segments
+(never markup), and title/OSC sequences are consumed by pyte, never forwarded to
+the host terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyte
+from pyte.screens import Char, Margins
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.selection import Selection
+from textual.strip import Strip
+
+from ao_tui.tui.terminal_source import TerminalSource
+
+log = logging.getLogger("ao.tui.terminal")
+
+# -- the screen model ---------------------------------------------------------------
+
+
+class ScrollbackScreen(pyte.Screen):
+    """A pyte screen that keeps lines scrolled off the top and counts scrolls.
+
+    Cheaper than ``pyte.HistoryScreen`` (no wrapper around every event). A
+    full-screen scroll shifts the dirty set with the lines instead of marking
+    every row dirty, so the view can shift its row cache and redraw one line.
+    """
+
+    def __init__(self, columns: int, lines: int, history: int = 5000) -> None:
+        self.history: deque[Any] = deque(maxlen=history)
+        self.pushed = 0  # lines ever pushed into history (absolute numbering)
+        self.scrolled = 0  # full-screen scrolls since the view last looked
+        self.history_reset = False
+        super().__init__(columns, lines)
+
+    def index(self) -> None:
+        top, bottom = self.margins or Margins(0, self.lines - 1)
+        if self.cursor.y != bottom or top != 0 or bottom != self.lines - 1:
+            super().index()
+            return
+        shifted = {y - 1 for y in self.dirty if y > 0}
+        self.history.append(self.buffer[0])
+        self.pushed += 1
+        self.scrolled += 1
+        super().index()
+        self.dirty.clear()
+        self.dirty.update(shifted)
+        self.dirty.add(bottom)
+
+    def erase_in_display(self, how: int = 0, *args: Any, **kwargs: Any) -> None:
+        super().erase_in_display(how, *args, **kwargs)
+        if how == 3:  # "clear scrollback"
+            self.history.clear()
+            self.history_reset = True
+
+    def reset(self) -> None:
+        super().reset()
+        self.history.clear()
+        self.history_reset = True
+
+    def set_title(self, param: str) -> None:
+        super().set_title(param.translate(_CONTROLS))
+
+    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+        super().resize(lines, columns)
+        self.scrolled = 0
+
+
+def screen_from_capture(text: str, columns: int, lines: int, history: int = 5000) -> ScrollbackScreen:
+    """A screen holding what ``capture-pane -e`` printed (history lines scroll into scrollback).
+
+    The capture does not say where the cursor is; it is put at the end of the
+    last non-blank line, which is where shells and Ink-drawn UIs (Claude Code)
+    leave it.
+    """
+    screen = ScrollbackScreen(columns, lines, history)
+    rows = text.split("\n")
+    if rows and rows[-1] == "":
+        rows.pop()
+    pyte.Stream(screen).feed("\r\n".join(rows))
+    last = -1
+    for y in range(screen.lines - 1, -1, -1):
+        line = screen.buffer.get(y) if y in screen.buffer else None
+        if line and any(ch.data.strip() for ch in line.values()):
+            last = y
+            break
+    if last >= 0:
+        line = screen.buffer[last]
+        width = max((x + 1 for x, ch in line.items() if ch.data.strip()), default=0)
+        screen.cursor_position(last + 1, min(width, screen.columns - 1) + 1)
+    else:
+        screen.cursor_position(1, 1)
+    screen.dirty.clear()
+    screen.scrolled = 0
+    screen.history_reset = False
+    return screen
+
+
+# -- cells to Segments -----------------------------------------------------------
+
+#: C0, DEL and C1 controls: never written to the host terminal, whatever pyte kept.
+_CONTROLS = {c: "\ufffd" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+
+_ANSI_NAMES = {
+    "black": "black", "red": "red", "green": "green", "brown": "yellow", "yellow": "yellow",
+    "blue": "blue", "magenta": "magenta", "cyan": "cyan", "white": "white",
+}
+
+
+@lru_cache(maxsize=1024)
+def _color(name: str) -> Color | None:
+    """pyte's colour (a name, or 6 hex digits for 256-colour and truecolor) as a Rich colour."""
+    if not name or name == "default":
+        return None
+    bright = name.startswith("bright")
+    base = _ANSI_NAMES.get(name[6:] if bright else name)
+    if base is not None:
+        return Color.parse(f"bright_{base}" if bright else base)
+    if len(name) == 6:
+        try:
+            return Color.parse(f"#{name}")
+        except Exception:
+            return None
+    return None
+
+
+@lru_cache(maxsize=4096)
+def cell_style(fg: str, bg: str, bold: bool, italics: bool, underscore: bool,
+               strikethrough: bool, reverse: bool, blink: bool) -> Style:
+    """The Rich style of a pyte cell's attributes."""
+    return Style(
+        color=_color(fg), bgcolor=_color(bg), bold=bold or None, italic=italics or None,
+        underline=underscore or None, strike=strikethrough or None, reverse=reverse or None,
+        blink=blink or None,
+    )
+
+
+def line_text(line: Any, columns: int) -> str:
+    """A row's characters as text (wide characters once, like the screen shows them)."""
+    return "".join(line[x].data for x in range(columns)).translate(_CONTROLS)
+
+
+def line_segments(
+    line: Any,
+    columns: int,
+    overlay: Callable[[int], Style | None] | None = None,
+) -> list[Segment]:
+    """Segments for one row, runs of equal attributes merged.
+
+    ``overlay(char_index)`` may add a style per character (selection, cursor).
+    """
+    segments: list[Segment] = []
+    run: list[str] = []
+    run_style: Style | None = None
+    run_key: tuple[Any, ...] | None = None
+    index = 0
+    for x in range(columns):
+        char: Char = line[x]
+        data = char.data
+        if not data:  # the right half of a wide character
+            continue
+        extra = overlay(index) if overlay is not None else None
+        key = (char[1:], extra)
+        if key != run_key:
+            if run:
+                segments.append(Segment("".join(run).translate(_CONTROLS), run_style))
+                run = []
+            run_key = key
+            run_style = cell_style(*char[1:])
+            if extra is not None:
+                run_style = run_style + extra
+        run.append(data)
+        index += len(data)
+    if run:
+        segments.append(Segment("".join(run).translate(_CONTROLS), run_style))
+    return segments
+
+
+# -- keys to bytes ---------------------------------------------------------------
+
+KEY_BYTES: dict[str, bytes] = {
+    "enter": b"\r", "tab": b"\t", "shift+tab": b"\x1b[Z", "backspace": b"\x7f", "ctrl+h": b"\x08",
+    "escape": b"\x1b", "space": b" ", "ctrl+space": b"\x00", "ctrl+at": b"\x00",
+    "up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C", "left": b"\x1b[D",
+    "home": b"\x1b[H", "end": b"\x1b[F", "insert": b"\x1b[2~", "delete": b"\x1b[3~",
+    "pageup": b"\x1b[5~", "pagedown": b"\x1b[6~",
+    "f1": b"\x1bOP", "f2": b"\x1bOQ", "f3": b"\x1bOR", "f4": b"\x1bOS", "f5": b"\x1b[15~",
+    "f6": b"\x1b[17~", "f7": b"\x1b[18~", "f8": b"\x1b[19~", "f9": b"\x1b[20~", "f10": b"\x1b[21~",
+    "f11": b"\x1b[23~", "f12": b"\x1b[24~",
+    "ctrl+backslash": b"\x1c", "ctrl+right_square_bracket": b"\x1d", "ctrl+circumflex_accent": b"\x1e",
+    "ctrl+underscore": b"\x1f", "ctrl+left_square_bracket": b"\x1b",
+}
+_ARROWS = {"up": "A", "down": "B", "right": "C", "left": "D", "home": "H", "end": "F"}
+_MODIFIERS = {"shift": 1, "alt": 2, "ctrl": 4}
+
+
+def key_to_bytes(key: str, character: str | None = None) -> bytes | None:
+    """What a terminal sends for a Textual key (``None`` when it sends nothing)."""
+    if key in KEY_BYTES:
+        return KEY_BYTES[key]
+    *mods, base = key.split("+")
+    if mods and base in _ARROWS and all(m in _MODIFIERS for m in mods):
+        code = 1 + sum(_MODIFIERS[m] for m in mods)
+        return f"\x1b[1;{code}{_ARROWS[base]}".encode()
+    if mods == ["ctrl"] and len(base) == 1 and base.isalpha():
+        return bytes([ord(base.lower()) & 0x1F])
+    if mods and mods[0] == "alt":
+        rest = key_to_bytes("+".join([*mods[1:], base]), character)
+        return b"\x1b" + rest if rest else None
+    if character and character.isprintable():
+        return character.encode()
+    if not mods and len(base) == 1 and base.isprintable():
+        return base.encode()
+    return None
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("terminal task %s failed", task.get_name(), exc_info=task.exception())
+
+
+# -- the widget -----------------------------------------------------------------------
+
+
+class TerminalView(ScrollView, can_focus=True):
+    """A session's live terminal: colours, scrollback, selection, typing."""
+
+    DEFAULT_CSS = Path(__file__).with_name("terminal_view.tcss").read_text(encoding="utf-8")
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+right_square_bracket", "leave_input", "Leave typing", show=False, priority=True),
+        Binding("shift+pageup", "page_up", "Scroll back", show=False),
+        Binding("shift+pagedown", "page_down", "Scroll forward", show=False),
+        Binding("y", "copy_screen", "Copy screen", show=False),
+    ]
+
+    #: Keys that scroll the view even while typing into the agent.
+    SCROLL_KEYS: ClassVar[dict[str, str]] = {"shift+pageup": "page_up", "shift+pagedown": "page_down",
+                                              "shift+up": "scroll_up", "shift+down": "scroll_down"}
+    HISTORY_LINES: ClassVar[int] = 5000
+    SEED_HISTORY: ClassVar[int] = 1000  # scrollback lines fetched when a session is shown
+    MAX_LAG: ClassVar[float] = 0.05  # drop the backlog and re-capture past this
+    SLICE: ClassVar[float] = 0.006  # parse at most this long before yielding to the UI
+    RESYNC_MIN_INTERVAL: ClassVar[float] = 0.03
+    SETTLE: ClassVar[float] = 0.3  # quiet time after which the screen is checked against tmux
+    RESYNC_EVERY: ClassVar[float] = 1.0
+    POLL_EVERY: ClassVar[float] = 0.3  # capture interval for runtimes that cannot stream
+    RESIZE_DEBOUNCE: ClassVar[float] = 0.15
+
+    input_mode: reactive[bool] = reactive(False)
+
+    class InputModeChanged(Message):
+        """Typing into the agent was switched on or off."""
+
+        def __init__(self, view: TerminalView, value: bool) -> None:
+            super().__init__()
+            self.view = view
+            self.value = value
+
+    class TitleChanged(Message):
+        """The program in the terminal set its title (OSC 0/2); never echoed to the host."""
+
+        def __init__(self, view: TerminalView, title: str) -> None:
+            super().__init__()
+            self.view = view
+            self.title = title
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.source: TerminalSource | None = None
+        self._term_size = (80, 24)
+        self._screen = ScrollbackScreen(*self._term_size, self.HISTORY_LINES)
+        self._stream = pyte.ByteStream(self._screen)
+        self._rows: list[Strip | None] = [None] * self._screen.lines
+        self._history_strips: dict[int, Strip] = {}
+        self._message: str | None = "No session selected."
+        self._generation = 0
+        self._pending: deque[tuple[float, bytes]] = deque()  # (arrival time, output)
+        self._resync_wanted: tuple[int, bool] | None = None
+        self._wake = asyncio.Event()
+        self._capturing = False
+        self._suspect = False
+        self._last_output = 0.0
+        self._last_capture = 0.0
+        self._output_since_capture = False
+        self._follow = True
+        self._cursor_row: int | None = None
+        self._outbox: list[bytes] = []
+        self._sending = False
+        self._resize_timer: Any = None
+        self._sized = asyncio.Event()  # set once the widget has a real size
+        self._base_style: Style | None = None
+        self._workers: list[Any] = []
+        self.pane_title = ""
+        #: Figures for tests and the benchmark.
+        self.stats = {"bytes": 0, "dropped": 0, "resyncs": 0, "rows_built": 0}
+
+    # -- public API ----------------------------------------------------------------
+
+    def show(self, source: TerminalSource | None) -> None:
+        """Switch to ``source``'s terminal (``None`` shows nothing).
+
+        Returns at once; the screen appears as soon as the capture is back.
+        """
+        self._stop_following()
+        self.source = source
+        self._generation += 1
+        self._install(ScrollbackScreen(*self._term_size, self.HISTORY_LINES), keep_history=False)
+        self._follow = True
+        self.pane_title = ""
+        if source is None:
+            self._message = "No session selected."
+            self.input_mode = False
+            self.refresh()
+            return
+        self._message = None
+        if self.is_mounted:
+            self._start_following(source, self._generation)
+
+    @property
+    def screen_model(self) -> ScrollbackScreen:
+        return self._screen
+
+    @property
+    def following(self) -> bool:
+        """Whether the view sticks to the bottom (False while the user reads scrollback)."""
+        return self._follow
+
+    def screen_lines(self) -> list[str]:
+        """The terminal's visible screen as text, one string a row (trailing blanks kept)."""
+        screen = self._screen
+        return [line_text(screen.buffer[y], screen.columns) for y in range(screen.lines)]
+
+    def screen_text(self) -> str:
+        """The visible terminal screen as text, trailing blanks and blank last rows trimmed."""
+        lines = [line.rstrip() for line in self.screen_lines()]
+        while lines and not lines[-1]:
+            lines.pop()
+        return "\n".join(lines)
+
+    def history_lines(self) -> list[str]:
+        screen = self._screen
+        return [line_text(line, screen.columns) for line in screen.history]
+
+    def visible_text(self) -> str:
+        """What the pane shows right now (scrollback included when scrolled back)."""
+        first = round(self.scroll_y)
+        rows = [self._row_text(first + y).rstrip() for y in range(self.scrollable_content_region.height)]
+        while rows and not rows[-1]:
+            rows.pop()
+        return "\n".join(rows)
+
+    def feed(self, data: bytes) -> None:
+        """Apply output bytes now (what the stream does; for tests and fakes)."""
+        self._feed_now(bytes(data))
+
+    def send(self, data: bytes) -> None:
+        """Type ``data`` into the terminal (in order, coalesced, off the event loop)."""
+        if self.source is None or not data:
+            return
+        self._outbox.append(data)
+        if not self._sending:
+            self._sending = True
+            self.run_worker(self._drain_outbox(self.source), group="terminal-send")
+
+    # -- following the source -----------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._base_style = None
+        if self.source is not None and not self._workers:
+            self._start_following(self.source, self._generation)
+
+    def on_unmount(self) -> None:
+        self._stop_following()
+
+    def _start_following(self, source: TerminalSource, generation: int) -> None:
+        # Plain tasks, not Textual workers: they live as long as the session is on
+        # view, and ``app.workers.wait_for_complete()`` must not wait for them.
+        loop = asyncio.get_running_loop()
+        self._workers = [
+            loop.create_task(self._read(source, generation), name=f"terminal-read-{source.session_id}"),
+            loop.create_task(self._parse(source, generation), name=f"terminal-parse-{source.session_id}"),
+        ]
+        for task in self._workers:
+            task.add_done_callback(_log_failure)
+
+    def _stop_following(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        self._workers = []
+        self._pending.clear()
+        self._resync_wanted = None
+        self._capturing = False
+        self._suspect = False
+
+    async def _read(self, source: TerminalSource, generation: int) -> None:
+        """Collect raw output; fall back to polling captures if the runtime cannot stream."""
+        stream: Any = None
+        try:
+            stream = source.stream()
+            iterator = stream.__aiter__()
+            first = asyncio.ensure_future(iterator.__anext__())
+            await asyncio.sleep(0)  # subscribe before the first capture
+            self._request_resync(history=self.SEED_HISTORY)
+            chunk = await first
+            while generation == self._generation:
+                self._take(chunk)
+                chunk = await iterator.__anext__()
+        except (NotImplementedError, AttributeError, TypeError):
+            self._request_resync(history=self.SEED_HISTORY)
+            await self._poll(source, generation)
+        except StopAsyncIteration:
+            self._request_resync(history=0)  # the pane closed: show its last screen
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a runtime error must not kill the UI
+            log.warning("terminal stream of %s failed: %s", source, exc)
+            self._request_resync(history=0)
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:
+                    pass
+
+    def _take(self, chunk: bytes) -> None:
+        self.stats["bytes"] += len(chunk)
+        now = time.monotonic()
+        self._last_output = now
+        if self._capturing:
+            self.stats["dropped"] += len(chunk)
+            self._suspect = True
+            return
+        self._pending.append((now, chunk))
+        self._wake.set()
+
+    async def _poll(self, source: TerminalSource, generation: int) -> None:
+        while generation == self._generation:
+            await asyncio.sleep(self.POLL_EVERY)
+            self._request_resync(history=0, only_if_changed=True)
+
+    def _request_resync(self, history: int, only_if_changed: bool = False) -> None:
+        self._resync_wanted = (history, only_if_changed)
+        self._wake.set()
+
+    async def _parse(self, source: TerminalSource, generation: int) -> None:
+        """The one task that changes the screen: parses output in slices, resyncs when behind."""
+        while generation == self._generation:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.SETTLE)
+            except asyncio.TimeoutError:
+                self._settle_check()
+                continue
+            self._wake.clear()
+            if self._resync_wanted is not None:
+                history, only_if_changed = self._resync_wanted
+                self._resync_wanted = None
+                await self._resync(source, generation, history, only_if_changed=only_if_changed)
+                continue
+            while self._pending and generation == self._generation:
+                if time.monotonic() - self._pending[0][0] > self.MAX_LAG:
+                    await self._resync(source, generation, 0)  # skip frames: tmux has the answer
+                    break
+                started = time.monotonic()
+                while self._pending and time.monotonic() - started < self.SLICE:
+                    arrived, chunk = self._pending.popleft()
+                    if len(chunk) > 1024:
+                        self._pending.appendleft((arrived, chunk[1024:]))
+                        chunk = chunk[:1024]
+                    self._feed_now(chunk, refresh=False)
+                self._apply_changes()
+                await asyncio.sleep(0)
+            now = time.monotonic()
+            if self._suspect and now - self._last_capture > self.RESYNC_EVERY:
+                await self._resync(source, generation, 0)
+
+    def _settle_check(self) -> None:
+        """After a quiet spell, make sure the screen matches tmux (cursor, dropped bytes)."""
+        if self._output_since_capture or self._suspect:
+            history = self.SEED_HISTORY if self._follow and self._suspect else 0
+            self._request_resync(history=history, only_if_changed=True)
+
+    async def _resync(self, source: TerminalSource, generation: int, history: int,
+                      *, only_if_changed: bool = False) -> None:
+        if not self._sized.is_set():  # capture at the size the pane will have
+            try:
+                await asyncio.wait_for(self._sized.wait(), timeout=0.3)
+            except asyncio.TimeoutError:
+                pass
+        wait = self._last_capture + self.RESYNC_MIN_INTERVAL - time.monotonic()
+        self._capturing = True
+        self.stats["dropped"] += sum(len(chunk) for _, chunk in self._pending)
+        self._pending.clear()
+        try:
+            if wait > 0:
+                await asyncio.sleep(wait)
+            columns, lines = self._term_size
+            try:
+                screen = await asyncio.to_thread(self._capture_screen, source, history, columns, lines)
+            except Exception as exc:
+                if generation == self._generation:
+                    self._show_error(exc)
+                return
+        finally:
+            if generation == self._generation:
+                self._capturing = False
+                self._last_capture = time.monotonic()
+        if generation != self._generation:
+            return
+        self.stats["resyncs"] += 1
+        self._message = None
+        self._output_since_capture = False
+        self._suspect = False
+        if only_if_changed and not history and self._same_screen(screen):
+            return
+        screen.title = self._screen.title
+        self._install(screen, keep_history=history == 0)
+
+    def _capture_screen(self, source: TerminalSource, history: int, columns: int, lines: int) -> ScrollbackScreen:
+        text = source.capture(history=history)
+        return screen_from_capture(text, columns, lines, self.HISTORY_LINES)
+
+    def _same_screen(self, other: ScrollbackScreen) -> bool:
+        mine = self._screen
+        if (mine.columns, mine.lines) != (other.columns, other.lines):
+            return False
+        if (mine.cursor.x, mine.cursor.y) != (other.cursor.x, other.cursor.y):
+            return False
+        columns = range(mine.columns)
+        for y in range(mine.lines):
+            a, b = mine.buffer[y], other.buffer[y]
+            if any(a[x] != b[x] for x in columns):
+                return False
+        return True
+
+    def _show_error(self, exc: Exception) -> None:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        self._message = f"terminal unavailable: {text}"
+        self.refresh()
+
+    # -- applying output -------------------------------------------------------------
+
+    def _feed_now(self, data: bytes, refresh: bool = True) -> None:
+        try:
+            self._stream.feed(data)
+        except Exception:  # pyte chokes on some input: tmux has the truth
+            log.debug("pyte failed on output", exc_info=True)
+            self._suspect = True
+        self._output_since_capture = True
+        if refresh:
+            self._apply_changes()
+
+    def _install(self, screen: ScrollbackScreen, *, keep_history: bool) -> None:
+        old = self._screen
+        if keep_history and old.history and old.columns == screen.columns:
+            captured = list(screen.history)
+            screen.history = old.history
+            screen.history.extend(captured)
+            screen.pushed = old.pushed + len(captured)
+        else:
+            self._history_strips.clear()
+        self._screen = screen
+        self._stream = pyte.ByteStream(screen)
+        self._rows = [None] * screen.lines
+        self._cursor_row = None
+        self._update_title()
+        self._update_virtual_size(old_dropped=old.pushed - len(old.history))
+        self.refresh()
+
+    def _apply_changes(self) -> None:
+        screen = self._screen
+        shift = min(screen.scrolled, screen.lines)
+        screen.scrolled = 0
+        if shift:
+            del self._rows[:shift]
+            self._rows.extend([None] * shift)
+        for y in screen.dirty:
+            if 0 <= y < len(self._rows):
+                self._rows[y] = None
+        if screen.history_reset:
+            screen.history_reset = False
+            self._history_strips.clear()
+        dirty = set(screen.dirty)
+        screen.dirty.clear()
+        self._update_title()
+        dropped_before = self._dropped
+        scrolled = self._update_virtual_size(old_dropped=dropped_before) or bool(shift)
+        if not self.is_mounted:
+            return
+        top = len(screen.history)
+        if scrolled:
+            self.refresh()
+        else:
+            for y in dirty:
+                self.refresh_line(top + y)
+        cursor_row = top + screen.cursor.y if self.input_mode else None
+        if cursor_row != self._cursor_row:
+            if self._cursor_row is not None:
+                self.refresh_line(self._cursor_row)
+            if cursor_row is not None:
+                self.refresh_line(cursor_row)
+            self._cursor_row = cursor_row
+
+    _dropped = 0  # history lines dropped off the far end (deque maxlen), at the last update
+
+    def _update_virtual_size(self, old_dropped: int) -> bool:
+        """Grow the scrollable area; keep the view still while the user reads. True if it scrolled."""
+        screen = self._screen
+        height = len(screen.history) + screen.lines
+        dropped = screen.pushed - len(screen.history)
+        self._dropped = dropped
+        self.virtual_size = Size(screen.columns, height)
+        if not self.is_mounted:
+            return False
+        if self._follow:
+            target = max(0, height - self.scrollable_content_region.height)
+            if round(self.scroll_y) != target:
+                self.set_scroll(None, target)
+                return True
+            return False
+        lost = dropped - old_dropped
+        if lost > 0:
+            self.set_scroll(None, max(0, self.scroll_y - lost))
+            return True
+        return False
+
+    def _update_title(self) -> None:
+        title = self._screen.title or ""
+        if title != self.pane_title:
+            self.pane_title = title
+            if self.is_attached:
+                self.post_message(self.TitleChanged(self, title))
+
+    # -- drawing -------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width or self.size.width
+        base = self.rich_style
+        if base != self._base_style:
+            self._base_style = base
+            self._rows = [None] * self._screen.lines
+            self._history_strips.clear()
+        row = round(self.scroll_y) + y
+        if self._message is not None:
+            if y == 0:
+                text = Text(self._message.translate(_CONTROLS), style="dim", no_wrap=True, overflow="ellipsis")
+                return Strip(text.render(self.app.console)).crop_extend(0, width, base).apply_style(base)
+            return Strip.blank(width, base)
+        strip = self._row_strip(row, base)
+        return strip.apply_offsets(0, row).crop_extend(0, width, base)
+
+    def _row_strip(self, row: int, base: Style) -> Strip:
+        screen = self._screen
+        top = len(screen.history)
+        selection = self.text_selection
+        span = selection.get_span(row) if selection is not None else None
+        cursor_x = screen.cursor.x if (self.input_mode and row == top + screen.cursor.y
+                                       and not screen.cursor.hidden) else None
+        if span is not None or cursor_x is not None:
+            return self._build_strip(self._line(row), base, span, cursor_x)
+        if row < top:
+            key = screen.pushed - top + row
+            strip = self._history_strips.get(key)
+            if strip is None:
+                strip = self._build_strip(screen.history[row], base)
+                if len(self._history_strips) > 4 * max(screen.lines, 50):
+                    self._history_strips.clear()
+                self._history_strips[key] = strip
+            return strip
+        y = row - top
+        if not 0 <= y < screen.lines:
+            return Strip.blank(screen.columns, base)
+        strip = self._rows[y]
+        if strip is None:
+            strip = self._rows[y] = self._build_strip(screen.buffer[y], base)
+        return strip
+
+    def _line(self, row: int) -> Any:
+        screen = self._screen
+        top = len(screen.history)
+        if row < top:
+            return screen.history[row]
+        return screen.buffer[min(row - top, screen.lines - 1)]
+
+    def _row_text(self, row: int) -> str:
+        screen = self._screen
+        if row < 0 or row >= len(screen.history) + screen.lines:
+            return ""
+        return line_text(self._line(row), screen.columns)
+
+    def _build_strip(self, line: Any, base: Style, span: tuple[int, int] | None = None,
+                     cursor_x: int | None = None) -> Strip:
+        self.stats["rows_built"] += 1
+        columns = self._screen.columns
+        overlay = None
+        if span is not None or cursor_x is not None:
+            selected = self.screen.get_visual_style("screen--selection").rich_style
+            cursor_style = Style(reverse=True)
+            start, end = span if span is not None else (0, 0)
+            cursor_index = None
+            if cursor_x is not None:  # cells to character index
+                cursor_index = sum(len(line[x].data) for x in range(min(cursor_x, columns)))
+
+            def overlay(index: int) -> Style | None:
+                style = None
+                if span is not None and start <= index and (end == -1 or index < end):
+                    style = selected
+                if index == cursor_index:
+                    style = cursor_style if style is None else style + cursor_style
+                return style
+
+        segments = line_segments(line, columns, overlay)
+        return Strip(Segment.apply_style(segments, base))
+
+    # -- selection and copy ----------------------------------------------------------
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        screen = self._screen
+        text = "\n".join(
+            line_text(self._line(row), screen.columns).rstrip()
+            for row in range(len(screen.history) + screen.lines)
+        )
+        return selection.extract(text), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
+
+    def action_copy_screen(self) -> None:
+        """Copy what the pane shows (the screen, or the scrollback page being read)."""
+        text = self.visible_text()
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied {len(text.splitlines())} lines of the terminal", timeout=3)
+
+    # -- scrolling -------------------------------------------------------------------
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        following = round(new_value) >= round(self.max_scroll_y)
+        if following != self._follow:
+            self._follow = following
+            self._update_subtitle()
+
+    def action_follow(self) -> None:
+        self._follow = True
+        self.scroll_end(animate=False, immediate=True)
+        self._update_subtitle()
+
+    # -- size ----------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._resize_timer is not None:
+            self._resize_timer.stop()
+        if not self._sized.is_set():
+            self._apply_size()  # the first size: no reason to wait
+        else:
+            self._resize_timer = self.set_timer(self.RESIZE_DEBOUNCE, self._apply_size)
+
+    def _apply_size(self) -> None:
+        self._resize_timer = None
+        region = self.scrollable_content_region
+        columns, lines = region.width, region.height
+        if columns < 10 or lines < 3:
+            return
+        first = not self._sized.is_set()
+        self._sized.set()
+        if (columns, lines) == self._term_size and not first:
+            return
+        self._term_size = (columns, lines)
+        self._screen.resize(lines, columns)
+        self._rows = [None] * lines
+        self._history_strips.clear()
+        self._update_virtual_size(self._dropped)
+        self.refresh()
+        source = self.source
+        if source is None:
+            return
+        generation = self._generation
+
+        async def resize_then_recapture() -> None:
+            try:
+                await asyncio.to_thread(source.resize, columns, lines)
+            except Exception as exc:
+                log.debug("resize of %s failed: %s", source, exc)
+            if generation == self._generation:
+                await asyncio.sleep(0.05)  # let the program redraw for its new size
+                self._request_resync(history=0)
+
+        self.run_worker(resize_then_recapture(), group="terminal-resize", exclusive=True)
+
+    # -- input mode ------------------------------------------------------------------
+
+    def watch_input_mode(self, value: bool) -> None:
+        self.set_class(value, "-input")
+        self._update_subtitle()
+        if not self.is_mounted:
+            return
+        self._apply_changes()
+        self.refresh()
+        if value:
+            self.focus()
+        self.post_message(self.InputModeChanged(self, value))
+
+    def _update_subtitle(self) -> None:
+        if self.input_mode:
+            self.border_subtitle = Text("INPUT — ctrl+] to leave")
+        elif not self._follow:
+            self.border_subtitle = Text("SCROLLBACK — end to follow")
+        else:
+            self.border_subtitle = Text("")
+        self.set_class(not self._follow, "-scrollback")
+
+    def action_leave_input(self) -> None:
+        self.input_mode = False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_input":
+            return self.input_mode
+        return True
+
+    async def on_key(self, event: events.Key) -> None:
+        if not self.input_mode:
+            return
+        event.stop()
+        event.prevent_default()
+        if event.key in self.SCROLL_KEYS:
+            await self.run_action(self.SCROLL_KEYS[event.key])
+            return
+        if event.key in ("ctrl+c", "super+c") and self.text_selection is not None:
+            self.screen.action_copy_text()
+            return
+        data = key_to_bytes(event.key, event.character)
+        if data is None:
+            return
+        if not self._follow:
+            self.action_follow()  # typing means watching the answer
+        self.send(data)
+
+    def on_paste(self, event: events.Paste) -> None:
+        if not self.input_mode:
+            return
+        event.stop()
+        text = event.text.replace("\r\n", "\r").replace("\n", "\r")
+        if (2004 << 5) in self._screen.mode:  # the program asked for bracketed paste
+            self.send(b"\x1b[200~" + text.encode() + b"\x1b[201~")
+        else:
+            self.send(text.encode())
+
+    async def _drain_outbox(self, source: TerminalSource) -> None:
+        try:
+            while self._outbox:
+                data = b"".join(self._outbox)
+                self._outbox.clear()
+                try:
+                    await asyncio.to_thread(source.send_bytes, data)
+                except Exception as exc:
+                    self._outbox.clear()
+                    self.notify(f"typing into the terminal failed: {str(exc)[:200]}", severity="error",
+                                markup=False)
+                    return
+        finally:
+            self._sending = False
