@@ -341,7 +341,10 @@ class LocalSCM(SCM):
         record = self._record(repo, pr.branch)
         if record["state"] != "open":
             raise AoError(f"PR #{record['number']} ({pr.branch}) is {record['state']}")
-        head = self._head(repo, record) or pr.head_sha
+        current = self._head(repo, record) or pr.head_sha
+        # An approval is of what the human looked at (a newer commit is not approved);
+        # a change request stands on the newest commit, so a push racing it cannot void it.
+        head = (pr.head_sha or current) if kind == "approved" else current
         with self._editing(repo) as state:
             rec = state["prs"][pr.branch]
             review_id = f"r{state['next_review']}"

@@ -198,10 +198,16 @@ def test_review_follows_the_human_and_new_commits(project: Path, ao_home: Path):
     commit(ws, {"x.txt": "y"}, "address review")
     after = scm.pr_status(project, ws, pr)
     assert after.review is ReviewState.PENDING and all(c.resolved for c in after.comments)
-    scm.approve(project, pr)
+    scm.approve(project, after)
     assert scm.pr_status(project, ws, pr).review is ReviewState.APPROVED
     commit(ws, {"x.txt": "z"}, "sneaky change after approval")
+    seen = scm.pr_status(project, ws, pr)
+    assert seen.review is ReviewState.PENDING
+    commit(ws, {"x.txt": "w"}, "pushed while the human was reading")
+    scm.approve(project, seen)  # approves the head the human saw, not the newer one
     assert scm.pr_status(project, ws, pr).review is ReviewState.PENDING
+    scm.approve(project, scm.pr_status(project, ws, pr))
+    assert scm.pr_status(project, ws, pr).review is ReviewState.APPROVED
     with pytest.raises(AoError, match="needs a comment"):
         scm.request_changes(project, pr, "  ")
 
