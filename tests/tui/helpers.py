@@ -13,14 +13,16 @@ def screen_text(app: Any) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
-async def wait_until(pilot: Any, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+async def wait_until(pilot: Any, predicate: Callable[[], Any], timeout: float = 10.0,
+                     what: str | Callable[[], str] = "") -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
+            detail = what() if callable(what) else what
+            raise AssertionError(f"timed out waiting for {detail or predicate}")
         await pilot.pause(0.05)
         await asyncio.sleep(0)
 
