@@ -494,23 +494,23 @@ class LocalSCM(SCM):
 
     def _read_checks(self, repo: Path, sha: str | None) -> list[Check]:
         status = self._read_status(repo, sha) if sha else None
-        return _checks_from(status, sha or "") if status else []
+        return _checks_from(status, sha or "", self.ci_dir(repo, sha)) if status and sha else []
 
     def _checks(self, repo: Path, workspace: Path, branch: str, sha: str) -> list[Check]:
         if not self.commands:
             return []
         status = self._read_status(repo, sha)
         if status and status.get("finished_at"):
-            return _checks_from(status, sha)
+            return _checks_from(status, sha, self.ci_dir(repo, sha))
         if not workspace.is_dir():
-            return _checks_from(status, sha) if status else [
+            return _checks_from(status, sha, self.ci_dir(repo, sha)) if status else [
                 Check(name=c.name, state=CheckState.NONE, id=f"{sha}:{c.name}", summary="workspace is gone")
                 for c in self.commands
             ]
         self._start_run(repo, workspace, branch, sha)
         status = self._read_status(repo, sha)
         if status:
-            return _checks_from(status, sha)
+            return _checks_from(status, sha, self.ci_dir(repo, sha))
         return [Check(name=c.name, state=CheckState.PENDING, id=f"{sha}:{c.name}") for c in self.commands]
 
     def _start_run(self, repo: Path, workspace: Path, branch: str, sha: str) -> None:
@@ -660,12 +660,14 @@ def ci_environment(environ: Any, keep: list[str] | tuple[str, ...] = ()) -> dict
     return {k: v for k, v in environ.items() if k in keep or not _SECRET_NAME.search(k)}
 
 
-def _checks_from(status: dict[str, Any], sha: str) -> list[Check]:
+def _checks_from(status: dict[str, Any], sha: str, directory: Path) -> list[Check]:
+    """Checks as the status file records them; ``url`` is the log file."""
     states = {"pending": CheckState.PENDING, "running": CheckState.RUNNING, "passed": CheckState.PASSED,
               "failed": CheckState.FAILED, "none": CheckState.NONE}
     return [
         Check(name=c["name"], state=states.get(c.get("state", "pending"), CheckState.PENDING),
-              id=f"{sha}:{c['name']}", summary=c.get("summary", ""))
+              id=f"{sha}:{c['name']}", summary=c.get("summary", ""),
+              url=(directory / c["log"]).as_uri() if c.get("log") else "")
         for c in status.get("checks", [])
     ]
 

@@ -104,7 +104,7 @@ def test_ci_runs_in_background_on_each_new_head_and_keeps_logs(project: Path, ao
     assert [c.id for c in done.checks] == [f"{head}:{slow_then_check}", f"{head}:{CHECK}"]
     log_file = scm.log_path(project, done.checks[1])
     assert log_file is not None and log_file.parent == scm.root(project) / "ci" / head
-    assert "ok" in log_file.read_text()
+    assert "ok" in log_file.read_text() and done.checks[1].url == log_file.as_uri()
     # the same head is not run again; a new head is
     assert settle(scm, project, ws, pr).checks == done.checks
     head2 = commit(ws, {"app.py": "def add(a, b):\n    return a - b\n"}, "break it")
