@@ -457,3 +457,43 @@ def test_shutdown_stops_ci_without_a_false_red_and_the_next_engine_reruns(projec
     assert after.ci is not CheckState.FAILED
     fast = make_scm(ao_home, ci={cmd: CHECK})  # same check name, a quick command this time
     assert settle(fast, project, ws, pr).ci is CheckState.PASSED
+
+
+def test_engine_wiring_reaches_the_outbox_and_escalates(project: Path, ao_home: Path, capsys):
+    """ReactionRunner.for_engine: the engine's SCM logs, queue and escalation, as `ao run` uses them."""
+    from ao_tui.config import load_config
+    from ao_tui.engine import Engine
+    from ao_tui.models import Session, SessionStatus
+    from ao_tui.pr_watch import evaluate
+    from ao_tui.reactions import EngineHost, ReactionRunner
+
+    (project / "ao.config.yaml").write_text(
+        "projects:\n  demo:\n    repo: .\n    session_prefix: dm\n"
+        f"    scm:\n      plugin: local\n      ci: [{json.dumps(PYTEST)}]\n"
+        "    reactions:\n      ci_failed: {action: send_to_agent, retries: 0}\n")
+    (project / "backlog.yaml").write_text("- id: T-1\n  title: Done\n  status: done\n"
+                                          "- id: T-2\n  title: Next\n  depends_on: [T-1]\n")
+    engine = Engine(load_config(str(project / "ao.config.yaml")))
+    ws, branch = worktree(project, ao_home, "dm-1")
+    engine.store.insert_session(Session(id="dm-1", project="demo", branch=branch, workspace=str(ws),
+                                        status=SessionStatus.WORKING))
+    commit(ws, {"app.py": "def add(a, b):\n    return 0\n"}, "break")
+    engine.open_pr("dm-1")
+    runner = ReactionRunner.for_engine(engine)
+
+    def red_decision():
+        pr = engine.refresh_pr("dm-1")
+        return pr.ci is CheckState.FAILED and evaluate(engine.session("dm-1"), pr)
+
+    decision = wait_until(red_decision, timeout=30, interval=0.1)
+    results = [runner.handle(t) for t in decision.triggers if t.event == "ci_failed"]
+    assert results == ["done"]
+    [msg] = engine.store.pending_messages("dm-1")
+    assert "Failing tests:\n- test_app.py::test_add" in msg["text"]
+    # a second red head: retries (0) exhausted -> the session needs the human
+    commit(ws, {"app.py": "def add(a, b):\n    return 1\n"}, "still broken")
+    decision = wait_until(red_decision, timeout=30, interval=0.1)
+    assert [runner.handle(t) for t in decision.triggers if t.event == "ci_failed"] == ["escalated"]
+    assert engine.session("dm-1").escalation == "CI failed 2 times; retries exhausted (0)"
+    assert "dm-1 needs you" in capsys.readouterr().err  # the terminal notifier
+    assert EngineHost(engine)._next_ready_task("demo") == "T-2"
