@@ -49,6 +49,7 @@ from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState, utcnow
 from ao_tui.names import slugify, validate_branch
+from ao_tui.outcomes import failing_tests_in as failing_tests
 from ao_tui.slots.base import PluginContext
 from ao_tui.slots.scm import SCM
 
@@ -58,7 +59,6 @@ GIT_TIMEOUT = 60
 LOG_TAIL_LINES = 150
 #: ``path:line: text`` lines in a change request become comments on that line.
 _LINE_COMMENT = re.compile(r"^\s*([\w./-]+\.[\w]+):(\d+):\s*(.+)$")
-_PYTEST_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)(?: - (.*))?$")
 
 
 class MergeConflict(AoError):
@@ -133,16 +133,6 @@ def _flock(path: Path) -> Iterator[None]:
 
 def _now() -> str:
     return utcnow().isoformat()
-
-
-def failing_tests(text: str) -> list[str]:
-    """Test ids from pytest's short summary (``FAILED tests/x.py::test_y - ...``)."""
-    found: list[str] = []
-    for line in text.splitlines():
-        match = _PYTEST_FAILED.match(line.strip())
-        if match and match.group(1) not in found:
-            found.append(match.group(1))
-    return found
 
 
 def log_excerpt(text: str, max_lines: int = LOG_TAIL_LINES) -> str:
