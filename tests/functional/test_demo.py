@@ -1,0 +1,178 @@
+"""The demo fleet behind ``ao-tui --demo``: real tmux, git, worktrees and engine loop, stand-in agents."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from ao_tui.demo import TASKS, run_demo_setup
+from ao_tui.demo.fake_claude import Args, project_slug
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.timeout(150), pytest.mark.slow]
+
+NEEDED = ("ao_tui_plugins.runtime_tmux", "ao_tui_plugins.workspace_worktree", "ao_tui_plugins.agent_claude_code")
+
+
+def _missing_plugins() -> list[str]:
+    return [name for name in NEEDED if importlib.util.find_spec(name) is None]
+
+
+@pytest.fixture
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    for key in ("AO_HOME", "AO_TMUX_SOCKET", "AO_CONFIG"):
+        monkeypatch.delenv(key, raising=False)  # restored by monkeypatch whatever cleanup does
+    fleet = run_demo_setup(tmp_path / "demo")
+    yield fleet
+    fleet.cleanup()
+
+
+def test_fake_claude_takes_claude_codes_argv() -> None:
+    args = Args(["--session-id", "11111111-2222-3333-4444-555555555555", "--model", "opus",
+                 "--permission-mode", "acceptEdits", "--append-system-prompt",
+                 "Rules:\n- End every commit message with the trailer:\n  Co-Authored-By: opus <noreply@ao-tui.dev>",
+                 "--", "--looks-like-a-flag Task T-3: fix it"])
+    assert args.session_id == "11111111-2222-3333-4444-555555555555" and not args.resume
+    assert (args.model, args.permission_mode) == ("opus", "acceptEdits")
+    assert args.prompt == "--looks-like-a-flag Task T-3: fix it"
+    assert args.trailer == "Co-Authored-By: opus <noreply@ao-tui.dev>"
+    resumed = Args(["--resume", "11111111-2222-3333-4444-555555555555", "--model", "opus"])
+    assert resumed.resume and resumed.session_id == "11111111-2222-3333-4444-555555555555"
+    assert project_slug(Path("/home/dev/my.project")) == "-home-dev-my-project"
+
+
+def test_setup_makes_a_private_project_and_cleanup_removes_it(demo) -> None:  # noqa: ANN001
+    from ao_tui.config import load_config
+
+    assert os.environ["AO_HOME"] == str(demo.ao_home)
+    assert os.environ["AO_TMUX_SOCKET"] == demo.tmux_socket
+    config = load_config(str(demo.config_path))
+    project = config.projects["demo"]
+    assert project.agent.command[-2:] == ["-m", "ao_tui.demo.fake_claude"]
+    assert project.agent.env["HOME"].startswith(str(demo.root))  # never the user's ~/.claude
+    status = subprocess.run(["git", "-C", str(demo.repo), "status", "--porcelain"], capture_output=True, text=True)
+    assert status.stdout == ""
+    pushed = subprocess.run(["git", "-C", str(demo.repo), "ls-remote", "origin", "main"], capture_output=True, text=True)
+    assert pushed.stdout.strip()
+    assert [t.id for t in _tasks(demo)] == [t["id"] for t in TASKS]  # the tracker reads the backlog
+    root = demo.root
+    demo.cleanup()
+    assert not root.exists()
+    assert os.environ.get("AO_HOME") != str(demo.ao_home)
+
+
+def _tasks(demo) -> list:  # noqa: ANN001
+    from ao_tui.config import load_config
+    from ao_tui.engine import Engine
+
+    engine = Engine(load_config(str(demo.config_path)))
+    try:
+        return engine.backlog("demo")
+    finally:
+        engine.store.close()
+
+
+def test_demo_fleet_runs_and_cleans_up(demo) -> None:  # noqa: ANN001
+    missing = _missing_plugins()
+    if missing:
+        pytest.skip(f"plugins not landed yet: {', '.join(missing)}")
+    from ao_tui.config import load_config
+    from ao_tui.engine import Engine
+    from ao_tui.models import SessionStatus as S
+
+    engine = Engine(load_config(str(demo.config_path)))
+    assert engine.start(), "the demo engine must own its private store"
+    seen: dict[str, set[str]] = {}
+
+    def sessions() -> dict[str, object]:
+        found = {s.task_id: s for s in engine.sessions("demo")}
+        for task_id, s in found.items():
+            seen.setdefault(task_id, set()).add(s.status.value)
+        return found
+
+    def transcript(s) -> Path | None:  # noqa: ANN001
+        hits = list((demo.root / "home" / ".claude" / "projects").glob(f"*/{s.agent_session_id}.jsonl"))
+        return hits[0] if hits else None
+
+    def commits(s) -> list[str]:  # noqa: ANN001
+        done = subprocess.run(["git", "-C", s.workspace, "log", "--format=%B%x00", "main..HEAD"],
+                              capture_output=True, text=True)
+        return [c.strip() for c in done.stdout.split("\0") if c.strip()]
+
+    def screen(task_id: str) -> str:
+        try:
+            return engine.peek(sessions()[task_id].id)
+        except Exception:
+            return ""
+
+    try:
+        ids = demo.start(engine, wait=True)
+        assert len(ids) == len(TASKS)
+        wait_until(lambda: all(transcript(s) for s in sessions().values()), timeout=30,
+                   message=lambda: f"transcripts: {[(t, bool(transcript(s))) for t, s in sessions().items()]}")
+
+        # T-1 asks permission and waits for the key; T-2 asks a question and waits for an answer.
+        wait_until(lambda: "Do you want to create greet.py?" in screen("T-1"), timeout=30,
+                   message=lambda: screen("T-1"))
+        wait_until(lambda: "TOML or YAML?" in screen("T-2"), timeout=30, message=lambda: screen("T-2"))
+        engine.send_keys(sessions()["T-1"].id, "1")
+        engine.send(sessions()["T-2"].id, "YAML please")
+
+        # Everyone but the stuck one commits, with the model trailer.
+        def committed() -> bool:
+            return all(commits(sessions()[t]) for t in ("T-1", "T-2", "T-3", "T-4", "T-5"))
+
+        wait_until(committed, timeout=60, message=lambda: str({t: commits(s) for t, s in sessions().items()}))
+        for task_id in ("T-1", "T-2", "T-3", "T-4", "T-5"):
+            assert all("Co-Authored-By: claude-sonnet-4-5" in c for c in commits(sessions()[task_id]))
+        assert (Path(sessions()["T-2"].workspace) / "settings.yaml").exists()
+
+        # T-3's CI fails; the failure reaches the agent, which fixes it.
+        wait_until(lambda: any("Strip leading and trailing dashes" in c for c in commits(sessions()["T-3"])),
+                   timeout=60, message=lambda: f"T-3 statuses {seen.get('T-3')}: {screen('T-3')[-800:]}")
+        assert S.CI_FAILED.value in seen["T-3"]
+
+        record_types = {json.loads(line)["type"] for line in transcript(sessions()["T-4"]).read_text().splitlines()}
+        assert {"user", "assistant", "system"} <= record_types
+        distinct = set().union(*seen.values())
+        assert len(distinct) >= 4, distinct
+        assert sessions()["T-6"].status in (S.WORKING, S.STUCK)
+    finally:
+        engine.stop()
+        engine.store.close()
+    root, socket = demo.root, demo.tmux_socket
+    demo.cleanup()
+    assert not root.exists()
+    alive = subprocess.run(["tmux", "-L", socket, "list-sessions"], capture_output=True)
+    assert alive.returncode != 0  # the private server is gone
+
+
+def test_statuses_settle_quickly(demo) -> None:  # noqa: ANN001
+    """Within seconds of starting, the fleet shows sessions needing the human and sessions working."""
+    missing = _missing_plugins()
+    if missing:
+        pytest.skip(f"plugins not landed yet: {', '.join(missing)}")
+    from ao_tui.attention import zone_of
+    from ao_tui.config import load_config
+    from ao_tui.engine import Engine
+
+    engine = Engine(load_config(str(demo.config_path)))
+    assert engine.start()
+    started = time.monotonic()
+    try:
+        demo.start(engine, wait=True)
+
+        def zones() -> set[str]:
+            return {zone_of(s).value for s in engine.sessions("demo")}
+
+        wait_until(lambda: {"needs_you", "working"} <= zones() or None, timeout=30, message=lambda: str(zones()))
+        assert time.monotonic() - started < 30
+    finally:
+        engine.stop()
+        engine.store.close()
