@@ -16,8 +16,10 @@ result. The rules, in order:
 
 Publishing is debounced only where flicker happens: between the two busy
 states (working, running_tool) a change must hold for ``settle`` seconds, so a
-10 ms Read does not blink. Everything that needs a human (permission,
-question, error, exit) and every turn start or end is published at once.
+10 ms Read does not blink; the idle of a fresh start (SessionStart) must hold
+for ``start_hold``, since the task prompt usually follows at once. Everything
+that needs a human (permission, question, error, exit) and every turn start
+or end is published at once.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class Evidence:
     at: float
     detail: str = ""
     tool: str | None = None
-    tentative: bool = False  # publish only once it has held for ``settle``
+    tentative: bool = False  # publish only once it has held for ``start_hold``
     ambiguous: bool = False  # running_tool that may be a permission prompt
 
 
@@ -70,12 +72,14 @@ class ActivityDetector:
         *,
         clock: Callable[[], float] = time.time,
         settle: float = 0.15,
+        start_hold: float = 1.0,
         hook_lag: float = 0.25,
         screen_after: float = 0.3,
         screen_every: float = 2.0,
     ) -> None:
         self.clock = clock
         self.settle = settle
+        self.start_hold = start_hold
         self.hook_lag = hook_lag
         self.screen_after = screen_after
         self.screen_every = screen_every
@@ -225,7 +229,7 @@ class ActivityDetector:
         if hold:
             if self._pending_state != ev.state:
                 self._pending_state = ev.state
-                self._pending_due = now + self.settle
+                self._pending_due = now + (self.start_hold if ev.tentative else self.settle)
             if now < (self._pending_due or 0):
                 return None
         self._pending_due = self._pending_state = None

@@ -142,8 +142,8 @@ def test_runtime_exit_is_final_until_the_agent_comes_back(det: ActivityDetector,
     assert det.activity.state == S.EXITED
     clock.tick(5)
     det.on_alive()
-    act = hook(det, clock, "SessionStart", source="resume")
-    clock.tick(0.2)
+    assert hook(det, clock, "SessionStart", source="resume") is None  # a fresh start holds a moment
+    clock.tick(det.start_hold)
     det.update()
     assert det.activity.state == S.IDLE
 
