@@ -108,6 +108,8 @@ class ActivityMonitor:
         self._to_load: list[str] = []
         self._threads: list[threading.Thread] = []
         self._targets: frozenset[Path] = frozenset()
+        #: After a watcher restart, files are read once more when it surely runs (see _watch_loop).
+        self._catch_up_at: float | None = None
         #: Counters for benchmarks and tests.
         self.screen_reads = 0
         self.watch_restarts = 0
@@ -256,6 +258,10 @@ class ActivityMonitor:
             self._targets = targets
             self.watch_restarts += 1
             self._catch_up()
+            # What is written between this catch-up and the new watch taking effect would wait for
+            # the next change: the timer thread reads everything once more a moment later.
+            self._catch_up_at = time.monotonic() + 0.05
+            self._wake_timer()
             if not targets:
                 self._restart.wait()
                 continue
@@ -369,8 +375,15 @@ class ActivityMonitor:
                 if t is not None:
                     t.loaded = True  # from now on the watcher tails it too
                     self._process(t)
-            now = self.clock()
             deadlines: list[float] = []
+            if self._catch_up_at is not None:
+                left = self._catch_up_at - time.monotonic()
+                if left <= 0:
+                    self._catch_up_at = None
+                    self._catch_up()
+                else:
+                    deadlines.append(self.clock() + left)
+            now = self.clock()
             with self._lock:
                 sessions = list(self._sessions.values())
             for t in sessions:

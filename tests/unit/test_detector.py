@@ -356,3 +356,18 @@ def test_monitor_reads_the_screen_only_for_ambiguous_sessions(tmp_path: Path) ->
         _, act = updates.wait_for("amb", S.WAITING_PERMISSION)
         assert act.source == "screen"
         assert set(reads) == {"amb"}
+
+
+def test_monitor_finds_a_transcript_whose_directories_appear_with_it(tmp_path: Path) -> None:
+    """Claude Code creates ~/.claude/projects/<slug>/ and writes the file at once: nothing is missed."""
+    updates = Updates()
+    home = tmp_path / "home"
+    home.mkdir()
+    tr = home / ".claude" / "projects" / "-work-repo" / "abc.jsonl"
+    with ActivityMonitor(updates) as mon:
+        mon.track("s3", None, tr)
+        time.sleep(0.2)
+        tr.parent.mkdir(parents=True)
+        tr.write_text((FIXTURES / "interrupted.jsonl").read_text())
+        _, act = updates.wait_for("s3", S.IDLE)
+        assert (act.source, act.detail) == ("transcript", "interrupted")

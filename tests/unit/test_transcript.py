@@ -19,6 +19,7 @@ import pytest
 from ao_tui.activity import transcript as transcript_mod
 from ao_tui.activity.events import EventsReader
 from ao_tui.activity.hook import LINE_LIMIT, event_line
+from ao_tui.activity.hook import command as hook_command
 from ao_tui.activity.tail import LineTail, TruncatedLine
 from ao_tui.activity.transcript import TranscriptReader, asks_question
 from ao_tui.models import ActivityState as S
@@ -365,8 +366,8 @@ def test_hook_command_appends_one_line_per_event(tmp_path: Path) -> None:
 
 def test_hook_command_survives_garbage_input(tmp_path: Path) -> None:
     out = tmp_path / "events.jsonl"
-    proc = subprocess.run([sys.executable, "-I", "-S", str(ROOT / "ao_tui/activity/hook.py"), "--session", "s", "--out", str(out)],
-                          input=b"\xff not json", capture_output=True, timeout=20)
+    proc = subprocess.run(hook_command("s", str(out)), input=b"\xff not json", capture_output=True, timeout=20,
+                          cwd=tmp_path)
     assert proc.returncode == 0
     assert json.loads(out.read_text())["unparsed"]
     proc = subprocess.run([sys.executable, "-m", "ao_tui.activity.hook", "--session", "s",
