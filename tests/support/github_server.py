@@ -325,7 +325,8 @@ class FakeGitHub:
         stamp = self._touch()
         sha = fake_sha(f"merge:{repo.full_name}:{pr['number']}:{method}:{stamp}")
         pr.update(state="closed", merged=True, merged_at=stamp, closed_at=stamp, updated_at=stamp,
-                  merge_commit_sha=sha, merged_by=self.login, mergeable=None, mergeable_state="unknown")
+                  merge_commit_sha=sha, merged_by=self.login, mergeable=None, mergeable_state="unknown",
+                  merge_method=method)
         repo.branches[pr["base_ref"]] = sha
         if pr["base_ref"] == repo.default_branch:  # "Closes #N" closes the issue, as on GitHub
             for ref in re.findall(r"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s+#(\d+)", pr["body"] or ""):

@@ -1,0 +1,446 @@
+"""SCM ``github``: pull requests, checks, reviews and merges on GitHub (or GitHub Enterprise).
+
+Options:
+
+* ``repo``: ``owner/name``; without it, read from the ``origin`` remote URL.
+* ``base_url``: the API root (GitHub Enterprise: ``https://HOST/api/v3``).
+* ``merge_method``: ``squash`` (default), ``merge`` or ``rebase``, used when
+  ``merge`` is called without a method.
+* ``detail_max_age`` (default 300 s): how long an unchanged PR's reviews,
+  mergeability and finished checks are trusted before they are looked at again.
+* ``list_max_age`` (default 10 s): how long one look at the open-PR list
+  serves ``pr_status`` calls (one engine round is one list request).
+* ``seconds_between_writes`` (default 1), ``timeout`` (default 10 s).
+
+How polling stays (nearly) free. The token's budget is spent only by answers
+that are not ``304 Not Modified``, and every read here is a conditional GET
+(``_github_client``). On top of that, ``pr_status`` works from one
+``GET /repos/{o}/{r}/pulls?state=open`` per round, whose ETag covers every open
+PR's head commit and ``updated_at`` (which GitHub bumps for pushes, reviews and
+review comments). A PR whose list entry did not change is answered from what
+was fetched before; its own resources are asked again only when
+
+* its entry changed (new head, new review or comment, edited): PR, reviews, comments, CI;
+* its CI has not finished (check runs and statuses, each round, usually 304);
+* GitHub has not computed its mergeability yet (``mergeable: null``);
+* ``detail_max_age`` passed (base-branch moves change mergeability without
+  touching the PR; a re-run check does not touch it either).
+
+A PR missing from the open list has been merged or closed: its detail says which.
+
+Review truth: the latest APPROVED / CHANGES_REQUESTED / DISMISSED review per
+reviewer decides (COMMENTED does not override an earlier verdict); changes
+requested by anyone win over approvals. Comments are the review comments (path,
+line, id) plus the bodies of reviews that request changes; comments GitHub
+marks outdated (``line: null``) and bodies of superseded reviews count as resolved.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ao_tui.durations import parse_duration
+from ao_tui.errors import AoError, NotFound
+from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState
+from ao_tui.names import validate_branch
+from ao_tui.slots.base import PluginContext
+from ao_tui.slots.scm import SCM
+from ao_tui_plugins._github_client import GitHubClient, GitHubError, shared_client
+from ao_tui_plugins.scm_local import MergeConflict, log_excerpt
+
+log = logging.getLogger("ao.scm.github")
+
+MERGE_METHODS = ("merge", "squash", "rebase")
+_REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_REMOTE = re.compile(r"^(?:[a-z+]+://)?(?:[^@/]+@)?(?P<host>[^/:]+)(?::\d+)?[:/](?P<path>.+?)(?:\.git)?/?$")
+_TASK_LINE = re.compile(r"^Task: #?(\d+)\s*$", re.MULTILINE)
+_LOG_TIMESTAMP = re.compile(r"^\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ", re.MULTILINE)
+_PENDING = {"queued", "pending", "requested", "waiting"}
+_PASSING = {"success", "neutral", "skipped"}
+_FINISHED = (CheckState.PASSED, CheckState.FAILED)
+#: With no checks at all for this long after a new head, the PR is taken to have no CI.
+CI_GRACE = 120.0
+
+
+def _duration(options: dict[str, Any], key: str, default: float) -> float:
+    try:
+        return parse_duration(options.get(key, default))
+    except (ValueError, TypeError) as exc:
+        raise AoError(f"scm github: {key}: {exc}") from None
+
+
+def repo_from_remote(url: str) -> str:
+    """``owner/name`` from a git remote URL (https, ssh or scp-like)."""
+    match = _REMOTE.match(url.strip())
+    path = match.group("path") if match else ""
+    parts = [p for p in path.split("/") if p]
+    name = "/".join(parts[-2:]) if len(parts) >= 2 else ""
+    if not _REPO_NAME.match(name):
+        raise AoError(f"cannot tell the GitHub repository from the remote {url!r}: set the scm option repo: owner/name")
+    return name
+
+
+def resolve_repo(options: dict[str, Any], repo: Path | None, plugin: str) -> str:
+    """The ``repo`` option, else the ``origin`` remote of ``repo``."""
+    name = options.get("repo")
+    if name:
+        name = str(name).strip()
+        if not _REPO_NAME.match(name):
+            raise AoError(f"{plugin}: repo must be owner/name, not {name!r}")
+        return name
+    if repo is None:
+        raise AoError(f"{plugin}: set the option repo: owner/name")
+    result = subprocess.run(["git", "-C", str(repo), "remote", "get-url", "origin"],
+                            capture_output=True, text=True, timeout=10)
+    if result.returncode != 0:
+        raise AoError(f"{plugin}: {repo} has no origin remote; set the option repo: owner/name")
+    return repo_from_remote(result.stdout)
+
+
+def check_state(run: dict[str, Any]) -> CheckState:
+    if run.get("status") != "completed":
+        return CheckState.RUNNING if run.get("status") == "in_progress" else CheckState.PENDING
+    conclusion = run.get("conclusion")
+    if conclusion in _PASSING:
+        return CheckState.PASSED
+    if conclusion in (None, "stale"):
+        return CheckState.PENDING
+    return CheckState.FAILED
+
+
+def status_state(state: str) -> CheckState:
+    return {"success": CheckState.PASSED, "pending": CheckState.PENDING}.get(state, CheckState.FAILED)
+
+
+def rollup(checks: list[Check]) -> CheckState:
+    """Red only once every check has finished (as the local SCM), so the agent hears every failure at once."""
+    if not checks:
+        return CheckState.NONE
+    states = {c.state for c in checks}
+    if CheckState.RUNNING in states:
+        return CheckState.RUNNING
+    if CheckState.PENDING in states:
+        return CheckState.PENDING
+    return CheckState.FAILED if CheckState.FAILED in states else CheckState.PASSED
+
+
+def review_truth(reviews: list[dict[str, Any]], review_comments: list[dict[str, Any]]) -> tuple[ReviewState, list[ReviewComment]]:
+    """The review decision and the comments an agent should see (see the module doc)."""
+    latest: dict[str, dict[str, Any]] = {}
+    commented = False
+    for review in reviews:
+        state = review.get("state")
+        who = (review.get("user") or {}).get("login", "")
+        if state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+            latest[who] = review
+        elif state == "COMMENTED":
+            commented = True
+    verdicts = {r["state"] for r in latest.values()}
+    if "CHANGES_REQUESTED" in verdicts:
+        decision = ReviewState.CHANGES_REQUESTED
+    elif "APPROVED" in verdicts:
+        decision = ReviewState.APPROVED
+    elif commented:
+        decision = ReviewState.COMMENTED
+    else:
+        decision = ReviewState.PENDING
+    standing = {r["id"] for r in latest.values() if r["state"] == "CHANGES_REQUESTED"}
+    comments: list[tuple[str, ReviewComment]] = []
+    for review in reviews:
+        if review.get("state") == "CHANGES_REQUESTED" and (review.get("body") or "").strip():
+            comments.append((review.get("submitted_at") or "", ReviewComment(
+                id=f"review-{review['id']}", author=(review.get("user") or {}).get("login", ""),
+                body=review["body"].strip(), resolved=review["id"] not in standing)))
+    for c in review_comments:
+        line = c.get("line")
+        comments.append((c.get("created_at") or "", ReviewComment(
+            id=str(c["id"]), author=(c.get("user") or {}).get("login", ""), body=c.get("body") or "",
+            path=c.get("path"), line=line if line is not None else c.get("original_line"),
+            resolved=line is None and c.get("original_line") is not None)))
+    comments.sort(key=lambda pair: pair[0])
+    return decision, [c for _, c in comments]
+
+
+@dataclass
+class _Tracked:
+    """What was last fetched for one PR, and when."""
+
+    signature: tuple[Any, ...] = ()
+    pull: dict[str, Any] = field(default_factory=dict)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    status: dict[str, Any] = field(default_factory=dict)
+    detail_at: float = float("-inf")
+    head_seen_at: float = 0.0
+    ci_head: str = ""
+    ci: CheckState = CheckState.NONE
+
+
+@dataclass
+class _OpenList:
+    fetched_at: float = float("-inf")
+    items: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+class GitHubSCM(SCM):
+    """PRs, checks, reviews and merges through the GitHub REST API (PyGithub)."""
+
+    def __init__(self, context: PluginContext) -> None:
+        super().__init__(context)
+        method = str(self.options.get("merge_method", "squash"))
+        if method not in MERGE_METHODS:
+            raise AoError(f"scm github: merge_method must be one of {', '.join(MERGE_METHODS)}, not {method!r}")
+        self.merge_method = method
+        self.detail_max_age = _duration(self.options, "detail_max_age", 300)
+        self.list_max_age = _duration(self.options, "list_max_age", 10)
+        #: Seconds, monotonic; the benchmark replaces it to simulate an hour.
+        self.clock: Callable[[], float] = time.monotonic
+        self._client: GitHubClient | None = None
+        self._names: dict[str, str] = {}
+        self._lists: dict[str, _OpenList] = {}
+        self._tracked: dict[tuple[str, int], _Tracked] = {}
+
+    @property
+    def client(self) -> GitHubClient:
+        if self._client is None:
+            self._client = shared_client(self.options)
+        return self._client
+
+    def repo_name(self, repo: Path | None) -> str:
+        key = str(repo)
+        if key not in self._names:
+            self._names[key] = resolve_repo(self.options, repo, "scm github")
+        return self._names[key]
+
+    def rate_limit_message(self) -> str | None:
+        """"GitHub rate limit: resets at HH:MM" while GitHub calls are paused."""
+        return self.client.rate_limit_message()
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _link_issue(self, body: str) -> str:
+        """Add "Closes #N" when the task is a GitHub issue (``Task: N`` in the engine's body)."""
+        cfg = self.context.project_config
+        tracker = getattr(getattr(cfg, "tracker", None), "plugin", None)
+        match = _TASK_LINE.search(body)
+        if not match or (tracker is not None and tracker != "github"):
+            return body
+        if re.search(rf"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s+#{match.group(1)}\b", body):
+            return body
+        return f"{body.rstrip()}\n\nCloses #{match.group(1)}"
+
+    def open_pr(self, repo: Path, workspace: Path, branch: str, base: str, title: str, body: str) -> PullRequest:
+        """The open PR for ``branch`` if there is one, else a new one (the agent has pushed the branch)."""
+        validate_branch(branch)
+        validate_branch(base)
+        name = self.repo_name(repo)
+        owner = name.split("/")[0]
+        found = self.client.get(f"/repos/{name}/pulls", {"head": f"{owner}:{branch}", "state": "open"},
+                                what=f"PRs of {branch}").data
+        if found:
+            return self.pr_status(repo, workspace, PullRequest(number=found[0]["number"], branch=branch, base=base))
+        gh_repo = self.client.repo(name)
+        try:
+            created = self.client.call(lambda: gh_repo.create_pull(base=base, head=branch, title=title or branch,
+                                                                   body=self._link_issue(body)),
+                                       what=f"opening a PR for {branch}")
+        except GitHubError as exc:
+            if exc.status == 422 and "no commits between" in exc.message.lower():
+                raise AoError(f"{branch} has no commits that {base} lacks; nothing to open a PR for") from None
+            if exc.status == 422 and ("head" in exc.message or "base" in exc.message):
+                raise AoError(f"GitHub cannot open a PR from {branch} into {base} in {name}: "
+                              f"is {branch} pushed? ({exc.message})") from None
+            raise
+        self._expire(name)
+        return self._build(created.raw_data, [], [], [], {})
+
+    # -- status ---------------------------------------------------------------------------
+
+    def _open_list(self, name: str) -> _OpenList:
+        listing = self._lists.setdefault(name, _OpenList())
+        now = self.clock()
+        if now - listing.fetched_at >= self.list_max_age:
+            page = self.client.get_pages(f"/repos/{name}/pulls", {"state": "open"}, what="open PRs")
+            if page.changed or not listing.items:
+                listing.items = {item["number"]: item for item in page.data}
+            listing.fetched_at = now
+        return listing
+
+    def _expire(self, name: str, number: int | None = None) -> None:
+        """After a write: the next ``pr_status`` looks again."""
+        self._lists.pop(name, None)
+        if number is not None and (name, number) in self._tracked:
+            self._tracked[(name, number)].detail_at = float("-inf")
+
+    def _number(self, name: str, pr: PullRequest) -> int:
+        if pr.number is not None:
+            return pr.number
+        owner = name.split("/")[0]
+        found = self.client.get_pages(f"/repos/{name}/pulls", {"head": f"{owner}:{pr.branch}", "state": "all"},
+                                      what=f"PRs of {pr.branch}").data
+        if not found:
+            raise NotFound(f"no GitHub PR for branch {pr.branch} in {name}")
+        return int(found[0]["number"])
+
+    def pr_status(self, repo: Path, workspace: Path, pr: PullRequest) -> PullRequest:
+        name = self.repo_name(repo)
+        number = self._number(name, pr)
+        tracked = self._tracked.setdefault((name, number), _Tracked())
+        now = self.clock()
+        item = self._open_list(name).items.get(number)
+        stale = now - tracked.detail_at >= self.detail_max_age
+        if item is not None:
+            signature = (item["state"], item["head"]["sha"], item["updated_at"])
+            changed = signature != tracked.signature
+            need_pull = changed or stale or tracked.pull.get("mergeable") is None
+        else:  # merged or closed since (or never seen): the detail says which
+            changed = not tracked.pull or tracked.pull.get("state") == "open"
+            need_pull = changed or stale
+        base = f"/repos/{name}/pulls/{number}"
+        if need_pull:
+            tracked.pull = self.client.get(base, what=f"PR #{number}").data
+            if item is None:
+                changed = changed or tracked.pull.get("state") == "open"
+        head = tracked.pull["head"]["sha"]
+        if head != tracked.ci_head:
+            tracked.ci_head, tracked.head_seen_at = head, now
+            changed = True
+        if changed or stale:
+            tracked.reviews = self.client.get_pages(f"{base}/reviews", what=f"reviews of #{number}").data
+            tracked.comments = self.client.get_pages(f"{base}/comments", what=f"review comments of #{number}").data
+        ci_open = tracked.ci not in _FINISHED and not (tracked.ci is CheckState.NONE and now - tracked.head_seen_at > CI_GRACE)
+        if changed or stale or ci_open:
+            tracked.runs = self.client.get_pages(f"/repos/{name}/commits/{head}/check-runs", item_key="check_runs",
+                                                 what=f"checks of #{number}").data
+            tracked.status = self.client.get(f"/repos/{name}/commits/{head}/status",
+                                             what=f"statuses of #{number}").data
+        if changed or stale:
+            tracked.detail_at = now
+        if item is not None:
+            tracked.signature = (item["state"], item["head"]["sha"], item["updated_at"])
+        result = self._build(tracked.pull, tracked.reviews, tracked.comments, tracked.runs, tracked.status)
+        tracked.ci = result.ci
+        return result
+
+    def _build(self, pull: dict[str, Any], reviews: list[dict[str, Any]], comments: list[dict[str, Any]],
+               runs: list[dict[str, Any]], status: dict[str, Any]) -> PullRequest:
+        latest: dict[str, dict[str, Any]] = {}
+        for run in sorted(runs, key=lambda r: r["id"]):  # a re-run replaces the earlier run of that name
+            latest[run["name"]] = run
+        checks = [Check(name=run["name"], state=check_state(run), id=str(run["id"]),
+                        url=run.get("html_url") or run.get("details_url") or "",
+                        summary=((run.get("output") or {}).get("title") or "").strip())
+                  for run in latest.values()]
+        for st in (status or {}).get("statuses") or []:
+            checks.append(Check(name=st["context"], state=status_state(st["state"]), id=f"status-{st['id']}",
+                                url=st.get("target_url") or "", summary=st.get("description") or ""))
+        merged = bool(pull.get("merged") or pull.get("merged_at"))
+        state = "merged" if merged else "closed" if pull.get("state") == "closed" else "open"
+        decision, review_comments = review_truth(reviews, comments)
+        mergeable = pull.get("mergeable")
+        conflicts = pull.get("mergeable_state") == "dirty" or mergeable is False
+        return PullRequest(
+            number=pull["number"], url=pull.get("html_url") or "", title=pull.get("title") or "",
+            branch=pull["head"]["ref"], base=pull["base"]["ref"], state=state, head_sha=pull["head"]["sha"],
+            checks=checks, ci=rollup(checks), review=decision, comments=review_comments,
+            mergeable=False if state != "open" else mergeable, has_conflicts=state == "open" and conflicts,
+        )
+
+    # -- CI logs ---------------------------------------------------------------------------
+
+    def ci_logs(self, repo: Path, pr: PullRequest, check: Check) -> str:
+        """The Actions job log when GitHub has one (its failing tests and tail), else the
+        check run's output and annotations; for a commit status, its description and link."""
+        name = self.repo_name(repo)
+        if check.id.startswith("status-") or not check.id.isdigit():
+            return "\n".join(p for p in (f"{check.name}: {check.summary}".rstrip(": "), check.url) if p)
+        try:
+            text = self.client.get_text(f"/repos/{name}/actions/jobs/{check.id}/logs", what=f"log of {check.name}")
+            return log_excerpt(_LOG_TIMESTAMP.sub("", text))
+        except NotFound:
+            pass  # not an Actions job (or its log expired): the check run's own output
+        except GitHubError as exc:
+            if exc.status not in (403, 410):
+                raise
+        run = self.client.get(f"/repos/{name}/check-runs/{check.id}", what=f"check {check.name}").data
+        output = run.get("output") or {}
+        parts = [p.strip() for p in (output.get("title"), output.get("summary"), output.get("text")) if p and p.strip()]
+        if output.get("annotations_count"):
+            notes = self.client.get_pages(f"/repos/{name}/check-runs/{check.id}/annotations",
+                                          what=f"annotations of {check.name}").data
+            lines = [f"{a.get('path', '')}:{a.get('start_line', '')}: {a.get('annotation_level', '')}: "
+                     f"{a.get('title') or ''} {a.get('message', '')}".replace("  ", " ").strip() for a in notes]
+            parts.append("Annotations:\n" + "\n".join(lines))
+        return log_excerpt("\n\n".join(parts)) if parts else f"{check.name}: no log or output on GitHub ({check.url})"
+
+    # -- reviews and merging ---------------------------------------------------------------
+
+    def _review(self, repo: Path, pr: PullRequest, event: str, body: str,
+                comments: list[dict[str, Any]] | None = None) -> None:
+        name = self.repo_name(repo)
+        number = self._number(name, pr)
+        pull = self.client.repo(name).get_pull(number)  # lazy: no request
+        kwargs: dict[str, Any] = {"event": event, "body": body}
+        if comments:
+            kwargs["comments"] = comments
+        try:
+            self.client.call(lambda: pull.create_review(**kwargs), what=f"reviewing #{number}")
+        except GitHubError as exc:
+            if not (comments and exc.status == 422):
+                raise
+            # a line outside the diff: keep every word, as one review body
+            self.client.call(lambda: pull.create_review(event=event, body=body), what=f"reviewing #{number}")
+        self._expire(name, number)
+
+    def approve(self, repo: Path, pr: PullRequest, body: str = "") -> None:
+        self._review(repo, pr, "APPROVE", body)
+
+    def request_changes(self, repo: Path, pr: PullRequest, body: str) -> None:
+        """Lines written ``path:line: text`` become comments on that line, as with the local SCM."""
+        if not body.strip():
+            raise AoError("a change request needs a comment")
+        located = []
+        for line in body.splitlines():
+            match = re.match(r"^\s*([\w./-]+\.[\w]+):(\d+):\s*(.+)$", line)
+            if match:
+                located.append({"path": match.group(1), "line": int(match.group(2)), "body": match.group(3).strip()})
+        self._review(repo, pr, "REQUEST_CHANGES", body, located)
+
+    def merge(self, repo: Path, pr: PullRequest, method: str | None = None) -> PullRequest:
+        """Merge with ``method`` (else the ``merge_method`` option), only at the head ao has seen."""
+        method = method or self.merge_method
+        if method not in MERGE_METHODS:
+            raise AoError(f"unknown merge method {method!r}; use one of {', '.join(MERGE_METHODS)}")
+        name = self.repo_name(repo)
+        number = self._number(name, pr)
+        pull = self.client.repo(name).get_pull(number)
+        sha = pr.head_sha or None
+        try:
+            if sha:
+                self.client.call(lambda: pull.merge(merge_method=method, sha=sha), what=f"merging #{number}")
+            else:
+                self.client.call(lambda: pull.merge(merge_method=method), what=f"merging #{number}")
+        except GitHubError as exc:
+            self._expire(name, number)
+            if exc.status == 409:
+                raise AoError(f"PR #{number} ({pr.branch}) has new commits since ao last looked; not merged") from None
+            if exc.status == 405:
+                now = self.pr_status(repo, Path("."), PullRequest(number=number, branch=pr.branch))
+                if now.state == "merged":
+                    return now
+                if now.has_conflicts:
+                    raise MergeConflict(f"PR #{number} ({pr.branch}) has merge conflicts with {now.base}; not merged",
+                                        now, []) from None
+                raise AoError(f"GitHub refused to merge PR #{number} ({pr.branch}): "
+                              f"{exc.message.split(': ', 1)[-1]} (state: {self._tracked[(name, number)].pull.get('mergeable_state')})") from None
+            raise
+        self._expire(name, number)
+        return self.pr_status(repo, Path("."), PullRequest(number=number, branch=pr.branch))

@@ -1,0 +1,416 @@
+"""GitHubSCM through real PyGithub against the local fake GitHub (tests/support/github_server.py).
+
+Every test runs with a socket guard: a connection anywhere but 127.0.0.1 fails
+the test, so nothing here can reach api.github.com.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from ao_tui.errors import AoError, NotFound
+from ao_tui.models import CheckState, PullRequest, ReviewState, Session, SessionStatus
+from ao_tui.pr_watch import evaluate
+from ao_tui.slots.base import PluginContext
+from ao_tui_plugins import _github_client
+from ao_tui_plugins._github_client import RateLimited
+from ao_tui_plugins.scm_github import GitHubSCM, repo_from_remote, resolve_repo
+from ao_tui_plugins.scm_local import MergeConflict
+from tests.support.github_server import FakeGitHub
+from tests.support.waiting import wait_until
+
+REPO = "acme/widgets"
+TOKEN = "ghp_test_token_not_real"
+
+
+@pytest.fixture
+def local_only(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every outgoing connection's address; anything not on 127.0.0.1 is refused."""
+    seen: list[Any] = []
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        seen.append(address)
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1", "localhost"):
+            raise AssertionError(f"test tried to reach {host}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return seen
+
+
+@pytest.fixture
+def fake_github(local_only: list[Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    monkeypatch.setattr(_github_client, "_clients", {})
+    with FakeGitHub(token=TOKEN) as fake:
+        fake.add_repo(REPO)
+        yield fake
+    urls = [r.host for r in fake.requests]
+    assert all(h.startswith("127.0.0.1:") for h in urls), urls
+    assert all("api.github.com" not in r.path for r in fake.requests)
+    assert all(a[0] == "127.0.0.1" for a in local_only if isinstance(a, tuple))
+
+
+def make_scm(fake: FakeGitHub, tmp_path: Path, **options: Any) -> GitHubSCM:
+    opts = {"repo": REPO, "base_url": fake.url, "seconds_between_writes": 0, **options}
+    return GitHubSCM(PluginContext(ao_home=tmp_path, options=opts))
+
+
+def open_branch(fake: FakeGitHub, scm: GitHubSCM, branch: str = "ao/s-1", body: str = "Do it.") -> PullRequest:
+    fake.push(REPO, branch)
+    return scm.open_pr(Path("."), Path("."), branch, "main", f"Work on {branch}", body)
+
+
+def posts(fake: FakeGitHub, fragment: str) -> list[str]:
+    return [r.path for r in fake.requests if r.method != "GET" and fragment in r.path]
+
+
+# -- opening ------------------------------------------------------------------------------
+
+
+def test_open_pr_for_pushed_branch_links_the_issue_and_is_found_again(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    scm = make_scm(fake_github, tmp_path)
+    pr = open_branch(fake_github, scm, body="Add a greeting.\n\nTask: 7")
+    assert pr.number == 1 and pr.state == "open" and pr.branch == "ao/s-1" and pr.base == "main"
+    assert pr.head_sha == fake_github.repo(REPO).branches["ao/s-1"]
+    assert pr.url.endswith("/acme/widgets/pull/1")
+    stored = fake_github.repo(REPO).pulls[1]
+    assert stored["title"] == "Work on ao/s-1"
+    assert stored["body"].endswith("Closes #7")
+
+    again = scm.open_pr(Path("."), Path("."), "ao/s-1", "main", "other title", "x")
+    assert again.number == 1
+    assert len(posts(fake_github, "/pulls")) == 1  # found, not opened twice
+
+
+def test_open_pr_for_a_branch_github_does_not_have_says_so(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    scm = make_scm(fake_github, tmp_path)
+    with pytest.raises(AoError) as info:
+        scm.open_pr(Path("."), Path("."), "ao/never-pushed", "main", "t", "b")
+    assert "is ao/never-pushed pushed?" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+# -- CI -------------------------------------------------------------------------------------
+
+FAILING_LOG = "\n".join([
+    "2026-01-01T00:00:01.0000000Z ##[group]Run pytest -q",
+    *[f"2026-01-01T00:00:02.0000000Z collected line {i}" for i in range(300)],
+    "2026-01-01T00:00:03.0000000Z FAILED tests/test_greet.py::test_hello - assert 'hi' == 'hello'",
+    "2026-01-01T00:00:03.0000000Z 1 failed, 4 passed in 0.12s",
+    "2026-01-01T00:00:03.0000000Z ##[error]Process completed with exit code 1.",
+])
+
+
+def test_failing_check_run_with_actions_log_reaches_the_agent_trigger(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    scm = make_scm(fake_github, tmp_path)
+    pr = open_branch(fake_github, scm)
+    run_id = fake_github.add_check_run(REPO, pr.head_sha, "tests", conclusion="failure", title="1 test failed",
+                                       log=FAILING_LOG)
+    fake_github.add_check_run(REPO, pr.head_sha, "lint", conclusion="success")
+    fake_github.add_status(REPO, pr.head_sha, "ci/jenkins", "success", "Build passed")
+
+    status = scm.pr_status(Path("."), Path("."), pr)
+    assert status.ci is CheckState.FAILED
+    by_name = {c.name: c for c in status.checks}
+    assert by_name["tests"].state is CheckState.FAILED and by_name["tests"].id == str(run_id)
+    assert by_name["tests"].summary == "1 test failed"
+    assert by_name["lint"].state is CheckState.PASSED
+    assert by_name["ci/jenkins"].state is CheckState.PASSED and by_name["ci/jenkins"].id.startswith("status-")
+
+    log = scm.ci_logs(Path("."), status, by_name["tests"])
+    assert log.startswith("Failing tests:\n- tests/test_greet.py::test_hello")
+    assert "Process completed with exit code 1." in log
+    assert "2026-01-01T" not in log  # Actions timestamps stripped
+    assert "earlier lines omitted" in log
+
+    session = Session(id="s-1", project="p", branch=pr.branch, status=SessionStatus.PR_OPEN, pr=pr)
+    decision = evaluate(session, status)
+    assert decision.status is SessionStatus.CI_FAILED
+    trigger = next(t for t in decision.triggers if t.event == "ci_failed")
+    assert trigger.key == f"s-1:ci_failed:{pr.head_sha}"
+    assert trigger.data["failed"] == ["tests"] and trigger.data["check_ids"] == [str(run_id)]
+
+
+def test_ci_logs_without_an_actions_job_use_the_check_output_and_annotations(fake_github: FakeGitHub,
+                                                                              tmp_path: Path) -> None:
+    scm = make_scm(fake_github, tmp_path)
+    pr = open_branch(fake_github, scm)
+    fake_github.add_check_run(REPO, pr.head_sha, "external-ci", conclusion="failure", app="circleci",
+                              title="Type check failed", summary="2 errors",
+                              annotations=[{"path": "src/app.py", "line": 12, "message": "int is not str"}])
+    fake_github.add_status(REPO, pr.head_sha, "ci/legacy", "error", "Build errored",
+                           "https://ci.invalid/build/9")
+    status = scm.pr_status(Path("."), Path("."), pr)
+    by_name = {c.name: c for c in status.checks}
+    text = scm.ci_logs(Path("."), status, by_name["external-ci"])
+    assert "Type check failed" in text and "2 errors" in text
+    assert "src/app.py:12: failure: int is not str" in text
+    legacy = scm.ci_logs(Path("."), status, by_name["ci/legacy"])
+    assert legacy == "ci/legacy: Build errored\nhttps://ci.invalid/build/9"
+
+
+def test_ci_is_red_only_once_every_check_has_finished(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    scm = make_scm(fake_github, tmp_path, list_max_age=0)
+    pr = open_branch(fake_github, scm)
+    fake_github.add_check_run(REPO, pr.head_sha, "unit", conclusion="failure")
+    slow = fake_github.add_check_run(REPO, pr.head_sha, "e2e", status="in_progress", conclusion=None)
+    assert scm.pr_status(Path("."), Path("."), pr).ci is CheckState.RUNNING
+    fake_github.update_check_run(REPO, slow, status="completed", conclusion="success")
+    assert scm.pr_status(Path("."), Path("."), pr).ci is CheckState.FAILED  # picked up while CI was open
+
+    # a re-run on the same commit replaces the earlier run of that name
+    fake_github.add_check_run(REPO, pr.head_sha, "unit", conclusion="success")
+    scm.detail_max_age = 0
+    final = scm.pr_status(Path("."), Path("."), pr)
+    assert final.ci is CheckState.PASSED and len(final.checks) == 2
+
+
+# -- reviews ----------------------------------------------------------------------------------
+
+
+def test_reviews_and_review_comments_with_file_and_line(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    scm = make_scm(fake_github, tmp_path, list_max_age=0)
+    pr = open_branch(fake_github, scm)
+    fake_github.add_review(REPO, 1, "bob", "APPROVED", "lgtm")
+    fake_github.add_review(REPO, 1, "alice", "CHANGES_REQUESTED", "Please rename things.", comments=[
+        {"path": "src/greet.py", "line": 3, "body": "call it greeting"},
+        {"path": "README.md", "line": 10, "body": "typo"},
+    ])
+    fake_github.add_review(REPO, 1, "alice", "COMMENTED", "one more thought")  # no verdict: does not override
+
+    status = scm.pr_status(Path("."), Path("."), pr)
+    assert status.review is ReviewState.CHANGES_REQUESTED
+    located = [(c.path, c.line, c.body, c.author) for c in status.comments if c.path]
+    assert located == [("src/greet.py", 3, "call it greeting", "alice"), ("README.md", 10, "typo", "alice")]
+    assert all(c.id.isdigit() for c in status.comments if c.path)
+    body = next(c for c in status.comments if c.path is None)
+    assert body.body == "Please rename things." and not body.resolved
+
+    session = Session(id="s-1", project="p", branch=pr.branch, status=SessionStatus.REVIEW_PENDING, pr=pr)
+    trigger = next(t for t in evaluate(session, status).triggers if t.event == "changes_requested")
+    assert {(c["path"], c["line"]) for c in trigger.data["comments"]} >= {("src/greet.py", 3), ("README.md", 10)}
+
+    # alice approves after a push: her old request is resolved, the comments outdated
+    fake_github.push(REPO, "ao/s-1")
+    fake_github.outdate_comments(REPO, 1)
+    fake_github.add_review(REPO, 1, "alice", "APPROVED", "thanks")
+    after = scm.pr_status(Path("."), Path("."), pr)
+    assert after.review is ReviewState.APPROVED
+    assert after.comments and all(c.resolved for c in after.comments)
+    assert {(c.path, c.line) for c in after.comments if c.path} == {("src/greet.py", 3), ("README.md", 10)}
+
+
+def test_approve_and_request_changes_through_ao(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    scm = make_scm(fake_github, tmp_path)
+    pr = open_branch(fake_github, scm)
+    scm.request_changes(Path("."), pr, "src/greet.py:3: say hello\nAnd add a test.")
+    review = fake_github.repo(REPO).reviews[1][-1]
+    assert review["state"] == "CHANGES_REQUESTED" and review["user"] == "ao-bot"
+    inline = fake_github.repo(REPO).review_comments[1]
+    assert [(c["path"], c["line"], c["body"]) for c in inline] == [("src/greet.py", 3, "say hello")]
+    assert scm.pr_status(Path("."), Path("."), pr).review is ReviewState.CHANGES_REQUESTED  # seen at once
+
+    scm.approve(Path("."), pr, "good now")
+    assert fake_github.repo(REPO).reviews[1][-1]["state"] == "APPROVED"
+    assert scm.pr_status(Path("."), Path("."), pr).review is ReviewState.APPROVED
+    with pytest.raises(AoError, match="needs a comment"):
+        scm.request_changes(Path("."), pr, "  ")
+
+
+# -- merging -----------------------------------------------------------------------------------
+
+
+def test_merge_uses_the_configured_method_and_closes_the_linked_issue(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    issue = fake_github.add_issue(REPO, "Greeting", labels=["ao"])
+    scm = make_scm(fake_github, tmp_path, merge_method="rebase")
+    pr = open_branch(fake_github, scm, body=f"Greets.\n\nTask: {issue}")
+    status = scm.pr_status(Path("."), Path("."), pr)
+    assert status.mergeable is True and not status.has_conflicts
+
+    merged = scm.merge(Path("."), status)
+    assert merged.state == "merged" and merged.mergeable is False
+    model = fake_github.repo(REPO)
+    assert model.pulls[pr.number]["merged"] and model.pulls[pr.number]["merge_method"] == "rebase"
+    assert model.issues[issue]["state"] == "closed"
+    merge_call = next(r for r in fake_github.requests if r.method == "PUT")
+    assert merge_call.path == f"/repos/{REPO}/pulls/{pr.number}/merge"
+
+    # the session follows: merged, and the pr_merged trigger fires once per session
+    session = Session(id="s-1", project="p", branch=pr.branch, status=SessionStatus.MERGEABLE, pr=status)
+    decision = evaluate(session, scm.pr_status(Path("."), Path("."), pr))
+    assert decision.status is SessionStatus.MERGED
+    assert [t.key for t in decision.triggers] == ["s-1:pr_merged"]
+
+
+def test_merge_refused_on_conflict_and_on_unseen_commits(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    scm = make_scm(fake_github, tmp_path, list_max_age=0, detail_max_age=0)
+    pr = open_branch(fake_github, scm)
+    fake_github.set_mergeable(REPO, 1, False)  # mergeable_state "dirty"
+    status = scm.pr_status(Path("."), Path("."), pr)
+    assert status.has_conflicts and status.mergeable is False
+    session = Session(id="s-1", project="p", branch=pr.branch, status=SessionStatus.PR_OPEN, pr=pr)
+    assert any(t.key == f"s-1:merge_conflict:{pr.head_sha}" for t in evaluate(session, status).triggers)
+
+    with pytest.raises(MergeConflict) as info:
+        scm.merge(Path("."), status, "squash")
+    assert str(info.value) == "PR #1 (ao/s-1) has merge conflicts with main; not merged"
+    assert info.value.pr.has_conflicts
+    assert fake_github.repo(REPO).pulls[1]["state"] == "open"
+
+    fake_github.set_mergeable(REPO, 1, True)
+    seen = scm.pr_status(Path("."), Path("."), pr)
+    fake_github.push(REPO, "ao/s-1")  # a commit ao has not looked at
+    with pytest.raises(AoError, match="new commits since ao last looked; not merged"):
+        scm.merge(Path("."), seen)
+    assert fake_github.repo(REPO).pulls[1]["state"] == "open"
+    with pytest.raises(AoError, match="unknown merge method"):
+        scm.merge(Path("."), seen, "octopus")
+
+
+def test_pr_merged_or_closed_on_github_is_noticed(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    scm = make_scm(fake_github, tmp_path, list_max_age=0)
+    pr = open_branch(fake_github, scm)
+    assert scm.pr_status(Path("."), Path("."), pr).state == "open"
+    fake_github.merge_outside(REPO, 1)
+    assert scm.pr_status(Path("."), Path("."), pr).state == "merged"
+
+
+# -- rate limits and conditional requests ------------------------------------------------------
+
+
+def test_spent_rate_limit_gives_a_quick_clear_error_and_no_further_requests(fake_github: FakeGitHub,
+                                                                           tmp_path: Path) -> None:
+    scm = make_scm(fake_github, tmp_path)
+    pr = open_branch(fake_github, scm)
+    fake_github.set_rate_limit(0, reset_in=3000)
+    started = time.monotonic()
+    with pytest.raises(RateLimited) as info:
+        scm.pr_status(Path("."), Path("."), pr)
+    assert time.monotonic() - started < 2.0  # no sleeping until the reset
+    reset_hhmm = datetime.fromtimestamp(fake_github.reset_at).strftime("%H:%M")
+    assert str(info.value) == f"GitHub rate limit: resets at {reset_hhmm}"
+    assert scm.rate_limit_message() == str(info.value)
+
+    sent = fake_github.stats()["total"]
+    for _ in range(5):  # the engine keeps polling: answered locally, GitHub is left alone
+        with pytest.raises(RateLimited):
+            scm.pr_status(Path("."), Path("."), pr)
+        with pytest.raises(RateLimited):
+            scm.approve(Path("."), pr)
+    assert fake_github.stats()["total"] == sent
+    assert fake_github.stats()["rate_limited"] == 1
+
+
+def test_secondary_limit_429_with_retry_after_backs_off_then_recovers(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    scm = make_scm(fake_github, tmp_path, list_max_age=0)
+    pr = open_branch(fake_github, scm)
+    fake_github.set_rate_limit(0, reset_in=1, status=429)
+    with pytest.raises(RateLimited):
+        scm.pr_status(Path("."), Path("."), pr)
+    fake_github.set_rate_limit(5000)
+    with pytest.raises(RateLimited):  # still inside Retry-After: not asked
+        scm.pr_status(Path("."), Path("."), pr)
+    status = wait_until(lambda: _try_status(scm, pr), timeout=5, message="GitHub calls never resumed")
+    assert status.state == "open" and scm.rate_limit_message() is None
+
+
+def _try_status(scm: GitHubSCM, pr: PullRequest) -> PullRequest | None:
+    try:
+        return scm.pr_status(Path("."), Path("."), pr)
+    except RateLimited:
+        return None
+
+
+def test_unchanged_prs_are_answered_by_304_and_spend_nothing(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    scm = make_scm(fake_github, tmp_path)
+    clock = SimpleNamespace(now=0.0)
+    scm.clock = lambda: clock.now
+    prs = []
+    for i in range(5):
+        pr = open_branch(fake_github, scm, f"ao/s-{i}")
+        fake_github.add_check_run(REPO, pr.head_sha, "tests", conclusion="success")
+        prs.append(pr)
+
+    def poll_round() -> list[PullRequest]:
+        clock.now += 30
+        return [scm.pr_status(Path("."), Path("."), p) for p in prs]
+
+    poll_round()  # warm: every resource fetched once
+    fake_github.reset_requests()
+    for _ in range(20):  # ten minutes of polling
+        statuses = poll_round()
+    stats = fake_github.stats()
+    assert stats["counted"] == 0, fake_github.requests
+    assert stats["total"] == stats["not_modified"] > 0
+    assert all(s.ci is CheckState.PASSED for s in statuses)
+    conditional = [r for r in fake_github.requests if r.if_none_match]
+    assert len(conditional) == stats["total"]
+
+    # a change still shows up in the next round, for the few requests it needs
+    fake_github.reset_requests()
+    fake_github.add_review(REPO, prs[2].number, "alice", "CHANGES_REQUESTED", "no")
+    statuses = poll_round()
+    assert statuses[2].review is ReviewState.CHANGES_REQUESTED
+    assert [s.review for i, s in enumerate(statuses) if i != 2] == [ReviewState.PENDING] * 4
+    assert 0 < fake_github.stats()["counted"] <= 4
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+def test_github_enterprise_base_url_with_api_prefix(local_only: list[Any], monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setattr(_github_client, "_clients", {})
+    with FakeGitHub(token=TOKEN, prefix="/api/v3") as ghe:
+        ghe.add_repo(REPO)
+        scm = make_scm(ghe, tmp_path)
+        pr = open_branch(ghe, scm)
+        assert scm.pr_status(Path("."), Path("."), pr).number == 1
+        assert ghe.requests and all(r.path.startswith("/api/v3/repos/") for r in ghe.requests)
+
+
+def test_repo_from_the_origin_remote(git_repo: Path) -> None:
+    for url in ("https://github.com/acme/widgets.git", "git@github.com:acme/widgets.git",
+                "ssh://git@ghe.example.com:22/acme/widgets", "https://ghe.example.com/acme/widgets/"):
+        assert repo_from_remote(url) == "acme/widgets"
+    subprocess.run(["git", "-C", str(git_repo), "remote", "set-url", "origin",
+                    "https://github.com/acme/widgets.git"], check=True)
+    assert resolve_repo({}, git_repo, "scm github") == "acme/widgets"
+    subprocess.run(["git", "-C", str(git_repo), "remote", "set-url", "origin", "/some/where"], check=True)
+    with pytest.raises(AoError, match="set the scm option repo: owner/name"):
+        resolve_repo({}, git_repo, "scm github")
+    with pytest.raises(AoError, match="repo must be owner/name"):
+        resolve_repo({"repo": "widgets; rm -rf /"}, git_repo, "scm github")
+
+
+def test_missing_token_and_bad_token_are_one_line_errors(fake_github: FakeGitHub, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_TOKEN")
+    scm = make_scm(fake_github, tmp_path)
+    with pytest.raises(AoError, match=r"^GitHub needs a token: set GITHUB_TOKEN \(or GH_TOKEN\) in the environment$"):
+        scm.pr_status(Path("."), Path("."), PullRequest(number=1))
+    monkeypatch.setenv("GH_TOKEN", "wrong-token")
+    with pytest.raises(AoError) as info:
+        make_scm(fake_github, tmp_path).pr_status(Path("."), Path("."), PullRequest(number=1))
+    assert str(info.value) == "GitHub rejected the token (open PRs): check GITHUB_TOKEN"
+    assert "wrong-token" not in str(info.value) and "wrong-token" not in repr(_github_client._clients)
+
+
+def test_unknown_pr_is_not_found(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    scm = make_scm(fake_github, tmp_path)
+    with pytest.raises(NotFound):
+        scm.pr_status(Path("."), Path("."), PullRequest(number=99))
