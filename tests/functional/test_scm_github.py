@@ -6,7 +6,6 @@ the test, so nothing here can reach api.github.com.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from ao_tui_plugins import _github_client
 from ao_tui_plugins._github_client import RateLimited
 from ao_tui_plugins.scm_github import GitHubSCM, repo_from_remote, resolve_repo
 from ao_tui_plugins.scm_local import MergeConflict
-from tests.support.github_server import FakeGitHub
+from tests.support.github_server import FakeGitHub, guard_loopback_only
 from tests.support.waiting import wait_until
 
 REPO = "acme/widgets"
@@ -34,19 +33,8 @@ TOKEN = "ghp_test_token_not_real"
 
 @pytest.fixture
 def local_only(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every outgoing connection's address; anything not on 127.0.0.1 is refused."""
-    seen: list[Any] = []
-    real_connect = socket.socket.connect
-
-    def connect(self: socket.socket, address: Any) -> Any:
-        seen.append(address)
-        host = address[0] if isinstance(address, tuple) else str(address)
-        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1", "localhost"):
-            raise AssertionError(f"test tried to reach {host}")
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    return seen
+    """Every outgoing connection's address; anything not on 127.0.0.1 fails the test."""
+    return guard_loopback_only(monkeypatch)
 
 
 @pytest.fixture

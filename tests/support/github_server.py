@@ -100,6 +100,26 @@ def _user(login: str) -> dict[str, Any]:
             "url": f"/users/{login}", "html_url": f"https://github.invalid/{login}", "avatar_url": ""}
 
 
+def guard_loopback_only(monkeypatch: Any) -> list[Any]:
+    """Refuse (AssertionError) any socket connection not to 127.0.0.1 / ::1; returns the addresses seen.
+
+    ``monkeypatch`` is pytest's; the guard lasts for the test."""
+    import socket
+
+    seen: list[Any] = []
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        seen.append(address)
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1"):
+            raise AssertionError(f"a test tried to reach {host}: only 127.0.0.1 is allowed")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return seen
+
+
 def fake_sha(seed: str) -> str:
     return hashlib.sha1(seed.encode()).hexdigest()
 
@@ -480,7 +500,7 @@ class FakeGitHub:
     def _list_pulls(self, repo: RepoModel, q: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
         state = q.get("state", "open")
         items = []
-        for n in sorted(repo.pulls, reverse=True):
+        for n in sorted(repo.pulls, reverse=q.get("direction", "desc") == "desc"):
             pr = repo.pulls[n]
             if state != "all" and pr["state"] != state:
                 continue
@@ -584,7 +604,7 @@ class FakeGitHub:
         state = q.get("state", "open")
         wanted = [l for l in q.get("labels", "").split(",") if l]
         items = []
-        for n in sorted(set(repo.issues) | set(repo.pulls), reverse=True):
+        for n in sorted(set(repo.issues) | set(repo.pulls), reverse=q.get("direction", "desc") == "desc"):
             data = self._issue_json(repo, n)
             if state != "all" and data["state"] != state:
                 continue
