@@ -12,7 +12,11 @@ result. The rules, in order:
    after the transcript ended the turn is taken as late, not as a new turn.
 3. A tool left open in the transcript with no hooks around is ambiguous
    (running, or a permission prompt): the screen breaks the tie.
-4. With neither hooks nor transcript, the screen decides alone.
+4. "Working" with hooks and transcript quiet for ``quiet_after`` seconds is
+   checked on the screen (then every ``quiet_after``): a dialog no hook
+   reports, a turn that ended unrecorded, or Claude Code retrying an API error
+   ("Retrying in 9s · attempt 5/10") shows there and nowhere else.
+5. With neither hooks nor transcript, the screen decides alone.
 
 Publishing is debounced only where flicker happens: between the two busy
 states (working, running_tool) a change must hold for ``settle`` seconds, so a
@@ -24,6 +28,7 @@ or end is published at once.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -35,6 +40,7 @@ from ao_tui.models import Activity, ActivityState
 from ao_tui.slots.agent import ScreenGuess
 
 S = ActivityState
+_RETRYING = re.compile(r"retry|retrying|api error|overloaded|rate limit", re.IGNORECASE)
 BUSY = frozenset({S.WORKING, S.RUNNING_TOOL})
 TURN_OVER = frozenset({S.IDLE, S.WAITING_INPUT, S.ERRORED})
 
@@ -76,6 +82,7 @@ class ActivityDetector:
         hook_lag: float = 0.25,
         screen_after: float = 0.3,
         screen_every: float = 2.0,
+        quiet_after: float = 15.0,
     ) -> None:
         self.clock = clock
         self.settle = settle
@@ -83,6 +90,7 @@ class ActivityDetector:
         self.hook_lag = hook_lag
         self.screen_after = screen_after
         self.screen_every = screen_every
+        self.quiet_after = quiet_after
         self.hook: Evidence | None = None
         self.transcript: Evidence | None = None
         self.screen: Evidence | None = None
@@ -186,27 +194,36 @@ class ActivityDetector:
 
     # -- decision --------------------------------------------------------------
 
-    def raw(self) -> Evidence | None:
-        """The state the signals support right now, before debouncing."""
+    def file_evidence(self) -> Evidence | None:
+        """What the hooks and the transcript say together (rule 2)."""
         hook, trans = self.hook, self.transcript
-        chosen: Evidence | None
         if hook is not None and trans is not None:
             chosen = hook if hook.at >= trans.at else trans
             if (chosen is hook and hook.state in BUSY and trans.state in TURN_OVER
                     and hook.at - trans.at < self.hook_lag):
                 chosen = trans  # a late hook from the turn that just ended
-        else:
-            chosen = hook or trans
+            return chosen
+        return hook or trans
+
+    def raw(self) -> Evidence | None:
+        """The state the signals support right now, before debouncing."""
         if self.runtime is not None:
             return self.runtime
-        if chosen is not None and chosen.ambiguous and not self.hooks_seen:
-            sc = self.screen
-            if sc is not None and sc.at >= chosen.at and sc.state == S.WAITING_PERMISSION:
-                return sc
+        chosen = self.file_evidence()
+        sc = self.screen
         if chosen is None:
-            sc = self.screen
-            if sc is not None and sc.state != S.UNKNOWN:
+            return sc if sc is not None and sc.state != S.UNKNOWN else None
+        if sc is None or sc.at < chosen.at or sc.state == S.UNKNOWN:
+            return chosen
+        if chosen.ambiguous and not self.hooks_seen and sc.state == S.WAITING_PERMISSION:
+            return sc
+        if chosen.state == S.WORKING and sc.at - chosen.at >= self.quiet_after:
+            # Files quiet for long while "working": the screen shows what no file said (a dialog
+            # no hook reports, a turn that ended without a record, an API error being retried).
+            if sc.state in (S.WAITING_PERMISSION, S.WAITING_INPUT, S.IDLE, S.ERRORED):
                 return sc
+            if sc.state == S.WORKING and _RETRYING.search(sc.detail):
+                return replace(chosen, detail=sc.detail, source=sc.source)
         return chosen
 
     def update(self) -> Activity | None:
@@ -242,17 +259,32 @@ class ActivityDetector:
         return self._pending_due
 
     def screen_due(self) -> float | None:
-        """When the screen should be read to settle an ambiguity; None if it need not be."""
-        ev = self.raw()
-        if ev is not None and ev.ambiguous and not self.hooks_seen:
-            due = ev.at + self.screen_after
+        """When the screen should be read; None while the files leave no doubt.
+
+        Three cases: a tool left open in the transcript with no hooks
+        (permission prompt or not?), "working" with files quiet for
+        ``quiet_after`` seconds (then again every ``quiet_after``), and agents
+        with neither hooks nor transcript.
+        """
+        if self.runtime is not None:
+            return None
+        if self.screen_only:
             sc = self.screen
+            return (sc.at + self.screen_every) if sc is not None else self.clock()
+        chosen = self.file_evidence()
+        if chosen is None:
+            return None
+        sc = self.screen
+        if chosen.ambiguous and not self.hooks_seen:
+            due = chosen.at + self.screen_after
             if sc is not None and sc.at >= due:
                 due = sc.at + self.screen_every
             return due
-        if self.screen_only and self.runtime is None:
-            sc = self.screen
-            return (sc.at + self.screen_every) if sc is not None else self.clock()
+        if chosen.state == S.WORKING:
+            due = chosen.at + self.quiet_after
+            if sc is not None and sc.at >= due:
+                due = sc.at + self.quiet_after
+            return due
         return None
 
     @staticmethod

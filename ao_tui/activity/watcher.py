@@ -19,7 +19,6 @@ thread that may call into the monitor.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
 import time
@@ -110,6 +109,7 @@ class ActivityMonitor:
         self._targets: frozenset[Path] = frozenset()
         #: After a watcher restart, files are read once more when it surely runs (see _watch_loop).
         self._catch_up_at: float | None = None
+        self._timer_next: float | None = None  # when the timer thread plans to wake (monitor clock)
         #: Counters for benchmarks and tests.
         self.screen_reads = 0
         self.watch_restarts = 0
@@ -229,7 +229,7 @@ class ActivityMonitor:
         with t.lock:
             change(t.detector)
             self._report(t)
-        self._wake_timer()
+        self._wake_timer_for(t)
 
     def _wake_timer(self) -> None:
         with self._timer_cv:
@@ -347,7 +347,16 @@ class ActivityMonitor:
             self._report(t)
         if found:
             self._restart.set()  # watch the transcript's directory too
-        if t.detector.next_deadline() is not None or t.detector.screen_due() is not None:
+        self._wake_timer_for(t)
+
+    def _wake_timer_for(self, t: _Tracked) -> None:
+        """Wake the timer only if this session needs it before it planned to wake anyway."""
+        dues = [d for d in (t.detector.next_deadline(), t.detector.screen_due() if self.screen_reader else None)
+                if d is not None]
+        if not dues:
+            return
+        planned = self._timer_next
+        if planned is None or min(dues) < planned:
             self._wake_timer()
 
     def _report(self, t: _Tracked) -> None:
@@ -411,9 +420,11 @@ class ActivityMonitor:
                     continue
                 if not self._timer_wake:
                     timeout = None
-                    if deadlines:
-                        timeout = max(0.0, heapq.nsmallest(1, deadlines)[0] - self.clock())
+                    self._timer_next = min(deadlines) if deadlines else None
+                    if self._timer_next is not None:
+                        timeout = max(0.0, self._timer_next - self.clock())
                     self._timer_cv.wait(timeout)
+                self._timer_next = None
                 self._timer_wake = False
 
     def _read_screen(self, t: _Tracked) -> None:

@@ -219,6 +219,28 @@ def test_with_hooks_the_screen_is_never_needed(det: ActivityDetector, clock: Clo
     assert det.screen_due() is None
 
 
+def test_quiet_working_is_checked_on_the_screen(det: ActivityDetector, clock: Clock) -> None:
+    """Claude Code retrying an API error writes nothing anywhere: only its screen tells."""
+    hook(det, clock, "UserPromptSubmit", prompt="Fix it")
+    assert det.screen_due() == pytest.approx(clock() + det.quiet_after)
+    clock.tick(1)
+    det.on_screen(ScreenGuess(S.IDLE, ""))  # too early to doubt the files
+    assert det.update() is None and det.activity.state == S.WORKING
+    clock.tick(det.quiet_after)
+    det.on_screen(ScreenGuess(S.WORKING, "✻ API error · Retrying in 9s · attempt 5/10"))
+    act = det.update()
+    assert act is not None and (act.state, act.source) == (S.WORKING, "screen")
+    assert "attempt 5/10" in act.detail
+    assert det.screen_due() == pytest.approx(clock() + det.quiet_after)
+    clock.tick(det.quiet_after)
+    det.on_screen(ScreenGuess(S.WAITING_INPUT, "Would you like to proceed?"))
+    act = det.update()
+    assert act is not None and (act.state, act.source) == (S.WAITING_INPUT, "screen")
+    clock.tick(2)
+    act = hook(det, clock, "UserPromptSubmit", prompt="yes")  # files speak again: they decide
+    assert act is not None and (act.state, act.source) == (S.WORKING, "hook")
+
+
 def test_screen_only_agent(det: ActivityDetector, clock: Clock) -> None:
     det.screen_only = True
     assert det.update() is None and det.activity.state == S.UNKNOWN
