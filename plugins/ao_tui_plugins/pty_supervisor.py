@@ -200,6 +200,8 @@ class Supervisor:
     async def paste(self, text: str, submit: bool) -> float:
         """Type ``text`` (bracketed if the program enabled it) and Enter once it landed."""
         started = time.monotonic()
+        while "\x1b[200~" in text or "\x1b[201~" in text:  # text must never end the paste and type keys
+            text = text.replace("\x1b[200~", "").replace("\x1b[201~", "")
         if text:
             data = text.encode()
             if BRACKETED_PASTE in self.screen.mode:

@@ -41,6 +41,7 @@ _PANE_FORMAT = "\t".join(
         "#{window_active}#{pane_active}",
         "#{pane_dead}",
         "#{pane_dead_status}",
+        "#{pane_dead_signal}",
         "#{pane_pid}",
         "#{pane_width}",
         "#{pane_height}",
@@ -55,6 +56,13 @@ def validate_handle(handle: str) -> str:
     if not isinstance(handle, str) or not _HANDLE.match(handle):
         raise InvalidName(f"invalid runtime handle {handle!r}: use letters, digits, '-' and '_'")
     return handle
+
+
+def strip_paste_markers(text: str) -> str:
+    """Remove bracketed-paste start/end markers: text must never end the paste and type keys."""
+    while "\x1b[200~" in text or "\x1b[201~" in text:
+        text = text.replace("\x1b[200~", "").replace("\x1b[201~", "")
+    return text
 
 
 def decode_control_output(data: bytes) -> bytes:
@@ -131,10 +139,12 @@ class TmuxRuntime(Runtime):
             return {}
         result: dict[str, _Pane] = {}
         for line in done.stdout.decode(errors="replace").splitlines():
-            parts = line.split("\t", 8)
-            if len(parts) != 9:
+            parts = line.split("\t", 9)
+            if len(parts) != 10:
                 continue
-            name, active, dead, status, pid, width, height, tty, title = parts
+            name, active, dead, status, signal, pid, width, height, tty, title = parts
+            if signal.isdigit() and not status:
+                status = f"-{signal}"
             if name in result and active != "11":
                 continue  # one pane a session: keep the active one if there are more
             is_dead = dead == "1"
@@ -197,7 +207,13 @@ class TmuxRuntime(Runtime):
         (self.context.ao_home / "runtime" / f"{handle}.launch.json").unlink(missing_ok=True)
 
     def status(self, handle: str) -> RuntimeStatus:
+        """Alive or not, with the exit status (a signal death is ``-signal``, as in Python)."""
         pane = self._panes().get(validate_handle(handle))
+        # tmux marks a pane dead when its terminal closes, and learns the status a moment later.
+        deadline = time.monotonic() + 0.5
+        while pane is not None and pane.info.dead and pane.info.exit_code is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            pane = self._panes().get(handle)
         if pane is None:
             return RuntimeStatus(alive=False)
         return RuntimeStatus(alive=not pane.info.dead, exit_code=pane.info.exit_code, pid=pane.info.pid)
@@ -233,6 +249,7 @@ class TmuxRuntime(Runtime):
             raise AoError(f"tmux session {handle} has exited; nothing can be typed into it")
         target = self._target(handle)
         started = time.monotonic()
+        text = strip_paste_markers(text)
         if text:
             before = self._screen(target)
             buffer = f"ao-{handle}-{secrets.token_hex(4)}"
