@@ -89,6 +89,7 @@ class ActivityMonitor:
         *,
         clock: Callable[[], float] = time.time,
         settle: float = 0.15,
+        quiet_after: float = 15.0,
         step_ms: int = WATCH_STEP_MS,
         debounce_ms: int = WATCH_DEBOUNCE_MS,
     ) -> None:
@@ -96,6 +97,7 @@ class ActivityMonitor:
         self.screen_reader = screen_reader
         self.clock = clock
         self.settle = settle
+        self.quiet_after = quiet_after
         self.step_ms = step_ms
         self.debounce_ms = debounce_ms
         self._sessions: dict[str, _Tracked] = {}
@@ -133,7 +135,7 @@ class ActivityMonitor:
         transcript, the screen is read every couple of seconds (the only case
         where it is read without an ambiguity).
         """
-        detector = ActivityDetector(clock=self.clock, settle=self.settle)
+        detector = ActivityDetector(clock=self.clock, settle=self.settle, quiet_after=self.quiet_after)
         detector.screen_only = events_file is None and transcript_path is None and transcript_dir is None
         t = _Tracked(
             id=session_id,

@@ -156,11 +156,12 @@ def api() -> Iterator[AnthropicServer]:
 
 
 @contextmanager
-def launched(tmp_path: Path, repo: Path, socket: str, api: AnthropicServer, prompt: str) -> Iterator[Session]:
+def launched(tmp_path: Path, repo: Path, socket: str, api: AnthropicServer, prompt: str, *,
+             retries: int = 1, quiet_after: float = 15.0, expect_screen_reads: bool = False) -> Iterator[Session]:
     """Claude Code in tmux on ``prompt``, with ao's hooks and an ActivityMonitor following it."""
     reports = Reports()
     env = claude_env(tmp_path / "home", [], api.url, inherit=False)
-    env["CLAUDE_CODE_MAX_RETRIES"] = "1"  # Claude Code retries API errors up to 10 times by default
+    env["CLAUDE_CODE_MAX_RETRIES"] = str(retries)  # Claude Code retries API errors up to 10 times by default
     spec = LaunchSpec(session_id="act", agent_session_id=str(uuid.uuid4()), workspace=repo, prompt=prompt,
                       model="claude-sonnet-4-5", permission_mode="default",
                       events_file=tmp_path / "ao" / "sessions" / "act" / "hook-events.jsonl", env=env,
@@ -172,10 +173,16 @@ def launched(tmp_path: Path, repo: Path, socket: str, api: AnthropicServer, prom
     agent = ClaudeCodeAgent(PluginContext(ao_home=tmp_path / "ao"))
     agent.prepare_workspace(spec)
     screen_reads: list[str] = []
-    monitor = ActivityMonitor(reports, screen_reader=lambda sid: screen_reads.append(sid) or None)
+    screens = Screens(socket, "act")
+
+    def read_screen(sid: str) -> tuple[str, str] | None:
+        screen_reads.append(sid)
+        screen, title = screens.grab()
+        return None if screen is None else (screen, title)
+
+    monitor = ActivityMonitor(reports, screen_reader=read_screen, quiet_after=quiet_after)
     monitor.track("act", spec.events_file, agent.transcript_path(spec), agent_read_screen=agent.read_screen)
     monitor.start()
-    screens = Screens(socket, "act")
     cmd = ["tmux", "-L", socket, "new-session", "-d", "-s", "act", "-x", "120", "-y", "40", "-c", str(repo)]
     for key, value in agent.environment(spec).items():
         cmd += ["-e", f"{key}={value}"]
@@ -184,7 +191,8 @@ def launched(tmp_path: Path, repo: Path, socket: str, api: AnthropicServer, prom
     session = Session(socket, spec, agent, monitor, reports, screens)
     try:
         yield session
-        assert screen_reads == [], "hooks and transcript were enough: the screen should never have been read"
+        if not expect_screen_reads:
+            assert screen_reads == [], "hooks and transcript were enough: the screen should never have been read"
         print("lag behind the screen (s):", {k: round(v, 3) for k, v in session.lags.items()})
     finally:
         screens.stopping.set()
@@ -289,3 +297,30 @@ def test_api_errors_after_retries_are_errored(
         time.sleep(0.5)
         s.still(S.ERRORED)
         print(f"api {status}: {act.detail!r}")
+
+
+def test_api_retries_show_on_the_screen_while_they_last(
+    tmp_path: Path, git_repo: Path, tmux_socket: str, api: AnthropicServer
+) -> None:
+    """Nothing is written while Claude Code retries: after a quiet spell the screen is read and tells."""
+    api.script.on_prompt("Do the task", error(529, "overloaded_error", "Overloaded"), times=3)
+    api.script.on_prompt("Do the task", text("Finally done."))
+    start = time.monotonic()
+    with launched(tmp_path, git_repo, tmux_socket, api, "Do the task, please.", retries=4, quiet_after=1.0,
+                  expect_screen_reads=True) as s:
+        s.reports.first(S.WORKING, start)
+
+        def retrying() -> Activity | None:
+            for _, act in list(s.reports.items):
+                if act.state == S.WORKING and act.source == "screen" and "attempt" in act.detail:
+                    return act
+            return None
+
+        deadline = time.monotonic() + 20
+        while retrying() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        act = retrying()
+        assert act is not None, f"no retry seen: {s.reports.summary(start)}"
+        assert "Retrying" in act.detail or "retry" in act.detail.lower()
+        s.expect("recovered", S.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Finally done."), start)
+        print("while retrying:", act.detail)
