@@ -284,6 +284,8 @@ class TerminalView(ScrollView, can_focus=True):
     RESYNC_EVERY: ClassVar[float] = 1.0
     POLL_EVERY: ClassVar[float] = 0.3  # capture interval for runtimes that cannot stream
     RESIZE_DEBOUNCE: ClassVar[float] = 0.15
+    FLOOD_INTERVAL: ClassVar[float] = 0.04  # capture period while output outruns the parser
+    FLOOD_HOLD: ClassVar[float] = 2.0  # how long a flood is followed by captures alone
 
     input_mode: reactive[bool] = reactive(False)
 
@@ -317,6 +319,9 @@ class TerminalView(ScrollView, can_focus=True):
         self._resync_wanted: tuple[int, bool] | None = None
         self._wake = asyncio.Event()
         self._capturing = False
+        self._flooding = False
+        self._flood_over = asyncio.Event()
+        self._strip_cache: dict[tuple[Any, ...], Strip] = {}  # row content -> strip
         self._suspect = False
         self._last_output = 0.0
         self._last_capture = 0.0
@@ -429,43 +434,64 @@ class TerminalView(ScrollView, can_focus=True):
         self._pending.clear()
         self._resync_wanted = None
         self._capturing = False
+        self._flooding = False
+        self._flood_over.set()
         self._suspect = False
 
     async def _read(self, source: TerminalSource, generation: int) -> None:
-        """Collect raw output; fall back to polling captures if the runtime cannot stream."""
-        stream: Any = None
-        try:
-            stream = source.stream()
-            iterator = stream.__aiter__()
-            first = asyncio.ensure_future(iterator.__anext__())
-            await asyncio.sleep(0)  # subscribe before the first capture
-            self._request_resync(history=self.SEED_HISTORY)
-            chunk = await first
-            while generation == self._generation:
-                self._take(chunk)
-                chunk = await iterator.__anext__()
-        except (NotImplementedError, AttributeError, TypeError):
-            self._request_resync(history=self.SEED_HISTORY)
-            await self._poll(source, generation)
-        except StopAsyncIteration:
-            self._request_resync(history=0)  # the pane closed: show its last screen
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a runtime error must not kill the UI
-            log.warning("terminal stream of %s failed: %s", source, exc)
-            self._request_resync(history=0)
-        finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                try:
-                    await aclose()
-                except Exception:
-                    pass
+        """Collect raw output; fall back to polling captures if the runtime cannot stream.
+
+        During a flood the stream is closed (a control-mode client that cannot
+        keep up slows tmux itself down) and reopened when the flood loop hands back.
+        """
+        history = self.SEED_HISTORY
+        while generation == self._generation:
+            stream: Any = None
+            first: asyncio.Future[bytes] | None = None
+            try:
+                stream = source.stream()
+                iterator = stream.__aiter__()
+                first = asyncio.ensure_future(iterator.__anext__())
+                await asyncio.sleep(0)  # subscribe before the capture
+                self._request_resync(history=history)
+                history = 0
+                chunk = await first
+                while generation == self._generation:
+                    self._take(chunk)
+                    if self._flooding:
+                        break
+                    chunk = await iterator.__anext__()
+            except (NotImplementedError, AttributeError, TypeError):
+                self._request_resync(history=history)
+                await self._poll(source, generation)
+                return
+            except StopAsyncIteration:
+                self._request_resync(history=0)  # the pane closed: show its last screen
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a runtime error must not kill the UI
+                log.warning("terminal stream of %s failed: %s", source, exc)
+                self._request_resync(history=0)
+                return
+            finally:
+                if first is not None and not first.done():
+                    first.cancel()
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    try:
+                        await aclose()
+                    except Exception:
+                        pass
+            await self._flood_over.wait()
 
     def _take(self, chunk: bytes) -> None:
         self.stats["bytes"] += len(chunk)
         now = time.monotonic()
         self._last_output = now
+        if self._flooding:  # frames are skipped: the next capture shows where tmux is
+            self.stats["dropped"] += len(chunk)
+            return
         if self._capturing:
             self.stats["dropped"] += len(chunk)
             self._suspect = True
@@ -496,9 +522,15 @@ class TerminalView(ScrollView, can_focus=True):
                 self._resync_wanted = None
                 await self._resync(source, generation, history, only_if_changed=only_if_changed)
                 continue
+            while self._flooding and generation == self._generation:
+                await self._follow_flood(source, generation)
             while self._pending and generation == self._generation:
                 if time.monotonic() - self._pending[0][0] > self.MAX_LAG:
-                    await self._resync(source, generation, 0)  # skip frames: tmux has the answer
+                    self._flooding = True  # skip frames: tmux has the answer
+                    self._flood_over.clear()
+                    self.stats["dropped"] += sum(len(chunk) for _, chunk in self._pending)
+                    self._pending.clear()
+                    self._wake.set()
                     break
                 started = time.monotonic()
                 while self._pending and time.monotonic() - started < self.SLICE:
@@ -512,6 +544,43 @@ class TerminalView(ScrollView, can_focus=True):
             now = time.monotonic()
             if self._suspect and now - self._last_capture > self.RESYNC_EVERY:
                 await self._resync(source, generation, 0)
+
+    async def _follow_flood(self, source: TerminalSource, generation: int) -> None:
+        """Output faster than pyte can parse: show tmux's screen every FLOOD_INTERVAL instead.
+
+        For FLOOD_HOLD seconds the stream stays closed; then streaming resumes
+        (from a capture), and a flood that goes on brings this back at once.
+        """
+        entered = time.monotonic()
+        columns, lines = self._term_size
+        newest = [0.0]  # when the capture on screen was asked for
+
+        async def capture_loop(delay: float) -> None:
+            # Two loops half a period apart: a capture round trip takes longer than the period.
+            await asyncio.sleep(delay)
+            while generation == self._generation and time.monotonic() - entered < self.FLOOD_HOLD:
+                started = time.monotonic()
+                try:
+                    screen = await asyncio.to_thread(self._capture_screen, source, 0, columns, lines)
+                except Exception as exc:
+                    if generation == self._generation:
+                        self._show_error(exc)
+                    return
+                if generation != self._generation or (columns, lines) != self._term_size:
+                    return
+                if started > newest[0]:
+                    newest[0] = started
+                    self.stats["resyncs"] += 1
+                    self._last_capture = time.monotonic()
+                    screen.title = self._screen.title
+                    self._message = None
+                    self._install(screen, keep_history=True)
+                await asyncio.sleep(max(0.0, 2 * self.FLOOD_INTERVAL - (time.monotonic() - started)))
+
+        await asyncio.gather(capture_loop(0.0), capture_loop(self.FLOOD_INTERVAL))
+        self._flooding = False
+        self._suspect = True
+        self._flood_over.set()
 
     def _settle_check(self) -> None:
         """After a quiet spell, make sure the screen matches tmux (cursor, dropped bytes)."""
@@ -679,6 +748,7 @@ class TerminalView(ScrollView, can_focus=True):
             self._base_style = base
             self._rows = [None] * self._screen.lines
             self._history_strips.clear()
+            self._strip_cache.clear()
         row = round(self.scroll_y) + y
         if self._message is not None:
             if y == 0:
@@ -701,7 +771,7 @@ class TerminalView(ScrollView, can_focus=True):
             key = screen.pushed - top + row
             strip = self._history_strips.get(key)
             if strip is None:
-                strip = self._build_strip(screen.history[row], base)
+                strip = self._cached_strip(screen.history[row], base)
                 if len(self._history_strips) > 4 * max(screen.lines, 50):
                     self._history_strips.clear()
                 self._history_strips[key] = strip
@@ -711,7 +781,18 @@ class TerminalView(ScrollView, can_focus=True):
             return Strip.blank(screen.columns, base)
         strip = self._rows[y]
         if strip is None:
-            strip = self._rows[y] = self._build_strip(screen.buffer[y], base)
+            strip = self._rows[y] = self._cached_strip(screen.buffer[y], base)
+        return strip
+
+    def _cached_strip(self, line: Any, base: Style) -> Strip:
+        """A row's strip, shared by rows of equal content (re-captures, repeated lines)."""
+        key = tuple(line.items())
+        strip = self._strip_cache.get(key)
+        if strip is None:
+            strip = self._build_strip(line, base)
+            if len(self._strip_cache) > 8 * max(self._screen.lines, 50):
+                self._strip_cache.clear()
+            self._strip_cache[key] = strip
         return strip
 
     def _line(self, row: int) -> Any:
@@ -808,6 +889,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._screen.resize(lines, columns)
         self._rows = [None] * lines
         self._history_strips.clear()
+        self._strip_cache.clear()
         self._update_virtual_size(self._dropped)
         self.refresh()
         source = self.source
