@@ -108,6 +108,12 @@ class Engine:
                 self._plugins[key] = create(slot, name, self._context(project, options))
             return self._plugins[key]
 
+    def forget_plugins(self, slot: str) -> None:
+        """Drop cached plugins of ``slot`` (after closing them): the next use creates new ones."""
+        with self._lock:
+            for key in [k for k in self._plugins if k[0] == slot]:
+                del self._plugins[key]
+
     def runtime(self, session: Session) -> Runtime:
         return self.plugin("runtime", session.project, session.runtime)
 
@@ -503,12 +509,36 @@ class Engine:
         return self._changed(updated)
 
     def refresh_pr(self, session_id: str) -> PullRequest | None:
+        """Ask the SCM for the PR's truth and apply it: status, counters, reactions.
+
+        Every path that learns PR state goes through here (the loop's polls,
+        the human's approve / request-changes), so counters advance once and
+        the reactions see every change. Triggers are handed to the loop when
+        this process runs it; otherwise the process that does re-derives them
+        on its next poll (they are keyed by their cause, so nothing doubles).
+        """
+        from ao_tui.pr_watch import evaluate
+
         session = self.session(session_id)
         if session.pr is None:
             return None
         cfg = self.project_config(session.project)
         pr = self.scm(session.project).pr_status(cfg.repo, Path(session.workspace), session.pr)
-        self._changed(self.store.update(session_id, pr=pr))
+        decision = evaluate(session, pr)
+        target = decision.status if lifecycle.can_transition(session.status, decision.status) else session.status
+
+        def change(s: Session) -> None:
+            s.pr = pr
+            for key, value in decision.fields.items():
+                setattr(s, key, value)
+
+        updated = self.store.mutate(session_id, change, status=target, reason=decision.reason)
+        self._changed(updated)
+        loop = self._loop
+        if loop is not None:
+            loop.handle_triggers(decision.triggers)
+            if target is S.MERGED and session.status is not S.MERGED:
+                loop.on_merged(updated)
         return pr
 
     def approve(self, session_id: str, body: str = "") -> Session:
@@ -559,6 +589,8 @@ class Engine:
         method = method or (cfg.reactions.get("approved_and_green").method if cfg.reactions.get("approved_and_green") else None) or "squash"
         pr = self.scm(session.project).merge(cfg.repo, session.pr, method)
         updated = self.store.transition(session_id, S.MERGED, reason=f"merged ({method})", pr=pr, merged_at=utcnow())
+        if self._loop is not None:
+            self._loop.on_merged(updated)
         if session.task_id:
             try:
                 task = self.tracker(session.project).get_task(session.task_id)

@@ -74,6 +74,7 @@ class EngineLoop:
         self._last_pr_poll: dict[str, float] = {}
         self._last_liveness = 0.0
         self._pr_check: set[str] = set()
+        self._scms: list[Any] = []
         self.monitor: Any = None
         self.runner: Any = None
 
@@ -104,6 +105,7 @@ class EngineLoop:
         self.engine.reconcile()
         self._start_reactions()
         self._start_monitor()
+        self._listen_to_scms()
         for s in self.engine.sessions():
             if lifecycle.has_live_agent(s.status):
                 self.track(s)
@@ -121,6 +123,7 @@ class EngineLoop:
                 log.exception("stopping the activity monitor")
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self._close_scms()
         self.release()
 
     def wake(self) -> None:
@@ -140,8 +143,8 @@ class EngineLoop:
         if now - self._last_liveness >= self.liveness_seconds:
             self._last_liveness = now
             self._check_liveness()
-        self._deliver_outbox()
         self._check_prs(now)
+        self._deliver_outbox()
         self._check_stuck()
         self._autopilot()
 
@@ -341,21 +344,55 @@ class EngineLoop:
         return parse_duration(cfg.scm.options.get("poll_interval", default))
 
     def _check_prs(self, now: float) -> None:
+        """Poll each open PR every poll interval, and at once when something says it changed:
+        its agent came back to its prompt (it may have committed) or its CI run finished."""
         for s in self.engine.sessions():
+            due_now = s.id in self._pr_check
+            self._pr_check.discard(s.id)
             if s.pr is None:
-                if s.id in self._pr_check and s.status in lifecycle.AGENT_STATES:
-                    self._pr_check.discard(s.id)
+                if due_now and s.status in lifecycle.AGENT_STATES:
                     self._maybe_open_pr(s)
                 continue
             if s.status not in lifecycle.PR_STATES and s.status is not S.EXITED:
                 continue
-            if now - self._last_pr_poll.get(s.id, 0.0) < self._poll_interval(s.project):
+            if not due_now and now - self._last_pr_poll.get(s.id, 0.0) < self._poll_interval(s.project):
                 continue
             self._last_pr_poll[s.id] = now
             try:
-                self._refresh_pr(s)
+                self.engine.refresh_pr(s.id)
             except Exception as exc:
                 log.warning("PR status for %s failed: %s", s.id, exc)
+
+    def _listen_to_scms(self) -> None:
+        """SCMs that run CI themselves (local) say when a run ends: poll that PR at once."""
+        for project in self.engine.config.projects:
+            try:
+                scm = self.engine.scm(project)
+            except Exception as exc:
+                log.warning("no SCM for %s: %s", project, exc)
+                continue
+            add_listener = getattr(scm, "add_listener", None)
+            if callable(add_listener) and scm not in self._scms:
+                self._scms.append(scm)
+                add_listener(self._on_ci_finished)
+
+    def _on_ci_finished(self, branch: str, sha: str) -> None:
+        for s in self.engine.sessions():
+            if s.branch == branch and s.pr is not None:
+                self._pr_check.add(s.id)
+        self.wake()
+
+    def _close_scms(self) -> None:
+        for scm in self._scms:
+            close = getattr(scm, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing SCM %s", getattr(scm, "name", "?"))
+        # A closed SCM runs no more CI: let a later start create fresh ones.
+        self.engine.forget_plugins("scm")
+        self._scms.clear()
 
     def _maybe_open_pr(self, s: Session) -> None:
         """Open the PR once the agent has committed work and says it is ready."""
@@ -373,34 +410,29 @@ class EngineLoop:
         except AoError as exc:
             log.warning("opening PR for %s failed: %s", s.id, exc)
 
-    def _refresh_pr(self, s: Session) -> None:
-        from ao_tui.pr_watch import evaluate
-
-        cfg = self.engine.project_config(s.project)
-        pr = self.engine.scm(s.project).pr_status(cfg.repo, Path(s.workspace), s.pr)
-        decision = evaluate(s, pr)
-        target = decision.status if lifecycle.can_transition(s.status, decision.status) else s.status
-
-        def change(session: Session) -> None:
-            session.pr = pr
-            for key, value in decision.fields.items():
-                setattr(session, key, value)
-
-        updated = self.store.mutate(s.id, change, status=target, reason=decision.reason)
-        self.engine._changed(updated)
-        for trigger in decision.triggers:
-            if self.runner is not None:
+    def handle_triggers(self, triggers: list[Any]) -> None:
+        """Reactions for what a PR poll found (each key is acted on once, see ao_tui.reactions)."""
+        if self.runner is None:
+            return
+        for trigger in triggers:
+            try:
                 self.runner.handle(trigger)
-        if target is S.MERGED:
-            self._on_merged(updated)
+            except Exception:
+                log.exception("reaction %s for %s failed", trigger.event, trigger.session_id)
+        self.wake()
 
-    def _on_merged(self, s: Session) -> None:
+    def on_merged(self, s: Session) -> None:
+        """A session's PR merged (by ao or found merged): its outcome, the pr_merged reaction."""
         try:
             from ao_tui.outcomes import record_outcome
 
             record_outcome(self.store, s)
-        except ImportError:
-            pass
+        except Exception:
+            log.exception("recording the outcome of %s", s.id)
+        pr = s.pr
+        self._trigger("pr_merged", s, f"{s.id}:pr_merged",
+                      {"url": pr.url if pr else "", "number": pr.number if pr else None,
+                       "branch": s.branch, "base": pr.base if pr else ""})
 
     def _autopilot(self) -> None:
         try:
