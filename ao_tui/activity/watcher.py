@@ -20,6 +20,7 @@ thread that may call into the monitor.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -71,6 +72,11 @@ class _Tracked:
         elif self.transcript_dir is not None:
             dirs.add(self.transcript_dir)
         return dirs
+
+
+def _absolute(path: Path | str | None) -> Path | None:
+    """Absolute, not resolved: watchfiles names changed files under the path as given."""
+    return Path(os.path.abspath(path)) if path else None
 
 
 def _existing(path: Path) -> Path:
@@ -139,9 +145,9 @@ class ActivityMonitor:
         detector.screen_only = events_file is None and transcript_path is None and transcript_dir is None
         t = _Tracked(
             id=session_id,
-            events_file=Path(events_file) if events_file else None,
-            transcript_path=Path(transcript_path) if transcript_path else None,
-            transcript_dir=Path(transcript_dir) if transcript_dir else None,
+            events_file=_absolute(events_file),
+            transcript_path=_absolute(transcript_path),
+            transcript_dir=_absolute(transcript_dir),
             read_screen=agent_read_screen,
             detector=detector,
             tracked_at=self.clock(),
@@ -238,25 +244,40 @@ class ActivityMonitor:
             self._timer_wake = True
             self._timer_cv.notify()
 
-    def _compute_targets(self) -> tuple[frozenset[Path], bool]:
-        """Directories to watch, and whether some wanted directory does not exist yet."""
+    def _compute_targets(self) -> tuple[frozenset[Path], frozenset[str], dict[str, list[_Tracked]]]:
+        """What to watch: existing directories; the paths whose change means "recompute this"
+        (wanted directories and their missing parents: created or removed); and, for each
+        file or directory path a change can name, the sessions it concerns."""
         with self._lock:
             sessions = list(self._sessions.values())
         targets: set[Path] = set()
-        missing = False
+        awaited: set[str] = set()
+        owners: dict[str, list[_Tracked]] = {}
         for t in sessions:
             for d in t.wanted_dirs():
                 e = _existing(d)
-                missing = missing or e != d
                 targets.add(e)
-        return frozenset(targets), missing
+                awaited.add(str(d))
+                p = d
+                while p != e:
+                    awaited.add(str(p))
+                    p = p.parent
+            keys = [t.events_file, t.transcript_path]
+            if t.transcript_path is not None:
+                keys.append(t.transcript_path.with_suffix("") / "subagents")  # its files: see _on_changes
+            elif t.transcript_dir is not None:
+                keys.append(t.transcript_dir)
+            for key in keys:
+                if key is not None:
+                    owners.setdefault(str(key), []).append(t)
+        return frozenset(targets), frozenset(awaited), owners
 
     def _watch_loop(self) -> None:
         import watchfiles
 
         while not self._stopping:
             self._restart.clear()
-            targets, missing = self._compute_targets()
+            targets, awaited, owners = self._compute_targets()
             self._targets = targets
             self.watch_restarts += 1
             self._catch_up()
@@ -278,11 +299,10 @@ class ActivityMonitor:
                     raise_interrupt=False,
                     ignore_permission_denied=True,
                 ):
-                    self._on_changes(path for _, path in changes)
-                    if missing:
-                        now_targets, missing = self._compute_targets()
-                        if now_targets != targets:
-                            break
+                    paths = {path for _, path in changes}
+                    self._on_changes(paths, owners)
+                    if not awaited.isdisjoint(paths):
+                        break  # a directory we wait for (or watch) appeared or went: rebuild
             except FileNotFoundError:  # a watched directory vanished under us
                 time.sleep(0.05)
             except Exception:  # noqa: BLE001 - keep watching whatever happens
@@ -296,34 +316,28 @@ class ActivityMonitor:
         for t in sessions:
             self._process(t)
 
-    def _on_changes(self, paths: Iterable[str]) -> None:
-        with self._lock:
-            sessions = list(self._sessions.values())
+    def _on_changes(self, paths: Iterable[str], owners: dict[str, list[_Tracked]]) -> None:
         touched: dict[str, _Tracked] = {}
-        for raw in paths:
-            path = Path(raw)
-            parent = path.parent
-            for t in sessions:
-                if t.id in touched:
-                    continue
-                if path == t.events_file or path == t.transcript_path:
-                    touched[t.id] = t
-                elif t.transcript_path is not None and parent == t.transcript_path.with_suffix("") / "subagents":
-                    touched[t.id] = t
-                elif t.transcript_path is None and t.transcript_dir is not None and parent == t.transcript_dir:
-                    touched[t.id] = t
+        for path in paths:
+            found = owners.get(path) or owners.get(os.path.dirname(path)) or ()
+            for t in found:
+                touched[t.id] = t
         for t in touched.values():
             if t.loaded:
                 self._process(t)
 
     def _adopt_transcript(self, t: _Tracked) -> bool:
-        """Find the transcript of a session that did not know it. True if found now."""
-        if t.transcript is not None:
-            return False
+        """Find (or follow a move of) the session's transcript. True if it changed now.
+
+        The hooks' ``transcript_path`` wins over what the session was tracked
+        with: it is where Claude Code really writes (a resumed conversation
+        may continue in another file).
+        """
         path: Path | None = None
-        if t.events is not None and t.events.transcript_path is not None:
-            path = t.events.transcript_path
-        elif t.transcript_dir is not None:
+        hooked = t.events.transcript_path if t.events is not None else None
+        if hooked is not None and _absolute(hooked) != t.transcript_path:
+            path = hooked
+        elif t.transcript is None and t.transcript_dir is not None:
             try:
                 fresh = [p for p in t.transcript_dir.glob("*.jsonl") if p.stat().st_mtime >= t.tracked_at - 1]
             except OSError:
@@ -332,8 +346,8 @@ class ActivityMonitor:
                 path = max(fresh, key=lambda p: p.stat().st_mtime)
         if path is None:
             return False
-        t.transcript_path = path
-        t.transcript = TranscriptReader(path)
+        t.transcript_path = _absolute(path)
+        t.transcript = TranscriptReader(t.transcript_path)
         return True
 
     def _process(self, t: _Tracked) -> None:

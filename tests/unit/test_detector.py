@@ -393,3 +393,24 @@ def test_monitor_finds_a_transcript_whose_directories_appear_with_it(tmp_path: P
         tr.write_text((FIXTURES / "interrupted.jsonl").read_text())
         _, act = updates.wait_for("s3", S.IDLE)
         assert (act.source, act.detail) == ("transcript", "interrupted")
+
+
+def test_monitor_follows_the_transcript_the_hooks_name(tmp_path: Path) -> None:
+    """A resumed conversation written to another file than the one tracked: the hooks say where."""
+    updates = Updates()
+    ev = tmp_path / "hook-events.jsonl"
+    guessed = tmp_path / "proj" / "guessed.jsonl"
+    real = tmp_path / "proj" / "real.jsonl"
+    guessed.parent.mkdir()
+    guessed.write_text((FIXTURES / "interrupted.jsonl").read_text())
+    with ActivityMonitor(updates) as mon:
+        mon.track("s4", ev, guessed)
+        updates.wait_for("s4", S.IDLE)
+        real.write_text((FIXTURES / "api_error_429.jsonl").read_text())
+        write_event(ev, "SessionStart", at=1_700_000_000.0, transcript_path=str(real))
+        _, act = updates.wait_for("s4", S.ERRORED)
+        assert "429" in act.detail
+        with open(real, "a") as f:  # and it is watched from now on
+            f.write(json.dumps({"type": "user", "timestamp": "2099-01-01T00:00:00Z",
+                                "message": {"role": "user", "content": "retry"}}) + "\n")
+        updates.wait_for("s4", S.WORKING)
