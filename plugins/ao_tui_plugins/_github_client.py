@@ -15,11 +15,17 @@ an ETag cache, and rate-limit bookkeeping that never blocks the engine.
   budget comes back and raises ``RateLimited`` ("GitHub rate limit: resets at
   HH:MM"). Until then every call raises ``RateLimited`` at once without a
   request, so callers skip the work and try again on a later poll.
+* The ETag cache is kept in ``<ao_home>/github/cache-<host key>.json`` (written
+  atomically at most once a minute and at exit; it holds API answers and ETags,
+  never the token), so a restarted engine's first look at 50 unchanged PRs is
+  answered by 304s too instead of spending 250 requests.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -29,8 +35,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ao_tui.config import write_atomic
 from ao_tui.errors import AoError, NotFound
 
 if TYPE_CHECKING:
@@ -44,6 +52,9 @@ TOKEN_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
 #: A secondary rate limit without ``Retry-After``: GitHub asks for "a few minutes".
 SECONDARY_BACKOFF = 60.0
 MAX_LOG_BYTES = 2 << 20
+CACHE_VERSION = 1
+#: At most one write of the cache file per this many seconds (and one at exit).
+SAVE_INTERVAL = 60.0
 
 T = TypeVar("T")
 
@@ -93,7 +104,7 @@ class GitHubClient:
 
     def __init__(self, base_url: str | None, token: str, *, timeout: float = 10.0,
                  seconds_between_writes: float | None = 1.0, cache_size: int = 4096,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, cache_file: Path | None = None) -> None:
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         parsed = urllib.parse.urlparse(self.base_url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -112,6 +123,12 @@ class GitHubClient:
         self.sent = 0
         self.not_modified = 0
         self.remaining: int | None = None
+        self.cache_file = cache_file
+        self._dirty = False
+        self._saved_at = float("-inf")
+        if cache_file is not None:
+            self._load()
+            atexit.register(self.save)
 
     def __repr__(self) -> str:  # never the token
         return f"GitHubClient({self.base_url!r})"
@@ -263,6 +280,9 @@ class GitHubClient:
                 self._cache.move_to_end(key)
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
+                self._dirty = True
+            if self.cache_file is not None and time.monotonic() - self._saved_at >= SAVE_INTERVAL:
+                self.save()
         return Page(data, changed=True, link=link)
 
     def get_pages(self, path: str, params: Mapping[str, Any] | None = None, item_key: str | None = None,
@@ -306,6 +326,35 @@ class GitHubClient:
             raise self.translate(exc, what) from None
         return tail.decode("utf-8", errors="replace")
 
+    # -- the cache on disk -------------------------------------------------------------------
+
+    def _load(self) -> None:
+        assert self.cache_file is not None
+        try:
+            saved = json.loads(self.cache_file.read_text(encoding="utf-8"))
+            if saved.get("version") != CACHE_VERSION or saved.get("base_url") != self.base_url:
+                return
+            for key, etag, data, link in saved["entries"][-self.cache_size:]:
+                self._cache[key] = Cached(etag, data, link)
+        except (OSError, ValueError, KeyError, TypeError):
+            self._cache.clear()  # a missing or damaged cache only costs full answers
+
+    def save(self) -> None:
+        """Write the cache file now if anything changed (best effort: a failure only costs requests)."""
+        if self.cache_file is None or not self.cache_file.parent.parent.is_dir():
+            return  # ao_home is gone (a finished test): nothing to keep
+        with self._lock:
+            if not self._dirty:
+                return
+            entries = [[k, c.etag, c.data, c.link] for k, c in self._cache.items()]
+            self._dirty = False
+            self._saved_at = time.monotonic()
+        try:
+            write_atomic(self.cache_file, json.dumps({"version": CACHE_VERSION, "base_url": self.base_url,
+                                                      "entries": entries}, separators=(",", ":")))
+        except OSError as exc:
+            log.warning("could not save the GitHub cache %s: %s", self.cache_file, exc.strerror)
+
     def forget(self, prefix: str) -> None:
         """Drop cached answers under ``prefix`` (after a write through another path)."""
         with self._lock:
@@ -321,12 +370,13 @@ def _next_link(link: str) -> str | None:
     return None
 
 
-_clients: dict[tuple[str, str], GitHubClient] = {}
+_clients: dict[tuple[str, str, str], GitHubClient] = {}
 _clients_lock = threading.Lock()
 
 
-def shared_client(options: Mapping[str, Any]) -> GitHubClient:
-    """The process-wide client for ``options["base_url"]`` and the environment's token.
+def shared_client(options: Mapping[str, Any], ao_home: Path | None = None) -> GitHubClient:
+    """The process-wide client for ``options["base_url"]`` and the environment's token
+    (its ETag cache kept under ``ao_home/github`` when given).
 
     The SCM and the tracker of a project share it, and so share the cache and the
     rate-limit gate (GitHub counts them against the same budget)."""
@@ -334,12 +384,17 @@ def shared_client(options: Mapping[str, Any]) -> GitHubClient:
     if token is None:
         raise AoError("GitHub needs a token: set GITHUB_TOKEN (or GH_TOKEN) in the environment")
     base_url = str(options.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-    key = (base_url, hashlib.sha256(token.encode()).hexdigest())
+    key = (base_url, hashlib.sha256(token.encode()).hexdigest(), str(ao_home))
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
             writes = options.get("seconds_between_writes", 1.0)
+            cache_file = None
+            if ao_home is not None:
+                host_key = hashlib.sha1(base_url.encode()).hexdigest()[:12]
+                cache_file = Path(ao_home) / "github" / f"cache-{host_key}.json"
             client = GitHubClient(base_url, token, timeout=float(options.get("timeout", 10)),
-                                  seconds_between_writes=float(writes) if writes is not None else None)
+                                  seconds_between_writes=float(writes) if writes is not None else None,
+                                  cache_file=cache_file)
             _clients[key] = client
         return client

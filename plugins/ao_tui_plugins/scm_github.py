@@ -24,7 +24,8 @@ was fetched before; its own resources are asked again only when
 * its CI has not finished (check runs and statuses, each round, usually 304);
 * GitHub has not computed its mergeability yet (``mergeable: null``);
 * ``detail_max_age`` passed (base-branch moves change mergeability without
-  touching the PR; a re-run check does not touch it either).
+  touching the PR; a re-run check does not touch it either). Each PR's age is
+  spread over 0.75-1.25 x the option so fifty PRs do not come due in one round.
 
 A PR missing from the open list has been merged or closed: its detail says which.
 
@@ -211,7 +212,7 @@ class GitHubSCM(SCM):
     @property
     def client(self) -> GitHubClient:
         if self._client is None:
-            self._client = shared_client(self.options)
+            self._client = shared_client(self.options, self.context.ao_home)
         return self._client
 
     def repo_name(self, repo: Path | None) -> str:
@@ -296,7 +297,10 @@ class GitHubSCM(SCM):
         tracked = self._tracked.setdefault((name, number), _Tracked())
         now = self.clock()
         item = self._open_list(name).items.get(number)
-        stale = now - tracked.detail_at >= self.detail_max_age
+        # each PR gets its own max age in [0.75, 1.25] x detail_max_age, so PRs first seen
+        # together do not all come due in the same round
+        spread = 0.75 + 0.5 * ((number * 0.6180339887) % 1.0)
+        stale = now - tracked.detail_at >= self.detail_max_age * spread
         if item is not None:
             signature = (item["state"], item["head"]["sha"], item["updated_at"])
             changed = signature != tracked.signature

@@ -57,7 +57,7 @@ class GitHubTracker(Tracker):
     @property
     def client(self) -> GitHubClient:
         if self._client is None:
-            self._client = shared_client(self.options)
+            self._client = shared_client(self.options, self.context.ao_home)
         return self._client
 
     @property

@@ -356,6 +356,24 @@ def test_unchanged_prs_are_answered_by_304_and_spend_nothing(fake_github: FakeGi
     assert 0 < fake_github.stats()["counted"] <= 4
 
 
+def test_a_restarted_engine_polls_from_the_cache_on_disk(fake_github: FakeGitHub, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    scm = make_scm(fake_github, tmp_path)
+    prs = [open_branch(fake_github, scm, f"ao/s-{i}") for i in range(3)]
+    for pr in prs:
+        scm.pr_status(Path("."), Path("."), pr)
+    scm.client.save()  # what happens at exit (and once a minute)
+    cache_files = list((tmp_path / "github").glob("cache-*.json"))
+    assert len(cache_files) == 1 and TOKEN not in cache_files[0].read_text()
+
+    monkeypatch.setattr(_github_client, "_clients", {})  # a new process
+    fake_github.reset_requests()
+    restarted = make_scm(fake_github, tmp_path)
+    assert [restarted.pr_status(Path("."), Path("."), pr).number for pr in prs] == [1, 2, 3]
+    stats = fake_github.stats()
+    assert stats["counted"] == 0 and stats["not_modified"] == stats["total"] > 0
+
+
 # -- configuration -------------------------------------------------------------------------------
 
 
