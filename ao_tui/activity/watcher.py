@@ -79,6 +79,11 @@ def _absolute(path: Path | str | None) -> Path | None:
     return Path(os.path.abspath(path)) if path else None
 
 
+def _at(event: dict) -> float:
+    at = event.get("at")
+    return float(at) if isinstance(at, (int, float)) else 0.0
+
+
 def _existing(path: Path) -> Path:
     while not path.is_dir() and path.parent != path:
         path = path.parent
@@ -356,6 +361,10 @@ class ActivityMonitor:
         with t.lock:
             if t.events is not None:
                 for event in t.events.poll():
+                    if event.get("event") == "SessionEnd" and _at(event) < t.tracked_at:
+                        # history: a session is tracked because its agent runs (again, after a
+                        # restore); whether it died since is the runtime's to say
+                        continue
                     t.detector.on_hook(event)
             found = self._adopt_transcript(t)
             if t.transcript is not None and t.transcript.poll():

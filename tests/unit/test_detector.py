@@ -414,3 +414,19 @@ def test_monitor_follows_the_transcript_the_hooks_name(tmp_path: Path) -> None:
             f.write(json.dumps({"type": "user", "timestamp": "2099-01-01T00:00:00Z",
                                 "message": {"role": "user", "content": "retry"}}) + "\n")
         updates.wait_for("s4", S.WORKING)
+
+
+def test_a_restored_session_is_not_shown_exited_by_its_previous_run(tmp_path: Path) -> None:
+    updates = Updates()
+    ev = tmp_path / "hook-events.jsonl"
+    old = time.time() - 600
+    for i, name in enumerate(("SessionStart", "UserPromptSubmit", "Stop", "SessionEnd")):
+        write_event(ev, name, at=old + i, last_assistant_message="Done.", reason="other")
+    with ActivityMonitor(updates) as mon:
+        mon.track("s5", ev, None)
+        _, act = updates.wait_for("s5", S.IDLE)
+        assert act.source == "hook"
+        time.sleep(0.3)
+        assert [a.state for _, _, a in updates.items] == [S.IDLE]
+        write_event(ev, "SessionEnd", reason="prompt_input_exit")  # the agent exits now: that counts
+        updates.wait_for("s5", S.EXITED)
