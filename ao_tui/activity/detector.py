@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from ao_tui.activity.transcript import Kind, TranscriptState, asks_question, tool_target
+from ao_tui.activity.transcript import Kind, TranscriptState, asks_question, question_of, tool_target
 from ao_tui.models import Activity, ActivityState
 from ao_tui.slots.agent import ScreenGuess
 
@@ -65,11 +65,6 @@ def _first_line(text: object, limit: int = 160) -> str:
         if line.strip():
             return line.strip()[:limit]
     return ""
-
-
-def _last_line(text: str, limit: int = 300) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:limit] if lines else ""
 
 
 class ActivityDetector:
@@ -162,7 +157,7 @@ class ActivityDetector:
 
     def _turn_over(self, text: str, at: float) -> Evidence:
         if asks_question(text):
-            return Evidence(S.WAITING_INPUT, "hook", at, _last_line(text))
+            return Evidence(S.WAITING_INPUT, "hook", at, question_of(text))
         return Evidence(S.IDLE, "hook", at, "turn finished")
 
     def on_transcript(self, state: TranscriptState) -> None:

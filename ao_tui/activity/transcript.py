@@ -113,6 +113,15 @@ def asks_question(text: str) -> bool:
     return i < len(lines) - 1 and i >= 0 and bare(lines[i]).endswith(("?", "?:"))
 
 
+def question_of(text: str, limit: int = 300) -> str:
+    """The line that asks (the last one ending with '?'), else the last line."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if line.rstrip("*_`\"')] ").endswith(("?", "?:")):
+            return line[:limit]
+    return lines[-1][:limit] if lines else ""
+
+
 def parse_time(value: object) -> float | None:
     if not isinstance(value, str) or not value:
         return None
@@ -173,7 +182,7 @@ class TranscriptState:
             return ActivityState.IDLE, "interrupted", None
         if self.turn_ended:
             if asks_question(self.last_text):
-                return ActivityState.WAITING_INPUT, _last_line(self.last_text), None
+                return ActivityState.WAITING_INPUT, question_of(self.last_text), None
             return ActivityState.IDLE, "turn finished", None
         if self.kind == Kind.RETRYING:
             return ActivityState.WORKING, self.api_error or "API error, retrying", None
@@ -182,11 +191,6 @@ class TranscriptState:
     def copy(self) -> TranscriptState:
         return replace(self, open_tools=dict(self.open_tools), pr_links=list(self.pr_links),
                        usage=self.usage.model_copy())
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else ""
 
 
 def _text_of(content: object) -> str:
