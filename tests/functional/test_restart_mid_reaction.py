@@ -1,0 +1,151 @@
+"""`kill -9` of the engine (`ao run`) in the middle of a reaction; after a restart the
+message reaches the agent exactly once.
+
+The agent is a stand-in that fires Claude Code's hooks (tests/support/hooked_stand_in.py),
+so ao knows when it is busy and when it is at its prompt, as with the real CLI.
+
+1. CI goes red while the agent is busy: the ``ci_failed`` reaction is claimed and its
+   message waits in the outbox. ``kill -9``. The agent finishes its turn while no
+   engine runs. The restarted engine delivers the message once, at the prompt.
+2. The engine dies right after claiming a reaction, before acting on it (the claim
+   is left ``claimed``). The restarted engine replays it; the poll that finds the
+   same red CI again does not send a second message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ao_tui.config import load_config
+from ao_tui.engine import Engine
+from ao_tui.models import ActivityState
+from tests.support.claude_project import needs_worktree
+from tests.support.gitrepo import git
+from tests.support.waiting import wait_until
+
+pytestmark = [needs_worktree, pytest.mark.timeout(90)]
+
+ROOT = Path(__file__).resolve().parents[2]
+STAND_IN = ROOT / "tests" / "support" / "hooked_stand_in.py"
+FAILING_CI = f"{sys.executable} -c \"print('FAILED test_calc.py::test_add - assert -1 == 5'); raise SystemExit(1)\""
+
+
+@pytest.fixture
+def standin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "standin"
+    path.mkdir()
+    monkeypatch.setenv("AO_STANDIN_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def config(git_repo: Path, ao_home: Path, standin_dir: Path) -> Path:
+    path = git_repo.parent / "ao.config.yaml"
+    path.write_text(json.dumps({"projects": {"demo": {
+        "repo": str(git_repo),
+        "session_prefix": "rr",
+        "agent": {"command": [sys.executable, str(STAND_IN)], "env": {"AO_STANDIN_DIR": str(standin_dir)}},
+        "scm": {"plugin": "local", "ci": [FAILING_CI], "poll_interval": 1},
+        "reactions": {"ci_failed": {"action": "send_to_agent", "retries": 5}},
+        "notifiers": [],
+    }}}))
+    return path
+
+
+class AoRun:
+    """`ao run` as a user starts it, in its own process."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config, self.log = config, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "ao_tui.cli", "--config", str(self.config), "run"],
+                                         stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+        wait_until(lambda: "ao engine running" in self.log.read_text(), timeout=15,
+                   message=lambda: self.log.read_text())
+
+    def kill9(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def received(standin_dir: Path, session_id: str) -> list[dict]:
+    path = standin_dir / session_id / "received.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+
+
+def commit(workspace: Path, name: str, content: str) -> str:
+    (workspace / name).write_text(content)
+    git(workspace, "add", name)
+    git(workspace, "commit", "-qm", f"change {name}")
+    return git(workspace, "rev-parse", "HEAD")
+
+
+def test_kill_9_between_noticing_a_failure_and_delivering_it(
+    config: Path, git_repo: Path, ao_home: Path, standin_dir: Path, tmp_path: Path
+) -> None:
+    engine = Engine(load_config(str(config)))
+    s = engine.spawn(prompt="Add a sub function.")
+    workspace = Path(s.workspace)
+    wait_until(lambda: (standin_dir / s.id / "argv.json").exists(), timeout=10)
+    head = commit(workspace, "calc.py", "def add(a, b):\n    return a - b\n")  # what the agent committed
+    engine.open_pr(s.id)
+    key = f"{s.id}:ci_failed:{head}"
+    ao = AoRun(config, tmp_path / "ao-run.log")
+    try:
+        # 1. CI red while the agent is busy: the message waits in the outbox. Then the engine dies.
+        ao.start()
+        queued = wait_until(lambda: engine.store.pending_messages(s.id), timeout=30,
+                            message=lambda: f"{engine.session(s.id)}\n{ao.log.read_text()}")
+        assert [m["key"] for m in queued] == [key] and "test_add" in queued[0]["text"]
+        assert engine.session(s.id).activity.state in (ActivityState.WORKING, ActivityState.RUNNING_TOOL)
+        ao.kill9()
+        assert received(standin_dir, s.id) == []
+        (standin_dir / s.id / "release").touch()  # the agent's turn ends while no engine runs
+        wait_until(lambda: "Stop" in (engine.events_file(s.id)).read_text(), timeout=10)
+
+        ao.start()
+        got = wait_until(lambda: received(standin_dir, s.id), timeout=20, message=lambda: ao.log.read_text())
+        assert len(got) == 1 and got[0]["busy"] is False
+        assert got[0]["text"] == queued[0]["text"]
+
+        # 2. The engine claimed a reaction to a new red head and died before acting on it.
+        ao.kill9()
+        head2 = commit(workspace, "calc.py", "def add(a, b):\n    return b - a\n")
+        trigger = {"head": head2, "branch": s.branch, "base": "main", "failed": [FAILING_CI],
+                   "check_ids": [f"{head2}:{FAILING_CI}"], "summaries": {}}
+        key2 = f"{s.id}:ci_failed:{head2}"
+        assert engine.store.claim(key2, s.id, "ci_failed", "send_to_agent", {"trigger": trigger})
+        ao.start()
+        got = wait_until(lambda: len(received(standin_dir, s.id)) >= 2 and received(standin_dir, s.id),
+                         timeout=30, message=lambda: ao.log.read_text())
+        assert head2[:10] in got[1]["text"] and got[1]["busy"] is False
+        # CI on head2 finishes red and is polled again: the same key, nothing more is sent.
+        wait_until(lambda: (p := engine.session(s.id).pr) is not None and p.head_sha == head2
+                   and p.ci.value == "failed", timeout=30, message=lambda: ao.log.read_text())
+        time.sleep(2.5)  # a few more polls (poll_interval 1 s) and loop ticks
+        assert len(received(standin_dir, s.id)) == 2
+        states = {c["key"]: c["state"] for c in engine.store.claims(s.id)}
+        assert states == {key: "done", key2: "done"}
+        assert engine.store.pending_messages(s.id) == []
+    finally:
+        ao.stop()
