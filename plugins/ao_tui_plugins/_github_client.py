@@ -303,27 +303,35 @@ class GitHubClient:
         return Page(items, changed)
 
     def get_text(self, path: str, what: str = "") -> str:
-        """A plain-text download (Actions job logs: a 302 to blob storage), its last 2 MB."""
+        """A plain-text download, its last 2 MB (Actions job logs: GitHub answers with a 302
+        to a short-lived signed URL on blob storage, fetched without the token)."""
         import requests
+        from github import GithubException
 
         self.check_budget()
         self.sent += 1
         try:
-            _status, headers, chunks = self.gh.requester.getStream(path, chunk_size=1 << 16)
-            tail = b""
-            for chunk in chunks:
-                tail = (tail + chunk)[-MAX_LOG_BYTES:]
+            headers, data = self.gh.requester.requestJsonAndCheck("GET", path)
+        except (GithubException, requests.RequestException, OSError) as exc:
+            error = self.translate(exc, what or path)
+            if isinstance(error, GitHubError) and error.status == 410:
+                raise NotFound(f"GitHub: the log has expired ({what or path})") from None
+            raise error from None
+        self._note_headers(headers)
+        location = headers.get("location")
+        if not location:  # answered in place
+            return str(data.get("data", "") if isinstance(data, dict) else data or "")
+        try:
+            with requests.get(location, timeout=self.timeout, stream=True) as response:
+                response.raise_for_status()
+                tail = b""
+                for chunk in response.iter_content(chunk_size=1 << 16):
+                    tail = (tail + chunk)[-MAX_LOG_BYTES:]
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
-            if status in (403, 429) and exc.response is not None:
-                from github import GithubException
-
-                raise self.translate(GithubException(status, {}, dict(exc.response.headers)), what) from None
-            if status in (404, 410):
-                raise NotFound(f"GitHub: no log ({what or path})") from None
-            raise GitHubError(f"GitHub {status} ({what or path})", status) from None
+            raise NotFound(f"GitHub: no log ({what or path}: {status})") from None
         except (requests.RequestException, OSError) as exc:
-            raise self.translate(exc, what) from None
+            raise GitHubError(f"GitHub log download failed ({what or path}): {type(exc).__name__}") from None
         return tail.decode("utf-8", errors="replace")
 
     # -- the cache on disk -------------------------------------------------------------------

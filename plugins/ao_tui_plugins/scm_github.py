@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -208,6 +209,7 @@ class GitHubSCM(SCM):
         self._names: dict[str, str] = {}
         self._lists: dict[str, _OpenList] = {}
         self._tracked: dict[tuple[str, int], _Tracked] = {}
+        self._lock = threading.RLock()
 
     @property
     def client(self) -> GitHubClient:
@@ -254,6 +256,11 @@ class GitHubSCM(SCM):
                                                                    body=self._link_issue(body)),
                                        what=f"opening a PR for {branch}")
         except GitHubError as exc:
+            if exc.status == 422 and "already exists" in exc.message:  # opened meanwhile
+                found = self.client.get(f"/repos/{name}/pulls", {"head": f"{owner}:{branch}", "state": "open"},
+                                        what=f"PRs of {branch}").data
+                if found:
+                    return self.pr_status(repo, workspace, PullRequest(number=found[0]["number"], branch=branch))
             if exc.status == 422 and "no commits between" in exc.message.lower():
                 raise AoError(f"{branch} has no commits that {base} lacks; nothing to open a PR for") from None
             if exc.status == 422 and ("head" in exc.message or "base" in exc.message):
@@ -292,6 +299,10 @@ class GitHubSCM(SCM):
         return int(found[0]["number"])
 
     def pr_status(self, repo: Path, workspace: Path, pr: PullRequest) -> PullRequest:
+        with self._lock:  # the engine loop and a UI action may ask at once
+            return self._pr_status(repo, pr)
+
+    def _pr_status(self, repo: Path, pr: PullRequest) -> PullRequest:
         name = self.repo_name(repo)
         number = self._number(name, pr)
         tracked = self._tracked.setdefault((name, number), _Tracked())

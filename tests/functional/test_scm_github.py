@@ -123,6 +123,8 @@ def test_failing_check_run_with_actions_log_reaches_the_agent_trigger(fake_githu
     assert "Process completed with exit code 1." in log
     assert "2026-01-01T" not in log  # Actions timestamps stripped
     assert "earlier lines omitted" in log
+    blob = [r for r in fake_github.requests if r.path.startswith("/_blobs/job-logs/")]
+    assert len(blob) == 1 and not blob[0].authorized  # the signed URL is fetched without the token
 
     session = Session(id="s-1", project="p", branch=pr.branch, status=SessionStatus.PR_OPEN, pr=pr)
     decision = evaluate(session, status)

@@ -64,6 +64,7 @@ class RequestRecord:
     host: str
     if_none_match: str | None = None
     limited: bool = False  # refused for lack of budget
+    authorized: bool = False  # carried an Authorization header
 
 
 @dataclass
@@ -804,7 +805,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         inm = self.headers.get("If-None-Match")
-        record = RequestRecord(method, self.path, 0, False, self.headers.get("Host", ""), inm)
+        record = RequestRecord(method, self.path, 0, False, self.headers.get("Host", ""), inm,
+                               authorized="Authorization" in self.headers)
 
         if parsed.path.startswith("/_blobs/job-logs/"):  # the log blob storage: no API budget
             run_id = int(parsed.path.rsplit("/", 1)[1])
