@@ -224,8 +224,7 @@ def run_demo_setup(root: Path | None = None) -> DemoFleet:
                     "model": "claude-sonnet-4-5",
                     "env": {"HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / ".claude"), **GIT_IDENTITY},
                 },
-                "scm": {"plugin": "local", "options": {"ci": [shlex.join([sys.executable, "check.py"])],
-                                                       "poll_interval": 1}},
+                "scm": {"plugin": "local", "ci": [shlex.join([sys.executable, "check.py"])], "poll_interval": 1},
                 "notifiers": [],
             }
         }
