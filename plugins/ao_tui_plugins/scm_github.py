@@ -376,7 +376,13 @@ class GitHubSCM(SCM):
         check run's output and annotations; for a commit status, its description and link."""
         name = self.repo_name(repo)
         if check.id.startswith("status-") or not check.id.isdigit():
-            return "\n".join(p for p in (f"{check.name}: {check.summary}".rstrip(": "), check.url) if p)
+            summary, url = check.summary, check.url
+            if not (summary or url) and pr.number is not None:  # the reaction runner passes name and id only
+                tracked = self._tracked.get((name, pr.number))
+                for st in (tracked.status.get("statuses") or []) if tracked else []:
+                    if f"status-{st['id']}" == check.id:
+                        summary, url = st.get("description") or "", st.get("target_url") or ""
+            return "\n".join(p for p in (f"{check.name}: {summary}".rstrip(": "), url) if p)
         try:
             text = self.client.get_text(f"/repos/{name}/actions/jobs/{check.id}/logs", what=f"log of {check.name}")
             return log_excerpt(_LOG_TIMESTAMP.sub("", text))

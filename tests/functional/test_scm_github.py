@@ -422,3 +422,109 @@ def test_unknown_pr_is_not_found(fake_github: FakeGitHub, tmp_path: Path) -> Non
     scm = make_scm(fake_github, tmp_path)
     with pytest.raises(NotFound):
         scm.pr_status(Path("."), Path("."), PullRequest(number=99))
+
+
+# -- the story: issue -> PR -> red CI -> agent -> review -> agent -> approved -> merged -------------
+
+
+class OutboxHost:
+    """The engine's side of reactions, minus tmux: messages go to the store's outbox, merges to the SCM."""
+
+    def __init__(self, store: Any, scm: GitHubSCM) -> None:
+        self.store, self.scm, self.notes = store, scm, []
+
+    def send_to_agent(self, session_id: str, text: str, key: str | None = None) -> None:
+        self.store.enqueue_message(session_id, text, key=key)
+
+    def notify(self, title: str, body: str, session_id: str | None = None, urgency: str = "normal") -> None:
+        self.notes.append(title)
+
+    def merge(self, session_id: str, method: str = "squash") -> None:
+        session = self.store.get_session(session_id)
+        merged = self.scm.merge(Path("."), session.pr, method)
+        self.store.mutate(session_id, lambda s: setattr(s, "pr", merged))
+
+    def spawn(self, project: str, task_id: str | None = None, prompt: str | None = None) -> str:
+        return ""
+
+    def escalate(self, session_id: str, reason: str) -> None:
+        self.notes.append(f"escalated: {reason}")
+
+
+def test_story_issue_to_merge_with_reactions(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    from ao_tui.config import ReactionConfig, default_reactions
+    from ao_tui.reactions import ReactionRunner
+    from ao_tui.registry import create
+    from ao_tui.store import Store
+    from ao_tui_plugins.tracker_github import GitHubTracker
+
+    context = PluginContext(ao_home=tmp_path, options={"repo": REPO, "base_url": fake_github.url,
+                                                       "seconds_between_writes": 0})
+    scm, tracker = GitHubSCM(context), GitHubTracker(context)
+    scm.list_max_age = 0  # every step below is a new engine round
+    store = Store(tmp_path / "ao.sqlite3")
+    host = OutboxHost(store, scm)
+    reactions = {**default_reactions(), "approved_and_green": ReactionConfig(action="merge", method="squash")}
+    runner = ReactionRunner(store, lambda project: reactions, host,
+                            lambda name: create("reactions", name, PluginContext(ao_home=tmp_path)),
+                            ci_logs=lambda s, c: scm.ci_logs(Path("."), s.pr, c))
+
+    issue = fake_github.add_issue(REPO, "Greet people", "hello.txt should say hello", labels=["ao"])
+    task = tracker.list_tasks()[0]
+    tracker.set_status(task.id, "in_progress")
+    tracker.on_session_started(task, "ao-1", "ao/ao-1")
+    store.insert_session(Session(id="ao-1", project="p", task_id=task.id, branch="ao/ao-1",
+                                 status=SessionStatus.WORKING))
+    head = fake_github.push(REPO, "ao/ao-1")  # the agent pushed
+    pr = scm.open_pr(Path("."), Path("."), "ao/ao-1", "main", task.title, f"Greets.\n\nTask: {task.id}")
+    store.transition("ao-1", SessionStatus.PR_OPEN, pr=pr)
+
+    def engine_round() -> Session:
+        """What the engine loop does for a session with a PR (engine_loop._refresh_pr)."""
+        session = store.get_session("ao-1")
+        fresh = scm.pr_status(Path("."), Path("."), session.pr)
+        decision = evaluate(session, fresh)
+
+        def change(s: Session) -> None:
+            s.pr = fresh
+            for key, value in decision.fields.items():
+                setattr(s, key, value)
+
+        store.mutate("ao-1", change, status=decision.status, reason=decision.reason)
+        for trigger in decision.triggers:
+            runner.handle(trigger)
+        return store.get_session("ao-1")
+
+    def messages() -> list[str]:
+        return [m["text"] for m in store.pending_messages("ao-1")]
+
+    # red CI: the failing test and the log tail reach the agent, once
+    fake_github.add_check_run(REPO, head, "tests", conclusion="failure", title="1 failed", log=FAILING_LOG)
+    assert engine_round().status is SessionStatus.CI_FAILED
+    engine_round()
+    assert len(messages()) == 1
+    assert "tests/test_greet.py::test_hello" in messages()[0] and "--- tests (1 failed) ---" in messages()[0]
+
+    # the agent pushes a fix; CI green; a reviewer asks for a change on a line
+    head = fake_github.push(REPO, "ao/ao-1")
+    fake_github.add_check_run(REPO, head, "tests", conclusion="success")
+    fake_github.add_review(REPO, pr.number or 0, "alice", "CHANGES_REQUESTED", "Almost.",
+                           comments=[{"path": "hello.txt", "line": 1, "body": "say hello, not hi"}])
+    assert engine_round().status is SessionStatus.CHANGES_REQUESTED
+    engine_round()
+    assert len(messages()) == 2 and "hello.txt:1: say hello, not hi" in messages()[1]
+
+    # the agent fixes it; alice approves; approved and green -> the merge reaction merges
+    head = fake_github.push(REPO, "ao/ao-1")
+    fake_github.add_check_run(REPO, head, "tests", conclusion="success")
+    fake_github.add_review(REPO, pr.number or 0, "alice", "APPROVED", "")
+    engine_round()
+    assert fake_github.repo(REPO).pulls[pr.number]["merged"]
+    assert fake_github.repo(REPO).pulls[pr.number]["merge_method"] == "squash"
+    assert engine_round().status is SessionStatus.MERGED
+    assert fake_github.repo(REPO).issues[issue]["state"] == "closed"  # "Closes #1" in the PR body
+    tracker.on_merged(task, "ao-1", pr.url)
+    assert fake_github.issue_comments(REPO, issue) == [
+        "ao session ao-1 started on branch `ao/ao-1`.", f"Merged in {pr.url} (ao session ao-1)."]
+    assert len(messages()) == 2  # nothing sent twice along the way
+    store.close()
