@@ -35,8 +35,9 @@ from ao_tui.slots.agent import ScreenGuess
 
 log = logging.getLogger(__name__)
 
-#: Called with (ao session id, its activity, a copy of its transcript state).
-UpdateCallback = Callable[[str, Activity, TranscriptState], None]
+#: Called with (ao session id, its activity, a copy of its transcript state or None while
+#: no transcript has been read: an empty state would read as zero usage).
+UpdateCallback = Callable[[str, Activity, "TranscriptState | None"], None]
 #: Returns (visible screen text, pane title) for an ao session id, or None if it has no pane.
 ScreenReader = Callable[[str], "tuple[str, str] | None"]
 #: The agent plugin's ``read_screen(screen, title)``.
@@ -178,14 +179,19 @@ class ActivityMonitor:
         with self._lock:
             return list(self._sessions)
 
-    def snapshot(self, session_id: str) -> tuple[Activity, TranscriptState] | None:
-        """The current activity and transcript state of a session, or None if untracked."""
+    def snapshot(self, session_id: str) -> tuple[Activity, TranscriptState | None] | None:
+        """The current activity and transcript state (None before one is read); None if untracked."""
         t = self._get(session_id)
         if t is None:
             return None
         with t.lock:
-            state = t.transcript.state.copy() if t.transcript else TranscriptState()
-            return t.detector.activity, state
+            return t.detector.activity, self._transcript_copy(t)
+
+    @staticmethod
+    def _transcript_copy(t: _Tracked) -> TranscriptState | None:
+        if t.transcript is None or t.transcript.state.records == 0:
+            return None
+        return t.transcript.state.copy()
 
     def runtime_exited(self, session_id: str, detail: str = "process exited") -> None:
         """The runtime saw the agent process end: final until a newer signal."""
@@ -392,9 +398,8 @@ class ActivityMonitor:
         if t.detector.activity.state == ActivityState.UNKNOWN:
             return  # nothing decided yet: do not overwrite what the engine set
         t.reported_revision = revision
-        state = t.transcript.state.copy() if t.transcript else TranscriptState()
         try:
-            self.on_update(t.id, t.detector.activity, state)
+            self.on_update(t.id, t.detector.activity, self._transcript_copy(t))
         except Exception:  # noqa: BLE001 - a faulty listener must not stop detection
             log.exception("activity listener failed for %s", t.id)
 

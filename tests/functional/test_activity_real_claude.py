@@ -269,7 +269,7 @@ def _play_session(s: Session, hello: Path, start: float, api: AnthropicServer) -
     s.expect("exited", S.EXITED, {"hook"}, None, t)
 
     snap = s.monitor.snapshot("act")
-    assert snap is not None
+    assert snap is not None and snap[1] is not None
     state = snap[1]
     assert state.model == "claude-sonnet-4-5"
     assert state.usage.input_tokens > 0 and state.usage.output_tokens > 0 and state.usage.cost_usd > 0

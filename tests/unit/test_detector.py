@@ -328,7 +328,8 @@ def test_monitor_reports_appends_within_the_latency_budget(tmp_path: Path) -> No
         at, act = updates.wait_for("s1", S.WAITING_INPUT)
         assert at - t < 0.5 and act.source == "transcript"
         snap = mon.snapshot("s1")
-        assert snap is not None and snap[1].usage.input_tokens == 10 and snap[1].model == "claude-haiku-4-5"
+        assert snap is not None and snap[1] is not None
+        assert snap[1].usage.input_tokens == 10 and snap[1].model == "claude-haiku-4-5"
         mon.runtime_exited("s1", "exit status 0")
         updates.wait_for("s1", S.EXITED)
         assert reads == []  # hooks made everything unambiguous: the screen was never read
