@@ -209,11 +209,15 @@ class TmuxRuntime(Runtime):
     def status(self, handle: str) -> RuntimeStatus:
         """Alive or not, with the exit status (a signal death is ``-signal``, as in Python)."""
         pane = self._panes().get(validate_handle(handle))
-        # tmux marks a pane dead when its terminal closes, and learns the status a moment later.
-        deadline = time.monotonic() + 0.5
+        # tmux marks a pane dead when its terminal closes and learns the status on SIGCHLD, which
+        # tmux 3.3a sometimes misses (the child stays a zombie until another child exits). Any job
+        # exiting makes the server reap every child: run one (a constant command, no user text).
+        deadline = time.monotonic() + 1.0
         while pane is not None and pane.info.dead and pane.info.exit_code is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+            self._tmux("run-shell", "true", check=False)
             pane = self._panes().get(handle)
+            if pane is not None and pane.info.exit_code is None:
+                time.sleep(0.02)
         if pane is None:
             return RuntimeStatus(alive=False)
         return RuntimeStatus(alive=not pane.info.dead, exit_code=pane.info.exit_code, pid=pane.info.pid)

@@ -299,7 +299,7 @@ def test_attach_shows_the_session_in_a_real_terminal(runtime: TmuxRuntime, reade
             if select.select([fd], [], [], 0.1)[0]:
                 seen += os.read(fd, 65536)
         assert b"ready" in seen, seen
-        os.write(fd, b"\x02d")  # prefix + d: detach
+        subprocess.run(["tmux", "-L", tmux_socket, "detach-client", "-s", "=rd-1"], check=True)
         status = None
         while status is None and time.monotonic() < deadline:
             if select.select([fd], [], [], 0.1)[0]:
