@@ -6,6 +6,7 @@ the test, so nothing here can reach api.github.com.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -81,6 +82,17 @@ def test_open_pr_for_pushed_branch_links_the_issue_and_is_found_again(fake_githu
     again = scm.open_pr(Path("."), Path("."), "ao/s-1", "main", "other title", "x")
     assert again.number == 1
     assert len(posts(fake_github, "/pulls")) == 1  # found, not opened twice
+
+
+def test_issue_is_linked_only_when_the_tracker_is_github(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    from ao_tui.registry import create
+
+    local_tracker = SimpleNamespace(tracker=SimpleNamespace(plugin="local"), repo=tmp_path)
+    scm = create("scm", "github", PluginContext(ao_home=tmp_path, project_config=local_tracker, options={
+        "repo": REPO, "base_url": fake_github.url, "seconds_between_writes": 0}))
+    assert isinstance(scm, GitHubSCM)  # registered under the entry point "scm.github"
+    pr = open_branch(fake_github, scm, body="Body.\n\nTask: 12")
+    assert "Closes" not in fake_github.repo(REPO).pulls[pr.number]["body"]
 
 
 def test_open_pr_for_a_branch_github_does_not_have_says_so(fake_github: FakeGitHub, tmp_path: Path) -> None:
@@ -528,3 +540,19 @@ def test_story_issue_to_merge_with_reactions(fake_github: FakeGitHub, tmp_path: 
         "ao session ao-1 started on branch `ao/ao-1`.", f"Merged in {pr.url} (ao session ao-1)."]
     assert len(messages()) == 2  # nothing sent twice along the way
     store.close()
+
+
+def test_unreachable_github_is_a_quick_one_line_error(local_only: list[Any], monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setattr(_github_client, "_clients", {})
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    scm = GitHubSCM(PluginContext(ao_home=tmp_path, options={"repo": REPO, "base_url": f"http://127.0.0.1:{port}"}))
+    started = time.monotonic()
+    with pytest.raises(AoError) as info:
+        scm.pr_status(Path("."), Path("."), PullRequest(number=1))
+    assert time.monotonic() - started < 5
+    assert str(info.value) == f"GitHub unreachable at http://127.0.0.1:{port} (open PRs): ConnectionError"
