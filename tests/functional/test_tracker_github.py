@@ -150,3 +150,12 @@ def test_tracker_and_scm_share_the_rate_limit_gate(fake_github: FakeGitHub, tmp_
 def test_depends_lines() -> None:
     assert parse_depends("Body\nDepends on #3, #4\nblocked by: #9") == ["3", "4", "9"]
     assert parse_depends("mentions #5 in passing") == []
+
+
+def test_a_backlog_longer_than_one_page_is_read_whole(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    for i in range(130):
+        fake_github.add_issue(REPO, f"Task {i}", labels=["ao"])
+    tasks = make_tracker(fake_github, tmp_path).list_tasks()
+    assert [t.title for t in tasks] == [f"Task {i}" for i in range(130)]
+    pages = [r.path for r in fake_github.requests if "/issues" in r.path]
+    assert len(pages) == 2 and "page=2" in pages[1]
