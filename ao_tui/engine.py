@@ -318,6 +318,8 @@ class Engine:
         if not text.strip():
             raise AoError("nothing to send")
         session = self._live(session_id)
+        if self._loop is not None:
+            self._loop.fence(session_id)  # queued reaction messages wait for this turn
         self.runtime(session).send_text(session.runtime_handle, text, submit=True)
         self.store.add_event(Event(session_id=session_id, kind="message", data={"from": "human", "chars": len(text)}))
 

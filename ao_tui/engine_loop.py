@@ -63,6 +63,9 @@ def status_for_activity(current: S, activity: ActivityState) -> S:
 class EngineLoop:
     tick_seconds = 2.0
     liveness_seconds = 10.0
+    #: After typing into an agent, no further message until it is seen busy (or this long passed):
+    #: its hooks may not have reported the new turn yet, and a second message must not land on top.
+    fence_seconds = 10.0
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -75,6 +78,7 @@ class EngineLoop:
         self._last_liveness = 0.0
         self._pr_check: set[str] = set()
         self._scms: list[Any] = []
+        self._fences: dict[str, float] = {}
         self.monitor: Any = None
         self.runner: Any = None
 
@@ -219,7 +223,22 @@ class EngineLoop:
             self._trigger("agent_exited", updated, f"{session_id}:exited:{activity.since.isoformat()}", {})
         if activity.state in AT_PROMPT:
             self._pr_check.add(session_id)
+        elif activity.state is not ActivityState.UNKNOWN:
+            self._fences.pop(session_id, None)  # the agent took up what was typed
         self.wake()
+
+    def fence(self, session_id: str) -> None:
+        """Something was just typed into the agent: hold queued messages until it is seen busy."""
+        self._fences[session_id] = time.monotonic() + self.fence_seconds
+
+    def _fenced(self, session_id: str) -> bool:
+        until = self._fences.get(session_id)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        self._fences.pop(session_id, None)
+        return False
 
     # -- liveness and stuck ---------------------------------------------------------
 
@@ -283,20 +302,19 @@ class EngineLoop:
                 continue
             if session.status in (S.KILLED, S.DONE, S.MERGED, S.EXITED):
                 continue
-            if session.activity.state not in AT_PROMPT:
+            if session.activity.state not in AT_PROMPT or self._fenced(session.id):
                 continue
             self.store.mark_attempted(msg["id"])
+            self.fence(session.id)
             try:
                 self.engine.runtime(session).send_text(session.runtime_handle, msg["text"], submit=True)
             except Exception as exc:
                 log.warning("delivery to %s failed: %s", session.id, exc)
+                self._fences.pop(session.id, None)
                 continue
             if self.store.mark_delivered(msg["id"]):
                 self.store.add_event(Event(session_id=session.id, kind="message",
                                            data={"from": "ao", "key": msg["key"], "chars": len(msg["text"])}))
-                # The agent is busy now; don't type a second message on top of this one.
-                self.store.update(session.id, activity=Activity(state=ActivityState.WORKING, source="ao",
-                                                                 detail="message delivered"))
 
     def _resolve_interrupted_deliveries(self) -> None:
         """Messages typed just before a crash: delivered if the transcript has them."""
