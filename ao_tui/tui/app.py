@@ -79,7 +79,7 @@ class AoApp(App[None]):
     ``watch_store`` follows writes by other processes.
     """
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     TITLE = "ao"
     BINDINGS = APP_BINDINGS
     COMMANDS = {SessionCommands, ActionCommands, ThemeCommands}
@@ -177,11 +177,15 @@ class AoApp(App[None]):
         self.reload_sessions()
         self.session_list.focus()
         self._unsubscribe = self.engine.subscribe(lambda s: self.post_message(SessionChanged(s)))
+        self.call_after_refresh(self._start_background)
+        self.set_interval(15, self._tick)
+
+    def _start_background(self) -> None:
+        """The store watch and the engine loop start once the first frame is on screen."""
         if self.watch_store:
             self._watch_store()
         if self.start_engine:
             self._start_engine()
-        self.set_interval(15, self._tick)
 
     def on_unmount(self) -> None:
         self._watch_stop.set()

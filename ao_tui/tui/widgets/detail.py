@@ -8,8 +8,11 @@ from datetime import datetime, timezone
 
 from rich.console import Group, RenderableType
 from rich.text import Text
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from ao_tui.attention import ZONE_TITLES, zone_of
 from ao_tui.models import CheckState, Event, ReviewState, Session
@@ -172,25 +175,75 @@ def render_detail(
     return out
 
 
-class DetailPane(VerticalScroll, can_focus=True):
-    """Scrollable detail of one session; ``show`` re-renders it."""
+class DetailPane(ScrollView, can_focus=True):
+    """Scrollable detail of one session; ``show`` re-renders it.
+
+    A line-API view over pre-rendered strips: updating it repaints this pane
+    only, never the screen's layout (which would redraw every pane).
+    """
+
+    BINDINGS = [
+        Binding("up,k", "scroll_up", "Up", show=False),
+        Binding("down,j", "scroll_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home,g", "scroll_home", "Top", show=False),
+        Binding("end,G", "scroll_end", "Bottom", show=False),
+    ]
 
     def __init__(self, *, clock: Callable[[], datetime] | None = None, id: str | None = None,  # noqa: A002
                  classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._clock = clock or (lambda: datetime.now(timezone.utc))
-        self._body = Static(Text("No session selected. Press n to start one.", style="dim"), id="detail-body")
         self.session_id: str | None = None
-
-    def compose(self):  # noqa: ANN201
-        yield self._body
+        self._renderables: list[RenderableType] = [EMPTY]
+        self._strips: list[Strip] = []
+        self._width = 0
 
     def show(self, session: Session | None, work: WorkInfo | None = None, events: Sequence[Event] = ()) -> None:
         if session is None:
             self.session_id = None
-            self._body.update(Text("No session selected. Press n to start one.", style="dim"))
+            self._renderables = [EMPTY]
+        else:
+            if session.id != self.session_id:
+                self.scroll_to(0, 0, animate=False, immediate=True)
+            self.session_id = session.id
+            self._renderables = render_detail(session, work, events, self._clock())
+        self._render_strips()
+
+    def text(self) -> str:
+        """The pane's content as plain text (all of it, not just what is scrolled into view)."""
+        return "\n".join(strip.text.rstrip() for strip in self._strips)
+
+    def _render_strips(self) -> None:
+        width = self.scrollable_content_region.width or self.size.width
+        self._width = width
+        if width <= 0:
+            self._strips = []
             return
-        if session.id != self.session_id:
-            self.scroll_home(animate=False)
-        self.session_id = session.id
-        self._body.update(Group(*render_detail(session, work, events, self._clock())))
+        console = self.app.console
+        options = console.options.update_width(width)
+        lines = console.render_lines(Group(*self._renderables), options, pad=False, new_lines=False)
+        self._strips = [Strip(line).adjust_cell_length(width) for line in lines]
+        # A new virtual size costs a layout pass of the whole screen, so the height moves in steps
+        # of 40 lines (the scrollbar is always shown) and most session switches repaint this pane only.
+        height = -(-max(len(self._strips), 1) // 40) * 40
+        size = Size(width, height)
+        if size != self.virtual_size:
+            self.virtual_size = size
+        self.refresh()
+
+    def on_resize(self, _: events.Resize) -> None:
+        if (self.scrollable_content_region.width or self.size.width) != self._width:
+            self._render_strips()
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_offset.y) + y
+        width = self.scrollable_content_region.width or self.size.width
+        style = self.rich_style
+        if 0 <= index < len(self._strips):
+            return self._strips[index].apply_style(style)
+        return Strip.blank(width, style)
+
+
+EMPTY = Text("No session selected. Press n to start one.", style="dim")

@@ -182,9 +182,14 @@ class SessionList(ScrollView, can_focus=True):
     def _move_to(self, index: int) -> None:
         if index == self._cursor_row and self.cursor_session and self.cursor_session.id == self.cursor_id:
             return
+        old, top = self._cursor_row, self.scroll_offset.y
         self._cursor_row = index
         self._after_cursor_change(scroll=True)
-        self.refresh()
+        if self.scroll_offset.y == top:
+            self.refresh_line(old)  # only the two rows that changed: a keypress stays cheap
+            self.refresh_line(index)
+        else:
+            self.refresh()
 
     def _after_cursor_change(self, *, scroll: bool) -> None:
         session = self.cursor_session

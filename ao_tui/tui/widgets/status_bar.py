@@ -65,7 +65,8 @@ class StatusBar(Static):
 
     def show(self, sessions: Sequence[Session], project: str | None, engine_state: str, now: datetime) -> None:
         self._last = (sessions, project, engine_state, now)
-        self.update(status_text(sessions, project, engine_state, now, self.size.width or self.app.size.width))
+        self.update(status_text(sessions, project, engine_state, now, self.size.width or self.app.size.width),
+                    layout=False)
 
     def on_resize(self) -> None:
         if self._last:

@@ -18,12 +18,15 @@ from textual.widgets import Static
 from ao_tui.errors import AoError
 from ao_tui.tui.text import clean, fit
 
-try:  # another engineer's widget; optional until it lands
-    from ao_tui.tui.terminal_source import EngineTerminalSource
-    from ao_tui.tui.terminal_view import TerminalView
-except ImportError:  # pragma: no cover - depends on the checkout
-    TerminalView = None  # type: ignore[assignment,misc]
-    EngineTerminalSource = None  # type: ignore[assignment,misc]
+
+def _terminal_view_classes() -> tuple[Any, Any] | None:
+    """TerminalView and EngineTerminalSource, imported on first use (pyte costs ~80 ms at startup)."""
+    try:
+        from ao_tui.tui.terminal_source import EngineTerminalSource
+        from ao_tui.tui.terminal_view import TerminalView
+    except ImportError:  # pragma: no cover - depends on the checkout
+        return None
+    return TerminalView, EngineTerminalSource
 
 KEY_BYTES = {
     "enter": b"\r", "tab": b"\t", "backspace": b"\x7f", "escape": b"\x1b",
@@ -88,7 +91,11 @@ class PeekView(Static, can_focus=True):
 
 
 class TerminalPane(Vertical):
-    """Title line plus the terminal (TerminalView, or the peek stand-in)."""
+    """Title line plus the terminal (TerminalView, or the peek stand-in).
+
+    The view is created just after the first frame, so the terminal emulator's
+    import does not delay the first full screen.
+    """
 
     input_mode: reactive[bool] = reactive(False)
 
@@ -97,22 +104,37 @@ class TerminalPane(Vertical):
         self.engine = engine
         self.session_id: str | None = None
         self.pane_title = ""
+        self.live = False
+        self._source_class: Any = None
         self._title = Static("", id="terminal-title")
-        self.view: Any = TerminalView(id="terminal-view") if TerminalView is not None else PeekView(
-            engine, id="terminal-view")
-
-    @property
-    def live(self) -> bool:
-        return TerminalView is not None
+        self.view: Any = Static("", id="terminal-view")
 
     def compose(self):  # noqa: ANN201
         yield self._title
         yield self.view
 
     def on_mount(self) -> None:
+        self._set_title()
+        self.call_after_refresh(self._create_view)
+
+    async def _create_view(self) -> None:
+        classes = _terminal_view_classes()
+        if classes is not None:
+            view_class, self._source_class = classes
+            view: Any = view_class(id="terminal-view")
+            self.live = True
+        else:
+            view = PeekView(self.engine, id="terminal-view")
+        placeholder, self.view = self.view, view
+        await placeholder.remove()
+        await self.mount(view)
         self.set_class(self.live, "-live")
         self._title.display = not self.live
-        self._set_title()
+        session_id, self.session_id = self.session_id, None
+        self.show(session_id)
+        if self.input_mode:
+            self.view.input_mode = True
+            self.view.focus()
 
     def on_terminal_view_input_mode_changed(self, message: Any) -> None:
         """The view left typing by itself (its own ctrl+]): follow it."""
@@ -133,8 +155,11 @@ class TerminalPane(Vertical):
             return
         self.session_id = session_id
         self.pane_title = ""
+        if isinstance(self.view, Static) and not isinstance(self.view, PeekView):
+            self._set_title()
+            return  # the view is not created yet; it shows this session when it is
         if self.live:
-            source = EngineTerminalSource(self.engine, session_id) if session_id else None
+            source = self._source_class(self.engine, session_id) if session_id else None
             try:
                 self.view.show(source)
             except AoError as exc:
@@ -144,7 +169,7 @@ class TerminalPane(Vertical):
         self._set_title()
 
     def watch_input_mode(self, value: bool) -> None:
-        if self.view.input_mode != value:
+        if getattr(self.view, "input_mode", value) != value:
             self.view.input_mode = value
         self.set_class(value, "-input")
         if value:
@@ -162,7 +187,7 @@ class TerminalPane(Vertical):
                 title.append("  i: type  a: attach", style="dim")
         else:
             title.append("terminal", style="dim")
-        self._title.update(title)
+        self._title.update(title, layout=False)
         if self.live:
             border = Text(clean(self.session_id or "terminal"), style="bold")
             if self.pane_title:
