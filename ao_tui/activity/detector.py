@@ -8,8 +8,10 @@ result. The rules, in order:
 2. Between a hook event and the transcript, the newer signal decides: both
    describe the same conversation, and each sees things the other does not
    (hooks: permission prompts, API failures; the transcript: Esc interrupts).
-   A hook process starts late, so a busy hook stamped less than ``hook_lag``
-   after the transcript ended the turn is taken as late, not as a new turn.
+   A hook process starts late (40-200 ms, more under load), so a busy hook
+   stamped less than ``hook_lag`` after the transcript ended the turn is taken
+   as late, not as a new turn: a real new turn writes its prompt to the
+   transcript too, and then the transcript is busy itself.
 3. A tool left open in the transcript with no hooks around is ambiguous
    (running, or a permission prompt): the screen breaks the tie.
 4. "Working" with hooks and transcript quiet for ``quiet_after`` seconds is
@@ -74,7 +76,7 @@ class ActivityDetector:
         clock: Callable[[], float] = time.time,
         settle: float = 0.15,
         start_hold: float = 1.0,
-        hook_lag: float = 0.25,
+        hook_lag: float = 1.0,
         screen_after: float = 0.3,
         screen_every: float = 2.0,
         quiet_after: float = 15.0,

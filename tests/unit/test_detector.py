@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -186,6 +187,28 @@ def test_a_late_hook_does_not_reopen_a_finished_turn(det: ActivityDetector, cloc
     assert det.activity.state == S.IDLE
     det.on_hook({"event": "PostToolUse", "at": reader.state.at + 0.08})  # its process started late
     assert det.update() is None
+    assert det.activity.state == S.IDLE
+
+
+def test_permission_denied_then_a_slow_hook_stays_idle(det: ActivityDetector, clock: Clock, tmp_path: Path) -> None:
+    """The human answers "No": Claude Code records the interruption; the failure hook runs late."""
+    hook(det, clock, "UserPromptSubmit", prompt="write it")
+    clock.tick(0.5)
+    hook(det, clock, "PermissionRequest", tool_name="Write", tool_input={"file_path": "/w/a.txt"})
+    assert det.activity.state == S.WAITING_PERMISSION
+    clock.tick(4)
+    path = tmp_path / "t.jsonl"
+    ts = datetime.fromtimestamp(clock(), timezone.utc).isoformat()
+    path.write_text(json.dumps({"type": "user", "timestamp": ts, "message": {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": "The user doesn't want to proceed"},
+        {"type": "text", "text": "[Request interrupted by user for tool use]"}]}}) + "\n")
+    reader = TranscriptReader(path)
+    reader.poll()
+    det.on_transcript(reader.state)
+    act = det.update()
+    assert act is not None and (act.state, act.source, act.detail) == (S.IDLE, "transcript", "interrupted")
+    clock.tick(0.6)  # a loaded machine: the hook process stamps its line 600 ms later
+    assert hook(det, clock, "PostToolUseFailure", tool_name="Write") is None
     assert det.activity.state == S.IDLE
 
 
