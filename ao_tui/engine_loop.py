@@ -66,6 +66,8 @@ class EngineLoop:
     #: After typing into an agent, no further message until it is seen busy (or this long passed):
     #: its hooks may not have reported the new turn yet, and a second message must not land on top.
     fence_seconds = 10.0
+    #: A merged session's workspace is removed this long after the merge (its agent stopped first).
+    merged_grace_seconds = 3600.0
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -79,6 +81,7 @@ class EngineLoop:
         self._pr_check: set[str] = set()
         self._scms: list[Any] = []
         self._fences: dict[str, float] = {}
+        self._merged_seen: set[str] = set()
         self.monitor: Any = None
         self.runner: Any = None
 
@@ -147,6 +150,7 @@ class EngineLoop:
         if now - self._last_liveness >= self.liveness_seconds:
             self._last_liveness = now
             self._check_liveness()
+            self._check_merged()
         self._check_prs(now)
         self._deliver_outbox()
         self._check_stuck()
@@ -451,6 +455,41 @@ class EngineLoop:
         self._trigger("pr_merged", s, f"{s.id}:pr_merged",
                       {"url": pr.url if pr else "", "number": pr.number if pr else None,
                        "branch": s.branch, "base": pr.base if pr else ""})
+
+    def _check_merged(self) -> None:
+        """Merged sessions: the outcome of one merged by another process (``ao merge``), and
+        after the grace period their agent stopped and workspace removed (the branch stays
+        if it holds anything unmerged: the workspace plugin refuses to drop such a branch)."""
+        now = utcnow()
+        for s in self.engine.sessions():
+            if s.status is not S.MERGED:
+                continue
+            if s.id not in self._merged_seen:
+                self._merged_seen.add(s.id)
+                if not any(o["session_id"] == s.id for o in self.store.outcomes(s.project)):
+                    self.on_merged(s)
+            merged_at = s.merged_at or s.status_since
+            if (now - merged_at).total_seconds() < self.merged_grace_seconds:
+                continue
+            try:
+                self._retire(s)
+            except Exception as exc:
+                log.warning("cleaning up merged %s failed: %s", s.id, exc)
+
+    def _retire(self, s: Session) -> None:
+        runtime = self.engine.runtime(s)
+        if s.runtime_handle in runtime.list_handles():
+            runtime.kill(s.runtime_handle)
+        self.untrack(s.id)
+        reason = "merged; workspace removed"
+        try:
+            self.engine.remove_workspace(s.id)
+        except AoError as exc:
+            # The workspace plugin keeps work that is merged nowhere; `ao cleanup --force` removes it.
+            reason = f"merged; workspace kept: {exc}"
+            self.store.add_event(Event(session_id=s.id, kind="cleanup_refused", data={"reason": str(exc)}))
+        updated = self.store.transition(s.id, S.DONE, reason=reason)
+        self.engine._changed(updated)
 
     def _autopilot(self) -> None:
         try:
