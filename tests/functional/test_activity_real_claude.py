@@ -224,6 +224,8 @@ def test_a_session_thinking_running_a_tool_asking_permission_and_a_question_then
                          + tool_use("Write", {"file_path": str(hello), "content": "hi\n"}, id="toolu_write"))
     api.script.on_tool_result("toolu_write", text("Created hello.txt."))
     api.script.on_prompt("which file", text("I can change either. Which file should I edit, a.py or b.py?"))
+    api.script.on_prompt("create bye.txt", tool_use("Write", {"file_path": str(hello.parent / "bye.txt"), "content": "x\n"},
+                                                    id="toolu_bye"))
     start = time.monotonic()
     with launched(tmp_path, git_repo, tmux_socket, api, "Plan the work, please.") as s:
         _play_session(s, hello, start, api)
@@ -263,7 +265,19 @@ def _play_session(s: Session, hello: Path, start: float, api: AnthropicServer) -
     act = s.expect("question", S.WAITING_INPUT, {"hook", "transcript"}, at_prompt(s.agent, "a.py or b.py?"), t)
     assert act.detail.endswith("a.py or b.py?")
 
-    # 6. the agent process exits
+    # 6. a permission refused: the agent stops and waits at its prompt
+    t = time.monotonic()
+    s.type("Now create bye.txt.")
+    s.expect("permission again", S.WAITING_PERMISSION, {"hook"}, lambda sc, ti: "Do you want to create" in sc, t,
+             "bye.txt")
+    t = time.monotonic()
+    s.keys("3")
+    act = s.expect("refused", S.IDLE, {"hook", "transcript"},
+                   lambda sc, ti: "Do you want to create" not in sc and "esc to interrupt" not in sc, t)
+    assert not (hello.parent / "bye.txt").exists()
+    assert (act.source, act.detail) == ("transcript", "interrupted")  # no hook reports a refusal
+
+    # 7. the agent process exits
     t = time.monotonic()
     s.type("/exit")
     s.expect("exited", S.EXITED, {"hook"}, None, t)
