@@ -343,7 +343,9 @@ class TerminalView(ScrollView, can_focus=True):
     def show(self, source: TerminalSource | None) -> None:
         """Switch to ``source``'s terminal (``None`` shows nothing).
 
-        Returns at once; the screen appears as soon as the capture is back.
+        The visible screen is captured right here (one tmux round trip), so
+        the pane never shows a stale or blank frame; scrollback and the live
+        stream follow in the background.
         """
         self._stop_following()
         self.source = source
@@ -357,8 +359,18 @@ class TerminalView(ScrollView, can_focus=True):
             self.refresh()
             return
         self._message = None
-        if self.is_mounted:
-            self._start_following(source, self._generation)
+        if not self.is_mounted:
+            return  # on_mount starts following
+        if self._sized.is_set():
+            try:
+                screen = self._capture_screen(source, 0, *self._term_size)
+            except Exception as exc:
+                self._show_error(exc)
+            else:
+                self.stats["resyncs"] += 1
+                self._last_capture = time.monotonic()
+                self._install(screen, keep_history=False)
+        self._start_following(source, self._generation)
 
     @property
     def screen_model(self) -> ScrollbackScreen:
