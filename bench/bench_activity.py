@@ -144,15 +144,17 @@ def bench_idle(sessions: int = 100, seconds: float = 10.0) -> dict[str, float]:
         updates += 1
 
     fixture = (ROOT / "tests/fixtures/transcripts/bash_tool_bypass.jsonl").read_text()
-    events = (ROOT / "tests/fixtures/transcripts/bash_tool_bypass.events.jsonl").read_text()
+    events = [json.loads(line) for line in
+              (ROOT / "tests/fixtures/transcripts/bash_tool_bypass.events.jsonl").read_text().splitlines()]
     mon = ActivityMonitor(on_update, screen_reader=screen)
     for i in range(sessions):
         d = base / "sessions" / f"s{i}"
         d.mkdir(parents=True)
-        (d / "hook-events.jsonl").write_text(events)
         slug = base / "projects" / f"-w-{i}"
         slug.mkdir(parents=True)
         (slug / "t.jsonl").write_text(fixture)
+        (d / "hook-events.jsonl").write_text("".join(json.dumps({**e, "transcript_path": str(slug / "t.jsonl")}) + "\n"
+                                                     for e in events))
         mon.track(f"s{i}", d / "hook-events.jsonl", slug / "t.jsonl")
     mon.start()
     time.sleep(2.0)  # initial loads done
