@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ao_tui.attention import Zone, zone_of
 from ao_tui.errors import AoError
 from ao_tui.models import CheckState, Session
-from ao_tui.orchestrator.context import age, cached_backlog, forget_backlog, session_line
+from ao_tui.orchestrator.context import age, forget_backlog, session_line
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine

@@ -8,7 +8,6 @@ triage is a key away, and the conversation is back after a restart.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
