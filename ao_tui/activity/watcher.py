@@ -61,6 +61,8 @@ class _Tracked:
     events: EventsReader | None = None
     transcript: TranscriptReader | None = None
     reported_revision: int = -1
+    last_report: float = float("-inf")
+    report_due: float | None = None  # a coalesced transcript-only update waits until then
     loaded: bool = False
 
     def wanted_dirs(self) -> set[Path]:
@@ -92,7 +94,12 @@ def _existing(path: Path) -> Path:
 
 
 class ActivityMonitor:
-    """Tracks sessions' activity from their files; reports changes through ``on_update``."""
+    """Tracks sessions' activity from their files; reports changes through ``on_update``.
+
+    A change of activity is reported at once; a transcript change that leaves
+    the activity as it is (usage, last words) at most once per
+    ``transcript_interval`` seconds per session, the latest state last.
+    """
 
     def __init__(
         self,
@@ -102,6 +109,7 @@ class ActivityMonitor:
         clock: Callable[[], float] = time.time,
         settle: float = 0.15,
         quiet_after: float = 15.0,
+        transcript_interval: float = 0.5,
         step_ms: int = WATCH_STEP_MS,
         debounce_ms: int = WATCH_DEBOUNCE_MS,
     ) -> None:
@@ -110,6 +118,7 @@ class ActivityMonitor:
         self.clock = clock
         self.settle = settle
         self.quiet_after = quiet_after
+        self.transcript_interval = transcript_interval
         self.step_ms = step_ms
         self.debounce_ms = debounce_ms
         self._sessions: dict[str, _Tracked] = {}
@@ -382,7 +391,8 @@ class ActivityMonitor:
 
     def _wake_timer_for(self, t: _Tracked) -> None:
         """Wake the timer only if this session needs it before it planned to wake anyway."""
-        dues = [d for d in (t.detector.next_deadline(), t.detector.screen_due() if self.screen_reader else None)
+        dues = [d for d in (t.detector.next_deadline(), t.report_due,
+                            t.detector.screen_due() if self.screen_reader else None)
                 if d is not None]
         if not dues:
             return
@@ -391,12 +401,20 @@ class ActivityMonitor:
             self._wake_timer()
 
     def _report(self, t: _Tracked) -> None:
+        """Call on_update if the activity changed (at once) or the transcript did (coalesced)."""
         changed = t.detector.update()
         revision = t.transcript.state.revision if t.transcript else 0
         if changed is None and revision == t.reported_revision:
             return
         if t.detector.activity.state == ActivityState.UNKNOWN:
             return  # nothing decided yet: do not overwrite what the engine set
+        now = self.clock()
+        if changed is None and now - t.last_report < self.transcript_interval:
+            # only usage or last words moved: at most one update per interval, the last one late
+            t.report_due = t.last_report + self.transcript_interval
+            return
+        t.report_due = None
+        t.last_report = now
         t.reported_revision = revision
         try:
             self.on_update(t.id, t.detector.activity, self._transcript_copy(t))
@@ -428,14 +446,12 @@ class ActivityMonitor:
             for t in sessions:
                 if not t.loaded:
                     continue
-                due = t.detector.next_deadline()
-                if due is not None:
-                    if due <= now:
-                        with t.lock:
-                            self._report(t)
-                        due = t.detector.next_deadline()
-                    if due is not None:
-                        deadlines.append(due)
+                dues = [d for d in (t.detector.next_deadline(), t.report_due) if d is not None]
+                if dues and min(dues) <= now:
+                    with t.lock:
+                        self._report(t)
+                    dues = [d for d in (t.detector.next_deadline(), t.report_due) if d is not None]
+                deadlines.extend(dues)
                 screen_at = t.detector.screen_due()
                 if screen_at is not None and self.screen_reader is not None:
                     if screen_at <= now:

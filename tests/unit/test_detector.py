@@ -454,3 +454,29 @@ def test_a_restored_session_is_not_shown_exited_by_its_previous_run(tmp_path: Pa
         assert [a.state for _, _, a in updates.items] == [S.IDLE]
         write_event(ev, "SessionEnd", reason="prompt_input_exit")  # the agent exits now: that counts
         updates.wait_for("s5", S.EXITED)
+
+
+def test_transcript_only_changes_are_coalesced_but_the_last_one_arrives(tmp_path: Path) -> None:
+    seen: list[tuple[float, Activity, object]] = []
+    tr = tmp_path / "t.jsonl"
+    tr.write_text(json.dumps({"type": "user", "timestamp": "2099-01-01T00:00:00Z",
+                              "message": {"role": "user", "content": "go"}}) + "\n")
+    with ActivityMonitor(lambda sid, act, st: seen.append((time.monotonic(), act, st)), transcript_interval=0.5) as mon:
+        mon.track("s6", None, tr)
+        deadline = time.monotonic() + 2
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        start = time.monotonic()
+        for i in range(20):  # a busy agent: a record every 20 ms, the state stays "working"
+            with open(tr, "a") as f:
+                f.write(json.dumps({"type": "assistant", "timestamp": "2099-01-01T00:00:01Z", "requestId": f"r{i}",
+                                    "message": {"id": f"m{i}", "model": "claude-sonnet-4-5", "stop_reason": "tool_use",
+                                                "content": [{"type": "text", "text": f"step {i}"}],
+                                                "usage": {"input_tokens": 10, "output_tokens": 1}}}) + "\n")
+            time.sleep(0.02)
+        time.sleep(0.8)
+        during = [x for x in seen if x[0] >= start]
+        assert 1 <= len(during) <= 3
+        assert all(act.state == S.WORKING for _, act, _ in during)
+        last = during[-1][2]
+        assert last is not None and last.usage.input_tokens == 200 and last.last_text == "step 19"
