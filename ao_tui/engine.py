@@ -77,6 +77,7 @@ class Engine:
         self._listeners: list[Listener] = []
         self._lock = threading.RLock()
         self._loop: Any = None  # ao_tui.engine_loop.EngineLoop when running
+        self._pr_locks: dict[str, threading.Lock] = {}
 
     # -- plugins -------------------------------------------------------------
 
@@ -519,6 +520,12 @@ class Engine:
         this process runs it; otherwise the process that does re-derives them
         on its next poll (they are keyed by their cause, so nothing doubles).
         """
+        with self._lock:
+            lock = self._pr_locks.setdefault(session_id, threading.Lock())
+        with lock:  # the loop's poll and the human's review must not both count one change
+            return self._refresh_pr(session_id)
+
+    def _refresh_pr(self, session_id: str) -> PullRequest | None:
         from ao_tui.pr_watch import evaluate
 
         session = self.session(session_id)

@@ -19,6 +19,7 @@ import os
 import subprocess
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -321,7 +322,8 @@ class EngineLoop:
                                            data={"from": "ao", "key": msg["key"], "chars": len(msg["text"])}))
 
     def _resolve_interrupted_deliveries(self) -> None:
-        """Messages typed just before a crash: delivered if the transcript has them."""
+        """Messages typed just before a crash: delivered if the agent's transcript or its
+        ``UserPromptSubmit`` hook event has them (else they are typed again)."""
         for msg in self.store.pending_messages():
             if not msg.get("attempted_at"):
                 continue
@@ -329,10 +331,17 @@ class EngineLoop:
                 session = self.engine.session(msg["session_id"])
                 agent = self.engine.agent(session)
                 path = agent.transcript_path(self.engine._spec(session)) if agent.has_transcript else None
+                events = self.engine.events_file(session.id)
+                since = datetime.fromisoformat(msg["attempted_at"]).timestamp() - 1.0
             except Exception:
                 continue
-            if path and path.exists() and _transcript_has_prompt(path, msg["text"]):
-                self.store.mark_delivered(msg["id"])
+            seen = (path is not None and path.exists() and _transcript_has_prompt(path, msg["text"])) or (
+                events.exists() and _events_have_prompt(events, msg["text"], since))
+            if seen and self.store.mark_delivered(msg["id"]):
+                log.info("message %s to %s was delivered before the restart", msg["key"] or msg["id"], session.id)
+                self.store.add_event(Event(session_id=session.id, kind="message",
+                                           data={"from": "ao", "key": msg["key"], "chars": len(msg["text"]),
+                                                 "found_after_restart": True}))
 
     # -- PRs and reactions ---------------------------------------------------------
 
@@ -500,6 +509,35 @@ class EngineLoop:
             tick(self.engine)
         except Exception:
             log.exception("autopilot tick failed")
+
+
+def _same_prompt(seen: str, sent: str) -> bool:
+    """Whether a prompt the agent reported is the text ao typed (whitespace aside; the hook
+    trims long prompts, ending them with "…")."""
+    a, b = " ".join(seen.rstrip("…").split()), " ".join(sent.split())
+    if not a or not b:
+        return False
+    return a == b or (len(a) >= 40 and b.startswith(a)) or (len(b) >= 40 and a.startswith(b))
+
+
+def _events_have_prompt(path: Path, text: str, since: float, tail_bytes: int = 4 << 20) -> bool:
+    """Whether a ``UserPromptSubmit`` hook event at or after ``since`` carries ``text``."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        handle.seek(max(0, size - tail_bytes))
+        for raw in handle:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if not isinstance(event, dict) or event.get("event") != "UserPromptSubmit":
+                continue
+            at = event.get("at")
+            if isinstance(at, (int, float)) and at < since:
+                continue
+            if isinstance(event.get("prompt"), str) and _same_prompt(event["prompt"], text):
+                return True
+    return False
 
 
 def _transcript_has_prompt(path: Path, text: str, tail_bytes: int = 4 << 20) -> bool:

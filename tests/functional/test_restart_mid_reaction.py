@@ -10,6 +10,9 @@ so ao knows when it is busy and when it is at its prompt, as with the real CLI.
 2. The engine dies right after claiming a reaction, before acting on it (the claim
    is left ``claimed``). The restarted engine replays it; the poll that finds the
    same red CI again does not send a second message.
+3. The engine dies after typing a message, before recording it as delivered: the
+   restarted engine finds it in the agent's ``UserPromptSubmit`` hook event and does
+   not type it again.
 """
 
 from __future__ import annotations
@@ -147,5 +150,18 @@ def test_kill_9_between_noticing_a_failure_and_delivering_it(
         states = {c["key"]: c["state"] for c in engine.store.claims(s.id)}
         assert states == {key: "done", key2: "done"}
         assert engine.store.pending_messages(s.id) == []
+
+        # 3. The engine typed a message and died before recording it as delivered.
+        ao.kill9()
+        note = "ao: a reminder typed just before the engine died; it must arrive once."
+        msg_id = engine.store.enqueue_message(s.id, note, key=f"{s.id}:reminder")
+        assert msg_id is not None
+        engine.store.mark_attempted(msg_id)
+        engine.runtime(s).send_text(s.runtime_handle, note, submit=True)  # what the dead engine did
+        wait_until(lambda: len(received(standin_dir, s.id)) == 3, timeout=10)
+        ao.start()
+        wait_until(lambda: engine.store.pending_messages(s.id) == [], timeout=15, message=lambda: ao.log.read_text())
+        time.sleep(1.0)  # loop ticks that would type it again if it were still pending
+        assert [m["text"] for m in received(standin_dir, s.id)][2:] == [note]
     finally:
         ao.stop()
