@@ -285,7 +285,8 @@ class TerminalView(ScrollView, can_focus=True):
     POLL_EVERY: ClassVar[float] = 0.3  # capture interval for runtimes that cannot stream
     RESIZE_DEBOUNCE: ClassVar[float] = 0.15
     FLOOD_INTERVAL: ClassVar[float] = 0.04  # capture period while output outruns the parser
-    FLOOD_HOLD: ClassVar[float] = 2.0  # how long a flood is followed by captures alone
+    FLOOD_HOLD: ClassVar[float] = 1.0  # a flood is followed by captures alone at least this long
+    FLOOD_MAX_HOLD: ClassVar[float] = 5.0  # and at most this long before the stream is tried again
 
     input_mode: reactive[bool] = reactive(False)
 
@@ -322,6 +323,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._flooding = False
         self._flood_over = asyncio.Event()
         self._strip_cache: dict[tuple[Any, ...], Strip] = {}  # row content -> strip
+        self._rendered: dict[int, tuple[Strip, int, Strip]] = {}  # row -> (content, width, final strip)
         self._suspect = False
         self._last_output = 0.0
         self._last_capture = 0.0
@@ -425,8 +427,11 @@ class TerminalView(ScrollView, can_focus=True):
         if self.source is not None and not self._workers:
             self._start_following(self.source, self._generation)
 
-    def on_unmount(self) -> None:
+    async def on_unmount(self) -> None:
+        tasks = list(self._workers)
         self._stop_following()
+        if tasks:  # let the stream close its tmux client while the loop still runs
+            await asyncio.wait(tasks, timeout=2.0)
 
     def _start_following(self, source: TerminalSource, generation: int) -> None:
         # Plain tasks, not Textual workers: they live as long as the session is on
@@ -560,20 +565,33 @@ class TerminalView(ScrollView, can_focus=True):
     async def _follow_flood(self, source: TerminalSource, generation: int) -> None:
         """Output faster than pyte can parse: show tmux's screen every FLOOD_INTERVAL instead.
 
-        For FLOOD_HOLD seconds the stream stays closed; then streaming resumes
-        (from a capture), and a flood that goes on brings this back at once.
+        The stream stays closed while the screen keeps changing (at least
+        FLOOD_HOLD, at most FLOOD_MAX_HOLD seconds); then streaming resumes from
+        a capture, and a flood that goes on brings this back at once.
         """
         entered = time.monotonic()
         columns, lines = self._term_size
         newest = [0.0]  # when the capture on screen was asked for
+        last_text = [""]
+        unchanged = [False]
+
+        def capture() -> tuple[str, ScrollbackScreen | None]:
+            text = source.capture(history=0)
+            if text == last_text[0]:
+                return text, None
+            return text, screen_from_capture(text, columns, lines, self.HISTORY_LINES)
+
+        def holding() -> bool:
+            held = time.monotonic() - entered
+            return held < self.FLOOD_HOLD or (held < self.FLOOD_MAX_HOLD and not unchanged[0])
 
         async def capture_loop(delay: float) -> None:
             # Two loops half a period apart: a capture round trip takes longer than the period.
             await asyncio.sleep(delay)
-            while generation == self._generation and time.monotonic() - entered < self.FLOOD_HOLD:
+            while generation == self._generation and holding():
                 started = time.monotonic()
                 try:
-                    screen = await asyncio.to_thread(self._capture_screen, source, 0, columns, lines)
+                    text, screen = await asyncio.to_thread(capture)
                 except Exception as exc:
                     if generation == self._generation:
                         self._show_error(exc)
@@ -582,11 +600,14 @@ class TerminalView(ScrollView, can_focus=True):
                     return
                 if started > newest[0]:
                     newest[0] = started
-                    self.stats["resyncs"] += 1
                     self._last_capture = time.monotonic()
-                    screen.title = self._screen.title
-                    self._message = None
-                    self._install(screen, keep_history=True)
+                    unchanged[0] = screen is None
+                    last_text[0] = text
+                    if screen is not None:
+                        self.stats["resyncs"] += 1
+                        screen.title = self._screen.title
+                        self._message = None
+                        self._install(screen, keep_history=True)
                 await asyncio.sleep(max(0.0, 2 * self.FLOOD_INTERVAL - (time.monotonic() - started)))
 
         await asyncio.gather(capture_loop(0.0), capture_loop(self.FLOOD_INTERVAL))
@@ -753,14 +774,19 @@ class TerminalView(ScrollView, can_focus=True):
 
     # -- drawing -------------------------------------------------------------------
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._base_style = None  # theme or class changed: colours of the default cells too
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width or self.size.width
-        base = self.rich_style
-        if base != self._base_style:
-            self._base_style = base
+        base = self._base_style
+        if base is None:
+            base = self._base_style = self.rich_style
             self._rows = [None] * self._screen.lines
             self._history_strips.clear()
             self._strip_cache.clear()
+            self._rendered.clear()
         row = round(self.scroll_y) + y
         if self._message is not None:
             if y == 0:
@@ -768,7 +794,14 @@ class TerminalView(ScrollView, can_focus=True):
                 return Strip(text.render(self.app.console)).crop_extend(0, width, base).apply_style(base)
             return Strip.blank(width, base)
         strip = self._row_strip(row, base)
-        return strip.apply_offsets(0, row).crop_extend(0, width, base)
+        done = self._rendered.get(row)
+        if done is not None and done[0] is strip and done[1] == width:
+            return done[2]
+        final = strip.apply_offsets(0, row).crop_extend(0, width, base)
+        if len(self._rendered) > 4 * max(self._screen.lines, 50):
+            self._rendered.clear()
+        self._rendered[row] = (strip, width, final)
+        return final
 
     def _row_strip(self, row: int, base: Style) -> Strip:
         screen = self._screen

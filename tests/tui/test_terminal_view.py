@@ -429,3 +429,19 @@ async def test_real_tmux_output_shows_and_typing_reaches_the_pane(tmux_engine, t
                        what=lambda: repr(typed.read_bytes() if typed.exists() else None))
         await wait_for(pilot, lambda: "got '\\x03'" in visible(app) or "got b'\\x03'" in visible(app),
                        what=lambda: visible(app))
+
+
+async def test_theme_change_recolours_default_cells() -> None:
+    class ThemedApp(TermApp):
+        CSS = ""
+
+    source = FakeSource("plain text\r\n")
+    app = ThemedApp(source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: "plain text" in view.screen_text())
+        before = strip_with(view, "plain text")
+        app.theme = "textual-light"
+        await pilot.pause(0.1)
+        after = strip_with(view, "plain text")
+        assert next(iter(before)).style.bgcolor != next(iter(after)).style.bgcolor
