@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,10 @@ class DemoFleet:
         return list(self.session_ids)
 
     def _spawn_all(self, engine: Any) -> None:
+        # Spawn once the app's engine loop runs, so every session is tracked from its start.
+        deadline = time.monotonic() + 3.0
+        while not getattr(engine, "is_active", True) and time.monotonic() < deadline and not self._stop.is_set():
+            time.sleep(0.05)
         for task in TASKS:
             if self._stop.is_set():
                 return

@@ -55,6 +55,8 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(config_path)
     check_projects(config)
     engine = Engine(config)
+    if args.demo and hasattr(demo, "start"):
+        demo.start(engine)  # the demo's agents spawn in the background once the engine runs
 
     from ao_tui.tui.app import AoApp
 

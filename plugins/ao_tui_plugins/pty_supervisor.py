@@ -221,8 +221,12 @@ class Supervisor:
         waited = time.monotonic() - started
         if submit:
             self.write(b"\r")
-            deadline = time.monotonic() + 2.0
-            while time.monotonic() < deadline and self.alive and (self.out_buffer or tty_input_pending(self.tty)):
+            # Written bytes reach the program's input queue a moment later (the kernel's flip
+            # buffer): only two empty readings after a short pause mean the Enter was read.
+            deadline, drained = time.monotonic() + 2.0, 0
+            await asyncio.sleep(0.02)
+            while time.monotonic() < deadline and self.alive and drained < 2:
+                drained = drained + 1 if not self.out_buffer and tty_input_pending(self.tty) == 0 else 0
                 await asyncio.sleep(0.01)
         return waited
 
@@ -268,7 +272,7 @@ class Supervisor:
                     else:
                         writer.close()
                     return
-        except (ConnectionError, ValueError):
+        except (ConnectionError, ValueError, asyncio.CancelledError):
             pass
         if writer not in self.subscribers:
             writer.close()
@@ -335,9 +339,11 @@ async def _serve(spec: dict[str, Any]) -> None:
     loop.add_reader(master, sup.on_readable)
     # Bind relative to the runtime directory: AF_UNIX paths are limited to 107 bytes.
     os.chdir(sock_path.parent)
-    sock_path.unlink(missing_ok=True)
-    server = await asyncio.start_unix_server(sup.handle, path=sock_path.name, limit=2**26)
     Path(spec["pid_file"]).write_text(str(os.getpid()))
+    # Listen under a temporary name, then rename: a client never finds a socket not yet listening.
+    temporary = f".{sock_path.name}.{os.getpid()}"
+    server = await asyncio.start_unix_server(sup.handle, path=temporary, limit=2**26)
+    os.replace(temporary, sock_path.name)
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(sup.kill()))
     await sup.done.wait()

@@ -78,8 +78,9 @@ class ProcessRuntime(Runtime):
                 if not chunk:
                     break
                 buf += chunk
-        except (ConnectionRefusedError, FileNotFoundError):
-            self._forget(handle)
+        except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError, FileNotFoundError):
+            if not self._supervisor_alive(handle):
+                self._forget(handle)
             raise NotFound(f"no process session {handle!r} (its supervisor is gone)") from None
         except TimeoutError:
             raise AoError(f"process session {handle} did not answer {op.get('op')} within {timeout:g}s") from None
@@ -93,6 +94,13 @@ class ProcessRuntime(Runtime):
         if "error" in reply:
             raise AoError(f"process session {handle}: {reply['error']}")
         return reply
+
+    def _supervisor_alive(self, handle: str) -> bool:
+        try:
+            os.kill(int(self._file(handle, "pid").read_text()), 0)
+        except (OSError, ValueError):
+            return False
+        return True
 
     def _forget(self, handle: str) -> None:
         for suffix in ("sock", "pid", "exit"):

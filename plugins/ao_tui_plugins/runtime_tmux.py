@@ -363,10 +363,15 @@ class TmuxRuntime(Runtime):
 
 
 def _wait_drained(tty: str, deadline: float) -> None:
-    """Wait until the program has read what was typed (best effort, bounded)."""
-    while time.monotonic() < deadline:
-        pending = tty_input_pending(tty)
-        if not pending:
-            return
+    """Wait until the program has read what was typed (best effort, bounded).
+
+    tmux writes to the pty after the command returns, and the kernel moves the
+    bytes to the input queue a moment later: only two empty readings after a
+    short pause count.
+    """
+    time.sleep(0.02)
+    drained = 0
+    while time.monotonic() < deadline and drained < 2:
+        drained = drained + 1 if tty_input_pending(tty) in (0, None) else 0
         time.sleep(0.01)
 
