@@ -422,6 +422,9 @@ class AoApp(App[None]):
             else:
                 self.notify(f"no session {session_id}", severity="warning")
                 return
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._refresh_focused(reload_work=True)  # a deliberate jump shows its session at once
         self._show_tab("list")
 
     def action_jump_row(self, number: int) -> None:
