@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     from ao_tui.config import check_projects, load_config
     from ao_tui.engine import Engine
 
-    cleanup = None
+    demo = None
     config_path = args.config
     if args.demo:
         try:
@@ -45,27 +45,22 @@ def _run(args: argparse.Namespace) -> int:
         except ImportError:
             print("ao-tui: the demo fleet is not available in this build", file=sys.stderr)
             return 1
-        demo = run_demo_setup()
-        # The demo hands back its config path (or an object with .config_path / .cleanup).
-        if isinstance(demo, (str, bytes)) or hasattr(demo, "__fspath__"):
-            config_path = str(demo)
-        elif demo is not None:
-            config_path = str(getattr(demo, "config_path", None) or config_path or "") or None
-            cleanup = getattr(demo, "cleanup", None)
-    config = load_config(config_path)
-    check_projects(config)
-    engine = Engine(config)
-    if args.demo and hasattr(demo, "start"):
-        demo.start(engine)  # the demo's agents spawn in the background once the engine runs
-
-    from ao_tui.tui.app import AoApp
-
-    app = AoApp(engine, project=args.project, theme=args.theme, start_engine=not args.no_engine)
+        demo = run_demo_setup()  # points AO_HOME and AO_TMUX_SOCKET at private places
+        config_path = str(demo.config_path)
     try:
+        config = load_config(config_path)
+        check_projects(config)
+        engine = Engine(config)
+
+        from ao_tui.tui.app import AoApp
+
+        app = AoApp(engine, project=args.project, theme=args.theme, start_engine=not args.no_engine)
+        if demo is not None:
+            demo.start(engine)  # spawns in the background once the engine loop runs
         app.run()
     finally:
-        if cleanup is not None:
-            cleanup()
+        if demo is not None:
+            demo.cleanup()
     return 0
 
 

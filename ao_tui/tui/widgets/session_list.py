@@ -310,7 +310,7 @@ class SessionList(ScrollView, can_focus=True):
         tail_w = 5 + 7
         project_w = 12 if (self.show_project and width >= 140) else 0
         flexible = width - 4 - id_w - project_w - pr_w - tail_w - 1
-        wide = width >= 90
+        wide = width >= 80
         branch_w = min(28, max(12, flexible // 5)) if width >= 120 else 0
         rest = max(0, flexible - branch_w)
         title_w = rest if not wide else max(10, rest * 11 // 20)
