@@ -117,8 +117,8 @@ def test_backlog_task_to_commit_send_kill_restore_and_live_activity(
             assert row["status"] == "idle" and row["activity_source"] in ("hook", "transcript")
             assert row["agent_session_id"] == s.agent_session_id and row["branch"] == "ao/rc-1"
             states = [state for state, _ in seen]
-            assert ActivityState.WORKING in states
-            assert states.index(ActivityState.IDLE, states.index(ActivityState.WORKING)) >= 0
+            assert ActivityState.WORKING in states, seen
+            assert ActivityState.IDLE in states[states.index(ActivityState.WORKING):], seen
             # `send` arrived as a new user turn.
             assert user_turns(transcript)[-1] == "please also say goodbye"
 
