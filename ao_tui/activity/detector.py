@@ -37,7 +37,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from ao_tui.activity.transcript import Kind, TranscriptState, asks_question, question_of, tool_target
+from ao_tui.activity.transcript import (
+    HUMAN_TOOLS,
+    Kind,
+    TranscriptState,
+    asks_question,
+    human_tool_detail,
+    question_of,
+    tool_target,
+)
 from ao_tui.models import Activity, ActivityState
 from ao_tui.slots.agent import ScreenGuess
 
@@ -125,6 +133,10 @@ class ActivityDetector:
         if name == "UserPromptSubmit":
             self._task = _first_line(event.get("prompt"))
             return Evidence(S.WORKING, "hook", at, self._task)
+        if name in ("PreToolUse", "PermissionRequest") and tool in HUMAN_TOOLS:
+            # AskUserQuestion, ExitPlanMode: the tool *is* the wait for the human
+            detail = human_tool_detail(tool, tool_target(event.get("tool_input")))
+            return Evidence(HUMAN_TOOLS[tool], "hook", at, detail, tool)
         if name == "PreToolUse":
             return Evidence(S.RUNNING_TOOL, "hook", at, label, tool)
         if name == "PermissionRequest":
@@ -137,6 +149,8 @@ class ActivityDetector:
             kind = event.get("notification_type")
             message = _first_line(event.get("message"))
             if kind == "permission_prompt":
+                if self.hook is not None and self.hook.state in (S.WAITING_PERMISSION, S.WAITING_INPUT):
+                    return self.hook  # Claude Code's reminder about the dialog already known
                 return Evidence(S.WAITING_PERMISSION, "hook", at, message or "permission asked")
             if kind == "elicitation_dialog":
                 return Evidence(S.WAITING_INPUT, "hook", at, message or "asks for input")

@@ -47,7 +47,8 @@ _SIDECHAIN = re.compile(rb'"isSidechain"\s*:\s*true')
 _INTERRUPTED = "[Request interrupted by user"
 _LOCAL_COMMAND_PREFIXES = ("<command-name>", "<command-message>", "<local-command", "<bash-input>", "<bash-stdout>")
 #: tool_input fields that say what a tool is about, most telling first.
-_TARGET_FIELDS = ("file_path", "notebook_path", "command", "pattern", "url", "query", "path", "description", "prompt")
+_TARGET_FIELDS = ("file_path", "notebook_path", "command", "pattern", "url", "query", "path", "description", "prompt",
+                  "plan")
 
 
 def _lines_with(data: bytes, end: int, needles: tuple[bytes, ...]) -> list[tuple[int, int]]:
@@ -122,6 +123,12 @@ def question_of(text: str, limit: int = 300) -> str:
     return lines[-1][:limit] if lines else ""
 
 
+def human_tool_detail(name: str, target: str) -> str:
+    if name == "ExitPlanMode":
+        return f"approve the plan: {target}" if target else "approve the plan"
+    return target or name
+
+
 def parse_time(value: object) -> float | None:
     if not isinstance(value, str) or not value:
         return None
@@ -131,9 +138,16 @@ def parse_time(value: object) -> float | None:
         return None
 
 
+#: Tools that stop for the human rather than run: their open tool_use is a wait, not work.
+HUMAN_TOOLS = {"AskUserQuestion": ActivityState.WAITING_INPUT, "ExitPlanMode": ActivityState.WAITING_PERMISSION}
+
+
 def tool_target(tool_input: object) -> str:
     if not isinstance(tool_input, dict):
         return ""
+    questions = tool_input.get("questions")  # AskUserQuestion
+    if isinstance(questions, list) and questions and isinstance(questions[0], dict):
+        return str(questions[0].get("question", ""))[:200]
     for name in _TARGET_FIELDS:
         value = tool_input.get(name)
         if isinstance(value, str) and value:
@@ -177,6 +191,9 @@ class TranscriptState:
             return ActivityState.ERRORED, self.api_error, None
         tool = self.current_tool
         if tool is not None:
+            waiting = HUMAN_TOOLS.get(tool.name)
+            if waiting is not None:
+                return waiting, human_tool_detail(tool.name, tool.target), tool.name
             return ActivityState.RUNNING_TOOL, tool.label, tool.name
         if self.kind == Kind.INTERRUPT:
             return ActivityState.IDLE, "interrupted", None

@@ -92,14 +92,15 @@ class Reports:
             self.items.append((time.monotonic(), act))
             self.cv.notify_all()
 
-    def first(self, state: S, after: float, timeout: float = 30) -> tuple[float, Activity]:
-        """The first change into ``state`` reported after ``after`` (not a detail update within it)."""
+    def first(self, state: S, after: float, timeout: float = 30, detail: str = "") -> tuple[float, Activity]:
+        """The first change into ``state`` reported after ``after`` (not a detail update within it);
+        with ``detail``, the first report of ``state`` about it (a new question while one was open)."""
         deadline = time.monotonic() + timeout
         with self.cv:
             while True:
                 prev = None
                 for t, act in self.items:
-                    if t >= after and act.state == state and prev != state:
+                    if t >= after and act.state == state and (detail in act.detail if detail else prev != state):
                         return t, act
                     prev = act.state
                 left = deadline - time.monotonic()
@@ -132,7 +133,7 @@ class Session:
     def expect(self, label: str, state: S, sources: set[str], shown: Callable[[str, str], bool] | None,
                after: float, detail: str = "") -> Activity:
         """``state`` reported, by one of ``sources``, < BUDGET after ``shown`` held (None: the pane is gone)."""
-        t_report, act = self.reports.first(state, after)
+        t_report, act = self.reports.first(state, after, detail=detail)
         if shown is None:
             t_screen = self.screens.first(lambda s, ti: s is None, after)
         else:
@@ -224,6 +225,11 @@ def test_a_session_thinking_running_a_tool_asking_permission_and_a_question_then
                          + tool_use("Write", {"file_path": str(hello), "content": "hi\n"}, id="toolu_write"))
     api.script.on_tool_result("toolu_write", text("Created hello.txt."))
     api.script.on_prompt("which file", text("I can change either. Which file should I edit, a.py or b.py?"))
+    api.script.on_prompt("pick a database", tool_use("AskUserQuestion", {"questions": [{
+        "question": "Which database should I use?", "header": "DB", "multiSelect": False,
+        "options": [{"label": "Postgres", "description": "robust"}, {"label": "SQLite", "description": "simple"}]}]},
+        id="toolu_ask"))
+    api.script.on_tool_result("toolu_ask", text("Postgres it is."))
     api.script.on_prompt("create bye.txt", tool_use("Write", {"file_path": str(hello.parent / "bye.txt"), "content": "x\n"},
                                                     id="toolu_bye"))
     start = time.monotonic()
@@ -265,7 +271,18 @@ def _play_session(s: Session, hello: Path, start: float, api: AnthropicServer) -
     act = s.expect("question", S.WAITING_INPUT, {"hook", "transcript"}, at_prompt(s.agent, "a.py or b.py?"), t)
     assert act.detail.endswith("a.py or b.py?")
 
-    # 6. a permission refused: the agent stops and waits at its prompt
+    # 6. the model asks through Claude Code's question dialog (a tool that waits for the human)
+    t = time.monotonic()
+    s.type("Please pick a database with me.")
+    act = s.expect("question dialog", S.WAITING_INPUT, {"hook", "transcript"},
+                   lambda sc, ti: "Which database should I use?" in sc and "Enter to select" in sc, t,
+                   "Which database should I use?")
+    assert act.tool == "AskUserQuestion"
+    t = time.monotonic()
+    s.keys("Enter")  # the first option
+    s.expect("answered", S.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Postgres it is."), t)
+
+    # 7. a permission refused: the agent stops and waits at its prompt
     t = time.monotonic()
     s.type("Now create bye.txt.")
     s.expect("permission again", S.WAITING_PERMISSION, {"hook"}, lambda sc, ti: "Do you want to create" in sc, t,
@@ -277,7 +294,7 @@ def _play_session(s: Session, hello: Path, start: float, api: AnthropicServer) -
     assert not (hello.parent / "bye.txt").exists()
     assert (act.source, act.detail) == ("transcript", "interrupted")  # no hook reports a refusal
 
-    # 7. the agent process exits
+    # 8. the agent process exits
     t = time.monotonic()
     s.type("/exit")
     s.expect("exited", S.EXITED, {"hook"}, None, t)

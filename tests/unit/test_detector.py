@@ -102,6 +102,30 @@ def test_permission_prompt_is_reported_on_first_appearance(det: ActivityDetector
     assert det.activity.state == S.WAITING_PERMISSION and det.activity.since == since
 
 
+def test_a_question_dialog_is_waiting_input_not_a_tool(det: ActivityDetector, clock: Clock) -> None:
+    """AskUserQuestion: Claude Code shows a multiple-choice dialog (it fires PermissionRequest too)."""
+    hook(det, clock, "UserPromptSubmit", prompt="set it up")
+    clock.tick(1)
+    ask = {"questions": [{"question": "Which database should I use?", "options": [{"label": "Postgres"}]}]}
+    act = hook(det, clock, "PreToolUse", tool_name="AskUserQuestion", tool_input=ask)
+    assert act is not None and (act.state, act.detail, act.tool) == (S.WAITING_INPUT, "Which database should I use?",
+                                                                     "AskUserQuestion")
+    clock.tick(0.2)
+    hook(det, clock, "PermissionRequest", tool_name="AskUserQuestion", tool_input=ask)
+    clock.tick(6)
+    hook(det, clock, "Notification", notification_type="permission_prompt", message="Claude needs your permission")
+    assert (det.activity.state, det.activity.since) == (S.WAITING_INPUT, act.since)
+    clock.tick(5)
+    assert hook(det, clock, "PostToolUse", tool_name="AskUserQuestion") is not None
+    assert det.activity.state == S.WORKING
+
+
+def test_plan_approval_is_a_permission(det: ActivityDetector, clock: Clock) -> None:
+    hook(det, clock, "UserPromptSubmit", prompt="plan it")
+    act = hook(det, clock, "PreToolUse", tool_name="ExitPlanMode", tool_input={"plan": "1. Add tests\n2. Fix"})
+    assert act is not None and (act.state, act.detail) == (S.WAITING_PERMISSION, "approve the plan: 1. Add tests")
+
+
 def test_permission_prompt_from_notification_alone(det: ActivityDetector, clock: Clock) -> None:
     hook(det, clock, "UserPromptSubmit", prompt="x")
     act = hook(det, clock, "Notification", notification_type="permission_prompt", message="Claude needs your permission to use Bash")

@@ -174,6 +174,19 @@ def test_replaced_file_is_read_from_the_start(tmp_path: Path) -> None:
     assert reader.state.verdict()[0] == S.IDLE
 
 
+def test_an_open_question_tool_is_a_wait_for_the_human(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    ask = {"questions": [{"question": "Which database should I use?", "options": []}]}
+    append(path, user("go"), assistant("m1", {"type": "tool_use", "id": "q1", "name": "AskUserQuestion", "input": ask},
+                                       stop="tool_use"))
+    reader = TranscriptReader(path)
+    reader.poll()
+    assert reader.state.verdict() == (S.WAITING_INPUT, "Which database should I use?", "AskUserQuestion")
+    append(path, result("q1", "User answered: Postgres"))
+    reader.poll()
+    assert reader.state.verdict()[0] == S.WORKING
+
+
 def test_garbage_and_unknown_records_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     append(path, user("go"), assistant("m1", tool_use("t1", command="make test"), stop="tool_use"))
