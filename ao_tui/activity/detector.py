@@ -129,6 +129,8 @@ class ActivityDetector:
         tool = event.get("tool_name") if isinstance(event.get("tool_name"), str) else None
         label = f"{tool or ''} {tool_target(event.get('tool_input'))}".strip()
         if name == "SessionStart":
+            if event.get("source") == "compact":
+                return None  # after a compaction, maybe mid-turn: no new opinion
             return Evidence(S.IDLE, "hook", at, "at its prompt", tentative=True)
         if name == "UserPromptSubmit":
             self._task = _first_line(event.get("prompt"))
