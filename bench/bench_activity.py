@@ -1,7 +1,7 @@
 """Activity detection figures: latency, idle cost, large transcripts.
 
     python bench/bench_activity.py            # everything (about a minute)
-    python bench/bench_activity.py latency    # or: idle, parse, hook
+    python bench/bench_activity.py latency    # or: idle, busy, parse, hook
 
 Prints figures; it is not a test and asserts nothing. docs/benchmarks.md
 records the figures measured on the project's machine.
@@ -173,6 +173,61 @@ def bench_idle(sessions: int = 100, seconds: float = 10.0) -> dict[str, float]:
             "updates_while_idle": updates - loaded_updates, "watched_dirs": len(mon._targets)}  # noqa: SLF001
 
 
+WRITER_CHILD = r"""
+import json, random, sys, time
+paths = sys.argv[3:]
+rate, seconds = float(sys.argv[1]), float(sys.argv[2])
+rng = random.Random(3)
+end = time.time() + seconds
+n = 0
+while time.time() < end:
+    path = rng.choice(paths)
+    n += 1
+    rec = {"type": "assistant", "timestamp": "2099-01-01T00:00:00.000Z", "requestId": f"r{n}", "isSidechain": False,
+           "message": {"id": f"m{n}", "model": "claude-sonnet-4-5", "stop_reason": "tool_use",
+                       "content": [{"type": "text", "text": "working on it " * 20}],
+                       "usage": {"input_tokens": 3, "output_tokens": 40, "cache_read_input_tokens": 20000}}}
+    with open(path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    time.sleep(1 / rate)
+print(n)
+"""
+
+
+def bench_busy(sessions: int = 100, lines_per_second: float = 200, seconds: float = 10.0) -> dict[str, float]:
+    """Every session working: a writer process appends transcript lines at random; CPU of the monitor."""
+    base = Path(tempfile.mkdtemp(prefix="ao-bench-busy-"))
+    updates = 0
+
+    def on_update(*_: object) -> None:
+        nonlocal updates
+        updates += 1
+
+    mon = ActivityMonitor(on_update)
+    paths = []
+    for i in range(sessions):
+        slug = base / "projects" / f"-w-{i}"
+        slug.mkdir(parents=True)
+        path = slug / "t.jsonl"
+        path.write_text(json.dumps(user_record("go", time.time())) + "\n")
+        paths.append(str(path))
+        mon.track(f"s{i}", None, path)
+    mon.start()
+    time.sleep(1.5)
+    before = updates
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", WRITER_CHILD, str(lines_per_second), str(seconds), *paths],
+                         capture_output=True, text=True, check=True)
+    time.sleep(0.6)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    t1 = time.perf_counter()
+    mon.stop()
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return {"sessions": sessions, "lines_written": int(out.stdout), "seconds": t1 - t0,
+            "cpu_percent_of_one_core": 100 * cpu / (t1 - t0), "updates": updates - before}
+
+
 # -- (c) a 200 MB transcript --------------------------------------------------------
 
 
@@ -314,12 +369,14 @@ def bench_hook(runs: int = 20) -> dict[str, float]:
 
 
 def main() -> None:
-    which = sys.argv[1:] or ["latency", "idle", "parse", "hook"]
+    which = sys.argv[1:] or ["latency", "idle", "busy", "parse", "hook"]
     print(f"# bench_activity  python {sys.version.split()[0]}  cpus={os.cpu_count()}  load={os.getloadavg()[0]:.2f}")
     if "latency" in which:
         print("latency (append -> on_update), 100 tracked sessions:", json.dumps(bench_latency(), default=round))
     if "idle" in which:
         print("idle, 100 sessions, 10 s:", json.dumps(bench_idle()))
+    if "busy" in which:
+        print("busy, 100 sessions working, ~200 transcript lines/s:", json.dumps(bench_busy()))
     if "parse" in which:
         print("parse existing transcript:", json.dumps(bench_parse()))
     if "hook" in which:
