@@ -454,7 +454,7 @@ class ActivityMonitor:
                 deadlines.extend(dues)
                 screen_at = t.detector.screen_due()
                 if screen_at is not None and self.screen_reader is not None:
-                    if screen_at <= now:
+                    if screen_at <= self.clock():  # not `now`: "due at once" is the clock when asked
                         self._read_screen(t)
                         screen_at = t.detector.screen_due()
                     if screen_at is not None:

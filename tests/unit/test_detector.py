@@ -504,3 +504,16 @@ def test_transcript_only_changes_are_coalesced_but_the_last_one_arrives(tmp_path
         assert all(act.state == S.WORKING for _, act, _ in during)
         last = during[-1][2]
         assert last is not None and last.usage.input_tokens == 200 and last.last_text == "step 19"
+
+
+def test_monitor_reads_a_screen_only_agent_periodically(tmp_path: Path) -> None:
+    """An agent with neither hooks nor transcript: its screen is read at once, then every couple of seconds."""
+    updates = Updates()
+    guess = {"now": ScreenGuess(S.WORKING, "esc to interrupt")}
+    with ActivityMonitor(updates, screen_reader=lambda sid: ("screen", "title")) as mon:
+        mon.track("aider-1", None, None, agent_read_screen=lambda screen, title: guess["now"])
+        _, act = updates.wait_for("aider-1", S.WORKING, timeout=1.0)
+        assert act.source == "screen"
+        guess["now"] = ScreenGuess(S.IDLE, "")
+        updates.wait_for("aider-1", S.IDLE, timeout=3.5)
+        assert 2 <= mon.screen_reads <= 4
