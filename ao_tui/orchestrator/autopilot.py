@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -81,17 +82,17 @@ class TickReport:
 
 #: Seconds between two looks at the tracker (it may be GitHub) when nothing merged.
 RECHECK_SECONDS = 20.0
-_last_run: dict[tuple[int, str], tuple[float, int]] = {}
+_last_run: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, int]]] = weakref.WeakKeyDictionary()
 
 
 def _due(engine: Engine, what: str, force: bool) -> bool:
     """Whether ``what`` should run now: forced, a session merged since, or enough time passed."""
     merged = sum(1 for s in engine.sessions() if s.status in (S.MERGED, S.DONE))
-    key = (id(engine), what)
-    last = _last_run.get(key)
+    runs = _last_run.setdefault(engine, {})
+    last = runs.get(what)
     now = time.monotonic()
     if force or last is None or last[1] != merged or now - last[0] >= RECHECK_SECONDS:
-        _last_run[key] = (now, merged)
+        runs[what] = (now, merged)
         return True
     return False
 

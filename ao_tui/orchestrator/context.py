@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,13 +25,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("ao.orchestrator")
 
 _BACKLOG_TTL = 30.0
-_backlog_cache: dict[tuple[int, str], tuple[float, list[Task]]] = {}
+#: Per engine (weakly held, so a new engine never sees an old one's tasks): project -> (when, tasks).
+_backlog_cache: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, list[Task]]]] = weakref.WeakKeyDictionary()
 
 
 def cached_backlog(engine: Engine, project: str) -> list[Task]:
     """The project's backlog (with done tasks), cached briefly: trackers may be remote."""
-    key = (id(engine), project)
-    hit = _backlog_cache.get(key)
+    cache = _backlog_cache.setdefault(engine, {})
+    hit = cache.get(project)
     now = time.monotonic()
     if hit and now - hit[0] < _BACKLOG_TTL:
         return hit[1]
@@ -39,13 +41,12 @@ def cached_backlog(engine: Engine, project: str) -> list[Task]:
     except Exception as exc:
         log.warning("backlog of %s unavailable: %s", project, exc)
         tasks = hit[1] if hit else []
-    _backlog_cache[key] = (now, tasks)
+    cache[project] = (now, tasks)
     return tasks
 
 
 def forget_backlog(engine: Engine) -> None:
-    for key in [k for k in _backlog_cache if k[0] == id(engine)]:
-        _backlog_cache.pop(key, None)
+    _backlog_cache.pop(engine, None)
 
 
 def age(when: datetime, now: datetime | None = None) -> str:
