@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import secrets
 import subprocess
@@ -358,7 +357,7 @@ class TmuxRuntime(Runtime):
                     pass
                 try:
                     await asyncio.wait_for(proc.wait(), 2.0)
-                except (asyncio.TimeoutError, ProcessLookupError):
+                except (TimeoutError, ProcessLookupError):
                     proc.kill()
 
 

@@ -25,6 +25,7 @@ from ao_tui.errors import AoError, InvalidName, NotFound
 from ao_tui.slots.base import PluginContext
 from ao_tui_plugins.runtime_tmux import TmuxRuntime
 from ao_tui_plugins.terminal_tmux import TmuxTerminal
+from tests.conftest import claude_bin
 from tests.support.waiting import wait_until
 
 READER = r'''
@@ -326,3 +327,37 @@ def test_terminal_attach_from_inside_another_tmux(tmux_socket: str, monkeypatch)
     assert term.attach_argv(attach, True) == ["tmux", "-L", tmux_socket, "switch-client", "-t", "=rd-1"]
     other = [sys.executable, "-m", "ao_tui_plugins.pty_supervisor", "attach", "/x.sock"]
     assert term.attach_argv(other, True) == other
+
+
+@pytest.mark.claude
+@pytest.mark.skipif(claude_bin() is None, reason="Claude Code CLI not installed")
+def test_real_claude_code_receives_pasted_prompts_exactly_once(runtime: TmuxRuntime, tmp_path: Path) -> None:
+    """Complaint #4 against the real CLI: a multi-line prompt and a 60 kB one, each submitted once."""
+    from tests.support.anthropic_server import AnthropicServer, text
+    from tests.support.claude_env import claude_env
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    small = "MARK-ONE first line with $(rm -rf ~) and `id`; \"quoted\" 'single'\nsecond line [bold]x[/bold]\n\nlast"
+    big = "MARK-TWO " + ("a long prompt line with some words in it; $(x)\n" * 1300)[:60_000]
+    with AnthropicServer() as api:
+        api.script.on_prompt("MARK-ONE", text("got one"))
+        api.script.on_prompt("MARK-TWO", text("got two"))
+        env = claude_env(tmp_path / "home", [workdir], api.url, inherit=False)
+        runtime.create("cc-1", workdir, [claude_bin(), "--model", "claude-sonnet-4-5"], env, size=(120, 40))
+        wait_until(lambda: "? for shortcuts" in runtime.capture("cc-1"), timeout=30,
+                   message=lambda: runtime.capture("cc-1"))  # fmt: skip
+        timings = []
+        for prompt, reply in ((small, "got one"), (big, "got two")):
+            started = time.monotonic()
+            runtime.send_text("cc-1", prompt)
+            timings.append(round(time.monotonic() - started, 2))
+            wait_until(lambda reply=reply: reply in runtime.capture("cc-1"), timeout=30,
+                       message=lambda: runtime.capture("cc-1"))  # fmt: skip
+        prompts = [r.last_user_text for r in api.main_requests]
+    assert sum("MARK-ONE" in p for p in prompts) == 1 and sum("MARK-TWO" in p for p in prompts) == 1
+    sent_one = next(p for p in prompts if "MARK-ONE" in p)
+    sent_two = next(p for p in prompts if "MARK-TWO" in p)
+    assert small in sent_one.replace("\r\n", "\n").replace("\r", "\n")
+    assert big.strip() in sent_two.replace("\r\n", "\n").replace("\r", "\n")
+    print("send_text into Claude Code (small, 60 kB):", timings)
