@@ -190,6 +190,8 @@ class DemoFleet:
         for thread in self._threads:
             thread.join(timeout=5)
         subprocess.run(["tmux", "-L", self.tmux_socket, "kill-server"], capture_output=True, timeout=10)
+        socket_file = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / self.tmux_socket
+        socket_file.unlink(missing_ok=True)  # tmux leaves it behind after kill-server
         shutil.rmtree(self.root, ignore_errors=True)
         for key, value in self.saved_env.items():
             if value is None:

@@ -213,6 +213,8 @@ class Screen:
         self.out = sys.stdout
         self.drawn = 0  # lines of the dynamic area on screen
         self.width = 100
+        self.printed: list[str] = []  # permanent lines, to draw again after a resize
+        self.resized = False
 
     def size(self) -> int:
         try:
@@ -230,7 +232,19 @@ class Screen:
         return ("\x1b[%dA" % (self.drawn - 1) if self.drawn > 1 else "") + "\r\x1b[J"
 
     def frame(self, permanent: list[str], dynamic: list[str]) -> None:
-        """Print ``permanent`` lines for good, then (re)draw ``dynamic`` under them."""
+        """Print ``permanent`` lines for good, then (re)draw ``dynamic`` under them.
+
+        After a resize everything is drawn again from a cleared screen, as
+        Claude Code does (the terminal has re-wrapped the old lines).
+        """
+        self.printed = (self.printed + permanent)[-400:]
+        if self.resized:
+            self.resized = False
+            self.drawn = len(dynamic)
+            self.out.write("\x1b[H\x1b[2J\x1b[3J" + "".join(line + "\r\n" for line in self.printed)
+                           + "\r\n".join(dynamic))
+            self.out.flush()
+            return
         parts = [self._erase_dynamic()]
         for line in permanent:
             parts.append(line + "\r\n")
@@ -264,7 +278,7 @@ class FakeClaude:
         self.mode = "idle"  # idle | working | permission
         self.tick = 0
         self.pending_permanent: list[str] = []
-        self.permission_lines: list[str] = []
+        self.permission_ask: tuple[dict[str, Any], str, list[str]] = ({}, "", [])
         self.choice: str | None = None
 
     # -- drawing ------------------------------------------------------------------------
@@ -282,7 +296,7 @@ class FakeClaude:
     def dynamic(self) -> list[str]:
         lines: list[str] = []
         if self.mode == "permission":
-            return [self.screen.rule(), *self.permission_lines]
+            return [self.screen.rule(), *self.permission_lines()]
         if self.mode == "working":
             elapsed = int(time.monotonic() - self.working_since)
             glyph = SPINNER_GLYPHS[self.tick % len(SPINNER_GLYPHS)]
@@ -293,6 +307,16 @@ class FakeClaude:
         else:
             lines.append(f"  {DIM}? for shortcuts{RESET}")
         return lines
+
+    def permission_lines(self) -> list[str]:
+        tool_input, question, preview = self.permission_ask
+        dashes = DIM + "╌" * self.screen.size() + RESET
+        return [
+            f" {BOLD}Create file{RESET}", f" {tool_input.get('file_path', '')}", dashes,
+            *[f"  {n + 1} {line}" for n, line in enumerate(preview[:8])], dashes,
+            f" {question}", f" {ORANGE}❯{RESET} 1. Yes", "   2. Yes, allow all edits during this session (shift+tab)",
+            "   3. No", "", f" {DIM}Esc to cancel · Tab to amend{RESET}",
+        ]
 
     def draw(self, *permanent: str) -> None:
         if self.mode == "working":
@@ -322,7 +346,8 @@ class FakeClaude:
             if self.mode == "working":
                 self.tick += 1
                 self.tokens += self.rng.randint(1, 9)
-            self.draw()
+            if ready or self.mode == "working" or self.screen.resized:
+                self.draw()
 
     def keys(self, text: str) -> None:
         text = text.replace("\x1b[200~", "").replace("\x1b[201~", "")
@@ -419,14 +444,9 @@ class FakeClaude:
         self.hooks.fire("PermissionRequest", tool_name=name, tool_input=tool_input)
         self.hooks.fire("Notification", notification_type="permission_prompt",
                         message=f"Claude needs your permission to use {name}")
-        dashes = DIM + "╌" * self.screen.size() + RESET
-        self.permission_lines = [
-            f" {BOLD}Create file{RESET}", f" {tool_input.get('file_path', '')}", dashes,
-            *[f"  {n + 1} {line}" for n, line in enumerate(preview[:8])], dashes,
-            f" {question}", f" {ORANGE}❯{RESET} 1. Yes", "   2. Yes, allow all edits during this session (shift+tab)",
-            "   3. No", "", f" {DIM}Esc to cancel · Tab to amend{RESET}",
-        ]
+        self.permission_ask = (tool_input, question, preview)
         self.mode, self.choice = "permission", None
+        self.draw()
         while self.choice is None:
             self.pump(0.3)
         choice = self.choice
@@ -650,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
 
         attrs = termios.tcgetattr(0)
         tty.setraw(0)
-    signal.signal(signal.SIGWINCH, lambda *_: agent.draw())
+    signal.signal(signal.SIGWINCH, lambda *_: setattr(agent.screen, "resized", True))
     try:
         agent.screen.out.write("\x1b[?2004h")  # bracketed paste, like Claude Code
         agent.transcript._write({"type": "permission-mode", "permissionMode": args.permission_mode})

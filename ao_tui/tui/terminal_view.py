@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -104,18 +105,30 @@ class ScrollbackScreen(pyte.Screen):
         self.scrolled = 0
 
 
-def screen_from_capture(text: str, columns: int, lines: int, history: int = 5000) -> ScrollbackScreen:
+_SGR = re.compile(r"\x1b\[[0-9;:]*m")
+
+
+def screen_from_capture(text: str, columns: int, lines: int, history: int = 5000,
+                        *, visible_only: bool = False) -> ScrollbackScreen:
     """A screen holding what ``capture-pane -e`` printed (history lines scroll into scrollback).
 
-    The capture does not say where the cursor is; it is put at the end of the
-    last non-blank line, which is where shells and Ink-drawn UIs (Claude Code)
-    leave it.
+    Lines wider than the screen are cut, not wrapped (the pane may not have
+    followed our size yet). For a capture of the visible screen only
+    (``visible_only``) taller than ours, blank rows at the bottom are dropped
+    first so the content stays in view. The capture does not say where the
+    cursor is; it is put at the end of the last non-blank line, which is where
+    shells and Ink-drawn UIs (Claude Code) leave it.
     """
     screen = ScrollbackScreen(columns, lines, history)
     rows = text.split("\n")
     if rows and rows[-1] == "":
         rows.pop()
+    if visible_only:
+        while len(rows) > lines and not _SGR.sub("", rows[-1]).strip():
+            rows.pop()
+    screen.reset_mode(pyte.modes.DECAWM)
     pyte.Stream(screen).feed("\r\n".join(rows))
+    screen.set_mode(pyte.modes.DECAWM)
     last = -1
     for y in range(screen.lines - 1, -1, -1):
         line = screen.buffer.get(y) if y in screen.buffer else None
@@ -365,6 +378,10 @@ class TerminalView(ScrollView, can_focus=True):
             return  # on_mount starts following
         if self._sized.is_set():
             try:
+                source.resize(*self._term_size)  # the pane takes the widget's size first
+            except Exception as exc:
+                log.debug("resize of %s failed: %s", source, exc)
+            try:
                 screen = self._capture_screen(source, 0, *self._term_size)
             except Exception as exc:
                 self._show_error(exc)
@@ -579,7 +596,7 @@ class TerminalView(ScrollView, can_focus=True):
             text = source.capture(history=0)
             if text == last_text[0]:
                 return text, None
-            return text, screen_from_capture(text, columns, lines, self.HISTORY_LINES)
+            return text, screen_from_capture(text, columns, lines, self.HISTORY_LINES, visible_only=True)
 
         def holding() -> bool:
             held = time.monotonic() - entered
@@ -659,7 +676,7 @@ class TerminalView(ScrollView, can_focus=True):
 
     def _capture_screen(self, source: TerminalSource, history: int, columns: int, lines: int) -> ScrollbackScreen:
         text = source.capture(history=history)
-        return screen_from_capture(text, columns, lines, self.HISTORY_LINES)
+        return screen_from_capture(text, columns, lines, self.HISTORY_LINES, visible_only=history == 0)
 
     def _same_screen(self, other: ScrollbackScreen) -> bool:
         mine = self._screen
@@ -904,6 +921,25 @@ class TerminalView(ScrollView, can_focus=True):
         if following != self._follow:
             self._follow = following
             self._update_subtitle()
+
+    # A terminal scrolls at once: an animated scroll would race the output that keeps coming.
+    def action_page_up(self) -> None:
+        self.scroll_page_up(animate=False)
+
+    def action_page_down(self) -> None:
+        self.scroll_page_down(animate=False)
+
+    def action_scroll_up(self) -> None:
+        self.scroll_up(animate=False)
+
+    def action_scroll_down(self) -> None:
+        self.scroll_down(animate=False)
+
+    def action_scroll_home(self) -> None:
+        self.scroll_home(animate=False)
+
+    def action_scroll_end(self) -> None:
+        self.action_follow()
 
     def action_follow(self) -> None:
         self._follow = True

@@ -151,6 +151,8 @@ def test_demo_fleet_runs_and_cleans_up(demo) -> None:  # noqa: ANN001
     assert not root.exists()
     alive = subprocess.run(["tmux", "-L", socket, "list-sessions"], capture_output=True)
     assert alive.returncode != 0  # the private server is gone
+    tmpdir = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+    assert not (tmpdir / socket).exists()  # and its socket file
 
 
 def test_statuses_settle_quickly(demo) -> None:  # noqa: ANN001

@@ -237,8 +237,7 @@ async def test_scrollback_stays_put_while_output_continues() -> None:
         assert view.following
         await pilot.press("shift+pageup")
         await pilot.press("shift+pageup")
-        await pilot.pause(0.05)
-        assert not view.following
+        await wait_for(pilot, lambda: not view.following, what="reading the scrollback")
         reading = view.visible_text()
         assert "early 99" not in reading
         source.push("".join(f"later {n}\r\n" for n in range(50)))
@@ -250,8 +249,7 @@ async def test_scrollback_stays_put_while_output_continues() -> None:
         await wait_for(pilot, lambda: "later 49" in visible(app), what="back at the bottom")
         assert view.following
         await pilot.press("up")  # the mouse wheel and keys both scroll back
-        await pilot.pause(0.05)
-        assert not view.following
+        await wait_for(pilot, lambda: not view.following, what="scrolled back by a line")
 
 
 async def test_flood_skips_frames_and_resynchronises() -> None:
