@@ -322,6 +322,12 @@ class ChatPane(Vertical):
         """Put the cursor in the chat input (e.g. when the app shows the pane)."""
         self.input.focus()
 
+    def focus(self, scroll_visible: bool = True) -> ChatPane:
+        """Focusing the pane focuses its input (or its log while a reply streams)."""
+        target = self.log_view if self.streaming else self.input
+        target.focus(scroll_visible)
+        return self
+
     def action_toggle_fullscreen(self) -> None:
         screen = self.screen
         if screen.maximized is self:

@@ -249,3 +249,11 @@ async def test_full_screen_toggles(api, chat_engine):
         assert app.screen.maximized is pane(app)
         await pilot.press("ctrl+f")
         assert app.screen.maximized is None
+
+
+async def test_focusing_the_pane_puts_the_cursor_in_the_input(api, chat_engine):
+    app = ChatHost(chat_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        pane(app).focus()
+        await pilot.press(*"hi")
+        assert app.query_one("#chat-input", Input).value == "hi"
