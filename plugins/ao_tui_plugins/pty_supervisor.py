@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 HISTORY_LINES = 10_000
+LOG_LIMIT = 8 << 20  # bytes of raw output log before it is rotated
 BRACKETED_PASTE = 2004 << 5  # pyte stores private modes shifted by 5
 _SGR_FG = {"black": 30, "red": 31, "green": 32, "brown": 33, "blue": 34, "magenta": 35, "cyan": 36, "white": 37}
 
@@ -132,6 +133,7 @@ class Supervisor:
 
         self.screen = _Screen(self.columns, self.lines, history=HISTORY_LINES)
         self.stream = pyte.ByteStream(self.screen)
+        self.log_path = log_path
         self.log = log_path.open("ab", buffering=0)
         self.exit_code: int | None = None
         self.alive = True
@@ -153,6 +155,10 @@ class Supervisor:
             asyncio.ensure_future(self.reap())
             return
         self.log.write(data)
+        if self.log.tell() > LOG_LIMIT:  # keep the newest output, bounded: one rotated file
+            self.log.close()
+            os.replace(self.log_path, f"{self.log_path}.1")
+            self.log = self.log_path.open("ab", buffering=0)
         self.stream.feed(data)
         self.version += 1
         for writer in list(self.subscribers):

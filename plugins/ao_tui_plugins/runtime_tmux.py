@@ -186,6 +186,7 @@ class TmuxRuntime(Runtime):
         head = [
             "set-option", "-g", "history-limit", str(HISTORY_LIMIT), ";",
             "set-option", "-g", "remain-on-exit", "on", ";",
+            "set-option", "-g", "focus-events", "on", ";",  # else Claude Code prints a hint about it
             "new-session", "-d", "-s", handle, "-x", str(width), "-y", str(height), "-c", str(cwd),
             *env_args, "--",
         ]  # fmt: skip
