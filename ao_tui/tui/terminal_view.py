@@ -476,20 +476,26 @@ class TerminalView(ScrollView, can_focus=True):
         """Collect raw output; fall back to polling captures if the runtime cannot stream.
 
         During a flood the stream is closed (a control-mode client that cannot
-        keep up slows tmux itself down) and reopened when the flood loop hands back.
+        keep up slows tmux itself down) and reopened when the flood loop hands
+        back. A stream that fails or ends (the session is not up yet, exited,
+        was restored) is retried with a growing pause, re-capturing each time.
         """
         history = self.SEED_HISTORY
+        failures = 0
         while generation == self._generation:
             stream: Any = None
             first: asyncio.Future[bytes] | None = None
+            pause = 0.0
             try:
                 stream = source.stream()
                 iterator = stream.__aiter__()
                 first = asyncio.ensure_future(iterator.__anext__())
                 await asyncio.sleep(0)  # subscribe before the capture
+                if self._sized.is_set():
+                    await self._resize_source(source)
                 self._request_resync(history=history)
-                history = 0
                 chunk = await first
+                history, failures = 0, 0
                 while generation == self._generation:
                     self._take(chunk)
                     if self._flooding:
@@ -499,15 +505,16 @@ class TerminalView(ScrollView, can_focus=True):
                 self._request_resync(history=history)
                 await self._poll(source, generation)
                 return
-            except StopAsyncIteration:
-                self._request_resync(history=0)  # the pane closed: show its last screen
-                return
+            except StopAsyncIteration:  # the pane went away: show its last screen, look again later
+                self._request_resync(history=0)
+                pause = 1.0
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a runtime error must not kill the UI
-                log.warning("terminal stream of %s failed: %s", source, exc)
-                self._request_resync(history=0)
-                return
+            except Exception as exc:  # not there yet, or a runtime error: never kill the UI
+                log.debug("terminal stream of %s failed: %s", source, exc)
+                failures += 1
+                self._request_resync(history=history)
+                pause = min(2.0, 0.2 * 2 ** failures)
             finally:
                 if first is not None and not first.done():
                     first.cancel()
@@ -517,7 +524,16 @@ class TerminalView(ScrollView, can_focus=True):
                         await aclose()
                     except Exception:
                         pass
-            await self._flood_over.wait()
+            if pause:
+                await asyncio.sleep(pause)
+            else:
+                await self._flood_over.wait()
+
+    async def _resize_source(self, source: TerminalSource) -> None:
+        try:
+            await asyncio.to_thread(source.resize, *self._term_size)
+        except Exception as exc:
+            log.debug("resize of %s failed: %s", source, exc)
 
     def _take(self, chunk: bytes) -> None:
         self.stats["bytes"] += len(chunk)

@@ -443,3 +443,35 @@ async def test_theme_change_recolours_default_cells() -> None:
         await pilot.pause(0.1)
         after = strip_with(view, "plain text")
         assert next(iter(before)).style.bgcolor != next(iter(after)).style.bgcolor
+
+
+class LateSource(FakeSource):
+    """A session whose terminal is not up yet (spawning) for its first half second."""
+
+    def __init__(self, initial: str) -> None:
+        super().__init__(initial)
+        self.up_at = time.monotonic() + 0.5
+
+    def capture(self, history: int = 0) -> str:
+        if time.monotonic() < self.up_at:
+            raise RuntimeError("session late-1 has no terminal (status spawning)")
+        return super().capture(history)
+
+    async def stream(self):  # noqa: ANN201
+        if time.monotonic() < self.up_at:
+            raise RuntimeError("no tmux session yet")
+        async for chunk in super().stream():
+            yield chunk
+
+
+async def test_a_terminal_that_comes_up_later_is_shown_and_followed() -> None:
+    source = LateSource("ready now\r\n")
+    app = TermApp(source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: "terminal unavailable" in visible(app), what="the error while spawning")
+        await wait_for(pilot, lambda: "ready now" in visible(app), what="the terminal once it is up")
+        await wait_for(pilot, lambda: source.resized, what="the pane sized to the view")
+        source.push("and live\r\n")
+        await wait_for(pilot, lambda: "and live" in visible(app), what="streamed output")
+        assert "terminal unavailable" not in visible(app)
