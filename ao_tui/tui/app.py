@@ -373,7 +373,9 @@ class AoApp(App[None]):
         if not self._list.is_attached:
             return
         session = self.focused_session()
-        self.terminal.show(session.id if session else None)
+        # The terminal switch (a tmux round trip) runs as its own callback, so a key
+        # pressed meanwhile is handled between the two halves rather than after both.
+        self.call_later(self._show_terminal)
         if session is None:
             self.detail.show(None)
             return
@@ -386,6 +388,11 @@ class AoApp(App[None]):
         self.detail.show(session, work, events)
         if reload_work or work is None or getattr(work, "key", None) != key:
             self._load_work(session.id, key)
+
+    def _show_terminal(self) -> None:
+        if self._list.is_attached:
+            session = self.focused_session()
+            self.terminal.show(session.id if session else None)
 
     @work(thread=True, exclusive=True, group="work", exit_on_error=False)
     def _load_work(self, session_id: str, key: str) -> None:

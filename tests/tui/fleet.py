@@ -7,6 +7,7 @@ app draws is the same on every run.
 from __future__ import annotations
 
 import subprocess
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def _session(sid: str, project: str, status: SessionStatus, title: str, minutes:
     return Session(
         id=sid, project=project, task_id=fields.pop("task_id", None), task_title=title,
         prompt=title, branch=f"ao/{sid}", workspace=str(fields.pop("workspace", f"/nonexistent/{sid}")),
-        runtime_handle=sid, status=status, status_since=at, activity=activity,
+        runtime_handle=sid, agent_session_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"ao-fleet/{sid}")), status=status, status_since=at, activity=activity,
         created_at=NOW - timedelta(hours=2), updated_at=at, **fields,
     )
 

@@ -73,7 +73,7 @@ async def test_restore_brings_a_killed_session_back(make_app, fleet_engine, tmux
         assert "Restore app-1?" in screen_text(app)
         await pilot.press("y")
         await wait_until(pilot, lambda: zone_of_row(app, "app-1") is Zone.WORKING, timeout=20,
-                         what=lambda: f"app-1 working; notes: {notifications(app)}")
+                         what=lambda: f"app-1 working; notes: {notifications(app)} status={fleet_engine.session('app-1').status} zone={zone_of_row(app, 'app-1')}")
         assert tmux(tmux_socket, "has-session", "-t", "app-1").returncode == 0
 
 
