@@ -67,6 +67,7 @@ class EngineLoop:
     #: After typing into an agent, no further message until it is seen busy (or this long passed):
     #: its hooks may not have reported the new turn yet, and a second message must not land on top.
     fence_seconds = 10.0
+    fence_screen_after = 1.0
     #: A merged session's workspace is removed this long after the merge (its agent stopped first).
     merged_grace_seconds = 3600.0
 
@@ -82,6 +83,7 @@ class EngineLoop:
         self._pr_check: set[str] = set()
         self._scms: list[Any] = []
         self._fences: dict[str, float] = {}
+        self._fence_checked: dict[str, float] = {}
         self._merged_seen: set[str] = set()
         self.monitor: Any = None
         self.runner: Any = None
@@ -187,9 +189,12 @@ class EngineLoop:
         agent = self.engine.agent(session)
         spec = self.engine._spec(session)
         transcript = agent.transcript_path(spec) if agent.has_transcript else None
+        # Hooks come with a transcript (Claude Code); an agent with neither is read from its
+        # screen alone (the monitor does that only when it has no file to follow).
+        hooks = getattr(agent, "has_hooks", agent.has_transcript)
         self.monitor.track(
             session.id,
-            events_file=self.engine.events_file(session.id),
+            events_file=self.engine.events_file(session.id) if hooks else None,
             transcript_path=transcript,
             agent_read_screen=agent.read_screen,
         )
@@ -234,16 +239,36 @@ class EngineLoop:
 
     def fence(self, session_id: str) -> None:
         """Something was just typed into the agent: hold queued messages until it is seen busy."""
-        self._fences[session_id] = time.monotonic() + self.fence_seconds
+        self._fences[session_id] = time.monotonic()
 
-    def _fenced(self, session_id: str) -> bool:
-        until = self._fences.get(session_id)
-        if until is None:
+    def _fenced(self, session: Session) -> bool:
+        """Whether a message typed moments ago may still be unseen by the agent's signals.
+
+        Cleared when the monitor reports the agent busy (``on_activity``); when its
+        screen, read here at most once a second from a second after typing, shows it
+        at its prompt again (a turn shorter than the monitor's look, or a screen-only
+        agent); or after ``fence_seconds``.
+        """
+        typed = self._fences.get(session.id)
+        if typed is None:
             return False
-        if time.monotonic() < until:
-            return True
-        self._fences.pop(session_id, None)
-        return False
+        now = time.monotonic()
+        if now - typed >= self.fence_seconds:
+            self._fences.pop(session.id, None)
+            return False
+        if now - typed >= self.fence_screen_after and now - self._fence_checked.get(session.id, 0.0) >= 1.0:
+            self._fence_checked[session.id] = now
+            guess = None
+            try:
+                screen = self._screen_reader(session.id)
+                if screen is not None:
+                    guess = self.engine.agent(session).read_screen(*screen)
+            except Exception as exc:
+                log.debug("fence screen check for %s failed: %s", session.id, exc)
+            if guess is not None and guess.state in AT_PROMPT:
+                self._fences.pop(session.id, None)
+                return False
+        return True
 
     # -- liveness and stuck ---------------------------------------------------------
 
@@ -307,7 +332,7 @@ class EngineLoop:
                 continue
             if session.status in (S.KILLED, S.DONE, S.MERGED, S.EXITED):
                 continue
-            if session.activity.state not in AT_PROMPT or self._fenced(session.id):
+            if session.activity.state not in AT_PROMPT or self._fenced(session):
                 continue
             self.store.mark_attempted(msg["id"])
             self.fence(session.id)
