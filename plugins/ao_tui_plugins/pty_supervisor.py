@@ -245,6 +245,8 @@ class Supervisor:
         return "\n".join(rows)
 
     def resize(self, width: int, height: int) -> None:
+        if width < 1 or height < 1:
+            return
         self.columns, self.lines = width, height
         self.screen.resize(height, width)
         with contextlib.suppress(OSError):
@@ -389,7 +391,8 @@ def attach(sock_path: Path) -> int:
     control = socket.socket(socket.AF_UNIX)
     control.connect(socket_address(sock_path))
     size = os.get_terminal_size()
-    request(control, {"op": "resize", "width": size.columns, "height": size.lines})
+    if size.columns > 0 and size.lines > 0:
+        request(control, {"op": "resize", "width": size.columns, "height": size.lines})
     screen = request(control, {"op": "capture", "escapes": True})["text"]
     output = socket.socket(socket.AF_UNIX)
     output.connect(socket_address(sock_path))

@@ -156,3 +156,35 @@ def test_handles_validated_and_duplicates_refused(runtime: ProcessRuntime, tmp_p
     with pytest.raises(AoError):
         runtime.create("dup-1", tmp_path, ["sleep", "30"], {})
     assert json.dumps(runtime.attach_argv("dup-1")).count("pty_supervisor") == 1
+
+
+def test_attach_shows_the_screen_types_and_detaches_with_ctrl_bracket(runtime: ProcessRuntime, reader) -> None:
+    import pty
+    import select
+    import time
+
+    out = reader(runtime)
+    argv = runtime.attach_argv("rd-1")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp(argv[0], argv)
+    seen = bytearray()
+
+    def read_until(marker: bytes) -> None:
+        deadline = time.monotonic() + 10
+        while marker not in seen and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.1)[0]:
+                seen.extend(os.read(fd, 65536))
+        assert marker in seen, bytes(seen[-300:])
+
+    try:
+        read_until(b"ready")  # the current screen is drawn first
+        os.write(fd, b"typed by a human\r")
+        read_until(b"got 16 chars")  # then the live output
+        os.write(fd, b"\x1d")  # Ctrl-]
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        os.close(fd)
+    assert received(out) == ["typed by a human"]
+    assert runtime.status("rd-1").alive  # detaching left the agent running
