@@ -186,6 +186,9 @@ class TmuxRuntime(Runtime):
         head = [
             "set-option", "-g", "history-limit", str(HISTORY_LIMIT), ";",
             "set-option", "-g", "remain-on-exit", "on", ";",
+            # No "Pane is dead" line: tmux scrolls the last screen away to print it, and that
+            # screen (an error, the last answer) is what `ao peek` must show. ao reports the status.
+            "set-option", "-g", "remain-on-exit-format", "", ";",
             "set-option", "-g", "focus-events", "on", ";",  # else Claude Code prints a hint about it
             "new-session", "-d", "-s", handle, "-x", str(width), "-y", str(height), "-c", str(cwd),
             *env_args, "--",
