@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ao_tui.models import SessionStatus
 from ao_tui.store import open_store
 from tests.support.waiting import wait_until
 from tests.tui.fleet import demo_sessions, fill_store
@@ -104,3 +105,29 @@ def test_ao_tui_over_ssh(ao_home: Path, git_repo: Path, tmp_path: Path, person: 
 
     person.keys("q")
     wait_until(person.dead, timeout=20, message=person.screen)
+
+
+def test_two_logins_see_the_same_fleet(ao_home: Path, git_repo: Path, tmp_path: Path, tmux_socket: str) -> None:
+    """Two ``ao-tui`` at once (two SSH logins): one runs the engine, both see every change."""
+    config = tmp_path / "ao.config.yaml"
+    config.write_text(f"projects:\n  app:\n    repo: {git_repo}\n    session_prefix: app\n")
+    store = open_store()
+    fill_store(store, [s for s in demo_sessions() if s.project == "app"])
+    env = {"AO_HOME": str(ao_home), "AO_TMUX_SOCKET": tmux_socket, "TERM": "xterm-256color",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    first, second = Terminal(f"{tmux_socket}-a", "first"), Terminal(f"{tmux_socket}-b", "second")
+    try:
+        first.start([sys.executable, "-m", "ao_tui.tui", "--config", str(config)], env, 140, 40)
+        wait_until(lambda: "engine running" in first.screen(), timeout=30, message=first.screen)
+        second.start([sys.executable, "-m", "ao_tui.tui", "--config", str(config)], env, 140, 40)
+        wait_until(lambda: "engine following" in second.screen(), timeout=30, message=second.screen)
+        # Another process (here: this test, as `ao` would) finishes a session: both screens move it.
+        store.transition("app-4", SessionStatus.DONE, reason="closed by hand")
+        for term in (first, second):
+            wait_until(lambda: "In review 0" in term.screen(), timeout=15, message=term.screen)
+        first.keys("q")
+        wait_until(first.dead, timeout=20, message=first.screen)
+    finally:
+        store.close()
+        first.kill()
+        second.kill()
