@@ -207,3 +207,33 @@ async def test_engine_errors_become_notifications(make_app):
         app.jump_to("app-2")
         await pilot.press("d")  # app-2 has no workspace
         await wait_until(pilot, lambda: any("no workspace" in n for n in notifications(app)), what="notification")
+
+
+async def test_chat_pane_toggles(make_app, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await wait_until(pilot, lambda: "Orchestrator" in screen_text(app), what="chat pane shown")
+        assert app.chat_visible
+        app.set_focus(app.session_list)
+        await pilot.press("c")
+        await pilot.pause()
+        assert "Orchestrator" not in screen_text(app)
+
+
+async def test_no_color_is_honoured(make_app, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        colours = set()
+        for strip in app.screen._compositor.render_strips():
+            for filt in app._filters:
+                strip = strip.apply_filter(filt, app.styles.background)
+            for segment in strip:
+                for colour in (segment.style.color, segment.style.bgcolor) if segment.style else ():
+                    if colour is not None and colour.triplet is not None:
+                        colours.add(colour.triplet)
+        assert colours and all(r == g == b for r, g, b in colours)  # only greys on screen
