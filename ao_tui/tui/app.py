@@ -592,7 +592,7 @@ class AoApp(App[None]):
         if session.pr is None:
             self.notify(f"{session.id} has no PR to approve", severity="warning")
             return
-        blockers = [b for b in self.engine.merge_blockers(session) if b != "not approved"]
+        blockers = [b for b in self.engine.merge_blockers(session) if b.startswith("CI")]  # red or unfinished CI
 
         def chosen(result: tuple[bool, bool] | None) -> None:
             if result and result[0]:
