@@ -519,11 +519,29 @@ class EngineLoop:
         try:
             self.engine.remove_workspace(s.id)
         except AoError as exc:
-            # The workspace plugin keeps work that is merged nowhere; `ao cleanup --force` removes it.
-            reason = f"merged; workspace kept: {exc}"
-            self.store.add_event(Event(session_id=s.id, kind="cleanup_refused", data={"reason": str(exc)}))
+            # The plugin keeps a branch whose commits are not in the default branch, which is
+            # always so after a squash merge: if merging it again would change nothing, its
+            # work is all there and it may go; otherwise (commits after the merge) both stay.
+            if self._content_merged(s):
+                self.engine.remove_workspace(s.id, force=True)
+            else:
+                reason = f"merged; workspace kept: {exc}"
+                self.store.add_event(Event(session_id=s.id, kind="cleanup_refused", data={"reason": str(exc)}))
         updated = self.store.transition(s.id, S.DONE, reason=reason)
         self.engine._changed(updated)
+
+    def _content_merged(self, s: Session) -> bool:
+        """Whether merging the session's branch into the default branch would change nothing."""
+        cfg = self.engine.project_config(s.project)
+
+        def git(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["git", "-C", str(cfg.repo), *args], capture_output=True, text=True, timeout=60)
+
+        base = git("rev-parse", "--verify", "-q", f"refs/heads/{cfg.default_branch}^{{tree}}")
+        merged = git("merge-tree", "--write-tree", f"refs/heads/{cfg.default_branch}", f"refs/heads/{s.branch}")
+        if base.returncode != 0 or merged.returncode != 0:
+            return False
+        return merged.stdout.split("\n", 1)[0].strip() == base.stdout.strip()
 
     def _autopilot(self) -> None:
         try:

@@ -1,6 +1,7 @@
 """The engine loop after a merge: a PR merged by another process (`ao merge` while `ao run`
 runs) still gets its outcome recorded, and after the grace period the session's agent is
-stopped and its workspace removed (status done). Real tmux, git and worktrees; the agent is
+stopped and its workspace removed (status done), unless its branch holds work that is not
+on the default branch (commits after a squash merge). Real tmux, git and worktrees; the agent is
 the hooked stand-in (tests/support/hooked_stand_in.py)."""
 
 from __future__ import annotations
@@ -35,15 +36,24 @@ def test_merged_elsewhere_gets_its_outcome_then_is_retired_after_the_grace_perio
         "scm": {"plugin": "local", "ci": [f"{sys.executable} -c pass"]},
     }}}))
     human = Engine(load_config(str(config)))  # the CLI's engine: no loop
-    s = human.spawn(prompt="Add a file.")
-    ws = Path(s.workspace)
-    (ws / "a.txt").write_text("a\n")
-    git(ws, "add", "a.txt")
-    git(ws, "commit", "-qm", "Add a.txt")
-    human.open_pr(s.id)
-    wait_until(lambda: (p := human.refresh_pr(s.id)) is not None and p.ci.value == "passed", timeout=20)
-    human.approve(s.id)
-    assert human.merge(s.id, "merge").status is S.MERGED  # fast-forward: nothing left unmerged
+
+    def merged_session(name: str):  # noqa: ANN202
+        s = human.spawn(prompt=f"Add {name}.")
+        ws = Path(s.workspace)
+        (ws / name).write_text(f"{name}\n")
+        git(ws, "add", name)
+        git(ws, "commit", "-qm", f"Add {name}")
+        human.open_pr(s.id)
+        wait_until(lambda: (p := human.refresh_pr(s.id)) is not None and p.ci.value == "passed", timeout=20)
+        human.approve(s.id)
+        assert human.merge(s.id).status is S.MERGED  # squash: the branch's own commits are not on main
+        return s, ws
+
+    done_one, ws1 = merged_session("a.txt")
+    late_one, ws2 = merged_session("b.txt")
+    (ws2 / "late.txt").write_text("after the merge\n")  # work that was never merged
+    git(ws2, "add", "late.txt")
+    git(ws2, "commit", "-qm", "Late work")
     assert human.store.outcomes("demo") == []
 
     loop_engine = Engine(load_config(str(config)))  # `ao run`
@@ -51,15 +61,21 @@ def test_merged_elsewhere_gets_its_outcome_then_is_retired_after_the_grace_perio
     try:
         loop = loop_engine._loop
         loop.liveness_seconds = 0.2
-        outcome = wait_until(lambda: loop_engine.store.outcomes("demo"), timeout=10)
-        assert outcome[0]["session_id"] == s.id
-        assert loop_engine.session(s.id).status is S.MERGED, "kept during the grace period"
-        assert s.runtime_handle in loop_engine.runtime(s).list_handles()
+        outcomes = wait_until(lambda: len(loop_engine.store.outcomes("demo")) == 2 and loop_engine.store.outcomes("demo"),
+                              timeout=10)
+        assert {o["session_id"] for o in outcomes} == {done_one.id, late_one.id}
+        assert loop_engine.session(done_one.id).status is S.MERGED, "kept during the grace period"
+        assert done_one.runtime_handle in loop_engine.runtime(done_one).list_handles()
         loop.merged_grace_seconds = 0
         loop.wake()
-        done = wait_until(lambda: (cur := loop_engine.session(s.id)).status is S.DONE and cur, timeout=10)
-        assert s.runtime_handle not in loop_engine.runtime(done).list_handles()
-        assert not ws.exists()
-        assert git(git_repo, "show", "main:a.txt") == "a"
+        for s in (done_one, late_one):
+            wait_until(lambda s=s: loop_engine.session(s.id).status is S.DONE, timeout=10)
+            assert s.runtime_handle not in loop_engine.runtime(s).list_handles(), "the agent is stopped"
+        # All its work is on main: workspace and branch go.
+        assert not ws1.exists() and git(git_repo, "branch", "--list", done_one.branch) == ""
+        assert git(git_repo, "show", "main:a.txt") == "a.txt"
+        # Commits after the merge: nothing is lost.
+        assert (ws2 / "late.txt").exists() and git(git_repo, "log", "-1", "--format=%s", late_one.branch) == "Late work"
+        assert any(e.kind == "cleanup_refused" for e in loop_engine.events(late_one.id))
     finally:
         loop_engine.stop()
