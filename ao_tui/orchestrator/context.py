@@ -8,6 +8,7 @@ why; it needs no model, so it works without an API key.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import weakref
 from collections import defaultdict
@@ -236,15 +237,24 @@ def triage(engine: Engine) -> list[TriageItem]:
     return items
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()#<>|!~])")
+
+
+def md_text(text: str) -> str:
+    """Untrusted text (titles, agent output) as literal Markdown: one line, no syntax, no controls."""
+    text = "".join(ch if ch.isprintable() else " " for ch in text.replace("\n", " "))
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
 def triage_markdown(engine: Engine) -> str:
     items = triage(engine)
     lines = ["## What needs you"]
     if not items:
         lines.append("Nothing needs you right now.")
     for n, item in enumerate(items, 1):
-        lines.append(f"{n}. **{item.headline}** — {item.why}. *{item.action}*")
+        lines.append(f"{n}. **{md_text(item.headline)}** — {md_text(item.why)}. *{item.action}*")
     found = [i for i in insights(engine) if "blocks" not in i.text]
     if found:
         lines.append("")
-        lines.extend(f"- {i.text}" for i in found)
+        lines.extend(f"- {md_text(i.text)}" for i in found)
     return "\n".join(lines)

@@ -530,7 +530,7 @@ class ToolBox:
     async def tool_approve(self, session_id: str, comment: str = "") -> ToolOutcome:
         s = self._pr_session(session_id)
         assert s.pr is not None
-        details = [f"approve PR #{s.pr.number} {s.pr.title or s.title!r} ({s.pr.url or s.branch})"]
+        details = [f"approve PR #{s.pr.number} '{s.pr.title or s.title}' ({s.pr.url or s.branch})"]
         if comment:
             details.append(f"with the comment: {comment[:200]}")
         if not await self._allowed(ConfirmRequest("approve", f"Approve PR #{s.pr.number} of {s.id}?", tuple(details), (s.id,))):
@@ -547,7 +547,7 @@ class ToolBox:
                                is_error=True)
         cfg = self.engine.project_config(s.project)
         details = [
-            f"merge PR #{s.pr.number} {s.pr.title or s.title!r}",
+            f"merge PR #{s.pr.number} '{s.pr.title or s.title}'",
             f"{s.branch} into {cfg.default_branch} of {s.project}" + (f" by {method}" if method else ""),
         ]
         if blockers:
@@ -561,7 +561,7 @@ class ToolBox:
 
     async def tool_kill(self, session_id: str, reason: str = "") -> ToolOutcome:
         s = self.engine.session(session_id)
-        details = (f"stop the agent of {s.id} ({s.title[:60]!r}, {s.status.value}); its workspace and branch are kept",)
+        details = (f"stop the agent of {s.id} ('{s.title[:60]}', {s.status.value}); its workspace and branch are kept",)
         if not await self._allowed(ConfirmRequest("kill", f"Kill {s.id}?", details, (s.id,))):
             return ToolOutcome(DECLINED, declined=True)
         await self._run(self.engine.kill, session_id, reason or "killed by the orchestrator at the human's request")

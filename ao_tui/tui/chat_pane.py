@@ -37,6 +37,7 @@ from ao_tui.orchestrator import (
     has_api_key,
 )
 from ao_tui.orchestrator.context import triage_markdown
+from ao_tui.tui.text import clean, clean_block
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -48,7 +49,7 @@ def tool_label(name: str, args: dict[str, Any]) -> str:
     shown = json.dumps(args, ensure_ascii=False)
     if len(shown) > 90:
         shown = shown[:89] + "…"
-    return f"→ {name} {shown}"
+    return clean(f"→ {name} {shown}")
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -65,8 +66,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
-            yield Static(self.request.title, id="confirm-title", markup=False)
-            yield Static("\n".join(f"• {line}" for line in self.request.details), id="confirm-details", markup=False)
+            yield Static(clean(self.request.title), id="confirm-title", markup=False)
+            yield Static("\n".join(f"• {clean(line)}" for line in self.request.details), id="confirm-details",
+                         markup=False)
             with Horizontal(id="confirm-buttons"):
                 yield Button("Allow (y)", id="confirm-yes", variant="warning")
                 yield Button("Decline (n)", id="confirm-no", variant="primary")
@@ -90,7 +92,7 @@ class ToolLine(Static):
         self.label = tool_label(name, args)
 
     def finish(self, text: str, *, declined: bool, error: bool) -> None:
-        first = text.strip().splitlines()[0] if text.strip() else ""
+        first = clean(text.strip().splitlines()[0]) if text.strip() else ""
         if declined:
             mark, cls = "✗ declined by you", "-declined"
         elif error:
@@ -163,9 +165,9 @@ class ChatPane(Vertical):
                 kind = block.get("type")
                 if kind == "text" and block.get("text", "").strip():
                     if message["role"] == "user":
-                        widgets.append(Static(block["text"], classes="chat-user", markup=False))
+                        widgets.append(Static(clean_block(block["text"]), classes="chat-user", markup=False))
                     else:
-                        widgets.append(Markdown(block["text"], classes="chat-assistant"))
+                        widgets.append(Markdown(clean_block(block["text"]), classes="chat-assistant"))
                 elif kind == "tool_use":
                     line = ToolLine(block.get("name", "?"), block.get("input") or {})
                     pending_tools[block.get("id", "")] = line
@@ -180,7 +182,7 @@ class ChatPane(Vertical):
             self.log_view.scroll_end(animate=False)
 
     def _notice(self, text: str, cls: str = "chat-notice") -> Static:
-        widget = Static(text, classes=cls, markup=False)
+        widget = Static(clean_block(text), classes=cls, markup=False)
         self.log_view.mount(widget)
         self.log_view.scroll_end(animate=False)
         return widget
@@ -218,7 +220,7 @@ class ChatPane(Vertical):
                 await self.log_view.mount(self._reply)
                 self._stream = Markdown.get_stream(self._reply)
             assert self._stream is not None
-            await self._stream.write(event.text)
+            await self._stream.write(clean_block(event.text))
             self.log_view.scroll_end(animate=False)
         elif isinstance(event, ToolCall):
             await self._end_reply()
@@ -269,7 +271,7 @@ class ChatPane(Vertical):
             self._notice(API_KEY_HELP, "chat-setup")
             return  # the text stays in the input
         self.input.value = ""
-        self.log_view.mount(Static(text, classes="chat-user", markup=False))
+        self.log_view.mount(Static(clean_block(text), classes="chat-user", markup=False))
         self.log_view.scroll_end(animate=False)
         self.streaming = True
         self._worker = self.run_worker(self._turn(text), exclusive=True, group="chat", exit_on_error=False)
@@ -323,9 +325,15 @@ class ChatPane(Vertical):
         self.input.focus()
 
     def focus(self, scroll_visible: bool = True) -> ChatPane:
-        """Focusing the pane focuses its input (or its log while a reply streams)."""
-        target = self.log_view if self.streaming else self.input
-        target.focus(scroll_visible)
+        """Focusing the pane focuses its input (or its log while a reply streams).
+
+        Safe right after ``mount`` too: before the pane is composed the focus waits for it.
+        """
+        found = self.query("#chat-log" if self.streaming else "#chat-input")
+        if found:
+            found.first().focus(scroll_visible)
+        else:
+            self.call_after_refresh(self.focus, scroll_visible)
         return self
 
     def action_toggle_fullscreen(self) -> None:
@@ -337,7 +345,7 @@ class ChatPane(Vertical):
 
     async def confirm(self, request: ConfirmRequest) -> bool:
         """Ask the human with a modal; used by the orchestrator's world-changing tools."""
-        self._status(f"? {request.title}")
+        self._status(f"? {clean(request.title)}")
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
         def answered(allow: bool | None) -> None:

@@ -257,3 +257,22 @@ async def test_focusing_the_pane_puts_the_cursor_in_the_input(api, chat_engine):
         pane(app).focus()
         await pilot.press(*"hi")
         assert app.query_one("#chat-input", Input).value == "hi"
+
+
+async def test_hostile_text_is_shown_as_text(api, chat_engine):
+    hostile = "[bold red]pwned[/] \x1b[2J\x1b]0;title\x07"
+    chat_engine.store.insert_session(Session(id="dm-9", project="demo", branch="ao/dm-9", workspace="/nonexistent",
+                                             runtime_handle="dm-9", task_title=hostile))
+    chat_engine.store.transition("dm-9", S.WORKING)
+    api.script.on_prompt("kill", tool_use("kill", {"session_id": "dm-9"}, id="toolu_k"))
+    api.script.on_tool_result("toolu_k", text("Fine: \x1b[31mnot red\x1b[0m"))
+    app = ChatHost(chat_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await say(pilot, "kill dm-9")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        details = str(app.screen.query_one("#confirm-details", Static).render())
+        assert "[bold red]pwned[/] ␛[2J␛]0;title␇" in details and "\x1b" not in details
+        await pilot.press("n")
+        await until(pilot, lambda: not pane(app).streaming and replies(app))
+        assert replies(app) == ["Fine: ␛[31mnot red␛[0m"]
+    assert chat_engine.session("dm-9").status is S.WORKING

@@ -215,3 +215,11 @@ def test_a_pr_that_blocks_others_is_said_so_and_ranks_first(engine, git_repo):
     items = triage(engine)
     assert [i.session_id for i in items] == ["dm-2", "dm-1"]
     assert items[0].why.endswith("it blocks other tasks")
+
+
+def test_triage_shows_hostile_titles_as_text(engine):
+    add(engine, "dm-1", S.NEEDS_INPUT, task_title="[click](http://evil) **bold** \x1b[2J",
+        activity=Activity(state=ActivityState.WAITING_INPUT, detail="`rm -rf ~`?"))
+    text = triage_markdown(engine)
+    assert "\x1b" not in text
+    assert r"\[click\]\(http://evil\) \*\*bold\*\*" in text and r"\`rm -rf \~\`?" in text
