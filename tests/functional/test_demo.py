@@ -140,6 +140,10 @@ def test_demo_fleet_runs_and_cleans_up(demo) -> None:  # noqa: ANN001
 
         record_types = {json.loads(line)["type"] for line in transcript(sessions()["T-4"]).read_text().splitlines()}
         assert {"user", "assistant", "system"} <= record_types
+        # ao reads the stand-in's transcript as it reads Claude Code's: usage, model, last words.
+        t4 = wait_until(lambda: (s := sessions()["T-4"]).usage.total_tokens > 0 and "READY" in s.last_message and s,
+                        timeout=20, message=lambda: str(sessions()["T-4"]))
+        assert t4.model == "claude-sonnet-4-5" and t4.usage.cost_usd >= 0
         distinct = set().union(*seen.values())
         assert len(distinct) >= 4, distinct
         assert sessions()["T-6"].status in (S.WORKING, S.STUCK)
