@@ -201,6 +201,9 @@ class TmuxRuntime(Runtime):
             spec = self._runtime_dir() / f"{handle}.launch.json"
             write_atomic(spec, json.dumps({"argv": argv}))
             argv = [sys.executable, "-m", "ao_tui_plugins.launch", str(spec)]
+        # The server keeps the argv of the client that started it as its process title for its whole
+        # life (visible in `ps`): start it with a command that carries no environment values.
+        self._tmux("start-server", ";", "set-option", "-g", "exit-empty", "off")
         # One invocation: the options hold before the process can exit, whatever the server state.
         self._tmux(*head, *argv)
         return handle

@@ -168,7 +168,7 @@ def test_text_without_submit_waits_for_an_enter_key(runtime: TmuxRuntime, reader
     assert wait_until(lambda: len(received(out)) == 3 and received(out))[2] == "hi"
 
 
-def test_exit_status_environment_and_working_directory(runtime: TmuxRuntime, ao_home: Path, tmp_path: Path) -> None:
+def test_exit_status_environment_and_working_directory(runtime: TmuxRuntime, ao_home: Path, tmp_path: Path, tmux_socket):
     code = "import os,sys; print('cwd', os.getcwd()); print('token', os.environ['AO_TEST_TOKEN']); sys.exit(7)"
     runtime.create("ex-1", tmp_path, [sys.executable, "-c", code], {"AO_TEST_TOKEN": "tok-$(id)-secret"})
     status = wait_until(lambda: (s := runtime.status("ex-1")) and not s.alive and s)
@@ -178,6 +178,9 @@ def test_exit_status_environment_and_working_directory(runtime: TmuxRuntime, ao_
     assert "ex-1" in runtime.list_handles()  # kept after exit, for its status and screen
     for path in ao_home.rglob("*"):
         assert not path.is_file() or "tok-$(id)" not in path.read_text(errors="replace")
+    server_pid = subprocess.run(["tmux", "-L", tmux_socket, "display", "-p", "#{pid}"], capture_output=True, text=True)
+    server_title = Path(f"/proc/{server_pid.stdout.strip()}/cmdline").read_bytes()
+    assert b"tok-$(id)" not in server_title  # `ps` shows the tmux server's title for its whole life
     runtime.kill("ex-1")
     runtime.kill("ex-1")  # idempotent
     assert runtime.list_handles() == [] and not runtime.status("ex-1").alive
