@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import importlib.util
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -376,11 +375,7 @@ ECHO_TO_FILE = (
 
 
 def _runtime_available() -> str | None:
-    from ao_tui.registry import create  # noqa: F401
-
-    try:
-        import ao_tui_plugins.runtime_tmux  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("ao_tui_plugins.runtime_tmux") is None:
         return "runtime.tmux (plugins/ao_tui_plugins/runtime_tmux.py) has not landed yet"
     return None
 
