@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +26,9 @@ def runtime(ao_home: Path):
     yield rt
     for handle in rt.list_handles():  # supervisors are detached: stop them explicitly
         rt.kill(handle)
+    for pid_file in (ao_home / "runtime").glob("*.pid"):  # and any that no longer answer
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
 
 @pytest.fixture
