@@ -2,7 +2,8 @@
 
 Cloned from origin's URL with the local repository as a reference (fast,
 then dissociated so it stands alone), or from the local repository when there
-is no origin. Same place, included files and setup as ``worktree``. Removal
+is no origin. Same place, included files and setup as ``worktree``; one more
+option, ``clone_timeout`` (seconds, 600). Removal
 deletes the directory only when every commit on its branches is on a remote
 (origin, or the local repository for a local clone) and nothing is uncommitted.
 """
@@ -32,11 +33,13 @@ class CloneWorkspace(GitWorkspace):
         if url and "://" not in url and ":" not in url.split("/")[0] and not Path(url).is_absolute():
             url = str((repo / url).resolve())  # a relative path remote, relative to the repository
         try:
+            timeout = float(self.options.get("clone_timeout", 600))
             if url:
                 git(path.parent, "clone", "--quiet", "--no-checkout", "--reference-if-able", str(repo), "--dissociate",
-                    "--", url, str(path))  # fmt: skip
+                    "--", url, str(path), timeout=timeout)  # fmt: skip
             else:
-                git(path.parent, "clone", "--quiet", "--no-checkout", "--local", "--", str(repo), str(path))
+                git(path.parent, "clone", "--quiet", "--no-checkout", "--local", "--", str(repo), str(path),
+                    timeout=timeout)  # fmt: skip
             git(path, "config", _SOURCE_KEY, str(repo))
             for key in ("user.name", "user.email"):  # commits in the clone are signed as in the repository
                 value = git(repo, "config", "--get", key, check=False).strip()

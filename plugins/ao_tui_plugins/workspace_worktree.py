@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ao_tui.errors import AoError
 from ao_tui.names import validate_branch
-from ao_tui_plugins._git import GitWorkspace, git, ref_exists, uncommitted_changes, unsaved_commits
+from ao_tui_plugins._git import GitWorkspace, git, is_repo, ref_exists, uncommitted_changes, unsaved_commits
 
 
 class WorktreeWorkspace(GitWorkspace):
@@ -48,7 +48,7 @@ class WorktreeWorkspace(GitWorkspace):
         path = self.check_removable_path(path)
         has_branch = ref_exists(repo, f"refs/heads/{branch}")
         if not force:
-            if path.exists():
+            if path.exists() and is_repo(path):
                 changed = uncommitted_changes(path, repo)
                 if changed:
                     raise AoError(
