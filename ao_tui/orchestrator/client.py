@@ -9,9 +9,11 @@ neither is ever logged or written anywhere.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import os
 import random
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,11 @@ API_KEY_HELP = (
 
 #: Status codes worth retrying: rate limited, server error, overloaded and friends.
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+def preload() -> None:
+    """Import the SDK now (call it from a worker thread when the chat opens)."""
+    importlib.import_module("anthropic")
 
 
 def has_api_key() -> bool:
@@ -181,6 +188,14 @@ class ModelClient:
         self._sdk: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    async def load(self) -> Any:
+        """The SDK client, importing anthropic in a thread the first time (it takes seconds)."""
+        if not has_api_key():
+            raise MissingApiKey()
+        if "anthropic" not in sys.modules:
+            await asyncio.to_thread(importlib.import_module, "anthropic")
+        return self.sdk()
+
     def sdk(self) -> Any:
         if not has_api_key():
             raise MissingApiKey()
@@ -214,7 +229,7 @@ class ModelClient:
         drops any partial text of this message) and the request starts over.
         Raises ``ChatError`` with one clear line when it gives up.
         """
-        sdk = self.sdk()
+        sdk = await self.load()
         kwargs: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.max_tokens,

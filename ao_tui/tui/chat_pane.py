@@ -36,6 +36,7 @@ from ao_tui.orchestrator import (
     TurnEnd,
     has_api_key,
 )
+from ao_tui.orchestrator.client import preload
 from ao_tui.orchestrator.context import triage_markdown
 from ao_tui.tui.text import clean, clean_block
 
@@ -154,6 +155,8 @@ class ChatPane(Vertical):
         self._load_history()
         if not has_api_key():
             self._notice(API_KEY_HELP, "chat-setup")
+        else:  # the chat is open: import the SDK off the UI thread before the first message
+            self.run_worker(preload, thread=True, group="preload", exit_on_error=False)
 
     # -- showing things ----------------------------------------------------------
 
