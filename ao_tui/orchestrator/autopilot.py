@@ -117,7 +117,7 @@ def tick(engine: Engine, *, force: bool = False) -> TickReport:
         except Exception:
             log.exception("autopilot for %s failed", project)
     try:
-        if _due(engine, "drift", force):
+        if engine.config.orchestrator.drift_check_minutes > 0 and _due(engine, "drift", force):
             report.drift_started = drift.maybe_check(engine)
     except Exception:
         log.exception("drift checks failed")
