@@ -536,12 +536,22 @@ class Engine:
         decision = evaluate(session, pr)
         target = decision.status if lifecycle.can_transition(session.status, decision.status) else session.status
 
+        # What was escalated (CI red or changes requested beyond retries...) is over once the
+        # PR has moved on to a healthy state: the session leaves *Needs you*.
+        resolved = bool(session.escalation) and target is not session.status and target in (
+            S.REVIEW_PENDING, S.APPROVED, S.MERGEABLE, S.MERGED)
+
         def change(s: Session) -> None:
             s.pr = pr
             for key, value in decision.fields.items():
                 setattr(s, key, value)
+            if resolved:
+                s.escalation = ""
 
         updated = self.store.mutate(session_id, change, status=target, reason=decision.reason)
+        if resolved:
+            self.store.add_event(Event(session_id=session_id, kind="escalation_resolved",
+                                       data={"reason": session.escalation, "now": target.value}))
         self._changed(updated)
         loop = self._loop
         if loop is not None:
@@ -595,11 +605,20 @@ class Engine:
         if blockers and not force:
             raise AoError(f"refusing to merge {session_id}: {', '.join(blockers)} (insist with --force)")
         cfg = self.project_config(session.project)
-        method = method or (cfg.reactions.get("approved_and_green").method if cfg.reactions.get("approved_and_green") else None) or "squash"
-        pr = self.scm(session.project).merge(cfg.repo, session.pr, method)
-        updated = self.store.transition(session_id, S.MERGED, reason=f"merged ({method})", pr=pr, merged_at=utcnow())
+        green = cfg.reactions.get("approved_and_green")
+        # Unless the human or the reaction config names a method, the SCM's own option decides.
+        method = method or (green.method if green else None) or cfg.scm.options.get("merge_method")
+        scm = self.scm(session.project)
+        pr = scm.merge(cfg.repo, session.pr, method) if method else scm.merge(cfg.repo, session.pr)
+        updated = self.store.transition(
+            session_id, S.MERGED, reason=f"merged ({method or 'default method'})", pr=pr, merged_at=utcnow()
+        )
         if self._loop is not None:
             self._loop.on_merged(updated)
+        else:
+            from ao_tui.outcomes import record_outcome
+
+            record_outcome(self.store, updated)
         if session.task_id:
             try:
                 task = self.tracker(session.project).get_task(session.task_id)
