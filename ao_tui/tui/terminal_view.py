@@ -297,9 +297,11 @@ class TerminalView(ScrollView, can_focus=True):
     RESYNC_EVERY: ClassVar[float] = 1.0
     POLL_EVERY: ClassVar[float] = 0.3  # capture interval for runtimes that cannot stream
     RESIZE_DEBOUNCE: ClassVar[float] = 0.15
-    FLOOD_INTERVAL: ClassVar[float] = 0.04  # capture period while output outruns the parser
-    FLOOD_HOLD: ClassVar[float] = 1.0  # a flood is followed by captures alone at least this long
-    FLOOD_MAX_HOLD: ClassVar[float] = 5.0  # and at most this long before the stream is tried again
+    FLOOD_INTERVAL: ClassVar[float] = 0.025  # capture period while output outruns the parser
+    FLOOD_HOLD: ClassVar[float] = 1.0  # first look at the stream again after this long in a flood
+    FLOOD_MAX_HOLD: ClassVar[float] = 4.0  # looks grow apart up to this
+    FLOOD_PROBE: ClassVar[float] = 0.3  # how long a look lasts
+    FLOOD_EXIT_RATE: ClassVar[float] = 100_000.0  # bytes/s under which the stream is parsed again
 
     input_mode: reactive[bool] = reactive(False)
 
@@ -335,6 +337,8 @@ class TerminalView(ScrollView, can_focus=True):
         self._capturing = False
         self._flooding = False
         self._flood_over = asyncio.Event()
+        self._probing = False
+        self._probe_bytes = 0
         self._strip_cache: dict[tuple[Any, ...], Strip] = {}  # row content -> strip
         self._rendered: dict[int, tuple[Strip, int, Strip]] = {}  # row -> (content, width, final strip)
         self._suspect = False
@@ -469,6 +473,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._resync_wanted = None
         self._capturing = False
         self._flooding = False
+        self._probing = False
         self._flood_over.set()
         self._suspect = False
 
@@ -498,7 +503,7 @@ class TerminalView(ScrollView, can_focus=True):
                 history, failures = 0, 0
                 while generation == self._generation:
                     self._take(chunk)
-                    if self._flooding:
+                    if self._flooding and not self._probing:
                         break
                     chunk = await iterator.__anext__()
             except (NotImplementedError, AttributeError, TypeError):
@@ -541,6 +546,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._last_output = now
         if self._flooding:  # frames are skipped: the next capture shows where tmux is
             self.stats["dropped"] += len(chunk)
+            self._probe_bytes += len(chunk)
             return
         if self._capturing:
             self.stats["dropped"] += len(chunk)
@@ -598,15 +604,16 @@ class TerminalView(ScrollView, can_focus=True):
     async def _follow_flood(self, source: TerminalSource, generation: int) -> None:
         """Output faster than pyte can parse: show tmux's screen every FLOOD_INTERVAL instead.
 
-        The stream stays closed while the screen keeps changing (at least
-        FLOOD_HOLD, at most FLOOD_MAX_HOLD seconds); then streaming resumes from
-        a capture, and a flood that goes on brings this back at once.
+        The stream stays closed. Now and then (after FLOOD_HOLD, then less
+        and less often) it is opened again for FLOOD_PROBE seconds while the
+        captures go on: if it still brings more than FLOOD_EXIT_RATE bytes/s it
+        is closed again, else the flood is over and parsing resumes from a
+        fresh capture. The screen never waits for the stream to prove itself.
         """
-        entered = time.monotonic()
         columns, lines = self._term_size
         newest = [0.0]  # when the capture on screen was asked for
         last_text = [""]
-        unchanged = [False]
+        done = asyncio.Event()
 
         def capture() -> tuple[str, ScrollbackScreen | None]:
             text = source.capture(history=0)
@@ -614,27 +621,24 @@ class TerminalView(ScrollView, can_focus=True):
                 return text, None
             return text, screen_from_capture(text, columns, lines, self.HISTORY_LINES, visible_only=True)
 
-        def holding() -> bool:
-            held = time.monotonic() - entered
-            return held < self.FLOOD_HOLD or (held < self.FLOOD_MAX_HOLD and not unchanged[0])
-
         async def capture_loop(delay: float) -> None:
             # Two loops half a period apart: a capture round trip takes longer than the period.
             await asyncio.sleep(delay)
-            while generation == self._generation and holding():
+            while generation == self._generation and not done.is_set():
                 started = time.monotonic()
                 try:
                     text, screen = await asyncio.to_thread(capture)
                 except Exception as exc:
                     if generation == self._generation:
                         self._show_error(exc)
+                    done.set()
                     return
                 if generation != self._generation or (columns, lines) != self._term_size:
+                    done.set()
                     return
-                if started > newest[0]:
+                if started > newest[0] and not done.is_set():
                     newest[0] = started
                     self._last_capture = time.monotonic()
-                    unchanged[0] = screen is None
                     last_text[0] = text
                     if screen is not None:
                         self.stats["resyncs"] += 1
@@ -643,10 +647,32 @@ class TerminalView(ScrollView, can_focus=True):
                         self._install(screen, keep_history=True)
                 await asyncio.sleep(max(0.0, 2 * self.FLOOD_INTERVAL - (time.monotonic() - started)))
 
-        await asyncio.gather(capture_loop(0.0), capture_loop(self.FLOOD_INTERVAL))
+        async def probe_loop() -> None:
+            hold = self.FLOOD_HOLD
+            while generation == self._generation and not done.is_set():
+                try:
+                    await asyncio.wait_for(done.wait(), timeout=hold)
+                    return
+                except asyncio.TimeoutError:
+                    pass
+                self._probe_bytes = 0
+                self._probing = True
+                self._flood_over.set()  # the reader opens the stream again
+                await asyncio.sleep(self.FLOOD_PROBE)
+                self._probing = False
+                if self._probe_bytes / self.FLOOD_PROBE < self.FLOOD_EXIT_RATE:
+                    done.set()
+                    return
+                self._flood_over.clear()  # still flooding: the reader lets go of the stream
+                hold = min(2 * hold, self.FLOOD_MAX_HOLD)
+
+        await asyncio.gather(capture_loop(0.0), capture_loop(self.FLOOD_INTERVAL), probe_loop())
         self._flooding = False
+        self._probing = False
         self._suspect = True
         self._flood_over.set()
+        if generation == self._generation:
+            await self._resync(source, generation, 0)  # parsing resumes from here
 
     def _settle_check(self) -> None:
         """After a quiet spell, make sure the screen matches tmux (cursor, dropped bytes)."""
