@@ -2,17 +2,20 @@
 
 How it stays live without falling behind:
 
-* ``show(source)`` subscribes to ``source.stream()`` (tmux's raw output) and
-  seeds the screen from a capture (``capture-pane -e``) at once; bytes that
-  arrive while a capture is in flight are dropped, since the capture holds them.
+* ``show(source)`` sizes the pane to the widget and captures its screen
+  (``capture-pane -e``) at once, then subscribes to ``source.stream()`` (tmux's
+  raw output) and fetches the scrollback in the background. Bytes that arrive
+  while a capture is in flight are dropped: the capture holds them.
 * Output is parsed on the event loop in slices of a few milliseconds, so a key
   press never waits long. When parsing falls more than ``MAX_LAG`` behind
   (pyte parses well under 1 MB/s, tmux produces over 30 MB/s) the backlog is
-  dropped and the screen is re-captured instead: intermediate frames are
-  skipped, the screen is never stale by more than about 100 ms.
+  dropped and the view goes into flood mode: the stream is closed and tmux's
+  screen is captured every ``FLOOD_INTERVAL`` until the stream calms down.
+  Intermediate frames are skipped; the screen stays within about 100 ms of tmux.
 * A capture cannot say where the cursor is, so after output stops (or every
   ``RESYNC_EVERY`` seconds of continuous output once bytes were dropped) the
-  screen is re-captured and corrected.
+  screen is re-captured and corrected. A stream that fails (the session is
+  still spawning, or was restored) is retried.
 
 Drawing uses the Line API: one Strip per screen row, rebuilt only for rows pyte
 marks dirty; a full-screen scroll shifts the cached rows instead of dirtying
