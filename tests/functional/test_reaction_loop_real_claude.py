@@ -9,7 +9,8 @@ Two agents work at once against one scripted model:
   comment reaches the agent and leads to a change; the human approves and
   merges; the merge lands on main.
 * rc-2 breaks the tests, is told once (``retries: 0``), "fixes" it wrongly,
-  and is escalated: *Needs you*, with the reason.
+  and is escalated: *Needs you*, with the reason; the human's hint leads to a
+  fix, CI goes green and the session leaves *Needs you*.
 
 It also measures the issue's figure: from the CI run finishing red to the
 message being submitted to the idle agent (target < 2 s).
@@ -49,6 +50,7 @@ BROKEN = "def add(a, b):\n    return a - b\n\n\ndef sub(a, b):\n    return a - b
 FIXED = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n"
 DOCUMENTED = 'def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    """a minus b."""\n    return a - b\n'
 BROKEN_MUL = "def add(a, b):\n    return a * b\n\n\ndef mul(a, b):\n    return a * b\n"
+FIXED_MUL = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n"
 STILL_BROKEN = "def add(a, b):\n    return b * a\n\n\ndef mul(a, b):\n    return a * b\n"
 
 
@@ -78,6 +80,7 @@ def test_ci_failure_fix_review_merge_and_escalation(
         # rc-2: break, a wrong fix, escalated.
         turn(api, "Add a mul function", BROKEN_MUL, "Add mul", "toolu_b1", "Added mul.\n\nREADY")
         turn(api, "CI failed on your branch ao/rc-2", STILL_BROKEN, "Fix add?", "toolu_b2", "Fixed, I think.\n\nREADY")
+        turn(api, "add must return a + b", FIXED_MUL, "Fix add", "toolu_b3", "Fixed.\n\nREADY")
 
         config = claude_project(
             git_repo, tmp_path / "home", api.url, monkeypatch,
@@ -158,6 +161,12 @@ def test_ci_failure_fix_review_merge_and_escalation(
             assert "retries exhausted" in escalated.escalation
             assert len(turns_with(b, "CI failed on your branch ao/rc-2")) == 1
             assert any(e.kind == "escalated" for e in engine.events(b.id))
+            # The human helps; once CI is green the session leaves *Needs you*.
+            engine.send(b.id, "Hint: add must return a + b.")
+            helped = wait_until(lambda: (cur := engine.session(b.id)).status is S.REVIEW_PENDING and cur, timeout=30,
+                                message=lambda: show(b))
+            assert helped.escalation == "" and zone_of(helped) is Zone.IN_REVIEW
+            assert helped.pr is not None and helped.pr.ci is CheckState.PASSED
             assert transcript_a is not None
         finally:
             engine.stop()
