@@ -147,10 +147,16 @@ def test_tmux_server_killed_then_restore_brings_every_session_back(engine: Engin
     assert sorted(changed) == sorted([a.id, b.id])
     assert {engine.session(x).status for x in (a.id, b.id)} == {S.EXITED}
     for sid in (a.id, b.id):
+        first_pid = (standin_dir / sid / "pid").read_text() if (standin_dir / sid / "pid").exists() else None
         engine.restore(sid)
-        argv = wait_until(lambda sid=sid: "--resume" in (standin_dir / sid / "argv.json").read_text() and json.loads((standin_dir / sid / "argv.json").read_text()))
-        assert argv[argv.index("--resume") + 1] == engine.session(sid).agent_session_id
         assert engine.session(sid).status is S.WORKING
+        wait_until(lambda sid=sid: (standin_dir / sid / "pid").exists() and (standin_dir / sid / "pid").read_text() != first_pid)
+        argv = json.loads((standin_dir / sid / "argv.json").read_text())
+        # The same conversation: --resume when the agent left a transcript, else the same --session-id.
+        flag = "--resume" if "--resume" in argv else "--session-id"
+        assert argv[argv.index(flag) + 1] == engine.session(sid).agent_session_id
+        assert Path(engine.session(sid).workspace) == Path(engine.session(sid).workspace).resolve()
+        assert engine.runtime(engine.session(sid)).status(sid).alive
 
 
 def test_kill_9_during_spawn_leaves_nothing_untracked_or_duplicated(project: Path, ao_home: Path, tmux_socket: str):
