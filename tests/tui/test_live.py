@@ -104,3 +104,24 @@ async def test_typing_into_the_terminal_reaches_the_tmux_pane(make_app, tmux_soc
         assert not app.terminal.input_mode
         assert app.focused is app.session_list
         await wait_until(pilot, lambda: "hello [b]ao[/b]" in screen_text(app), what="terminal pane shows the echo")
+
+
+@needs_tmux_runtime
+@pytest.mark.skipif(not _plugin("workspace", "worktree"), reason="workspace.worktree plugin not installed")
+async def test_new_session_from_the_backlog(make_app, fleet_engine, tmux_socket):
+    repo = fleet_engine.config.projects["app"].repo
+    (repo / "backlog.yaml").write_text("- id: T-9\n  title: Write the changelog\n  body: Add CHANGELOG.md.\n")
+    stand_in = [sys.executable, "-c", "import time; print('stand-in agent up', flush=True); time.sleep(600)"]
+    fleet_engine.config.projects["app"].agent.command = stand_in
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await wait_until(pilot, lambda: "Write the changelog" in screen_text(app), what="backlog task listed")
+        await pilot.press("enter")  # the highlighted task
+        await wait_until(pilot, lambda: any(s.task_id == "T-9" for s in app.all_sessions), timeout=30,
+                         what=lambda: f"session for T-9; notes: {notifications(app)}")
+        spawned = next(s for s in app.all_sessions if s.task_id == "T-9")
+        await wait_until(pilot, lambda: app.session_list.cursor_id == spawned.id, what="cursor on the new session")
+        assert tmux(tmux_socket, "has-session", "-t", spawned.runtime_handle).returncode == 0
+        assert "Write the changelog" in screen_text(app)

@@ -118,6 +118,8 @@ class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
             if task.status == "in_progress":
                 label.append("  in progress", style="dim")
             options.add_option(Option(label, id=f"task:{task.id}"))
+        if self.tasks:
+            options.highlighted = 0  # enter starts the first task without hunting for it
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if isinstance(event.value, str) and event.value != self.project:
