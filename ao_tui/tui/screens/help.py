@@ -46,6 +46,30 @@ def bindings_table(keymap: Mapping[str, str], display: object) -> Table:
     return table
 
 
+def pane_tables(display: object) -> list[tuple[str, Table]]:
+    """Keys of the terminal and chat panes (their own widgets; not remappable here)."""
+    panes: list[tuple[str, str, str]] = [
+        ("In the terminal pane", "ao_tui.tui.terminal_view", "TerminalView"),
+        ("In the chat pane", "ao_tui.tui.chat_pane", "ChatPane"),
+    ]
+    out = []
+    for title, module_name, class_name in panes:
+        try:
+            import importlib
+
+            widget = getattr(importlib.import_module(module_name), class_name)
+        except Exception:
+            continue
+        table = Table(box=None, show_header=False, expand=True, padding=(0, 1))
+        table.add_column("Key", no_wrap=True, width=11)
+        table.add_column("Action")
+        for binding in getattr(widget, "BINDINGS", []):
+            if isinstance(binding, Binding):
+                table.add_row(Text(_keys(binding, {}, display)), Text(binding.description))
+        out.append((title, table))
+    return out
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help_close")]
 
@@ -57,6 +81,9 @@ class HelpScreen(ModalScreen[None]):
                          classes="dialog-title")
             with VerticalScroll(id="help-scroll"):
                 yield Static(bindings_table(keymap, app.get_key_display))
+                for title, table in pane_tables(app.get_key_display):
+                    yield Static(Text(title, style="bold"), classes="dialog-label")
+                    yield Static(table)
             yield Static(Text("In a dialog: y confirms, n or esc cancels; f insists on a refused merge. "
                               "Typing into the agent: ctrl+] leaves.", style="dim"), classes="dialog-body")
 
