@@ -12,6 +12,7 @@ import asyncio
 import json
 import signal
 import sys
+import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ao_tui.orchestrator.chat import ChatEvent, Orchestrator, ReplyReset, TextDelta, ToolCall, ToolDone, TurnEnd
@@ -34,17 +35,44 @@ class ShellChat:
         self.read = read
         self.orchestrator = Orchestrator(engine, self.confirm)
         self.engine = engine
+        self._turn: asyncio.Future[str] | None = None
+        self._line: asyncio.Future[str] | None = None
 
     def write(self, text: str) -> None:
         self.out.write(text)
         self.out.flush()
+
+    async def read_line(self, prompt: str) -> str:
+        """``input()`` in a daemon thread: Ctrl-C at the prompt must not wait for a line."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str] = loop.create_future()
+        self._line = future
+
+        def deliver(setter: Any, value: Any) -> None:
+            if not future.done():
+                setter(value)
+
+        def run() -> None:
+            try:
+                line = self.read(prompt)
+            except BaseException as exc:  # EOFError, KeyboardInterrupt: handed to the loop
+                outcome: tuple[Any, Any] = (future.set_exception, exc)
+            else:
+                outcome = (future.set_result, line)
+            try:
+                loop.call_soon_threadsafe(deliver, *outcome)
+            except RuntimeError:  # the loop is gone: we are exiting
+                pass
+
+        threading.Thread(target=run, name="ao-chat-input", daemon=True).start()
+        return await future
 
     async def confirm(self, request: ConfirmRequest) -> bool:
         self.write(f"\n? {request.title}\n")
         for line in request.details:
             self.write(f"    {line}\n")
         try:
-            answer = await asyncio.to_thread(self.read, "  Allow? [y/N] ")
+            answer = await self.read_line("  Allow? [y/N] ")
         except EOFError:
             return False
         return answer.strip().lower() in ("y", "yes")
@@ -63,31 +91,41 @@ class ShellChat:
         elif isinstance(event, TurnEnd):
             self.write("\n  (stopped)\n" if event.stopped else "\n")
 
+    def on_interrupt(self) -> None:
+        """Ctrl-C: stop the reply being written, or leave when at the prompt."""
+        if self._turn is not None and not self._turn.done():
+            self._turn.cancel()
+        elif self._line is not None and not self._line.done():
+            self._line.set_exception(KeyboardInterrupt())
+
     async def turn(self, text: str) -> bool:
         """One exchange; False when it failed before the message was kept (it is then offered again)."""
-        loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(self.orchestrator.ask(text, self.on_event))
+        self._turn = asyncio.ensure_future(self.orchestrator.ask(text, self.on_event))
         try:
-            loop.add_signal_handler(signal.SIGINT, task.cancel)
-            handled = True
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-            handled = False
-        try:
-            await task
+            await self._turn
             return True
         except asyncio.CancelledError:
+            if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise  # we are being cancelled ourselves, not the reply
             return True
         except ChatError as exc:
             self.write(f"\nerror: {exc}\n")
             return exc.kept  # not kept: the prompt offers the text again
         finally:
-            if handled:
-                loop.remove_signal_handler(signal.SIGINT)
+            self._turn = None
 
     async def repl(self, first: str | None = None) -> int:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGINT, self.on_interrupt)
+            handled = True
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
+            handled = False
         try:
             return await self._repl(first)
         finally:
+            if handled:
+                loop.remove_signal_handler(signal.SIGINT)
             await self.orchestrator.aclose()
 
     async def _repl(self, first: str | None = None) -> int:
@@ -102,7 +140,7 @@ class ShellChat:
         while True:
             try:
                 prompt = "you> " if not retry else f"you> (Enter resends: {retry[:40]!r}) "
-                line = await asyncio.to_thread(self.read, prompt)
+                line = await self.read_line(prompt)
             except (EOFError, KeyboardInterrupt):
                 self.write("\n")
                 return 0
@@ -142,5 +180,6 @@ def run_chat(engine: Engine, args: Any) -> int:
         chat.orchestrator.conversation.clear()
     try:
         return asyncio.run(chat.repl(message))
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C at the prompt: leaving is not a failure
+        print()
+        return 0

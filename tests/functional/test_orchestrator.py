@@ -409,3 +409,53 @@ def test_periodic_drift_checks_run_in_the_background_when_enabled(api, engine):
     time.sleep(0.2)
     assert tick(engine, force=True).drift_started is False  # checked a moment ago: not due
     assert len(api.main_requests) == 1
+
+
+def test_ao_chat_ctrl_c_stops_a_reply_then_leaves_at_the_prompt(api, engine, git_repo):
+    import pty
+    import select
+
+    def read_until(fd: int, needle: bytes, timeout: float = 15) -> bytes:
+        buf, end = b"", time.monotonic() + timeout
+        while time.monotonic() < end and needle not in buf:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                buf += chunk
+        return buf
+
+    api.script.on_prompt("essay", text(" ".join(f"w{i}" for i in range(100))).slowly(0.1))
+    api.script.on_prompt("short", text("Short."))
+    env = {**os.environ, "AO_CONFIG": str(git_repo / "ao.config.yaml")}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: ao chat on a terminal
+        os.execve(sys.executable, [sys.executable, "-m", "ao_tui.cli", "chat"], env)
+    try:
+        assert read_until(fd, b"you> ").endswith(b"you> ")
+        os.write(fd, b"write an essay\r")
+        assert b"w3 " in read_until(fd, b"w3 ")
+        os.write(fd, b"\x03")
+        assert b"(stopped)" in read_until(fd, b"you> ")
+        os.write(fd, b"a short one\r")
+        assert b"Short." in read_until(fd, b"you> ")
+        os.write(fd, b"\x03")
+        deadline = time.monotonic() + 5
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            read_until(fd, b"\x00", timeout=0.1)
+        assert done[0] == pid, "ao chat did not leave on Ctrl-C at the prompt"
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+    finally:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+        except ChildProcessError:  # already reaped above
+            pass
+        os.close(fd)
+    history = Orchestrator(engine).conversation.history()
+    assert history[1]["content"][0]["text"].endswith("*(stopped)*")
+    assert history[-1]["content"][0]["text"] == "Short."
