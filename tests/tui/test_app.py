@@ -237,3 +237,31 @@ async def test_no_color_is_honoured(make_app, monkeypatch):
                     if colour is not None and colour.triplet is not None:
                         colours.add(colour.triplet)
         assert colours and all(r == g == b for r, g, b in colours)  # only greys on screen
+
+
+async def test_filter_by_project(make_app):
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        assert "web-1" in screen_text(app) and "app-2" in screen_text(app)
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("down", "down", "enter")  # All projects, app, web
+        await pilot.pause()
+        text = screen_text(app)
+        assert "web-1" in text and "app-2" not in text
+        assert "project: web" in text
+        app.jump_to("app-2")  # a jump clears a filter that hides its session
+        await pilot.pause()
+        assert app.project_filter is None and app.session_list.cursor_id == "app-2"
+
+
+async def test_mouse_click_selects_a_row(make_app):
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        rows = app.session_list.rows
+        index = next(i for i, row in enumerate(rows) if row.session is not None and row.session.id == "app-4")
+        await pilot.click("#sessions", offset=(10, index + 1))  # +1: the pane's top border
+        await pilot.pause()
+        assert app.session_list.cursor_id == "app-4"

@@ -239,7 +239,10 @@ class SessionList(ScrollView, can_focus=True):
             self.post_message(self.Selected(self.cursor_id))
 
     def on_click(self, event: events.Click) -> None:
-        index = int(self.scroll_offset.y) + event.y
+        offset = event.get_content_offset(self)
+        if offset is None:  # on the frame
+            return
+        index = int(self.scroll_offset.y) + offset.y
         if 0 <= index < len(self.rows) and self.rows[index].session is not None:
             self._move_to(index)
             if event.chain >= 2 and self.cursor_id:
