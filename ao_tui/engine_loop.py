@@ -209,14 +209,13 @@ class EngineLoop:
             session = self.engine.session(session_id)
         except AoError:
             return
+        already_exited = session.status is S.EXITED  # the liveness check said so (and reacted)
         target = status_for_activity(session.status, activity.state)
         if not lifecycle.can_transition(session.status, target):
             target = session.status
 
         def change(s: Session) -> None:
             s.activity = activity
-            if activity.state is ActivityState.EXITED:
-                s.exit_code = s.exit_code
             if transcript is not None:
                 usage = getattr(transcript, "usage", None)
                 if usage is not None:
@@ -229,7 +228,7 @@ class EngineLoop:
         if activity.state in (ActivityState.WAITING_PERMISSION, ActivityState.WAITING_INPUT):
             self._trigger("agent_needs_input", updated, f"{session_id}:needs_input:{activity.since.isoformat()}",
                           {"detail": activity.detail})
-        elif activity.state is ActivityState.EXITED:
+        elif activity.state is ActivityState.EXITED and not already_exited:
             self._trigger("agent_exited", updated, f"{session_id}:exited:{activity.since.isoformat()}", {})
         if activity.state in AT_PROMPT:
             self._pr_check.add(session_id)
@@ -293,6 +292,11 @@ class EngineLoop:
                 if self.engine.runtime(s).status(s.runtime_handle).alive:
                     continue
             code = pane.exit_code if pane is not None else None
+            if pane is not None and code is None:
+                try:  # the listing may not know the status yet; status() makes the runtime find it
+                    code = self.engine.runtime(s).status(s.runtime_handle).exit_code
+                except Exception as exc:
+                    log.debug("exit status of %s: %s", s.id, exc)
             reason = f"agent exited ({code})" if code is not None else "agent not running"
             updated = self.store.transition(
                 s.id, S.EXITED, reason=reason, exit_code=code,

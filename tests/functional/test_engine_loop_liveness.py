@@ -1,0 +1,62 @@
+"""The engine loop's watch over agents: a quiet busy agent becomes stuck (and its reaction
+runs once), recovers when it speaks again; an agent that dies is marked exited with its
+exit status and restores. Real tmux, git and worktrees; the hooked stand-in agent."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from ao_tui.config import load_config
+from ao_tui.engine import Engine
+from ao_tui.models import ActivityState
+from ao_tui.models import SessionStatus as S
+from tests.support.claude_project import needs_worktree
+from tests.support.waiting import wait_until
+
+pytestmark = [needs_worktree, pytest.mark.timeout(60)]
+
+STAND_IN = Path(__file__).resolve().parents[2] / "tests" / "support" / "hooked_stand_in.py"
+
+
+def test_stuck_then_recovered_then_exited_and_restored(
+    git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    standin = tmp_path / "standin"
+    monkeypatch.setenv("AO_STANDIN_DIR", str(standin))
+    config = git_repo.parent / "ao.config.yaml"
+    config.write_text(json.dumps({"projects": {"demo": {
+        "repo": str(git_repo), "session_prefix": "lv", "notifiers": [], "stuck_after": "2s",
+        "agent": {"command": [sys.executable, str(STAND_IN)]},
+        "reactions": {"agent_stuck": {"action": "send_to_agent"}, "agent_exited": {"action": "notify"}},
+    }}}))
+    engine = Engine(load_config(str(config)))
+    assert engine.start()
+    engine._loop.liveness_seconds = 0.5
+    try:
+        s = engine.spawn(prompt="Work quietly.")  # busy until released, saying nothing
+        stuck = wait_until(lambda: (cur := engine.session(s.id)).status is S.STUCK and cur, timeout=15,
+                           message=lambda: str(engine.session(s.id)))
+        assert stuck.activity.state is ActivityState.WORKING
+        assert [c["event"] for c in engine.store.claims(s.id)] == ["agent_stuck"]
+        # The nudge waits for the prompt; the agent finishes its turn, is idle, then gets it.
+        (standin / s.id / "release").touch()
+        wait_until(lambda: engine.session(s.id).status is S.IDLE, timeout=10)
+        path = standin / s.id / "received.jsonl"
+        got = wait_until(lambda: path.exists() and path.read_text().strip() and
+                         [json.loads(x) for x in path.read_text().splitlines()], timeout=10)
+        assert len(got) == 1 and got[0]["text"].startswith("You seem stuck") and got[0]["busy"] is False
+
+        engine.send_keys(s.id, "C-c")  # the agent dies of the interrupt
+        exited = wait_until(lambda: (cur := engine.session(s.id)).status is S.EXITED and cur, timeout=10)
+        assert exited.exit_code not in (None, 0) and exited.activity.state is ActivityState.EXITED
+        assert [c["event"] for c in engine.store.claims(s.id)].count("agent_exited") == 1, "one exit, one reaction"
+        restored = engine.restore(s.id)
+        assert restored.status is S.WORKING
+        wait_until(lambda: engine.session(s.id).activity.state is ActivityState.IDLE, timeout=10,
+                   message=lambda: str(engine.session(s.id)))
+    finally:
+        engine.stop()
