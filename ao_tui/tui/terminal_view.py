@@ -60,16 +60,22 @@ log = logging.getLogger("ao.tui.terminal")
 # -- the screen model ---------------------------------------------------------------
 
 
+#: A line of scrollback: its text (what selection copies) and its styled runs (no base style).
+HistoryLine = tuple[str, tuple[Segment, ...]]
+
+
 class ScrollbackScreen(pyte.Screen):
     """A pyte screen that keeps lines scrolled off the top and counts scrolls.
 
-    Cheaper than ``pyte.HistoryScreen`` (no wrapper around every event). A
-    full-screen scroll shifts the dirty set with the lines instead of marking
-    every row dirty, so the view can shift its row cache and redraw one line.
+    Cheaper than ``pyte.HistoryScreen`` (no wrapper around every event), and
+    a line leaving the screen is kept as text and styled runs, not as a dict
+    of cells (a tenth of the memory). A full-screen scroll shifts the dirty
+    set with the lines instead of marking every row dirty, so the view can
+    shift its row cache and redraw one line.
     """
 
     def __init__(self, columns: int, lines: int, history: int = 5000) -> None:
-        self.history: deque[Any] = deque(maxlen=history)
+        self.history: deque[HistoryLine] = deque(maxlen=history)
         self.pushed = 0  # lines ever pushed into history (absolute numbering)
         self.scrolled = 0  # full-screen scrolls since the view last looked
         self.history_reset = False
@@ -81,7 +87,7 @@ class ScrollbackScreen(pyte.Screen):
             super().index()
             return
         shifted = {y - 1 for y in self.dirty if y > 0}
-        self.history.append(self.buffer[0])
+        self.history.append(compact_line(self.buffer[0], self.columns))
         self.pushed += 1
         self.scrolled += 1
         super().index()
@@ -123,12 +129,16 @@ def screen_from_capture(text: str, columns: int, lines: int, history: int = 5000
     shells and Ink-drawn UIs (Claude Code) leave it.
     """
     screen = ScrollbackScreen(columns, lines, history)
-    rows = text.split("\n")
+    rows = [row[:-1] if row.endswith("\r") else row for row in text.split("\n")]
     if rows and rows[-1] == "":
         rows.pop()
     if visible_only:
         while len(rows) > lines and not _SGR.sub("", rows[-1]).strip():
             rows.pop()
+    if len(rows) > lines + 1:  # scrollback: decoded directly (pyte is ten times slower and heavier)
+        older, rows = rows[: len(rows) - lines - 1], rows[len(rows) - lines - 1:]
+        screen.history.extend(sgr_lines(older))
+        screen.pushed += len(older)
     screen.reset_mode(pyte.modes.DECAWM)
     pyte.Stream(screen).feed("\r\n".join(rows))
     screen.set_mode(pyte.modes.DECAWM)
@@ -228,6 +238,96 @@ def line_segments(
     if run:
         segments.append(Segment("".join(run).translate(_CONTROLS), run_style))
     return segments
+
+
+def compact_line(line: Any, columns: int) -> HistoryLine:
+    """A screen row as scrollback: text and styled runs, trailing default blanks dropped."""
+    default = line.default
+    used = [x for x, ch in line.items() if x < columns and ch != default]
+    width = max(used) + 1 if used else 0
+    return line_text(line, width), tuple(line_segments(line, width))
+
+
+_ESCAPE = re.compile(r"\x1b(?:\[([0-9;:?]*)([@-~])|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])")
+_FG_NAMES = {30 + i: name for i, name in enumerate(("black", "red", "green", "brown", "blue", "magenta", "cyan", "white"))}
+
+
+def _sgr(params: str, state: list[Any]) -> None:
+    """Apply one SGR sequence to ``state`` = [fg, bg, bold, italics, underscore, strike, reverse, blink]."""
+    codes = [int(p) if p.isdigit() else 0 for p in params.replace(":", ";").split(";")] if params else [0]
+    i = 0
+    while i < len(codes):
+        code = codes[i]
+        if code == 0:
+            state[:] = ["default", "default", False, False, False, False, False, False]
+        elif code in (1, 3, 4, 9, 7, 5):
+            state[{1: 2, 3: 3, 4: 4, 9: 5, 7: 6, 5: 7}[code]] = True
+        elif code in (22, 23, 24, 29, 27, 25):
+            state[{22: 2, 23: 3, 24: 4, 29: 5, 27: 6, 25: 7}[code]] = False
+        elif 30 <= code <= 37 or 40 <= code <= 47:
+            state[0 if code < 40 else 1] = _FG_NAMES[30 + code % 10]
+        elif 90 <= code <= 97 or 100 <= code <= 107:
+            state[0 if code < 100 else 1] = "bright" + _FG_NAMES[30 + code % 10]
+        elif code in (39, 49):
+            state[0 if code == 39 else 1] = "default"
+        elif code in (38, 48) and i + 1 < len(codes):
+            slot = 0 if code == 38 else 1
+            if codes[i + 1] == 5 and i + 2 < len(codes):
+                state[slot] = pyte.graphics.FG_BG_256[codes[i + 2] % 256]
+                i += 2
+            elif codes[i + 1] == 2 and i + 4 < len(codes):
+                state[slot] = "%02x%02x%02x" % tuple(min(255, c) for c in codes[i + 2 : i + 5])
+                i += 4
+        i += 1
+
+
+def sgr_lines(rows: list[str]) -> list[HistoryLine]:
+    """Scrollback rows printed by ``capture-pane -e`` as history lines.
+
+    The attributes carry from one row to the next, as tmux prints them; any
+    escape but SGR is dropped.
+    """
+    state: list[Any] = ["default", "default", False, False, False, False, False, False]
+    result: list[HistoryLine] = []
+    for row in rows:
+        segments: list[Segment] = []
+        texts: list[str] = []
+        position = 0
+        for match in _ESCAPE.finditer(row):
+            if match.start() > position:
+                chunk = row[position : match.start()].translate(_CONTROLS)
+                texts.append(chunk)
+                segments.append(Segment(chunk, cell_style(*state)))
+            if match.group(2) == "m":
+                _sgr(match.group(1) or "", state)
+            position = match.end()
+        if position < len(row):
+            chunk = row[position:].translate(_CONTROLS)
+            texts.append(chunk)
+            segments.append(Segment(chunk, cell_style(*state)))
+        result.append(("".join(texts), tuple(segments)))
+    return result
+
+
+def highlight(segments: tuple[Segment, ...] | list[Segment], start: int, end: int, style: Style) -> list[Segment]:
+    """``segments`` with ``style`` added to characters ``start``..``end`` (``end`` -1: to the end)."""
+    result: list[Segment] = []
+    index = 0
+    for segment in segments:
+        text, seg_style = segment.text, segment.style
+        lo, hi = index, index + len(text)
+        index = hi
+        a = max(start, lo) - lo
+        b = (len(text) if end == -1 else min(end, hi) - lo)
+        if a >= b or a >= len(text):
+            result.append(segment)
+            continue
+        if a:
+            result.append(Segment(text[:a], seg_style))
+        result.append(Segment(text[a:b], seg_style + style if seg_style else style))
+        if b < len(text):
+            result.append(Segment(text[b:], seg_style))
+    return result
 
 
 # -- keys to bytes ---------------------------------------------------------------
@@ -421,7 +521,7 @@ class TerminalView(ScrollView, can_focus=True):
 
     def history_lines(self) -> list[str]:
         screen = self._screen
-        return [line_text(line, screen.columns) for line in screen.history]
+        return [text for text, _ in screen.history]
 
     def visible_text(self) -> str:
         """What the pane shows right now (scrollback included when scrolled back)."""
@@ -872,17 +972,22 @@ class TerminalView(ScrollView, can_focus=True):
         span = selection.get_span(row) if selection is not None else None
         cursor_x = screen.cursor.x if (self.input_mode and row == top + screen.cursor.y
                                        and not screen.cursor.hidden) else None
-        if span is not None or cursor_x is not None:
-            return self._build_strip(self._line(row), base, span, cursor_x)
-        if row < top:
+        if 0 <= row < top:
+            segments = screen.history[row][1]
+            if span is not None:
+                selected = self.screen.get_visual_style("screen--selection").rich_style
+                return Strip(Segment.apply_style(highlight(segments, span[0], span[1], selected), base))
             key = screen.pushed - top + row
             strip = self._history_strips.get(key)
             if strip is None:
-                strip = self._cached_strip(screen.history[row], base)
+                self.stats["rows_built"] += 1
+                strip = Strip(Segment.apply_style(segments, base))
                 if len(self._history_strips) > 4 * max(screen.lines, 50):
                     self._history_strips.clear()
                 self._history_strips[key] = strip
             return strip
+        if span is not None or cursor_x is not None:
+            return self._build_strip(self._line(row), base, span, cursor_x)
         y = row - top
         if not 0 <= y < screen.lines:
             return Strip.blank(screen.columns, base)
@@ -903,16 +1008,17 @@ class TerminalView(ScrollView, can_focus=True):
         return strip
 
     def _line(self, row: int) -> Any:
+        """A screen row's cells (rows above the screen are scrollback: see ``_row_text``)."""
         screen = self._screen
-        top = len(screen.history)
-        if row < top:
-            return screen.history[row]
-        return screen.buffer[min(row - top, screen.lines - 1)]
+        return screen.buffer[min(max(row - len(screen.history), 0), screen.lines - 1)]
 
     def _row_text(self, row: int) -> str:
         screen = self._screen
-        if row < 0 or row >= len(screen.history) + screen.lines:
+        top = len(screen.history)
+        if row < 0 or row >= top + screen.lines:
             return ""
+        if row < top:
+            return screen.history[row][0]
         return line_text(self._line(row), screen.columns)
 
     def _build_strip(self, line: Any, base: Style, span: tuple[int, int] | None = None,
@@ -943,10 +1049,7 @@ class TerminalView(ScrollView, can_focus=True):
 
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:
         screen = self._screen
-        text = "\n".join(
-            line_text(self._line(row), screen.columns).rstrip()
-            for row in range(len(screen.history) + screen.lines)
-        )
+        text = "\n".join(self._row_text(row).rstrip() for row in range(len(screen.history) + screen.lines))
         return selection.extract(text), "\n"
 
     def selection_updated(self, selection: Selection | None) -> None:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from rich.color import Color
+from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.geometry import Offset
 from textual.selection import Selection
 
-from ao_tui.tui.terminal_view import TerminalView, key_to_bytes, screen_from_capture
+from ao_tui.tui.terminal_view import TerminalView, highlight, key_to_bytes, screen_from_capture, sgr_lines
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,6 +40,8 @@ class FakeSource:
         """Like ``capture-pane -e -S -history``: the last screenful plus ``history`` lines."""
         self.captures.append(history)
         lines = b"".join(self.pushed).decode("utf-8", "replace").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()  # the newline ending the last row
         height = self.resized[-1][1] if self.resized else 24
         return "\n".join(lines[-(height + history):])
 
@@ -160,6 +163,22 @@ def test_capture_seeds_screen_history_and_cursor() -> None:
     assert len(screen.history) == 20
     assert "".join(c.data for c in screen.buffer[9].values()).strip() == "line 29"
     assert (screen.cursor.y, screen.cursor.x) == (9, 7)  # end of the last non-blank line
+
+
+def test_scrollback_rows_decoded_from_a_capture() -> None:
+    rows = sgr_lines(["\x1b[1;31mred\x1b[0m plain \x1b[38;5;208morange \x1b[48;2;1;2;3mtrue",
+                      "carried\x1b[m \x1b]0;title\x07\x1b[2Kgone\x07bell"])
+    (text, segments), (text2, segments2) = rows
+    assert text == "red plain orange true"
+    styles = {seg.text.strip(): seg.style for seg in segments}
+    assert styles["red"].bold and styles["red"].color == Color.parse("red")
+    assert styles["orange"].color.triplet.hex == "#ff8700"
+    assert styles["true"].bgcolor.triplet.hex == "#010203"
+    assert segments2[0].text == "carried" and segments2[0].style.bgcolor.triplet.hex == "#010203"  # as tmux prints
+    assert text2 == "carried gone\ufffdbell"  # OSC and erase dropped, BEL shown harmlessly
+    marked = highlight(segments, 4, 9, Style(reverse=True))
+    assert "".join(seg.text for seg in marked) == text
+    assert [seg.text for seg in marked if seg.style and seg.style.reverse] == ["plain"]
 
 
 # -- drawing --------------------------------------------------------------------------
@@ -470,3 +489,22 @@ async def test_a_terminal_that_comes_up_later_is_shown_and_followed() -> None:
         source.push("and live\r\n")
         await wait_for(pilot, lambda: "and live" in visible(app), what="streamed output")
         assert "terminal unavailable" not in visible(app)
+
+
+async def test_scrollback_keeps_colours_and_copies_across_history_and_screen() -> None:
+    lines = "".join(f"\x1b[31mred {n}\x1b[0m plain {n}\r\n" for n in range(60))
+    source = FakeSource(lines)
+    app = TermApp(source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: len(view.history_lines()) >= 30, what="the scrollback seeded from tmux")
+        assert view.history_lines()[0].startswith("red 0 plain 0")
+        await pilot.press("home")
+        await wait_for(pilot, lambda: "red 0 plain 0" in visible(app), what="the top of the scrollback")
+        red = next(seg for seg in strip_with(view, "red 0 plain 0") if seg.text.startswith("red"))
+        assert red.style.color == Color.parse("red")
+        top = len(view.screen_model.history)
+        app.screen.selections = {view: Selection(Offset(6, 1), Offset(5, top + 1))}
+        copied = app.screen.get_selected_text()
+        assert copied.startswith("plain 1\nred 2 plain 2")
+        assert copied.splitlines()[-1] == view._row_text(top + 1)[:5]
