@@ -68,8 +68,9 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
             yield Static(clean(self.request.title), id="confirm-title", markup=False)
-            yield Static("\n".join(f"• {clean(line)}" for line in self.request.details), id="confirm-details",
-                         markup=False)
+            with VerticalScroll(id="confirm-scroll"):  # a long plan scrolls; the buttons stay
+                yield Static("\n".join(f"• {clean(line)}" for line in self.request.details), id="confirm-details",
+                             markup=False)
             with Horizontal(id="confirm-buttons"):
                 yield Button("Allow (y)", id="confirm-yes", variant="warning")
                 yield Button("Decline (n)", id="confirm-no", variant="primary")
