@@ -260,7 +260,11 @@ class AoApp(App[None]):
             self._data_version = self.engine.store.data_version()
             self.all_sessions = self.engine.sessions()
         except AoError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(clean(str(exc)), severity="error")
+            return
+        except Exception as exc:  # a damaged row must not take the control room down
+            log.exception("loading sessions")
+            self.notify(clean(f"cannot read sessions: {type(exc).__name__}: {exc}"), severity="error")
             return
         self._sessions_changed()
 
@@ -381,7 +385,7 @@ class AoApp(App[None]):
             return
         try:
             events = self.engine.events(session.id, limit=30)
-        except AoError:
+        except Exception:
             events = []
         key = f"{session.id}@{session.updated_at.isoformat()}"
         work = self._work.get(session.id)
