@@ -459,3 +459,33 @@ def test_ao_chat_ctrl_c_stops_a_reply_then_leaves_at_the_prompt(api, engine, git
     history = Orchestrator(engine).conversation.history()
     assert history[1]["content"][0]["text"].endswith("*(stopped)*")
     assert history[-1]["content"][0]["text"] == "Short."
+
+
+def test_ci_logs_of_a_failed_check_reach_the_model(api, git_repo, ao_home, tmux_socket):
+    failing = [sys.executable, "-c",
+               "print('collected 3 items'); print('FAILED tests/test_clock.py::test_tick - AssertionError');"
+               " raise SystemExit(1)"]
+    (git_repo / "ao.config.yaml").write_text(
+        "projects:\n  demo:\n    repo: .\n    session_prefix: dm\n"
+        f"    agent:\n      command: {json.dumps(SLEEPER)}\n"
+        f"    scm:\n      plugin: local\n      ci:\n        unit: {json.dumps(failing)}\n")
+    engine = Engine(load_config(str(git_repo / "ao.config.yaml")))
+    try:
+        session = engine.spawn("demo", prompt="make the clock tick")
+        workspace = Path(session.workspace)
+        (workspace / "clock.py").write_text("TICK = 1\n")
+        subprocess.run(["git", "add", "clock.py"], cwd=workspace, check=True, capture_output=True)
+        subprocess.run(["git", "commit", "-qm", "clock"], cwd=workspace, check=True, capture_output=True)
+        engine.open_pr(session.id)
+        pr = wait_until(lambda: (p := engine.refresh_pr(session.id)) and p.ci is CheckState.FAILED and p, timeout=20)
+        api.script.on_prompt("why", tool_use("ci_logs", {"session_id": session.id}, id="toolu_ci"))
+        api.script.on_tool_result("toolu_ci", text("`test_tick` fails: the clock never ticks."),
+                                  contains="FAILED tests/test_clock.py::test_tick")
+        answer = ask(Orchestrator(engine, client=fast_client(engine)), f"why is {session.id} red?")
+        assert answer == "`test_tick` fails: the clock never ticks."
+        result = api.main_requests[-1].tool_results[0]
+        assert str(result["content"]).startswith("check unit (failed)")
+        assert pr.checks[0].name == "unit"
+    finally:
+        engine.stop()
+        engine.store.close()
