@@ -489,3 +489,20 @@ def test_ci_logs_of_a_failed_check_reach_the_model(api, git_repo, ao_home, tmux_
     finally:
         engine.stop()
         engine.store.close()
+
+
+def test_session_detail_shows_the_last_screen_lines(engine, tmux_socket, tmp_path):
+    from ao_tui.orchestrator.tools import ToolBox
+
+    program = "print('Running tests: 41 passed, 1 failed'); print('Waiting for your answer?'); input()"
+    assert tmux(tmux_socket, "new-session", "-d", "-s", "dm-1", "-x", "100", "-y", "20",
+                sys.executable, "-c", program).returncode == 0
+    engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace=str(tmp_path),
+                                        runtime_handle="dm-1", prompt="Fix the flaky test"))
+    engine.store.transition("dm-1", S.WORKING)
+    wait_until(lambda: "Waiting for your answer?" in engine.peek("dm-1"))
+    detail = asyncio.run(ToolBox(engine).dispatch("session_detail", {"session_id": "dm-1"}))
+    assert not detail.is_error
+    screen = detail.text.split("last screen lines:\n", 1)[1]
+    assert screen.splitlines()[:2] == ["Running tests: 41 passed, 1 failed", "Waiting for your answer?"]
+    assert "task prompt: Fix the flaky test" in detail.text
