@@ -495,8 +495,8 @@ class EngineLoop:
                        "branch": s.branch, "base": pr.base if pr else ""})
 
     def _check_merged(self) -> None:
-        """Merged sessions: the outcome of one merged by another process (``ao merge``), and
-        after the grace period their agent stopped and workspace removed (the branch stays
+        """Merged sessions: the outcome and ``pr_merged`` reaction of one merged by another
+        process (``ao merge`` while ``ao run`` runs), and after the grace period their agent stopped and workspace removed (the branch stays
         if it holds anything unmerged: the workspace plugin refuses to drop such a branch)."""
         now = utcnow()
         for s in self.engine.sessions():
@@ -504,8 +504,7 @@ class EngineLoop:
                 continue
             if s.id not in self._merged_seen:
                 self._merged_seen.add(s.id)
-                if not any(o["session_id"] == s.id for o in self.store.outcomes(s.project)):
-                    self.on_merged(s)
+                self.on_merged(s)  # idempotent: the outcome is rewritten, pr_merged claimed once ever
             merged_at = s.merged_at or s.status_since
             if (now - merged_at).total_seconds() < self.merged_grace_seconds:
                 continue

@@ -1,5 +1,5 @@
 """The engine loop after a merge: a PR merged by another process (`ao merge` while `ao run`
-runs) still gets its outcome recorded, and after the grace period the session's agent is
+runs) still gets its outcome and its ``pr_merged`` reaction, and after the grace period the session's agent is
 stopped and its workspace removed (status done), unless its branch holds work that is not
 on the default branch (commits after a squash merge). Real tmux, git and worktrees; the agent is
 the hooked stand-in (tests/support/hooked_stand_in.py)."""
@@ -34,6 +34,7 @@ def test_merged_elsewhere_gets_its_outcome_then_is_retired_after_the_grace_perio
         "repo": str(git_repo), "session_prefix": "mg", "notifiers": [],
         "agent": {"command": [sys.executable, str(STAND_IN)]},
         "scm": {"plugin": "local", "ci": [f"{sys.executable} -c pass"]},
+        "reactions": {"pr_merged": {"action": "notify"}},
     }}}))
     human = Engine(load_config(str(config)))  # the CLI's engine: no loop
 
@@ -54,7 +55,7 @@ def test_merged_elsewhere_gets_its_outcome_then_is_retired_after_the_grace_perio
     (ws2 / "late.txt").write_text("after the merge\n")  # work that was never merged
     git(ws2, "add", "late.txt")
     git(ws2, "commit", "-qm", "Late work")
-    assert human.store.outcomes("demo") == []
+    assert human.store.claims() == []
 
     loop_engine = Engine(load_config(str(config)))  # `ao run`
     assert loop_engine.start()
@@ -64,6 +65,8 @@ def test_merged_elsewhere_gets_its_outcome_then_is_retired_after_the_grace_perio
         outcomes = wait_until(lambda: len(loop_engine.store.outcomes("demo")) == 2 and loop_engine.store.outcomes("demo"),
                               timeout=10)
         assert {o["session_id"] for o in outcomes} == {done_one.id, late_one.id}
+        wait_until(lambda: {c["key"] for c in loop_engine.store.claims()} == {
+            f"{done_one.id}:pr_merged", f"{late_one.id}:pr_merged"}, timeout=10)
         assert loop_engine.session(done_one.id).status is S.MERGED, "kept during the grace period"
         assert done_one.runtime_handle in loop_engine.runtime(done_one).list_handles()
         loop.merged_grace_seconds = 0
