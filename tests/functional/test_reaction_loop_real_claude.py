@@ -89,6 +89,9 @@ def test_ci_failure_fix_review_merge_and_escalation(
             reactions={"ci_failed": {"action": "send_to_agent", "retries": 0},
                        "changes_requested": {"action": "send_to_agent"}},
         )
+        # CI inherits ao's environment: the project's tiny suite needs none of the pytest plugins
+        # installed here, whose loading takes seconds on a busy machine.
+        monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
         engine = Engine(load_config(str(config)))
         assert engine.start()
         try:
