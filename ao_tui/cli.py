@@ -404,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("chat", cmd_chat, "talk to the orchestrator agent")
     p.add_argument("message", nargs="*", help="one message (default: an interactive chat)")
+    p.add_argument("--new", action="store_true", help="start a new conversation (forget the stored one)")
     return parser
 
 
