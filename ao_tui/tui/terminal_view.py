@@ -12,9 +12,9 @@ How it stays live without falling behind:
   dropped and the view goes into flood mode: the stream is closed and tmux's
   screen is captured every ``FLOOD_INTERVAL`` until the stream calms down.
   Intermediate frames are skipped; the screen stays within about 100 ms of tmux.
-* A capture cannot say where the cursor is, so after output stops (or every
-  ``RESYNC_EVERY`` seconds of continuous output once bytes were dropped) the
-  screen is re-captured and corrected. A stream that fails (the session is
+* A capture cannot say where the cursor is, so after output stops (and every
+  ``CHECK_EVERY`` seconds of output that never stops, every ``RESYNC_EVERY``
+  once bytes were dropped) the screen is re-captured and corrected. A stream that fails (the session is
   still spawning, or was restored) is retried.
 
 Drawing uses the Line API: one Strip per screen row, rebuilt only for rows pyte
@@ -398,6 +398,7 @@ class TerminalView(ScrollView, can_focus=True):
     RESYNC_MIN_INTERVAL: ClassVar[float] = 0.03
     SETTLE: ClassVar[float] = 0.3  # quiet time after which the screen is checked against tmux
     RESYNC_EVERY: ClassVar[float] = 1.0
+    CHECK_EVERY: ClassVar[float] = 2.0
     POLL_EVERY: ClassVar[float] = 0.3  # capture interval for runtimes that cannot stream
     RESIZE_DEBOUNCE: ClassVar[float] = 0.15
     FLOOD_INTERVAL: ClassVar[float] = 0.025  # capture period while output outruns the parser
@@ -703,6 +704,10 @@ class TerminalView(ScrollView, can_focus=True):
             now = time.monotonic()
             if self._suspect and now - self._last_capture > self.RESYNC_EVERY:
                 await self._resync(source, generation, 0)
+            elif self._output_since_capture and now - self._last_capture > self.CHECK_EVERY:
+                # Output that never pauses (a spinner): check the screen against tmux now
+                # and then, in case the cursor guessed at the last capture was wrong.
+                await self._resync(source, generation, 0, only_if_changed=True)
 
     async def _follow_flood(self, source: TerminalSource, generation: int) -> None:
         """Output faster than pyte can parse: show tmux's screen every FLOOD_INTERVAL instead.

@@ -508,3 +508,26 @@ async def test_scrollback_keeps_colours_and_copies_across_history_and_screen() -
         copied = app.screen.get_selected_text()
         assert copied.startswith("plain 1\nred 2 plain 2")
         assert copied.splitlines()[-1] == view._row_text(top + 1)[:5]
+
+
+async def test_continuous_output_is_checked_against_tmux() -> None:
+    """A spinner that never pauses, drawn relative to a cursor the capture could not tell: corrected."""
+
+    class Drifting(FakeSource):
+        def capture(self, history: int = 0) -> str:
+            self.captures.append(history)
+            return "the real screen\n✶ Working… (3s)\n"
+
+    source = Drifting()
+    app = TermApp(source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: "the real screen" in visible(app))
+        captures = len(source.captures)
+        source.push("\x1b[10;1Hgarbage drawn at the wrong place")
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline and ("garbage" in visible(app) or len(source.captures) == captures):
+            source.push("\x1b[2;1H✶ Working… (3s)")  # the spinner, redrawn all the time: never quiet
+            await pilot.pause(0.05)
+        assert view.stats["bytes"] > 0 and len(source.captures) > captures
+        assert "garbage" not in visible(app) and "the real screen" in visible(app)
