@@ -408,6 +408,8 @@ class TerminalView(ScrollView, can_focus=True):
     FLOOD_EXIT_RATE: ClassVar[float] = 100_000.0  # bytes/s under which the stream is parsed again
 
     input_mode: reactive[bool] = reactive(False)
+    #: How the key that leaves input mode is shown (set it when the host remaps it).
+    leave_key: str = "ctrl+]"
 
     class InputModeChanged(Message):
         """Typing into the agent was switched on or off."""
@@ -1157,7 +1159,7 @@ class TerminalView(ScrollView, can_focus=True):
 
     def _update_subtitle(self) -> None:
         if self.input_mode:
-            self.border_subtitle = Text("INPUT — ctrl+] to leave")
+            self.border_subtitle = Text(f"INPUT — {self.leave_key} to leave")
         elif not self._follow:
             self.border_subtitle = Text("SCROLLBACK — end to follow")
         else:
