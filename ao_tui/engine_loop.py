@@ -413,8 +413,8 @@ class EngineLoop:
                 if due_now and s.status in lifecycle.AGENT_STATES:
                     self._maybe_open_pr(s)
                 continue
-            if s.status not in lifecycle.PR_STATES and s.status is not S.EXITED:
-                continue
+            if s.status in (S.MERGED, S.DONE, S.KILLED):
+                continue  # (a restored session with a PR is followed again: its status is an agent's)
             if not due_now and now - self._last_pr_poll.get(s.id, 0.0) < self._poll_interval(s.project):
                 continue
             self._last_pr_poll[s.id] = now

@@ -1,6 +1,6 @@
 """The engine loop's watch over agents: a quiet busy agent becomes stuck (and its reaction
 runs once), recovers when it speaks again; an agent that dies is marked exited with its
-exit status and restores. Real tmux, git and worktrees; the hooked stand-in agent."""
+exit status and restores, its open PR followed again. Real tmux, git and worktrees; the hooked stand-in agent."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ao_tui.engine import Engine
 from ao_tui.models import ActivityState
 from ao_tui.models import SessionStatus as S
 from tests.support.claude_project import needs_worktree
+from tests.support.gitrepo import git
 from tests.support.waiting import wait_until
 
 pytestmark = [needs_worktree, pytest.mark.timeout(60)]
@@ -50,6 +51,13 @@ def test_stuck_then_recovered_then_exited_and_restored(
                          [json.loads(x) for x in path.read_text().splitlines()], timeout=10)
         assert len(got) == 1 and got[0]["text"].startswith("You seem stuck") and got[0]["busy"] is False
 
+        ws = Path(s.workspace)
+        (ws / "notes.txt").write_text("notes\n")
+        git(ws, "add", "notes.txt")
+        git(ws, "commit", "-qm", "Add notes")
+        engine.open_pr(s.id)
+        wait_until(lambda: engine.session(s.id).status is S.REVIEW_PENDING, timeout=10)
+
         engine.send_keys(s.id, "C-c")  # the agent dies of the interrupt
         exited = wait_until(lambda: (cur := engine.session(s.id)).status is S.EXITED and cur, timeout=10)
         assert exited.exit_code not in (None, 0) and exited.activity.state is ActivityState.EXITED
@@ -57,6 +65,9 @@ def test_stuck_then_recovered_then_exited_and_restored(
         restored = engine.restore(s.id)
         assert restored.status is S.WORKING
         wait_until(lambda: engine.session(s.id).activity.state is ActivityState.IDLE, timeout=10,
+                   message=lambda: str(engine.session(s.id)))
+        # Restored with an open PR: the PR is followed again and decides the status.
+        wait_until(lambda: engine.session(s.id).status is S.REVIEW_PENDING, timeout=10,
                    message=lambda: str(engine.session(s.id)))
     finally:
         engine.stop()
