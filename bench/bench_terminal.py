@@ -8,7 +8,8 @@ receives a key every 20 ms. Measured over ``--seconds``:
 
 * lag: now minus the newest marker on the view's screen, sampled every 20 ms;
 * key latency: from the key event's creation to its handler;
-* what the view received, dropped and re-captured, and the process's CPU.
+* what the view received, dropped and re-captured, and the process's CPU;
+* before the flood: switching to a quiet 40-line session (``show``), ten times.
 
     python bench/bench_terminal.py [--seconds 10] [--size 200x50]
 """
@@ -37,6 +38,13 @@ FLOOD = (
     "block = 'y\\n' * 19\n"
     "while True:\n"
     "    out.write(block + 'MARK %.4f\\n' % time.time())\n"
+)
+QUIET = (
+    "import sys, time\n"
+    "for n in range(40):\n"
+    "    sys.stdout.write('\\x1b[38;5;%dm session two, line %d \\x1b[1mbold\\x1b[0m ' % (n + 100, n) + 'x' * 120 + '\\r\\n')\n"
+    "sys.stdout.flush()\n"
+    "time.sleep(3600)\n"
 )
 MARK = re.compile(r"MARK (\d+\.\d+)")
 
@@ -95,11 +103,27 @@ async def run(seconds: float, size: tuple[int, int]) -> dict[str, float]:
     width, height = size
     lags: list[float] = []
     try:
-        runtime.create("bt-1", Path(session.workspace), [sys.executable, "-c", FLOOD], {}, size=(width - 3, height - 5))
+        from ao_tui.models import Session
+
+        quiet = Session(id="bt-2", project="bench", branch="ao/bt-2", workspace=session.workspace, runtime="tmux",
+                        runtime_handle="bt-2", agent="claude-code", prompt="quiet")
+        engine.store.insert_session(quiet)
+        runtime.create("bt-2", Path(session.workspace), [sys.executable, "-c", QUIET], {}, size=(width - 3, height - 5))
         app = BenchApp()
         async with app.run_test(size=size) as pilot:
             view = app.query_one(TerminalView)
             app.query_one(KeySink).focus()
+            await pilot.pause(0.5)
+            switches: list[float] = []
+            for _ in range(10):  # switching to a session: show() captures its screen at once
+                view.show(None)
+                started = time.monotonic()
+                view.show(EngineTerminalSource(engine, "bt-2"))
+                switches.append(time.monotonic() - started)
+                assert "session two" in view.screen_text(), view.screen_text()
+                await pilot.pause(0.05)
+            runtime.create("bt-1", Path(session.workspace), [sys.executable, "-c", FLOOD], {},
+                           size=(width - 3, height - 5))
             view.show(EngineTerminalSource(engine, "bt-1"))
             await pilot.pause(1.0)  # subscribe, seed, settle into the flood
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -125,6 +149,8 @@ async def run(seconds: float, size: tuple[int, int]) -> dict[str, float]:
         cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
         return {
             "seconds": elapsed,
+            "switch_p50_ms": percentile(switches, 50) * 1000,
+            "switch_max_ms": max(switches) * 1000,
             "lag_p50_ms": percentile(lags, 50) * 1000,
             "lag_p95_ms": percentile(lags, 95) * 1000,
             "lag_p99_ms": percentile(lags, 99) * 1000,
@@ -143,6 +169,7 @@ async def run(seconds: float, size: tuple[int, int]) -> dict[str, float]:
     finally:
         try:
             runtime.kill("bt-1")
+            runtime.kill("bt-2")
         finally:
             subprocess.run(["tmux", "-L", os.environ["AO_TMUX_SOCKET"], "kill-server"], capture_output=True)
             engine.store.close()
