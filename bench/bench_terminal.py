@@ -172,6 +172,8 @@ async def run(seconds: float, size: tuple[int, int]) -> dict[str, float]:
             runtime.kill("bt-2")
         finally:
             subprocess.run(["tmux", "-L", os.environ["AO_TMUX_SOCKET"], "kill-server"], capture_output=True)
+            socket = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / os.environ["AO_TMUX_SOCKET"]
+            socket.unlink(missing_ok=True)
             engine.store.close()
             subprocess.run(["rm", "-rf", str(tmp)], check=False)
 
