@@ -42,8 +42,13 @@ async def settle(pilot) -> None:  # noqa: ANN001
     await pilot.pause(0.1)
     await app.workers.wait_for_complete()
     await pilot.pause()
-    for widget in app.screen.query("TextArea, Input"):
-        widget.cursor_blink = False
+    # No blinking cursor: switched off once focus has settled (the watcher decides visibility
+    # from focus, so it runs again after a pause).
+    for _ in range(2):
+        for widget in app.screen.query("TextArea, Input"):
+            widget.cursor_blink = True
+            widget.cursor_blink = False
+        await pilot.pause(0.05)
 
 
 #: Screens also shot in the light and high-contrast themes (the rest share their widgets and CSS).
