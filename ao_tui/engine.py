@@ -614,11 +614,7 @@ class Engine:
             session_id, S.MERGED, reason=f"merged ({method or 'default method'})", pr=pr, merged_at=utcnow()
         )
         if self._loop is not None:
-            self._loop.on_merged(updated)
-        else:
-            from ao_tui.outcomes import record_outcome
-
-            record_outcome(self.store, updated)
+            self._loop.on_merged(updated)  # else the next engine loop records it (merged elsewhere)
         if session.task_id:
             try:
                 task = self.tracker(session.project).get_task(session.task_id)
