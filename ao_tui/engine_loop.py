@@ -366,11 +366,34 @@ class EngineLoop:
                 continue
             seen = (path is not None and path.exists() and _transcript_has_prompt(path, msg["text"])) or (
                 events.exists() and _events_have_prompt(events, msg["text"], since))
+            if not seen and self._typed_but_unsent(session, msg["text"]):
+                # The crash fell between the paste and Enter: submit what is there, do not type it twice.
+                try:
+                    self.engine.runtime(session).send_keys(session.runtime_handle, "Enter")
+                    seen = True
+                except Exception as exc:
+                    log.warning("submitting the typed message to %s failed: %s", session.id, exc)
             if seen and self.store.mark_delivered(msg["id"]):
                 log.info("message %s to %s was delivered before the restart", msg["key"] or msg["id"], session.id)
                 self.store.add_event(Event(session_id=session.id, kind="message",
                                            data={"from": "ao", "key": msg["key"], "chars": len(msg["text"]),
                                                  "found_after_restart": True}))
+
+    def _typed_but_unsent(self, session: Session, text: str) -> bool:
+        """Whether the agent's input line shows ``text`` typed and not submitted: its first
+        line, or Claude Code's ``[Pasted text #n +k lines]`` with the same line count."""
+        screen = self._screen_reader(session.id)
+        if screen is None:
+            return False
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")[:40]
+        pasted = f"+{text.count(chr(10))} lines]"
+        lines = screen[0].rstrip().splitlines()  # the screen below the input box is often empty
+        for line in reversed(lines[-15:]):
+            stripped = line.strip()
+            if stripped.startswith(("❯", ">")):  # the input line: the lowest prompt on the screen
+                typed = stripped.lstrip("❯>").strip()
+                return bool(("[Pasted text #" in typed and pasted in typed) or (first and typed.startswith(first)))
+        return False
 
     # -- PRs and reactions ---------------------------------------------------------
 

@@ -13,6 +13,8 @@ so ao knows when it is busy and when it is at its prompt, as with the real CLI.
 3. The engine dies after typing a message, before recording it as delivered: the
    restarted engine finds it in the agent's ``UserPromptSubmit`` hook event and does
    not type it again.
+4. (Real Claude Code) the engine dies between the paste and Enter: the restarted
+   engine sees the message typed in the input box and submits it, once.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ import pytest
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
 from ao_tui.models import ActivityState
-from tests.support.claude_project import needs_worktree
+from tests.conftest import claude_bin
+from tests.support.anthropic_server import AnthropicServer, text
+from tests.support.claude_project import claude_project, needs_worktree, transcript_of, user_turns
 from tests.support.gitrepo import git
 from tests.support.waiting import wait_until
 
@@ -165,3 +169,48 @@ def test_kill_9_between_noticing_a_failure_and_delivering_it(
         assert [m["text"] for m in received(standin_dir, s.id)][2:] == [note]
     finally:
         ao.stop()
+
+
+@pytest.mark.claude
+@pytest.mark.skipif(claude_bin() is None, reason="Claude Code CLI not installed")
+def test_engine_died_between_paste_and_enter_real_claude_gets_the_message_once(
+    tmp_path: Path, git_repo: Path, ao_home: Path, tmux_socket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crash fell after the paste, before Enter: the message sits typed in Claude Code's
+    input box. The next engine submits it rather than typing it a second time."""
+    message = "CI failed on your branch ao/rc-1 (commit 0123456789).\nFailing checks: pytest\n\nFAILED test_add"
+    with AnthropicServer() as api:
+        api.script.on_prompt("Say hello", text("Hello."))
+        api.script.on_prompt("Failing checks: pytest", text("Looking at test_add."))
+        config = claude_project(git_repo, tmp_path / "home", api.url, monkeypatch)
+        first = Engine(load_config(str(config)))
+        s = first.spawn(prompt="Say hello.")
+        agent = first.agent(s)
+        wait_until(lambda: (g := agent.read_screen(first.peek(s.id))) is not None and g.state is ActivityState.IDLE
+                   and "Hello." in first.peek(s.id), timeout=30, message=lambda: first.peek(s.id))
+        # What the dying engine did: queued, marked attempted, pasted, and no Enter.
+        msg_id = first.store.enqueue_message(s.id, message, key=f"{s.id}:ci_failed:0123456789")
+        assert msg_id is not None
+        first.store.mark_attempted(msg_id)
+        first.runtime(s).send_text(s.runtime_handle, message, submit=False)
+        wait_until(lambda: "[Pasted text #1 +3 lines]" in first.peek(s.id), timeout=5, message=lambda: first.peek(s.id))
+
+        restarted = Engine(load_config(str(config)))
+        assert restarted.start()
+        try:
+            transcript = transcript_of(restarted, s)
+            wait_until(lambda: "Looking at test_add." in restarted.peek(s.id), timeout=20,
+                       message=lambda: restarted.peek(s.id))
+            wait_until(lambda: [t for t in user_turns(transcript) if "Failing checks" in t] == [message], timeout=5,
+                       message=lambda: str(user_turns(transcript)))
+            assert restarted.store.pending_messages(s.id) == []
+            time.sleep(1.0)  # loop ticks that would type it again if it were still pending
+            assert [t for t in user_turns(transcript) if "Failing checks" in t] == [message]
+            assert api.script.pending() == []
+            # ao's event log says it was completed, not typed anew (Claude Code would merge a second
+            # identical paste into the first; another agent would get the text twice).
+            sent = [e.data for e in restarted.events(s.id) if e.kind == "message"]
+            assert sent == [{"from": "ao", "key": f"{s.id}:ci_failed:0123456789", "chars": len(message),
+                             "found_after_restart": True}]
+        finally:
+            restarted.stop()
