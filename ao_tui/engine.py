@@ -75,6 +75,7 @@ class Engine:
         self.store = store or open_store()
         self._plugins: dict[tuple[str, str, str], Any] = {}
         self._listeners: list[Listener] = []
+        self._notice_listeners: list[Callable[[Notification], None]] = []
         self._lock = threading.RLock()
         self._loop: Any = None  # ao_tui.engine_loop.EngineLoop when running
         self._pr_locks: dict[str, threading.Lock] = {}
@@ -146,6 +147,11 @@ class Engine:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def subscribe_notifications(self, listener: Callable[[Notification], None]) -> Callable[[], None]:
+        """In-process listeners (the TUI's toasts) for what the notifiers are told."""
+        self._notice_listeners.append(listener)
+        return lambda: self._notice_listeners.remove(listener) if listener in self._notice_listeners else None
 
     def _changed(self, session: Session) -> Session:
         for listener in list(self._listeners):
@@ -633,6 +639,12 @@ class Engine:
         return self._changed(session)
 
     def notify(self, title: str, body: str = "", session_id: str | None = None, urgency: str = "normal") -> None:
+        notice = Notification(title=title, body=body, session_id=session_id, urgency=urgency)
+        for listener in list(self._notice_listeners):
+            try:
+                listener(notice)
+            except Exception:
+                log.exception("notification listener failed")
         project = self.session(session_id).project if session_id else next(iter(self.config.projects), None)
         if project is None:
             return

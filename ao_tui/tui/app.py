@@ -56,6 +56,14 @@ class SessionChanged(Message):
         self.session = session
 
 
+class EngineNotice(Message):
+    """Something the engine told its notifiers (posted from engine threads)."""
+
+    def __init__(self, title: str, body: str, urgency: str) -> None:
+        super().__init__()
+        self.title, self.body, self.urgency = title, body, urgency
+
+
 class StoreChanged(Message):
     """Some process wrote the store."""
 
@@ -177,6 +185,9 @@ class AoApp(App[None]):
         self.reload_sessions()
         self.session_list.focus()
         self._unsubscribe = self.engine.subscribe(lambda s: self.post_message(SessionChanged(s)))
+        self._unsubscribe_notices = self.engine.subscribe_notifications(
+            lambda n: self.post_message(EngineNotice(n.title, n.body, n.urgency))
+        )
         self.call_after_refresh(self._start_background)
         self.set_interval(15, self._tick)
 
@@ -191,11 +202,18 @@ class AoApp(App[None]):
         self._watch_stop.set()
         if self._unsubscribe:
             self._unsubscribe()
+        if getattr(self, "_unsubscribe_notices", None):
+            self._unsubscribe_notices()
         if self.engine_state == "running":
             try:
                 self.engine.stop()
             except Exception:
                 log.exception("stopping the engine")
+
+    def on_engine_notice(self, message: EngineNotice) -> None:
+        text = clean(message.title) + (f"\n{clean(message.body)}" if message.body else "")
+        severity = "error" if message.urgency == "critical" else "information"
+        self.notify(text, severity=severity, timeout=12 if severity == "error" else 6, markup=False)
 
     def on_resize(self, event: Any) -> None:
         self._apply_size(event.size.width)
