@@ -190,6 +190,7 @@ class AoApp(App[None]):
         )
         self.call_after_refresh(self._start_background)
         self.set_interval(15, self._tick)
+        self.set_interval(3, self._maybe_take_over)
 
     def _start_background(self) -> None:
         """The store watch and the engine loop start once the first frame is on screen."""
@@ -367,6 +368,22 @@ class AoApp(App[None]):
             self.post_message(EngineState("off", f"engine failed to start: {type(exc).__name__}: {exc}"))
             return
         self.post_message(EngineState("running" if running else "following"))
+
+    def _maybe_take_over(self) -> None:
+        """A following app runs the engine once the process that ran it has gone.
+
+        ``engine.start()`` only tries a non-blocking lock, so this costs a syscall.
+        """
+        if self.start_engine and self.engine_state == "following":
+            self._take_over()
+
+    @work(thread=True, exclusive=True, group="engine-start", exit_on_error=False)
+    def _take_over(self) -> None:
+        try:
+            if self.engine.start():
+                self.post_message(EngineState("running"))
+        except Exception as exc:
+            log.warning("taking over the engine failed: %s", exc)
 
     # -- focused session -----------------------------------------------------
 

@@ -127,6 +127,8 @@ def test_two_logins_see_the_same_fleet(ao_home: Path, git_repo: Path, tmp_path: 
             wait_until(lambda: "In review 0" in term.screen(), timeout=15, message=term.screen)
         first.keys("q")
         wait_until(first.dead, timeout=20, message=first.screen)
+        # The login left running takes the engine over: nothing goes unwatched.
+        wait_until(lambda: "engine running" in second.screen(), timeout=20, message=second.screen)
     finally:
         store.close()
         first.kill()
