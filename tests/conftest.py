@@ -37,7 +37,9 @@ def ao_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("AO_TMUX_SOCKET", socket)
     monkeypatch.delenv("AO_CONFIG", raising=False)
     yield home
-    subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
+    subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+    # tmux leaves the socket file behind after kill-server; hundreds of runs leave hundreds.
+    (Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / socket).unlink(missing_ok=True)
 
 
 @pytest.fixture
