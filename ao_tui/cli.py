@@ -202,8 +202,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     engine = _engine(args, check=False)
     engine.reconcile()
     for sid in args.ids:
+        before = engine.session(sid)
+        if engine.runtime(before).status(before.runtime_handle).alive:
+            print(f"{sid} is already running ({before.status.value}); nothing to restore")
+            continue
         s = engine.restore(sid)
-        print(f"{s.id} {s.status.value}")
+        print(f"{s.id} restored: {s.status.value} in {s.workspace}")
     return 0
 
 
@@ -309,6 +313,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     engine = _engine(args, check=False)
+    engine.session(args.id)  # an unknown id is an error, not an empty history
     for e in engine.events(args.id, limit=args.limit):
         change = f"{e.from_status} -> {e.to_status}" if e.to_status else ""
         print(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.kind:<10} {change} {json.dumps(e.data) if e.data else ''}".rstrip())
@@ -324,8 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="ao-tui 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help="path to ao.config.yaml")
+
     def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         p.set_defaults(func=func)
         return p
 

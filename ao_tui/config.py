@@ -35,6 +35,14 @@ EVENTS = (
 )
 
 
+def _check_duration(value: Any) -> Any:
+    from ao_tui.durations import parse_duration
+
+    if value is not None:
+        parse_duration(value)  # ValueError: "not a duration: 'fast' (use e.g. 90s, 30m, 2h)"
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +62,10 @@ class PluginRef(BaseModel):
     def _from_name(cls, value: Any) -> Any:
         if isinstance(value, str):
             return {"plugin": value}
+        if not isinstance(value, dict):
+            raise ValueError("expected a plugin name, or a mapping with a `plugin` key and its options")
+        if "poll_interval" in value:
+            _check_duration(value["poll_interval"])
         return value
 
     @property
@@ -80,6 +92,11 @@ class ReactionConfig(_Model):
     )
     cooldown: str | None = Field(default=None, description="Minimum time between two runs, e.g. 2m.")
     message: str | None = Field(default=None, description="Template for send_to_agent.")
+
+    @field_validator("escalate_after", "cooldown")
+    @classmethod
+    def _durations(cls, value: Any) -> Any:
+        return _check_duration(value) if isinstance(value, str) else value
     method: Literal["merge", "squash", "rebase"] | None = None
 
 
@@ -112,6 +129,11 @@ class ProjectConfig(_Model):
     max_sessions: int = Field(default=10, ge=1, le=500)
     stuck_after: str = Field(default="10m", description="Quiet time after which a working agent counts as stuck.")
     autopilot: bool = False
+
+    @field_validator("stuck_after")
+    @classmethod
+    def _stuck(cls, value: str) -> str:
+        return _check_duration(value)
 
     @field_validator("repo", mode="before")
     @classmethod

@@ -376,7 +376,8 @@ class Engine:
         self.runtime(session).kill(session.runtime_handle)
         if self._loop is not None:
             self._loop.untrack(session_id)
-        return self._changed(self.store.transition(session_id, S.KILLED, reason=reason))
+        stopped = Activity(state=ActivityState.EXITED, source="ao", detail="killed")
+        return self._changed(self.store.transition(session_id, S.KILLED, reason=reason, activity=stopped))
 
     def restore(self, session_id: str) -> Session:
         """Bring a session back in its workspace with its conversation."""

@@ -99,6 +99,7 @@ def test_spawn_from_backlog_send_peek_kill_restore(engine: Engine, project: Path
 
     killed = engine.kill(s.id)
     assert killed.status is S.KILLED
+    assert (killed.activity.state.value, killed.activity.detail) == ("exited", "killed"), "no stale 'working' on a killed row"
     assert s.runtime_handle not in engine.runtime(killed).list_handles()
     restored = engine.restore(s.id)
     assert restored.status is S.WORKING

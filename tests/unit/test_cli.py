@@ -59,3 +59,15 @@ def test_plugins_lists_every_slot(tmp_path):
     lines = {line.split()[0]: line for line in out.stdout.splitlines()}
     assert set(lines) == {"runtime", "agent", "workspace", "tracker", "scm", "notifier", "terminal", "reactions"}
     assert "claude-code" in lines["agent"]
+
+
+def test_config_flag_works_after_the_subcommand(git_repo, tmp_path):
+    home = tmp_path / "home"
+    ao("init", cwd=git_repo, env_home=home)
+    config = str(git_repo / "ao.config.yaml")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = ao("ls", "--json", "--config", config, cwd=elsewhere, env_home=home)
+    assert out.returncode == 0, out.stderr
+    out = ao("events", "nope-1", "--config", config, cwd=elsewhere, env_home=home)
+    assert out.returncode == 3 and "unrecognized" not in out.stderr

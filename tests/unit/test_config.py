@@ -36,6 +36,11 @@ def test_example_config_is_valid_and_documents_every_project_key():
         ("projects: [\n", "ao.config.yaml:2: invalid YAML"),
         ("projects:\n  app:\n    default_branch: main\n", "ao.config.yaml:2: projects.app.repo: required key is missing"),
         ("projects:\n  app:\n    repo: /tmp\n    default_branch: '../../etc'\n", "ao.config.yaml:4: projects.app.default_branch: invalid branch name"),
+        ("projects:\n  app:\n    repo: /tmp\n    runtime: 5\n",
+         "ao.config.yaml:4: projects.app.runtime: expected a plugin name, or a mapping with a `plugin` key"),
+        ("projects:\n  app:\n    repo: /tmp\n    scm: {plugin: local, poll_interval: fast}\n",
+         "ao.config.yaml:4: projects.app.scm: not a duration: 'fast'"),
+        ("projects:\n  app:\n    repo: /tmp\n    stuck_after: soon\n", "ao.config.yaml:4: projects.app.stuck_after: not a duration"),
     ],
 )
 def test_bad_config_is_one_line_with_file_line_and_field(text, expected):
