@@ -21,20 +21,10 @@ from ao_tui.engine import Engine
 from ao_tui.errors import AoError, InvalidName
 from ao_tui.models import SessionStatus as S
 from tests.support.gitrepo import git
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 STAND_IN = ROOT / "tests" / "support" / "stand_in_agent.py"
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
-        time.sleep(interval)
 
 
 @pytest.fixture
