@@ -236,7 +236,9 @@ class AoApp(App[None]):
             main.set_class(name == tab, f"-tab-{name}")
         tabs = self._main("#tabs")
         if tabs.active != f"tab-{tab}" and tabs.query(f"#tab-{tab}"):
-            tabs.active = f"tab-{tab}"
+            # Set by us, not clicked: no TabActivated (a queued one would switch back and forth forever).
+            with self.prevent(Tabs.TabActivated):
+                tabs.active = f"tab-{tab}"
         if focus:
             target = {"list": self.session_list, "terminal": self.terminal.view, "detail": self.detail,
                       "chat": self._chat}.get(tab)
@@ -244,6 +246,9 @@ class AoApp(App[None]):
                 target.focus()
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        """A tab clicked. Stale messages (the tab is no longer the active one) are ignored."""
+        if event.tab.id != event.tabs.active:
+            return
         name = (event.tab.id or "tab-list").removeprefix("tab-")
         if name != self.active_tab:
             self._show_tab(name)

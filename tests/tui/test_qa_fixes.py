@@ -1,0 +1,54 @@
+"""Regressions QA found using the control room as a new user."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.tui.helpers import screen_text, wait_until
+
+
+async def _still_responds(pilot, app) -> None:  # noqa: ANN001
+    await pilot.press("question_mark")
+    await wait_until(pilot, lambda: "Keys" in screen_text(app), timeout=5, what="help screen")
+    await pilot.press("escape")
+    await wait_until(pilot, lambda: "Keys" not in screen_text(app), timeout=5, what="help closed")
+
+
+async def send_burst(app, keys, gap: float = 0.0) -> None:  # noqa: ANN001
+    """Keys as a fast typist (or a paste) delivers them: queued before the first is handled."""
+    from textual import events
+
+    for key in keys:
+        char = {"right_square_bracket": "]", "slash": "/", "question_mark": "?", "escape": "\x1b"}.get(key, key)
+        app.post_message(events.Key(key, char if len(char) == 1 else None))
+        if gap:
+            await asyncio.sleep(gap)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("burst", "gap"), [
+    (("right_square_bracket", "right_square_bracket", "escape", "j"), 0.0),
+    (("right_square_bracket", "right_square_bracket", "escape", "slash", "escape"), 0.0),
+    (("escape", "1", "r", "escape"), 0.4),
+])
+async def test_tab_bursts_at_80x24_do_not_freeze(make_app, burst, gap) -> None:  # noqa: ANN001
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await send_burst(app, burst, gap)
+        await asyncio.wait_for(_still_responds(pilot, app), 15)
+        assert app.active_tab in ("list", "terminal", "detail")
+        await pilot.press("q")
+
+
+async def test_clicking_a_tab_still_switches_pane(make_app) -> None:  # noqa: ANN001
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.click("#tab-detail")
+        await wait_until(pilot, lambda: app.active_tab == "detail", timeout=5, what="detail tab")
+        assert "Pull request" in screen_text(app)
+        await pilot.click("#tab-list")
+        await wait_until(pilot, lambda: app.active_tab == "list", timeout=5, what="list tab")
