@@ -34,6 +34,10 @@ _HANDLE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 #: tmux sends a command as one imsg of at most 16 kB; stay well below it.
 COMMAND_BYTES = 12_000
 HISTORY_LIMIT = 50_000
+#: Times ``create`` starts ao's server again when it found one exiting.
+SERVER_START_ATTEMPTS = 5
+#: tmux's words when the server went away under a command (or, with -N, was not there).
+_SERVER_GONE = ("server exited unexpectedly", "lost server", "no server running", "error connecting to")
 _PANE_FORMAT = "\t".join(
     [
         "#{session_name}",
@@ -111,10 +115,10 @@ class TmuxRuntime(Runtime):
         except FileNotFoundError:
             raise AoError("tmux is not installed (runtime tmux needs it on PATH)") from None
         except subprocess.TimeoutExpired:
-            raise AoError(f"tmux {args[0]} did not answer within {timeout:g}s") from None
+            raise AoError(f"tmux {_command_name(args)} did not answer within {timeout:g}s") from None
         if check and done.returncode != 0:
             err = done.stderr.decode(errors="replace").strip().splitlines()
-            raise AoError(f"tmux {args[0]} failed: {err[-1] if err else f'exit {done.returncode}'}")
+            raise AoError(f"tmux {_command_name(args)} failed: {err[-1] if err else f'exit {done.returncode}'}")
         return done
 
     @staticmethod
@@ -202,15 +206,34 @@ class TmuxRuntime(Runtime):
             write_atomic(spec, json.dumps({"argv": argv}))
             argv = [sys.executable, "-m", "ao_tui_plugins.launch", str(spec)]
         # The server keeps the argv of the client that started it as its process title for its whole
-        # life (visible in `ps`): start it with a command that carries no environment values.
-        self._tmux("start-server", ";", "set-option", "-g", "exit-empty", "off")
-        # One invocation: the options hold before the process can exit, whatever the server state.
-        self._tmux(*head, *argv)
-        return handle
+        # life (visible in `ps`): start it with a command that carries no environment values, then
+        # create the session with -N, which never starts a server. A server may be exiting as we
+        # reach it (one started by another client that found no session, or by `kill` leaving none):
+        # then the command fails with the server gone, and the whole start is tried again.
+        for attempt in range(SERVER_START_ATTEMPTS):
+            try:
+                self._tmux("start-server", ";", "set-option", "-g", "exit-empty", "off")
+                # One invocation: the options hold before the process can exit, whatever the server state.
+                self._tmux("-N", *head, *argv)
+                return handle
+            except AoError as exc:
+                if not _server_gone(exc) or attempt == SERVER_START_ATTEMPTS - 1:
+                    raise
+                log.debug("tmux server on %s went away while creating %s; starting it again", self.socket, handle)
+                time.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def kill(self, handle: str) -> None:
+        """Kill the session; once none is left, let ao's server exit (it does not linger idle).
+
+        The server is started with ``exit-empty off`` (see ``create``); turning it back on when the
+        server has no session makes tmux exit it. A create racing with this either made its session
+        first (the server stays: it is not empty) or finds the server gone and starts it again.
+        """
         self._tmux("kill-session", "-t", self._target(handle), check=False)
         (self.context.ao_home / "runtime" / f"{handle}.launch.json").unlink(missing_ok=True)
+        if not self.list_handles():
+            self._tmux("-N", "set-option", "-g", "exit-empty", "on", check=False)
 
     def status(self, handle: str) -> RuntimeStatus:
         """Alive or not, with the exit status (a signal death is ``-signal``, as in Python)."""
@@ -331,7 +354,7 @@ class TmuxRuntime(Runtime):
         if not pane_id:
             raise NotFound(f"no tmux session {handle!r} on socket {self.socket}")
         proc = await asyncio.create_subprocess_exec(
-            "tmux", "-L", self.socket, "-C", "attach-session", "-f", "ignore-size,read-only", "-t", f"={handle}",
+            "tmux", "-L", self.socket, "-N", "-C", "attach-session", "-f", "ignore-size,read-only", "-t", f"={handle}",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         assert proc.stdout is not None and proc.stdin is not None
@@ -366,6 +389,14 @@ class TmuxRuntime(Runtime):
                     await asyncio.wait_for(proc.wait(), 2.0)
                 except (TimeoutError, ProcessLookupError):
                     proc.kill()
+
+
+def _command_name(args: Sequence[str]) -> str:
+    return next((a for a in args if not a.startswith("-")), "")
+
+
+def _server_gone(exc: AoError) -> bool:
+    return any(words in str(exc) for words in _SERVER_GONE)
 
 
 def _wait_drained(tty: str, deadline: float) -> None:

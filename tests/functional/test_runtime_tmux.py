@@ -364,3 +364,54 @@ def test_real_claude_code_receives_pasted_prompts_exactly_once(runtime: TmuxRunt
     assert small in sent_one.replace("\r\n", "\n").replace("\r", "\n")
     assert big.strip() in sent_two.replace("\r\n", "\n").replace("\r", "\n")
     print("send_text into Claude Code (small, 60 kB):", timings)
+
+
+def test_many_sessions_created_at_once_on_a_fresh_server_all_start(runtime: TmuxRuntime, tmp_path: Path) -> None:
+    """Concurrent spawns never lose the race that starts ao's server (QA: 4 of 6 demo agents lost).
+
+    Meanwhile another agent is spawned and killed over and over: each kill that
+    leaves no session lets the server exit, so creates keep meeting a server on
+    its way out and must start it again.
+    """
+    import threading
+
+    errors: list[BaseException] = []
+    handles = [f"cc-{i}" for i in range(12)]
+    barrier = threading.Barrier(len(handles) + 1)
+    stop = threading.Event()
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+    def create(handle: str) -> None:
+        barrier.wait()
+        try:
+            runtime.create(handle, tmp_path, sleeper, {"K": "v"})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def churn() -> None:
+        barrier.wait()
+        while not stop.is_set():
+            try:
+                runtime.create("churn-1", tmp_path, sleeper, {})
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            runtime.kill("churn-1")
+
+    threads = [threading.Thread(target=create, args=(h,)) for h in handles]
+    other = threading.Thread(target=churn)
+    other.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    stop.set()
+    other.join(timeout=15)
+    assert errors == []
+    assert sorted(runtime.list_handles()) == sorted(handles)
+    assert all(runtime.status(h).alive for h in handles)
+    for handle in handles:
+        runtime.kill(handle)
+    assert runtime.list_handles() == []
+    # With no session left, ao's server exits rather than lingering.
+    wait_until(lambda: subprocess.run(["tmux", "-L", runtime.socket, "list-sessions"], capture_output=True,
+                                      stdin=subprocess.DEVNULL).returncode != 0, timeout=5)
