@@ -54,6 +54,7 @@ from textual.selection import Selection
 from textual.strip import Strip
 
 from ao_tui.tui.terminal_source import TerminalSource
+from ao_tui.tui.text import clean
 
 log = logging.getLogger("ao.tui.terminal")
 
@@ -478,6 +479,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._install(ScrollbackScreen(*self._term_size, self.HISTORY_LINES), keep_history=False)
         self._follow = True
         self.pane_title = ""
+        self._update_subtitle()  # typing names the session it goes to
         if source is None:
             self._message = "No session selected."
             self.input_mode = False
@@ -1159,7 +1161,9 @@ class TerminalView(ScrollView, can_focus=True):
 
     def _update_subtitle(self) -> None:
         if self.input_mode:
-            self.border_subtitle = Text(f"INPUT — {self.leave_key} to leave")
+            target = getattr(self.source, "session_id", "") or ""
+            self.border_subtitle = Text(f"INPUT {clean(target)} — {self.leave_key} to leave" if target
+                                        else f"INPUT — {self.leave_key} to leave")
         elif not self._follow:
             self.border_subtitle = Text("SCROLLBACK — end to follow")
         else:

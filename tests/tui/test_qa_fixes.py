@@ -52,3 +52,20 @@ async def test_clicking_a_tab_still_switches_pane(make_app) -> None:  # noqa: AN
         assert "Pull request" in screen_text(app)
         await pilot.click("#tab-list")
         await wait_until(pilot, lambda: app.active_tab == "list", timeout=5, what="list tab")
+
+
+async def test_number_keys_only_move_the_cursor_and_typing_names_its_session(make_app) -> None:  # noqa: ANN001
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("3")
+        assert app.session_list.cursor_id == "app-2"
+        assert len(app.screen_stack) == 1 and not app.terminal.input_mode  # nothing acted on app-2
+        app.jump_to("app-5")
+        await pilot.pause()
+        await pilot.press("i")
+        await wait_until(pilot, lambda: "INPUT app-5 — ctrl+] to leave" in screen_text(app), timeout=5,
+                         what=lambda: screen_text(app))
+        await pilot.press("ctrl+right_square_bracket")
+        await wait_until(pilot, lambda: not app.terminal.input_mode, timeout=5, what="left input mode")
+        assert "INPUT" not in screen_text(app)

@@ -317,7 +317,7 @@ async def test_input_mode_sends_bytes_and_ctrl_bracket_leaves() -> None:
         assert source.sent == []
         view.input_mode = True
         await pilot.pause()
-        assert "INPUT — ctrl+] to leave" in visible(app)
+        assert "INPUT fake-1 — ctrl+] to leave" in visible(app)
         await pilot.press("h", "i", "enter", "backspace", "up", "ctrl+c", "escape", "tab", "q", "Q")
         await wait_for(pilot, lambda: b"".join(source.sent) == b"hi\r\x7f\x1b[A\x03\x1b\tqQ",
                        what=lambda: f"bytes sent: {source.sent!r}")
