@@ -69,3 +69,31 @@ async def test_number_keys_only_move_the_cursor_and_typing_names_its_session(mak
         await pilot.press("ctrl+right_square_bracket")
         await wait_until(pilot, lambda: not app.terminal.input_mode, timeout=5, what="left input mode")
         assert "INPUT" not in screen_text(app)
+
+
+async def test_approve_dialog_does_not_contradict_the_pr_line(make_app, fleet_engine) -> None:  # noqa: ANN001
+    from ao_tui.models import CheckState, ReviewState
+
+    session = fleet_engine.session("app-4")
+    pr = session.pr.model_copy(update={"ci": CheckState.PASSED, "review": ReviewState.PENDING})
+    fleet_engine.store.update("app-4", pr=pr)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.jump_to("app-4")
+        await pilot.press("A")
+        await wait_until(pilot, lambda: "Approve app-4?" in screen_text(app), timeout=5, what="approve dialog")
+        text = screen_text(app)
+        assert "review ? pending" in text
+        assert "CI green: ready for your approval." in text
+        assert "Approved and green" not in text
+        await pilot.press("escape")
+        app.jump_to("app-2")  # already approved
+        await pilot.press("A")
+        await wait_until(pilot, lambda: "Approve app-2?" in screen_text(app), timeout=5, what="approve dialog")
+        assert "Already approved and CI green" in screen_text(app)
+        await pilot.press("escape")
+        app.jump_to("app-3")  # red CI: a blocker, named
+        await pilot.press("A")
+        await wait_until(pilot, lambda: "Refusing to approve: CI is failing" in screen_text(app), timeout=5,
+                         what="blocker")

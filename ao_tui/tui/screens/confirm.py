@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from ao_tui.models import Session
+from ao_tui.models import CheckState, ReviewState, Session
 from ao_tui.tui.glyphs import CI_GLYPHS, REVIEW_GLYPHS
 from ao_tui.tui.text import clean
 
@@ -109,12 +109,24 @@ class MergeScreen(ModalScreen[tuple[bool, bool]]):
 
     def _verdict(self) -> Group | Text:
         if not self.blockers:
-            return Text(f"Approved and green: ready to {self.verb.lower()}.", style="green")
+            return Text(self._ready_text(), style="green")
         if self.insisting:
             return Text(f"Insisting despite: {', '.join(self.blockers)}. Press y to {self.verb.lower()} anyway.",
                         style="bold red")
         return Text(f"Refusing to {self.verb.lower()}: {', '.join(self.blockers)}. Press f to insist.",
                     style="bold red")
+
+    def _ready_text(self) -> str:
+        """Why going ahead is fine, in words that match the PR line above it."""
+        pr = self.session.pr
+        if self.verb != "Approve" or pr is None:
+            return f"Approved and green: ready to {self.verb.lower()}."
+        if pr.review is ReviewState.APPROVED:
+            return "Already approved" + (" and CI green" if pr.ci is CheckState.PASSED else "") + \
+                ": nothing to add; M merges it."
+        if pr.ci is CheckState.PASSED:
+            return "CI green: ready for your approval."
+        return "No CI checks reported: approve on your own review."
 
     def action_insist(self) -> None:
         if not self.blockers:
