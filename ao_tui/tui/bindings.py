@@ -15,27 +15,28 @@ from ao_tui.errors import ConfigError
 
 #: App-wide actions (shown in the footer unless ``show=False``).
 APP_BINDINGS: list[Binding] = [
-    Binding("question_mark", "help", "Help", id="help"),
-    Binding("slash", "command_palette", "Jump", id="palette"),
-    Binding("ctrl+p", "command_palette", "Palette", id="palette_alt", show=False),
-    Binding("n", "new_session", "New", id="new_session"),
-    Binding("s", "send_message", "Send", id="send_message"),
-    Binding("i", "input_mode", "Type", id="input_mode"),
-    Binding("a", "attach", "Attach", id="attach"),
-    Binding("A", "approve", "Approve", id="approve"),
-    Binding("M", "merge", "Merge", id="merge"),
-    Binding("R", "request_changes", "Changes", id="request_changes"),
-    Binding("x", "kill", "Kill", id="kill"),
-    Binding("r", "restore", "Restore", id="restore"),
-    Binding("d", "diff", "Diff", id="diff"),
-    Binding("c", "toggle_chat", "Chat", id="toggle_chat"),
-    Binding("p", "filter_project", "Project", id="filter_project"),
-    Binding("t", "pick_theme", "Theme", id="pick_theme"),
-    Binding("right_square_bracket", "next_tab", "Next pane", id="next_tab"),
-    Binding("left_square_bracket", "prev_tab", "Prev pane", id="prev_tab", show=False),
-    Binding("escape", "back", "Back", id="back", show=False),
-    Binding("q", "quit", "Quit", id="quit"),
-    Binding("ctrl+right_square_bracket", "leave_input", "Leave typing", id="leave_input", show=False, priority=True),
+    Binding("question_mark", "help", "Help", id="help", tooltip="This list of keys"),
+    Binding("slash", "command_palette", "Jump", id="palette", tooltip="Jump to a session (id, title, #PR) or run a command"),
+    Binding("ctrl+p", "command_palette", "Palette", id="palette_alt", show=False, tooltip="Command palette"),
+    Binding("n", "new_session", "New", id="new_session", tooltip="Start a new session"),
+    Binding("s", "send_message", "Send", id="send_message", tooltip="Send a message to the agent"),
+    Binding("i", "input_mode", "Type", id="input_mode", tooltip="Type into the agent's terminal (ctrl+] leaves)"),
+    Binding("a", "attach", "Attach", id="attach", tooltip="Attach to its tmux session (detach with C-b d)"),
+    Binding("A", "approve", "Approve", id="approve", tooltip="Approve its PR"),
+    Binding("M", "merge", "Merge", id="merge", tooltip="Merge its PR (refuses red or unreviewed PRs)"),
+    Binding("R", "request_changes", "Changes", id="request_changes", tooltip="Request changes on its PR"),
+    Binding("x", "kill", "Kill", id="kill", tooltip="Kill the agent (workspace stays)"),
+    Binding("r", "restore", "Restore", id="restore", tooltip="Restore a killed or exited session"),
+    Binding("d", "diff", "Diff", id="diff", tooltip="Changed files and their diff"),
+    Binding("c", "toggle_chat", "Chat", id="toggle_chat", tooltip="Show or hide the orchestrator chat"),
+    Binding("p", "filter_project", "Project", id="filter_project", tooltip="Show one project's sessions"),
+    Binding("t", "pick_theme", "Theme", id="pick_theme", tooltip="Pick a colour theme"),
+    Binding("right_square_bracket", "next_tab", "Next pane", id="next_tab", tooltip="Next pane (tab when narrow)"),
+    Binding("left_square_bracket", "prev_tab", "Prev pane", id="prev_tab", show=False, tooltip="Previous pane"),
+    Binding("escape", "back", "Back", id="back", show=False, tooltip="Back to the session list"),
+    Binding("q", "quit", "Quit", id="quit", tooltip="Quit ao-tui (agents keep running)"),
+    Binding("ctrl+right_square_bracket", "leave_input", "Leave typing", id="leave_input", show=False, priority=True,
+            tooltip="Stop typing into the agent"),
     *[
         Binding(str(n), f"jump_row({n})", f"Row {n}", id=f"row_{n}", show=False)
         for n in range(1, 10)
@@ -50,7 +51,7 @@ LIST_BINDINGS: list[Binding] = [
     Binding("end,G", "cursor_last", "Last", id="list_last", show=False),
     Binding("pageup", "page_up", "Page up", id="list_page_up", show=False),
     Binding("pagedown", "page_down", "Page down", id="list_page_down", show=False),
-    Binding("enter", "select", "Open", id="list_open"),
+    Binding("enter", "select", "Open", id="list_open", tooltip="Open the session's terminal"),
 ]
 
 #: Binding ids a user may remap (``tui.keys``).

@@ -156,6 +156,9 @@ async def test_help_lists_every_binding(make_app):
         for binding in APP_BINDINGS:
             if not binding.id.startswith("row_"):
                 assert binding.id in text
+        # QA: the keys a user looked for and did not find (leave typing, row numbers, copy the screen).
+        for shown in ("^]", "1…9", "Copy screen", "detach with C-b d"):
+            assert shown in text
 
 
 async def test_keys_remapped_from_config(make_app, fleet_engine):

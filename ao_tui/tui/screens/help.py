@@ -1,7 +1,14 @@
-"""``?``: every binding, generated from the binding lists (so nothing goes undocumented)."""
+"""``?``: every key, generated from the real binding lists (so nothing goes undocumented).
+
+App and list keys come grouped by what they do; the terminal, detail and chat
+panes' keys are read from their widgets' bindings (inherited ones included).
+The table drops its "Id" column on narrow screens and scrolls with the
+arrow keys, j/k and page keys.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 
 from rich.table import Table
@@ -13,6 +20,27 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ao_tui.tui.bindings import APP_BINDINGS, LIST_BINDINGS
+
+#: Binding ids by what they are for; any id not named here lands in "Other keys".
+SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Move around", ("list_up", "list_down", "row_1", "list_first", "list_last", "list_page_up",
+                     "list_page_down", "list_open", "next_tab", "prev_tab", "back", "palette", "palette_alt")),
+    ("Act on the session under the cursor", ("input_mode", "leave_input", "attach", "send_message", "approve",
+                                             "merge", "request_changes", "kill", "restore", "diff")),
+    ("Everything else", ("new_session", "toggle_chat", "filter_project", "pick_theme", "help", "quit")),
+)
+
+#: Scrolling sideways is no use in these panes: not listed.
+SKIPPED_ACTIONS = frozenset({"scroll_left", "scroll_right", "page_left", "page_right"})
+
+#: Widgets whose own keys are listed: (title, module, class, note shown under the keys).
+PANES: tuple[tuple[str, str, str, str], ...] = (
+    ("In the terminal pane", "ao_tui.tui.terminal_view", "TerminalView",
+     "While typing (i), every key goes to the agent except ctrl+] and shift+↑ shift+↓ shift+pgup shift+pgdn "
+     "(they scroll)."),
+    ("In the detail pane", "ao_tui.tui.widgets.detail", "DetailPane", ""),
+    ("In the chat pane", "ao_tui.tui.chat_pane", "ChatPane", ""),
+)
 
 
 def _keys(binding: Binding, keymap: Mapping[str, str], display: object) -> str:
@@ -27,65 +55,106 @@ def _keys(binding: Binding, keymap: Mapping[str, str], display: object) -> str:
     return " ".join(shown)
 
 
-def bindings_table(keymap: Mapping[str, str], display: object) -> Table:
-    table = Table(box=None, show_header=True, header_style="bold", expand=True, padding=(0, 1))
-    table.add_column("Key", no_wrap=True)
-    table.add_column("Action")
-    table.add_column("Id", style="dim", no_wrap=True)
-    rows: list[tuple[str, str, str]] = []
-    for binding in [*LIST_BINDINGS, *APP_BINDINGS]:
-        if binding.id and binding.id.startswith("row_") and binding.id != "row_1":
-            continue
-        description = binding.description
-        key = _keys(binding, keymap, display)
-        if binding.id == "row_1":
-            description, key = "Jump to row 1-9 on screen", "1…9"
-        rows.append((key, description, binding.id or ""))
-    for key, description, binding_id in rows:
-        table.add_row(Text(key), Text(description), Text(binding_id))
+def _describe(binding: Binding) -> str:
+    return binding.tooltip or binding.description
+
+
+def _table(with_ids: bool) -> Table:
+    table = Table(box=None, show_header=False, expand=True, padding=(0, 1))
+    table.add_column("Key", no_wrap=True, width=12)
+    table.add_column("Action", ratio=1)
+    if with_ids:
+        table.add_column("Id", style="dim", no_wrap=True, width=16)
     return table
 
 
-def pane_tables(display: object) -> list[tuple[str, Table]]:
-    """Keys of the terminal and chat panes (their own widgets; not remappable here)."""
-    panes: list[tuple[str, str, str]] = [
-        ("In the terminal pane", "ao_tui.tui.terminal_view", "TerminalView"),
-        ("In the chat pane", "ao_tui.tui.chat_pane", "ChatPane"),
-    ]
-    out = []
-    for title, module_name, class_name in panes:
-        try:
-            import importlib
+def binding_sections(keymap: Mapping[str, str], display: object, *, with_ids: bool = True) -> list[tuple[str, Table]]:
+    """The app's and the session list's keys, one table a section."""
+    by_id = {b.id: b for b in (*LIST_BINDINGS, *APP_BINDINGS) if b.id}
+    placed: set[str] = {f"row_{n}" for n in range(2, 10)}  # 1…9 is one line
+    out: list[tuple[str, Table]] = []
+    sections = [*SECTIONS, ("Other keys", tuple(i for i in by_id if i not in {x for _, ids in SECTIONS for x in ids}))]
+    for title, ids in sections:
+        table = _table(with_ids)
+        for binding_id in ids:
+            binding = by_id.get(binding_id)
+            if binding is None or binding_id in placed:
+                continue
+            placed.add(binding_id)
+            key, description = _keys(binding, keymap, display), _describe(binding)
+            if binding_id == "row_1":
+                key, description = "1…9", "Move the cursor to the numbered row (acts on nothing)"
+            row = [Text(key), Text(description)] + ([Text(binding_id)] if with_ids else [])
+            table.add_row(*row)
+        if table.row_count:
+            out.append((title, table))
+    return out
 
+
+def widget_keys(widget_class: type, display: object) -> Table:
+    """Every key ``widget_class`` answers to (its own and inherited bindings), one line an action."""
+    by_action: dict[str, tuple[list[str], str]] = {}
+    for binding in widget_class._merge_bindings().key_to_bindings.values():  # type: ignore[attr-defined]
+        for b in binding:
+            if b.action in SKIPPED_ACTIONS:
+                continue
+            keys, _ = by_action.get(b.action, ([], ""))
+            key = _keys(b, {}, display)
+            if key not in keys:
+                keys.append(key)
+            by_action[b.action] = (keys, _describe(b))  # the subclass's words win
+    table = _table(False)
+    for keys, description in by_action.values():
+        table.add_row(Text(" ".join(keys)), Text(description))
+    return table
+
+
+def pane_tables(display: object) -> list[tuple[str, Table, str]]:
+    """Keys of the terminal, detail and chat panes (their own widgets; not remappable here)."""
+    out = []
+    for title, module_name, class_name, note in PANES:
+        try:
             widget = getattr(importlib.import_module(module_name), class_name)
         except Exception:
             continue
-        table = Table(box=None, show_header=False, expand=True, padding=(0, 1))
-        table.add_column("Key", no_wrap=True, width=11)
-        table.add_column("Action")
-        for binding in getattr(widget, "BINDINGS", []):
-            if isinstance(binding, Binding):
-                table.add_row(Text(_keys(binding, {}, display)), Text(binding.description))
-        out.append((title, table))
+        out.append((title, widget_keys(widget, display), note))
     return out
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help_close")]
+    BINDINGS = [
+        Binding("escape,question_mark,q", "close", "Close", id="help_close"),
+        Binding("j", "scroll(1)", "Down", show=False),
+        Binding("k", "scroll(-1)", "Up", show=False),
+    ]
 
     def compose(self) -> ComposeResult:
         app = self.app
         keymap = {k: v for k, v in getattr(app, "_keymap", {}).items()}
+        with_ids = app.size.width >= 100
+        title = Text("Keys", style="bold")
+        title.append("   ↑↓ j k pgup pgdn scroll · esc closes · remap an id with tui.keys in ao.config.yaml",
+                     style="dim")
         with Vertical(classes="dialog dialog-wide", id="help"):
-            yield Static(Text("Keys  (remap any id with tui.keys in ao.config.yaml)", style="bold"),
-                         classes="dialog-title")
+            yield Static(title, classes="dialog-title")
             with VerticalScroll(id="help-scroll"):
-                yield Static(bindings_table(keymap, app.get_key_display))
-                for title, table in pane_tables(app.get_key_display):
-                    yield Static(Text(title, style="bold"), classes="dialog-label")
+                for heading, table in binding_sections(keymap, app.get_key_display, with_ids=with_ids):
+                    yield Static(Text(heading, style="bold"), classes="dialog-label")
                     yield Static(table)
-            yield Static(Text("In a dialog: y confirms, n or esc cancels; f insists on a refused merge. "
-                              "Typing into the agent: ctrl+] leaves.", style="dim"), classes="dialog-body")
+                for heading, table, note in pane_tables(app.get_key_display):
+                    yield Static(Text(heading, style="bold"), classes="dialog-label")
+                    yield Static(table)
+                    if note:
+                        yield Static(Text(note, style="dim"))
+                yield Static(Text("In a dialog", style="bold"), classes="dialog-label")
+                yield Static(Text("y confirms, n or esc cancels; f insists on a refused merge.", style="dim"))
+
+    def on_mount(self) -> None:
+        self.query_one("#help-scroll").focus()
+
+    def action_scroll(self, step: int) -> None:
+        scroll = self.query_one("#help-scroll", VerticalScroll)
+        scroll.scroll_relative(y=step, animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)
