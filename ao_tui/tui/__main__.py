@@ -6,9 +6,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import atexit
+import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
+from typing import Any
 
 from ao_tui.errors import AoError
+
+#: Seconds the app gets to exit after SIGTERM/SIGHUP before the process ends without it (a closed
+#: terminal can leave Textual's writer blocked on the dead tty forever).
+EXIT_GRACE = 3.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,12 +67,49 @@ def _run(args: argparse.Namespace) -> int:
 
         app = AoApp(engine, project=args.project, theme=args.theme, start_engine=not args.no_engine)
         if demo is not None:
+            atexit.register(demo.cleanup)
+        install_exit_signals(app, demo.cleanup if demo is not None else lambda: None)
+        if demo is not None:
             demo.start(engine)  # spawns in the background once the engine loop runs
         app.run()
     finally:
         if demo is not None:
             demo.cleanup()
     return 0
+
+
+def install_exit_signals(app: Any, on_exit: Callable[[], None]) -> None:
+    """SIGTERM and SIGHUP (terminal closed, SSH dropped) quit the app as ``q`` does.
+
+    ``on_exit`` (the demo's cleanup) runs first, in the handler: with the
+    terminal gone the app may never finish exiting. The app is then asked to
+    exit through its event loop, and the process ends anyway after
+    ``EXIT_GRACE`` seconds.
+    """
+
+    def handle(signum: int, _frame: object) -> None:
+        signal.signal(signum, signal.SIG_IGN)  # a second signal must not re-enter
+        try:
+            on_exit()
+        finally:
+            _end_process_after(EXIT_GRACE, 128 + signum)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # the app is not running (yet, or any more)
+                raise SystemExit(128 + signum) from None
+            # Thread-safe: wakes the loop even if the signal arrived while it waited in select().
+            loop.call_soon_threadsafe(app.exit, None, 128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, handle)
+
+
+def _end_process_after(seconds: float, code: int) -> None:
+    def watchdog() -> None:
+        threading.Event().wait(seconds)
+        os._exit(code)
+
+    threading.Thread(target=watchdog, name="ao-exit-watchdog", daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -182,3 +182,79 @@ def test_statuses_settle_quickly(demo) -> None:  # noqa: ANN001
     finally:
         engine.stop()
         engine.store.close()
+
+
+def _fake_claudes(root: Path) -> list[int]:
+    """Pids of the demo's stand-in agents (their HOME is inside the demo directory)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"ao_tui.demo.fake_claude" in cmdline and str(root).encode() in environ:
+            pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.parametrize("how", ["sigterm", "terminal_closed"])
+@pytest.mark.timeout(90)
+def test_demo_cleans_up_when_killed_or_its_terminal_closes(tmp_path: Path, how: str) -> None:
+    """QA: `kill -TERM` or closing the terminal left 6 agents, a tmux server and /tmp/ao-demo-* behind."""
+    import shutil
+    import signal
+    import sys
+
+    missing = _missing_plugins()
+    if missing:
+        pytest.skip(f"plugins not landed yet: {', '.join(missing)}")
+    temp, tmux_dir = tmp_path / "t", tmp_path / "x"
+    temp.mkdir()
+    tmux_dir.mkdir()
+    outer = f"ao-test-outer-{os.getpid()}-{how}"
+    repo_root = Path(__file__).resolve().parents[2]
+    env = {"TMPDIR": str(temp), "TMUX_TMPDIR": str(tmux_dir), "PYTHONPATH": str(repo_root), "TERM": "xterm-256color"}
+    env_args = [a for key, value in env.items() for a in ("-e", f"{key}={value}")]
+    subprocess.run(["tmux", "-L", outer, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40",
+                    "-c", str(repo_root), *env_args, "--", sys.executable, "-m", "ao_tui.tui", "--demo"],
+                   check=True, stdin=subprocess.DEVNULL, timeout=10)
+    demo_root: Path | None = None
+    try:
+        app_pid = int(subprocess.run(["tmux", "-L", outer, "display-message", "-p", "-t", "=0:", "#{pane_pid}"],
+                                     capture_output=True, text=True, check=True).stdout)
+
+        def up() -> Path | None:
+            roots = list(temp.glob("ao-demo-*"))
+            return roots[0] if roots and len(_fake_claudes(roots[0])) >= 3 else None
+
+        demo_root = wait_until(up, timeout=45, message=lambda: str(list(temp.glob("*"))))
+        sockets = list((tmux_dir / f"tmux-{os.getuid()}").glob("ao-demo-*"))
+        assert len(sockets) == 1
+
+        if how == "sigterm":
+            os.kill(app_pid, signal.SIGTERM)
+        else:  # the terminal goes away: its processes get SIGHUP
+            subprocess.run(["tmux", "-L", outer, "kill-server"], capture_output=True, timeout=10)
+
+        def gone() -> bool:
+            alive = subprocess.run(["tmux", "-S", str(sockets[0]), "list-sessions"], capture_output=True,
+                                   stdin=subprocess.DEVNULL).returncode == 0
+            return not (_fake_claudes(demo_root) or alive or demo_root.exists() or sockets[0].exists()
+                        or Path(f"/proc/{app_pid}").exists() and b"ao_tui.tui" in Path(f"/proc/{app_pid}/cmdline").read_bytes())
+
+        wait_until(gone, timeout=15, message=lambda: (
+            f"agents {_fake_claudes(demo_root)}, dir {demo_root.exists()}, socket {sockets[0].exists()}, "
+            f"app alive {Path(f'/proc/{app_pid}').exists()}"))
+    finally:
+        subprocess.run(["tmux", "-L", outer, "kill-server"], capture_output=True, timeout=10)
+        (Path("/tmp") / f"tmux-{os.getuid()}" / outer).unlink(missing_ok=True)
+        if demo_root is not None:
+            for pid in _fake_claudes(demo_root):
+                with __import__("contextlib").suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        for sock in (tmux_dir / f"tmux-{os.getuid()}").glob("ao-demo-*"):
+            subprocess.run(["tmux", "-S", str(sock), "kill-server"], capture_output=True, timeout=10)
+        shutil.rmtree(temp, ignore_errors=True)
