@@ -631,6 +631,8 @@ class TerminalView(ScrollView, can_focus=True):
             finally:
                 if first is not None and not first.done():
                     first.cancel()
+                elif first is not None and not first.cancelled():
+                    first.exception()  # retrieved: a failure already handled (or cancelled past) is not logged again
                 aclose = getattr(stream, "aclose", None)
                 if aclose is not None:
                     try:

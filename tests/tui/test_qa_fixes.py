@@ -49,7 +49,8 @@ async def test_clicking_a_tab_still_switches_pane(make_app) -> None:  # noqa: AN
         await pilot.pause()
         await pilot.click("#tab-detail")
         await wait_until(pilot, lambda: app.active_tab == "detail", timeout=5, what="detail tab")
-        assert "Pull request" in screen_text(app)
+        # The detail pane fills in once the session's PR is read: wait for it, as a user would.
+        await wait_until(pilot, lambda: "Pull request" in screen_text(app), timeout=10, what=lambda: screen_text(app))
         await pilot.click("#tab-list")
         await wait_until(pilot, lambda: app.active_tab == "list", timeout=5, what="list tab")
 
