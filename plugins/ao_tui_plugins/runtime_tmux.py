@@ -261,11 +261,58 @@ class TmuxRuntime(Runtime):
         return {name: pane.info for name, pane in self._panes().items()}
 
     def attach_argv(self, handle: str) -> list[str]:
-        return ["tmux", "-L", self.socket, "attach-session", "-t", f"={validate_handle(handle)}"]
+        """``tmux attach-session`` to the agent's session, its window following the human's client.
+
+        ``resize`` pins the window to ao-tui's pane (tmux's ``window-size manual``), which an
+        attached terminal of another size would show cropped or surrounded by dots. So the same
+        tmux invocation first hands the size to the latest client (see ``follow_client_commands``).
+        """
+        return ["tmux", "-L", self.socket, *self.follow_client_commands(handle),
+                "attach-session", "-t", f"={validate_handle(handle)}"]
+
+    def follow_client_commands(self, handle: str) -> list[str]:
+        """tmux commands (each ended by ``;``) that run just before a human's client attaches.
+
+        The window takes the size of the latest client (``window-size latest``; ao's own
+        streaming clients attach with ``ignore-size`` and never count). A one-shot
+        ``client-detached`` hook puts back the size ao had pinned once a terminal client (named
+        by its tty, ``/dev/...``; control clients are ``client-<pid>``) detaches. Only fixed
+        words and validated handles go into the hook: tmux parses it again when it runs.
+        """
+        target = self._target(handle)
+        commands = ["set-option", "-w", "-t", target, "window-size", "latest", ";"]
+        size = self._tmux("display-message", "-p", "-t", target, "#{window_width} #{window_height}", check=False)
+        width, _, height = size.stdout.decode(errors="replace").strip().partition(" ")
+        if size.returncode == 0 and width.isdigit() and height.isdigit():
+            commands += ["set-hook", "-t", target, "client-detached", _restore_hook(target, int(width), int(height)), ";"]
+        return commands
 
     def resize(self, handle: str, width: int, height: int) -> None:
-        if width > 0 and height > 0:
-            self._tmux("resize-window", "-t", self._target(handle), "-x", str(width), "-y", str(height), check=False)
+        """Pin the window to ``width`` x ``height`` (ao-tui's terminal pane), unless a human is attached.
+
+        While a human's terminal is attached the window keeps following it; the size asked for
+        here is what its detach hook restores.
+        """
+        if width <= 0 or height <= 0:
+            return
+        target = self._target(handle)
+        if self.human_clients(handle):
+            self._tmux("set-hook", "-t", target, "client-detached", _restore_hook(target, width, height), check=False)
+            return
+        self._tmux("resize-window", "-t", target, "-x", str(width), "-y", str(height), check=False)
+
+    def human_clients(self, handle: str) -> list[str]:
+        """Names (ttys) of the terminal clients attached to ``handle``: not ao's control-mode streams."""
+        done = self._tmux("list-clients", "-t", self._target(handle), "-F", "#{client_control_mode} #{client_name}",
+                          check=False)
+        if done.returncode != 0:
+            return []
+        found = []
+        for line in done.stdout.decode(errors="replace").splitlines():
+            control, _, name = line.partition(" ")
+            if control == "0" and name:
+                found.append(name)
+        return found
 
     # -- input ----------------------------------------------------------------
 
@@ -389,6 +436,12 @@ class TmuxRuntime(Runtime):
                     await asyncio.wait_for(proc.wait(), 2.0)
                 except (TimeoutError, ProcessLookupError):
                     proc.kill()
+
+
+def _restore_hook(target: str, width: int, height: int) -> str:
+    """A ``client-detached`` hook: when a terminal client leaves, pin ``width`` x ``height`` again, once."""
+    restore = f"resize-window -t {target} -x {int(width)} -y {int(height)} ; set-hook -u -t {target} client-detached"
+    return f"if-shell -F '#{{m:/dev/*,#{{hook_client}}}}' '{restore}'"
 
 
 def _command_name(args: Sequence[str]) -> str:

@@ -3,9 +3,10 @@
 ao-tui suspends itself and runs the returned argv in the foreground, so the
 command must block until the human detaches:
 
-- Outside tmux: the runtime's own attach command, unchanged.
+- Outside tmux: the runtime's own attach command, unchanged (runtime ``tmux`` makes the
+  window follow the attaching client's size, then attaches).
 - Inside a client of ao's own tmux server (``$TMUX`` names ao's socket):
-  ``switch-client`` to the agent's session; no nesting.
+  ``switch-client`` to the agent's session (after the same size commands); no nesting.
 - Inside another tmux server (the usual case: the user's own tmux): a
   client cannot switch across servers, so ao's server is attached nested in
   the current pane, with ``TMUX`` unset (``env -u``) because tmux refuses to
@@ -37,13 +38,18 @@ class TmuxTerminal(Terminal):
         socket, target = _socket_and_target(argv)
         current = os.environ.get("TMUX", "").split(",")[0]
         if socket and target and current and _same_file(Path(current), tmux_socket_path(socket)):
-            return [argv[0], "-L", socket, "switch-client", "-t", target]
+            # Keep the commands run before attaching (the window follows the human's client).
+            return [*argv[: argv.index("attach-session")], "switch-client", "-t", target]
         return ["env", "-u", "TMUX", "-u", "TMUX_PANE", *argv]
 
 
 def _socket_and_target(argv: list[str]) -> tuple[str | None, str | None]:
+    """The ``-L`` socket and ``attach-session``'s ``-t`` target of a tmux attach command."""
     socket = argv[argv.index("-L") + 1] if "-L" in argv[:-1] else None
-    target = argv[argv.index("-t") + 1] if "-t" in argv[:-1] else None
+    if "attach-session" not in argv:
+        return socket, None
+    rest = argv[argv.index("attach-session"):]
+    target = rest[rest.index("-t") + 1] if "-t" in rest[:-1] else None
     return socket, target
 
 

@@ -289,7 +289,7 @@ def test_attach_shows_the_session_in_a_real_terminal(runtime: TmuxRuntime, reade
 
     reader(runtime)
     argv = runtime.attach_argv("rd-1")
-    assert argv == ["tmux", "-L", tmux_socket, "attach-session", "-t", "=rd-1"]
+    assert argv[:3] == ["tmux", "-L", tmux_socket] and argv[-3:] == ["attach-session", "-t", "=rd-1"]
     argv = TmuxTerminal(PluginContext(ao_home=Path("."), tmux_socket=tmux_socket)).attach_argv(argv, False)
     pid, fd = pty.fork()
     if pid == 0:
@@ -328,6 +328,9 @@ def test_terminal_attach_from_inside_another_tmux(tmux_socket: str, monkeypatch)
     socket_path = f"/tmp/tmux-{os.getuid()}/{tmux_socket}"
     monkeypatch.setenv("TMUX", f"{socket_path},123,0")  # already a client of ao's own server
     assert term.attach_argv(attach, True) == ["tmux", "-L", tmux_socket, "switch-client", "-t", "=rd-1"]
+    sized = ["tmux", "-L", tmux_socket, "set-option", "-w", "-t", "=rd-1:", "window-size", "latest", ";",
+             "attach-session", "-t", "=rd-1"]  # the commands before attaching stay
+    assert term.attach_argv(sized, True) == [*sized[:-3], "switch-client", "-t", "=rd-1"]
     other = [sys.executable, "-m", "ao_tui_plugins.pty_supervisor", "attach", "/x.sock"]
     assert term.attach_argv(other, True) == other
 
