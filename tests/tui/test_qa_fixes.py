@@ -98,3 +98,31 @@ async def test_approve_dialog_does_not_contradict_the_pr_line(make_app, fleet_en
         await pilot.press("A")
         await wait_until(pilot, lambda: "Refusing to approve: CI is failing" in screen_text(app), timeout=5,
                          what="blocker")
+
+
+def _cell_backgrounds(app, y: int) -> list[str | None]:  # noqa: ANN001
+    """The background colour of every cell of screen line ``y``."""
+    from rich.cells import cell_len
+
+    out: list[str | None] = []
+    for seg in app.screen._compositor.render_strips()[y]:
+        bg = seg.style.bgcolor.triplet.hex if seg.style and seg.style.bgcolor and seg.style.bgcolor.triplet else None
+        out += [bg] * cell_len(seg.text)
+    return out
+
+
+@pytest.mark.parametrize("theme", ["dark", "light", "high-contrast"])
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_cursor_row_is_highlighted_across_the_whole_row(make_app, theme, size) -> None:  # noqa: ANN001
+    app = make_app(theme)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        app.jump_to("app-3")  # a row with every column filled: glyph, id, title, PR, activity, age, usage
+        await pilot.pause()
+        region = app.session_list.scrollable_content_region
+        cursor_y = region.y + app.session_list._cursor_row - int(app.session_list.scroll_offset.y)
+        assert "app-3" in screen_text(app).splitlines()[cursor_y]
+        row = _cell_backgrounds(app, cursor_y)[region.x:region.right]
+        other = _cell_backgrounds(app, cursor_y + 2)[region.x:region.right]  # app-4, not the cursor
+        assert len(set(row)) == 1, f"cursor row backgrounds: {row}"
+        assert row[0] != other[0]

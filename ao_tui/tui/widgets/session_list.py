@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -279,11 +280,15 @@ class SessionList(ScrollView, can_focus=True):
         if strip is None:
             text = self._header_text(row, width) if session is None else self._row_text(session, width, hint)
             base = self.rich_style
+            segments = list(text.render(self.app.console))
             if cursor:
-                base = base + self.get_component_rich_style("session-list--cursor")
+                cursor_style = self.get_component_rich_style("session-list--cursor")
+                base = base + cursor_style
                 if not self.has_focus:
                     base = base + Style(bold=False)
-            segments = list(text.render(self.app.console))
+                # Column styles carry the list's own background: the cursor's goes over every cell.
+                over = Style(bgcolor=cursor_style.bgcolor)
+                segments = [Segment(seg.text, (seg.style or Style()) + over) for seg in segments]
             strip = Strip(segments).adjust_cell_length(width, base).apply_style(base)
             if len(self._cache) > 4000:
                 self._cache.clear()
