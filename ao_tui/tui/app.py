@@ -39,6 +39,7 @@ from ao_tui.tui.widgets.detail import DetailPane, WorkInfo
 from ao_tui.tui.widgets.session_list import SessionList
 from ao_tui.tui.widgets.status_bar import StatusBar
 from ao_tui.tui.widgets.terminal_pane import TerminalPane
+from ao_tui.tui.wording import status_since
 
 log = logging.getLogger("ao.tui")
 
@@ -625,8 +626,8 @@ class AoApp(App[None]):
                                 on_done=lambda _: self.notify(f"Restored {session.id}", timeout=3))
 
         body = pr_summary(session)
-        body.append(f"\n\nStatus: {session.status.value}. Restarts the agent in its workspace with its conversation.",
-                    style="dim")
+        body.append(f"\n\nNow: {status_since(session, self.clock())}. Restarts the agent in its workspace with its "
+                    "conversation.", style="dim")
         self.push_screen(ConfirmScreen(f"Restore {clean(session.id)}?", body, "Restore"), confirmed)
 
     def action_approve(self) -> None:

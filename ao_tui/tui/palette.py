@@ -16,6 +16,7 @@ from ao_tui.attention import ZONE_TITLES, zone_of
 from ao_tui.models import Session
 from ao_tui.tui.bindings import APP_BINDINGS
 from ao_tui.tui.text import clean
+from ao_tui.tui.wording import status_words
 
 if TYPE_CHECKING:
     from ao_tui.tui.app import AoApp
@@ -26,7 +27,8 @@ def session_label(session: Session) -> Text:
     if session.pr and session.pr.number is not None:
         text.append(f"  #{session.pr.number}", style="bold")
     text.append(f"  {clean(session.title)}")
-    text.append(f"  {ZONE_TITLES[zone_of(session)]} · {clean(session.branch)}", style="dim")
+    text.append(f"  {ZONE_TITLES[zone_of(session)]} · {status_words(session.status)} · {clean(session.branch)}",
+                style="dim")
     return text
 
 
@@ -42,10 +44,13 @@ def match_session(query: str, session: Session) -> tuple[float, str] | None:
         return 1.0 if q.startswith("#") else 0.95, "pr"
     if session.task_id and number == session.task_id.lower():
         return 0.9, "task"
-    if q == session.status.value or q == zone_of(session).value or q == ZONE_TITLES[zone_of(session)].lower():
+    if q in (session.status.value, status_words(session.status).lower(), zone_of(session).value,
+             ZONE_TITLES[zone_of(session)].lower()):
         return 0.7, "status"
     if q in session.id.lower():
         return 0.8, "id"
+    if len(q) >= 3 and q in status_words(session.status).lower():
+        return 0.65, "status"
     if q in session.branch.lower():
         return 0.6, "branch"
     if q in session.title.lower():
@@ -84,20 +89,20 @@ class ActionCommands(Provider):
         for binding in APP_BINDINGS:
             if binding.id in ("palette", "palette_alt", "back", "leave_input") or (binding.id or "").startswith("row_"):
                 continue
-            out.append((binding.description, binding.id or "", partial(app.run_action, binding.action)))
+            out.append((binding.description, binding.tooltip or binding.description,
+                        partial(app.run_action, binding.action)))
         return out
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for description, binding_id, action in self._actions():
+        for description, explanation, action in self._actions():
             score = matcher.match(description)
             if score > 0:
-                yield Hit(score * 0.5, matcher.highlight(description), action, text=description,
-                          help=f"action ({binding_id})")
+                yield Hit(score * 0.5, matcher.highlight(description), action, text=description, help=explanation)
 
     async def discover(self) -> Hits:
-        for description, binding_id, action in self._actions():
-            yield DiscoveryHit(description, action, text=description, help=f"action ({binding_id})")
+        for description, explanation, action in self._actions():
+            yield DiscoveryHit(description, action, text=description, help=explanation)
 
 
 class ThemeCommands(Provider):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -126,3 +127,55 @@ async def test_cursor_row_is_highlighted_across_the_whole_row(make_app, theme, s
         other = _cell_backgrounds(app, cursor_y + 2)[region.x:region.right]  # app-4, not the cursor
         assert len(set(row)) == 1, f"cursor row backgrounds: {row}"
         assert row[0] != other[0]
+
+
+#: What an internal name looks like: ``review_pending``, ``needs_input``, ``new_session``.
+SNAKE_CASE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+
+
+def _internal_names(text: str) -> list[str]:
+    return SNAKE_CASE.findall(text)
+
+
+async def test_no_internal_status_name_on_any_screen_of_the_fleet(make_app, fleet_engine) -> None:  # noqa: ANN001
+    from ao_tui.models import ActivityState, CheckState, ReviewState, SessionStatus
+
+    raw = {v.value for enum in (SessionStatus, ActivityState, CheckState, ReviewState) for v in enum if "_" in v.value}
+    assert {"review_pending", "needs_input", "pr_open", "changes_requested", "ci_failed"} <= raw
+    app = make_app()
+    seen: dict[str, str] = {}
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        for session in fleet_engine.sessions():
+            app.jump_to(session.id)
+            await wait_until(pilot, lambda s=session: app.detail.session_id == s.id and "Commits" in app.detail.text()
+                             and "loading" not in app.detail.text(), timeout=10, what=f"detail of {session.id}")
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.2)
+            seen[f"main/{session.id}"] = screen_text(app)
+            seen[f"detail/{session.id}"] = app.detail.text()
+        assert "web-1  Needs you  no output for 55m" in seen["detail/web-1"]
+        assert "no running terminal (no output for 55m); r restores it" in seen["main/web-1"]
+        assert "waiting for review for 40m" in seen["detail/app-4"]
+        for keys, focus, title in ((("r",), "web-1", "Restore web-1?"), (("x",), "app-5", "Kill app-5?"),
+                                   (("M",), "app-3", "Merge app-3"), (("A",), "app-4", "Approve app-4?")):
+            app.jump_to(focus)
+            await pilot.press(*keys)
+            await wait_until(pilot, lambda t=title: t in screen_text(app), timeout=5, what=title)
+            seen[title] = screen_text(app)
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: len(app.screen_stack) == 1, timeout=5, what="dialog closed")
+        assert "Now: no output for 55m." in seen["Restore web-1?"]
+        for query in ("", "app", "review"):
+            await pilot.press("slash", *query)
+            await pilot.pause(0.4)
+            seen[f"palette/{query}"] = screen_text(app)
+            await pilot.press("escape")
+            await pilot.pause()
+        assert any("app-4" in line and "In review · waiting for review" in line
+                   for line in seen["palette/review"].splitlines()), seen["palette/review"]
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        seen["narrow"] = screen_text(pilot.app)
+    found = {name: _internal_names(text) for name, text in seen.items() if _internal_names(text)}
+    assert not found, found

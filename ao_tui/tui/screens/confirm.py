@@ -15,6 +15,7 @@ from textual.widgets import Button, Static
 from ao_tui.models import CheckState, ReviewState, Session
 from ao_tui.tui.glyphs import CI_GLYPHS, REVIEW_GLYPHS
 from ao_tui.tui.text import clean
+from ao_tui.tui.wording import CI_WORDS, REVIEW_WORDS
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -61,9 +62,9 @@ def pr_summary(session: Session) -> Text:
         out.append("no PR", style="dim")
         return out
     out.append(f"PR #{pr.number}  " if pr.number is not None else "PR  ", style="bold")
-    out.append(f"CI {CI_GLYPHS[pr.ci]} {pr.ci.value}", style={"passed": "green", "failed": "red"}.get(pr.ci.value, "yellow"))
+    out.append(f"CI {CI_GLYPHS[pr.ci]} {CI_WORDS[pr.ci]}", style={"passed": "green", "failed": "red"}.get(pr.ci.value, "yellow"))
     out.append("   ")
-    out.append(f"review {REVIEW_GLYPHS[pr.review]} {pr.review.value.replace('_', ' ')}",
+    out.append(f"review {REVIEW_GLYPHS[pr.review]} {REVIEW_WORDS[pr.review]}",
                style={"approved": "green", "changes_requested": "red"}.get(pr.review.value, "yellow"))
     if pr.has_conflicts:
         out.append("   conflicts", style="red")

@@ -19,6 +19,7 @@ from ao_tui.models import CheckState, Event, ReviewState, Session
 from ao_tui.tui.glyphs import CI_GLYPHS, REVIEW_GLYPHS
 from ao_tui.tui.text import ago, clean, clean_block, compact
 from ao_tui.tui.widgets.session_list import activity_text
+from ao_tui.tui.wording import CI_WORDS, REVIEW_WORDS, event_kind, humanize, status_since, status_words
 
 CHECK_STYLES = {
     CheckState.PASSED: "green",
@@ -60,7 +61,7 @@ def render_detail(
     head.append(clean(session.id), style="bold")
     head.append("  ")
     head.append(ZONE_TITLES[zone_of(session)], style="reverse")
-    head.append(f"  {session.status.value} for {ago(session.status_since, now)}", style="dim")
+    head.append(f"  {status_since(session, now)}", style="dim")
     out.append(head)
     out.append(Text(clean(session.title) or "(no title)", overflow="fold"))
     out.append(_kv("project", session.project))
@@ -87,15 +88,14 @@ def render_detail(
     else:
         title = Text(f"#{pr.number} " if pr.number is not None else "", style="bold")
         title.append(clean(pr.title or session.title))
-        title.append(f"  {pr.state}", style="dim")
+        title.append(f"  {clean(pr.state)}", style="dim")
         out.append(title)
         if pr.url:
             out.append(Text(clean(pr.url), style="dim", overflow="fold"))
-        ci = Text(f"{CI_GLYPHS[pr.ci]} {pr.ci.value}", style=CHECK_STYLES[pr.ci])
+        ci = Text(f"{CI_GLYPHS[pr.ci]} {CI_WORDS[pr.ci]}", style=CHECK_STYLES[pr.ci])
         out.append(_kv("CI", ci))
         review_style = {"approved": "green", "changes_requested": "red"}.get(pr.review.value, "")
-        out.append(_kv("review", Text(f"{REVIEW_GLYPHS[pr.review]} {pr.review.value.replace('_', ' ')}",
-                                      style=review_style)))
+        out.append(_kv("review", Text(f"{REVIEW_GLYPHS[pr.review]} {REVIEW_WORDS[pr.review]}", style=review_style)))
         if pr.has_conflicts:
             out.append(_kv("merge", Text("has conflicts", style="red")))
         for check in pr.checks:
@@ -161,15 +161,15 @@ def render_detail(
         for ev in list(events)[-15:][::-1]:
             row = Text(f"{ago(ev.at, now):>4} ", style="dim")
             if ev.kind == "status":
-                row.append(f"{ev.from_status or '?'} → {ev.to_status}")
+                row.append(f"{status_words(ev.from_status or '?')} → {status_words(ev.to_status or '?')}")
                 reason = ev.data.get("reason")
                 if reason:
-                    row.append(f"  {clean(str(reason))}", style="dim")
+                    row.append(f"  {humanize(clean(str(reason)))}", style="dim")
             else:
-                row.append(clean(ev.kind))
+                row.append(event_kind(clean(ev.kind)))
                 extra = ev.data.get("reason") or ev.data.get("action") or ev.data.get("event") or ""
                 if extra:
-                    row.append(f"  {clean(str(extra))}", style="dim")
+                    row.append(f"  {humanize(clean(str(extra)))}", style="dim")
             row.no_wrap, row.overflow = True, "ellipsis"
             out.append(row)
     return out

@@ -6,6 +6,7 @@ then a plain snapshot of the pane (``engine.peek``) stands in.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from rich.text import Text
@@ -16,7 +17,23 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from ao_tui.errors import AoError
+from ao_tui.models import SessionStatus
 from ao_tui.tui.text import clean, fit
+from ao_tui.tui.wording import humanize, status_since
+
+
+def no_terminal_text(engine: Any, session_id: str, error: Exception, now: datetime | None = None) -> str:
+    """Why a session's terminal cannot be shown, in words (the engine's message names internal statuses)."""
+    if "has no terminal" not in str(error):
+        return humanize(str(error))
+    try:
+        session = engine.session(session_id)
+    except Exception:
+        return humanize(str(error))
+    text = f"{session_id} has no running terminal ({status_since(session, now or datetime.now(timezone.utc))})"
+    if session.status not in (SessionStatus.DONE, SessionStatus.MERGED):
+        text += "; r restores it"
+    return text
 
 
 def _terminal_view_classes() -> tuple[Any, Any] | None:
@@ -26,7 +43,20 @@ def _terminal_view_classes() -> tuple[Any, Any] | None:
         from ao_tui.tui.terminal_view import TerminalView
     except ImportError:  # pragma: no cover - depends on the checkout
         return None
-    return TerminalView, EngineTerminalSource
+
+    class PlainWordsSource(EngineTerminalSource):  # type: ignore[misc, valid-type]
+        """The engine's terminal, whose "no terminal" error is said in words."""
+
+        clock: Any = None
+
+        def capture(self, history: int = 0) -> str:
+            try:
+                return super().capture(history)
+            except AoError as exc:
+                now = self.clock() if self.clock else None
+                raise AoError(no_terminal_text(self.engine, self.session_id, exc, now)) from exc
+
+    return TerminalView, PlainWordsSource
 
 KEY_BYTES = {
     "enter": b"\r", "tab": b"\t", "backspace": b"\x7f", "escape": b"\x1b",
@@ -67,7 +97,8 @@ class PeekView(Static, can_focus=True):
         try:
             screen = self.engine.peek(self.session_id, escapes=True)
         except AoError as exc:
-            self.update(Text(clean(str(exc)), style="dim"))
+            self.update(Text(clean(no_terminal_text(self.engine, self.session_id, exc, getattr(self.app, "clock", None)
+                                                    and self.app.clock())), style="dim"))
             return
         except Exception as exc:  # a runtime plugin missing or broken must not crash the UI
             self.update(Text(f"terminal unavailable: {clean(str(exc))}", style="dim"))
@@ -160,6 +191,8 @@ class TerminalPane(Vertical):
             return  # the view is not created yet; it shows this session when it is
         if self.live:
             source = self._source_class(self.engine, session_id) if session_id else None
+            if source is not None:
+                source.clock = getattr(self.app, "clock", None)
             try:
                 self.view.show(source)
             except AoError as exc:
