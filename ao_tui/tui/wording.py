@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from ao_tui.attention import Zone, zone_of
 from ao_tui.models import ActivityState as A
 from ao_tui.models import CheckState as C
+from ao_tui.models import PullRequest
 from ao_tui.models import ReviewState as R
 from ao_tui.models import Session
 from ao_tui.models import SessionStatus as S
@@ -114,6 +116,76 @@ def activity_words(state: A) -> str:
     return ACTIVITY_WORDS[state]
 
 
+def what_agent_does(session: Session) -> str:
+    """The agent's own activity: the tool and file, the question, or its state in words."""
+    detail, tool = session.activity.detail, session.activity.tool
+    if tool and detail and not detail.startswith(tool):
+        return f"{tool}: {detail}"
+    return detail or tool or ACTIVITY_WORDS[session.activity.state]
+
+
+def _checks(pr: PullRequest, state: C) -> str:
+    names = [c.name for c in pr.checks if c.state is state]
+    if len(names) == 1:
+        summary = next(c.summary for c in pr.checks if c.state is state)
+        return names[0] + (f" ({summary})" if summary else "")
+    return ", ".join(names)
+
+
+def _ci_phrase(pr: PullRequest) -> str:
+    if pr.ci is C.PASSED:
+        return "CI green"
+    if pr.ci is C.FAILED:
+        failing = _checks(pr, C.FAILED)
+        return f"CI failed: {failing}" if failing else "CI failed"
+    if pr.ci in (C.PENDING, C.RUNNING):
+        return "CI running"
+    return ""
+
+
+def what_matters(session: Session, now: datetime) -> str:
+    """One line for the session list: what matters about this session in its attention zone.
+
+    Needs you: why (the question, the escalation). Ready to merge: CI and review. Failing: the
+    failing checks or the requested changes. In review: what it waits for. Done: merged/killed
+    and when. Working: the agent's tool and file. Never an activity left over from an earlier stage.
+    """
+    zone, pr, status = zone_of(session), session.pr, session.status
+    if session.escalation:
+        return session.escalation
+    if status is S.EXITED or (zone is Zone.NEEDS_YOU and session.activity.state is A.EXITED):
+        return f"exited (code {session.exit_code})" if session.exit_code is not None else "agent exited"
+    if zone is Zone.NEEDS_YOU:
+        if status is S.STUCK:
+            return status_since(session, now)
+        return what_agent_does(session) if session.activity.detail else STATUS_WORDS[status]
+    if zone is Zone.DONE:
+        if status is S.KILLED:
+            return "killed"
+        return status_since(session, now)
+    parts: list[str] = []
+    if zone is Zone.READY_TO_MERGE and pr is not None:
+        parts = [_ci_phrase(pr), REVIEW_WORDS[pr.review] if pr.review is R.APPROVED else STATUS_WORDS[status]]
+    elif zone is Zone.FAILING and pr is not None:
+        parts = [_ci_phrase(pr) if pr.ci is C.FAILED else "", STATUS_WORDS[status] if status is S.CHANGES_REQUESTED
+                 else ""]
+        open_comments = sum(1 for c in pr.comments if not c.resolved)
+        if status is S.CHANGES_REQUESTED and open_comments:
+            parts.append(f"{open_comments} comment{'s' if open_comments > 1 else ''}")
+    elif zone is Zone.IN_REVIEW and pr is not None:
+        parts = [STATUS_WORDS[status] if status is S.REVIEW_PENDING else "waiting for review",
+                 _ci_phrase(pr) if pr.ci is not C.PASSED else ""]
+        if pr.review is R.COMMENTED:
+            parts.append("commented")
+    elif zone is Zone.WORKING:
+        if status in (S.SPAWNING, S.IDLE):
+            return STATUS_WORDS[status] if session.activity.state is not A.IDLE else "at its prompt"
+        return what_agent_does(session)
+    if pr is not None and pr.has_conflicts:
+        parts.append("conflicts")
+    return " · ".join(p for p in parts if p) or STATUS_WORDS[status]
+
+
 def humanize(text: str) -> str:
     """Engine identifiers inside a line of engine text (a history reason, an event name) in words.
 
@@ -129,5 +201,5 @@ def event_kind(kind: str) -> str:
 
 __all__ = [
     "ACTIVITY_WORDS", "CI_WORDS", "REVIEW_WORDS", "STATUS_WORDS", "activity_words", "event_kind", "humanize",
-    "status_since", "status_words",
+    "status_since", "status_words", "what_agent_does", "what_matters",
 ]

@@ -179,3 +179,44 @@ async def test_no_internal_status_name_on_any_screen_of_the_fleet(make_app, flee
         seen["narrow"] = screen_text(pilot.app)
     found = {name: _internal_names(text) for name, text in seen.items() if _internal_names(text)}
     assert not found, found
+
+
+def _row(text: str, session_id: str) -> str:
+    return next(line for line in text.splitlines() if f" {session_id} " in line)
+
+
+async def test_activity_column_says_what_matters_in_each_zone(make_app, fleet_engine) -> None:  # noqa: ANN001
+    from ao_tui.models import SessionStatus
+
+    fleet_engine.store.transition("app-5", SessionStatus.KILLED, reason="test")
+    fleet_engine.store.transition("app-6", SessionStatus.EXITED, reason="test", exit_code=3)
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+    assert "#1121 ✓✓ CI green · approved" in _row(text, "app-2")  # Ready to merge
+    assert "CI failed: tests (3 failed)" in _row(text, "app-3")  # Failing, with the failing check
+    assert "waiting for review · CI run" in _row(text, "app-4")  # In review (cut by the column)
+    assert "merged 5h ago" in _row(text, "app-7")  # Done
+    assert "killed" in _row(text, "app-5")
+    assert "exited (code 3)" in _row(text, "app-6")
+    for sid in ("app-2", "app-3", "app-4", "app-5", "app-7"):
+        assert "working" not in _row(text, sid), _row(text, sid)
+
+
+def test_what_matters_for_agents_at_rest_and_reviews() -> None:
+    from ao_tui.models import Activity, ActivityState, PullRequest, ReviewComment, ReviewState, SessionStatus
+    from ao_tui.tui.wording import what_matters
+    from tests.tui.fleet import NOW, demo_sessions
+
+    working = next(s for s in demo_sessions() if s.id == "app-5")
+    idle = working.model_copy(update={"status": SessionStatus.IDLE,
+                                      "activity": Activity(state=ActivityState.IDLE, since=NOW)})
+    assert what_matters(idle, NOW) == "at its prompt"
+    assert what_matters(working, NOW) == "Edit: src/index.py"  # working rows keep the tool and file
+    changes = working.model_copy(update={"status": SessionStatus.CHANGES_REQUESTED, "pr": PullRequest(
+        number=7, review=ReviewState.CHANGES_REQUESTED,
+        comments=[ReviewComment(id="1", body="a"), ReviewComment(id="2", body="b")])})
+    assert what_matters(changes, NOW) == "changes requested · 2 comments"
+    exited = working.model_copy(update={"status": SessionStatus.EXITED, "exit_code": None})
+    assert what_matters(exited, NOW) == "agent exited"

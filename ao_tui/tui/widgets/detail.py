@@ -67,7 +67,7 @@ def render_detail(
     out.append(_kv("project", session.project))
     out.append(_kv("branch", session.branch))
     out.append(_kv("agent", f"{session.agent}{' · ' + session.model if session.model else ''}"))
-    out.append(_kv("now", activity_text(session), "bold" if session.escalation else ""))
+    out.append(_kv("now", activity_text(session, now), "bold" if session.escalation else ""))
     if session.exit_code is not None:
         out.append(_kv("exit", str(session.exit_code)))
 

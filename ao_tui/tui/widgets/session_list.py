@@ -26,6 +26,7 @@ from ao_tui.models import Session
 from ao_tui.tui.bindings import LIST_BINDINGS
 from ao_tui.tui.glyphs import pr_label, status_glyph
 from ao_tui.tui.text import ago, clean, fit, usage_short
+from ao_tui.tui.wording import what_matters
 
 
 @dataclass(frozen=True)
@@ -52,15 +53,9 @@ def order_sessions(sessions: Sequence[Session]) -> list[Row]:
     return rows
 
 
-def activity_text(session: Session) -> str:
-    """What the agent is doing now: the escalation, the question, the tool and file."""
-    if session.escalation:
-        return session.escalation
-    detail = session.activity.detail
-    tool = session.activity.tool
-    if tool and detail and not detail.startswith(tool):
-        return f"{tool}: {detail}"
-    return detail or tool or session.activity.state.value.replace("_", " ")
+def activity_text(session: Session, now: datetime | None = None) -> str:
+    """What matters about the session in its zone (``wording.what_matters``)."""
+    return what_matters(session, now or datetime.now(timezone.utc))
 
 
 class SessionList(ScrollView, can_focus=True):
@@ -335,7 +330,7 @@ class SessionList(ScrollView, can_focus=True):
             parts.append(_cell(clean(session.branch), branch_w, dim))
         parts.append((fit(pr, pr_w - 1).ljust(pr_w), self.get_component_rich_style("session-list--pr")))
         if activity_w:
-            parts.append(_cell(clean(activity_text(session)), activity_w, zone_style if zone_of(session) is Zone.NEEDS_YOU else dim))
+            parts.append(_cell(clean(activity_text(session, now)), activity_w, zone_style if zone_of(session) is Zone.NEEDS_YOU else dim))
         parts.append((age.rjust(4) + " ", dim))
         parts.append((usage.rjust(6) + " ", dim))
         return Text.assemble(*parts, no_wrap=True, end="")
