@@ -349,9 +349,14 @@ class Engine:
     def peek(self, session_id: str, *, escapes: bool = False, history: int = 0) -> str:
         session = self.session(session_id)
         runtime = self.runtime(session)
-        if session.runtime_handle not in runtime.list_handles():
-            raise AoError(f"session {session_id} has no terminal (status {session.status})")
-        return runtime.capture(session.runtime_handle, escapes=escapes, history=history)
+        # No list_handles() first: the live pane captures this every 25 ms while an agent floods,
+        # and one tmux round trip is half the cost of two.
+        try:
+            if not session.runtime_handle:
+                raise NotFound(session_id)
+            return runtime.capture(session.runtime_handle, escapes=escapes, history=history)
+        except NotFound:
+            raise AoError(f"session {session_id} has no terminal (status {session.status})") from None
 
     def stream(self, session_id: str) -> AsyncIterator[bytes]:
         session = self.session(session_id)

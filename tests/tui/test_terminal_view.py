@@ -531,3 +531,27 @@ async def test_continuous_output_is_checked_against_tmux() -> None:
             await pilot.pause(0.05)
         assert view.stats["bytes"] > 0 and len(source.captures) > captures
         assert "garbage" not in visible(app) and "the real screen" in visible(app)
+
+
+async def test_a_recapture_repaints_the_rows_that_changed_and_only_those() -> None:
+    """Flood mode re-captures every 25 ms; each one repaints only changed rows, yet the screen is right."""
+    source = FakeSource("".join(f"row {n}\r\n" for n in range(5)))
+    app = TermApp(source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: "row 4" in visible(app), what="first screen")
+        columns, lines = view.screen_model.columns, view.screen_model.lines
+        painted = view.stats["lines_painted"]
+        text = "\n".join(["row 0", "row 1", "ROW TWO CHANGED", "row 3", "row 4"])
+        view._install(screen_from_capture(text, columns, lines), keep_history=True)
+        await wait_for(pilot, lambda: "ROW TWO CHANGED" in visible(app), what="the changed row")
+        shown = visible(app)
+        assert all(f"row {n}" in shown for n in (0, 1, 3, 4)) and "row 2" not in shown
+        assert view.stats["lines_painted"] - painted <= 2, "the whole pane was painted again"
+
+        view._show_error(RuntimeError("tmux went away"))
+        await wait_for(pilot, lambda: "tmux went away" in visible(app), what="the error")
+        view._message = None
+        view._install(screen_from_capture(text, columns, lines), keep_history=True)  # same rows as before
+        await wait_for(pilot, lambda: "tmux went away" not in visible(app) and "row 0" in visible(app),
+                       what="the screen back in place of the error")
