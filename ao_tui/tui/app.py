@@ -23,7 +23,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Static, Tab, Tabs
+from textual.widgets import Static, Tab, Tabs
 
 from ao_tui.errors import AoError
 from ao_tui.models import Session
@@ -36,6 +36,7 @@ from ao_tui.tui.screens.pickers import ALL_PROJECTS, PickerScreen
 from ao_tui.tui.text import clean
 from ao_tui.tui.themes import DEFAULT_THEME, load_themes
 from ao_tui.tui.widgets.detail import DetailPane, WorkInfo
+from ao_tui.tui.widgets.key_footer import KeyFooter
 from ao_tui.tui.widgets.session_list import SessionList
 from ao_tui.tui.widgets.status_bar import StatusBar
 from ao_tui.tui.widgets.terminal_pane import TerminalPane
@@ -160,7 +161,7 @@ class AoApp(App[None]):
                 yield self._terminal
                 yield self._detail
             yield Vertical(id="chat", classes="pane")
-        yield Footer(compact=True)
+        yield KeyFooter(id="footer")
 
     @property
     def session_list(self) -> SessionList:
@@ -297,6 +298,7 @@ class AoApp(App[None]):
         sessions = self.visible_sessions()
         self.session_list.set_sessions(sessions)
         self._update_status()
+        self._refresh_footer()
         self._refresh_focused(reload_work=False)
 
     def _update_status(self) -> None:
@@ -402,7 +404,12 @@ class AoApp(App[None]):
             self.notify("No session selected", severity="warning")
         return session
 
+    def _refresh_footer(self) -> None:
+        """The key line depends on the cursor's session and on typing mode, not only on focus."""
+        self._main("#footer").refresh()
+
     def on_session_list_highlighted(self, message: SessionList.Highlighted) -> None:
+        self._refresh_footer()
         # Detail and terminal follow the cursor once it rests: holding j stays fast.
         if self._detail_timer is not None:
             self._detail_timer.stop()
@@ -572,14 +579,17 @@ class AoApp(App[None]):
         if self.narrow:
             self._show_tab("terminal", focus=False)
         self.terminal.input_mode = True
+        self._refresh_footer()
 
     def on_terminal_pane_left_input(self, _: TerminalPane.LeftInput) -> None:
         self._show_tab("list")
+        self._refresh_footer()
 
     def action_leave_input(self) -> None:
         if self.terminal.input_mode:
             self.terminal.input_mode = False
             self._show_tab("list")
+            self._refresh_footer()
 
     def action_attach(self) -> None:
         session = self._require_session()

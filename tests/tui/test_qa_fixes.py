@@ -220,3 +220,90 @@ def test_what_matters_for_agents_at_rest_and_reviews() -> None:
     assert what_matters(changes, NOW) == "changes requested · 2 comments"
     exited = working.model_copy(update={"status": SessionStatus.EXITED, "exit_code": None})
     assert what_matters(exited, NOW) == "agent exited"
+
+
+def _footer(app) -> str:  # noqa: ANN001
+    return screen_text(app).splitlines()[-1]
+
+
+def _footer_labels() -> set[str]:
+    """Every label a footer item may carry: the bindings' descriptions (and the footer's shorter words)."""
+    from ao_tui.tui.bindings import APP_BINDINGS, LIST_BINDINGS
+    from ao_tui.tui.chat_pane import ChatPane
+    from ao_tui.tui.terminal_view import TerminalView
+    from ao_tui.tui.widgets.key_footer import LABELS
+
+    bindings = [*APP_BINDINGS, *LIST_BINDINGS, *TerminalView.BINDINGS, *ChatPane.BINDINGS]
+    return {b.description for b in bindings} | set(LABELS.values())  # type: ignore[union-attr]
+
+
+def _assert_whole_keys(line: str, width: int, labels: set[str]) -> list[str]:
+    """The footer's items; each one is a key and a whole label, and the line fits."""
+    assert len(line) <= width
+    items = [item for item in line.strip().split("  ") if item]
+    notes = {"? Help from the list"} | {f"every other key goes to {sid}" for sid in ("app-1", "app-2", "app-5")}
+    for item in items:
+        if item in notes:
+            continue
+        key, _, label = item.partition(" ")
+        assert key and label in labels, f"cut or unknown item {item!r} in {line!r}"
+    return items
+
+
+@pytest.mark.parametrize("width", [80, 100, 120, 200])
+async def test_footer_never_cuts_a_key_and_always_offers_help(make_app, width) -> None:  # noqa: ANN001
+    labels = _footer_labels()
+    app = make_app()
+    async with app.run_test(size=(width, 30)) as pilot:
+        await pilot.pause()
+        seen: dict[str, list[str]] = {}
+        for sid in ("web-1", "app-2", "app-4", "app-7"):
+            app.jump_to(sid)
+            await pilot.pause()
+            seen[f"list/{sid}"] = _assert_whole_keys(_footer(app), width, labels)
+        app.jump_to("app-2")
+        await pilot.press("right_square_bracket")  # the terminal pane
+        await wait_until(pilot, lambda: app.focused is not None and app.focused.id == "terminal-view", timeout=5,
+                         what="terminal focused")
+        await pilot.pause()
+        seen["terminal"] = _assert_whole_keys(_footer(app), width, labels)
+        app.detail.focus()
+        await pilot.pause()
+        seen["detail"] = _assert_whole_keys(_footer(app), width, labels)
+        await pilot.press("escape")
+        await pilot.press("i")
+        await wait_until(pilot, lambda: app.terminal.input_mode, timeout=5, what="typing")
+        await pilot.pause()
+        seen["typing"] = _assert_whole_keys(_footer(app), width, labels)
+        await pilot.press("ctrl+right_square_bracket")
+        await wait_until(pilot, lambda: not app.terminal.input_mode, timeout=5, what="not typing")
+    for where, items in seen.items():
+        if where == "typing":
+            assert items == ["^] Stop typing", "every other key goes to app-2"]
+        else:
+            assert "? Help" in items, (where, items)
+    assert seen["list/app-2"][:4] == ["⏎ Open", "? Help", "M Merge", "A Approve"]  # what Ready to merge asks
+    assert "M Merge" not in seen["list/web-1"]  # no PR
+    assert "r Restore" in seen["list/web-1"] or width < 90
+    if width >= 200:
+        assert "q Quit" in seen["list/web-1"]
+
+
+async def test_footer_shows_remapped_keys(make_app, fleet_engine) -> None:  # noqa: ANN001
+    fleet_engine.config.tui.keys = {"merge": "ctrl+g"}
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.jump_to("app-2")
+        await pilot.pause()
+        assert "^g Merge" in _footer(app)
+        assert "M Merge" not in _footer(app)
+
+
+async def test_clicking_a_footer_key_presses_it(make_app) -> None:  # noqa: ANN001
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        x = _footer(app).index("? Help")
+        await pilot.click("#footer", offset=(x + 2, 0))
+        await wait_until(pilot, lambda: "Keys" in screen_text(app), timeout=5, what="help screen")
