@@ -1,13 +1,20 @@
 """The demo fleet behind ``ao-tui --demo``: a throwaway project and stand-in agents.
 
 ``run_demo_setup()`` makes a temporary directory holding a git repository
-(with a bare ``origin``), a backlog of six tasks, a check script used as CI,
-and an ``ao.config.yaml`` whose agent is ``ao_tui.demo.fake_claude`` (Claude
-Code's argv, screen, transcript and hooks, no network). It points ``AO_HOME``
-and ``AO_TMUX_SOCKET`` at private places so the demo never touches real
-sessions. ``DemoFleet.start(engine)`` spawns one session per task through the
-engine and runs a scripted reviewer (approves one PR, asks for changes on
-another, merges it once fixed), so every attention zone fills within seconds.
+(with a bare ``origin``), a backlog of fourteen tasks (some depending on
+others), a check script used as CI, and an ``ao.config.yaml`` whose agent is
+``ao_tui.demo.fake_claude`` (Claude Code's argv, screen, transcript and hooks,
+no network). It points ``AO_HOME`` and ``AO_TMUX_SOCKET`` at private places so
+the demo never touches real sessions.
+
+``DemoFleet.start(engine)`` spawns the first six sessions through the engine
+and runs a director that keeps the fleet alive for as long as the demo runs:
+a scripted human answers permission prompts and questions and interrupts a
+stuck agent; a scripted reviewer approves PRs or asks for changes and merges
+them; the engine retires merged sessions; each freed slot takes the next
+ready task, and once the backlog is empty, done tasks are reopened. At most
+``MAX_LIVE`` sessions run at once, and every attention zone keeps being
+visited. ``pace`` (or ``$AO_DEMO_PACE``) scales every pause.
 ``DemoFleet.cleanup()`` kills the private tmux server, removes the directory
 and restores the environment.
 """
@@ -35,20 +42,94 @@ log = logging.getLogger("ao.demo")
 
 PROJECT = "demo"
 
+GREET = 'def greet(name: str) -> str:\n    """A friendly greeting."""\n    return f"Hello, {name}!"\n'
+SLUG_BROKEN = 'import re\n\n\ndef slugify(text: str) -> str:\n    return re.sub(r"[^a-z0-9]+", "-", text.lower())\n'
+SLUG_FIXED = ('import re\n\n\ndef slugify(text: str) -> str:\n'
+              '    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")\n')
+VALIDATE = ('def parse_port(value: str) -> int:\n    port = int(value)\n'
+            '    if not 0 < port < 65536:\n        raise ValueError(f"port out of range: {port}")\n    return port\n')
+DURATION_BROKEN = 'def format_duration(seconds: int) -> str:\n    return f"{seconds // 60}m{seconds}s"\n'
+DURATION_FIXED = 'def format_duration(seconds: int) -> str:\n    return f"{seconds // 60}m{seconds % 60}s"\n'
+
+#: The backlog. Besides the tracker's fields (``BACKLOG_FIELDS``, written to backlog.yaml) each
+#: task says what its stand-in agent does (``scenario``, ``file``, ``content``..., read by
+#: ``fake_claude``) and what the scripted reviewer makes of its PR (``review``: approve, or
+#: ``changes`` with ``comment`` first). The first six need nothing else, so they start at once.
 TASKS: list[dict[str, Any]] = [
     {"id": "T-1", "title": "Add a greet() helper",
-     "body": "Create greet.py with greet(name) returning 'Hello, <name>!'.", "depends_on": [], "status": "open"},
+     "body": "Create greet.py with greet(name) returning 'Hello, <name>!'.", "depends_on": [], "status": "open",
+     "scenario": "permission", "file": "greet.py", "content": GREET, "commit": "Add greet() helper"},
     {"id": "T-2", "title": "Add a settings file",
-     "body": "The app needs a settings file with its name and a debug flag.", "depends_on": [], "status": "open"},
+     "body": "The app needs a settings file with its name and a debug flag.", "depends_on": [], "status": "open",
+     "scenario": "question", "file": "settings.{fmt}", "answer": "YAML please",
+     "question": "The project has no config file yet. Should the settings file be TOML or YAML?"},
     {"id": "T-3", "title": "Fix slugify for punctuation",
-     "body": "slugify('  Hello, World!  ') must give 'hello-world'.", "depends_on": [], "status": "open"},
+     "body": "slugify('  Hello, World!  ') must give 'hello-world'.", "depends_on": [], "status": "open",
+     "scenario": "ci_fix", "file": "slug.py", "broken": SLUG_BROKEN, "content": SLUG_FIXED,
+     "commit": "Rewrite slugify with a single regex", "fix_commit": "Strip leading and trailing dashes in slugify",
+     "claim": "slugify now collapses every run of punctuation into one dash",
+     "diagnosis": "The check expects no leading or trailing dashes; I'll strip them."},
     {"id": "T-4", "title": "Document the command line",
-     "body": "Add a 'Command line' section to README.md.", "depends_on": [], "status": "open"},
+     "body": "Add a 'Command line' section to README.md.", "depends_on": [], "status": "open",
+     "scenario": "clean", "file": "README.md", "commit": "Document the command line",
+     "claim": "Documented the command line in README.md"},
     {"id": "T-5", "title": "Validate the port number",
-     "body": "parse_port() must reject ports outside 1-65535.", "depends_on": [], "status": "open"},
+     "body": "parse_port() must reject ports outside 1-65535.", "depends_on": [], "status": "open",
+     "scenario": "clean", "file": "validate.py", "content": VALIDATE, "commit": "Validate the port number",
+     "claim": "parse_port() rejects ports outside 1-65535",
+     "review": "changes", "comment": "validate.py:3: please add a test for port 0 and 65536."},
     {"id": "T-6", "title": "Run the integration suite",
-     "body": "Run the full integration suite and report failures.", "depends_on": ["T-3"], "status": "open"},
+     "body": "Run the full integration suite and report failures.", "depends_on": [], "status": "open",
+     "scenario": "stuck", "command": "python -m integration_suite --all",
+     "unstick": "That suite hangs on this machine. Skip it: run the fast checks and note what you saw."},
+    {"id": "T-7", "title": "Add a farewell() helper",
+     "body": "Next to greet(), farewell(name) returns 'Goodbye, <name>!'.", "depends_on": ["T-1"],
+     "status": "open", "scenario": "clean", "file": "farewell.py",
+     "content": 'def farewell(name: str) -> str:\n    return f"Goodbye, {name}!"\n', "commit": "Add farewell() helper",
+     "claim": "farewell() is in farewell.py", "review": "changes",
+     "comment": "farewell.py:1: a docstring, please, and a test for an empty name."},
+    {"id": "T-8", "title": "Format durations",
+     "body": "format_duration(90) must give '1m30s'.", "depends_on": [], "status": "open",
+     "scenario": "ci_fix", "file": "duration.py", "broken": DURATION_BROKEN, "content": DURATION_FIXED,
+     "commit": "Add format_duration()", "fix_commit": "format_duration: seconds modulo 60",
+     "claim": "format_duration() prints minutes and seconds",
+     "diagnosis": "The seconds must wrap at 60; I forgot the modulo."},
+    {"id": "T-9", "title": "Read the log level from the settings",
+     "body": "loglevel.py: log_level() reads 'log_level' from the settings, default INFO.", "depends_on": ["T-2"],
+     "status": "open", "scenario": "permission", "file": "loglevel.py",
+     "content": 'def log_level(settings: dict) -> str:\n    return str(settings.get("log_level", "INFO")).upper()\n',
+     "commit": "Read the log level from the settings"},
+    {"id": "T-10", "title": "Start a changelog",
+     "body": "CHANGELOG.md in Keep a Changelog style, with an Unreleased section.", "depends_on": [],
+     "status": "open", "scenario": "clean", "file": "CHANGELOG.md",
+     "content": "# Changelog\n\n## Unreleased\n\n- greet(), farewell(), slugify fixes.\n",
+     "commit": "Start a changelog", "claim": "CHANGELOG.md has an Unreleased section"},
+    {"id": "T-11", "title": "Cache parsed settings",
+     "body": "Parsing the settings on every call is slow; cache the result.", "depends_on": ["T-2"],
+     "status": "open", "scenario": "question", "file": "cache.py", "answer": "In memory is fine.",
+     "question": "Should the settings cache live in memory or on disk?",
+     "content": "import functools\n\n\n@functools.lru_cache(maxsize=1)\ndef settings() -> dict:\n    return {}\n"},
+    {"id": "T-12", "title": "Retry flaky downloads",
+     "body": "fetch() should retry a download three times before giving up.", "depends_on": [], "status": "open",
+     "scenario": "stuck", "command": "python -m download --url http://mirror.invalid/big.tar --wait",
+     "claim": "First, let me reproduce the flaky download.",
+     "unstick": "The mirror is down; don't wait for it. Write the retry loop and a note instead."},
+    {"id": "T-13", "title": "Add a --name option to the command line",
+     "body": "`python -m demo greet --name Ada` greets Ada.", "depends_on": ["T-1", "T-4"], "status": "open",
+     "scenario": "clean", "file": "cli.py",
+     "content": ("import argparse\n\nfrom greet import greet\n\n\ndef main() -> None:\n"
+                 "    parser = argparse.ArgumentParser()\n    parser.add_argument('--name', default='world')\n"
+                 "    print(greet(parser.parse_args().name))\n"),
+     "commit": "Add a --name option", "claim": "cli.py takes --name", "review": "changes",
+     "comment": "cli.py:7: print the usage when --name is empty."},
+    {"id": "T-14", "title": "Write a contributing guide",
+     "body": "CONTRIBUTING.md: how to run the checks and what a good PR looks like.", "depends_on": ["T-10"],
+     "status": "open", "scenario": "clean", "file": "CONTRIBUTING.md",
+     "content": "# Contributing\n\nRun `python check.py` before you push. One change a PR.\n",
+     "commit": "Write a contributing guide", "claim": "CONTRIBUTING.md explains the checks"},
 ]
+BACKLOG_FIELDS = ("id", "title", "body", "depends_on", "status")
+TASK_BY_ID = {task["id"]: task for task in TASKS}
 
 CHECK_PY = '''"""The demo project's CI: imports every module it knows and checks it."""
 
@@ -77,6 +158,9 @@ if slug is not None:
 greet = load("greet")
 if greet is not None and greet.greet("Ada") != "Hello, Ada!":
     failures.append("greet('Ada') is wrong")
+duration = load("duration")
+if duration is not None and duration.format_duration(90) != "1m30s":
+    failures.append(f"format_duration(90) gave {duration.format_duration(90)!r}, expected '1m30s'")
 validate = load("validate")
 if validate is not None:
     try:
@@ -105,9 +189,51 @@ def _git(cwd: Path, *args: str) -> None:
                    check=True, capture_output=True, timeout=30)
 
 
+#: Sessions with a running agent at once (merged ones make room for the next task).
+MAX_LIVE = 6
+#: Finished sessions left in the list; older ones are removed with their workspace.
+KEEP_FINISHED = 4
+#: Seconds, at pace 1, that the scripted people and the director wait before acting.
+ANSWER_AFTER = 14.0  # the human answers a permission prompt or a question
+UNSTICK_AFTER = 10.0  # ... interrupts a stuck agent and tells it what to do instead
+REVIEW_AFTER = 7.0  # the reviewer reads a green PR
+MERGE_AFTER = 7.0  # an approved, green PR waits this long in "Ready to merge"
+SPAWN_AFTER = 4.0  # a freed slot takes the next backlog task
+RETIRE_AFTER = 8.0  # a merged session's agent and workspace go (the engine's own clean-up)
+GIVE_UP_AFTER = 150.0  # a session that stopped moving is killed, so the demo never stalls
+
+
+def _pace_from_env() -> float:
+    try:
+        return max(0.05, float(os.environ.get("AO_DEMO_PACE") or 1.0))
+    except ValueError:
+        return 1.0
+
+
+@dataclass
+class _Watch:
+    """What the director remembers about one session."""
+
+    state: tuple[Any, ...] = ()
+    since: float = 0.0  # when ``state`` was first seen (monotonic)
+    status_since: float = 0.0
+    acted: float = 0.0  # when the scripted human last typed into it
+    escaped: float = 0.0  # when it was interrupted for being stuck
+    unstuck: bool = False
+    changes_requested: bool = False
+    merge_failures: int = 0
+
+
 @dataclass
 class DemoFleet:
-    """A demo's files and environment; ``start`` spawns its agents, ``cleanup`` removes it all."""
+    """A demo's files and environment; ``start`` runs the fleet, ``cleanup`` removes it all.
+
+    The fleet never goes quiet: at most ``max_live`` sessions run at once; the scripted
+    people answer prompts, interrupt stuck agents, review, approve or ask for changes, and
+    merge; a merged session is retired by the engine after a few seconds and the next backlog
+    task (or, once the backlog is empty, a done one reopened) takes its slot. ``pace`` scales
+    every pause (the agents' too, through ``AO_DEMO_PACE``): tests run at 0.25.
+    """
 
     root: Path
     repo: Path
@@ -115,71 +241,186 @@ class DemoFleet:
     ao_home: Path
     tmux_socket: str
     saved_env: dict[str, str | None] = field(default_factory=dict)
+    pace: float = 1.0
+    max_live: int = MAX_LIVE
+    keep_finished: int = KEEP_FINISHED
     session_ids: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+    _watches: dict[str, _Watch] = field(default_factory=dict)
+    _finished: list[str] = field(default_factory=list)  # task ids, oldest finish first
+    _finished_sessions: set[str] = field(default_factory=set)
+    _room_since: float | None = None
     _cleaned: bool = False
 
-    def start(self, engine: Any, *, wait: bool = False) -> list[str]:
-        """Spawn one session per backlog task and start the scripted reviewer.
+    def start(self, engine: Any, *, wait: bool = False, direct: bool = True) -> list[str]:
+        """Spawn the first sessions (one per ready task, up to ``max_live``) and run the director.
 
         In a background thread unless ``wait`` (the app's first frame must
-        not wait for six worktrees). Returns the session ids spawned so far.
+        not wait for six worktrees). Without ``direct`` nobody answers,
+        reviews or merges: the stand-ins alone (tests of their behaviour).
+        Returns the session ids spawned so far.
         """
-        spawner = threading.Thread(target=self._spawn_all, args=(engine,), name="ao-demo-spawn", daemon=True)
-        reviewer = threading.Thread(target=self._review_loop, args=(engine,), name="ao-demo-reviewer", daemon=True)
-        self._threads += [spawner, reviewer]
+        spawner = threading.Thread(target=self._spawn_first, args=(engine,), name="ao-demo-spawn", daemon=True)
+        self._threads.append(spawner)
         spawner.start()
         if wait:
             spawner.join()
-        reviewer.start()
+        if direct:
+            director = threading.Thread(target=self._direct, args=(engine,), name="ao-demo-director", daemon=True)
+            self._threads.append(director)
+            director.start()
         return list(self.session_ids)
 
-    def _spawn_all(self, engine: Any) -> None:
+    # -- spawning ---------------------------------------------------------------------------
+
+    def _spawn_first(self, engine: Any) -> None:
         # Spawn once the app's engine loop runs, so every session is tracked from its start.
         deadline = time.monotonic() + 3.0
         while not getattr(engine, "is_active", True) and time.monotonic() < deadline and not self._stop.is_set():
             time.sleep(0.05)
-        for task in TASKS:
-            if self._stop.is_set():
+        for _ in range(self.max_live):
+            if self._stop.is_set() or not self._spawn_next(engine, reopen=False):
                 return
-            try:
-                session = engine.spawn(PROJECT, task_id=task["id"])
-                self.session_ids.append(session.id)
-            except Exception as exc:  # one failed spawn must not stop the demo
-                log.warning("demo: spawning %s failed: %s", task["id"], exc)
 
-    def _review_loop(self, engine: Any) -> None:
-        """A reviewer with opinions: approves T-4, wants a test on T-5, then merges it."""
+    def _spawn_next(self, engine: Any, *, reopen: bool = True) -> bool:
+        """Spawn the first open task whose dependencies are done; else reopen the longest-done one."""
+        live_titles = {s.task_title for s in engine.sessions(PROJECT) if s.status.value not in FINISHED}
+        tasks = engine.backlog(PROJECT, include_done=True)
+        done = {t.id for t in tasks if t.status == "done"}
+        ready = [t for t in tasks if t.status == "open" and t.title not in live_titles
+                 and all(d in done for d in t.depends_on)]
+        if not ready and reopen:  # the backlog is empty: the demo goes round again
+            order = {task_id: n for n, task_id in enumerate(self._finished)}
+            again = sorted((t for t in tasks if t.status == "done" and t.title not in live_titles),
+                           key=lambda t: order.get(t.id, -1))
+            if again:
+                engine.tracker(PROJECT).set_status(again[0].id, "open")
+                ready = [again[0]]
+        if not ready:
+            return False
+        try:
+            session = engine.spawn(PROJECT, task_id=ready[0].id)
+        except Exception as exc:  # one failed spawn must not stop the demo
+            log.warning("demo: spawning %s failed: %s", ready[0].id, exc)
+            return False
+        self.session_ids.append(session.id)
+        return True
+
+    # -- the director: scripted people and the fleet's size ------------------------------------
+
+    def _direct(self, engine: Any) -> None:
+        tick = max(0.5, min(1.0, self.pace * 2))
+        while not self._stop.wait(tick):
+            try:
+                self._tick(engine)
+            except Exception as exc:  # the store or tmux going away under us at exit, a race...
+                log.debug("demo director: %s: %s", type(exc).__name__, exc)
+
+    def _tick(self, engine: Any) -> None:
+        loop = getattr(engine, "_loop", None)
+        if loop is not None:  # merged sessions are retired by the engine itself, but soon
+            loop.merged_grace_seconds = RETIRE_AFTER * self.pace
+        now = time.monotonic()
+        sessions = engine.sessions(PROJECT)
+        live = [s for s in sessions if s.status.value not in FINISHED]
+        for s in live:
+            try:
+                self._act(engine, s, now)
+            except Exception as exc:
+                log.debug("demo: %s on %s: %s", type(exc).__name__, s.id, exc)
+        for s in sessions:
+            if s.status.value in FINISHED and s.task_id and s.id not in self._finished_sessions:
+                self._finished_sessions.add(s.id)
+                if s.task_id in self._finished:
+                    self._finished.remove(s.task_id)
+                self._finished.append(s.task_id)
+        self._forget_old(engine, [s for s in sessions if s.status.value in FINISHED])
+        if len(live) >= self.max_live:
+            self._room_since = None
+        elif self._room_since is None:
+            self._room_since = now
+        elif now - self._room_since >= SPAWN_AFTER * self.pace:
+            self._room_since = now if self._spawn_next(engine) else None
+
+    def _watch(self, s: Any, now: float) -> _Watch:
+        pr = s.pr
+        state = (s.status, s.activity.state, pr.head_sha if pr else "", pr.ci if pr else "", pr.review if pr else "")
+        watch = self._watches.setdefault(s.id, _Watch(since=now, status_since=now))
+        if watch.state[:1] != state[:1]:
+            watch.status_since = now
+        if watch.state != state:
+            watch.state, watch.since = state, now
+        return watch
+
+    def _act(self, engine: Any, s: Any, now: float) -> None:
+        from ao_tui.models import ActivityState as A
         from ao_tui.models import CheckState, ReviewState
+        from ao_tui.models import SessionStatus as S
 
-        done: set[str] = set()
-        while not self._stop.wait(1.0):
-            try:
-                sessions = {s.task_id: s for s in engine.sessions(PROJECT) if s.task_id}
-            except Exception:
-                continue
-            for task_id, session in sessions.items():
-                pr = session.pr
-                if pr is None or pr.ci is not CheckState.PASSED:
-                    continue
+        watch = self._watch(s, now)
+        waited = now - watch.since
+        spec = next((t for t in TASKS if t["title"] == s.task_title), {})
+        if now - watch.status_since >= GIVE_UP_AFTER * self.pace:
+            self._give_up(engine, s, f"no change for {GIVE_UP_AFTER * self.pace:.0f}s")
+            return
+        if s.activity.state in (A.WAITING_PERMISSION, A.WAITING_INPUT) or s.status is S.NEEDS_INPUT:
+            if waited >= ANSWER_AFTER * self.pace and now - watch.acted >= ANSWER_AFTER * self.pace:
+                watch.acted = now
+                if "Do you want to" in engine.peek(s.id):
+                    engine.send_keys(s.id, "1")
+                else:
+                    engine.send(s.id, spec.get("answer", "Yes, go ahead."))
+            return
+        if watch.escaped and not watch.unstuck:  # interrupted a moment ago: now say what to do
+            if now - watch.escaped >= 1.0:
+                engine.send(s.id, spec.get("unstick", "Stop waiting for it and wrap up what you have."))
+                watch.unstuck = True
+            return
+        if s.status is S.STUCK and not watch.escaped and waited >= UNSTICK_AFTER * self.pace:
+            engine.send_keys(s.id, "Escape")
+            watch.escaped = now
+            return
+        pr = s.pr
+        if pr is None or pr.ci is not CheckState.PASSED or pr.has_conflicts:
+            return
+        if pr.review is ReviewState.APPROVED:
+            if waited >= MERGE_AFTER * self.pace and not engine.merge_blockers(s):
                 try:
-                    if task_id == "T-4" and pr.review is not ReviewState.APPROVED and "T-4" not in done:
-                        engine.approve(session.id, "Clear and short. Thank you!")
-                        done.add("T-4")
-                    elif task_id == "T-5" and "T-5 changes" not in done:
-                        engine.request_changes(session.id, "validate.py:3: please add a test for port 0 and 65536.")
-                        done.add("T-5 changes")
-                        done.add(f"T-5 head {pr.head_sha}")
-                    elif (task_id == "T-5" and "T-5 merged" not in done
-                          and f"T-5 head {pr.head_sha}" not in done):
-                        if pr.review is not ReviewState.APPROVED:
-                            engine.approve(session.id, "Thanks for the test.")
-                        elif not engine.merge_blockers(session):
-                            engine.merge(session.id)
-                            done.add("T-5 merged")
+                    engine.merge(s.id)
                 except Exception as exc:
-                    log.debug("demo reviewer: %s on %s: %s", type(exc).__name__, session.id, exc)
+                    watch.merge_failures += 1
+                    log.debug("demo: merging %s failed: %s", s.id, exc)
+                    if watch.merge_failures >= 3:
+                        self._give_up(engine, s, f"merge failed: {exc}")
+        elif pr.review is not ReviewState.CHANGES_REQUESTED and waited >= REVIEW_AFTER * self.pace:
+            if spec.get("review") == "changes" and not watch.changes_requested:
+                engine.request_changes(s.id, spec.get("comment", "Please add a test."))
+                watch.changes_requested = True
+            else:
+                engine.approve(s.id, "Looks good, thank you!" if not watch.changes_requested else "Thanks for the fix.")
+
+    def _give_up(self, engine: Any, s: Any, why: str) -> None:
+        """Kill a session that stopped moving (its task counts as done; it comes round again)."""
+        log.info("demo: %s %s", s.id, why)
+        engine.kill(s.id, reason=f"the demo moved on ({why})")
+        if s.task_id:
+            engine.tracker(PROJECT).set_status(s.task_id, "done")
+
+    def _forget_old(self, engine: Any, finished: list[Any]) -> None:
+        """Keep the list short: past ``keep_finished`` finished sessions, the oldest retired ones go."""
+        from ao_tui.models import SessionStatus as S
+
+        finished.sort(key=lambda s: s.status_since)
+        for s in finished[: max(0, len(finished) - self.keep_finished)]:
+            if s.status is S.MERGED:
+                continue  # the engine retires it first (its agent, its workspace)
+            try:
+                engine.remove_workspace(s.id, force=True)
+            except Exception as exc:
+                log.debug("demo: removing %s's workspace: %s", s.id, exc)
+            engine.store.delete_session(s.id)
+            self._watches.pop(s.id, None)
 
     def cleanup(self) -> None:
         """Kill the demo's tmux server, delete its directory, restore the environment. Idempotent."""
@@ -200,8 +441,15 @@ class DemoFleet:
                 os.environ[key] = value
 
 
-def run_demo_setup(root: Path | None = None) -> DemoFleet:
-    """Create the demo project and point this process at it (``AO_HOME``, ``AO_TMUX_SOCKET``)."""
+FINISHED = frozenset({"merged", "done", "killed"})
+
+
+def run_demo_setup(root: Path | None = None, *, pace: float | None = None, max_live: int = MAX_LIVE) -> DemoFleet:
+    """Create the demo project and point this process at it (``AO_HOME``, ``AO_TMUX_SOCKET``).
+
+    ``pace`` scales every pause of the demo (default ``$AO_DEMO_PACE`` or 1).
+    """
+    pace = _pace_from_env() if pace is None else max(0.05, float(pace))
     root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="ao-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
@@ -212,7 +460,8 @@ def run_demo_setup(root: Path | None = None) -> DemoFleet:
     _git(repo, "init", "-q", "-b", "main")
     (repo / "README.md").write_text(README, encoding="utf-8")
     (repo / "check.py").write_text(CHECK_PY, encoding="utf-8")
-    (repo / "backlog.yaml").write_text(yaml.safe_dump(TASKS, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    backlog = [{key: task[key] for key in BACKLOG_FIELDS} for task in TASKS]
+    (repo / "backlog.yaml").write_text(yaml.safe_dump(backlog, sort_keys=False, allow_unicode=True), encoding="utf-8")
     (repo / ".gitignore").write_text("__pycache__/\n", encoding="utf-8")
     _git(repo, "add", "README.md", "check.py", "backlog.yaml", ".gitignore")
     _git(repo, "commit", "-q", "-m", "Demo project")
@@ -224,12 +473,14 @@ def run_demo_setup(root: Path | None = None) -> DemoFleet:
             PROJECT: {
                 "repo": str(repo),
                 "session_prefix": "demo",
-                "stuck_after": "25s",
+                "stuck_after": f"{max(6, round(25 * pace))}s",
+                "max_sessions": max_live + 4,  # merged sessions wait a moment for the engine to retire them
                 "agent": {
                     "plugin": "claude-code",
                     "command": [sys.executable, "-m", "ao_tui.demo.fake_claude"],
                     "model": "claude-sonnet-4-5",
-                    "env": {"HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / ".claude"), **GIT_IDENTITY},
+                    "env": {"HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / ".claude"), "AO_DEMO_PACE": str(pace),
+                            **GIT_IDENTITY},
                 },
                 "scm": {"plugin": "local", "ci": [shlex.join([sys.executable, "check.py"])], "poll_interval": 1},
                 "notifiers": [],
@@ -246,7 +497,7 @@ def run_demo_setup(root: Path | None = None) -> DemoFleet:
     os.environ["AO_TMUX_SOCKET"] = socket
     os.environ.pop("AO_CONFIG", None)
     return DemoFleet(root=root, repo=repo, config_path=config_path, ao_home=ao_home, tmux_socket=socket,
-                     saved_env=saved)
+                     saved_env=saved, pace=pace, max_live=max_live)
 
 
-__all__ = ["DemoFleet", "TASKS", "run_demo_setup"]
+__all__ = ["MAX_LIVE", "DemoFleet", "TASKS", "run_demo_setup"]

@@ -12,8 +12,9 @@ argument list, never through a shell), edits files in its workspace and
 commits them with the model trailer from its system prompt, and reads new
 prompts typed into it (a CI failure, a review comment, an answer).
 
-What it does is scripted per task (``Task T-<n>`` in the prompt) with a little
-random jitter, so a demo fleet shows every kind of session at once.
+What it does is scripted per task (the demo backlog's entry for the title in
+``Task T-<n>: <title>``) with a little random jitter, so a demo fleet shows every
+kind of session at once. ``AO_DEMO_PACE`` scales its pauses.
 
     python -m ao_tui.demo.fake_claude --session-id UUID --model M -- "Task T-1: ..."
 """
@@ -46,6 +47,12 @@ RED = "\x1b[38;5;203m"
 DIM = "\x1b[2m"
 BOLD = "\x1b[1m"
 RESET = "\x1b[0m"
+PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"
+#: Seconds between spinner frames. Claude Code animates faster; a demo fleet of six redrawing
+#: ten times a second kept a core a third busy (tmux and ao-tui redraw every frame too).
+FRAME_SECONDS = 0.25
+#: The demo's timescale (``AO_DEMO_PACE``): 0.25 makes every pause a quarter as long (tests).
+PACE = max(0.05, float(os.environ.get("AO_DEMO_PACE") or 1.0))
 
 
 def now_iso() -> str:
@@ -280,6 +287,8 @@ class FakeClaude:
         self.pending_permanent: list[str] = []
         self.permission_ask: tuple[dict[str, Any], str, list[str]] = ({}, "", [])
         self.choice: str | None = None
+        self.last_frame = 0.0
+        self.pasting = False
 
     # -- drawing ------------------------------------------------------------------------
 
@@ -301,7 +310,8 @@ class FakeClaude:
             elapsed = int(time.monotonic() - self.working_since)
             glyph = SPINNER_GLYPHS[self.tick % len(SPINNER_GLYPHS)]
             lines += [f"{ORANGE}{glyph} {self.verb}…{RESET} {DIM}({elapsed}s · ↓ {self.tokens} tokens){RESET}", ""]
-        lines += [self.screen.rule(), f"❯ {self.typed}", self.screen.rule()]
+        shown = self.typed if "\n" not in self.typed else f"[Pasted text +{self.typed.count(chr(10))} lines]"
+        lines += [self.screen.rule(), f"❯ {shown[-(self.screen.width - 4):]}", self.screen.rule()]
         if self.mode == "working":
             lines.append(f"  {DIM}esc to interrupt{RESET}")
         else:
@@ -334,7 +344,7 @@ class FakeClaude:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            ready, _, _ = select.select([0], [], [], min(left, 0.1))
+            ready, _, _ = select.select([0], [], [], min(left, FRAME_SECONDS))
             if ready:
                 try:
                     data = os.read(0, 4096)
@@ -343,18 +353,29 @@ class FakeClaude:
                 if not data:
                     raise SystemExit(0)
                 self.keys(data.decode("utf-8", "replace"))
-            if self.mode == "working":
+            now = time.monotonic()
+            frame_due = self.mode == "working" and now - self.last_frame >= FRAME_SECONDS
+            if frame_due:
                 self.tick += 1
-                self.tokens += self.rng.randint(1, 9)
-            if ready or self.mode == "working" or self.screen.resized:
+                self.tokens += self.rng.randint(3, 20)
+            if ready or frame_due or self.screen.resized:
+                self.last_frame = now
                 self.draw()
 
     def keys(self, text: str) -> None:
-        text = text.replace("\x1b[200~", "").replace("\x1b[201~", "")
+        """Keys typed or pasted. A bracketed paste is one prompt, its newlines included (as in
+        Claude Code): only an Enter outside a paste submits."""
         i = 0
         while i < len(text):
+            if text.startswith(PASTE_START, i) or text.startswith(PASTE_END, i):
+                self.pasting = text.startswith(PASTE_START, i)
+                i += len(PASTE_START)
+                continue
             ch = text[i]
             i += 1
+            if self.pasting and self.mode != "permission":
+                self.typed += "\n" if ch in "\r\n" else ch if ch >= " " or ch == "\t" else ""
+                continue
             if self.mode == "permission":
                 if ch in "123":
                     self.choice = ch
@@ -406,7 +427,7 @@ class FakeClaude:
         self.draw(f"{DIM}❯{RESET} {first[: self.screen.size() - 4]}", "")
 
     def think(self, seconds: float) -> None:
-        self.pump(seconds * self.rng.uniform(0.8, 1.25))
+        self.pump(seconds * PACE * self.rng.uniform(0.8, 1.25))
 
     def say(self, text: str, *, final: bool = False) -> None:
         message_id = f"msg_{uuid.uuid4().hex[:20]}"
@@ -503,116 +524,131 @@ class FakeClaude:
 
 
 # -- scenarios --------------------------------------------------------------------------------
-
-GREET = 'def greet(name: str) -> str:\n    """A friendly greeting."""\n    return f"Hello, {name}!"\n'
-SLUG_BROKEN = (
-    'import re\n\n\ndef slugify(text: str) -> str:\n'
-    '    return re.sub(r"[^a-z0-9]+", "-", text.lower())\n'
-)
-SLUG_FIXED = (
-    'import re\n\n\ndef slugify(text: str) -> str:\n'
-    '    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")\n'
-)
-VALIDATE = (
-    'def parse_port(value: str) -> int:\n    port = int(value)\n'
-    '    if not 0 < port < 65536:\n        raise ValueError(f"port out of range: {port}")\n    return port\n'
-)
+#
+# What a stand-in does comes from its task's entry in the demo backlog (``ao_tui.demo.TASKS``),
+# found by the title in its prompt: a scenario name and the file it writes. Every write starts
+# with a line naming the task and session, so a task done again later still changes something.
 
 
-def scenario_permission(agent: FakeClaude, prompt: str) -> None:
-    """T-1: asks before creating a file; waits for the key."""
+def task_spec(prompt: str) -> tuple[str, dict[str, Any]]:
+    """The task id in the prompt (``Task T-3: Title``) and the demo's spec for its title."""
+    from ao_tui.demo import TASKS
+
+    found = re.search(r"\bTask (\S+): (.+)", prompt)
+    if not found:
+        return "", {}
+    task_id, title = found.group(1), found.group(2).strip()
+    spec = next((t for t in TASKS if t["title"] == title), None)
+    if spec is None:
+        spec = next((t for t in TASKS if t["id"] == task_id), {})
+    return task_id, spec
+
+
+def stamped(agent: FakeClaude, task_id: str, relative: str, content: str) -> str:
+    """``content`` under a first line naming the task and session (a comment in that file's syntax)."""
+    who = f"{task_id} ({os.environ.get('AO_SESSION_ID') or agent.args.session_id[:8]})"
+    if relative.endswith(".md"):
+        return f"<!-- {who} -->\n{content}"
+    return f"# {who}\n{content}"
+
+
+def write_file(agent: FakeClaude, task_id: str, relative: str, content: str, *, ask: bool = False) -> bool:
+    text = stamped(agent, task_id, relative, content)
+    path = agent.cwd / relative
+    verb = "Edit" if path.exists() else "Write"
+    question = f"Do you want to {'make this edit to' if verb == 'Edit' else 'create'} {relative}?"
+    return agent.tool(verb, relative, {"file_path": str(path), "content": text}, agent.write(relative, text),
+                      ask=question if ask else None, preview=text.splitlines())
+
+
+def scenario_permission(agent: FakeClaude, prompt: str, task_id: str, spec: dict[str, Any]) -> None:
+    """Asks before creating its file; waits for the key."""
+    relative = spec.get("file", "greet.py")
     agent.start_turn(prompt)
     agent.think(2.0)
-    agent.say("I'll add a greet() helper in a new module.")
-    if agent.tool("Write", "greet.py", {"file_path": str(agent.cwd / "greet.py"), "content": GREET},
-                  agent.write("greet.py", GREET), ask="Do you want to create greet.py?",
-                  preview=GREET.splitlines()):
+    agent.say(f"I'll add {relative}.")
+    if write_file(agent, task_id, relative, spec.get("content", ""), ask=True):
         agent.run_tests()
-        agent.commit("Add greet() helper")
-        agent.end_turn("Added greet.py with a greet() helper and committed it.\n\nREADY")
+        agent.commit(spec.get("commit", f"Add {relative}"))
+        agent.end_turn(f"Added {relative} and committed it.\n\nREADY")
     else:
-        agent.end_turn("Understood, I won't create greet.py. Where should the helper live instead?")
+        agent.end_turn(f"Understood, I won't create {relative}. Where should it go instead?")
 
 
-def scenario_question(agent: FakeClaude, prompt: str) -> None:
-    """T-2: asks the human to decide, then does what the answer says."""
+def scenario_question(agent: FakeClaude, prompt: str, task_id: str, spec: dict[str, Any]) -> None:
+    """Asks the human to decide, then does what the answer says."""
     agent.start_turn(prompt)
     agent.think(1.5)
     agent.tool("Read", "README.md", {"file_path": str(agent.cwd / "README.md")},
                lambda: f"Read {len((agent.cwd / 'README.md').read_text().splitlines())} lines")
     agent.think(1.0)
-    agent.end_turn("The project has no config file yet. Should the settings file be TOML or YAML?")
+    agent.end_turn(spec.get("question", "Should I go ahead?"))
     answer = agent.next_prompt()
-    fmt = "toml" if "toml" in answer.lower() else "yaml"
     agent.start_turn(answer)
     agent.think(1.5)
-    content = 'name = "demo"\ndebug = false\n' if fmt == "toml" else "name: demo\ndebug: false\n"
-    agent.tool("Write", f"settings.{fmt}", {"file_path": str(agent.cwd / f"settings.{fmt}"), "content": content},
-               agent.write(f"settings.{fmt}", content))
-    agent.commit(f"Add settings.{fmt}")
-    agent.end_turn(f"Added settings.{fmt} as you asked.\n\nREADY")
+    relative, content = spec.get("file", "answer.md"), spec.get("content", "")
+    if "settings.{fmt}" in relative:  # the settings file takes the format the human chose
+        fmt = "toml" if "toml" in answer.lower() else "yaml"
+        relative = relative.replace("{fmt}", fmt)
+        content = 'name = "demo"\ndebug = false\n' if fmt == "toml" else "name: demo\ndebug: false\n"
+    write_file(agent, task_id, relative, content)
+    agent.commit(f"Add {relative}")
+    agent.end_turn(f"Added {relative} as you asked.\n\nREADY")
 
 
-def scenario_ci_fix(agent: FakeClaude, prompt: str) -> None:
-    """T-3: commits a bug that CI catches, fixes it once the failure is reported."""
+def scenario_ci_fix(agent: FakeClaude, prompt: str, task_id: str, spec: dict[str, Any]) -> None:
+    """Commits a bug that CI catches, fixes it once the failure is reported."""
+    relative = spec.get("file", "slug.py")
     agent.start_turn(prompt)
     agent.think(2.5)
-    agent.tool("Write", "slug.py", {"file_path": str(agent.cwd / "slug.py"), "content": SLUG_BROKEN},
-               agent.write("slug.py", SLUG_BROKEN))
-    agent.commit("Rewrite slugify with a single regex")
-    agent.end_turn("slugify now collapses every run of punctuation into one dash.\n\nREADY")
+    write_file(agent, task_id, relative, spec.get("broken", ""))
+    agent.commit(spec.get("commit", f"Rewrite {relative}"))
+    agent.end_turn(f"{spec.get('claim', 'Done')}.\n\nREADY")
     while True:
         message = agent.next_prompt()
         agent.start_turn(message)
         agent.think(2.0)
         if re.search(r"\b(ci|check|fail|failed|failing|error)\b", message, re.IGNORECASE):
-            agent.say("The check expects no leading or trailing dashes; I'll strip them.")
-            agent.tool("Edit", "slug.py", {"file_path": str(agent.cwd / "slug.py"), "old_string": ")",
-                                           "new_string": ').strip("-")'}, agent.write("slug.py", SLUG_FIXED))
+            agent.say(spec.get("diagnosis", "The check caught a mistake; fixing it."))
+            write_file(agent, task_id, relative, spec.get("content", ""))
             agent.run_tests()
-            agent.commit("Strip leading and trailing dashes in slugify")
-            agent.end_turn("Fixed: slugify strips dashes at both ends and the checks pass.\n\nREADY")
+            agent.commit(spec.get("fix_commit", f"Fix {relative}"))
+            agent.end_turn("Fixed, and the checks pass.\n\nREADY")
         else:
             scenario_followup(agent, message, started=True)
 
 
-def scenario_clean(agent: FakeClaude, prompt: str) -> None:
-    """T-4: does the job and says READY."""
+def scenario_clean(agent: FakeClaude, prompt: str, task_id: str, spec: dict[str, Any]) -> None:
+    """Does the job and says READY (a review comment later gets a follow-up commit)."""
+    relative = spec.get("file", "")
     agent.start_turn(prompt)
     agent.think(3.0)
-    readme = (agent.cwd / "README.md").read_text(encoding="utf-8")
-    text = readme + "\n## Command line\n\n`python -m demo greet NAME` prints a greeting.\n"
-    agent.tool("Edit", "README.md", {"file_path": str(agent.cwd / "README.md"), "old_string": "",
-                                     "new_string": "## Command line"}, agent.write("README.md", text))
+    if relative == "README.md":  # grows a section
+        readme = (agent.cwd / "README.md").read_text(encoding="utf-8")
+        text = readme + f"\n## Command line ({task_id})\n\n`python -m demo greet NAME` prints a greeting.\n"
+        agent.tool("Edit", "README.md", {"file_path": str(agent.cwd / "README.md"), "old_string": "",
+                                         "new_string": "## Command line"}, agent.write("README.md", text))
+    else:
+        relative = relative or f"notes/{task_id}.md"
+        write_file(agent, task_id, relative, spec.get("content", f"Work on {task_id}.\n"))
     agent.run_tests()
-    agent.commit("Document the command line")
-    agent.end_turn("Documented the command line in README.md.\n\nREADY")
+    agent.commit(spec.get("commit", f"{task_id}: update {relative}"))
+    agent.end_turn(f"{spec.get('claim', f'Updated {relative}')}.\n\nREADY")
     followups(agent)
 
 
-def scenario_review(agent: FakeClaude, prompt: str) -> None:
-    """T-5: finishes, then answers a review comment with a change."""
-    agent.start_turn(prompt)
-    agent.think(2.5)
-    agent.tool("Write", "validate.py", {"file_path": str(agent.cwd / "validate.py"), "content": VALIDATE},
-               agent.write("validate.py", VALIDATE))
-    agent.run_tests()
-    agent.commit("Validate the port number")
-    agent.end_turn("parse_port() rejects ports outside 1-65535.\n\nREADY")
-    followups(agent)
-
-
-def scenario_stuck(agent: FakeClaude, prompt: str) -> None:
-    """T-6: starts a command that never returns (and so looks stuck)."""
+def scenario_stuck(agent: FakeClaude, prompt: str, task_id: str, spec: dict[str, Any]) -> None:
+    """Starts a command that never returns (and so looks stuck); Esc interrupts it."""
+    command = spec.get("command", "python -m integration_suite --all")
     agent.start_turn(prompt)
     agent.think(2.0)
-    agent.say("Let me run the full integration suite first.")
+    agent.say(spec.get("claim", "Let me run the full integration suite first."))
     message_id = f"msg_{uuid.uuid4().hex[:20]}"
-    tool_input = {"command": "python -m integration_suite --all", "description": "Integration suite"}
+    tool_input = {"command": command, "description": "A long run"}
     agent.transcript.assistant({"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", "name": "Bash",
                                 "input": tool_input}, "tool_use", message_id, tokens=25)
     agent.hooks.fire("PreToolUse", tool_name="Bash", tool_input=tool_input)
-    agent.draw(f"{GREEN}●{RESET} {BOLD}Bash{RESET}(python -m integration_suite --all)", f"  ⎿  {DIM}Running…{RESET}")
+    agent.draw(f"{GREEN}●{RESET} {BOLD}Bash{RESET}({command})", f"  ⎿  {DIM}Running…{RESET}")
     agent.verb = "Waiting"
     while True:  # never finishes; Esc interrupts
         try:
@@ -648,13 +684,13 @@ def followups(agent: FakeClaude) -> None:
             agent.draw(f"  ⎿  {RED}Interrupted by user{RESET}", "")
 
 
-SCENARIOS: dict[str, Callable[[FakeClaude, str], None]] = {
-    "T-1": scenario_permission,
-    "T-2": scenario_question,
-    "T-3": scenario_ci_fix,
-    "T-4": scenario_clean,
-    "T-5": scenario_review,
-    "T-6": scenario_stuck,
+Scenario = Callable[[FakeClaude, str, str, dict[str, Any]], None]
+SCENARIOS: dict[str, Scenario] = {
+    "permission": scenario_permission,
+    "question": scenario_question,
+    "ci_fix": scenario_ci_fix,
+    "clean": scenario_clean,
+    "stuck": scenario_stuck,
 }
 
 
@@ -679,10 +715,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume:
             agent.draw(f"{DIM}Resumed conversation {args.session_id}{RESET}", "")
             followups(agent)
-        task = re.search(r"\bTask (T-\d+)\b", args.prompt)
-        scenario = SCENARIOS.get(task.group(1) if task else "", scenario_clean)
+        task_id, spec = task_spec(args.prompt)
+        scenario = SCENARIOS.get(spec.get("scenario", ""), scenario_clean)
         try:
-            scenario(agent, args.prompt)
+            scenario(agent, args.prompt, task_id or "T-0", spec)
         except Interrupted:
             agent.mode = "idle"
             agent.draw(f"  ⎿  {RED}Interrupted by user{RESET}", "")
