@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -27,6 +28,7 @@ from textual.widgets import Static, Tab, Tabs
 
 from ao_tui.errors import AoError
 from ao_tui.models import Session
+from ao_tui.tui.attach import detach_hint
 from ao_tui.tui.bindings import APP_BINDINGS, keymap
 from ao_tui.tui.palette import ActionCommands, SessionCommands, ThemeCommands
 from ao_tui.tui.screens.confirm import ConfirmScreen, MergeScreen, pr_summary
@@ -46,6 +48,8 @@ log = logging.getLogger("ao.tui")
 
 #: Below this width the panes become tabs.
 NARROW_WIDTH = 120
+#: Seconds the "how to come back" toast shows before attaching takes the terminal over.
+ATTACH_DELAY = 1.2
 THEME_SETTING = "tui.theme"
 TABS = ("list", "terminal", "detail", "chat")
 
@@ -603,8 +607,18 @@ class AoApp(App[None]):
         except Exception as exc:
             self.notify(clean(f"cannot attach: {type(exc).__name__}: {exc}"), severity="error")
             return
+        # Say how to come back before the terminal is taken over: the toast is drawn and read first,
+        # and the same line stays on the terminal under tmux's screen (seen again after detaching).
+        hint = detach_hint(session.id, argv)
+        self.notify(hint, title="attach", timeout=10)
+        self.set_timer(ATTACH_DELAY, lambda: self._attach(argv, hint))
+
+    def _attach(self, argv: list[str], hint: str) -> None:
         try:
             with self.suspend():
+                if sys.__stdout__ is not None:
+                    sys.__stdout__.write(f"{hint}\n")
+                    sys.__stdout__.flush()
                 subprocess.run(argv, check=False)
         except Exception as exc:  # SuspendNotSupported in a headless run
             self.notify(f"cannot suspend to attach ({type(exc).__name__}); run: {' '.join(argv)}",

@@ -307,3 +307,38 @@ async def test_clicking_a_footer_key_presses_it(make_app) -> None:  # noqa: ANN0
         x = _footer(app).index("? Help")
         await pilot.click("#footer", offset=(x + 2, 0))
         await wait_until(pilot, lambda: "Keys" in screen_text(app), timeout=5, what="help screen")
+
+
+async def test_attach_says_how_to_come_back_before_taking_the_terminal(make_app, tmux_socket) -> None:  # noqa: ANN001
+    import subprocess
+
+    from tests.tui.helpers import notifications
+
+    # A real tmux session named as app-5's handle on ao's private socket: the engine's attach command is real.
+    subprocess.run(["tmux", "-L", tmux_socket, "new-session", "-d", "-s", "app-5", "-x", "80", "-y", "24"],
+                   check=True, timeout=10)
+    app = make_app()
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.pause()
+        app.jump_to("app-5")
+        await pilot.press("a")
+        line = "Attaching to app-5 — detach with C-b d (ctrl+b then d)"
+        await wait_until(pilot, lambda: line in notifications(app), timeout=5, what=lambda: str(notifications(app)))
+        await pilot.pause(0.2)
+        assert "Attaching to app-5" in screen_text(app) and "C-b d" in screen_text(app)  # the toast, on screen
+        assert not any("cannot suspend" in n for n in notifications(app))  # ... before attaching is tried
+        # Headless, there is no terminal to hand over: the attach itself is tried after the toast.
+        await wait_until(pilot, lambda: any("cannot suspend to attach" in n for n in notifications(app)),
+                         timeout=5, what="the attach attempt")
+
+
+def test_detach_hint_for_each_way_of_attaching() -> None:
+    from ao_tui.tui.attach import detach_hint
+
+    inside = ["tmux", "-L", "ao", "set-option", "-w", "x", ";", "switch-client", "-t", "=app-5"]
+    assert detach_hint("app-5", inside) == ("Switching to app-5 — come back with C-b L "
+                                            "(ctrl+b then L, tmux's last session)")
+    outside = ["env", "-u", "TMUX", "/usr/bin/tmux", "-L", "ao", "attach-session", "-t", "=app-5"]
+    assert detach_hint("app-5", outside) == "Attaching to app-5 — detach with C-b d (ctrl+b then d)"
+    pty = ["/usr/bin/python3", "-m", "ao_tui_plugins.pty_supervisor", "attach", "/x/app-5.sock"]
+    assert detach_hint("app-5", pty) == "Attaching to app-5 — detach with ctrl+]"
