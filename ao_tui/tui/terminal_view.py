@@ -476,10 +476,12 @@ class TerminalView(ScrollView, can_focus=True):
         self._stop_following()
         self.source = source
         self._generation += 1
-        self._install(ScrollbackScreen(*self._term_size, self.HISTORY_LINES), keep_history=False)
         self._follow = True
         self.pane_title = ""
         self._update_subtitle()  # typing names the session it goes to
+        switching_live = source is not None and self.is_mounted and self._sized.is_set()
+        if not switching_live:
+            self._install(ScrollbackScreen(*self._term_size, self.HISTORY_LINES), keep_history=False)
         if source is None:
             self._message = "No session selected."
             self.input_mode = False
@@ -488,20 +490,42 @@ class TerminalView(ScrollView, can_focus=True):
         self._message = None
         if not self.is_mounted:
             return  # on_mount starts following
-        if self._sized.is_set():
+        if not switching_live:
+            self._start_following(source, self._generation)
+            return
+        # The previous screen stays up for the one tmux round trip it takes to capture this one
+        # (off the event loop: keys in the list must not wait for tmux), never a blank frame.
+        task = asyncio.get_running_loop().create_task(self._first_screen(source, self._generation),
+                                                      name=f"terminal-show-{source.session_id}")
+        task.add_done_callback(_log_failure)
+        self._workers = [task]
+
+    async def _first_screen(self, source: TerminalSource, generation: int) -> None:
+        """Size the pane to the widget, capture its screen, show it, then follow its output."""
+        columns, lines = self._term_size
+
+        def size_and_capture() -> ScrollbackScreen:
             try:
-                source.resize(*self._term_size)  # the pane takes the widget's size first
+                source.resize(columns, lines)  # the pane takes the widget's size first
             except Exception as exc:
                 log.debug("resize of %s failed: %s", source, exc)
-            try:
-                screen = self._capture_screen(source, 0, *self._term_size)
-            except Exception as exc:
+            return self._capture_screen(source, 0, columns, lines)
+
+        try:
+            screen = await asyncio.to_thread(size_and_capture)
+        except Exception as exc:
+            if generation == self._generation:
+                self._install(ScrollbackScreen(*self._term_size, self.HISTORY_LINES), keep_history=False)
                 self._show_error(exc)
-            else:
+        else:
+            if generation == self._generation:
                 self.stats["resyncs"] += 1
                 self._last_capture = time.monotonic()
+                if (columns, lines) != self._term_size:  # resized meanwhile: the stream's resync fixes it
+                    screen = ScrollbackScreen(*self._term_size, self.HISTORY_LINES)
                 self._install(screen, keep_history=False)
-        self._start_following(source, self._generation)
+        if generation == self._generation:
+            self._start_following(source, generation)
 
     @property
     def screen_model(self) -> ScrollbackScreen:
