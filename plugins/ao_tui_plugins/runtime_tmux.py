@@ -397,8 +397,13 @@ class TmuxRuntime(Runtime):
         never resizes the agent's window or types into it. The stream ends
         when the session goes away.
         """
-        pane_id = self._tmux("display-message", "-p", "-t", self._target(handle), "#{pane_id}").stdout.strip()
-        if not pane_id:
+        # Asynchronously: a viewer opening streams must not hold its event loop for a tmux round trip.
+        probe = await asyncio.create_subprocess_exec(
+            "tmux", "-L", self.socket, "display-message", "-p", "-t", self._target(handle), "#{pane_id}",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        pane_id = (await probe.communicate())[0].strip()
+        if probe.returncode != 0 or not pane_id:
             raise NotFound(f"no tmux session {handle!r} on socket {self.socket}")
         proc = await asyncio.create_subprocess_exec(
             "tmux", "-L", self.socket, "-N", "-C", "attach-session", "-f", "ignore-size,read-only", "-t", f"={handle}",
