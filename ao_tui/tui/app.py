@@ -410,7 +410,10 @@ class AoApp(App[None]):
 
     def _refresh_footer(self) -> None:
         """The key line depends on the cursor's session and on typing mode, not only on focus."""
-        self._main("#footer").refresh()
+        if not self.screen_stack:
+            return
+        for footer in self.screen_stack[0].query("#footer"):  # none while the app starts or stops
+            footer.refresh()
 
     def on_session_list_highlighted(self, message: SessionList.Highlighted) -> None:
         self._refresh_footer()

@@ -27,8 +27,9 @@ def session_label(session: Session) -> Text:
     if session.pr and session.pr.number is not None:
         text.append(f"  #{session.pr.number}", style="bold")
     text.append(f"  {clean(session.title)}")
-    text.append(f"  {ZONE_TITLES[zone_of(session)]} · {status_words(session.status)} · {clean(session.branch)}",
-                style="dim")
+    zone, words = ZONE_TITLES[zone_of(session)], status_words(session.status)
+    status = zone if words.lower() == zone.lower() else f"{zone} · {words}"
+    text.append(f"  {status} · {clean(session.branch)}", style="dim")
     return text
 
 
