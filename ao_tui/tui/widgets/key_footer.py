@@ -71,18 +71,14 @@ _ENDED = {S.MERGED, S.DONE, S.KILLED}
 
 def useful(action: str, session: Session | None) -> bool:
     """Whether ``action`` means something for the cursor's session (the key still works either way)."""
-    if action in _PR_ACTIONS or action in _LIVE_ACTIONS or action in ("restore", "diff", "select"):
-        if session is None:
-            return False
-    else:
-        return True
-    assert session is not None
     if action in _PR_ACTIONS:
-        return session.pr is not None and session.status not in _ENDED
+        return session is not None and session.pr is not None and session.status not in _ENDED
     if action in _LIVE_ACTIONS:
-        return session.status not in _ENDED and session.status is not S.EXITED
+        return session is not None and session.status not in _ENDED and session.status is not S.EXITED
     if action == "restore":
-        return session.status in (S.KILLED, S.EXITED, S.ERRORED, S.STUCK)
+        return session is not None and session.status in (S.KILLED, S.EXITED, S.ERRORED, S.STUCK)
+    if action in ("diff", "select"):
+        return session is not None
     return True
 
 
