@@ -194,11 +194,11 @@ MAX_LIVE = 6
 #: Finished sessions left in the list; older ones are removed with their workspace.
 KEEP_FINISHED = 4
 #: Seconds, at pace 1, that the scripted people and the director wait before acting.
-ANSWER_AFTER = 14.0  # the human answers a permission prompt or a question
+ANSWER_AFTER = 15.0  # the human answers a permission prompt or a question
 UNSTICK_AFTER = 10.0  # ... interrupts a stuck agent and tells it what to do instead
-REVIEW_AFTER = 7.0  # the reviewer reads a green PR
-MERGE_AFTER = 7.0  # an approved, green PR waits this long in "Ready to merge"
-SPAWN_AFTER = 4.0  # a freed slot takes the next backlog task
+REVIEW_AFTER = 11.0  # the reviewer reads a green PR
+MERGE_AFTER = 10.0  # an approved, green PR waits this long in "Ready to merge"
+SPAWN_AFTER = 5.0  # a freed slot takes the next backlog task
 RETIRE_AFTER = 8.0  # a merged session's agent and workspace go (the engine's own clean-up)
 GIVE_UP_AFTER = 150.0  # a session that stopped moving is killed, so the demo never stalls
 

@@ -130,13 +130,17 @@ class Transcript:
                 except ValueError:
                     continue
         self.request = 0
+        self.branch: str | None = None
         self.turn_started = time.monotonic()
         self.messages_in_turn = 0
 
     def _branch(self) -> str:
-        done = subprocess.run(["git", "-C", str(self.cwd), "symbolic-ref", "--quiet", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10)
-        return done.stdout.strip()
+        """The checked-out branch (a stand-in never switches: asked once, then remembered)."""
+        if self.branch is None:
+            done = subprocess.run(["git", "-C", str(self.cwd), "symbolic-ref", "--quiet", "--short", "HEAD"],
+                                  capture_output=True, text=True, timeout=10)
+            self.branch = done.stdout.strip()
+        return self.branch
 
     def _write(self, record: dict[str, Any]) -> dict[str, Any]:
         record.setdefault("uuid", str(uuid.uuid4()))
