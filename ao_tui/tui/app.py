@@ -48,7 +48,8 @@ log = logging.getLogger("ao.tui")
 
 #: Below this width the panes become tabs.
 NARROW_WIDTH = 120
-#: Seconds the "how to come back" toast shows before attaching takes the terminal over.
+#: Seconds the "how to come back" toast shows before the first attach takes the terminal over
+#: (later attaches in the same run are immediate: the user has read it once).
 ATTACH_DELAY = 1.2
 THEME_SETTING = "tui.theme"
 TABS = ("list", "terminal", "detail", "chat")
@@ -614,7 +615,8 @@ class AoApp(App[None]):
         # and the same line stays on the terminal under tmux's screen (seen again after detaching).
         hint = detach_hint(session.id, argv)
         self.notify(hint, title="attach", timeout=10)
-        self.set_timer(ATTACH_DELAY, lambda: self._attach(argv, hint))
+        delay, self._attach_delay = getattr(self, "_attach_delay", ATTACH_DELAY), 0.05
+        self.set_timer(delay, lambda: self._attach(argv, hint))
 
     def _attach(self, argv: list[str], hint: str) -> None:
         try:
