@@ -199,6 +199,7 @@ UNSTICK_AFTER = 10.0  # ... interrupts a stuck agent and tells it what to do ins
 REVIEW_AFTER = 11.0  # the reviewer reads a green PR
 MERGE_AFTER = 10.0  # an approved, green PR waits this long in "Ready to merge"
 SPAWN_AFTER = 5.0  # a freed slot takes the next backlog task
+SPAWN_AGAIN_AFTER = 2.0  # ... and the one after it, if more slots are free
 RETIRE_AFTER = 8.0  # a merged session's agent and workspace go (the engine's own clean-up)
 GIVE_UP_AFTER = 150.0  # a session that stopped moving is killed, so the demo never stalls
 
@@ -341,7 +342,9 @@ class DemoFleet:
         elif self._room_since is None:
             self._room_since = now
         elif now - self._room_since >= SPAWN_AFTER * self.pace:
-            self._room_since = now if self._spawn_next(engine) else None
+            # one at a time; with more room left, the next follows a moment later
+            spawned = self._spawn_next(engine)
+            self._room_since = now - (SPAWN_AFTER - SPAWN_AGAIN_AFTER) * self.pace if spawned else None
 
     def _watch(self, s: Any, now: float) -> _Watch:
         pr = s.pr

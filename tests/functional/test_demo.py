@@ -221,12 +221,16 @@ def test_the_fleet_stays_alive_with_a_bounded_number_of_sessions(fast_demo) -> N
     most_live = 0
     spawned_at: dict[str, list[tuple[float, str]]] = {}  # task -> (when, session id) of its sessions
     merged_at: dict[str, float] = {}  # task -> first merge
+    retired: set[str] = set()  # workspaces of sessions the engine retired after their merge
+    most_retired = 0
 
     def observe() -> None:
-        nonlocal most_live
+        nonlocal most_live, most_retired
         now = time.monotonic() - started
         sessions = engine.sessions("demo")
         most_live = max(most_live, sum(s.status.value not in FINISHED for s in sessions))
+        most_retired = max(most_retired, sum(s.status.value in ("done", "killed") for s in sessions))
+        retired.update(s.workspace for s in sessions if s.status.value == "done")
         for s in sessions:
             zones.add(zone_of(s))
             state = (s.status.value, s.activity.state.value)
@@ -262,6 +266,9 @@ def test_the_fleet_stays_alive_with_a_bounded_number_of_sessions(fast_demo) -> N
     if "T-7" in spawned_at:
         assert "T-1" in merged_at and spawned_at["T-7"][0][0] >= merged_at["T-1"]
     assert zones == set(Zone), f"zones never visited: {set(Zone) - zones}"
+    # Retired sessions lose their workspace, and the list keeps only the last few of them.
+    assert retired and not any(Path(w).exists() for w in retired)
+    assert most_retired <= fast_demo.keep_finished + 1
 
 
 def _fake_claudes(root: Path) -> list[int]:
