@@ -51,19 +51,9 @@ async def settle(pilot) -> None:  # noqa: ANN001
         await pilot.pause(0.05)
 
 
-#: Screens also shot in the light and high-contrast themes (the rest share their widgets and CSS).
-THEMED = ("main", "help", "kill", "merge_refused", "new_session", "diff", "palette")
-
-
 def cases() -> list[tuple[str, str, str]]:
-    """Every screen at both sizes in dark; the THEMED ones at 80x24 in every theme; main at 200x50 in all.
-
-    (The full product of screens x sizes x themes would be 84 shots; CI time is kept to about half.)
-    """
-    out = [(screen, size, "dark") for screen in SCREENS for size in SIZES]
-    out += [(screen, "80x24", theme) for screen in THEMED for theme in THEMES if theme != "dark"]
-    out += [("main", "200x50", theme) for theme in THEMES if theme != "dark"]
-    return out
+    """Every screen and modal, at both sizes, in every shipped theme."""
+    return [(screen, size, theme) for screen in SCREENS for size in SIZES for theme in THEMES]
 
 
 @pytest.mark.parametrize(("screen", "size", "theme"), cases())
