@@ -28,6 +28,7 @@ SCREENS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "theme_picker": (("t",), None),
     "diff": (("d",), "app-1"),
     "palette": (("slash", *"#1121"), None),
+    "chat": (("c",), None),
 }
 
 
@@ -35,6 +36,7 @@ SCREENS: dict[str, tuple[tuple[str, ...], str | None]] = {
 def _fixed_socket_name(ao_home, monkeypatch: pytest.MonkeyPatch) -> None:
     """The terminal pane names the (absent) tmux socket: keep that name the same on every run."""
     monkeypatch.setenv("AO_TMUX_SOCKET", "ao-snapshots-no-server")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)  # the chat pane shows its setup line
 
 
 async def settle(pilot) -> None:  # noqa: ANN001
