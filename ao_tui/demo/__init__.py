@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,38 +358,58 @@ class DemoFleet:
         return watch
 
     def _act(self, engine: Any, s: Any, now: float) -> None:
+        """The scripted people's next step for one session, if its time has come."""
+        watch = self._watch(s, now)
+        action = self._due(engine, s, watch, now)
+        if action is None:
+            return
+        if self._human_attached(engine, s):  # someone is at that terminal: they decide, not the script
+            watch.since = watch.status_since = now
+            return
+        action()
+
+    def _due(self, engine: Any, s: Any, watch: _Watch, now: float) -> Callable[[], None] | None:
         from ao_tui.models import ActivityState as A
         from ao_tui.models import CheckState, ReviewState
         from ao_tui.models import SessionStatus as S
 
-        watch = self._watch(s, now)
         waited = now - watch.since
         spec = next((t for t in TASKS if t["title"] == s.task_title), {})
         if now - watch.status_since >= GIVE_UP_AFTER * self.pace:
-            self._give_up(engine, s, f"no change for {GIVE_UP_AFTER * self.pace:.0f}s")
-            return
+            return lambda: self._give_up(engine, s, f"no change for {GIVE_UP_AFTER * self.pace:.0f}s")
         if s.activity.state in (A.WAITING_PERMISSION, A.WAITING_INPUT) or s.status is S.NEEDS_INPUT:
-            if waited >= ANSWER_AFTER * self.pace and now - watch.acted >= ANSWER_AFTER * self.pace:
+            if waited < ANSWER_AFTER * self.pace or now - watch.acted < ANSWER_AFTER * self.pace:
+                return None
+
+            def answer() -> None:
                 watch.acted = now
                 if "Do you want to" in engine.peek(s.id):
                     engine.send_keys(s.id, "1")
                 else:
                     engine.send(s.id, spec.get("answer", "Yes, go ahead."))
-            return
+            return answer
         if watch.escaped and not watch.unstuck:  # interrupted a moment ago: now say what to do
-            if now - watch.escaped >= 1.0:
-                engine.send(s.id, spec.get("unstick", "Stop waiting for it and wrap up what you have."))
+            if now - watch.escaped < 1.0:
+                return None
+
+            def unstick() -> None:
                 watch.unstuck = True
-            return
+                engine.send(s.id, spec.get("unstick", "Stop waiting for it and wrap up what you have."))
+            return unstick
         if s.status is S.STUCK and not watch.escaped and waited >= UNSTICK_AFTER * self.pace:
-            engine.send_keys(s.id, "Escape")
-            watch.escaped = now
-            return
+
+            def interrupt() -> None:
+                watch.escaped = now
+                engine.send_keys(s.id, "Escape")
+            return interrupt
         pr = s.pr
         if pr is None or pr.ci is not CheckState.PASSED or pr.has_conflicts:
-            return
+            return None
         if pr.review is ReviewState.APPROVED:
-            if waited >= MERGE_AFTER * self.pace and not engine.merge_blockers(s):
+            if waited < MERGE_AFTER * self.pace or engine.merge_blockers(s):
+                return None
+
+            def merge() -> None:
                 try:
                     engine.merge(s.id)
                 except Exception as exc:
@@ -396,12 +417,26 @@ class DemoFleet:
                     log.debug("demo: merging %s failed: %s", s.id, exc)
                     if watch.merge_failures >= 3:
                         self._give_up(engine, s, f"merge failed: {exc}")
-        elif pr.review is not ReviewState.CHANGES_REQUESTED and waited >= REVIEW_AFTER * self.pace:
+            return merge
+        if pr.review is ReviewState.CHANGES_REQUESTED or waited < REVIEW_AFTER * self.pace:
+            return None
+
+        def review() -> None:
             if spec.get("review") == "changes" and not watch.changes_requested:
-                engine.request_changes(s.id, spec.get("comment", "Please add a test."))
                 watch.changes_requested = True
+                engine.request_changes(s.id, spec.get("comment", "Please add a test."))
             else:
-                engine.approve(s.id, "Looks good, thank you!" if not watch.changes_requested else "Thanks for the fix.")
+                engine.approve(s.id, "Thanks for the fix." if watch.changes_requested else "Looks good, thank you!")
+        return review
+
+    @staticmethod
+    def _human_attached(engine: Any, s: Any) -> bool:
+        """Whether a human's terminal is attached to the session (runtime ``tmux`` can tell)."""
+        try:
+            clients = getattr(engine.runtime(s), "human_clients", None)
+            return bool(clients(s.runtime_handle)) if clients is not None else False
+        except Exception:
+            return False
 
     def _give_up(self, engine: Any, s: Any, why: str) -> None:
         """Kill a session that stopped moving (its task counts as done; it comes round again)."""

@@ -271,6 +271,62 @@ def test_the_fleet_stays_alive_with_a_bounded_number_of_sessions(fast_demo) -> N
     assert most_retired <= fast_demo.keep_finished + 1
 
 
+@pytest.mark.timeout(90)
+def test_the_scripted_human_keeps_off_a_session_a_human_is_attached_to(fast_demo) -> None:  # noqa: ANN001
+    """Attach to T-1 while it asks permission: the demo's script must not press a key under you."""
+    import pty
+    import select
+    import signal
+
+    missing = _missing_plugins()
+    if missing:
+        pytest.skip(f"plugins not landed yet: {', '.join(missing)}")
+    from ao_tui.config import load_config
+    from ao_tui.demo import ANSWER_AFTER
+    from ao_tui.engine import Engine
+
+    engine = Engine(load_config(str(fast_demo.config_path)))
+    assert engine.start()
+    pid = fd = None
+    try:
+        fast_demo.start(engine)
+        t1 = wait_until(lambda: next((s for s in engine.sessions("demo") if s.task_id == "T-1"), None), timeout=30)
+
+        def screen() -> str:
+            try:
+                return engine.peek(t1.id)
+            except Exception:  # not started yet
+                return ""
+
+        wait_until(lambda: "Do you want to create greet.py?" in screen(), timeout=30, message=screen)
+        argv = engine.runtime(t1).attach_argv(t1.runtime_handle)
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.environ.pop("TMUX", None)
+            os.environ["TERM"] = "xterm-256color"
+            os.execvp(argv[0], argv)
+        wait_until(lambda: engine.runtime(t1).human_clients(t1.runtime_handle), timeout=10)
+        # Twice as long as the script waits before it answers: the prompt is still there.
+        until = time.monotonic() + 2 * ANSWER_AFTER * fast_demo.pace
+        while time.monotonic() < until:
+            if select.select([fd], [], [], 0.2)[0]:
+                os.read(fd, 65536)
+            assert "Do you want to create greet.py?" in engine.peek(t1.id)
+        subprocess.run(["tmux", "-L", fast_demo.tmux_socket, "detach-client", "-s", f"={t1.runtime_handle}"],
+                       check=True, timeout=10)
+        # Once the human has gone, the script answers (and the stand-in goes on).
+        wait_until(lambda: "Do you want to create greet.py?" not in engine.peek(t1.id), timeout=30,
+                   message=lambda: engine.peek(t1.id))
+    finally:
+        if pid is not None:
+            with __import__("contextlib").suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(fd)
+        engine.stop()
+        engine.store.close()
+
+
 def _fake_claudes(root: Path) -> list[int]:
     """Pids of the demo's stand-in agents (their HOME is inside the demo directory)."""
     pids = []
