@@ -460,19 +460,23 @@ async def test_theme_change_recolours_default_cells() -> None:
 
 
 class LateSource(FakeSource):
-    """A session whose terminal is not up yet (spawning) for its first half second."""
+    """A session whose terminal is not up yet (spawning) until the test says it is.
+
+    The test, not a clock, decides when the terminal comes up, so a slow start of
+    the app cannot skip the "unavailable" phase the test looks for.
+    """
 
     def __init__(self, initial: str) -> None:
         super().__init__(initial)
-        self.up_at = time.monotonic() + 0.5
+        self.up = False
 
     def capture(self, history: int = 0) -> str:
-        if time.monotonic() < self.up_at:
+        if not self.up:
             raise RuntimeError("session late-1 has no terminal (status spawning)")
         return super().capture(history)
 
     async def stream(self):  # noqa: ANN201
-        if time.monotonic() < self.up_at:
+        if not self.up:
             raise RuntimeError("no tmux session yet")
         async for chunk in super().stream():
             yield chunk
@@ -482,8 +486,8 @@ async def test_a_terminal_that_comes_up_later_is_shown_and_followed() -> None:
     source = LateSource("ready now\r\n")
     app = TermApp(source)
     async with app.run_test(size=(80, 24)) as pilot:
-        view = app.query_one(TerminalView)
         await wait_for(pilot, lambda: "terminal unavailable" in visible(app), what="the error while spawning")
+        source.up = True
         await wait_for(pilot, lambda: "ready now" in visible(app), what="the terminal once it is up")
         await wait_for(pilot, lambda: source.resized, what="the pane sized to the view")
         source.push("and live\r\n")
