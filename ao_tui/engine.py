@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ao_tui import lifecycle, paths
+from ao_tui import commit_trailer, lifecycle, paths
 from ao_tui.config import Config, ProjectConfig
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Activity, ActivityState, Event, PullRequest, Session, Task, utcnow
@@ -257,9 +257,7 @@ class Engine:
             lessons = lessons_for(self.store, session.project)
         except ImportError:
             pass
-        rules = session_rules(
-            session.branch, agent.model_trailer(model or session.agent), cfg.agent.rules, lessons
-        )
+        rules = session_rules(session.branch, self.model_trailer(session), cfg.agent.rules, lessons)
         return LaunchSpec(
             session_id=session.id,
             agent_session_id=session.agent_session_id,
@@ -272,6 +270,17 @@ class Engine:
             command=cfg.agent.command,
             env=dict(cfg.agent.env),
         )
+
+    def model_trailer(self, session: Session) -> str:
+        """The trailer the session's commits carry: its model once known, else the configured one, else the agent."""
+        model = session.model or self.project_config(session.project).agent.model or ""
+        return self.agent(session).model_trailer(model or session.agent)
+
+    def update_commit_trailer(self, session: Session) -> None:
+        try:
+            commit_trailer.write_trailer(paths.ensure_dir(paths.session_dir(session.id)), self.model_trailer(session))
+        except (OSError, AoError) as exc:
+            log.warning("commit trailer for %s not updated: %s", session.id, exc)
 
     def events_file(self, session_id: str) -> Path:
         return paths.ensure_dir(paths.session_dir(session_id)) / "hook-events.jsonl"
@@ -288,6 +297,8 @@ class Engine:
         argv = agent.restore_argv(spec) if restore else agent.launch_argv(spec)
         env = agent.environment(spec)
         env["AO_SESSION_ID"] = session.id
+        env.update(commit_trailer.install(paths.ensure_dir(paths.session_dir(session.id)), workspace_path,
+                                          self.model_trailer(session)))
         runtime = self.runtime(session)
         if session.runtime_handle in runtime.list_handles():
             runtime.kill(session.runtime_handle)  # a dead pane kept for its exit status

@@ -224,6 +224,8 @@ class EngineLoop:
                 s.model = getattr(transcript, "model", "") or s.model
 
         updated = self.store.mutate(session_id, change, status=target, reason=f"{activity.state} ({activity.source})")
+        if updated.model != session.model:  # the transcript named the model: its commits say so from now on
+            self.engine.update_commit_trailer(updated)
         self.engine._changed(updated)
         if activity.state in (ActivityState.WAITING_PERMISSION, ActivityState.WAITING_INPUT):
             self._trigger("agent_needs_input", updated, f"{session_id}:needs_input:{activity.since.isoformat()}",

@@ -1,7 +1,8 @@
 """Issue 2's story through the Engine with the real Claude Code CLI (scripted model, real tmux and git).
 
 Spawn from a backlog task; the model writes a file and commits it through
-tool calls; the change and its commit are on ``ao/<id>`` with the trailer;
+tool calls; the change and its commit are on ``ao/<id>`` with the model
+trailer (added by ao's git hook, though the agent left it out);
 the transcript holds the task prompt; ``send`` arrives as a new user turn;
 kill and restore keep the conversation; with the engine loop running, the
 activity a user sees (``ao ls --json``) goes working → idle with its source.
@@ -48,7 +49,7 @@ def test_backlog_task_to_commit_send_kill_restore_and_live_activity(
     tmp_path: Path, git_repo: Path, ao_home: Path, tmux_socket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     workspace = ao_home / "workspaces" / "demo" / "rc-1"  # where ao puts session rc-1's worktree
-    message = f"Add hello.txt\n\n{TRAILER}"
+    message = "Add hello.txt"  # the agent forgets the trailer: ao's git hook adds it
     with AnthropicServer() as api:
         api.script.on_prompt(
             "Task T-1: Add a greeting",
