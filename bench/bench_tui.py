@@ -150,9 +150,20 @@ def keys(count: int, presses: int, with_yes: bool) -> dict[str, float]:
     panes also reload whenever the cursor rests). With ``with_yes`` the focused
     session's tmux pane runs ``yes`` and streams into the terminal pane all along.
     """
+    import gc
     import random
 
     from textual import events
+
+    pauses: list[float] = []  # full (generation 2) garbage collections during the run
+    started: dict[str, float] = {}
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                started["t"] = time.perf_counter()
+            elif "t" in started:
+                pauses.append(time.perf_counter() - started.pop("t"))
 
     with tempfile.TemporaryDirectory() as tmp:
         config = _prepare(Path(tmp), count)
@@ -196,9 +207,11 @@ def keys(count: int, presses: int, with_yes: bool) -> dict[str, float]:
                     state["sent"] = None
                     await asyncio.sleep(rng.uniform(0.02, 0.15))
 
+        gc.callbacks.append(on_gc)
         try:
             asyncio.run(run())
         finally:
+            gc.callbacks.remove(on_gc)
             subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
     timings.sort()
     return {
@@ -208,6 +221,8 @@ def keys(count: int, presses: int, with_yes: bool) -> dict[str, float]:
         "p50_ms": timings[len(timings) // 2] * 1000,
         "p99_ms": timings[int(len(timings) * 0.99) - 1] * 1000,
         "max_ms": timings[-1] * 1000,
+        "full_gc_runs": len(pauses),
+        "full_gc_max_ms": max(pauses, default=0.0) * 1000,
     }
 
 
