@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ao_tui.activity.hook import command as hook_argv
 from ao_tui.config import write_atomic
 from ao_tui.errors import AoError, PluginError
 from ao_tui.models import ActivityState
@@ -49,8 +50,9 @@ HOOK_EVENTS = (
 )
 #: Events whose matcher selects tools; "*" matches every tool.
 _TOOL_EVENTS = {"PreToolUse", "PermissionRequest", "PermissionDenied", "PostToolUse", "PostToolUseFailure"}
-#: What marks a hook entry as ao's own (so a re-run replaces it instead of adding another).
-HOOK_MARKER = "ao_tui.activity.hook"
+#: What marks a hook entry as ao's own (so a re-run replaces it instead of adding another):
+#: the hook file's path, or the module name older versions of ao installed.
+HOOK_MARKERS = ("ao_tui/activity/hook.py", "ao_tui.activity.hook")
 
 #: Linux caps one argv string at 128 KiB (MAX_ARG_STRLEN); stay well under it.
 PROMPT_ARG_LIMIT = 100_000
@@ -147,7 +149,9 @@ class ClaudeCodeAgent(Agent):
             raise PluginError("no events file for the hook")
         session = validate_session_id(spec.session_id)
         out = str(Path(spec.events_file).absolute())
-        return shlex.join([sys.executable, "-m", HOOK_MARKER, "--session", session, "--out", out])
+        # The hook file itself, isolated (-I -S): faster than `-m`, and a module of the same name in
+        # the workspace (ao working on its own repository) can never stand in for it.
+        return shlex.join(hook_argv(session, out))
 
     def claude_dir(self, spec: LaunchSpec) -> Path:
         """Claude Code's config directory (``$CLAUDE_CONFIG_DIR`` or ``~/.claude``)."""
@@ -256,7 +260,7 @@ def _load_json_object(path: Path) -> dict[str, Any]:
 
 
 def _is_ours(hook: Any) -> bool:
-    return isinstance(hook, dict) and HOOK_MARKER in str(hook.get("command", ""))
+    return isinstance(hook, dict) and any(marker in str(hook.get("command", "")) for marker in HOOK_MARKERS)
 
 
 def merge_hooks(settings_path: Path, command: str, events: tuple[str, ...] = HOOK_EVENTS) -> bool:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import ao_tui.activity.hook
 
 from ao_tui.errors import AoError, InvalidName, PluginError
 from ao_tui.models import ActivityState
@@ -154,8 +157,36 @@ def test_hooks_are_installed_for_every_event_with_a_quoted_command(agent, tmp_pa
     assert set(hooks) == set(HOOK_EVENTS)
     command = hooks["PreToolUse"][0]["hooks"][0]["command"]
     assert hooks["PreToolUse"][0]["matcher"] == "*"
-    assert shlex.split(command) == [sys.executable, "-m", "ao_tui.activity.hook", "--session", "app-1",
+    hook_file = str(Path(ao_tui.activity.hook.__file__).resolve())
+    assert shlex.split(command) == [sys.executable, "-I", "-S", hook_file, "--session", "app-1",
                                     "--out", str(tmp_path / "ev dir" / "$(x).jsonl")]
+
+
+def test_a_hook_module_in_the_workspace_cannot_stand_in_for_aos(agent, tmp_path, home) -> None:
+    """ao working on its own repository: the workspace holds an ao_tui/activity/hook.py of its own."""
+    spec = make_spec(tmp_path / "ws", events_file=tmp_path / "events.jsonl")
+    fake = spec.workspace / "ao_tui" / "activity"
+    fake.mkdir(parents=True)
+    for init in (fake.parent / "__init__.py", fake / "__init__.py"):
+        init.write_text("")
+    (fake / "hook.py").write_text("open('PWNED', 'w').write('x')\n")
+    agent.prepare_workspace(spec)
+    command = _settings(spec.workspace)["hooks"]["Stop"][0]["hooks"][0]["command"]
+    done = subprocess.run(shlex.split(command), cwd=spec.workspace, input='{"hook_event_name": "Stop"}',
+                          text=True, capture_output=True, timeout=30)
+    assert done.returncode == 0 and not (spec.workspace / "PWNED").exists()
+    assert json.loads((tmp_path / "events.jsonl").read_text())["event"] == "Stop"
+
+
+def test_hooks_installed_by_an_older_ao_are_replaced_not_doubled(agent, tmp_path, home) -> None:
+    spec = make_spec(tmp_path / "ws", events_file=tmp_path / "events.jsonl")
+    settings_file = spec.workspace / ".claude" / "settings.local.json"
+    settings_file.parent.mkdir(parents=True)
+    old = {"type": "command", "command": f"{sys.executable} -m ao_tui.activity.hook --session app-1 --out x"}
+    settings_file.write_text(json.dumps({"hooks": {"Stop": [{"hooks": [old]}]}}))
+    agent.prepare_workspace(spec)
+    stop = _settings(spec.workspace)["hooks"]["Stop"]
+    assert [h["command"] for entry in stop for h in entry["hooks"]] == [agent.hook_command(spec)]
 
 
 def test_hooks_merge_keeps_user_keys_and_user_hooks_and_is_idempotent(agent, tmp_path, home) -> None:
