@@ -140,6 +140,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from ao_tui.attention import zone_of
 
     engine = _engine(args, check=False)
+    engine.reconcile()  # one runtime listing: an agent that died with no engine watching shows as exited
     sessions = engine.sessions(args.project)
     if not args.all:
         sessions = [s for s in sessions if s.status.value not in ("killed", "done")] if not args.json else sessions

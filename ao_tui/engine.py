@@ -67,6 +67,28 @@ class ChangedFile:
     untracked: bool = False
 
 
+#: How to get each built-in agent when its command is missing.
+INSTALL_HINTS = {
+    "claude-code": "npm install -g @anthropic-ai/claude-code",
+    "aider": "python -m pip install aider-install && aider-install",
+    "codex": "npm install -g @openai/codex",
+}
+
+
+def _check_executable(command: str, env: dict[str, str], agent: str) -> None:
+    """Refuse to start an agent whose program is not there: a pane that dies at once says nothing."""
+    import shutil
+
+    found = shutil.which(command, path=env.get("PATH") or os.environ.get("PATH"))
+    if found is None:
+        hint = INSTALL_HINTS.get(agent)
+        raise AoError(
+            f"agent {agent}: `{command}` was not found on PATH"
+            + (f"; install it ({hint})" if hint else "")
+            + " or set agent.command in the config to where it is"
+        )
+
+
 class Engine:
     """The façade over store, config and plugins."""
 
@@ -289,13 +311,21 @@ class Engine:
         cfg = self.project_config(session.project)
         workspace_path = Path(session.workspace)
         ws = self.workspace(session.project)
+        # A marker lives while the workspace is being made: found at launch, the last making was cut
+        # off (kill -9 mid-spawn) and the checkout may lack its included files or setup: make it again.
+        making = paths.ensure_dir(paths.session_dir(session.id)) / "workspace-incomplete"
+        if making.exists() and ws.exists(workspace_path):
+            ws.discard(cfg.repo, workspace_path)
         if not ws.exists(workspace_path):
+            making.touch()
             ws.create(cfg.repo, session.id, session.branch, cfg.default_branch)
+            making.unlink()
         agent = self.agent(session)
         spec = self._spec(session)
         agent.prepare_workspace(spec)
         argv = agent.restore_argv(spec) if restore else agent.launch_argv(spec)
         env = agent.environment(spec)
+        _check_executable(argv[0], env, agent.name)
         env["AO_SESSION_ID"] = session.id
         env.update(commit_trailer.install(paths.ensure_dir(paths.session_dir(session.id)), workspace_path,
                                           self.model_trailer(session)))
@@ -404,6 +434,10 @@ class Engine:
             return session
         if session.status in (S.DONE, S.MERGED):
             raise AoError(f"session {session_id} is {session.status}; nothing to restore")
+        if not lifecycle.can_transition(session.status, S.SPAWNING):
+            # Still marked working (or with a PR) though its agent is gone: no engine saw it die.
+            reason = "agent exited" if status.exit_code is not None else "agent not running (runtime gone)"
+            self.store.transition(session_id, S.EXITED, reason=reason, exit_code=status.exit_code)
         if session.status is not S.SPAWNING:
             self.store.transition(session_id, S.SPAWNING, reason="restore")
         return self._launch(self.session(session_id), restore=bool(self._transcript_exists(session)))
@@ -676,29 +710,40 @@ class Engine:
     def reconcile(self) -> list[str]:
         """After a crash or restart: find every live agent again, mark the dead.
 
-        Returns the ids whose status changed.
+        One runtime listing covers every session of a runtime (``ao ls`` calls
+        this, so it must stay cheap with a hundred sessions). Returns the ids
+        whose status changed.
         """
         changed: list[str] = []
+        listings: dict[tuple[str, str], dict[str, Any]] = {}
         for s in self.sessions():
-            if s.status in (S.KILLED, S.DONE, S.MERGED):
+            if s.status in (S.KILLED, S.DONE, S.MERGED, S.EXITED):
                 continue
             try:
                 runtime = self.runtime(s)
-                status = runtime.status(s.runtime_handle)
+                key = (s.project, s.runtime)
+                if key not in listings:
+                    listings[key] = runtime.panes()
+                pane = listings[key].get(s.runtime_handle)
+                if pane is not None and not pane.dead:
+                    alive, code = True, None
+                elif pane is not None and pane.exit_code is not None:
+                    alive, code = False, pane.exit_code
+                else:  # not listed (or a runtime without listings): ask about this one
+                    status = runtime.status(s.runtime_handle)
+                    alive, code = status.alive, status.exit_code
             except Exception as exc:
                 log.warning("cannot check %s: %s", s.id, exc)
                 continue
-            if status.alive:
+            if alive:
                 if s.status is S.SPAWNING:
                     self.store.transition(s.id, S.WORKING, reason="found alive after restart")
                     changed.append(s.id)
                 continue
-            if s.status is S.EXITED:
-                continue
-            reason = "agent exited" if status.exit_code is not None else "agent not running (runtime gone)"
+            reason = f"agent exited ({code})" if code is not None else "agent not running (runtime gone)"
             if s.status is S.SPAWNING:
                 reason = "spawn interrupted"
-            self.store.transition(s.id, S.EXITED, reason=reason, exit_code=status.exit_code,
+            self.store.transition(s.id, S.EXITED, reason=reason, exit_code=code,
                                   activity=Activity(state=ActivityState.EXITED, source="runtime", detail=reason))
             changed.append(s.id)
         for sid in changed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from pathlib import Path
 
+from ao_tui.errors import AoError
 from ao_tui.slots.base import Plugin
 
 
@@ -23,6 +24,10 @@ class Workspace(Plugin):
     def remove(self, repo: Path, path: Path, branch: str, *, force: bool = False) -> None:
         """Delete the checkout. Refuses (``AoError``) to delete a branch with
         commits that are not merged anywhere unless ``force``."""
+
+    def discard(self, repo: Path, path: Path) -> None:
+        """Delete a checkout whose making was cut off (a crash mid-``create``), keeping its branch."""
+        raise AoError(f"workspace {path} was left half-made by an interrupted spawn; remove it, then restore")
 
     def exists(self, path: Path) -> bool:
         return path.is_dir()

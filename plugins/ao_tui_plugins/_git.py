@@ -201,6 +201,14 @@ class GitWorkspace(Workspace):
             raise InvalidName(f"refusing to remove {path}: it is not under ao's workspaces ({root})")
         return resolved
 
+    def discard(self, repo: Path, path: Path) -> None:
+        """Delete a checkout whose making was cut off; its branch (and any work on it) stays."""
+        path = self.check_removable_path(path)
+        git(Path(repo).resolve(), "worktree", "remove", "--force", "--force", str(path), check=False)
+        if path.exists():
+            shutil.rmtree(path)
+        git(Path(repo).resolve(), "worktree", "prune", check=False)
+
     def base_branch(self, repo: Path) -> str:
         cfg = self.context.project_config
         base = getattr(cfg, "default_branch", None) or self.options.get("base")

@@ -181,3 +181,56 @@ def test_max_sessions_and_missing_task_are_clear_errors(engine: Engine):
     with pytest.raises(AoError, match="no task"):
         engine.spawn(task_id="T-99")
     assert engine.sessions() == [] or all(s.status is not S.SPAWNING for s in engine.sessions())
+    engine.config.projects["demo"].max_sessions = 1
+    engine.spawn(prompt="the one allowed")
+    with pytest.raises(AoError, match=r"already has 1 live sessions \(max_sessions: 1\)"):
+        engine.spawn(prompt="one too many")
+    assert len(engine.sessions()) == 1
+
+
+def test_a_missing_agent_program_is_a_clear_error_not_a_silent_dead_pane(project: Path, ao_home: Path, tmux_socket: str):
+    config = project / "ao.config.yaml"
+    config.write_text(config.read_text().replace(f"command: [{json.dumps(sys.executable)}, {json.dumps(str(STAND_IN))}]",
+                                                 "command: [ao-no-such-agent]"))
+    out = subprocess.run([sys.executable, "-m", "ao_tui.cli", "spawn", "T-1"], cwd=project,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "ao: agent claude-code: `ao-no-such-agent` was not found on PATH; install it "
+        "(npm install -g @anthropic-ai/claude-code) or set agent.command in the config to where it is"
+    ]
+    engine = Engine(load_config(str(config)))
+    (s,) = engine.sessions()
+    assert s.status is S.ERRORED and "not found on PATH" in s.escalation
+    tmux = subprocess.run(["tmux", "-L", tmux_socket, "list-sessions"], capture_output=True, text=True)
+    assert s.runtime_handle not in tmux.stdout
+
+
+def test_restore_after_the_tmux_server_died_unseen(engine: Engine, project: Path, standin_dir: Path, tmux_socket: str):
+    """No engine was running to see it die: the session is still marked working; `ao ls` and restore cope."""
+    s = engine.spawn(prompt="keep going")
+    wait_until(lambda: (standin_dir / s.id / "pid").exists())
+    subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], check=True)
+    assert engine.session(s.id).status is S.WORKING
+    out = subprocess.run([sys.executable, "-m", "ao_tui.cli", "ls", "--json"], cwd=project,
+                         capture_output=True, text=True, timeout=60)
+    assert [(row["id"], row["status"]) for row in json.loads(out.stdout)] == [(s.id, "exited")]
+    restored = engine.restore(s.id)  # as the TUI and the orchestrator call it, with no reconcile first
+    assert restored.status is S.WORKING and engine.runtime(restored).status(s.runtime_handle).alive
+
+
+def test_restore_remakes_a_workspace_whose_making_was_cut_off(engine: Engine, ao_home: Path, standin_dir: Path):
+    s = engine.spawn(task_id="T-1")
+    workspace = Path(s.workspace)
+    wait_until(lambda: (standin_dir / s.id / "pid").exists())
+    (workspace / "work.txt").write_text("the agent's work\n")
+    git(workspace, "add", "work.txt")
+    git(workspace, "commit", "-qm", "work")
+    engine.kill(s.id)
+    # As if `ao` had been killed -9 after `git worktree add` but before copying .worktreeinclude files.
+    (workspace / ".env").unlink()
+    (ao_home / "sessions" / s.id / "workspace-incomplete").touch()
+    engine.restore(s.id)
+    assert (workspace / ".env").read_text() == "SECRET_FOR_WORKTREES=1\n"
+    assert (workspace / "work.txt").read_text() == "the agent's work\n", "the branch's commits are kept"
+    assert not (ao_home / "sessions" / s.id / "workspace-incomplete").exists()
