@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from ao_tui.errors import ConfigError
 from ao_tui.names import validate_branch, validate_prefix
@@ -179,10 +180,15 @@ class TuiConfig(_Model):
 
 
 class Config(_Model):
+    defaults: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Settings every project starts from: any project key but repo. A project's own keys win; "
+        "mappings (agent, reactions, plugin options) merge key by key.",
+    )
     projects: dict[str, ProjectConfig] = Field(default_factory=dict)
     orchestrator: OrchestratorConfig = OrchestratorConfig()
     tui: TuiConfig = TuiConfig()
-    path: Path | None = Field(default=None, exclude=True)
+    path: SkipJsonSchema[Path | None] = Field(default=None, exclude=True)
 
     @field_validator("projects")
     @classmethod
@@ -252,6 +258,38 @@ def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> in
     return None
 
 
+def _merged(defaults: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """``own`` over ``defaults``: mappings merge key by key, anything else in ``own`` wins whole."""
+    out = dict(defaults)
+    for key, value in own.items():
+        base = out.get(key)
+        if isinstance(base, dict) and isinstance(value, dict):
+            out[key] = _merged(base, value)
+        elif isinstance(base, str) and isinstance(value, dict) and "plugin" not in value:
+            out[key] = {"plugin": base, **value}  # options for the default's plugin
+        elif isinstance(base, dict) and isinstance(value, str) and "plugin" in base:
+            out[key] = value if value != base["plugin"] else base  # `scm: github` over `scm: {plugin: local, …}`
+        else:
+            out[key] = value
+    return out
+
+
+def _raise_invalid(exc: ValidationError, source: str, lines: dict[tuple[Any, ...], int],
+                   prefix: tuple[Any, ...] = ()) -> None:
+    """One line for pydantic's first complaint: file, line, dotted field, problem."""
+    err = exc.errors()[0]
+    loc = prefix + tuple(
+        p for p in err["loc"] if not (isinstance(p, str) and p in ("str", "function-before[_from_name(), PluginRef]"))
+    )
+    field = ".".join(str(p) for p in loc) or None
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    raise ConfigError(source, _nearest_line(lines, loc), field, msg) from None
+
+
 def parse_config(text: str, source: str = CONFIG_NAME, base_dir: Path | None = None) -> Config:
     try:
         node = yaml.compose(text)
@@ -266,18 +304,25 @@ def parse_config(text: str, source: str = CONFIG_NAME, base_dir: Path | None = N
     if not isinstance(data, dict):
         raise ConfigError(source, 1, None, "the top level must be a mapping")
     lines = _line_index(node) if node is not None else {}
+    defaults = data.get("defaults")
+    if defaults is not None:
+        if not isinstance(defaults, dict):
+            raise ConfigError(source, lines.get(("defaults",)), "defaults", "expected a mapping of project settings")
+        if "repo" in defaults:
+            raise ConfigError(source, lines.get(("defaults", "repo")), "defaults.repo",
+                              "each project names its own repository; remove it from defaults")
+        try:
+            ProjectConfig.model_validate({**defaults, "repo": "."})
+        except ValidationError as exc:
+            _raise_invalid(exc, source, lines, prefix=("defaults",))
+        projects = data.get("projects")
+        if isinstance(projects, dict):
+            data = {**data, "projects": {name: _merged(defaults, project) if isinstance(project, dict) else project
+                                         for name, project in projects.items()}}
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("str", "function-before[_from_name(), PluginRef]")))
-        field = ".".join(str(p) for p in loc) or None
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        raise ConfigError(source, _nearest_line(lines, loc), field, msg) from None
+        _raise_invalid(exc, source, lines)
     config.path = Path(source)
     root = base_dir or Path(source).resolve().parent
     for project in config.projects.values():

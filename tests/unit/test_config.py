@@ -71,3 +71,63 @@ def test_relative_repo_is_resolved_against_the_config_file(tmp_path):
     path.write_text("projects:\n  app:\n    repo: ./code\n")
     config = load_config(str(path))
     assert config.projects["app"].repo == (tmp_path / "code").resolve()
+
+
+DEFAULTS = """\
+defaults:
+  agent:
+    model: opus
+    permission_mode: acceptEdits
+  scm:
+    plugin: local
+    ci: [pytest -q]
+  max_sessions: 4
+  reactions:
+    ci_failed: {action: send_to_agent, retries: 5}
+projects:
+  api:
+    repo: /tmp
+    agent:
+      rules: Use tabs.
+  web:
+    repo: /tmp
+    max_sessions: 8
+    scm: {timeout: 60}
+    reactions:
+      approved_and_green: {action: merge}
+  docs:
+    repo: /tmp
+    scm: github
+"""
+
+
+def test_defaults_apply_to_every_project_and_a_projects_own_keys_win():
+    config = parse_config(DEFAULTS)
+    api, web, docs = (config.projects[name] for name in ("api", "web", "docs"))
+    assert (api.agent.model, api.agent.permission_mode, api.agent.rules) == ("opus", "acceptEdits", "Use tabs.")
+    assert (api.max_sessions, web.max_sessions) == (4, 8)
+    assert web.scm.plugin == "local" and web.scm.options == {"ci": ["pytest -q"], "timeout": 60}
+    assert docs.scm.plugin == "github" and docs.scm.options == {}, "another plugin takes none of the default's options"
+    assert web.reactions["ci_failed"].retries == 5 and web.reactions["approved_and_green"].action == "merge"
+    assert api.reactions["agent_stuck"].action == "notify", "built-in reactions stay"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("defaults:\n  agent:\n    modle: opus\nprojects: {}\n", "ao.config.yaml:3: defaults.agent.modle: unknown key"),
+        ("defaults:\n  repo: /tmp\n", "ao.config.yaml:2: defaults.repo: each project names its own repository"),
+        ("defaults: [1]\n", "ao.config.yaml:1: defaults: expected a mapping of project settings"),
+    ],
+)
+def test_mistakes_in_defaults_are_named_where_they_are(text: str, expected: str):
+    with pytest.raises(ConfigError) as err:
+        parse_config(text)
+    assert str(err.value).startswith(expected)
+
+
+def test_the_schema_offers_defaults_and_hides_internals():
+    from ao_tui.config import json_schema
+
+    properties = json_schema()["properties"]
+    assert "defaults" in properties and "path" not in properties
