@@ -86,6 +86,12 @@ class EngineLoop:
         self._fence_checked: dict[str, float] = {}
         self._merged_seen: set[str] = set()
         self.monitor: Any = None
+        # Agent exits are seen through pidfds (ao_tui/exit_watch.py) when the runtime gives pids;
+        # the runtime is listed every liveness_seconds only while some session is not covered.
+        self._exit_watch: Any = None
+        self._unwatched: set[str] = set()
+        self._liveness_due = False
+        self._listings: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.runner: Any = None
 
     # -- ownership -------------------------------------------------------------
@@ -113,6 +119,7 @@ class EngineLoop:
 
     def start(self) -> None:
         self.engine.reconcile()
+        self._start_exit_watch()
         self._start_reactions()
         self._start_monitor()
         self._listen_to_scms()
@@ -133,6 +140,8 @@ class EngineLoop:
                 log.exception("stopping the activity monitor")
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._exit_watch is not None:
+            self._exit_watch.close()
         self._close_scms()
         self.release()
 
@@ -150,9 +159,14 @@ class EngineLoop:
 
     def tick(self) -> None:
         now = time.monotonic()
-        if now - self._last_liveness >= self.liveness_seconds:
-            self._last_liveness = now
+        periodic = now - self._last_liveness >= self.liveness_seconds
+        if self._liveness_due or (periodic and not self._exits_covered()):
+            self._liveness_due = False
             self._check_liveness()
+            for sid in list(self._unwatched):
+                self._watch_exit(sid)
+        if periodic:
+            self._last_liveness = now
             self._check_merged()
         self._check_prs(now)
         self._deliver_outbox()
@@ -184,6 +198,7 @@ class EngineLoop:
             return None
 
     def track(self, session: Session) -> None:
+        self._watch_exit(session.id)
         if self.monitor is None:
             return
         agent = self.engine.agent(session)
@@ -202,6 +217,9 @@ class EngineLoop:
     def untrack(self, session_id: str) -> None:
         if self.monitor is not None:
             self.monitor.untrack(session_id)
+        self._unwatched.discard(session_id)
+        if self._exit_watch is not None:
+            self._exit_watch.forget(session_id)
 
     def on_activity(self, session_id: str, activity: Activity, transcript: Any = None) -> None:
         """From the monitor's thread: record the activity and what follows from it."""
@@ -272,6 +290,50 @@ class EngineLoop:
         return True
 
     # -- liveness and stuck ---------------------------------------------------------
+
+    def _start_exit_watch(self) -> None:
+        from ao_tui.exit_watch import ProcessExitWatch
+
+        if ProcessExitWatch.supported():
+            self._exit_watch = ProcessExitWatch(self._on_process_exit)
+
+    def _on_process_exit(self, key: str) -> None:
+        """From the exit watch's thread: an agent (or the runtime's server) ended; look now."""
+        if not key.startswith("server:"):
+            self._unwatched.add(key)  # watched again after the look if it is somehow still alive
+        self._liveness_due = True
+        self.wake()
+
+    def _exits_covered(self) -> bool:
+        return self._exit_watch is not None and not self._unwatched
+
+    def _watch_exit(self, session_id: str) -> None:
+        """Watch the agent's process, and its runtime's server, for their end."""
+        if self._exit_watch is None:
+            return
+        try:
+            session = self.engine.session(session_id)
+            if not lifecycle.has_live_agent(session.status):
+                self._unwatched.discard(session_id)
+                return
+            runtime = self.engine.runtime(session)
+            key = (session.project, session.runtime)
+            listed_at, panes = self._listings.get(key, (0.0, {}))
+            if time.monotonic() - listed_at > 1.0 or session.runtime_handle not in panes:
+                panes = runtime.panes()  # one listing serves a burst (start: every session)
+                self._listings[key] = (time.monotonic(), panes)
+            pane = panes.get(session.runtime_handle)
+            server = runtime.server_pid()
+        except Exception as exc:
+            log.debug("cannot watch %s for its exit: %s", session_id, exc)
+            self._unwatched.add(session_id)
+            return
+        if pane is None or pane.dead or pane.pid is None or not self._exit_watch.watch(session_id, pane.pid):
+            self._unwatched.add(session_id)  # the periodic listing covers it
+            return
+        if server is not None:
+            self._exit_watch.watch(f"server:{server}", server)
+        self._unwatched.discard(session_id)
 
     def _check_liveness(self) -> None:
         """One runtime listing for every session: marks agents that died."""

@@ -1,7 +1,7 @@
 """Activity detection figures: latency, idle cost, large transcripts.
 
     python bench/bench_activity.py            # everything (about a minute)
-    python bench/bench_activity.py latency    # or: idle, busy, parse, hook
+    python bench/bench_activity.py latency    # or: idle, engine, busy, parse, hook
 
 Prints figures; it is not a test and asserts nothing. docs/benchmarks.md
 records the figures measured on the project's machine.
@@ -171,6 +171,57 @@ def bench_idle(sessions: int = 100, seconds: float = 10.0) -> dict[str, float]:
     return {"sessions": sessions, "seconds": t1 - t0, "cpu_percent_of_one_core": 100 * cpu / (t1 - t0),
             "subprocess_calls": calls["subprocess"], "screen_reads": calls["screen"],
             "updates_while_idle": updates - loaded_updates, "watched_dirs": len(mon._targets)}  # noqa: SLF001
+
+
+def bench_engine_idle(sessions: int = 100, seconds: float = 10.0) -> dict[str, float]:
+    """The whole engine as `ao run` runs it (`Engine.start()`) over a fleet of idle agents in real tmux.
+
+    Each agent is a sleeping process in its own worktree and tmux session; after the engine has
+    settled, its process CPU and every subprocess it starts (tmux or other) are counted.
+    """
+    import shutil
+
+    base = Path(tempfile.mkdtemp(prefix="ao-bench-engine-"))
+    os.environ["AO_HOME"] = str(base / "ao-home")
+    socket = os.environ["AO_TMUX_SOCKET"] = f"ao-bench-engine-{os.getpid()}"
+    from ao_tui.config import load_config
+    from ao_tui.engine import Engine
+    from tests.support.gitrepo import make_repo
+
+    repo = make_repo(base)
+    config = base / "ao.config.yaml"
+    config.write_text(json.dumps({"projects": {"idle": {
+        "repo": str(repo), "session_prefix": "idle", "notifiers": [], "max_sessions": sessions,
+        "agent": {"command": [sys.executable, "-c", "import time; time.sleep(1e6)"]},
+    }}}))
+    engine = Engine(load_config(str(config)))
+    commands: list[str] = []
+    real_popen = subprocess.Popen.__init__
+
+    def counting_popen(self, args, *a, **kw):  # noqa: ANN001, ANN002, ANN003
+        commands.append(str(args[0]) if isinstance(args, (list, tuple)) else str(args))
+        return real_popen(self, args, *a, **kw)
+
+    try:
+        for _ in range(sessions):
+            engine.spawn(prompt="wait")
+        assert engine.start()
+        time.sleep(5.0)  # reconcile, tracking, first PR polls done
+        subprocess.Popen.__init__ = counting_popen  # type: ignore[method-assign]
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        time.sleep(seconds)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        t1 = time.perf_counter()
+    finally:
+        subprocess.Popen.__init__ = real_popen  # type: ignore[method-assign]
+        engine.stop()
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return {"sessions": sessions, "seconds": round(t1 - t0, 1), "cpu_percent_of_one_core": round(100 * cpu / (t1 - t0), 2),
+            "tmux_calls": commands.count("tmux"), "other_subprocesses": len(commands) - commands.count("tmux"),
+            "by_command": {c: commands.count(c) for c in sorted(set(commands))}}
 
 
 WRITER_CHILD = r"""
@@ -369,12 +420,14 @@ def bench_hook(runs: int = 20) -> dict[str, float]:
 
 
 def main() -> None:
-    which = sys.argv[1:] or ["latency", "idle", "busy", "parse", "hook"]
+    which = sys.argv[1:] or ["latency", "idle", "engine", "busy", "parse", "hook"]
     print(f"# bench_activity  python {sys.version.split()[0]}  cpus={os.cpu_count()}  load={os.getloadavg()[0]:.2f}")
     if "latency" in which:
         print("latency (append -> on_update), 100 tracked sessions:", json.dumps(bench_latency(), default=round))
     if "idle" in which:
         print("idle, 100 sessions, 10 s:", json.dumps(bench_idle()))
+    if "engine" in which:
+        print("engine idle (Engine.start(), real tmux), 100 sessions, 10 s:", json.dumps(bench_engine_idle()))
     if "busy" in which:
         print("busy, 100 sessions working, ~200 transcript lines/s:", json.dumps(bench_busy()))
     if "parse" in which:

@@ -84,6 +84,13 @@ class Runtime(Plugin):
         """All handles' titles and liveness in one call (for activity detection)."""
         return {}
 
+    def server_pid(self) -> int | None:
+        """A process whose end ends every handle at once (tmux's server), if the runtime has one.
+
+        With each pane's ``PaneInfo.pid`` it lets the engine notice exits without polling.
+        """
+        return None
+
     def attach_argv(self, handle: str) -> list[str]:
         """Argument list that attaches a terminal to the session."""
         raise NotImplementedError

@@ -46,6 +46,7 @@ _PANE_FORMAT = "\t".join(
         "#{pane_dead_status}",
         "#{pane_dead_signal}",
         "#{pane_pid}",
+        "#{pid}",  # the server's
         "#{pane_width}",
         "#{pane_height}",
         "#{pane_tty}",
@@ -142,10 +143,11 @@ class TmuxRuntime(Runtime):
             return {}
         result: dict[str, _Pane] = {}
         for line in done.stdout.decode(errors="replace").splitlines():
-            parts = line.split("\t", 9)
-            if len(parts) != 10:
+            parts = line.split("\t", 10)
+            if len(parts) != 11:
                 continue
-            name, active, dead, status, signal, pid, width, height, tty, title = parts
+            name, active, dead, status, signal, pid, server_pid, width, height, tty, title = parts
+            self._server_pid = int(server_pid) if server_pid.isdigit() else None
             if signal.isdigit() and not status:
                 status = f"-{signal}"
             if name in result and active != "11":
@@ -259,6 +261,12 @@ class TmuxRuntime(Runtime):
 
     def panes(self) -> dict[str, PaneInfo]:
         return {name: pane.info for name, pane in self._panes().items()}
+
+    def server_pid(self) -> int | None:
+        """ao's tmux server, as of the last listing (one is made if there was none)."""
+        if getattr(self, "_server_pid", None) is None:
+            self._panes()
+        return getattr(self, "_server_pid", None)
 
     def attach_argv(self, handle: str) -> list[str]:
         """``tmux attach-session`` to the agent's session, its window following the human's client.

@@ -71,3 +71,55 @@ def test_stuck_then_recovered_then_exited_and_restored(
                    message=lambda: str(engine.session(s.id)))
     finally:
         engine.stop()
+
+
+def test_exits_are_seen_at_once_and_an_idle_fleet_costs_no_tmux_calls(
+    git_repo: Path, ao_home: Path, tmp_path: Path, tmux_socket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    standin = tmp_path / "standin"
+    monkeypatch.setenv("AO_STANDIN_DIR", str(standin))
+    config = git_repo.parent / "ao.config.yaml"
+    config.write_text(json.dumps({"projects": {"demo": {
+        "repo": str(git_repo), "session_prefix": "ex", "notifiers": [],
+        "agent": {"command": [sys.executable, str(STAND_IN)]},
+    }}}))
+    engine = Engine(load_config(str(config)))
+    a = engine.spawn(prompt="Say hi.")
+    b = engine.spawn(prompt="Say hi too.")
+    for s in (a, b):
+        (standin / s.id).mkdir(parents=True, exist_ok=True)
+        (standin / s.id / "release").touch()
+    assert engine.start()
+    engine._loop.liveness_seconds = 3600  # no periodic listing: exits must be noticed without it
+    calls: list[list[str]] = []
+    real_run = subprocess.run
+
+    def counting_run(argv, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls.append(list(argv))
+        return real_run(argv, *args, **kwargs)
+
+    try:
+        for s in (a, b):
+            wait_until(lambda s=s: engine.session(s.id).activity.state is ActivityState.IDLE, timeout=15,
+                       message=lambda s=s: str(engine.session(s.id)))
+        monkeypatch.setattr(subprocess, "run", counting_run)
+        time.sleep(3)
+        assert [c for c in calls if c[0] == "tmux"] == [], "an idle fleet makes no tmux calls"
+
+        pid = engine.runtime(a).panes()[a.runtime_handle].pid
+        assert pid is not None
+        killed_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        exited = wait_until(lambda: (cur := engine.session(a.id)).status is S.EXITED and cur, timeout=5)
+        assert time.monotonic() - killed_at < 2.0
+        assert exited.activity.state is ActivityState.EXITED
+
+        subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], check=True)  # takes b with it
+        wait_until(lambda: engine.session(b.id).status is S.EXITED, timeout=5)
+    finally:
+        engine.stop()
