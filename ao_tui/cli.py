@@ -321,6 +321,58 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def _span(seconds: float | None) -> str:
+    """A duration for a table: 45s, 12m, 1.5h, 2d."""
+    if seconds is None:
+        return "-"
+    secs = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600)):
+        if secs >= size:
+            return f"{secs / size:.1f}".rstrip("0").rstrip(".") + unit
+    return f"{secs // 60}m" if secs >= 60 else f"{secs}s"
+
+
+def cmd_retro(args: argparse.Namespace) -> int:
+    """What past sessions cost and which lessons the next sessions' rules carry."""
+    from ao_tui.outcomes import retrospective, summary
+
+    engine = _engine(args, check=False)
+    names = [args.project] if args.project else list(engine.config.projects)
+    if args.project:
+        engine.config.project(args.project)  # an unknown project is exit 3
+    report = []
+    for name in names:
+        outcomes = sorted(engine.store.outcomes(name), key=lambda o: o.get("recorded_at", ""), reverse=True)
+        report.append({"project": name, "summary": summary(engine.store, name),
+                       "lessons": retrospective(engine.store, name), "sessions": outcomes[: args.limit]})
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for i, part in enumerate(report):
+        totals = part["summary"]
+        if i:
+            print()
+        print(f"{part['project']}: {totals['sessions']} sessions recorded, {totals['merged']} merged"
+              + (f"; per session {totals['mean_ci_cycles']} CI cycles, {totals['mean_review_rounds']} review rounds"
+                 if totals["sessions"] else "")
+              + (f"; {_span(totals['mean_time_to_merge_s'])} to merge" if totals["mean_time_to_merge_s"] else "")
+              + (f"; {totals['tokens']:,} tokens, ${totals['cost_usd']:.2f}" if totals["sessions"] else ""))
+        if part["sessions"]:
+            rows = [[o["session_id"], _clean(str(o.get("task_id") or "-"), 12), str(o.get("status", "")),
+                     str(o.get("ci_cycles", 0)), str(o.get("review_rounds", 0)), _span(o.get("time_to_pr_s")),
+                     _span(o.get("time_to_merge_s")), f"{o.get('tokens', 0):,}", f"${o.get('cost_usd', 0.0):.2f}",
+                     "yes" if o.get("escalated") else ""] for o in part["sessions"]]
+            print(_table(rows, ["session", "task", "status", "ci", "reviews", "to pr", "to merge", "tokens", "cost",
+                                "escalated"]))
+        if part["lessons"]:
+            print("Lessons added to new sessions' rules:")
+            for lesson in part["lessons"]:
+                print(f"  - {_clean(lesson, 300)}")
+        else:
+            print("No lessons yet (a lesson needs the same failing check, test or review theme in 2 sessions).")
+    return 0
+
+
 # -- parser -----------------------------------------------------------------
 
 
@@ -410,6 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("events", cmd_events, "a session's event history")
     p.add_argument("id")
     p.add_argument("--limit", type=int, default=100)
+
+    p = add("retro", cmd_retro, "what finished sessions cost, and the lessons the next sessions' rules carry")
+    p.add_argument("--project")
+    p.add_argument("--limit", type=int, default=20, help="sessions listed per project (newest first)")
+    p.add_argument("--json", action="store_true")
 
     p = add("chat", cmd_chat, "talk to the orchestrator agent")
     p.add_argument("message", nargs="*", help="one message (default: an interactive chat)")

@@ -71,3 +71,43 @@ def test_config_flag_works_after_the_subcommand(git_repo, tmp_path):
     assert out.returncode == 0, out.stderr
     out = ao("events", "nope-1", "--config", config, cwd=elsewhere, env_home=home)
     assert out.returncode == 3 and "unrecognized" not in out.stderr
+
+
+def test_retro_shows_costs_and_the_lessons_new_sessions_get(git_repo, tmp_path):
+    import os
+
+    home = tmp_path / "home"
+    assert ao("init", cwd=git_repo, env_home=home).returncode == 0
+    os.environ["AO_HOME"] = str(home)
+    try:
+        from ao_tui.store import open_store
+
+        from ao_tui.config import load_config
+
+        store = open_store()
+        name = next(iter(load_config(git_repo / "ao.config.yaml").projects))
+        for n, (checks, merge_s) in enumerate([(["pytest"], 5400.0), (["pytest", "lint"], None), ([], 900.0)], 1):
+            store.put_outcome(f"app-{n}", name, {
+                "status": "done" if merge_s else "killed", "task_id": f"T-{n}", "ci_cycles": len(checks),
+                "review_rounds": 1, "time_to_pr_s": 600.0, "time_to_merge_s": merge_s, "tokens": 12000 * n,
+                "cost_usd": 0.5 * n, "failing_checks": checks, "failing_tests": [], "review_comments": [],
+                "escalated": n == 2, "recorded_at": f"2026-12-0{n}T10:00:00+00:00",
+            })
+        store.close()
+    finally:
+        os.environ.pop("AO_HOME")
+    out = ao("retro", cwd=git_repo, env_home=home)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == (f"{name}: 3 sessions recorded, 2 merged; per session 1.0 CI cycles, 1.0 review rounds; "
+                        "52m to merge; 72,000 tokens, $3.00")
+    assert lines[1].split() == ["SESSION", "TASK", "STATUS", "CI", "REVIEWS", "TO", "PR", "TO", "MERGE", "TOKENS",
+                                "COST", "ESCALATED"]
+    assert lines[2].split() == ["app-3", "T-3", "done", "0", "1", "10m", "15m", "36,000", "$1.50"]
+    assert lines[3].split()[-1] == "yes" and lines[4].split()[6] == "1.5h"
+    assert lines[5:] == ["Lessons added to new sessions' rules:",
+                         "  - CI check `pytest` failed in 2 of the last 3 sessions: run it yourself and make it pass "
+                         "before saying READY."]
+    data = json.loads(ao("retro", "--json", cwd=git_repo, env_home=home).stdout)
+    assert data[0]["summary"]["merged"] == 2 and len(data[0]["sessions"]) == 3
+    assert ao("retro", "--project", "nope", cwd=git_repo, env_home=home).returncode == 3
