@@ -16,6 +16,17 @@ class SCM(Plugin):
     def open_pr(self, repo: Path, workspace: Path, branch: str, base: str, title: str, body: str) -> PullRequest:
         """Open (or find the existing) PR for ``branch``."""
 
+    def publish_branch(self, repo: Path, workspace: Path, branch: str) -> str | None:
+        """Make the commits of ``branch`` in ``workspace`` visible to the SCM (GitHub: push them).
+
+        The engine calls this before opening a PR and whenever new commits may have
+        appeared (the agent back at its prompt, a poll), so the agent may forget to push.
+        Returns the commit published, or None when there was nothing to do; raises
+        ``AoError`` (one line) when publishing failed. Never force. The default does
+        nothing: an SCM that reads the workspace itself (local) needs no publishing.
+        """
+        return None
+
     @abstractmethod
     def pr_status(self, repo: Path, workspace: Path, pr: PullRequest) -> PullRequest:
         """The PR's current truth: state, head, checks, review, comments, mergeability."""

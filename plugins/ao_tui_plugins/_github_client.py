@@ -104,13 +104,16 @@ class GitHubClient:
 
     def __init__(self, base_url: str | None, token: str, *, timeout: float = 10.0,
                  seconds_between_writes: float | None = 1.0, cache_size: int = 4096,
-                 clock: Callable[[], float] = time.time, cache_file: Path | None = None) -> None:
+                 clock: Callable[[], float] = time.time, cache_file: Path | None = None,
+                 token_name: str = "GITHUB_TOKEN") -> None:
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         parsed = urllib.parse.urlparse(self.base_url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise AoError(f"GitHub base_url {self.base_url!r} is not an http(s) URL "
                           "(GitHub Enterprise: https://HOST/api/v3)")
         self._token = token
+        #: The variable the token came from, for messages (never the token itself).
+        self.token_name = token_name
         self.timeout = timeout
         self.seconds_between_writes = seconds_between_writes
         self.cache_size = cache_size
@@ -208,7 +211,7 @@ class GitHubClient:
                                 datetime.fromtimestamp(self.blocked_until).strftime("%H:%M:%S"))
                     return RateLimited(self.blocked_until)
             if exc.status == 401:
-                return GitHubError(f"GitHub rejected the token{where}: check GITHUB_TOKEN", 401)
+                return GitHubError(f"GitHub rejected the token{where}: check {self.token_name}", 401)
             if exc.status == 404:
                 return NotFound(f"GitHub: not found{where}")
             details = []
@@ -382,13 +385,17 @@ _clients: dict[tuple[str, str, str], GitHubClient] = {}
 _clients_lock = threading.Lock()
 
 
-def shared_client(options: Mapping[str, Any], ao_home: Path | None = None) -> GitHubClient:
+def shared_client(options: Mapping[str, Any], ao_home: Path | None = None, *, token: str | None = None,
+                  token_name: str = "GITHUB_TOKEN") -> GitHubClient:
     """The process-wide client for ``options["base_url"]`` and the environment's token
     (its ETag cache kept under ``ao_home/github`` when given).
 
     The SCM and the tracker of a project share it, and so share the cache and the
-    rate-limit gate (GitHub counts them against the same budget)."""
-    token = token_from_env()
+    rate-limit gate (GitHub counts them against the same budget). ``token`` (read
+    by the caller from the variable ``token_name``) gives another user's client,
+    such as the SCM's reviewer; pass no ``ao_home`` for one that only writes."""
+    if token is None:
+        token = token_from_env()
     if token is None:
         raise AoError("GitHub needs a token: set GITHUB_TOKEN (or GH_TOKEN) in the environment")
     base_url = str(options.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
@@ -403,6 +410,6 @@ def shared_client(options: Mapping[str, Any], ao_home: Path | None = None) -> Gi
                 cache_file = Path(ao_home) / "github" / f"cache-{host_key}.json"
             client = GitHubClient(base_url, token, timeout=float(options.get("timeout", 10)),
                                   seconds_between_writes=float(writes) if writes is not None else None,
-                                  cache_file=cache_file)
+                                  cache_file=cache_file, token_name=token_name)
             _clients[key] = client
         return client

@@ -11,6 +11,13 @@ Options:
 * ``list_max_age`` (default 10 s): how long one look at the open-PR list
   serves ``pr_status`` calls (one engine round is one list request).
 * ``seconds_between_writes`` (default 1), ``timeout`` (default 10 s).
+* ``remote`` (default ``origin``): where ``publish_branch`` pushes the session's
+  branch (``git push <remote> refs/heads/B:refs/heads/B``: never forced, with
+  your git credentials); ``push_timeout`` (default 60 s).
+* ``reviewer_token_env``: the name of an environment variable holding a second
+  GitHub user's token, used for the human's approvals and change requests
+  (GitHub refuses them from the PR's author, and ao opens PRs with
+  ``GITHUB_TOKEN``). Without one, see "Reviews through ao" below.
 
 How polling stays (nearly) free. The token's budget is spent only by answers
 that are not ``304 Not Modified``, and every read here is a conditional GET
@@ -34,11 +41,26 @@ reviewer decides (COMMENTED does not override an earlier verdict); changes
 requested by anyone win over approvals. Comments are the review comments (path,
 line, id) plus the bodies of reviews that request changes; comments GitHub
 marks outdated (``line: null``) and bodies of superseded reviews count as resolved.
+
+Reviews through ao. GitHub answers 422 "Can not approve your own pull request"
+(and "Can not request changes on your own pull request") when the PR's author
+reviews it, which is what ao's token is for the PRs ao opens. The human's
+verdict is then posted as a COMMENT review (so it shows on GitHub, inline
+comments included) and recorded on ao's side: the review's id and verdict in
+``<ao_home>/github/ao-reviews-<host key>.json`` (no text, no token). That review
+then counts as an APPROVED / CHANGES_REQUESTED review by its author. A COMMENT
+review ao did not record (posted by anyone else with the token, an agent say)
+stays a comment. Branch protection that requires approving reviews still needs
+``reviewer_token_env``.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import logging
+import os
 import re
 import subprocess
 import threading
@@ -48,13 +70,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ao_tui.config import write_atomic
 from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState
 from ao_tui.names import validate_branch
 from ao_tui.slots.base import PluginContext
 from ao_tui.slots.scm import SCM
-from ao_tui_plugins._github_client import GitHubClient, GitHubError, shared_client
+from ao_tui_plugins._github_client import TOKEN_VARIABLES, GitHubClient, GitHubError, shared_client
 from ao_tui_plugins.scm_local import MergeConflict, log_excerpt
 
 log = logging.getLogger("ao.scm.github")
@@ -69,6 +92,13 @@ _PASSING = {"success", "neutral", "skipped"}
 _FINISHED = (CheckState.PASSED, CheckState.FAILED)
 #: With no checks at all for this long after a new head, the PR is taken to have no CI.
 CI_GRACE = 120.0
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REMOTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_URL_CREDENTIALS = re.compile(r"(?<=//)[^/@\s]+@")
+#: Ends the body of a review ao posts as a comment for the human (stripped again when read).
+AO_REVIEW_NOTE = "\n\n---\n_ao: {verdict} by the human through ao. GitHub does not let a PR's author {verb} it, " \
+                 "so ao posts this as a comment and counts it as {state}._"
+_SELF_REVIEW = "your own pull request"
 
 
 def _duration(options: dict[str, Any], key: str, default: float) -> float:
@@ -192,6 +222,59 @@ class _OpenList:
     items: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
+class AoReviews:
+    """The human's verdicts that GitHub would not take from the PR's author (see the module doc):
+    review id -> ``APPROVED`` / ``CHANGES_REQUESTED``, shared by every ao process through one file."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._verdicts: dict[str, str] = {}
+        self._stamp: tuple[int, int] | None = None
+
+    def _read(self) -> dict[str, str]:
+        if self.path is None:
+            return self._verdicts
+        try:
+            st = self.path.stat()
+        except OSError:
+            return self._verdicts
+        if (st.st_mtime_ns, st.st_size) != self._stamp:
+            try:
+                saved = json.loads(self.path.read_text(encoding="utf-8"))
+                self._verdicts = {str(k): str(v) for k, v in saved.get("verdicts", {}).items()}
+            except (OSError, ValueError, AttributeError):
+                pass  # keep what was known
+            self._stamp = (st.st_mtime_ns, st.st_size)
+        return self._verdicts
+
+    def add(self, review_id: Any, verdict: str) -> None:
+        if self.path is None:
+            self._verdicts[str(review_id)] = verdict
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._stamp = None
+            verdicts = dict(self._read())
+            verdicts[str(review_id)] = verdict
+            write_atomic(self.path, json.dumps({"version": 1, "verdicts": verdicts}, separators=(",", ":")))
+            self._verdicts, self._stamp = verdicts, None
+
+    def apply(self, reviews: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``reviews`` with ao's recorded comment reviews read as the verdicts they stand for."""
+        verdicts = self._read()
+        if not verdicts:
+            return reviews
+        out = []
+        for review in reviews:
+            verdict = verdicts.get(str(review.get("id")))
+            if verdict and review.get("state") == "COMMENTED":
+                body = (review.get("body") or "").split("\n\n---\n_ao: ", 1)[0]
+                review = {**review, "state": verdict, "body": body}
+            out.append(review)
+        return out
+
+
 class GitHubSCM(SCM):
     """PRs, checks, reviews and merges through the GitHub REST API (PyGithub)."""
 
@@ -210,12 +293,40 @@ class GitHubSCM(SCM):
         self._lists: dict[str, _OpenList] = {}
         self._tracked: dict[tuple[str, int], _Tracked] = {}
         self._lock = threading.RLock()
+        self.remote = str(self.options.get("remote", "origin"))
+        if not _REMOTE_NAME.match(self.remote):
+            raise AoError(f"scm github: remote must be a git remote name, not {self.remote!r}")
+        self.push_timeout = _duration(self.options, "push_timeout", 60)
+        self._pushed: dict[tuple[str, str], str] = {}
+        self.reviewer_token_env = self.options.get("reviewer_token_env")
+        if self.reviewer_token_env is not None and not _ENV_NAME.match(str(self.reviewer_token_env)):
+            raise AoError(f"scm github: reviewer_token_env must name an environment variable, "
+                          f"not {self.reviewer_token_env!r}")
+        self._reviewer_missing_said = False
+        host_key = hashlib.sha1(str(self.options.get("base_url") or "https://api.github.com").rstrip("/")
+                                .encode()).hexdigest()[:12]
+        ao_home = context.ao_home
+        self.ao_reviews = AoReviews(Path(ao_home) / "github" / f"ao-reviews-{host_key}.json" if ao_home else None)
 
     @property
     def client(self) -> GitHubClient:
         if self._client is None:
             self._client = shared_client(self.options, self.context.ao_home)
         return self._client
+
+    def reviewer_client(self) -> GitHubClient | None:
+        """The client for the human's reviews when ``reviewer_token_env`` names a set variable."""
+        name = self.reviewer_token_env
+        if not name:
+            return None
+        token = os.environ.get(str(name), "").strip()
+        if not token:
+            if not self._reviewer_missing_said:
+                self._reviewer_missing_said = True
+                log.warning("scm github: reviewer_token_env names %s, which is not set; "
+                            "reviews are recorded by ao and posted as comments", name)
+            return None
+        return shared_client(self.options, None, token=token, token_name=str(name))
 
     def repo_name(self, repo: Path | None) -> str:
         key = str(repo)
@@ -269,6 +380,67 @@ class GitHubSCM(SCM):
             raise
         self._expire(name)
         return self._build(created.raw_data, [], [], [], {})
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def _git(self, cwd: Path, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        """git with an argument list; never prompts (no terminal, no askpass on a tty)."""
+        try:
+            return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, errors="replace",
+                                  timeout=timeout, stdin=subprocess.DEVNULL, start_new_session=True,
+                                  env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
+        except subprocess.TimeoutExpired:
+            raise AoError(f"git {args[0]} in {cwd} took longer than {timeout:g}s") from None
+        except FileNotFoundError:
+            raise AoError("git is not installed") from None
+
+    def _scrub(self, text: str) -> str:
+        """Git's words without credentials (a remote URL may carry a token)."""
+        text = _URL_CREDENTIALS.sub("***@", text)
+        names = [*TOKEN_VARIABLES, *([str(self.reviewer_token_env)] if self.reviewer_token_env else [])]
+        for name in names:
+            value = os.environ.get(name, "").strip()
+            if len(value) >= 4:
+                text = text.replace(value, "***")
+        return text
+
+    def publish_branch(self, repo: Path, workspace: Path, branch: str) -> str | None:
+        """Push ``branch`` to the ``remote`` when it has commits the remote's copy lacks.
+
+        Compares with the remote-tracking ref (no network), pushes with
+        ``git push --porcelain <remote> refs/heads/B:refs/heads/B`` (a non-forced
+        refspec: a remote that moved on is refused, never overwritten). Returns the
+        commit pushed, or None when there was nothing to push."""
+        validate_branch(branch)
+        local = self._git(workspace, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}")
+        if local.returncode != 0:
+            return None  # no such branch (yet)
+        head = local.stdout.strip()
+        key = (str(workspace), branch)
+        if self._pushed.get(key) == head:
+            return None
+        tracking = self._git(workspace, "rev-parse", "--verify", "-q", f"refs/remotes/{self.remote}/{branch}^{{commit}}")
+        there = tracking.stdout.strip() if tracking.returncode == 0 else ""
+        if there == head or (there and self._git(workspace, "merge-base", "--is-ancestor", head, there).returncode == 0):
+            self._pushed[key] = head
+            return None  # the remote has it (or more)
+        done = self._git(workspace, "push", "--porcelain", self.remote, f"refs/heads/{branch}:refs/heads/{branch}",
+                         timeout=self.push_timeout)
+        if done.returncode != 0:
+            rejected = [line.split("\t")[-1] for line in done.stdout.splitlines() if line.startswith("!")]
+            errors = [line.strip() for line in done.stderr.splitlines()
+                      if line.strip() and not line.startswith(("To ", "hint:", "remote: "))]
+            why = rejected[0] if rejected else (errors[-1] if errors else f"exit {done.returncode}")
+            if "non-fast-forward" in why or "fetch first" in why:
+                why += f"; {self.remote} has commits this branch lacks, and ao never force-pushes"
+            raise AoError(self._scrub(f"could not push {branch} ({head[:10]}) to {self.remote}: {why}"))
+        self._pushed[key] = head
+        log.info("pushed %s (%s) to %s", branch, head[:10], self.remote)
+        try:
+            self._expire(self.repo_name(repo))  # the PR's new head shows in the next look
+        except AoError:
+            pass
+        return head
 
     # -- status ---------------------------------------------------------------------------
 
@@ -359,7 +531,7 @@ class GitHubSCM(SCM):
                                 url=st.get("target_url") or "", summary=st.get("description") or ""))
         merged = bool(pull.get("merged") or pull.get("merged_at"))
         state = "merged" if merged else "closed" if pull.get("state") == "closed" else "open"
-        decision, review_comments = review_truth(reviews, comments)
+        decision, review_comments = review_truth(self.ao_reviews.apply(reviews), comments)
         mergeable = pull.get("mergeable")
         conflicts = pull.get("mergeable_state") == "dirty" or mergeable is False
         return PullRequest(
@@ -404,22 +576,42 @@ class GitHubSCM(SCM):
 
     # -- reviews and merging ---------------------------------------------------------------
 
-    def _review(self, repo: Path, pr: PullRequest, event: str, body: str,
-                comments: list[dict[str, Any]] | None = None) -> None:
-        name = self.repo_name(repo)
-        number = self._number(name, pr)
-        pull = self.client.repo(name).get_pull(number)  # lazy: no request
+    @staticmethod
+    def _post_review(client: GitHubClient, name: str, number: int, event: str, body: str,
+                     comments: list[dict[str, Any]] | None) -> Any:
+        pull = client.repo(name).get_pull(number)  # lazy: no request
         kwargs: dict[str, Any] = {"event": event, "body": body}
         if comments:
             kwargs["comments"] = comments
         try:
-            self.client.call(lambda: pull.create_review(**kwargs), what=f"reviewing #{number}")
+            return client.call(lambda: pull.create_review(**kwargs), what=f"reviewing #{number}")
         except GitHubError as exc:
-            if not (comments and exc.status == 422):
+            if not (comments and exc.status == 422) or _SELF_REVIEW in str(exc).lower():
                 raise
             # a line outside the diff: keep every word, as one review body
-            self.client.call(lambda: pull.create_review(event=event, body=body), what=f"reviewing #{number}")
-        self._expire(name, number)
+            return client.call(lambda: pull.create_review(event=event, body=body), what=f"reviewing #{number}")
+
+    def _review(self, repo: Path, pr: PullRequest, event: str, body: str,
+                comments: list[dict[str, Any]] | None = None) -> None:
+        """The human's review, as the reviewer's token if there is one; when GitHub refuses it
+        from the PR's author, a COMMENT review recorded as the verdict (see the module doc)."""
+        name = self.repo_name(repo)
+        number = self._number(name, pr)
+        client = self.reviewer_client() or self.client
+        try:
+            self._post_review(client, name, number, event, body, comments)
+        except GitHubError as exc:
+            if not (exc.status == 422 and _SELF_REVIEW in str(exc).lower()):
+                raise
+            state, verdict, verb = {"APPROVE": ("APPROVED", "Approved", "approve"),
+                                    "REQUEST_CHANGES": ("CHANGES_REQUESTED", "Changes requested",
+                                                        "request changes on")}[event]
+            note = AO_REVIEW_NOTE.format(verdict=verdict, verb=verb, state=state.lower().replace("_", " "))
+            log.info("GitHub refuses a review of #%s by its author; posting it as a comment recorded by ao", number)
+            review = self._post_review(client, name, number, "COMMENT", body.strip() + note, comments)
+            self.ao_reviews.add(review.id, state)
+        finally:
+            self._expire(name, number)
 
     def approve(self, repo: Path, pr: PullRequest, body: str = "") -> None:
         self._review(repo, pr, "APPROVE", body)

@@ -26,6 +26,7 @@ from ao_tui_plugins._github_client import RateLimited
 from ao_tui_plugins.scm_github import GitHubSCM, repo_from_remote, resolve_repo
 from ao_tui_plugins.scm_local import MergeConflict
 from tests.support.github_server import FakeGitHub, guard_loopback_only
+from tests.support.gitrepo import git
 from tests.support.waiting import wait_until
 
 REPO = "acme/widgets"
@@ -101,6 +102,69 @@ def test_open_pr_for_a_branch_github_does_not_have_says_so(fake_github: FakeGitH
         scm.open_pr(Path("."), Path("."), "ao/never-pushed", "main", "t", "b")
     assert "is ao/never-pushed pushed?" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def commit(workspace: Path, name: str, text: str = "x\n") -> str:
+    (workspace / name).write_text(text)
+    git(workspace, "add", name)
+    git(workspace, "commit", "-qm", f"Add {name}")
+    return git(workspace, "rev-parse", "HEAD")
+
+
+def test_publish_branch_pushes_for_real_and_the_pr_head_follows(fake_github: FakeGitHub, git_repo: Path,
+                                                                tmp_path: Path) -> None:
+    bare = git_repo.parent / "repo.git"
+    fake_github.serve_git(REPO, bare)
+    assert fake_github.repo(REPO).branches["main"] == git(git_repo, "rev-parse", "main")
+    scm = make_scm(fake_github, tmp_path, list_max_age=0)
+    git(git_repo, "switch", "-qc", "ao/s-1")
+    first = commit(git_repo, "a.txt")
+    with pytest.raises(AoError, match="is ao/s-1 pushed"):
+        scm.open_pr(git_repo, git_repo, "ao/s-1", "main", "t", "b")
+
+    assert scm.publish_branch(git_repo, git_repo, "ao/s-1") == first
+    assert git(bare, "rev-parse", "refs/heads/ao/s-1") == first  # a real push
+    assert fake_github.repo(REPO).branches["ao/s-1"] == first  # GitHub heard of it
+    pr = scm.open_pr(git_repo, git_repo, "ao/s-1", "main", "t", "b")
+    assert pr.head_sha == first
+    assert scm.publish_branch(git_repo, git_repo, "ao/s-1") is None  # nothing new: no push
+
+    second = commit(git_repo, "b.txt")
+    assert scm.publish_branch(git_repo, git_repo, "ao/s-1") == second
+    assert fake_github.repo(REPO).pulls[pr.number]["head_sha"] == second
+    assert scm.pr_status(git_repo, git_repo, pr).head_sha == second
+
+
+def test_publish_branch_never_forces_and_fails_in_one_clean_line(fake_github: FakeGitHub, git_repo: Path,
+                                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bare = git_repo.parent / "repo.git"
+    fake_github.serve_git(REPO, bare)
+    scm = make_scm(fake_github, tmp_path)
+    git(git_repo, "switch", "-qc", "ao/s-1")
+    commit(git_repo, "a.txt")
+    scm.publish_branch(git_repo, git_repo, "ao/s-1")
+    # someone else pushed to the branch meanwhile
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", "-b", "ao/s-1", str(bare), str(other))
+    git(other, "config", "user.email", "o@example.invalid")
+    git(other, "config", "user.name", "O")
+    theirs = commit(other, "theirs.txt")
+    git(other, "push", "-q", "origin", "ao/s-1")
+    mine = commit(git_repo, "mine.txt")
+    with pytest.raises(AoError) as info:
+        scm.publish_branch(git_repo, git_repo, "ao/s-1")
+    message = str(info.value)
+    assert message.startswith(f"could not push ao/s-1 ({mine[:10]}) to origin: ")
+    assert "ao never force-pushes" in message and "\n" not in message
+    assert git(bare, "rev-parse", "refs/heads/ao/s-1") == theirs  # not overwritten
+    assert fake_github.repo(REPO).branches["ao/s-1"] == theirs
+
+    # a remote URL carrying a token never shows in the message
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    git(git_repo, "remote", "set-url", "origin", f"http://x-access-token:{TOKEN}@127.0.0.1:9/acme/widgets.git")
+    with pytest.raises(AoError) as info:
+        scm.publish_branch(git_repo, git_repo, "ao/s-1")
+    assert TOKEN not in str(info.value) and "\n" not in str(info.value)
 
 
 # -- CI -------------------------------------------------------------------------------------
@@ -215,21 +279,84 @@ def test_reviews_and_review_comments_with_file_and_line(fake_github: FakeGitHub,
     assert {(c.path, c.line) for c in after.comments if c.path} == {("src/greet.py", 3), ("README.md", 10)}
 
 
-def test_approve_and_request_changes_through_ao(fake_github: FakeGitHub, tmp_path: Path) -> None:
+def test_the_fake_refuses_a_review_by_the_prs_author_as_github_does(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    import requests
+
+    scm = make_scm(fake_github, tmp_path)
+    pr = open_branch(fake_github, scm)
+    assert fake_github.repo(REPO).pulls[pr.number]["user"] == "ao-bot"  # opened with GITHUB_TOKEN
+    url = f"{fake_github.url}/repos/{REPO}/pulls/{pr.number}/reviews"
+    for event, words in (("APPROVE", "approve"), ("REQUEST_CHANGES", "request changes on")):
+        answer = requests.post(url, json={"event": event, "body": "x"}, headers={"Authorization": f"token {TOKEN}"},
+                               timeout=5)
+        assert answer.status_code == 422
+        assert answer.json()["message"] == "Unprocessable Entity"
+        assert answer.json()["errors"] == [f"Can not {words} your own pull request"]
+    assert fake_github.repo(REPO).reviews.get(pr.number, []) == []
+
+
+def test_approve_and_request_changes_on_ao_s_own_pr_are_recorded_by_ao_and_shown_as_comments(
+        fake_github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scm = make_scm(fake_github, tmp_path)
     pr = open_branch(fake_github, scm)
     scm.request_changes(Path("."), pr, "src/greet.py:3: say hello\nAnd add a test.")
     review = fake_github.repo(REPO).reviews[1][-1]
-    assert review["state"] == "CHANGES_REQUESTED" and review["user"] == "ao-bot"
+    assert review["state"] == "COMMENTED" and review["user"] == "ao-bot"  # visible on GitHub
+    assert review["body"].startswith("src/greet.py:3: say hello\nAnd add a test.")
+    assert "Changes requested by the human through ao" in review["body"]
     inline = fake_github.repo(REPO).review_comments[1]
     assert [(c["path"], c["line"], c["body"]) for c in inline] == [("src/greet.py", 3, "say hello")]
-    assert scm.pr_status(Path("."), Path("."), pr).review is ReviewState.CHANGES_REQUESTED  # seen at once
+    status = scm.pr_status(Path("."), Path("."), pr)
+    assert status.review is ReviewState.CHANGES_REQUESTED  # seen at once
+    body = next(c for c in status.comments if c.path is None)
+    assert body.body == "src/greet.py:3: say hello\nAnd add a test."  # ao's note is not for the agent
+    session = Session(id="s-1", project="p", branch=pr.branch, status=SessionStatus.REVIEW_PENDING, pr=pr)
+    assert evaluate(session, status).status is SessionStatus.CHANGES_REQUESTED
+
+    # a comment review ao did not record (an agent with the same token, say) stays a comment
+    fake_github.add_review(REPO, 1, "ao-bot", "COMMENTED", "LGTM, approving myself")
+    assert scm.pr_status(Path("."), Path("."), pr).review is ReviewState.CHANGES_REQUESTED
 
     scm.approve(Path("."), pr, "good now")
-    assert fake_github.repo(REPO).reviews[1][-1]["state"] == "APPROVED"
-    assert scm.pr_status(Path("."), Path("."), pr).review is ReviewState.APPROVED
+    assert fake_github.repo(REPO).reviews[1][-1]["state"] == "COMMENTED"
+    approved = scm.pr_status(Path("."), Path("."), pr)
+    assert approved.review is ReviewState.APPROVED and approved.ci is CheckState.NONE
+    assert evaluate(session, approved).status is SessionStatus.MERGEABLE  # approved_and_green can fire
     with pytest.raises(AoError, match="needs a comment"):
         scm.request_changes(Path("."), pr, "  ")
+
+    # another ao process (ao run beside ao-tui, or after a restart) reads the same record
+    monkeypatch.setattr(_github_client, "_clients", {})
+    other = make_scm(fake_github, tmp_path)
+    assert other.pr_status(Path("."), Path("."), pr).review is ReviewState.APPROVED
+    record = next((tmp_path / "github").glob("ao-reviews-*.json")).read_text()
+    assert TOKEN not in record and "good now" not in record
+    assert scm.merge(Path("."), approved).state == "merged"
+
+
+def test_a_reviewer_token_reviews_as_another_user(fake_github: FakeGitHub, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_github.users["ghp_reviewer_not_real"] = "alice"
+    monkeypatch.setenv("AO_REVIEWER_TOKEN", "ghp_reviewer_not_real")
+    scm = make_scm(fake_github, tmp_path, reviewer_token_env="AO_REVIEWER_TOKEN")
+    pr = open_branch(fake_github, scm)
+    scm.request_changes(Path("."), pr, "README.md:1: typo")
+    scm.approve(Path("."), pr, "thanks")
+    reviews = fake_github.repo(REPO).reviews[1]
+    assert [(r["user"], r["state"]) for r in reviews] == [("alice", "CHANGES_REQUESTED"), ("alice", "APPROVED")]
+    assert scm.pr_status(Path("."), Path("."), pr).review is ReviewState.APPROVED
+    assert not list((tmp_path / "github").glob("ao-reviews-*.json"))  # nothing needed recording
+
+    monkeypatch.setenv("AO_REVIEWER_TOKEN", "wrong")
+    monkeypatch.setattr(_github_client, "_clients", {})
+    with pytest.raises(AoError) as info:
+        make_scm(fake_github, tmp_path, reviewer_token_env="AO_REVIEWER_TOKEN").approve(Path("."), pr)
+    assert str(info.value) == "GitHub rejected the token (reviewing #1): check AO_REVIEWER_TOKEN"
+    monkeypatch.delenv("AO_REVIEWER_TOKEN")  # named but unset: recorded by ao instead
+    make_scm(fake_github, tmp_path, reviewer_token_env="AO_REVIEWER_TOKEN").approve(Path("."), pr)
+    assert fake_github.repo(REPO).reviews[1][-1]["user"] == "ao-bot"
+    with pytest.raises(AoError, match="reviewer_token_env must name an environment variable"):
+        make_scm(fake_github, tmp_path, reviewer_token_env="$(id)")
 
 
 # -- merging -----------------------------------------------------------------------------------

@@ -33,6 +33,16 @@ Tests change the world through methods (``push``, ``add_check_run``,
 ``add_status``, ``add_review``, ``set_mergeable``, ``add_issue``...) and read
 what the client did from ``requests`` / ``stats()``. ``prefix="/api/v3"``
 serves the API under that path, as GitHub Enterprise does.
+
+Users: ``token`` is ``login``'s; ``users={token: login}`` adds more. Whatever a
+request creates (PRs, reviews, comments, issues) is by the token's user, and, as
+on GitHub, a PR's author cannot approve it or request changes on it (422, errors
+``["Can not approve your own pull request"]``).
+
+Git: ``serve_git(full_name, bare)`` makes a bare repository the repository's
+git side: its branches are read at once, and a ``post-receive`` hook installed
+in it tells the fake about every push (``POST /_git/receive/...``, outside the
+API), so a real ``git push`` moves the branch and any open PR's head, as on GitHub.
 """
 
 from __future__ import annotations
@@ -42,6 +52,9 @@ import itertools
 import json
 import re
 import socket
+import stat
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -49,6 +62,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -128,9 +142,13 @@ class FakeGitHub:
     """The fake server and its model. Use ``with FakeGitHub() as gh: ...``."""
 
     def __init__(self, *, token: str = "test-token", login: str = "ao-bot", prefix: str = "",
-                 rate_limit: int = 5000) -> None:
+                 rate_limit: int = 5000, users: dict[str, str] | None = None) -> None:
         self.token = token
         self.login = login
+        #: token -> login of every user the server knows.
+        self.users = {token: login, **(users or {})}
+        #: The user of the request being handled (set under ``lock``).
+        self.current_login = login
         self.prefix = prefix.rstrip("/")
         self.repos: dict[str, RepoModel] = {}
         self.requests: list[RequestRecord] = []
@@ -234,6 +252,37 @@ class FakeGitHub:
                     pr["head_sha"] = sha
                     pr["updated_at"] = self._touch()
             return sha
+
+    def delete_branch(self, full_name: str, branch: str) -> None:
+        with self.lock:
+            self.repos[full_name].branches.pop(branch, None)
+
+    def serve_git(self, full_name: str, bare: Path) -> None:
+        """Make the bare repository ``bare`` the git side of ``full_name`` (see the module doc)."""
+        out = subprocess.run(["git", "-C", str(bare), "for-each-ref", "--format=%(objectname) %(refname)",
+                              "refs/heads/"], check=True, capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            sha, ref = line.split(" ", 1)
+            self.push(full_name, ref.removeprefix("refs/heads/"), sha)
+        hooks = Path(bare) / "hooks"
+        hooks.mkdir(exist_ok=True)
+        hook = hooks / "post-receive"
+        url = f"{self.root}/_git/receive/{full_name}"
+        hook.write_text(f"#!{sys.executable}\n" + _POST_RECEIVE.replace("@URL@", repr(url)))
+        hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        # a global core.hooksPath must not hide this hook
+        subprocess.run(["git", "-C", str(bare), "config", "core.hooksPath", str(hooks)], check=True)
+
+    def _received(self, full_name: str, updates: list[dict[str, str]]) -> None:
+        for update in updates:
+            ref, new = update.get("ref", ""), update.get("new", "")
+            if not ref.startswith("refs/heads/"):
+                continue
+            branch = ref.removeprefix("refs/heads/")
+            if set(new) == {"0"}:
+                self.delete_branch(full_name, branch)
+            else:
+                self.push(full_name, branch, new)
 
     def add_check_run(self, full_name: str, sha: str, name: str, *, status: str = "completed",
                       conclusion: str | None = "success", title: str = "", summary: str = "", text: str = "",
@@ -345,7 +394,7 @@ class FakeGitHub:
         stamp = self._touch()
         sha = fake_sha(f"merge:{repo.full_name}:{pr['number']}:{method}:{stamp}")
         pr.update(state="closed", merged=True, merged_at=stamp, closed_at=stamp, updated_at=stamp,
-                  merge_commit_sha=sha, merged_by=self.login, mergeable=None, mergeable_state="unknown",
+                  merge_commit_sha=sha, merged_by=self.current_login, mergeable=None, mergeable_state="unknown",
                   merge_method=method)
         repo.branches[pr["base_ref"]] = sha
         if pr["base_ref"] == repo.default_branch:  # "Closes #N" closes the issue, as on GitHub
@@ -530,7 +579,7 @@ class FakeGitHub:
         repo.pulls[number] = {
             "number": number, "id": next(self._ids), "title": body["title"], "body": body.get("body") or "",
             "head_ref": head, "head_sha": repo.branches[head], "base_ref": base, "state": "open",
-            "draft": bool(body.get("draft", False)), "user": self.login, "created_at": stamp, "updated_at": stamp,
+            "draft": bool(body.get("draft", False)), "user": self.current_login, "created_at": stamp, "updated_at": stamp,
             "closed_at": None, "merged_at": None, "merged": False, "merged_by": None, "merge_commit_sha": None,
             "mergeable": True, "mergeable_state": "clean",
         }
@@ -589,7 +638,10 @@ class FakeGitHub:
         for c in comments:
             if not c.get("path") or not c.get("body"):
                 raise _Reply(422, "Unprocessable Entity", errors=["comments need a path and a body"])
-        review_id = self._review(repo, pr, self.login, states[event], text, comments)
+        if event in ("APPROVE", "REQUEST_CHANGES") and pr["user"] == self.current_login:
+            verb = "approve" if event == "APPROVE" else "request changes on"
+            raise _Reply(422, "Unprocessable Entity", errors=[f"Can not {verb} your own pull request"])
+        review_id = self._review(repo, pr, self.current_login, states[event], text, comments)
         review = next(r for r in repo.reviews[pr["number"]] if r["id"] == review_id)
         return 200, self._review_json(repo, pr["number"], review), {}
 
@@ -619,7 +671,7 @@ class FakeGitHub:
         if not body.get("title"):
             raise _Reply(422, "Validation Failed", errors=[{"resource": "Issue", "field": "title", "code": "missing_field"}])
         labels = [l if isinstance(l, str) else l.get("name", "") for l in body.get("labels") or []]
-        number = self._issue(repo, body["title"], body.get("body") or "", labels, self.login)
+        number = self._issue(repo, body["title"], body.get("body") or "", labels, self.current_login)
         return 201, self._issue_json(repo, number), {}
 
     def _issue_number(self, repo: RepoModel, number: str) -> int:
@@ -662,7 +714,7 @@ class FakeGitHub:
         if not (body or {}).get("body"):
             raise _Reply(422, "Validation Failed", errors=[{"resource": "IssueComment", "field": "body", "code": "missing_field"}])
         stamp = self._touch()
-        comment = {"id": next(self._ids), "body": body["body"], "user": self.login, "created_at": stamp}
+        comment = {"id": next(self._ids), "body": body["body"], "user": self.current_login, "created_at": stamp}
         repo.issue_comments.setdefault(n, []).append(comment)
         target = repo.issues.get(n) or repo.pulls[n]
         target["updated_at"] = stamp
@@ -734,6 +786,23 @@ class FakeGitHub:
     def _get_repo(self, repo: RepoModel, q: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
         return 200, self._repo_json(repo), {}
 
+
+_POST_RECEIVE = """\
+# Installed by tests/support/github_server.py: tells the fake GitHub what this push changed.
+import json
+import sys
+import urllib.request
+
+updates = []
+for line in sys.stdin:
+    parts = line.split()
+    if len(parts) == 3:
+        updates.append({"old": parts[0], "new": parts[1], "ref": parts[2]})
+request = urllib.request.Request(@URL@, data=json.dumps(updates).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1, never a proxy
+opener.open(request, timeout=10).read()
+"""
 
 _R = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 _ROUTES: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any, dict[str, str]]]]] = [
@@ -808,6 +877,18 @@ class _Handler(BaseHTTPRequestHandler):
         record = RequestRecord(method, self.path, 0, False, self.headers.get("Host", ""), inm,
                                authorized="Authorization" in self.headers)
 
+        if parsed.path.startswith("/_git/receive/") and method == "POST":  # the git side: no API budget
+            full_name = parsed.path.removeprefix("/_git/receive/")
+            ok = full_name in gh.repos
+            if ok:
+                with gh.lock:
+                    gh._received(full_name, json.loads(raw or b"[]"))
+            record.status = 204 if ok else 404
+            with gh.lock:
+                gh.requests.append(record)
+            self._send(record.status, b"", {}, None)
+            return
+
         if parsed.path.startswith("/_blobs/job-logs/"):  # the log blob storage: no API budget
             run_id = int(parsed.path.rsplit("/", 1)[1])
             text = gh.job_logs.get(run_id)
@@ -830,7 +911,10 @@ class _Handler(BaseHTTPRequestHandler):
         with gh.lock:
             headers: dict[str, str] = {}
             auth = self.headers.get("Authorization", "")
-            if gh.token and auth not in (f"token {gh.token}", f"Bearer {gh.token}"):
+            scheme, _, given = auth.partition(" ")
+            user = gh.users.get(given) if scheme in ("token", "Bearer") else None
+            gh.current_login = user or gh.login
+            if gh.token and user is None:
                 status, data = 401, {"message": "Bad credentials",
                                      "documentation_url": "https://docs.github.com/rest"}
             elif path == "/rate_limit":
