@@ -279,7 +279,7 @@ class Engine:
             lessons = lessons_for(self.store, session.project)
         except ImportError:
             pass
-        rules = session_rules(session.branch, self.model_trailer(session), cfg.agent.rules, lessons)
+        rules = session_rules(session.branch, self.model_trailer(session), cfg.agent.rules, lessons, cfg.scm.plugin)
         return LaunchSpec(
             session_id=session.id,
             agent_session_id=session.agent_session_id,
@@ -419,9 +419,9 @@ class Engine:
         session = self.session(validate_session_id(session_id))
         if session.status is S.KILLED:
             return session
-        self.runtime(session).kill(session.runtime_handle)
-        if self._loop is not None:
+        if self._loop is not None:  # first: this exit is ao's doing, not an agent that died
             self._loop.untrack(session_id)
+        self.runtime(session).kill(session.runtime_handle)
         stopped = Activity(state=ActivityState.EXITED, source="ao", detail="killed")
         return self._changed(self.store.transition(session_id, S.KILLED, reason=reason, activity=stopped))
 
@@ -561,7 +561,11 @@ class Engine:
         body = session.prompt[:4000]
         if session.task_id:
             body += f"\n\nTask: {session.task_id}"
-        pr = self.scm(session.project).open_pr(
+        scm = self.scm(session.project)
+        publish = getattr(scm, "publish_branch", None)  # (SCMs from before the method have none)
+        if callable(publish):
+            publish(cfg.repo, Path(session.workspace), session.branch)  # GitHub: push what the agent did not
+        pr = scm.open_pr(
             cfg.repo, Path(session.workspace), session.branch, cfg.default_branch, session.title or session.id, body
         )
         target = S.PR_OPEN if session.status is not S.PR_OPEN else session.status

@@ -70,6 +70,8 @@ class EngineLoop:
     fence_screen_after = 1.0
     #: A merged session's workspace is removed this long after the merge (its agent stopped first).
     merged_grace_seconds = 3600.0
+    #: A branch whose push failed is tried again no sooner than this (each failure is reported once).
+    push_retry_seconds = 60.0
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -93,6 +95,8 @@ class EngineLoop:
         self._liveness_due = False
         self._listings: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.runner: Any = None
+        self._push_failed: dict[str, tuple[str, float]] = {}
+        self._rate_limited_until = 0.0
 
     # -- ownership -------------------------------------------------------------
 
@@ -227,6 +231,8 @@ class EngineLoop:
             session = self.engine.session(session_id)
         except AoError:
             return
+        if session.status is S.SPAWNING:
+            return  # a restore under way: this is the previous agent's last word (its exit), not the new one's
         already_exited = session.status is S.EXITED  # the liveness check said so (and reacted)
         target = status_for_activity(session.status, activity.state)
         if not lifecycle.can_transition(session.status, target):
@@ -363,9 +369,11 @@ class EngineLoop:
                     log.debug("exit status of %s: %s", s.id, exc)
             reason = f"agent exited ({code})" if code is not None else "agent not running"
             updated = self.store.transition(
-                s.id, S.EXITED, reason=reason, exit_code=code,
+                s.id, S.EXITED, reason=reason, exit_code=code, only_from={s.status},
                 activity=Activity(state=ActivityState.EXITED, source="runtime", detail=reason),
             ) if lifecycle.can_transition(s.status, S.EXITED) else s
+            if updated.status is not S.EXITED and updated.status is not s.status:
+                continue  # killed or restored meanwhile (the listing is older than that): not an exit
             if self.monitor is not None:
                 self.monitor.runtime_exited(s.id, reason)
             self.untrack(s.id)
@@ -505,10 +513,64 @@ class EngineLoop:
             if not due_now and now - self._last_pr_poll.get(s.id, 0.0) < self._poll_interval(s.project):
                 continue
             self._last_pr_poll[s.id] = now
+            if s.pr.state == "open":
+                self._publish(s)  # new commits reach the PR even if the agent did not push them
             try:
                 self.engine.refresh_pr(s.id)
             except Exception as exc:
-                log.warning("PR status for %s failed: %s", s.id, exc)
+                if not self._note_rate_limit(s.project, exc):
+                    log.warning("PR status for %s failed: %s", s.id, exc)
+
+    def _publish(self, s: Session) -> bool:
+        """Have the SCM publish the session's branch (GitHub: push it) if it has commits the
+        SCM lacks. A failure is reported once (event, notification) per distinct error, and the
+        push is tried again no sooner than ``push_retry_seconds``; returns False while it fails."""
+        if not s.workspace:
+            return True
+        failed = self._push_failed.get(s.id)
+        if failed is not None and time.monotonic() - failed[1] < self.push_retry_seconds:
+            return False
+        try:
+            scm = self.engine.scm(s.project)
+            publish = getattr(scm, "publish_branch", None)
+            if not callable(publish):
+                return True
+            pushed = publish(self.engine.project_config(s.project).repo, Path(s.workspace), s.branch)
+        except Exception as exc:
+            if self._note_rate_limit(s.project, exc):
+                return False
+            error = str(exc) or type(exc).__name__
+            if failed is None or failed[0] != error:
+                log.warning("publishing %s for %s failed: %s", s.branch, s.id, error)
+                self.store.add_event(Event(session_id=s.id, kind="push_failed",
+                                           data={"branch": s.branch, "error": error}))
+                self.engine.notify(f"{s.id}: could not push {s.branch}", error, session_id=s.id)
+            self._push_failed[s.id] = (error, time.monotonic())
+            return False
+        self._push_failed.pop(s.id, None)
+        if pushed:
+            self.store.add_event(Event(session_id=s.id, kind="pushed", data={"branch": s.branch, "head": pushed}))
+        return True
+
+    def _note_rate_limit(self, project: str, exc: BaseException) -> bool:
+        """Whether ``exc`` is an SCM's rate-limit back-off (it carries ``reset_at``, epoch seconds).
+        The human hears of each back-off once, with the reset time (the TUI's toast, ``ao run``'s
+        output), however many polls it refuses."""
+        reset_at = getattr(exc, "reset_at", None)
+        if not isinstance(reset_at, (int, float)):
+            return False
+        if time.time() >= self._rate_limited_until:  # not the back-off already reported
+            text = None
+            try:
+                message = getattr(self.engine.scm(project), "rate_limit_message", None)
+                text = message() if callable(message) else None
+            except Exception:
+                text = None
+            text = text or str(exc)
+            log.warning("%s; PR, CI and review updates wait until then", text)
+            self.engine.notify(text, "PR, CI and review updates wait until then; nothing is lost.")
+        self._rate_limited_until = max(self._rate_limited_until, float(reset_at))
+        return True
 
     def _listen_to_scms(self) -> None:
         """SCMs that run CI themselves (local) say when a run ends: poll that PR at once."""
@@ -552,10 +614,13 @@ class EngineLoop:
         )
         if ahead.returncode != 0 or int(ahead.stdout.strip() or 0) == 0:
             return
+        if not self._publish(s):  # GitHub cannot open a PR for a branch it has not got
+            return
         try:
             self.engine.open_pr(s.id)
         except AoError as exc:
-            log.warning("opening PR for %s failed: %s", s.id, exc)
+            if not self._note_rate_limit(s.project, exc):
+                log.warning("opening PR for %s failed: %s", s.id, exc)
 
     def handle_triggers(self, triggers: list[Any]) -> None:
         """Reactions for what a PR poll found (each key is acted on once, see ao_tui.reactions)."""
@@ -580,6 +645,28 @@ class EngineLoop:
         self._trigger("pr_merged", s, f"{s.id}:pr_merged",
                       {"url": pr.url if pr else "", "number": pr.number if pr else None,
                        "branch": s.branch, "base": pr.base if pr else ""})
+        self._close_task(s)
+
+    def _close_task(self, s: Session) -> None:
+        """A PR merged outside ao (found by polling): its task is done, as ``Engine.merge`` marks it
+        for ao's own merges, so a plan's dependents start. Once per session (a claim)."""
+        if not s.task_id:
+            return
+        merged = [e for e in self.store.events(s.id, limit=50) if e.kind == "status" and e.to_status == "merged"]
+        if merged and merged[-1].data.get("reason", "").startswith("merged ("):
+            return  # Engine.merge's own reason: it closes the task itself
+        key = f"{s.id}:task_done"
+        if not self.store.claim(key, "engine", "pr_merged", "task_done"):
+            return
+        try:
+            tracker = self.engine.tracker(s.project)
+            task = tracker.get_task(s.task_id)
+            tracker.set_status(task.id, "done")
+            tracker.on_merged(task, s.id, s.pr.url if s.pr else "")
+            self.store.set_claim_state(key, "done")
+        except Exception as exc:
+            self.store.set_claim_state(key, "failed", {"error": str(exc)})
+            log.warning("tracker close for %s failed: %s", s.id, exc)
 
     def _check_merged(self) -> None:
         """Merged sessions: the outcome and ``pr_merged`` reaction of one merged by another

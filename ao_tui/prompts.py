@@ -13,6 +13,12 @@ Rules for this session:
 - When the work is complete and committed, say READY on a line of its own.
 - If you need a decision from the human, ask one clear question and stop."""
 
+#: Added when the project's SCM is GitHub: the PR is opened (and CI runs) on what is pushed.
+PUSH_RULE = """\
+- ao pushes `{branch}` to GitHub after each of your turns, so CI and reviewers see your commits;
+  you may push it yourself (`git push origin {branch}`), but never force-push and never rewrite
+  commits that are already pushed."""
+
 
 def task_prompt(task: Task | None, free_prompt: str | None) -> str:
     """The prompt proper: the tracker's issue text, or the free prompt."""
@@ -28,9 +34,12 @@ def task_prompt(task: Task | None, free_prompt: str | None) -> str:
     return (free_prompt or "").strip()
 
 
-def session_rules(branch: str, trailer: str, extra: str = "", lessons: list[str] | None = None) -> str:
-    """Rules appended to the agent's system prompt."""
+def session_rules(branch: str, trailer: str, extra: str = "", lessons: list[str] | None = None,
+                  scm: str = "") -> str:
+    """Rules appended to the agent's system prompt (``scm``: the project's SCM plugin)."""
     text = STANDARD_RULES.format(branch=branch, trailer=trailer)
+    if scm == "github":
+        text += "\n" + PUSH_RULE.format(branch=branch)
     if extra.strip():
         text += "\n" + extra.strip()
     if lessons:

@@ -298,6 +298,8 @@ class GitHubSCM(SCM):
             raise AoError(f"scm github: remote must be a git remote name, not {self.remote!r}")
         self.push_timeout = _duration(self.options, "push_timeout", 60)
         self._pushed: dict[tuple[str, str], str] = {}
+        self._stamps: dict[tuple[str, str], tuple[int, int] | None] = {}
+        self._common_dirs: dict[str, Path] = {}
         self.reviewer_token_env = self.options.get("reviewer_token_env")
         if self.reviewer_token_env is not None and not _ENV_NAME.match(str(self.reviewer_token_env)):
             raise AoError(f"scm github: reviewer_token_env must name an environment variable, "
@@ -404,6 +406,22 @@ class GitHubSCM(SCM):
                 text = text.replace(value, "***")
         return text
 
+    def _ref_stamp(self, workspace: Path, branch: str) -> tuple[int, int] | None:
+        """The branch's reflog size and time (every commit, reset or amend appends to it), so an
+        unmoved branch costs one ``stat`` per look; None when there is no reflog to go by."""
+        common = self._common_dirs.get(str(workspace))
+        if common is None:
+            found = self._git(workspace, "rev-parse", "--git-common-dir")
+            if found.returncode != 0:
+                return None
+            common = (Path(workspace) / found.stdout.strip()).resolve()
+            self._common_dirs[str(workspace)] = common
+        try:
+            st = (common / "logs" / "refs" / "heads" / branch).stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
     def publish_branch(self, repo: Path, workspace: Path, branch: str) -> str | None:
         """Push ``branch`` to the ``remote`` when it has commits the remote's copy lacks.
 
@@ -412,17 +430,21 @@ class GitHubSCM(SCM):
         refspec: a remote that moved on is refused, never overwritten). Returns the
         commit pushed, or None when there was nothing to push."""
         validate_branch(branch)
+        key = (str(workspace), branch)
+        stamp = self._ref_stamp(workspace, branch)
+        if stamp is not None and self._stamps.get(key) == stamp:
+            return None  # the branch has not moved since it was last found published: no git call
         local = self._git(workspace, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}")
         if local.returncode != 0:
             return None  # no such branch (yet)
         head = local.stdout.strip()
-        key = (str(workspace), branch)
         if self._pushed.get(key) == head:
+            self._stamps[key] = stamp
             return None
         tracking = self._git(workspace, "rev-parse", "--verify", "-q", f"refs/remotes/{self.remote}/{branch}^{{commit}}")
         there = tracking.stdout.strip() if tracking.returncode == 0 else ""
         if there == head or (there and self._git(workspace, "merge-base", "--is-ancestor", head, there).returncode == 0):
-            self._pushed[key] = head
+            self._pushed[key], self._stamps[key] = head, stamp
             return None  # the remote has it (or more)
         done = self._git(workspace, "push", "--porcelain", self.remote, f"refs/heads/{branch}:refs/heads/{branch}",
                          timeout=self.push_timeout)
@@ -434,7 +456,7 @@ class GitHubSCM(SCM):
             if "non-fast-forward" in why or "fetch first" in why:
                 why += f"; {self.remote} has commits this branch lacks, and ao never force-pushes"
             raise AoError(self._scrub(f"could not push {branch} ({head[:10]}) to {self.remote}: {why}"))
-        self._pushed[key] = head
+        self._pushed[key], self._stamps[key] = head, stamp
         log.info("pushed %s (%s) to %s", branch, head[:10], self.remote)
         try:
             self._expire(self.repo_name(repo))  # the PR's new head shows in the next look
