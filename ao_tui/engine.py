@@ -419,9 +419,9 @@ class Engine:
         session = self.session(validate_session_id(session_id))
         if session.status is S.KILLED:
             return session
-        if self._loop is not None:  # first: this exit is ao's doing, not an agent that died
-            self._loop.untrack(session_id)
         self.runtime(session).kill(session.runtime_handle)
+        if self._loop is not None:
+            self._loop.untrack(session_id)
         stopped = Activity(state=ActivityState.EXITED, source="ao", detail="killed")
         return self._changed(self.store.transition(session_id, S.KILLED, reason=reason, activity=stopped))
 
