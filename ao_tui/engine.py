@@ -419,9 +419,9 @@ class Engine:
         session = self.session(validate_session_id(session_id))
         if session.status is S.KILLED:
             return session
-        self.runtime(session).kill(session.runtime_handle)
-        if self._loop is not None:
+        if self._loop is not None:  # first: this exit is ao's doing, not an agent that died
             self._loop.untrack(session_id)
+        self.runtime(session).kill(session.runtime_handle)
         stopped = Activity(state=ActivityState.EXITED, source="ao", detail="killed")
         return self._changed(self.store.transition(session_id, S.KILLED, reason=reason, activity=stopped))
 
@@ -747,9 +747,10 @@ class Engine:
             reason = f"agent exited ({code})" if code is not None else "agent not running (runtime gone)"
             if s.status is S.SPAWNING:
                 reason = "spawn interrupted"
-            self.store.transition(s.id, S.EXITED, reason=reason, exit_code=code,
-                                  activity=Activity(state=ActivityState.EXITED, source="runtime", detail=reason))
-            changed.append(s.id)
+            if self.store.transition(s.id, S.EXITED, reason=reason, exit_code=code, only_from={s.status},
+                                     activity=Activity(state=ActivityState.EXITED, source="runtime",
+                                                       detail=reason)).status is S.EXITED:
+                changed.append(s.id)
         for sid in changed:
             self._changed(self.session(sid))
         return changed

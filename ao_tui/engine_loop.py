@@ -231,6 +231,8 @@ class EngineLoop:
             session = self.engine.session(session_id)
         except AoError:
             return
+        if session.status is S.SPAWNING:
+            return  # a restore under way: this is the previous agent's last word (its exit), not the new one's
         already_exited = session.status is S.EXITED  # the liveness check said so (and reacted)
         target = status_for_activity(session.status, activity.state)
         if not lifecycle.can_transition(session.status, target):
@@ -367,9 +369,11 @@ class EngineLoop:
                     log.debug("exit status of %s: %s", s.id, exc)
             reason = f"agent exited ({code})" if code is not None else "agent not running"
             updated = self.store.transition(
-                s.id, S.EXITED, reason=reason, exit_code=code,
+                s.id, S.EXITED, reason=reason, exit_code=code, only_from={s.status},
                 activity=Activity(state=ActivityState.EXITED, source="runtime", detail=reason),
             ) if lifecycle.can_transition(s.status, S.EXITED) else s
+            if updated.status is not S.EXITED and updated.status is not s.status:
+                continue  # killed or restored meanwhile (the listing is older than that): not an exit
             if self.monitor is not None:
                 self.monitor.runtime_exited(s.id, reason)
             self.untrack(s.id)
@@ -390,7 +394,9 @@ class EngineLoop:
             if (now - s.activity.since).total_seconds() < quiet:
                 continue
             reason = f"no progress for {cfg.stuck_after}"
-            updated = self.store.transition(s.id, S.STUCK, reason=reason)
+            updated = self.store.transition(s.id, S.STUCK, reason=reason, only_from={S.WORKING})
+            if updated.status is not S.STUCK:
+                continue
             self.engine._changed(updated)
             self._trigger("agent_stuck", updated, f"{s.id}:stuck:{s.activity.since.isoformat()}", {"reason": reason})
 
@@ -641,6 +647,28 @@ class EngineLoop:
         self._trigger("pr_merged", s, f"{s.id}:pr_merged",
                       {"url": pr.url if pr else "", "number": pr.number if pr else None,
                        "branch": s.branch, "base": pr.base if pr else ""})
+        self._close_task(s)
+
+    def _close_task(self, s: Session) -> None:
+        """A PR merged outside ao (found by polling): its task is done, as ``Engine.merge`` marks it
+        for ao's own merges, so a plan's dependents start. Once per session (a claim)."""
+        if not s.task_id:
+            return
+        merged = [e for e in self.store.events(s.id, limit=50) if e.kind == "status" and e.to_status == "merged"]
+        if merged and merged[-1].data.get("reason", "").startswith("merged ("):
+            return  # Engine.merge's own reason: it closes the task itself
+        key = f"{s.id}:task_done"
+        if not self.store.claim(key, "engine", "pr_merged", "task_done"):
+            return
+        try:
+            tracker = self.engine.tracker(s.project)
+            task = tracker.get_task(s.task_id)
+            tracker.set_status(task.id, "done")
+            tracker.on_merged(task, s.id, s.pr.url if s.pr else "")
+            self.store.set_claim_state(key, "done")
+        except Exception as exc:
+            self.store.set_claim_state(key, "failed", {"error": str(exc)})
+            log.warning("tracker close for %s failed: %s", s.id, exc)
 
     def _check_merged(self) -> None:
         """Merged sessions: the outcome and ``pr_merged`` reaction of one merged by another

@@ -210,8 +210,13 @@ class Store:
         status: SessionStatus | None = None,
         reason: str = "",
         event: Event | None = None,
+        only_from: frozenset[SessionStatus] | set[SessionStatus] | None = None,
     ) -> Session:
         """Read, change and write a session in one transaction.
+
+        With ``only_from``, nothing is changed unless the session's status (as the
+        transaction reads it) is one of those: a decision made on an older read
+        (another process or thread moved the session on meanwhile) is dropped.
 
         ``status`` (if given and different) is checked against the state
         machine and recorded as a ``status`` event with ``reason``.
@@ -222,6 +227,8 @@ class Store:
                 raise NotFound(f"no session {session_id!r} (see `ao ls`)")
             session = Session.model_validate_json(row["data"])
             before = session.status
+            if only_from is not None and before not in only_from:
+                return session
             change(session)
             now = utcnow()
             if status is not None and status != before:
@@ -247,14 +254,17 @@ class Store:
                 self._insert_event(conn, event)
         return session
 
-    def transition(self, session_id: str, target: SessionStatus, reason: str = "", **fields: Any) -> Session:
-        """Change a session's status (and optionally other fields) atomically."""
+    def transition(
+        self, session_id: str, target: SessionStatus, reason: str = "",
+        only_from: frozenset[SessionStatus] | set[SessionStatus] | None = None, **fields: Any,
+    ) -> Session:
+        """Change a session's status (and optionally other fields) atomically (see ``mutate``'s ``only_from``)."""
 
         def apply(session: Session) -> None:
             for key, value in fields.items():
                 setattr(session, key, value)
 
-        return self.mutate(session_id, apply, status=target, reason=reason)
+        return self.mutate(session_id, apply, status=target, reason=reason, only_from=only_from)
 
     def update(self, session_id: str, **fields: Any) -> Session:
         """Change fields other than status."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import secrets
 import subprocess
@@ -106,12 +107,13 @@ class TmuxRuntime(Runtime):
     # -- plumbing -------------------------------------------------------------
 
     def _tmux(
-        self, *args: str, input: bytes | None = None, check: bool = True, timeout: float = 15.0
+        self, *args: str, input: bytes | None = None, check: bool = True, timeout: float = 15.0,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         try:
             done = subprocess.run(
                 ["tmux", "-L", self.socket, *args], input=input, capture_output=True, timeout=timeout,
-                stdin=None if input is not None else subprocess.DEVNULL,
+                stdin=None if input is not None else subprocess.DEVNULL, env=env,
             )
         except FileNotFoundError:
             raise AoError("tmux is not installed (runtime tmux needs it on PATH)") from None
@@ -183,11 +185,13 @@ class TmuxRuntime(Runtime):
             raise AoError(f"runtime tmux: working directory {cwd} does not exist")
         if handle in self._panes():
             raise AoError(f"tmux session {handle!r} already exists on socket {self.socket}")
-        env_args: list[str] = []
         for key, value in env.items():
-            if not key or "=" in key or "\0" in key or "\0" in str(value):
+            if not key or "=" in key or "\0" in key or "\0" in str(value) or key != key.strip() or " " in key:
                 raise AoError(f"runtime tmux: invalid environment variable name {key!r}")
-            env_args += ["-e", f"{key}={value}"]
+        # The values travel in the tmux client's own environment, never on its command line (which
+        # any user can read in `ps`): tmux copies the variables `update-environment` names from the
+        # client into the new session. Only the names go into the command.
+        client_env = {**os.environ, **{key: str(value) for key, value in env.items()}}
         width, height = size
         head = [
             "set-option", "-g", "history-limit", str(HISTORY_LIMIT), ";",
@@ -196,12 +200,11 @@ class TmuxRuntime(Runtime):
             # screen (an error, the last answer) is what `ao peek` must show. ao reports the status.
             "set-option", "-g", "remain-on-exit-format", "", ";",
             "set-option", "-g", "focus-events", "on", ";",  # else Claude Code prints a hint about it
-            "new-session", "-d", "-s", handle, "-x", str(width), "-y", str(height), "-c", str(cwd),
-            *env_args, "--",
+            "new-session", "-d", "-s", handle, "-x", str(width), "-y", str(height), "-c", str(cwd), "--",
         ]  # fmt: skip
         fixed = sum(len(a.encode()) + 1 for a in head)
         if fixed > COMMAND_BYTES:
-            raise AoError(f"runtime tmux: the environment for {handle} is too large for tmux ({fixed} bytes)")
+            raise AoError(f"runtime tmux: the command for {handle} is too large for tmux ({fixed} bytes)")
         # One word would go through `sh -c`; a long list would not fit in tmux's message.
         if len(argv) == 1 or fixed + sum(len(a.encode()) + 1 for a in argv) > COMMAND_BYTES:
             spec = self._runtime_dir() / f"{handle}.launch.json"
@@ -214,9 +217,12 @@ class TmuxRuntime(Runtime):
         # then the command fails with the server gone, and the whole start is tried again.
         for attempt in range(SERVER_START_ATTEMPTS):
             try:
-                self._tmux("start-server", ";", "set-option", "-g", "exit-empty", "off")
+                started = self._tmux("start-server", ";", "set-option", "-g", "exit-empty", "off", ";",
+                                     "show-options", "-gv", "update-environment")
+                known = set(started.stdout.decode(errors="replace").split())
+                names = [w for key in env if key not in known for w in ("set-option", "-ga", "update-environment", key, ";")]
                 # One invocation: the options hold before the process can exit, whatever the server state.
-                self._tmux("-N", *head, *argv)
+                self._tmux("-N", *names, *head, *argv, env=client_env)
                 return handle
             except AoError as exc:
                 if not _server_gone(exc) or attempt == SERVER_START_ATTEMPTS - 1:

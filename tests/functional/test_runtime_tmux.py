@@ -168,9 +168,22 @@ def test_text_without_submit_waits_for_an_enter_key(runtime: TmuxRuntime, reader
     assert wait_until(lambda: len(received(out)) == 3 and received(out))[2] == "hi"
 
 
-def test_exit_status_environment_and_working_directory(runtime: TmuxRuntime, ao_home: Path, tmp_path: Path, tmux_socket):
+def test_exit_status_environment_and_working_directory(
+    runtime: TmuxRuntime, ao_home: Path, tmp_path: Path, tmux_socket, monkeypatch: pytest.MonkeyPatch
+):
     code = "import os,sys; print('cwd', os.getcwd()); print('token', os.environ['AO_TEST_TOKEN']); sys.exit(7)"
+    command_lines: list[list[str]] = []
+    real_run = subprocess.run
+
+    def recording_run(argv, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        command_lines.append([str(a) for a in argv])
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", recording_run)
     runtime.create("ex-1", tmp_path, [sys.executable, "-c", code], {"AO_TEST_TOKEN": "tok-$(id)-secret"})
+    monkeypatch.setattr(subprocess, "run", real_run)
+    assert any("new-session" in argv for argv in command_lines)
+    assert not any("tok-$(id)" in arg for argv in command_lines for arg in argv), "a secret on a command line (ps)"
     status = wait_until(lambda: (s := runtime.status("ex-1")) and not s.alive and s)
     assert status.exit_code == 7
     screen = runtime.capture("ex-1")  # the last screen stays as the program left it

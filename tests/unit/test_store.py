@@ -56,3 +56,18 @@ def test_outbox_keyed_messages_deduplicate(ao_store):
     assert ao_store.mark_delivered(msg["id"]) is True
     assert ao_store.mark_delivered(msg["id"]) is False
     assert ao_store.pending_messages("app-1") == []
+
+
+def test_a_transition_decided_on_an_older_read_is_dropped(ao_store) -> None:
+    """The engine saw a session working and its pane gone; meanwhile the human restored it."""
+    from ao_tui.models import Session
+    from ao_tui.models import SessionStatus as S
+
+    ao_store.insert_session(Session(id="app-1", project="app", branch="ao/app-1", workspace="/tmp/w"))
+    ao_store.transition("app-1", S.WORKING)
+    seen = ao_store.get_session("app-1")
+    ao_store.transition("app-1", S.KILLED)
+    ao_store.transition("app-1", S.SPAWNING, reason="restore")
+    kept = ao_store.transition("app-1", S.EXITED, reason="agent not running", only_from={seen.status})
+    assert kept.status is S.SPAWNING
+    assert [e.to_status for e in ao_store.events("app-1") if e.kind == "status"][-1] == "spawning"
