@@ -127,7 +127,11 @@ def test_publish_branch_pushes_for_real_and_the_pr_head_follows(fake_github: Fak
     assert fake_github.repo(REPO).branches["ao/s-1"] == first  # GitHub heard of it
     pr = scm.open_pr(git_repo, git_repo, "ao/s-1", "main", "t", "b")
     assert pr.head_sha == first
+    calls: list[tuple[Any, ...]] = []
+    real_git = scm._git
+    scm._git = lambda *args, **kw: calls.append(args) or real_git(*args, **kw)  # type: ignore[method-assign]
     assert scm.publish_branch(git_repo, git_repo, "ao/s-1") is None  # nothing new: no push
+    assert calls == [], "an unmoved branch costs a stat, not a git call"
 
     second = commit(git_repo, "b.txt")
     assert scm.publish_branch(git_repo, git_repo, "ao/s-1") == second
