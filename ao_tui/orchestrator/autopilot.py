@@ -48,11 +48,22 @@ def busy(session: Session) -> bool:
     return lifecycle.has_live_agent(session.status) and session.status is not S.ERRORED
 
 
+#: Seconds between two looks at the tracker (it may be GitHub) when nothing merged; also
+#: how long a task whose spawn failed waits before autopilot tries it again.
+RECHECK_SECONDS = 20.0
+_last_run: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, int]]] = weakref.WeakKeyDictionary()
+#: Per engine: (project, task id) -> when its last spawn failed without making a session.
+_deferred: weakref.WeakKeyDictionary[Engine, dict[tuple[str, str], float]] = weakref.WeakKeyDictionary()
+
+
 def fill(engine: Engine, project: str) -> list[Session]:
     """Spawn ready backlog tasks until the project has N busy sessions."""
     limit = engine.config.orchestrator.autopilot_max_sessions
     sessions = engine.sessions(project)
     free = limit - sum(1 for s in sessions if busy(s))
+    # The project's own cap counts every live agent (errored ones too): spawning past it only fails.
+    free = min(free, engine.project_config(project).max_sessions
+               - sum(1 for s in sessions if lifecycle.has_live_agent(s.status)))
     if free <= 0:
         return []
     taken = {s.task_id for s in sessions if s.task_id and s.status is not S.KILLED}
@@ -60,11 +71,20 @@ def fill(engine: Engine, project: str) -> list[Session]:
     done = {t.id for t in tasks if t.status == "done"}
     ready = [t for t in tasks if t.status == "open" and t.id not in taken and all(d in done for d in t.depends_on)]
     spawned = []
+    deferred = _deferred.setdefault(engine, {})
+    now = time.monotonic()
     for task in ready:
         if len(spawned) >= free:
             break
+        failed_at = deferred.get((project, task.id))
+        if failed_at is not None and now - failed_at < RECHECK_SECONDS:
+            continue  # failed a moment ago: not on every pass
         try:
             session = decompose.spawn_task(engine, project, task.id, "autopilot")
+        except decompose.SpawnDeferred as exc:  # nothing was made: the task stays in the backlog
+            deferred[(project, task.id)] = now
+            log.warning("autopilot could not spawn %s (tries again later): %s", task.id, exc)
+            continue
         except AoError as exc:
             log.warning("autopilot could not spawn %s: %s", task.id, exc)
             continue
@@ -78,11 +98,6 @@ class TickReport:
     released: list[Session] = field(default_factory=list)  # plan tasks whose dependencies merged
     autopilot: list[Session] = field(default_factory=list)
     drift_started: bool = False
-
-
-#: Seconds between two looks at the tracker (it may be GitHub) when nothing merged.
-RECHECK_SECONDS = 20.0
-_last_run: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, int]]] = weakref.WeakKeyDictionary()
 
 
 def _due(engine: Engine, what: str, force: bool) -> bool:

@@ -5,7 +5,10 @@ depend on). Once the human approves it, ``apply_plan`` writes the tasks into
 the project's tracker, spawns the ones with no dependencies at once, and
 records the others as *waiting*; ``release_ready`` (called from the engine
 loop through ``autopilot.tick``) spawns each waiting task when every task it
-depends on is done, which the engine marks when a PR merges.
+depends on is done, which the engine marks when a PR merges (by ao, or found
+merged by the engine loop). A spawn that fails before making a session (the
+project's ``max_sessions`` reached, say) leaves the task waiting, to be tried
+again on a later pass; a task is never spawned twice (a store claim).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Session, Task
+from ao_tui.models import SessionStatus as S
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -132,11 +136,36 @@ def waiting_tasks(engine: Engine) -> list[dict[str, str]]:
     return json.loads(value) if value else []
 
 
+class SpawnDeferred(AoError):
+    """A spawn that failed before any session was made (e.g. ``max_sessions`` reached): the
+    task's claim was given back, so a later attempt may start it."""
+
+
+def _release_claim(engine: Engine, key: str) -> None:
+    with engine.store.transaction() as conn:
+        conn.execute("DELETE FROM claims WHERE key=?", (key,))
+
+
 def spawn_task(engine: Engine, project: str, task_id: str, origin: str) -> Session | None:
-    """Spawn a session for a task exactly once, whoever asks and however often."""
-    if not engine.store.claim(f"spawn-task:{project}:{task_id}", "orchestrator", origin, "spawn"):
+    """Spawn a session for a task exactly once, whoever asks and however often.
+
+    Returns None when the task was claimed before. A spawn that fails before any
+    session exists gives the claim back and raises ``SpawnDeferred`` (try again
+    later); one that made a session (which then errored) keeps the claim, so the
+    task is never spawned twice: that session is there to restore.
+    """
+    key = f"spawn-task:{project}:{task_id}"
+    if not engine.store.claim(key, "orchestrator", origin, "spawn"):
         return None
-    return engine.spawn(project, task_id=task_id)
+    before = {s.id for s in engine.sessions(project) if s.task_id == task_id}
+    try:
+        return engine.spawn(project, task_id=task_id)
+    except Exception as exc:
+        made = any(s.task_id == task_id and s.id not in before for s in engine.sessions(project))
+        if made:
+            raise
+        _release_claim(engine, key)
+        raise SpawnDeferred(str(exc)) from exc
 
 
 def apply_plan(engine: Engine, plan: Plan) -> PlanResult:
@@ -158,14 +187,21 @@ def apply_plan(engine: Engine, plan: Plan) -> PlanResult:
     if later:
         _update_waiting(engine, lambda waiting: waiting + later)
         result.waiting = [w["task_id"] for w in later]
+    deferred = []
     for task in plan.independent():
         task_id = result.tasks[task.key].id
         try:
             session = spawn_task(engine, plan.project, task_id, "plan")
             if session is not None:
                 result.spawned.append(session)
-        except AoError as exc:
+        except SpawnDeferred as exc:  # not started: it waits, and starts when a slot frees
+            deferred.append({"project": plan.project, "task_id": task_id})
+            result.errors.append(f"{task_id}: {exc} (it starts later)")
+        except Exception as exc:
             result.errors.append(f"{task_id}: {exc}")
+    if deferred:
+        _update_waiting(engine, lambda waiting: waiting + [d for d in deferred if d not in waiting])
+        result.waiting += [d["task_id"] for d in deferred]
     return result
 
 
@@ -189,16 +225,22 @@ def release_ready(engine: Engine) -> list[Session]:
         except Exception as exc:
             log.warning("cannot read task %s: %s", task_id, exc)
             continue
-        if task.status == "done" or not all(_is_done(engine, project, d) for d in task.depends_on):
-            if task.status == "done":
-                _update_waiting(engine, lambda w, i=item: [x for x in w if x != i])
+        started = any(s.task_id == task_id and s.status is not S.KILLED for s in engine.sessions(project))
+        if task.status == "done" or started:  # finished, or started by hand meanwhile
+            _update_waiting(engine, lambda w, i=item: [x for x in w if x != i])
             continue
-        _update_waiting(engine, lambda w, i=item: [x for x in w if x != i])
+        if not all(_is_done(engine, project, d) for d in task.depends_on):
+            continue
         try:
             session = spawn_task(engine, project, task_id, "dependencies merged")
-        except AoError as exc:
-            log.warning("spawning %s failed: %s", task_id, exc)
+        except SpawnDeferred as exc:  # stays waiting: tried again on a later pass
+            log.info("spawning %s deferred: %s", task_id, exc)
             continue
-        if session is not None:
-            spawned.append(session)
+        except Exception as exc:  # a session was made and errored: the human restores it
+            log.warning("spawning %s failed: %s", task_id, exc)
+        else:
+            if session is not None:
+                spawned.append(session)
+        # Spawned, errored, or spawned before (claimed): in every case it waits no more.
+        _update_waiting(engine, lambda w, i=item: [x for x in w if x != i])
     return spawned

@@ -506,3 +506,75 @@ def test_session_detail_shows_the_last_screen_lines(engine, tmux_socket, tmp_pat
     screen = detail.text.split("last screen lines:\n", 1)[1]
     assert screen.splitlines()[:2] == ["Running tests: 41 passed, 1 failed", "Waiting for your answer?"]
     assert "task prompt: Fix the flaky test" in detail.text
+
+
+def test_a_plan_task_whose_spawn_fails_waits_and_starts_once_a_slot_frees(engine, tmux_socket):
+    from ao_tui.orchestrator.decompose import apply_plan, parse_plan, waiting_tasks
+
+    engine.config.projects["demo"].max_sessions = 1
+    occupying = engine.spawn("demo", prompt="sleep")
+    plan = parse_plan({"goal": "g", "tasks": [{"key": "a", "title": "A"}, {"key": "b", "title": "B",
+                                                                           "depends_on": ["a"]}]}, "demo")
+    result = apply_plan(engine, plan)
+    a, b = result.tasks["a"].id, result.tasks["b"].id
+    assert result.spawned == [] and "max_sessions" in result.errors[0] and "starts later" in result.errors[0]
+    assert {w["task_id"] for w in waiting_tasks(engine)} == {a, b}
+    assert tick(engine, force=True).released == []  # still full: nothing lost, nothing started
+    assert {w["task_id"] for w in waiting_tasks(engine)} == {a, b}
+    engine.kill(occupying.id)
+    [started] = tick(engine, force=True).released
+    assert started.task_id == a and [w["task_id"] for w in waiting_tasks(engine)] == [b]
+    # b's dependency merges while the project is full again: b waits for the slot, then starts once.
+    engine.tracker("demo").set_status(a, "done")
+    assert tick(engine, force=True).released == [] and [w["task_id"] for w in waiting_tasks(engine)] == [b]
+    engine.kill(started.id)
+    assert [s.task_id for s in tick(engine, force=True).released] == [b]
+    assert tick(engine, force=True).released == [] and waiting_tasks(engine) == []
+    assert sorted(s.task_id or "" for s in engine.sessions("demo")) == sorted(["", a, b])
+
+
+def test_a_waiting_task_whose_session_errors_at_start_is_not_spawned_again(engine, tmux_socket):
+    from ao_tui.orchestrator.decompose import _update_waiting, waiting_tasks
+
+    tracker = engine.tracker("demo")
+    dep = tracker.create_task("Schema", "", [])
+    task = tracker.create_task("API", "", [dep.id])
+    _update_waiting(engine, lambda w: [*w, {"project": "demo", "task_id": task.id}])
+    tracker.set_status(dep.id, "done")
+    engine.config.projects["demo"].agent.command = ["/nonexistent/agent-program"]
+    assert tick(engine, force=True).released == []
+    [errored] = engine.sessions("demo")
+    assert errored.task_id == task.id and errored.status is S.ERRORED
+    assert waiting_tasks(engine) == []  # the errored session is there to restore
+    assert tick(engine, force=True).released == [] and len(engine.sessions("demo")) == 1
+
+
+def test_autopilot_tries_a_failed_spawn_again_later(engine, git_repo, tmux_socket, monkeypatch):
+    from ao_tui.errors import AoError
+    from ao_tui.orchestrator import autopilot
+
+    (git_repo / "backlog.yaml").write_text("- id: T-1\n  title: One\n")
+    engine.config.projects["demo"].autopilot = True
+    real_spawn, calls = engine.spawn, []
+
+    def flaky_spawn(*args, **kwargs):
+        calls.append(kwargs.get("task_id"))
+        if len(calls) == 1:
+            raise AoError("the tracker is unreachable")
+        return real_spawn(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "spawn", flaky_spawn)
+    assert tick(engine).autopilot == []
+    assert tick(engine).autopilot == [] and calls == ["T-1"]  # not retried on every pass
+    monkeypatch.setattr(autopilot, "RECHECK_SECONDS", 0.0)
+    assert [s.task_id for s in tick(engine).autopilot] == ["T-1"]
+    assert tick(engine).autopilot == [] and [s.task_id for s in engine.sessions("demo")] == ["T-1"]
+
+
+def test_autopilot_stays_within_the_projects_max_sessions(engine, git_repo, tmux_socket):
+    (git_repo / "backlog.yaml").write_text("- id: T-1\n  title: One\n- id: T-2\n  title: Two\n")
+    engine.config.projects["demo"].autopilot = True
+    engine.config.projects["demo"].max_sessions = 1
+    assert [s.task_id for s in tick(engine).autopilot] == ["T-1"]
+    assert tick(engine).autopilot == []
+    assert all("T-2" not in c["key"] for c in engine.store.claims())  # T-2 was not tried, so not lost
