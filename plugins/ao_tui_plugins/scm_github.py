@@ -269,7 +269,7 @@ class AoReviews:
         for review in reviews:
             verdict = verdicts.get(str(review.get("id")))
             if verdict and review.get("state") == "COMMENTED":
-                body = (review.get("body") or "").split("\n\n---\n_ao: ", 1)[0]
+                body = (review.get("body") or "").replace("\r\n", "\n").split("\n\n---\n_ao: ", 1)[0]
                 review = {**review, "state": verdict, "body": body}
             out.append(review)
         return out
