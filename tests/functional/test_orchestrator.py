@@ -578,3 +578,63 @@ def test_autopilot_stays_within_the_projects_max_sessions(engine, git_repo, tmux
     assert [s.task_id for s in tick(engine).autopilot] == ["T-1"]
     assert tick(engine).autopilot == []
     assert all("T-2" not in c["key"] for c in engine.store.claims())  # T-2 was not tried, so not lost
+
+
+def _pr_for_task(engine: Engine, task_id: str) -> Session:
+    """A session on ``task_id`` with one commit and an open local PR."""
+    s = engine.spawn("demo", task_id=task_id)
+    ws = Path(s.workspace)
+    (ws / f"{task_id}.txt").write_text(f"{task_id}\n")
+    subprocess.run(["git", "add", f"{task_id}.txt"], cwd=ws, check=True, capture_output=True)
+    subprocess.run(["git", "commit", "-qm", task_id], cwd=ws, check=True, capture_output=True)
+    engine.open_pr(s.id)
+    return engine.session(s.id)
+
+
+def _count_tracker_closes(engine: Engine, monkeypatch) -> list[str]:
+    tracker, closed = engine.tracker("demo"), []
+    real = tracker.on_merged
+
+    def on_merged(task, session_id, pr_url):
+        closed.append(task.id)
+        return real(task, session_id, pr_url)
+
+    monkeypatch.setattr(tracker, "on_merged", on_merged)
+    return closed
+
+
+def test_a_pr_merged_outside_ao_marks_its_task_done_once_and_its_dependents_start(engine, git_repo, tmux_socket,
+                                                                                   monkeypatch):
+    from ao_tui.engine_loop import EngineLoop
+    from ao_tui.orchestrator.decompose import _update_waiting
+
+    tracker = engine.tracker("demo")
+    schema = tracker.create_task("Schema", "", [])
+    api_task = tracker.create_task("API", "", [schema.id])
+    _update_waiting(engine, lambda w: [*w, {"project": "demo", "task_id": api_task.id}])
+    s = _pr_for_task(engine, schema.id)
+    loop = EngineLoop(engine)  # the engine loop, not started: its merged-by-polling path is driven by hand
+    engine._loop = loop
+    closed = _count_tracker_closes(engine, monkeypatch)
+    subprocess.run(["git", "merge", "-q", "--ff-only", s.branch], cwd=git_repo, check=True, capture_output=True)
+
+    engine.refresh_pr(s.id)  # a poll finds it merged
+    assert engine.session(s.id).status is S.MERGED
+    assert tracker.get_task(schema.id).status == "done" and closed == [schema.id]
+    loop._check_merged()  # seen again after a restart or by the periodic pass: not closed twice
+    loop.on_merged(engine.session(s.id))
+    assert closed == [schema.id]
+    assert [s.task_id for s in tick(engine, force=True).released] == [api_task.id]
+
+
+def test_a_merge_by_ao_closes_its_task_once_with_the_engine_loop_running(engine, git_repo, tmux_socket, monkeypatch):
+    from ao_tui.engine_loop import EngineLoop
+
+    task = engine.tracker("demo").create_task("Docs", "", [])
+    s = _pr_for_task(engine, task.id)
+    loop = EngineLoop(engine)
+    engine._loop = loop
+    closed = _count_tracker_closes(engine, monkeypatch)
+    engine.merge(s.id, force=True)
+    loop._check_merged()
+    assert engine.tracker("demo").get_task(task.id).status == "done" and closed == [task.id]
