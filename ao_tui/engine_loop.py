@@ -61,6 +61,23 @@ def status_for_activity(current: S, activity: ActivityState) -> S:
     return _ACTIVITY_STATUS.get(activity, current)
 
 
+def _superseded(key: str, session: Session) -> str:
+    """Why a queued reaction message no longer applies ("" if it does).
+
+    A CI failure or merge conflict is keyed by the head commit it was seen on
+    (``<session>:ci_failed:<head>``); once the PR's head has moved past it (the
+    agent pushed a fix meanwhile), telling the agent about it would send it
+    chasing a problem that may be gone. The new head gets its own verdict.
+    """
+    parts = key.split(":")
+    if len(parts) < 3 or parts[1] not in ("ci_failed", "merge_conflict") or parts[-1] == "escalated":
+        return ""
+    head = session.pr.head_sha if session.pr else ""
+    if head and parts[2] and head != parts[2]:
+        return f"the branch moved from {parts[2][:8]} to {head[:8]}"
+    return ""
+
+
 class EngineLoop:
     tick_seconds = 2.0
     liveness_seconds = 10.0
@@ -411,6 +428,12 @@ class EngineLoop:
             if session.status in (S.KILLED, S.DONE, S.MERGED, S.EXITED):
                 continue
             if session.activity.state not in AT_PROMPT or self._fenced(session):
+                continue
+            stale = _superseded(msg.get("key") or "", session)
+            if stale:
+                if self.store.mark_delivered(msg["id"]):  # never typed: the failure it reports is history
+                    self.store.add_event(Event(session_id=session.id, kind="message_dropped",
+                                               data={"key": msg["key"], "reason": stale}))
                 continue
             self.store.mark_attempted(msg["id"])
             self.fence(session.id)
