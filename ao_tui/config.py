@@ -111,6 +111,7 @@ def default_reactions() -> dict[str, ReactionConfig]:
         "agent_needs_input": ReactionConfig(action="notify"),
         "agent_stuck": ReactionConfig(action="notify"),
         "agent_exited": ReactionConfig(action="notify"),
+        "all_done": ReactionConfig(action="notify"),
     }
 
 

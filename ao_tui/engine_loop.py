@@ -671,6 +671,30 @@ class EngineLoop:
                       {"url": pr.url if pr else "", "number": pr.number if pr else None,
                        "branch": s.branch, "base": pr.base if pr else ""})
         self._close_task(s)
+        self._check_all_done(s.project)
+
+    def _check_all_done(self, project: str) -> None:
+        """``all_done``: the project's last session merged and its backlog holds nothing to start.
+
+        Keyed by the newest merge, so it fires once per time the work runs out (a task added and
+        merged later makes the next one), whatever order the merges were noticed in.
+        """
+        sessions = self.engine.sessions(project)
+        if not sessions or any(x.status not in (S.MERGED, S.DONE, S.KILLED) for x in sessions):
+            return
+        merged = [x for x in sessions if x.merged_at is not None]
+        if not merged:
+            return
+        try:
+            remaining = self.engine.tracker(project).list_tasks()
+        except Exception as exc:
+            log.debug("backlog of %s unavailable: %s", project, exc)
+            return
+        if remaining:
+            return
+        newest = max(merged, key=lambda x: x.merged_at)
+        self._trigger("all_done", newest, f"{project}:all_done:{newest.id}",
+                      {"project": project, "merged": [x.id for x in merged]})
 
     def _close_task(self, s: Session) -> None:
         """A PR merged outside ao (found by polling): its task is done, as ``Engine.merge`` marks it

@@ -65,8 +65,9 @@ def test_merged_elsewhere_gets_its_outcome_then_is_retired_after_the_grace_perio
         outcomes = wait_until(lambda: len(loop_engine.store.outcomes("demo")) == 2 and loop_engine.store.outcomes("demo"),
                               timeout=10)
         assert {o["session_id"] for o in outcomes} == {done_one.id, late_one.id}
+        # Both merged, nothing left in the backlog: all_done, once, keyed by the newest merge.
         wait_until(lambda: {c["key"] for c in loop_engine.store.claims()} == {
-            f"{done_one.id}:pr_merged", f"{late_one.id}:pr_merged"}, timeout=10)
+            f"{done_one.id}:pr_merged", f"{late_one.id}:pr_merged", f"demo:all_done:{late_one.id}"}, timeout=10)
         assert loop_engine.session(done_one.id).status is S.MERGED, "kept during the grace period"
         assert done_one.runtime_handle in loop_engine.runtime(done_one).list_handles()
         loop.merged_grace_seconds = 0
@@ -82,3 +83,28 @@ def test_merged_elsewhere_gets_its_outcome_then_is_retired_after_the_grace_perio
         assert any(e.kind == "cleanup_refused" for e in loop_engine.events(late_one.id))
     finally:
         loop_engine.stop()
+
+
+def test_all_done_waits_until_the_backlog_is_empty(git_repo: Path, ao_home: Path) -> None:
+    from ao_tui.models import Session, utcnow
+
+    (git_repo / "backlog.yaml").write_text("- id: T-1\n  title: One\n- id: T-2\n  title: Two\n")
+    config = git_repo.parent / "ao.config.yaml"
+    config.write_text(json.dumps({"projects": {"demo": {"repo": str(git_repo), "session_prefix": "ad",
+                                                        "notifiers": []}}}))
+    engine = Engine(load_config(str(config)))
+    assert engine.start()
+    try:
+        engine.store.insert_session(Session(id="ad-1", project="demo", task_id="T-1", branch="ao/ad-1",
+                                            workspace=str(ao_home / "w")))
+        for status in (S.WORKING, S.PR_OPEN):
+            engine.store.transition("ad-1", status)
+        merged = engine.store.transition("ad-1", S.MERGED, merged_at=utcnow())
+        engine.tracker("demo").set_status("T-1", "done")
+        engine._loop.on_merged(merged)
+        assert "all_done" not in [c["event"] for c in engine.store.claims()], "T-2 is still to do"
+        engine.tracker("demo").set_status("T-2", "done")
+        engine._loop.on_merged(merged)
+        assert [c["key"] for c in engine.store.claims() if c["event"] == "all_done"] == ["demo:all_done:ad-1"]
+    finally:
+        engine.stop()
