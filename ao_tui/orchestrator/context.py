@@ -143,6 +143,43 @@ def insights(engine: Engine, sessions: list[Session] | None = None) -> list[Insi
     return found
 
 
+@dataclass(frozen=True)
+class DriftProposal:
+    """A mid-session check found the agent off its task; the correction waits for the human."""
+
+    session_id: str
+    summary: str
+    correction: str
+    at: datetime
+
+
+#: Sessions whose agent is at work: mid-session checks look at these (a proposal for any other is moot).
+CHECKABLE = frozenset({S.WORKING, S.IDLE, S.NEEDS_INPUT, S.STUCK, S.CI_FAILED, S.CHANGES_REQUESTED})
+
+
+def pending_drift(engine: Engine, sessions: list[Session] | None = None) -> list[DriftProposal]:
+    """Drift corrections proposed and not yet acted on: the session's latest check said it drifted,
+    the correction was not sent (autopilot sends its own), and the human has not written to the
+    agent since."""
+    sessions = engine.sessions() if sessions is None else sessions
+    found = []
+    for s in sessions:
+        if s.status not in CHECKABLE:
+            continue
+        events = [e for e in engine.events(s.id, limit=50) if e.kind in ("drift", "message")]
+        last = next((i for i in range(len(events) - 1, -1, -1) if events[i].kind == "drift"), None)
+        if last is None:
+            continue
+        report = events[last]
+        if report.data.get("on_track", True) or report.data.get("sent") or not report.data.get("correction"):
+            continue
+        if any(e.data.get("from") == "human" for e in events[last + 1:]):
+            continue  # the human has spoken to the agent since
+        found.append(DriftProposal(s.id, str(report.data.get("summary", "")), str(report.data["correction"]),
+                                   report.at))
+    return found
+
+
 def fleet_summary(engine: Engine, *, max_sessions: int = 60) -> str:
     """The compact state of the fleet injected into every request."""
     now = utcnow()
@@ -181,6 +218,11 @@ def fleet_summary(engine: Engine, *, max_sessions: int = 60) -> str:
     if found:
         lines.append("Observations:")
         lines.extend(f"- {i.text}" for i in found)
+    drift = pending_drift(engine, sessions)
+    if drift:
+        lines.append("Drift proposals from mid-session checks (not sent: tell the human, who decides):")
+        lines.extend(f"- {d.session_id} drifted {age(d.at, now)} ago: {d.summary[:160]}. "
+                     f"Proposed correction: {d.correction[:300]!r}" for d in drift)
     return "\n".join(lines)
 
 
@@ -223,13 +265,31 @@ def _why(session: Session) -> tuple[str, str]:
 
 
 def triage(engine: Engine) -> list[TriageItem]:
-    """What needs the human, most urgent first (working and done sessions omitted)."""
-    sessions = [s for s in engine.sessions() if zone_of(s) not in (Zone.WORKING, Zone.DONE)]
+    """What needs the human, most urgent first (working and done sessions omitted, unless a
+    mid-session check proposes a correction for one: those come right after *Needs you*)."""
+    everything = engine.sessions()
+    drift = {d.session_id: d for d in pending_drift(engine, everything)}
+    sessions = [s for s in everything if zone_of(s) not in (Zone.WORKING, Zone.DONE) or s.id in drift]
     blocking = {sid for i in insights(engine) for sid in i.session_ids if "blocks" in i.text}
-    sessions.sort(key=lambda s: (ZONE_ORDER.index(zone_of(s)), s.id not in blocking, s.status_since))
+
+    def rank(s: Session) -> tuple[int, bool, bool, datetime]:
+        zone = zone_of(s)
+        drifted_only = s.id in drift and zone in (Zone.WORKING, Zone.DONE)
+        return (ZONE_ORDER.index(Zone.NEEDS_YOU) if drifted_only else ZONE_ORDER.index(zone),
+                zone is not Zone.NEEDS_YOU, s.id not in blocking, s.status_since)
+
+    sessions.sort(key=rank)
     items = []
     for s in sessions:
         why, action = _why(s)
+        if s.id in drift:
+            d = drift[s.id]
+            drifted = f"drifted from its task: {d.summary[:160]}"
+            send = f"send it the proposed correction: \"{d.correction[:200]}\""
+            if zone_of(s) in (Zone.WORKING, Zone.DONE):
+                why, action = drifted, send
+            else:
+                why, action = f"{why}; {drifted}", f"{action}; then {send}"
         if s.id in blocking:
             why += "; it blocks other tasks"
         pr = f" (PR #{s.pr.number})" if s.pr and s.pr.number is not None else ""

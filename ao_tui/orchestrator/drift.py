@@ -4,8 +4,11 @@
 screen, and asks it to report through a forced tool call whether the agent
 drifted and, if so, the one message that would put it back on track. The
 report is recorded as a ``drift`` event; under autopilot the correction is
-queued for the agent, otherwise it is proposed to the human (triage and chat
-show it).
+queued for the agent, otherwise it is proposed to the human: the triage and the
+fleet summary the chat carries show it until the human writes to the agent (or
+a later check finds it on track), and a periodic check notifies once per
+proposal. A failed check is recorded as a ``drift_failed`` event and tried
+again after a back-off (1, 2, 4… minutes, at most the check interval).
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from ao_tui.errors import AoError
 from ao_tui.models import Event, utcnow
-from ao_tui.models import SessionStatus as S
 from ao_tui.orchestrator.client import ModelClient, has_api_key
+from ao_tui.orchestrator.context import CHECKABLE
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -47,8 +50,6 @@ something the task did not ask for, rewriting unrelated code, going in circles, 
 it could answer itself. Exploring the code, running tests and fixing what the task needs is on track. \
 When it drifted, write the one short message that puts it back on track, addressed to the agent."""
 
-#: Sessions whose agent is at work and can be checked.
-CHECKABLE = frozenset({S.WORKING, S.IDLE, S.NEEDS_INPUT, S.STUCK, S.CI_FAILED, S.CHANGES_REQUESTED})
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,9 @@ def evidence(engine: Engine, session_id: str) -> str:
 
 
 async def check_drift(engine: Engine, session_id: str, client: ModelClient | None = None,
-                      *, autopilot: bool = False) -> DriftReport:
-    """Ask the model whether the session drifted; record (and under autopilot send) the correction."""
+                      *, autopilot: bool = False, notify: bool = False) -> DriftReport:
+    """Ask the model whether the session drifted; record (and under autopilot send) the correction.
+    With ``notify`` (the periodic checks), a correction left to the human is also a notification."""
     s = engine.session(session_id)
     text = await asyncio.to_thread(evidence, engine, session_id)
     client = client or ModelClient(engine.config.orchestrator.model, max_tokens=1024)
@@ -107,6 +109,9 @@ async def check_drift(engine: Engine, session_id: str, client: ModelClient | Non
     engine.store.add_event(Event(session_id=s.id, kind="drift", data={
         "on_track": report.on_track, "summary": report.summary, "correction": report.correction, "sent": sent,
     }))
+    if notify and not report.on_track and report.correction and not sent:
+        engine.notify(f"{s.id} drifted from its task", f"{report.summary}. Proposed correction: {report.correction}",
+                      session_id=s.id)
     return report
 
 
@@ -115,17 +120,31 @@ async def check_drift(engine: Engine, session_id: str, client: ModelClient | Non
 _running = threading.Lock()
 
 
+def _retry_minutes(failures: int, interval: int) -> float:
+    """How long after ``failures`` failed checks in a row the next one waits: 1, 2, 4… minutes, at most ``interval``."""
+    return float(min(interval, 2 ** (failures - 1)))
+
+
 def due_sessions(engine: Engine) -> list[str]:
     minutes = engine.config.orchestrator.drift_check_minutes
     if minutes <= 0:
         return []
-    cutoff = utcnow() - timedelta(minutes=minutes)
+    now = utcnow()
+    cutoff = now - timedelta(minutes=minutes)
     due = []
     for s in engine.sessions():
         if s.status not in CHECKABLE or s.created_at > cutoff:
             continue  # too young to judge
-        last = [e for e in engine.events(s.id, limit=50) if e.kind == "drift"]
-        if last and last[-1].at > cutoff:
+        checks = [e for e in engine.events(s.id, limit=50) if e.kind in ("drift", "drift_failed")]
+        if checks and checks[-1].kind == "drift_failed":
+            failures = 0
+            for e in reversed(checks):
+                if e.kind != "drift_failed":
+                    break
+                failures += 1
+            if checks[-1].at > now - timedelta(minutes=_retry_minutes(failures, minutes)):
+                continue  # backing off
+        elif checks and checks[-1].at > cutoff:
             continue
         due.append(s.id)
     return due
@@ -147,9 +166,16 @@ def maybe_check(engine: Engine) -> bool:
             for session_id in due:
                 try:
                     project = engine.session(session_id).project
-                    await check_drift(engine, session_id, client, autopilot=autopilot_enabled(engine, project))
+                    await check_drift(engine, session_id, client, autopilot=autopilot_enabled(engine, project),
+                                      notify=True)
                 except Exception as exc:
-                    log.warning("drift check of %s failed: %s", session_id, exc)
+                    error = " ".join(str(exc).split())[:300] or type(exc).__name__
+                    log.warning("drift check of %s failed: %s", session_id, error)
+                    try:  # recorded, so the next try waits (due_sessions backs off)
+                        engine.store.add_event(Event(session_id=session_id, kind="drift_failed",
+                                                     data={"error": error}))
+                    except Exception:
+                        log.exception("recording the failed drift check of %s", session_id)
         finally:
             await client.aclose()
 

@@ -638,3 +638,66 @@ def test_a_merge_by_ao_closes_its_task_once_with_the_engine_loop_running(engine,
     engine.merge(s.id, force=True)
     loop._check_merged()
     assert engine.tracker("demo").get_task(task.id).status == "done" and closed == [task.id]
+
+
+def test_a_periodic_drift_proposal_notifies_once_and_reaches_triage_and_chat(api, engine):
+    from datetime import timedelta
+
+    from ao_tui.models import utcnow
+    from ao_tui.orchestrator.context import fleet_summary, triage_markdown
+
+    engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace="/nonexistent",
+                                        runtime_handle="dm-1", prompt="Fix the date parser",
+                                        created_at=utcnow() - timedelta(minutes=5)))
+    engine.store.transition("dm-1", S.WORKING)
+    api.script.add("drift", lambda req: "Fix the date parser" in req.last_user_text,
+                   tool_use("report_drift", {"on_track": False, "summary": "rewriting logging",
+                                             "correction": "Stop; fix dates.py only."}), times=None)
+    notices = []
+    engine.subscribe_notifications(notices.append)
+    engine.config.orchestrator.drift_check_minutes = 1
+    assert tick(engine, force=True).drift_started is True
+    wait_until(lambda: notices)
+    time.sleep(0.2)
+    assert tick(engine, force=True).drift_started is False  # checked a moment ago
+    [notice] = notices
+    assert notice.title == "dm-1 drifted from its task" and notice.session_id == "dm-1"
+    assert "Stop; fix dates.py only." in notice.body
+    assert "Stop; fix dates.py only." in triage_markdown(engine)
+    assert "dm-1 drifted" in fleet_summary(engine)
+    assert engine.store.pending_messages("dm-1") == []  # proposed, not sent: autopilot is off
+    # The chat's next request carries it, so the model can tell the human.
+    api.script.on_prompt("anything new", text("dm-1 drifted; want me to send the correction?"))
+    ask(Orchestrator(engine, client=fast_client(engine)), "anything new?")
+    assert "Stop; fix dates.py only." in api.main_requests[-1].system_text
+
+
+def test_a_failed_drift_check_is_recorded_and_retried_after_a_back_off(api, engine, monkeypatch):
+    from datetime import timedelta
+
+    from ao_tui.models import utcnow
+    from ao_tui.orchestrator import drift
+    from tests.support.anthropic_server import error
+
+    engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace="/nonexistent",
+                                        runtime_handle="dm-1", prompt="Fix the date parser",
+                                        created_at=utcnow() - timedelta(minutes=60)))
+    engine.store.transition("dm-1", S.WORKING)
+    api.script.add("refused", lambda req: "Fix the date parser" in req.last_user_text,
+                   error(400, "invalid_request_error", "prompt is too long"), times=1)
+    engine.config.orchestrator.drift_check_minutes = 30
+    assert tick(engine, force=True).drift_started is True
+    [failed] = wait_until(lambda: [e for e in engine.events("dm-1") if e.kind == "drift_failed"])
+    assert "400" in failed.data["error"] or "too long" in failed.data["error"]
+    assert "test-key-not-secret" not in failed.data["error"]
+    time.sleep(0.2)
+    requests = len(api.main_requests)
+    assert tick(engine, force=True).drift_started is False  # not retried at once (was: every pass)
+    assert len(api.main_requests) == requests
+    # After the back-off it is tried again, and a good answer clears it.
+    api.script.add("ok", lambda req: "Fix the date parser" in req.last_user_text,
+                   tool_use("report_drift", {"on_track": True, "summary": "editing dates.py"}), times=1)
+    monkeypatch.setattr(drift, "_retry_minutes", lambda failures, interval: 0.0)
+    assert tick(engine, force=True).drift_started is True
+    wait_until(lambda: [e for e in engine.events("dm-1") if e.kind == "drift"])
+    assert drift.due_sessions(engine) == []
