@@ -4,7 +4,8 @@ Spawn from a backlog task; the model writes a file and commits it through
 tool calls; the change and its commit are on ``ao/<id>`` with the model
 trailer (added by ao's git hook, though the agent left it out);
 the transcript holds the task prompt; ``send`` arrives as a new user turn;
-kill and restore keep the conversation; with the engine loop running, the
+kill and restore keep the conversation, and so does a restore after the
+tmux server died under it; with the engine loop running, the
 activity a user sees (``ao ls --json``) goes working → idle with its source.
 """
 
@@ -65,6 +66,7 @@ def test_backlog_task_to_commit_send_kill_restore_and_live_activity(
         # A message typed by the human: answered slowly so "working" can be seen.
         api.script.on_prompt("please also say goodbye", text("Will do: noted for later.").with_delay(1.5))
         api.script.on_prompt("what have you done so far", text("I added hello.txt and committed it."))
+        api.script.on_prompt("are you back after the crash", text("Yes: still on T-1, hello.txt is committed."))
 
         config = claude_project(git_repo, tmp_path / "home", api.url, monkeypatch, backlog=BACKLOG)
         engine = Engine(load_config(str(config)))
@@ -80,7 +82,8 @@ def test_backlog_task_to_commit_send_kill_restore_and_live_activity(
 
             # The model wrote the file and committed it on the session's branch, with the trailer.
             wait_until(lambda: api.script.pending() == ["prompt contains 'please also say goodbye'",
-                                                         "prompt contains 'what have you done so far'"],
+                                                         "prompt contains 'what have you done so far'",
+                                                         "prompt contains 'are you back after the crash'"],
                        timeout=40, message=lambda: f"{api.script.pending()}\n{screen()}")
             wait_until(lambda: "Committed hello.txt." in screen(), timeout=15, message=screen)
             assert (workspace / "hello.txt").read_text() == "hello\n"
@@ -139,9 +142,22 @@ def test_backlog_task_to_commit_send_kill_restore_and_live_activity(
             earlier = json.dumps(resumed.messages)
             assert "please also say goodbye" in earlier and "Task T-1: Add a greeting" in earlier
             assert transcript_of(engine, engine.session(s.id)) == transcript, "restore keeps the transcript"
-            assert api.script.pending() == []
+            assert api.script.pending() == ["prompt contains 'are you back after the crash'"]
             statuses = [e.to_status for e in engine.events(s.id) if e.kind == "status"]
             after_kill = statuses[statuses.index("killed"):]
             assert after_kill[:3] == ["killed", "spawning", "working"], statuses
+
+            # The tmux server dies under it: seen at once, and restore brings the same conversation back.
+            subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], check=True)
+            wait_until(lambda: engine.session(s.id).status is S.EXITED, timeout=5)
+            engine.restore(s.id)
+            wait_until(lambda: (g := agent.read_screen(screen(), "")) is not None and g.state is ActivityState.IDLE,
+                       timeout=20, message=screen)
+            engine.send(s.id, "are you back after the crash?")
+            wait_until(lambda: "still on T-1" in screen(), timeout=20, message=screen)
+            earlier = json.dumps(api.main_requests[-1].messages)
+            assert "what have you done so far?" in earlier and "Task T-1: Add a greeting" in earlier
+            assert transcript_of(engine, engine.session(s.id)) == transcript
+            assert api.script.pending() == []
         finally:
             engine.stop()
