@@ -139,6 +139,7 @@ class Orchestrator:
                     await result
 
         self.busy = True
+        self.tools.new_reply()
         messages = self.conversation.messages()
         pending: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": text}]}]
         stored = 0

@@ -304,6 +304,13 @@ class ToolBox:
     def __init__(self, engine: Engine, confirm: Confirm | None = None) -> None:
         self.engine = engine
         self.confirm = confirm or decline_all
+        #: Sessions started since ``new_reply``: ``max_parallel_spawn`` bounds one reply, however
+        #: many spawn_sessions calls (and plans) it makes.
+        self.reply_spawns = 0
+
+    def new_reply(self) -> None:
+        """A new turn of the human's: the spawn count starts again."""
+        self.reply_spawns = 0
 
     @property
     def settings(self) -> Any:
@@ -467,16 +474,19 @@ class ToolBox:
         if not sessions:
             return ToolOutcome("nothing to spawn", is_error=True)
         limit = self.settings.max_parallel_spawn
-        if len(sessions) > limit:
+        before, total = self.reply_spawns, self.reply_spawns + len(sessions)
+        if total > limit:
             details = tuple(
                 f"spawn a session in {item.get('project') or 'the default project'} for "
                 + (f"task {item['task_id']}" if item.get("task_id") else repr(str(item.get("prompt", ""))[:80]))
                 for item in sessions
             )
-            request = ConfirmRequest(
-                "spawn_many", f"Start {len(sessions)} sessions at once? (more than max_parallel_spawn {limit})", details
-            )
-            if not await self._allowed(request):
+            if before:
+                title = (f"Start {len(sessions)} more session{'s' if len(sessions) != 1 else ''}? With the {before} "
+                         f"already started in this reply, {total} sessions at once (more than max_parallel_spawn {limit})")
+            else:
+                title = f"Start {total} sessions at once? (more than max_parallel_spawn {limit})"
+            if not await self._allowed(ConfirmRequest("spawn_many", title, details)):
                 return ToolOutcome(DECLINED, declined=True)
         done, failed = [], []
         for item in sessions:
@@ -485,6 +495,7 @@ class ToolBox:
                     self.engine.spawn, item.get("project"), task_id=item.get("task_id"), prompt=item.get("prompt")
                 )
                 done.append(f"{s.id} ({s.task_id or s.title[:40]})")
+                self.reply_spawns += 1
             except AoError as exc:
                 failed.append(f"{item.get('task_id') or str(item.get('prompt', ''))[:30]!r}: {exc}")
         forget_backlog(self.engine)
@@ -524,6 +535,7 @@ class ToolBox:
         if not answer:
             return ToolOutcome(DECLINED, declined=True)
         result = await self._run(apply_plan, self.engine, plan)
+        self.reply_spawns += len(result.spawned)
         return ToolOutcome(result.summary(), is_error=bool(result.errors) and not result.spawned,
                            data={"spawned": [s.id for s in result.spawned]})
 

@@ -701,3 +701,20 @@ def test_a_failed_drift_check_is_recorded_and_retried_after_a_back_off(api, engi
     assert tick(engine, force=True).drift_started is True
     wait_until(lambda: [e for e in engine.events("dm-1") if e.kind == "drift"])
     assert drift.due_sessions(engine) == []
+
+
+def test_spawns_split_over_several_calls_of_one_reply_still_ask_past_the_limit(api, engine, tmux_socket):
+    engine.config.orchestrator.max_parallel_spawn = 2
+    api.script.on_prompt("three agents", tool_use("spawn_sessions", {"sessions": [{"prompt": "a"}, {"prompt": "b"}]},
+                                                  id="toolu_s1"))
+    api.script.on_tool_result("toolu_s1", tool_use("spawn_sessions", {"sessions": [{"prompt": "c"}]}, id="toolu_s2"))
+    api.script.on_tool_result("toolu_s2", text("Two started; you declined the third."), contains="declined")
+    human = Human(False)
+    ask(Orchestrator(engine, human, client=fast_client(engine)), "start three agents")
+    [request] = human.asked
+    assert request.action == "spawn_many" and "3 sessions at once" in request.title
+    assert sorted(s.prompt for s in engine.sessions("demo")) == ["a", "b"]
+    api.script.on_prompt("one more", tool_use("spawn_sessions", {"sessions": [{"prompt": "d"}]}, id="toolu_s3"))
+    api.script.on_tool_result("toolu_s3", text("Started."))
+    ask(Orchestrator(engine, human, client=fast_client(engine)), "one more please")  # a new reply: within the limit
+    assert len(human.asked) == 1 and len(engine.sessions("demo")) == 3

@@ -223,3 +223,57 @@ def test_triage_shows_hostile_titles_as_text(engine):
     text = triage_markdown(engine)
     assert "\x1b" not in text
     assert r"\[click\]\(http://evil\) \*\*bold\*\*" in text and r"\`rm -rf \~\`?" in text
+
+
+def test_a_pending_drift_proposal_is_in_the_triage_and_the_fleet_summary(engine):
+    from ao_tui.models import Event
+
+    def drift(sid: str, **data) -> None:
+        engine.store.add_event(Event(session_id=sid, kind="drift", data={
+            "on_track": False, "summary": "rewriting logging", "correction": "Fix dates.py only.", "sent": False,
+            **data}))
+
+    add(engine, "dm-1", S.WORKING, task_title="Date parser")
+    add(engine, "dm-2", S.WORKING, task_title="Sent by autopilot")
+    add(engine, "dm-3", S.WORKING, task_title="Back on track")
+    add(engine, "dm-4", S.WORKING, task_title="Human stepped in")
+    add(engine, "dm-5", S.MERGEABLE, task_title="Docs", pr=pr(5))
+    drift("dm-1")
+    drift("dm-2", sent=True)
+    drift("dm-3")
+    drift("dm-3", on_track=True, correction="")
+    drift("dm-4")
+    engine.store.add_event(Event(session_id="dm-4", kind="message", data={"from": "human", "chars": 9}))
+    items = triage(engine)
+    assert [i.session_id for i in items] == ["dm-1", "dm-5"]
+    assert items[0].why == "drifted from its task: rewriting logging"
+    assert items[0].action == 'send it the proposed correction: "Fix dates.py only."'
+    assert "Fix dates.py only." in triage_markdown(engine)
+    summary = fleet_summary(engine)
+    assert "Drift proposals" in summary and "dm-1 drifted" in summary and "'Fix dates.py only.'" in summary
+    assert "dm-2 drifted" not in summary and "dm-3 drifted" not in summary and "dm-4 drifted" not in summary
+
+
+async def test_the_spawn_limit_counts_every_spawn_of_one_reply(ao_store, git_repo):
+    engine = make_engine(ao_store, git_repo, "orchestrator:\n  max_parallel_spawn: 2\n")
+    spawned: list[str] = []
+
+    def fake_spawn(project=None, task_id=None, prompt=None):
+        spawned.append(prompt)
+        return Session(id=f"dm-{len(spawned)}", project="demo", prompt=prompt or "")
+
+    engine.spawn = fake_spawn  # type: ignore[method-assign]
+    asked = Asked(False)
+    box = ToolBox(engine, asked)
+    box.new_reply()
+    assert not (await box.dispatch("spawn_sessions", {"sessions": [{"prompt": "a"}, {"prompt": "b"}]})).declined
+    outcome = await box.dispatch("spawn_sessions", {"sessions": [{"prompt": "c"}]})
+    assert outcome.declined and spawned == ["a", "b"]
+    [request] = asked.requests
+    assert request.action == "spawn_many" and "3 sessions" in request.title and "2 already" in request.title
+    asked.answer = True
+    assert not (await box.dispatch("spawn_sessions", {"sessions": [{"prompt": "c"}]})).declined
+    assert spawned == ["a", "b", "c"] and len(asked.requests) == 2
+    box.new_reply()  # the human's next message: a fresh allowance
+    assert not (await box.dispatch("spawn_sessions", {"sessions": [{"prompt": "d"}]})).declined
+    assert len(asked.requests) == 2
