@@ -124,6 +124,7 @@ def _session_row(s: Any) -> dict[str, Any]:
         "workspace": s.workspace,
         "pr": s.pr.number if s.pr else None,
         "pr_url": s.pr.url if s.pr else None,
+        "pr_links": s.pr_links,
         "ci": s.pr.ci.value if s.pr else None,
         "review": s.pr.review.value if s.pr else None,
         "agent": s.agent,

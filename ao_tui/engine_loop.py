@@ -263,6 +263,7 @@ class EngineLoop:
                     s.usage = usage
                 s.last_message = getattr(transcript, "last_text", "") or s.last_message
                 s.model = getattr(transcript, "model", "") or s.model
+                s.pr_links = list(getattr(transcript, "pr_links", None) or s.pr_links)
 
         updated = self.store.mutate(session_id, change, status=target, reason=f"{activity.state} ({activity.source})")
         if updated.model != session.model:  # the transcript named the model: its commits say so from now on

@@ -162,6 +162,7 @@ class Session(BaseModel):
     pr: PullRequest | None = None
     escalation: str = ""  # why a human is needed, when one is
     last_message: str = ""  # the agent's last words, for the UI
+    pr_links: list[str] = Field(default_factory=list)  # PR URLs the agent printed (from its transcript)
     usage: Usage = Field(default_factory=Usage)
     ci_cycles: int = 0
     review_rounds: int = 0
