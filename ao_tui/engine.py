@@ -674,16 +674,32 @@ class Engine:
         updated = self.store.transition(
             session_id, S.MERGED, reason=f"merged ({method or 'default method'})", pr=pr, merged_at=utcnow()
         )
+        self.close_task(updated)
         if self._loop is not None:
             self._loop.on_merged(updated)  # else the next engine loop records it (merged elsewhere)
-        if session.task_id:
-            try:
-                task = self.tracker(session.project).get_task(session.task_id)
-                self.tracker(session.project).set_status(task.id, "done")
-                self.tracker(session.project).on_merged(task, session_id, pr.url)
-            except Exception as exc:
-                log.warning("tracker close for %s failed: %s", session_id, exc)
         return self._changed(updated)
+
+    def close_task(self, session: Session) -> None:
+        """The session's PR merged: its tracker task is done (so a plan's dependents start).
+
+        Once per session, whoever notices the merge first (``Engine.merge``, or the engine
+        loop finding it merged elsewhere): a claim in the store decides.
+        """
+        if not session.task_id:
+            return
+        key = f"{session.id}:task_done"
+        # Claimed under "engine", not the session: the reaction runner never replays it as a reaction.
+        if not self.store.claim(key, "engine", "pr_merged", "task_done"):
+            return
+        try:
+            tracker = self.tracker(session.project)
+            task = tracker.get_task(session.task_id)
+            tracker.set_status(task.id, "done")
+            tracker.on_merged(task, session.id, session.pr.url if session.pr else "")
+            self.store.set_claim_state(key, "done")
+        except Exception as exc:
+            self.store.set_claim_state(key, "failed", {"error": str(exc)})
+            log.warning("tracker close for %s failed: %s", session.id, exc)
 
     # -- escalation and notification ---------------------------------------------
 

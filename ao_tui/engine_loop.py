@@ -671,7 +671,7 @@ class EngineLoop:
         self._trigger("pr_merged", s, f"{s.id}:pr_merged",
                       {"url": pr.url if pr else "", "number": pr.number if pr else None,
                        "branch": s.branch, "base": pr.base if pr else ""})
-        self._close_task(s)
+        self.engine.close_task(s)
         self._check_all_done(s.project)
 
     def _check_all_done(self, project: str) -> None:
@@ -696,27 +696,6 @@ class EngineLoop:
         newest = max(merged, key=lambda x: x.merged_at)
         self._trigger("all_done", newest, f"{project}:all_done:{newest.id}",
                       {"project": project, "merged": [x.id for x in merged]})
-
-    def _close_task(self, s: Session) -> None:
-        """A PR merged outside ao (found by polling): its task is done, as ``Engine.merge`` marks it
-        for ao's own merges, so a plan's dependents start. Once per session (a claim)."""
-        if not s.task_id:
-            return
-        merged = [e for e in self.store.events(s.id, limit=50) if e.kind == "status" and e.to_status == "merged"]
-        if merged and merged[-1].data.get("reason", "").startswith("merged ("):
-            return  # Engine.merge's own reason: it closes the task itself
-        key = f"{s.id}:task_done"
-        if not self.store.claim(key, "engine", "pr_merged", "task_done"):
-            return
-        try:
-            tracker = self.engine.tracker(s.project)
-            task = tracker.get_task(s.task_id)
-            tracker.set_status(task.id, "done")
-            tracker.on_merged(task, s.id, s.pr.url if s.pr else "")
-            self.store.set_claim_state(key, "done")
-        except Exception as exc:
-            self.store.set_claim_state(key, "failed", {"error": str(exc)})
-            log.warning("tracker close for %s failed: %s", s.id, exc)
 
     def _check_merged(self) -> None:
         """Merged sessions: the outcome and ``pr_merged`` reaction of one merged by another
