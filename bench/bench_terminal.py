@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import re
 import resource
@@ -115,6 +116,7 @@ async def run(seconds: float, size: tuple[int, int]) -> dict[str, float]:
             view = app.query_one(TerminalView)
             app.query_one(KeySink).focus()
             await pilot.pause(0.5)
+            gc.freeze()  # as ao-tui does once its first frame is drawn (ao_tui/tui/app.py)
             switches: list[float] = []
             blocked: list[float] = []
             for _ in range(10):  # switching to a session: its screen is captured off the event loop
