@@ -5,36 +5,26 @@ exit status and restores, its open PR followed again. Real tmux, git and worktre
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from ao_tui.config import load_config
-from ao_tui.engine import Engine
 from ao_tui.models import ActivityState
 from ao_tui.models import SessionStatus as S
 from tests.support.claude_project import needs_worktree
 from tests.support.gitrepo import git
+from tests.support.standin_project import standin_engine
 from tests.support.waiting import wait_until
 
 pytestmark = [needs_worktree, pytest.mark.timeout(60)]
-
-STAND_IN = Path(__file__).resolve().parents[2] / "tests" / "support" / "hooked_stand_in.py"
 
 
 def test_stuck_then_recovered_then_exited_and_restored(
     git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     standin = tmp_path / "standin"
-    monkeypatch.setenv("AO_STANDIN_DIR", str(standin))
-    config = git_repo.parent / "ao.config.yaml"
-    config.write_text(json.dumps({"projects": {"demo": {
-        "repo": str(git_repo), "session_prefix": "lv", "notifiers": [], "stuck_after": "2s",
-        "agent": {"command": [sys.executable, str(STAND_IN)]},
-        "reactions": {"agent_stuck": {"action": "send_to_agent"}, "agent_exited": {"action": "notify"}},
-    }}}))
-    engine = Engine(load_config(str(config)))
+    engine = standin_engine(git_repo, "lv", standin, monkeypatch, stuck_after="2s", reactions={
+        "agent_stuck": {"action": "send_to_agent"}, "agent_exited": {"action": "notify"}})
     assert engine.start()
     engine._loop.liveness_seconds = 0.5
     try:
@@ -82,13 +72,7 @@ def test_exits_are_seen_at_once_and_an_idle_fleet_costs_no_tmux_calls(
     import time
 
     standin = tmp_path / "standin"
-    monkeypatch.setenv("AO_STANDIN_DIR", str(standin))
-    config = git_repo.parent / "ao.config.yaml"
-    config.write_text(json.dumps({"projects": {"demo": {
-        "repo": str(git_repo), "session_prefix": "ex", "notifiers": [],
-        "agent": {"command": [sys.executable, str(STAND_IN)]},
-    }}}))
-    engine = Engine(load_config(str(config)))
+    engine = standin_engine(git_repo, "ex", standin, monkeypatch)
     a = engine.spawn(prompt="Say hi.")
     b = engine.spawn(prompt="Say hi too.")
     for s in (a, b):

@@ -5,33 +5,23 @@ once the agent is back at its prompt. Real tmux, git and worktrees."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from ao_tui.config import load_config
-from ao_tui.engine import Engine
 from ao_tui.models import ActivityState
 from tests.support.claude_project import needs_worktree
+from tests.support.standin_project import SCREEN_STAND_IN, standin_engine
 from tests.support.waiting import wait_until
 
 pytestmark = [needs_worktree, pytest.mark.timeout(60)]
-
-STAND_IN = Path(__file__).resolve().parents[2] / "tests" / "support" / "screen_stand_in.py"
 
 
 def test_screen_only_agent_gets_queued_messages_one_at_a_time_at_its_prompt(
     git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     standin = tmp_path / "standin"
-    monkeypatch.setenv("AO_STANDIN_DIR", str(standin))
-    config = git_repo.parent / "ao.config.yaml"
-    config.write_text(json.dumps({"projects": {"demo": {
-        "repo": str(git_repo), "session_prefix": "sc", "notifiers": [],
-        "agent": {"plugin": "aider", "command": [sys.executable, str(STAND_IN)]},
-    }}}))
-    engine = Engine(load_config(str(config)))
+    engine = standin_engine(git_repo, "sc", standin, monkeypatch, stand_in=SCREEN_STAND_IN, agent_plugin="aider")
     assert engine.start()
     try:
         s = engine.spawn(prompt="Tidy the README.")

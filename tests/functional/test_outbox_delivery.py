@@ -4,33 +4,23 @@ Real tmux, git and worktrees; the hooked stand-in agent."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from ao_tui.config import load_config
-from ao_tui.engine import Engine
 from ao_tui.models import PullRequest
 from tests.support.claude_project import needs_worktree
+from tests.support.standin_project import standin_engine
 from tests.support.waiting import wait_until
 
 pytestmark = [needs_worktree, pytest.mark.timeout(60)]
-
-STAND_IN = Path(__file__).resolve().parents[2] / "tests" / "support" / "hooked_stand_in.py"
 
 
 def test_a_ci_failure_on_a_commit_the_branch_moved_past_is_never_typed(
     git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     standin = tmp_path / "standin"
-    monkeypatch.setenv("AO_STANDIN_DIR", str(standin))
-    config = git_repo.parent / "ao.config.yaml"
-    config.write_text(json.dumps({"projects": {"demo": {
-        "repo": str(git_repo), "session_prefix": "ob", "notifiers": [],
-        "agent": {"command": [sys.executable, str(STAND_IN)]},
-    }}}))
-    engine = Engine(load_config(str(config)))
+    engine = standin_engine(git_repo, "ob", standin, monkeypatch)
     s = engine.spawn(prompt="Fix things.")
     (standin / s.id).mkdir(parents=True, exist_ok=True)
     (standin / s.id / "release").touch()
