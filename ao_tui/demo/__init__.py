@@ -11,7 +11,7 @@ the demo never touches real sessions.
 and runs a director that keeps the fleet alive for as long as the demo runs:
 a scripted human answers permission prompts and questions and interrupts a
 stuck agent; a scripted reviewer approves PRs or asks for changes and merges
-them; the engine retires merged sessions; each freed slot takes the next
+them (one ready PR at a time is left to the human for a minute first: ``M``); the engine retires merged sessions; each freed slot takes the next
 ready task, and once the backlog is empty, done tasks are reopened. At most
 ``MAX_LIVE`` sessions run at once, and every attention zone keeps being
 visited. ``pace`` (or ``$AO_DEMO_PACE``) scales every pause.
@@ -199,6 +199,7 @@ ANSWER_AFTER = 15.0  # the human answers a permission prompt or a question
 UNSTICK_AFTER = 10.0  # ... interrupts a stuck agent and tells it what to do instead
 REVIEW_AFTER = 11.0  # the reviewer reads a green PR
 MERGE_AFTER = 10.0  # an approved, green PR waits this long in "Ready to merge"
+HOLD_FOR_HUMAN = 60.0  # ... but one of them at a time waits this long, for the newcomer to press M
 SPAWN_AFTER = 5.0  # a freed slot takes the next backlog task
 SPAWN_AGAIN_AFTER = 2.0  # ... and the one after it, if more slots are free
 RETIRE_AFTER = 8.0  # a merged session's agent and workspace go (the engine's own clean-up)
@@ -253,6 +254,7 @@ class DemoFleet:
     _finished: list[str] = field(default_factory=list)  # task ids, oldest finish first
     _finished_sessions: set[str] = field(default_factory=set)
     _room_since: float | None = None
+    _held: str | None = None  # the ready PR left for the human (HOLD_FOR_HUMAN) before the script merges it
     _cleaned: bool = False
 
     def start(self, engine: Any, *, wait: bool = False, direct: bool = True) -> list[str]:
@@ -326,6 +328,7 @@ class DemoFleet:
         now = time.monotonic()
         sessions = engine.sessions(PROJECT)
         live = [s for s in sessions if s.status.value not in FINISHED]
+        self._hold_one(live, now)
         for s in live:
             try:
                 self._act(engine, s, now)
@@ -346,6 +349,14 @@ class DemoFleet:
             # one at a time; with more room left, the next follows a moment later
             spawned = self._spawn_next(engine)
             self._room_since = now - (SPAWN_AFTER - SPAWN_AGAIN_AFTER) * self.pace if spawned else None
+
+    def _hold_one(self, live: list[Any], now: float) -> None:
+        """Keep one approved, green PR waiting for the human: the one ready longest, while it stays ready."""
+        ready = [s for s in live if s.pr is not None and _approved_and_green(s.pr)]
+        if self._held in {s.id for s in ready}:
+            return
+        ready.sort(key=lambda s: (self._watches[s.id].since if s.id in self._watches else now, s.id))
+        self._held = ready[0].id if ready else None
 
     def _watch(self, s: Any, now: float) -> _Watch:
         pr = s.pr
@@ -406,7 +417,8 @@ class DemoFleet:
         if pr is None or pr.ci is not CheckState.PASSED or pr.has_conflicts:
             return None
         if pr.review is ReviewState.APPROVED:
-            if waited < MERGE_AFTER * self.pace or engine.merge_blockers(s):
+            after = HOLD_FOR_HUMAN if s.id == self._held else MERGE_AFTER
+            if waited < after * self.pace or engine.merge_blockers(s):
                 return None
 
             def merge() -> None:
@@ -482,6 +494,12 @@ class DemoFleet:
 FINISHED = frozenset({"merged", "done", "killed"})
 
 
+def _approved_and_green(pr: Any) -> bool:
+    from ao_tui.models import CheckState, ReviewState
+
+    return pr.review is ReviewState.APPROVED and pr.ci is CheckState.PASSED and not pr.has_conflicts
+
+
 def run_demo_setup(root: Path | None = None, *, pace: float | None = None, max_live: int = MAX_LIVE) -> DemoFleet:
     """Create the demo project and point this process at it (``AO_HOME``, ``AO_TMUX_SOCKET``).
 
@@ -520,7 +538,9 @@ def run_demo_setup(root: Path | None = None, *, pace: float | None = None, max_l
                     "env": {"HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / ".claude"), "AO_DEMO_PACE": str(pace),
                             **GIT_IDENTITY},
                 },
-                "scm": {"plugin": "local", "ci": [shlex.join([sys.executable, "check.py"])], "poll_interval": 1},
+                # A named check: the list shows "CI failed: check.py", not the interpreter's path.
+                "scm": {"plugin": "local", "ci": {"check.py": shlex.join([sys.executable, "check.py"])},
+                        "poll_interval": 1},
                 "notifiers": [],
             }
         }

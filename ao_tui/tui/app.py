@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,14 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Static, Tab, Tabs
 
+from ao_tui.attention import Zone, zone_of
 from ao_tui.errors import AoError
-from ao_tui.models import Session
+from ao_tui.models import ActivityState, CheckState, Session
 from ao_tui.tui.attach import detach_hint
 from ao_tui.tui.bindings import APP_BINDINGS, keymap
+from ao_tui.tui.past_work import PastWork, diff_possible, workspace_present
 from ao_tui.tui.palette import ActionCommands, SessionCommands, ThemeCommands
-from ao_tui.tui.screens.confirm import ConfirmScreen, MergeScreen, pr_summary
+from ao_tui.tui.screens.confirm import ConfirmScreen, MergeScreen, message_context, pr_summary
 from ao_tui.tui.screens.forms import NewSessionRequest, NewSessionScreen, TextPromptScreen
 from ao_tui.tui.screens.help import HelpScreen
 from ao_tui.tui.screens.pickers import ALL_PROJECTS, PickerScreen
@@ -43,7 +46,7 @@ from ao_tui.tui.widgets.key_footer import KeyFooter
 from ao_tui.tui.widgets.session_list import SessionList
 from ao_tui.tui.widgets.status_bar import StatusBar
 from ao_tui.tui.widgets.terminal_pane import TerminalPane
-from ao_tui.tui.wording import status_since
+from ao_tui.tui.wording import status_since, what_agent_does, what_matters
 
 log = logging.getLogger("ao.tui")
 
@@ -87,6 +90,14 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _why_needed(session: Session, now: datetime) -> str:
+    """Why a session needs the human, in the words of a notice body (the question, the permission)."""
+    if session.activity.state in (ActivityState.WAITING_PERMISSION, ActivityState.WAITING_INPUT) \
+            and session.activity.detail:
+        return what_agent_does(session)
+    return what_matters(session, now)
+
+
 class AoApp(App[None]):
     """The ao-tui application.
 
@@ -110,9 +121,11 @@ class AoApp(App[None]):
         clock: Callable[[], datetime] | None = None,
         start_engine: bool = True,
         watch_store: bool = True,
+        terminal_source: Callable[[str], Any] | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
+        self.terminal_source = terminal_source
         self.clock = clock or _utcnow
         self.start_engine = start_engine
         self.watch_store = watch_store
@@ -131,6 +144,8 @@ class AoApp(App[None]):
         self._work: dict[str, WorkInfo] = {}
         self._detail_timer: Any = None
         self._chat: Any = None
+        #: What a following app last saw of each session (zone, CI), to derive notices from the store.
+        self._seen: dict[str, tuple[Zone, CheckState | None]] | None = None
 
         themes, errors = load_themes()
         self._startup_warnings += errors
@@ -159,7 +174,7 @@ class AoApp(App[None]):
             id="tabs",
         )
         self._list = SessionList(id="sessions", clock=self.clock, classes="pane")
-        self._terminal = TerminalPane(self.engine, id="terminal", classes="pane")
+        self._terminal = TerminalPane(self.engine, id="terminal", classes="pane", source_factory=self.terminal_source)
         self._detail = DetailPane(id="detail", clock=self.clock, classes="pane")
         with Horizontal(id="main", classes="-tab-list"):
             yield self._list
@@ -228,12 +243,67 @@ class AoApp(App[None]):
         severity = "error" if message.urgency == "critical" else "information"
         self.notify(text, severity=severity, timeout=12 if severity == "error" else 6, markup=False)
 
+    # -- toasts ------------------------------------------------------------------
+
+    def _on_notify(self, event: Any) -> None:
+        """At 80x24 toasts would pile up over half the screen: one at a time, the newest.
+
+        (Textual calls every class's ``_on_notify`` along the MRO: App's adds the new one after this.)
+        """
+        if self.narrow:
+            self._notifications.clear()
+
+    def _refresh_notifications(self) -> None:
+        super()._refresh_notifications()
+        # While a toast shows on a narrow screen, dialogs keep clear of it (app.tcss: -toasting).
+        self.set_class(bool(len(self._notifications)), "-toasting")
+        self._refresh_footer()
+
+    def action_dismiss_notices(self) -> None:
+        self.clear_notifications()
+
+    # -- notices a following app derives from the store ---------------------------
+
+    def _derive_notices(self) -> None:
+        """Say what changed, as the engine would, when another process runs the engine.
+
+        Notices come from the engine that acts (``subscribe_notifications``): in a following
+        app (``ao run`` or another ao-tui runs the engine) there are none. So a following app
+        compares what it sees in the store with what it saw before and says, once per change,
+        that a session entered Needs you, that its CI failed, or that it is ready to merge.
+        The app that runs the engine says nothing here: its engine already did.
+        """
+        seen, first = self._seen or {}, self._seen is None
+        now: dict[str, tuple[Zone, CheckState | None]] = {}
+        notices: list[tuple[str, str, str]] = []
+        following = self.engine_state in ("following", "off")
+        for session in self.all_sessions:
+            zone, ci = zone_of(session), session.pr.ci if session.pr else None
+            now[session.id] = (zone, ci)
+            before = seen.get(session.id)
+            if first or not following or before == (zone, ci):
+                continue
+            old_zone, old_ci = before if before is not None else (None, None)
+            sid = clean(session.id)
+            if zone is Zone.NEEDS_YOU and old_zone is not Zone.NEEDS_YOU:
+                notices.append((f"{sid} needs you", clean(_why_needed(session, self.clock())), "critical"))
+            elif zone is Zone.READY_TO_MERGE and old_zone is not Zone.READY_TO_MERGE:
+                notices.append((f"{sid}: approved and green, ready to merge", clean(session.title), "normal"))
+            elif ci is CheckState.FAILED and old_ci is not CheckState.FAILED and zone is not Zone.DONE:
+                failing = [c.name for c in session.pr.checks if c.state is CheckState.FAILED] if session.pr else []
+                body = f"failing: {', '.join(failing)}" if failing else clean(session.title)
+                notices.append((f"{sid}: CI failed", clean(body), "normal"))
+        self._seen = now
+        for title, body, urgency in notices:
+            self.on_engine_notice(EngineNotice(title, body, urgency))
+
     def on_resize(self, event: Any) -> None:
         self._apply_size(event.size.width)
 
     def _apply_size(self, width: int) -> None:
         narrow = width < NARROW_WIDTH
         self.narrow = narrow
+        self.set_class(narrow, "-compact")
         main = self._main("#main")
         main.set_class(narrow, "-narrow")
         self._main("#tabs").display = narrow
@@ -302,10 +372,12 @@ class AoApp(App[None]):
             log.exception("loading sessions")
             self.notify(clean(f"cannot read sessions: {type(exc).__name__}: {exc}"), severity="error")
             return
+        self._derive_notices()
         self._sessions_changed()
 
     def _sessions_changed(self) -> None:
         sessions = self.visible_sessions()
+        self._refresh_dialogs()
         self.session_list.set_sessions(sessions)
         self._update_status()
         self._refresh_footer()
@@ -335,6 +407,7 @@ class AoApp(App[None]):
                 self.all_sessions[by_id[sid]] = session
             else:
                 self.all_sessions.append(session)
+        self._derive_notices()
         self._sessions_changed()
 
     def on_store_changed(self, _: StoreChanged) -> None:
@@ -463,10 +536,15 @@ class AoApp(App[None]):
     def _load_work(self, session_id: str, key: str) -> None:
         info = WorkInfo()
         try:
-            if not Path(self.engine.session(session_id).workspace or "/nonexistent").is_dir():
+            session = self.engine.session(session_id)
+            if workspace_present(session):
+                info.commits = self.engine.commits(session_id, limit=10)
+                info.files = self.engine.changed_files(session_id)
+            elif session.pr is not None and session.pr.head_sha:  # retired: its commits are in the repository
+                past = self._past_work(session)
+                info.commits, info.files = past.commits(10), past.files()
+            else:
                 raise AoError("no workspace (yet)")
-            info.commits = self.engine.commits(session_id, limit=10)
-            info.files = self.engine.changed_files(session_id)
         except AoError as exc:
             info.error = str(exc)
         except Exception as exc:
@@ -545,8 +623,24 @@ class AoApp(App[None]):
         self.call_from_thread(done, tasks)
 
     def load_diff(self, session_id: str, path: str, screen: Any) -> None:
-        self.run_engine("diff", self.engine.diff, session_id, path,
-                        on_done=lambda text: screen.is_attached and screen.show_diff(text))
+        past = getattr(screen, "past", None)
+        diff = past.diff if past is not None else partial(self.engine.diff, session_id)
+        self.run_engine("diff", diff, path, on_done=lambda text: screen.is_attached and screen.show_diff(text))
+
+    def _past_work(self, session: Session) -> PastWork:
+        """A finished session's commits in its project's repository (its workspace is gone)."""
+        cfg = self.engine.config.projects.get(session.project)
+        if cfg is None:
+            raise AoError(f"{session.id}'s project {session.project!r} is not in the config any more")
+        return PastWork.find(session, cfg.repo, cfg.default_branch)
+
+    def _diff_source(self, session_id: str) -> tuple[Any, PastWork | None]:
+        """The changed files to show for ``d``: from the workspace, else from the repository."""
+        session = self.engine.session(session_id)
+        if workspace_present(session):
+            return self.engine.changed_files(session_id), None
+        past = self._past_work(session)
+        return past.files(), past
 
     # -- actions ---------------------------------------------------------------
 
@@ -583,7 +677,7 @@ class AoApp(App[None]):
                 self.run_engine("send", self.engine.send, session.id, text,
                                 on_done=lambda _: self.notify(f"Sent to {session.id}", timeout=3))
 
-        self.push_screen(TextPromptScreen(f"Message to {clean(session.id)}", pr_summary(session), "Send"), send)
+        self.push_screen(TextPromptScreen(f"Message to {clean(session.id)}", message_context(session), "Send"), send)
 
     def action_input_mode(self) -> None:
         session = self._require_session()
@@ -671,7 +765,7 @@ class AoApp(App[None]):
         if session.pr is None:
             self.notify(f"{session.id} has no PR to approve", severity="warning")
             return
-        blockers = [b for b in self.engine.merge_blockers(session) if b.startswith("CI")]  # red or unfinished CI
+        blockers = self._blockers(session, "Approve")
 
         def chosen(result: tuple[bool, bool] | None) -> None:
             if result and result[0]:
@@ -693,7 +787,23 @@ class AoApp(App[None]):
                 self.run_engine("merge", self.engine.merge, session.id, force=result[1],
                                 on_done=lambda _: self.notify(f"Merged {session.id}", timeout=3))
 
-        self.push_screen(MergeScreen(session, self.engine.merge_blockers(session)), chosen)
+        self.push_screen(MergeScreen(session, self._blockers(session, "Merge")), chosen)
+
+    def _blockers(self, session: Session, verb: str) -> list[str]:
+        """Why the merge (or approve: only red or unfinished CI) dialog refuses."""
+        blockers = self.engine.merge_blockers(session)
+        return [b for b in blockers if b.startswith("CI")] if verb == "Approve" else blockers
+
+    def _refresh_dialogs(self) -> None:
+        """An open merge or approve dialog shows its session as it is now, not as it was when opened."""
+        if len(self.screen_stack) < 2:
+            return
+        by_id = {s.id: s for s in self.all_sessions}
+        for screen in self.screen_stack[1:]:
+            if isinstance(screen, MergeScreen):
+                session = by_id.get(screen.session.id)
+                if session is not None and session != screen.session:
+                    screen.update_facts(session, self._blockers(session, screen.verb))
 
     def action_request_changes(self) -> None:
         session = self._require_session()
@@ -717,8 +827,11 @@ class AoApp(App[None]):
             return
         from ao_tui.tui.screens.diff import DiffScreen
 
-        self.run_engine("diff", self.engine.changed_files, session.id,
-                        on_done=lambda files: self.push_screen(DiffScreen(session.id, files)))
+        if not diff_possible(session):
+            self.notify(f"{session.id} has no workspace and no PR whose commits could be shown", severity="warning")
+            return
+        self.run_engine("diff", self._diff_source, session.id,
+                        on_done=lambda found: self.push_screen(DiffScreen(session.id, found[0], past=found[1])))
 
     def action_filter_project(self) -> None:
         projects = sorted({*self.engine.config.projects, *(s.project for s in self.all_sessions)})

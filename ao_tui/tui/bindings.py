@@ -34,6 +34,8 @@ APP_BINDINGS: list[Binding] = [
     Binding("right_square_bracket", "next_tab", "Next pane", id="next_tab", tooltip="Next pane (tab when narrow)"),
     Binding("left_square_bracket", "prev_tab", "Prev pane", id="prev_tab", show=False, tooltip="Previous pane"),
     Binding("escape", "back", "Back", id="back", show=False, tooltip="Back to the session list"),
+    Binding("ctrl+l", "dismiss_notices", "Clear notices", id="dismiss_notices",
+            tooltip="Dismiss the notices on screen (they also go by themselves)"),
     Binding("q", "quit", "Quit", id="quit", tooltip="Quit ao-tui (agents keep running)"),
     Binding("ctrl+right_square_bracket", "leave_input", "Leave typing", id="leave_input", show=False, priority=True,
             tooltip="Stop typing into the agent"),

@@ -1,7 +1,7 @@
 """Command palette providers: jump to a session, run an action, switch theme.
 
-A session is found by id, PR number (``#1121``), task id, branch, status or
-title words. Exact id and PR matches rank first.
+A session is found by id, PR number (``#1121``, or ``#11`` for every PR starting
+with 11), task id, branch, status or title words. Exact id and PR matches rank first.
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ def match_session(query: str, session: Session) -> tuple[float, str] | None:
     number = q.lstrip("#")
     if q == session.id.lower():
         return 1.0, "id"
-    if number.isdigit() and session.pr and session.pr.number is not None and int(number) == session.pr.number:
-        return 1.0 if q.startswith("#") else 0.95, "pr"
+    if number.isdigit() and session.pr and session.pr.number is not None:
+        if int(number) == session.pr.number:
+            return 1.0 if q.startswith("#") else 0.95, "pr"
+        if q.startswith("#") and str(session.pr.number).startswith(number):
+            # ``#3`` lists PRs 3, 31, 312...: the shorter the number, the closer the match (exact first).
+            return 0.9 - 0.01 * min(10, len(str(session.pr.number)) - len(number)), "pr"
     if session.task_id and number == session.task_id.lower():
         return 0.9, "task"
     if q in (session.status.value, status_words(session.status).lower(), zone_of(session).value,

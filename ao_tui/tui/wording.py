@@ -107,20 +107,83 @@ def status_words(status: S | str) -> str:
         return str(status).replace("_", " ")
 
 
+def since_when(session: Session) -> datetime:
+    """When the session's state began, as a person counts it.
+
+    A stuck session has been quiet since its agent's last activity, not since the engine
+    noticed (``stuck_after`` later): "no output for" counts from the activity.
+    """
+    if session.status is S.STUCK and session.activity.since < session.status_since:
+        return session.activity.since
+    return session.status_since
+
+
 def status_since(session: Session, now: datetime) -> str:
     """The status and how long it has held: ``no output for 55m``, ``merged 5h ago``."""
-    return _STATUS_SINCE[session.status].format(d=ago(session.status_since, now))
+    return _STATUS_SINCE[session.status].format(d=ago(since_when(session), now))
 
 
 def activity_words(state: A) -> str:
     return ACTIVITY_WORDS[state]
 
 
+_PATH = re.compile(r"(?<![\w.~/:-])~?/[^\s'\"`:;,)]+")
+
+
+def short_paths(text: str, workspace: str = "") -> str:
+    """Paths in ``text`` made short, the file name always kept.
+
+    Inside the workspace a path becomes relative to it (``/tmp/ws/app-1/src/app.py`` → ``src/app.py``);
+    any other path longer than two parts keeps its last two (``/usr/lib/x/y/z.py`` → ``…/y/z.py``).
+    """
+    root = workspace.rstrip("/")
+
+    def shorten(match: re.Match[str]) -> str:
+        path = match.group(0)
+        if root and path.startswith(root + "/") and len(path) > len(root) + 1:
+            return path[len(root) + 1:]
+        if root and path == root:
+            return "."
+        parts = [p for p in path.split("/") if p]
+        if len(parts) > 2:
+            return "…/" + "/".join(parts[-2:])
+        return path
+
+    return _PATH.sub(shorten, text)
+
+
+def fit_doing(text: str, width: int) -> str:
+    """``text`` (what the agent does) in ``width`` cells, the file name the last thing to go.
+
+    Too long, paths lose their folders (``permission: Edit app.py``), then ``permission:`` becomes
+    ``allow?``; only then is the end cut.
+    """
+    from rich.cells import cell_len
+
+    from ao_tui.tui.text import fit
+
+    if cell_len(text) <= width:
+        return text
+    text = _PATH_OR_RELATIVE.sub(lambda m: m.group(0).rsplit("/", 1)[-1] or m.group(0), text)
+    if cell_len(text) > width and text.startswith("permission: "):
+        text = "allow? " + text[len("permission: "):]
+    return fit(text, width)
+
+
+#: A path with at least one folder (``src/app.py``, ``…/y/z.py``, ``/abs/file``), not a URL.
+_PATH_OR_RELATIVE = re.compile(r"(?<![\w.~/:-])(?:~|…|\.{1,2})?/?[\w.@+-]+(?:/[\w.@+-]+)+(?![\w/])")
+
+
 def what_agent_does(session: Session) -> str:
-    """The agent's own activity: the tool and file, the question, or its state in words."""
+    """The agent's own activity: the tool and file, the question, or its state in words.
+
+    The tool is named once (``permission: Edit app.py``, never ``Edit: permission: Edit …``) and paths
+    are shortened relative to the session's workspace, so the file name stays in view.
+    """
     detail, tool = session.activity.detail, session.activity.tool
-    if tool and detail and not detail.startswith(tool):
-        return f"{tool}: {detail}"
+    detail = short_paths(detail, session.workspace) if detail else ""
+    if tool and detail and not re.search(rf"(?<!\w){re.escape(tool)}(?!\w)", detail):
+        return f"{tool} {detail}"
     return detail or tool or ACTIVITY_WORDS[session.activity.state]
 
 
@@ -201,5 +264,5 @@ def event_kind(kind: str) -> str:
 
 __all__ = [
     "ACTIVITY_WORDS", "CI_WORDS", "REVIEW_WORDS", "STATUS_WORDS", "activity_words", "event_kind", "humanize",
-    "status_since", "status_words", "what_agent_does", "what_matters",
+    "fit_doing", "short_paths", "since_when", "status_since", "status_words", "what_agent_does", "what_matters",
 ]

@@ -148,3 +148,54 @@ def many_sessions(n: int) -> list[Session]:
         out.append(proto.model_copy(update={"id": f"{proto.project}-{100 + i}", "runtime_handle": f"x{i}",
                                             "status_since": NOW - timedelta(minutes=i)}))
     return out
+
+
+class FleetTerminal:
+    """A deterministic stand-in for a session's tmux pane (snapshots and Pilot tests).
+
+    ``capture`` returns a Claude Code-like screen naming the session, with colours and
+    attributes; ``stream`` never yields (the screen does not change), so what the live
+    terminal pane draws is the same on every run, in every theme.
+    """
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.size = (80, 24)
+        self.sent: list[bytes] = []
+
+    def capture(self, history: int = 0) -> str:
+        sid = self.session_id
+        lines = [
+            "\x1b[38;5;174m╭──────────────────────────────────────╮\x1b[0m",
+            f"\x1b[38;5;174m│\x1b[0m \x1b[38;5;174m✻\x1b[0m Welcome to \x1b[1mClaude Code\x1b[0m ({sid})".ljust(54)
+            + "\x1b[38;5;174m│\x1b[0m",
+            "\x1b[38;5;174m╰──────────────────────────────────────╯\x1b[0m",
+            "",
+            f"\x1b[1m>\x1b[0m Work on {sid}'s task",
+            "",
+            "\x1b[38;5;114m⏺\x1b[0m \x1b[1mRead\x1b[0m(src/app.py)",
+            "  ⎿  Read \x1b[1m42\x1b[0m lines",
+            "\x1b[38;5;114m⏺\x1b[0m \x1b[1mBash\x1b[0m(pytest -q)",
+            "  ⎿  \x1b[32m12 passed\x1b[0m \x1b[33m1 warning\x1b[0m in 0.42s",
+            "",
+            "\x1b[2m────────────────────────────────────────\x1b[0m",
+            "❯ ",
+            "\x1b[2m────────────────────────────────────────\x1b[0m",
+            "  \x1b[2m? for shortcuts\x1b[0m",
+        ]
+        return "\n".join(lines)
+
+    async def stream(self):  # noqa: ANN201 - an async iterator that never yields
+        import asyncio
+
+        await asyncio.Event().wait()
+        yield b""
+
+    def send_bytes(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def send_keys(self, *keys: str) -> None:
+        self.sent.append(" ".join(keys).encode())
+
+    def resize(self, width: int, height: int) -> None:
+        self.size = (width, height)

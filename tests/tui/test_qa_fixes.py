@@ -213,7 +213,7 @@ def test_what_matters_for_agents_at_rest_and_reviews() -> None:
     idle = working.model_copy(update={"status": SessionStatus.IDLE,
                                       "activity": Activity(state=ActivityState.IDLE, since=NOW)})
     assert what_matters(idle, NOW) == "at its prompt"
-    assert what_matters(working, NOW) == "Edit: src/index.py"  # working rows keep the tool and file
+    assert what_matters(working, NOW) == "Edit src/index.py"  # working rows keep the tool and file
     changes = working.model_copy(update={"status": SessionStatus.CHANGES_REQUESTED, "pr": PullRequest(
         number=7, review=ReviewState.CHANGES_REQUESTED,
         comments=[ReviewComment(id="1", body="a"), ReviewComment(id="2", body="b")])})

@@ -1,6 +1,7 @@
 """Snapshots of every screen and modal at 80x24 and 200x50 in each shipped theme.
 
-Deterministic: fixed clock, fixed git dates, fixed event times, no cursor blink.
+Deterministic: fixed clock, fixed git dates, fixed event times, no cursor blink, and a
+fake terminal source (``FleetTerminal``) so the terminal pane shows a live screen.
 Update with ``pytest tests/tui/test_snapshots.py --snapshot-update`` and look at
 the report before committing.
 """
@@ -8,6 +9,9 @@ the report before committing.
 from __future__ import annotations
 
 import pytest
+
+from tests.tui.fleet import FleetTerminal
+from tests.tui.helpers import wait_until
 
 SIZES = {"80x24": (80, 24), "200x50": (200, 50)}
 THEMES = ("dark", "light", "high-contrast")
@@ -39,8 +43,26 @@ def _fixed_socket_name(ao_home, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)  # the chat pane shows its setup line
 
 
+def terminal_settled(app) -> bool:  # noqa: ANN001
+    """The live terminal shows its session's (fake) screen at the pane's own size."""
+    view = app.terminal.view
+    if not hasattr(view, "screen_text") or app.terminal.session_id is None:
+        return True
+    if "Welcome to Claude Code" not in view.screen_text():
+        return False
+    region = view.scrollable_content_region
+    if view.display and region.width >= 10 and region.height >= 3:
+        model = view.screen_model
+        return (model.columns, model.lines) == (region.width, region.height) and view._resize_timer is None
+    return True
+
+
 async def settle(pilot) -> None:  # noqa: ANN001
     app = pilot.app
+    await pilot.pause(0.1)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await wait_until(pilot, lambda: terminal_settled(app), timeout=10, what="the terminal pane")
     await pilot.pause(0.1)
     await app.workers.wait_for_complete()
     await pilot.pause()
@@ -61,7 +83,7 @@ def cases() -> list[tuple[str, str, str]]:
 @pytest.mark.parametrize(("screen", "size", "theme"), cases())
 def test_snapshot(screen: str, size: str, theme: str, make_app, snap_compare) -> None:
     keys, focus = SCREENS[screen]
-    app = make_app(theme=theme)
+    app = make_app(theme=theme, terminal_source=FleetTerminal)
 
     async def run_before(pilot) -> None:  # noqa: ANN001
         await settle(pilot)
@@ -79,7 +101,7 @@ def test_snapshot(screen: str, size: str, theme: str, make_app, snap_compare) ->
 @pytest.mark.parametrize("tab", ["terminal", "detail"])
 def test_snapshot_narrow_tabs(tab: str, make_app, snap_compare) -> None:
     """At 80x24 the panes are tabs; ] moves to the next one."""
-    app = make_app()
+    app = make_app(terminal_source=FleetTerminal)
     presses = ["right_square_bracket"] * (1 if tab == "terminal" else 2)
 
     async def run_before(pilot) -> None:  # noqa: ANN001

@@ -105,7 +105,18 @@ class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
             loader(self.project, self)
 
     def set_tasks(self, tasks: Sequence[Task], error: str = "") -> None:
-        self.tasks = [t for t in tasks if t.status != "done"]
+        """Offer what can start now first: open tasks whose dependencies are done, then open tasks
+        still waiting for others, then tasks already in progress (another session has them)."""
+        done = {t.id for t in tasks if t.status == "done"}
+        known = {t.id for t in tasks}
+
+        def rank(task: Task) -> int:
+            if task.status == "in_progress":
+                return 2
+            return 0 if all(d in done or d not in known for d in task.depends_on) else 1
+
+        waiting = {t.id: [d for d in t.depends_on if d in known and d not in done] for t in tasks}
+        self.tasks = sorted((t for t in tasks if t.status != "done"), key=rank)  # stable: backlog order kept
         options = self.query_one("#tasks", OptionList)
         options.clear_options()
         if error:
@@ -117,6 +128,8 @@ class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
             label.append(clean(task.title))
             if task.status == "in_progress":
                 label.append("  in progress", style="dim")
+            elif waiting.get(task.id):
+                label.append(f"  after {', '.join(clean(d) for d in waiting[task.id])}", style="dim")
             options.add_option(Option(label, id=f"task:{task.id}"))
         if self.tasks:
             options.highlighted = 0  # enter starts the first task without hunting for it

@@ -27,7 +27,8 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
                      "list_page_down", "list_open", "next_tab", "prev_tab", "back", "palette", "palette_alt")),
     ("Act on the session under the cursor", ("input_mode", "leave_input", "attach", "send_message", "approve",
                                              "merge", "request_changes", "kill", "restore", "diff")),
-    ("Everything else", ("new_session", "toggle_chat", "filter_project", "pick_theme", "help", "quit")),
+    ("Everything else", ("new_session", "toggle_chat", "filter_project", "pick_theme", "dismiss_notices", "help",
+                         "quit")),
 )
 
 #: Scrolling sideways is no use in these panes: not listed.
@@ -109,6 +110,26 @@ def widget_keys(widget_class: type, display: object) -> Table:
     return table
 
 
+#: The key column never grows past this (a remapped key list longer than it wraps).
+MAX_KEY_WIDTH = 24
+
+
+def align_key_columns(tables: list[Table]) -> int:
+    """Give every table's key column the width of the longest key shown, so none is cut."""
+    from rich.cells import cell_len
+
+    widest = 8
+    for table in tables:
+        for cell in table.columns[0]._cells:
+            plain = cell.plain if isinstance(cell, Text) else str(cell)
+            widest = max(widest, cell_len(plain))
+    widest = min(widest, MAX_KEY_WIDTH)
+    for table in tables:
+        table.columns[0].width = widest
+        table.columns[0].no_wrap = widest < MAX_KEY_WIDTH
+    return widest
+
+
 def pane_tables(display: object) -> list[tuple[str, Table, str]]:
     """Keys of the terminal, detail and chat panes (their own widgets; not remappable here)."""
     out = []
@@ -132,16 +153,19 @@ class HelpScreen(ModalScreen[None]):
         app = self.app
         keymap = {k: v for k, v in getattr(app, "_keymap", {}).items()}
         with_ids = app.size.width >= 100
+        sections = binding_sections(keymap, app.get_key_display, with_ids=with_ids)
+        panes = pane_tables(app.get_key_display)
+        align_key_columns([table for _, table in sections] + [table for _, table, _ in panes])
         title = Text("Keys", style="bold")
         title.append("   ↑↓ j k pgup pgdn scroll · esc closes · remap an id with tui.keys in ao.config.yaml",
                      style="dim")
         with Vertical(classes="dialog dialog-wide", id="help"):
             yield Static(title, classes="dialog-title")
             with VerticalScroll(id="help-scroll"):
-                for heading, table in binding_sections(keymap, app.get_key_display, with_ids=with_ids):
+                for heading, table in sections:
                     yield Static(Text(heading, style="bold"), classes="dialog-label")
                     yield Static(table)
-                for heading, table, note in pane_tables(app.get_key_display):
+                for heading, table, note in panes:
                     yield Static(Text(heading, style="bold"), classes="dialog-label")
                     yield Static(table)
                     if note:
@@ -154,7 +178,9 @@ class HelpScreen(ModalScreen[None]):
 
     def action_scroll(self, step: int) -> None:
         scroll = self.query_one("#help-scroll", VerticalScroll)
-        scroll.scroll_relative(y=step, animate=False)
+        # immediate: a burst of j moves as far as it has keys (a deferred scroll starts each
+        # press from where the last one had not yet arrived, and a burst of ten moved one line).
+        scroll.scroll_relative(y=step, animate=False, immediate=True)
 
     def action_close(self) -> None:
         self.dismiss(None)

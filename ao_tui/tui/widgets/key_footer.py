@@ -21,6 +21,7 @@ from textual.widget import Widget
 from ao_tui.attention import Zone, zone_of
 from ao_tui.models import Session
 from ao_tui.models import SessionStatus as S
+from ao_tui.tui.past_work import diff_possible
 from ao_tui.tui.text import clean
 
 HELP = "help"
@@ -29,16 +30,16 @@ SEPARATOR = "  "
 #: Actions in the order they earn a place, per focused pane. Each is shown when it is bound and fits.
 PRIORITIES: dict[str, tuple[str, ...]] = {
     "list": (
-        "select", HELP, "command_palette", "new_session", "send_message", "input_mode", "attach", "approve",
+        "select", HELP, "dismiss_notices", "command_palette", "new_session", "send_message", "input_mode", "attach", "approve",
         "merge", "request_changes", "restore", "diff", "kill", "next_tab", "toggle_chat", "filter_project",
         "pick_theme", "quit",
     ),
     "terminal": (
-        HELP, "input_mode", "attach", "send_message", "page_up", "copy_screen", "back", "next_tab",
+        HELP, "dismiss_notices", "input_mode", "attach", "send_message", "page_up", "copy_screen", "back", "next_tab",
         "command_palette", "diff", "approve", "merge", "kill", "restore", "quit",
     ),
     "detail": (
-        HELP, "diff", "send_message", "approve", "merge", "request_changes", "attach", "back", "next_tab",
+        HELP, "dismiss_notices", "diff", "send_message", "approve", "merge", "request_changes", "attach", "back", "next_tab",
         "command_palette", "kill", "restore", "quit",
     ),
     # Typing into the chat or the agent, printable keys are text: only control keys are listed.
@@ -62,7 +63,8 @@ ZONE_FIRST: dict[Zone, tuple[str, ...]] = {
 }
 
 #: Shorter words than the bindings' own descriptions where the footer needs them.
-LABELS: dict[str, str] = {"select": "Open", "page_up": "Scroll back", "leave_input": "Stop typing"}
+LABELS: dict[str, str] = {"select": "Open", "page_up": "Scroll back", "leave_input": "Stop typing",
+                          "dismiss_notices": "Clear"}
 
 _PR_ACTIONS = {"approve", "merge", "request_changes"}
 _LIVE_ACTIONS = {"send_message", "input_mode", "attach", "kill"}
@@ -77,7 +79,9 @@ def useful(action: str, session: Session | None) -> bool:
         return session is not None and session.status not in _ENDED and session.status is not S.EXITED
     if action == "restore":
         return session is not None and session.status in (S.KILLED, S.EXITED, S.ERRORED, S.STUCK)
-    if action in ("diff", "select"):
+    if action == "diff":
+        return session is not None and diff_possible(session)
+    if action == "select":
         return session is not None
     return True
 
@@ -87,7 +91,7 @@ def ordered(actions: Sequence[str], session: Session | None) -> list[str]:
     if session is None:
         return list(actions)
     first = [a for a in ZONE_FIRST.get(zone_of(session), ()) if a in actions]
-    lead = [a for a in actions[:2] if a in ("select", HELP)]
+    lead = [a for a in actions[:3] if a in ("select", HELP, "dismiss_notices")]
     return lead + first + [a for a in actions if a not in lead and a not in first]
 
 
@@ -160,7 +164,10 @@ class KeyFooter(Widget):
                 found[active.binding.action] = (key, active.binding)
         out = []
         self._keys = {}
+        toasts = bool(len(getattr(app, "_notifications", ())))
         for action in ordered(PRIORITIES[self.pane()], session):
+            if action == "dismiss_notices" and not toasts:
+                continue
             if action in found and useful(action, session):
                 key, binding = found[action]
                 out.append((action, app.get_key_display(binding), LABELS.get(action, binding.description)))

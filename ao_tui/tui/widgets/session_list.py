@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -22,11 +23,11 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, Zone, zone_of
-from ao_tui.models import Session
+from ao_tui.models import Session, SessionStatus
 from ao_tui.tui.bindings import LIST_BINDINGS
 from ao_tui.tui.glyphs import pr_label, status_glyph
 from ao_tui.tui.text import ago, clean, fit, usage_short
-from ao_tui.tui.wording import what_matters
+from ao_tui.tui.wording import fit_doing, since_when, what_matters
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ def order_sessions(sessions: Sequence[Session]) -> list[Row]:
         rows.append(Row(zone, None, len(members)))
         rows.extend(Row(zone, s) for s in members)
     return rows
+
+
+#: From this many columns the list has a branch column.
+BRANCH_WIDTH = 90
 
 
 def activity_text(session: Session, now: datetime | None = None) -> str:
@@ -103,6 +108,7 @@ class SessionList(ScrollView, can_focus=True):
         self.cursor_id: str | None = None
         self._cursor_row = 0
         self.show_project = False
+        self._branch_len = 0  # the longest branch name: the branch column is no wider
         self._cache: dict[tuple[object, ...], Strip] = {}
         self._reindex()
 
@@ -115,6 +121,7 @@ class SessionList(ScrollView, can_focus=True):
         self._reindex()
         self._cache.clear()
         self.show_project = len({s.project for s in sessions}) > 1
+        self._branch_len = max((cell_len(clean(s.branch)) for s in sessions), default=0)
         if self.cursor_id in self._index_of:
             self._cursor_row = self._index_of[self.cursor_id]
         else:
@@ -304,7 +311,10 @@ class SessionList(ScrollView, can_focus=True):
         dim = self.get_component_rich_style("session-list--dim")
         hint_style = self.get_component_rich_style("session-list--hint")
         since = session.activity.since if zone_of(session) in (Zone.NEEDS_YOU, Zone.WORKING) else session.status_since
-        age = ago(max(since, session.status_since) if since else session.status_since, now)
+        if session.status is SessionStatus.STUCK:  # quiet since its last output, not since it was called stuck
+            age = ago(since_when(session), now)
+        else:
+            age = ago(max(since, session.status_since) if since else session.status_since, now)
         usage = usage_short(session.usage)
         pr = pr_label(session.pr)
         # Fixed columns: hint 2, glyph 2, id, [project], pr, age 5, usage 7.
@@ -314,9 +324,12 @@ class SessionList(ScrollView, can_focus=True):
         project_w = 12 if (self.show_project and width >= 140) else 0
         flexible = width - 4 - id_w - project_w - pr_w - tail_w - 1
         wide = width >= 80
-        branch_w = min(28, max(12, flexible // 5)) if width >= 120 else 0
+        # The branch has its own column from BRANCH_WIDTH on (the list pane of a 200-column screen);
+        # narrower, it follows the title when the title leaves room for it.
+        branch_w = min(28, flexible // 4, max(8, self._branch_len + 1)) if width >= BRANCH_WIDTH else 0
         rest = max(0, flexible - branch_w)
-        title_w = rest if not wide else max(10, rest * 11 // 20)
+        # Title and "doing" share the rest: the title a little more, unless the branch took its part.
+        title_w = rest if not wide else max(10, rest * (9 if branch_w else 11) // 20)
         activity_w = 0 if not wide else max(0, rest - title_w)
         parts: list[tuple[str, Style] | str] = [
             (f"{hint} " if hint else "  ", hint_style),
@@ -325,12 +338,19 @@ class SessionList(ScrollView, can_focus=True):
         ]
         if project_w:
             parts.append((fit(clean(session.project), project_w - 1).ljust(project_w), dim))
-        parts.append(_cell(clean(session.title) or clean(session.prompt), title_w, Style()))
+        title = clean(session.title) or clean(session.prompt)
+        branch = clean(session.branch)
+        if not branch_w and branch and cell_len(title) + 2 + cell_len(branch) <= title_w - 1:
+            parts.append((title + "  ", Style()))
+            parts.append(_cell(branch, title_w - cell_len(title) - 2, dim))
+        else:
+            parts.append(_cell(title, title_w, Style()))
         if branch_w:
             parts.append(_cell(clean(session.branch), branch_w, dim))
         parts.append((fit(pr, pr_w - 1).ljust(pr_w), self.get_component_rich_style("session-list--pr")))
         if activity_w:
-            parts.append(_cell(clean(activity_text(session, now)), activity_w, zone_style if zone_of(session) is Zone.NEEDS_YOU else dim))
+            doing = fit_doing(clean(activity_text(session, now)), activity_w - 1)  # the file name goes last
+            parts.append(_cell(doing, activity_w, zone_style if zone_of(session) is Zone.NEEDS_YOU else dim))
         parts.append((age.rjust(4) + " ", dim))
         parts.append((usage.rjust(6) + " ", dim))
         return Text.assemble(*parts, no_wrap=True, end="")
@@ -341,8 +361,6 @@ def _cell(text: str, width: int, style: Style) -> tuple[str, Style]:
     if width <= 0:
         return ("", style)
     body = fit(text, width - 1)
-    from rich.cells import cell_len
-
     return (body + " " * (width - cell_len(body)), style)
 
 

@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, Zone, zone_of
 from ao_tui.models import Session
-from ao_tui.tui.text import clean
+from ao_tui.tui.text import clean, fit
 
 SHORT_TITLES = {
     Zone.NEEDS_YOU: "need you",
@@ -19,6 +19,26 @@ SHORT_TITLES = {
     Zone.IN_REVIEW: "in review",
     Zone.WORKING: "working",
     Zone.DONE: "done",
+}
+
+#: One short word a zone, when every busy zone must fit in 80 columns beside the project and engine.
+TINY_TITLES = {
+    Zone.NEEDS_YOU: "you",
+    Zone.READY_TO_MERGE: "ready",
+    Zone.FAILING: "fail",
+    Zone.IN_REVIEW: "review",
+    Zone.WORKING: "work",
+    Zone.DONE: "done",
+}
+
+#: The last resort: the zone's glyph (coloured as its zone) before the count.
+ZONE_GLYPHS = {
+    Zone.NEEDS_YOU: "!",
+    Zone.READY_TO_MERGE: "✓",
+    Zone.FAILING: "✗",
+    Zone.IN_REVIEW: "◐",
+    Zone.WORKING: "●",
+    Zone.DONE: "·",
 }
 
 ZONE_STYLES = {
@@ -31,29 +51,66 @@ ZONE_STYLES = {
 }
 
 
+def _zones(counts: dict[Zone, int], level: int) -> Text:
+    """The busy zones' counts, from whole titles (level 0) down to glyphs (level 3)."""
+    text = Text()
+    busy = [zone for zone in ZONE_ORDER if counts[zone] and zone is not Zone.DONE]
+    for zone in busy:
+        if level == 0:
+            label = f"{counts[zone]} {ZONE_TITLES[zone].lower()}"
+        elif level == 1:
+            label = f"{counts[zone]} {SHORT_TITLES[zone]}"
+        elif level == 2:
+            label = f"{counts[zone]} {TINY_TITLES[zone]}"
+        else:
+            label = f"{ZONE_GLYPHS[zone]}{counts[zone]}"
+        text.append(label, style=ZONE_STYLES[zone])
+        text.append("  " if level < 3 else " ")
+    if not busy:
+        text.append("nothing running", style="dim")
+        text.append("  ")
+    return text
+
+
+def _right(project: str | None, engine_state: str, clock: str, compact: bool) -> Text:
+    """Which projects show, who runs the engine, the time: never dropped, only shortened."""
+    right = Text(style="dim")
+    if compact:
+        right.append(fit(clean(project), 16) if project else "all", style="dim")
+        right.append(f" │ engine {engine_state} │ {clock} ", style="dim")
+    else:
+        right.append(f"project: {clean(project)}" if project else "all projects", style="dim")
+        right.append(f" │ engine {engine_state}", style="dim")
+        right.append(f" │ {clock} ", style="dim")
+    return right
+
+
 def status_text(sessions: Sequence[Session], project: str | None, engine_state: str, now: datetime,
                 width: int) -> Text:
+    """The status line for ``width`` columns.
+
+    The zone counts shorten (whole titles, short words, one word, glyphs) before the right side
+    (project filter, engine, clock) is shortened; the right side is never dropped.
+    """
     counts = {zone: 0 for zone in ZONE_ORDER}
     for s in sessions:
         counts[zone_of(s)] += 1
+    clock = now.astimezone().strftime('%H:%M') if now.tzinfo else now.strftime('%H:%M')
     text = Text(" ao ", style="reverse bold")
     text.append(" ")
-    for zone in ZONE_ORDER:
-        if counts[zone] and zone is not Zone.DONE:
-            label = ZONE_TITLES[zone].lower() if width >= 100 else SHORT_TITLES[zone]
-            text.append(f"{counts[zone]} {label}", style=ZONE_STYLES[zone])
-            text.append("  ")
-    if not any(counts[z] for z in ZONE_ORDER if z is not Zone.DONE):
-        text.append("nothing running", style="dim")
-        text.append("  ")
-    right = Text()
-    right.append(f"project: {clean(project)}" if project else "all projects", style="dim")
-    right.append(f" │ engine {engine_state}", style="dim")
-    right.append(f" │ {now.astimezone().strftime('%H:%M') if now.tzinfo else now.strftime('%H:%M')} ", style="dim")
-    gap = width - text.cell_len - right.cell_len
-    if gap > 0:
-        text.append(" " * gap)
-        text.append_text(right)
+    plans = [(0, False), (1, False), (2, False), (2, True), (3, False), (3, True)]
+    if width < 100:
+        plans = plans[1:]  # the whole titles are for wide screens only
+    for level, compact in plans:
+        zones, right = _zones(counts, level), _right(project, engine_state, clock, compact)
+        if text.cell_len + zones.cell_len + right.cell_len <= width:
+            break
+    text.append_text(zones)
+    room = width - right.cell_len
+    if text.cell_len > room:  # not even the glyphs fit: the counts are cut, not the right side
+        text.truncate(max(0, room - 1), overflow="ellipsis")
+    text.append(" " * max(0, room - text.cell_len))
+    text.append_text(right)
     text.no_wrap, text.overflow = True, "ellipsis"
     return text
 

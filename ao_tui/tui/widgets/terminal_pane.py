@@ -6,6 +6,7 @@ then a plain snapshot of the pane (``engine.peek``) stands in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -130,9 +131,11 @@ class TerminalPane(Vertical):
 
     input_mode: reactive[bool] = reactive(False)
 
-    def __init__(self, engine: Any, **kwargs: Any) -> None:
+    def __init__(self, engine: Any, source_factory: Callable[[str], Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.engine = engine
+        #: Makes a session's ``TerminalSource`` (default: the engine's terminal; tests give a fake one).
+        self.source_factory = source_factory
         self.session_id: str | None = None
         self.pane_title = ""
         self.live = False
@@ -190,9 +193,7 @@ class TerminalPane(Vertical):
             self._set_title()
             return  # the view is not created yet; it shows this session when it is
         if self.live:
-            source = self._source_class(self.engine, session_id) if session_id else None
-            if source is not None:
-                source.clock = getattr(self.app, "clock", None)
+            source = self._make_source(session_id) if session_id else None
             try:
                 self.view.show(source)
             except AoError as exc:
@@ -200,6 +201,13 @@ class TerminalPane(Vertical):
         else:
             self.view.show(session_id)
         self._set_title()
+
+    def _make_source(self, session_id: str) -> Any:
+        if self.source_factory is not None:
+            return self.source_factory(session_id)
+        source = self._source_class(self.engine, session_id)
+        source.clock = getattr(self.app, "clock", None)
+        return source
 
     def watch_input_mode(self, value: bool) -> None:
         if getattr(self.view, "input_mode", value) != value:
