@@ -46,7 +46,7 @@ from ao_tui.tui.widgets.key_footer import KeyFooter
 from ao_tui.tui.widgets.session_list import SessionList
 from ao_tui.tui.widgets.status_bar import StatusBar
 from ao_tui.tui.widgets.terminal_pane import TerminalPane
-from ao_tui.tui.wording import status_since, what_agent_does, what_matters
+from ao_tui.tui.wording import short_paths, status_since, what_agent_does, what_matters
 
 log = logging.getLogger("ao.tui")
 
@@ -70,9 +70,10 @@ class SessionChanged(Message):
 class EngineNotice(Message):
     """Something the engine told its notifiers (posted from engine threads)."""
 
-    def __init__(self, title: str, body: str, urgency: str) -> None:
+    def __init__(self, title: str, body: str, urgency: str, session_id: str | None = None) -> None:
         super().__init__()
         self.title, self.body, self.urgency = title, body, urgency
+        self.session_id = session_id
 
 
 class StoreChanged(Message):
@@ -209,7 +210,7 @@ class AoApp(App[None]):
         self.session_list.focus()
         self._unsubscribe = self.engine.subscribe(lambda s: self.post_message(SessionChanged(s)))
         self._unsubscribe_notices = self.engine.subscribe_notifications(
-            lambda n: self.post_message(EngineNotice(n.title, n.body, n.urgency))
+            lambda n: self.post_message(EngineNotice(n.title, n.body, n.urgency, getattr(n, "session_id", None)))
         )
         self.call_after_refresh(self._start_background)
         self.set_interval(15, self._tick)
@@ -239,7 +240,12 @@ class AoApp(App[None]):
                 log.exception("stopping the engine")
 
     def on_engine_notice(self, message: EngineNotice) -> None:
-        text = clean(message.title) + (f"\n{clean(message.body)}" if message.body else "")
+        session = next((s for s in self.all_sessions if s.id == message.session_id), None) \
+            if message.session_id else None
+        workspace = session.workspace if session is not None else ""
+        # Paths in the session's workspace are said relative to it, as in the list (wording.short_paths).
+        title, body = short_paths(message.title, workspace), short_paths(message.body, workspace)
+        text = clean(title) + (f"\n{clean(body)}" if body else "")
         severity = "error" if message.urgency == "critical" else "information"
         self.notify(text, severity=severity, timeout=12 if severity == "error" else 6, markup=False)
 

@@ -161,6 +161,32 @@ def screen_from_capture(text: str, columns: int, lines: int, history: int = 5000
     return screen
 
 
+def _capture_rows(text: str) -> list[str]:
+    rows = [row[:-1] if row.endswith("\r") else row for row in text.split("\n")]
+    if rows and rows[-1] == "":
+        rows.pop()
+    return rows
+
+
+def seeded_screen(visible: str, full: str, columns: int, lines: int, history: int = 5000) -> ScrollbackScreen:
+    """A screen from a capture of the pane's visible rows and its scrollback from a capture with history.
+
+    The pane can be taller than the view (a human's terminal attached at another size, a second
+    ao-tui of another size, a resize not applied yet). A capture with history alone cannot say
+    where the pane's screen starts, and taking its last rows showed the pane's blank bottom rows
+    while its content sat above them (QA: blank for seconds after a palette jump, until the agent
+    printed again). The visible capture gives the pane's height: the history capture's rows above
+    that many are the scrollback, and the screen is what the visible capture shows, its blank
+    bottom rows dropped as for any visible capture.
+    """
+    screen_rows = _capture_rows(visible)
+    all_rows = _capture_rows(full)
+    older = all_rows[: max(0, len(all_rows) - len(screen_rows))]
+    while len(screen_rows) > lines and not _SGR.sub("", screen_rows[-1]).strip():
+        screen_rows.pop()
+    return screen_from_capture("\n".join(older + screen_rows) + "\n", columns, lines, history)
+
+
 # -- cells to Segments -----------------------------------------------------------
 
 #: C0, DEL and C1 controls: never written to the host terminal, whatever pyte kept.
@@ -521,8 +547,8 @@ class TerminalView(ScrollView, can_focus=True):
             if generation == self._generation:
                 self.stats["resyncs"] += 1
                 self._last_capture = time.monotonic()
-                if (columns, lines) != self._term_size:  # resized meanwhile: the stream's resync fixes it
-                    screen = ScrollbackScreen(*self._term_size, self.HISTORY_LINES)
+                if (columns, lines) != self._term_size:  # resized meanwhile: the stream's resync corrects it,
+                    screen.resize(self._term_size[1], self._term_size[0])  # till then this screen, not a blank one
                 self._install(screen, keep_history=False)
         if generation == self._generation:
             self._start_following(source, generation)
@@ -855,8 +881,13 @@ class TerminalView(ScrollView, can_focus=True):
         self._install(screen, keep_history=history == 0)
 
     def _capture_screen(self, source: TerminalSource, history: int, columns: int, lines: int) -> ScrollbackScreen:
-        text = source.capture(history=history)
-        return screen_from_capture(text, columns, lines, self.HISTORY_LINES, visible_only=history == 0)
+        if history <= 0:
+            text = source.capture(history=0)
+            return screen_from_capture(text, columns, lines, self.HISTORY_LINES, visible_only=True)
+        # Two captures: the pane's visible rows say how tall the pane is, so the one with history
+        # can be split into scrollback and screen (see ``seeded_screen``).
+        visible = source.capture(history=0)
+        return seeded_screen(visible, source.capture(history=history), columns, lines, self.HISTORY_LINES)
 
     def _same_screen(self, other: ScrollbackScreen) -> bool:
         mine = self._screen

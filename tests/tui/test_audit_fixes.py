@@ -83,6 +83,20 @@ async def test_a_notice_never_covers_the_merge_dialogs_buttons_at_80x24(make_app
         assert "Merge anyway (f)" in text and "Cancel (n)" in text
 
 
+async def test_engine_notices_say_paths_relative_to_the_workspace(make_app, fleet_engine) -> None:  # noqa: ANN001
+    ws = fleet_engine.session("app-1").workspace
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        worker = threading.Thread(target=fleet_engine.notify, args=("app-1 needs your input",
+                                                                   f"permission: Write {ws}/src/loglevel.py"),
+                                  kwargs={"session_id": "app-1"})
+        worker.start()
+        worker.join()
+        await wait_until(pilot, lambda: notifications(app), timeout=5)
+        assert notifications(app) == ["app-1 needs your input\npermission: Write src/loglevel.py"]
+
+
 # -- 2. a stuck row counts from the last output ----------------------------------------------
 
 

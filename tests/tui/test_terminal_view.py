@@ -16,7 +16,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Offset
 from textual.selection import Selection
 
-from ao_tui.tui.terminal_view import TerminalView, highlight, key_to_bytes, screen_from_capture, sgr_lines
+from ao_tui.tui.terminal_view import TerminalView, highlight, key_to_bytes, line_text, screen_from_capture, sgr_lines
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -562,3 +562,48 @@ async def test_a_recapture_repaints_the_rows_that_changed_and_only_those() -> No
         view._install(screen_from_capture(text, columns, lines), keep_history=True)  # same rows as before
         await wait_for(pilot, lambda: "tmux went away" not in visible(app) and "row 0" in visible(app),
                        what="the screen back in place of the error")
+
+
+class TallPane(FakeSource):
+    """A pane taller than the view that does not follow its size (a human attached at 200x50, another ao-tui
+    of another size, a resize that has not landed): its content at the top, blank rows below, an idle agent."""
+
+    HEIGHT = 45
+
+    def capture(self, history: int = 0) -> str:
+        self.captures.append(history)
+        older = [f"old line {n}" for n in range(30)][-history:] if history else []
+        screen = ["\x1b[1m✻ Claude Code\x1b[0m", "", "> fix the bug", "", "⏺ Done: the bug is fixed.", "", "❯ "]
+        screen += [""] * (self.HEIGHT - len(screen))
+        return "\n".join(older + screen) + "\n"
+
+
+async def test_a_pane_taller_than_the_view_is_never_shown_blank() -> None:
+    """QA: after a palette jump the pane stayed blank for seconds while tmux had content.
+
+    The first capture (visible rows only) drops the pane's blank bottom rows; the scrollback seed
+    that follows (a capture with history) took the pane's *last* rows as the screen, so a pane taller
+    than the view showed its blank bottom until the agent printed again.
+    """
+    other, tall = FakeSource("another session\r\n", "other"), TallPane(session_id="tall")
+    app = TermApp(other)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: "another session" in visible(app))
+        view.show(tall)  # a switch: the live path (resize, capture, then follow and seed the scrollback)
+        await wait_for(pilot, lambda: any(tall.captures), what="the scrollback seed")
+        for _ in range(10):
+            await pilot.pause(0.1)
+            assert "Done: the bug is fixed." in visible(app), visible(app)
+        assert view.history_lines()[-1] == "old line 29"  # the scrollback is the pane's, not its blank rows
+        await pilot.press("home")
+        await wait_for(pilot, lambda: "old line 0" in visible(app), what="the top of the scrollback")
+
+
+def test_the_scrollback_seed_of_a_taller_pane_shows_its_content_not_its_blank_bottom() -> None:
+    pane = TallPane(session_id="tall")
+    screen = TerminalView()._capture_screen(pane, 1000, 78, 20)
+    rows = [line_text(screen.buffer[y], screen.columns).rstrip() for y in range(screen.lines)]
+    assert rows[:5] == ["✻ Claude Code", "", "> fix the bug", "", "⏺ Done: the bug is fixed."], rows
+    assert [text for text, _ in screen.history] == [f"old line {n}" for n in range(30)]
+    assert pane.captures == [0, 1000]  # the visible rows first: they say how tall the pane is
