@@ -260,10 +260,28 @@ class AoApp(App[None]):
             self._notifications.clear()
 
     def _refresh_notifications(self) -> None:
-        super()._refresh_notifications()
+        super()._refresh_notifications()  # schedules the toast rack's update
+        self.call_later(self._prune_toast_holders)
         # While a toast shows on a narrow screen, dialogs keep clear of it (app.tcss: -toasting).
         self.set_class(bool(len(self._notifications)), "-toasting")
         self._refresh_footer()
+
+    def _prune_toast_holders(self) -> None:
+        """Remove the holders of toasts that are gone.
+
+        Textual's toast rack removes a stale toast but leaves its (now empty) holder, a row high:
+        one toast at a time at 80x24 drifted down a row with every notice.
+        """
+        from textual.widgets._toast import ToastHolder
+
+        current = {f"--textual-toast-{n.identity}" for n in self._notifications}
+        try:
+            holders = list(self.screen.query(ToastHolder))
+        except Exception:  # no screen yet, or shutting down
+            return
+        for holder in holders:
+            if holder.id not in current:
+                holder.remove()
 
     def action_dismiss_notices(self) -> None:
         self.clear_notifications()

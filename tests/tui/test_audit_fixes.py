@@ -41,6 +41,12 @@ async def test_a_narrow_screen_shows_one_notice_at_a_time_and_ctrl_l_clears_it(m
         await wait_until(pilot, lambda: "app-3 looks stuck" in " ".join(notifications(app)), timeout=5)
         assert notifications(app) == ["app-3 looks stuck\nno progress for 25s"]  # the newest only
         await wait_until(pilot, lambda: len(app.screen.query("Toast")) == 1, timeout=5, what="one toast on screen")
+        await pilot.pause(0.2)
+        toast, footer = app.screen.query_one("Toast").region, app.query_one("#footer").region
+        # Above the key line, below the list's first rows (Needs you), and no lower with every notice
+        # (Textual leaves the holders of removed toasts behind: they are pruned).
+        assert toast.bottom == footer.y and toast.height <= 3, (toast, footer)
+        assert toast.y > app.session_list.region.y + 3
         await wait_until(pilot, lambda: "Clear" in app.query_one("#footer").shown_text(), timeout=5,
                          what="the footer names the key that clears it")
         await pilot.press("ctrl+l")
