@@ -262,9 +262,7 @@ class AoApp(App[None]):
     def _refresh_notifications(self) -> None:
         super()._refresh_notifications()  # schedules the toast rack's update
         self.call_later(self._prune_toast_holders)
-        # While a toast shows on a narrow screen, dialogs keep clear of it (app.tcss: -toasting).
-        self.set_class(bool(len(self._notifications)), "-toasting")
-        self._refresh_footer()
+        self._refresh_footer()  # ctrl+l Clear is listed while there is something to clear
 
     def _prune_toast_holders(self) -> None:
         """Remove the holders of toasts that are gone.
@@ -272,16 +270,23 @@ class AoApp(App[None]):
         Textual's toast rack removes a stale toast but leaves its (now empty) holder, a row high:
         one toast at a time at 80x24 drifted down a row with every notice.
         """
-        from textual.widgets._toast import ToastHolder
+        from textual.notifications import Notifications
+        from textual.widgets._toast import ToastHolder, ToastRack
 
         current = {f"--textual-toast-{n.identity}" for n in self._notifications}
         try:
-            holders = list(self.screen.query(ToastHolder))
+            top, screens = self.screen, list(self.screen_stack)
         except Exception:  # no screen yet, or shutting down
             return
-        for holder in holders:
-            if holder.id not in current:
-                holder.remove()
+        for screen in screens:
+            if screen is not top:
+                # A screen under a dialog shows through it: its old toasts would be a second one on
+                # screen. It shows the current ones again when it is back on top (Textual refreshes then).
+                for rack in screen.query(ToastRack):
+                    rack.show(Notifications())
+            for holder in screen.query(ToastHolder):
+                if holder.id not in current or screen is not top:
+                    holder.remove()
 
     def action_dismiss_notices(self) -> None:
         self.clear_notifications()

@@ -72,18 +72,22 @@ async def test_a_notice_never_covers_the_merge_dialogs_buttons_at_80x24(make_app
         await pilot.pause()
         app.jump_to("app-3")  # CI red: the dialog refuses, with three buttons and a long verdict
         await pilot.pause()
+        _notify_from_engine_thread(fleet_engine, "app-2: approved and green, ready to merge")
+        await wait_until(pilot, lambda: app.screen.query("Toast"), timeout=5, what="a toast on the main screen")
         await pilot.press("M")
         await wait_until(pilot, lambda: "Refusing to merge" in screen_text(app), timeout=5)
         _notify_from_engine_thread(fleet_engine, "demo-6 looks stuck",
                                    "no progress for 25s\nretries exhausted\nescalated to you", urgency="critical")
         await wait_until(pilot, lambda: app.screen.query("Toast"), timeout=5, what="a toast on the dialog")
         await pilot.pause(0.2)
+        # The main screen shows through the dialog: its older toast is gone, one toast is on screen.
+        assert sum(len(screen.query("Toast")) for screen in app.screen_stack) == 1
         toast = app.screen.query_one("Toast").region
         for button in app.screen.query(Button):
             if button.display:
                 assert not toast.overlaps(button.region), (toast, button.id, button.region)
         dialog = app.screen.query_one(".dialog").region
-        assert not toast.overlaps(dialog), (toast, dialog)  # nor its text: the dialog makes room
+        assert not toast.overlaps(dialog), (toast, dialog)  # at the top: a dialog this short is not touched
         text = screen_text(app)
         assert "demo-6 looks stuck" in text
         assert "Merge anyway (f)" in text and "Cancel (n)" in text
@@ -494,3 +498,27 @@ async def test_the_fake_terminal_source_draws_a_live_screen(make_app) -> None:  
         app.jump_to("app-2")
         await wait_until(pilot, lambda: "Welcome to Claude Code (app-2)" in screen_text(app), timeout=5)
         assert "terminal unavailable" not in screen_text(app)
+
+
+async def test_the_new_session_dialogs_buttons_stay_in_view_at_80x24_with_a_long_backlog(make_app, fleet_engine) -> None:  # noqa: ANN001
+    from textual.widgets import Button
+
+    from ao_tui.models import Task
+    from ao_tui.tui.screens.forms import NewSessionScreen
+
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewSessionScreen), timeout=5)
+        await app.workers.wait_for_complete()
+        app.screen.set_tasks([Task(id=f"T-{n}", title=f"task {n}") for n in range(1, 15)])
+        _notify_from_engine_thread(fleet_engine, "app-1 needs you", "permission: Bash ls")
+        await wait_until(pilot, lambda: app.screen.query("Toast"), timeout=5, what="a toast over the dialog")
+        await pilot.pause(0.3)
+        screen_region = app.screen.region
+        toast = app.screen.query_one("Toast").region
+        for button in app.screen.query(Button):
+            assert screen_region.contains_region(button.region), (button.id, button.region)
+            assert not toast.overlaps(button.region)
+        assert "Start with prompt (ctrl+s)" in screen_text(app)
