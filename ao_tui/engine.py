@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ao_tui import commit_trailer, lifecycle, paths
+from ao_tui import commit_trailer, lifecycle, paths, session_work
 from ao_tui.config import Config, ProjectConfig
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Activity, ActivityState, Event, PullRequest, Session, Task, utcnow
@@ -37,6 +37,7 @@ from ao_tui.slots.scm import SCM
 from ao_tui.slots.terminal import Terminal
 from ao_tui.slots.tracker import Tracker
 from ao_tui.slots.workspace import Workspace
+from ao_tui.session_work import ChangedFile, Commit
 from ao_tui.store import Store, open_store
 
 log = logging.getLogger("ao.engine")
@@ -49,22 +50,6 @@ Listener = Callable[[Session], None]
 class SearchHit:
     session: Session
     matched: str  # what matched: "id", "pr", "task", "branch", "status", "title"
-
-
-@dataclass(frozen=True)
-class Commit:
-    sha: str
-    author: str
-    date: str  # ISO 8601, as git prints it
-    subject: str
-
-
-@dataclass(frozen=True)
-class ChangedFile:
-    path: str
-    added: int = 0
-    deleted: int = 0
-    untracked: bool = False
 
 
 #: How to get each built-in agent when its command is missing.
@@ -479,79 +464,25 @@ class Engine:
                 runtime.kill(s.runtime_handle)
         return done
 
-    # -- the work in a session's workspace (read-only, for the UI) ---------------
+    # -- what a session changed (read-only; git runs: call off a UI's event loop) ------
 
-    def _git(self, session: Session, *args: str, timeout: float = 10.0) -> str:
-        import subprocess
-
-        workspace = Path(session.workspace)
-        if not (workspace / ".git").exists():
-            raise AoError(f"session {session.id} has no workspace at {workspace}")
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(workspace), *args], capture_output=True, text=True, timeout=timeout,
-                errors="replace",
-            )
-        except subprocess.TimeoutExpired:
-            raise AoError(f"git {args[0]} in {session.id} took longer than {timeout:.0f}s") from None
-        if done.returncode != 0:
-            raise AoError(f"git {args[0]} in {session.id} failed: {done.stderr.strip().splitlines()[-1:] or ''}")
-        return done.stdout
-
-    def _base(self, session: Session) -> str:
-        """The commit the session's branch started from (merge-base with the default branch)."""
-        default = self.project_config(session.project).default_branch
-        for ref in (f"origin/{default}", default):
-            try:
-                return self._git(session, "merge-base", "HEAD", ref).strip()
-            except AoError:
-                continue
-        return ""
+    def work_span(self, session_id: str) -> session_work.WorkSpan:
+        """Where the session's work is: its workspace, or its commits in the repository once retired."""
+        session = self.session(session_id)
+        cfg = self.project_config(session.project)
+        return session_work.span_of(session, cfg.repo, cfg.default_branch)
 
     def commits(self, session_id: str, limit: int = 20) -> list[Commit]:
         """The session branch's own commits, newest first."""
-        session = self.session(session_id)
-        base = self._base(session)
-        span = f"{base}..HEAD" if base else "HEAD"
-        out = self._git(session, "log", f"--max-count={limit}", "--format=%H%x1f%an%x1f%aI%x1f%s%x1e", span)
-        result = []
-        for record in out.split("\x1e"):
-            parts = record.strip("\n").split("\x1f")
-            if len(parts) == 4:
-                result.append(Commit(sha=parts[0], author=parts[1], date=parts[2], subject=parts[3]))
-        return result
+        return session_work.commits(self.work_span(session_id), limit)
 
     def changed_files(self, session_id: str) -> list[ChangedFile]:
         """Files the session changed against its base, committed or not."""
-        session = self.session(session_id)
-        base = self._base(session) or "HEAD"
-        out = self._git(session, "diff", "--numstat", "-z", base)
-        files: list[ChangedFile] = []
-        entries = iter(out.split("\0"))
-        for entry in entries:
-            if not entry.strip():
-                continue
-            added, deleted, path = (entry.split("\t", 2) + ["", ""])[:3]
-            if not path:  # a rename: the old and the new path follow
-                next(entries, "")
-                path = next(entries, "")
-            files.append(ChangedFile(
-                path=path,
-                added=int(added) if added.isdigit() else 0,
-                deleted=int(deleted) if deleted.isdigit() else 0,
-            ))
-        untracked = self._git(session, "ls-files", "--others", "--exclude-standard", "-z")
-        files.extend(ChangedFile(path=p, untracked=True) for p in untracked.split("\0") if p)
-        return files
+        return session_work.changed_files(self.work_span(session_id))
 
     def diff(self, session_id: str, path: str | None = None) -> str:
         """The session's diff against its base (one file when ``path`` is given)."""
-        session = self.session(session_id)
-        base = self._base(session) or "HEAD"
-        args = ["diff", "--no-color", "--no-ext-diff", base]
-        if path:
-            args += ["--", path]
-        return self._git(session, *args)
+        return session_work.diff(self.work_span(session_id), path)
 
     # -- PR, review, merge -------------------------------------------------------
 

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from ao_tui.errors import AoError
 from ao_tui.models import ActivityState, CheckState, Session
 from ao_tui.tui.attach import detach_hint
 from ao_tui.tui.bindings import APP_BINDINGS, keymap
-from ao_tui.tui.past_work import PastWork, diff_possible, workspace_present
+from ao_tui.session_work import WorkSpan, work_visible
 from ao_tui.tui.palette import ActionCommands, SessionCommands, ThemeCommands
 from ao_tui.tui.screens.confirm import ConfirmScreen, MergeScreen, message_context, pr_summary
 from ao_tui.tui.screens.forms import NewSessionRequest, NewSessionScreen, TextPromptScreen
@@ -565,15 +564,11 @@ class AoApp(App[None]):
     def _load_work(self, session_id: str, key: str) -> None:
         info = WorkInfo()
         try:
-            session = self.engine.session(session_id)
-            if workspace_present(session):
-                info.commits = self.engine.commits(session_id, limit=10)
-                info.files = self.engine.changed_files(session_id)
-            elif session.pr is not None and session.pr.head_sha:  # retired: its commits are in the repository
-                past = self._past_work(session)
-                info.commits, info.files = past.commits(10), past.files()
-            else:
+            if not work_visible(self.engine.session(session_id)):
                 raise AoError("no workspace (yet)")
+            # From the workspace, or from the repository once the session is retired (workspace gone).
+            info.commits = self.engine.commits(session_id, limit=10)
+            info.files = self.engine.changed_files(session_id)
         except AoError as exc:
             info.error = str(exc)
         except Exception as exc:
@@ -652,24 +647,12 @@ class AoApp(App[None]):
         self.call_from_thread(done, tasks)
 
     def load_diff(self, session_id: str, path: str, screen: Any) -> None:
-        past = getattr(screen, "past", None)
-        diff = past.diff if past is not None else partial(self.engine.diff, session_id)
-        self.run_engine("diff", diff, path, on_done=lambda text: screen.is_attached and screen.show_diff(text))
+        self.run_engine("diff", self.engine.diff, session_id, path,
+                        on_done=lambda text: screen.is_attached and screen.show_diff(text))
 
-    def _past_work(self, session: Session) -> PastWork:
-        """A finished session's commits in its project's repository (its workspace is gone)."""
-        cfg = self.engine.config.projects.get(session.project)
-        if cfg is None:
-            raise AoError(f"{session.id}'s project {session.project!r} is not in the config any more")
-        return PastWork.find(session, cfg.repo, cfg.default_branch)
-
-    def _diff_source(self, session_id: str) -> tuple[Any, PastWork | None]:
-        """The changed files to show for ``d``: from the workspace, else from the repository."""
-        session = self.engine.session(session_id)
-        if workspace_present(session):
-            return self.engine.changed_files(session_id), None
-        past = self._past_work(session)
-        return past.files(), past
+    def _diff_source(self, session_id: str) -> tuple[Any, WorkSpan]:
+        """The changed files to show for ``d`` and where they come from (workspace, or the repository)."""
+        return self.engine.changed_files(session_id), self.engine.work_span(session_id)
 
     # -- actions ---------------------------------------------------------------
 
@@ -856,11 +839,11 @@ class AoApp(App[None]):
             return
         from ao_tui.tui.screens.diff import DiffScreen
 
-        if not diff_possible(session):
+        if not work_visible(session):
             self.notify(f"{session.id} has no workspace and no PR whose commits could be shown", severity="warning")
             return
         self.run_engine("diff", self._diff_source, session.id,
-                        on_done=lambda found: self.push_screen(DiffScreen(session.id, found[0], past=found[1])))
+                        on_done=lambda found: self.push_screen(DiffScreen(session.id, found[0], span=found[1])))
 
     def action_filter_project(self) -> None:
         projects = sorted({*self.engine.config.projects, *(s.project for s in self.all_sessions)})

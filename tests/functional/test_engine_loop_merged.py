@@ -77,6 +77,10 @@ def test_merged_elsewhere_gets_its_outcome_then_is_retired_after_the_grace_perio
             assert s.runtime_handle not in loop_engine.runtime(s).list_handles(), "the agent is stopped"
         # All its work is on main: workspace and branch go.
         assert not ws1.exists() and git(git_repo, "branch", "--list", done_one.branch) == ""
+        # What it did can still be read: from its PR's head commit in the repository.
+        assert [c.subject for c in loop_engine.commits(done_one.id)] == ["Add a.txt"]
+        assert [f.path for f in loop_engine.changed_files(done_one.id)] == ["a.txt"]
+        assert "+a.txt" in loop_engine.diff(done_one.id) and loop_engine.work_span(done_one.id).retired
         assert git(git_repo, "show", "main:a.txt") == "a.txt"
         # Commits after the merge: nothing is lost.
         assert (ws2 / "late.txt").exists() and git(git_repo, "log", "-1", "--format=%s", late_one.branch) == "Late work"

@@ -36,18 +36,18 @@ def diff_text(diff: str) -> Text:
 class DiffScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,d", "close", "Close", id="diff_close")]
 
-    def __init__(self, session_id: str, files: Sequence[Any], past: Any = None) -> None:
+    def __init__(self, session_id: str, files: Sequence[Any], span: Any = None) -> None:
         super().__init__(classes="dialog-screen")
         self.session_id = session_id
         self.files = list(files)
-        #: A finished session's work read from the repository (``past_work.PastWork``), or None: the workspace.
-        self.past = past
+        #: Where the work was read (``session_work.WorkSpan``): a retired one's is in the repository.
+        self.span = span
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog dialog-full"):
             title = Text(f"Changes in {clean(self.session_id)}", style="bold")
-            if self.past is not None:
-                title.append(f"  from its commits {self.past.base[:8]}..{self.past.head[:8]} (the workspace is gone)",
+            if self.span is not None and self.span.retired:
+                title.append(f"  from its commits {self.span.base[:8]}..{self.span.head[:8]} (the workspace is gone)",
                              style="dim")
             yield Static(title, classes="dialog-title")
             with Horizontal():

@@ -21,7 +21,7 @@ from textual.widget import Widget
 from ao_tui.attention import Zone, zone_of
 from ao_tui.models import Session
 from ao_tui.models import SessionStatus as S
-from ao_tui.tui.past_work import diff_possible
+from ao_tui.session_work import work_visible
 from ao_tui.tui.text import clean
 
 HELP = "help"
@@ -80,7 +80,7 @@ def useful(action: str, session: Session | None) -> bool:
     if action == "restore":
         return session is not None and session.status in (S.KILLED, S.EXITED, S.ERRORED, S.STUCK)
     if action == "diff":
-        return session is not None and diff_possible(session)
+        return session is not None and work_visible(session)
     if action == "select":
         return session is not None
     return True
