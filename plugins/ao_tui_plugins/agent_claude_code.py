@@ -18,6 +18,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -242,13 +243,15 @@ def _exclude_from_git(workspace: Path, patterns: list[str]) -> None:
         write_atomic(exclude, prefix + "".join(f"{p}\n" for p in missing))
 
 
-def _load_json_object(path: Path) -> dict[str, Any]:
+def _load_json_object(path: Path, *, empty_is_error: bool = False) -> dict[str, Any]:
     """A JSON object file's content ({} if absent); a broken file is an error, never overwritten."""
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
     if not raw.strip():
+        if empty_is_error:
+            raise AoError(f"{path}:1: empty (being written?); not overwritten")
         return {}
     try:
         data = json.loads(raw)
@@ -300,16 +303,26 @@ def merge_hooks(settings_path: Path, command: str, events: tuple[str, ...] = HOO
     return True
 
 
-def trust_workspace(claude_json: Path, workspace: Path, attempts: int = 5) -> None:
+def trust_workspace(claude_json: Path, workspace: Path, attempts: int = 40) -> None:
     """Mark ``workspace`` trusted in Claude Code's ``.claude.json``, keeping every other key.
 
-    Claude Code rewrites that file itself, so the write is atomic and is
-    retried if the file changed between our read and our write.
+    Claude Code rewrites that file itself (a running agent does, at start and
+    after each turn), and not atomically: caught mid-write it is empty or cut
+    short. Such a read is never taken for the content (writing back ``{}`` plus
+    our entry would wipe the user's login and settings): ao waits and reads
+    again. Our own write is atomic, and is retried if the file changed between
+    our read and our write.
     """
     paths = {str(Path(workspace).absolute()), str(Path(workspace).resolve())}
+    last_error: AoError | None = None
     for _ in range(attempts):
         stamp = _stamp(claude_json)
-        config = _load_json_object(claude_json)
+        try:
+            config = _load_json_object(claude_json, empty_is_error=stamp is not None)
+        except AoError as exc:  # most likely caught mid-write: look again shortly
+            last_error = exc
+            time.sleep(0.05)
+            continue
         projects = config.get("projects")
         if not isinstance(projects, dict):
             projects = config["projects"] = {}
@@ -324,9 +337,12 @@ def trust_workspace(claude_json: Path, workspace: Path, attempts: int = 5) -> No
         if not changed:
             return
         if _stamp(claude_json) != stamp:
+            time.sleep(0.01)
             continue
         write_atomic(claude_json, json.dumps(config, indent=2) + "\n")
         return
+    if last_error is not None:
+        raise last_error
     raise AoError(f"{claude_json}: kept changing while ao marked {workspace} trusted; try again")
 
 

@@ -248,6 +248,24 @@ def test_trust_is_merged_into_claude_json_keeping_other_keys(agent, tmp_path, ho
     assert data["projects"][str(workspace.resolve())]["hasTrustDialogAccepted"] is True
 
 
+@pytest.mark.parametrize("caught", ["", '{"hasCompletedOnboarding": true, "bypassPermis'])
+def test_a_claude_json_caught_mid_write_is_waited_for_never_wiped(agent, tmp_path, home, caught) -> None:
+    """A running Claude Code rewrites the file in place: ao reads it empty or cut short, then whole."""
+    import threading
+
+    whole = {"hasCompletedOnboarding": True, "bypassPermissionsModeAccepted": True, "userID": "abc"}
+    claude_json = home / ".claude.json"
+    claude_json.write_text(caught)
+    writer = threading.Timer(0.3, lambda: claude_json.write_text(json.dumps(whole)))
+    writer.start()
+    workspace = tmp_path / "ws"
+    agent.prepare_workspace(make_spec(workspace))
+    writer.join()
+    data = json.loads(claude_json.read_text())
+    assert {k: data[k] for k in whole} == whole, "the user's settings survive"
+    assert data["projects"][str(workspace.resolve())]["hasTrustDialogAccepted"] is True
+
+
 def test_trust_uses_home_from_the_spec_env_and_creates_the_file(agent, tmp_path, home) -> None:
     agent_home = tmp_path / "agent-home"
     agent_home.mkdir()
