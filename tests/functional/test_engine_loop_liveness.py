@@ -32,6 +32,8 @@ def test_stuck_then_recovered_then_exited_and_restored(
         stuck = wait_until(lambda: (cur := engine.session(s.id)).status is S.STUCK and cur, timeout=15,
                            message=lambda: str(engine.session(s.id)))
         assert stuck.activity.state is ActivityState.WORKING
+        # The reaction is claimed just after the status changes (same loop pass): wait for it, then exactly one.
+        wait_until(lambda: engine.store.claims(s.id), timeout=5)
         assert [c["event"] for c in engine.store.claims(s.id)] == ["agent_stuck"]
         # The nudge waits for the prompt; the agent finishes its turn, is idle, then gets it.
         (standin / s.id / "release").touch()
@@ -51,6 +53,7 @@ def test_stuck_then_recovered_then_exited_and_restored(
         engine.send_keys(s.id, "C-c")  # the agent dies of the interrupt
         exited = wait_until(lambda: (cur := engine.session(s.id)).status is S.EXITED and cur, timeout=10)
         assert exited.exit_code not in (None, 0) and exited.activity.state is ActivityState.EXITED
+        wait_until(lambda: "agent_exited" in [c["event"] for c in engine.store.claims(s.id)], timeout=5)
         assert [c["event"] for c in engine.store.claims(s.id)].count("agent_exited") == 1, "one exit, one reaction"
         restored = engine.restore(s.id)
         assert restored.status is S.WORKING
