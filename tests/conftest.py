@@ -20,7 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def claude_bin() -> str | None:
-    """The real Claude Code CLI: the project's .tools copy, else PATH."""
+    """The real Claude Code CLI: ``$AO_CLAUDE_BIN`` (to try another version), the project's .tools copy, else PATH."""
+    override = os.environ.get("AO_CLAUDE_BIN")
+    if override:
+        return override if Path(override).exists() else None
     local = ROOT / ".tools" / "node_modules" / ".bin" / "claude"
     if local.exists():
         return str(local)

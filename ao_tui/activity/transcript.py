@@ -93,6 +93,15 @@ class OpenTool:
         return f"{self.name} {self.target}".strip()
 
 
+#: Claude Code 2.1.3xx records pasted text inside these tags (2.1.197 did not).
+_PASTED = re.compile(r'<pasted_content id="[^"]*">\n?(.*?)\n?</pasted_content id="[^"]*">', re.DOTALL)
+
+
+def unwrap_pasted(text: str) -> str:
+    """A user turn as it was typed or pasted, without the tags newer Claude Code wraps pastes in."""
+    return _PASTED.sub(lambda m: m.group(1), text).strip() if "<pasted_content" in text else text
+
+
 def asks_question(text: str) -> bool:
     """Whether the agent's last words end by asking the human something.
 

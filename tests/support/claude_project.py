@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from ao_tui.activity.transcript import unwrap_pasted
 from ao_tui.models import Session
 from tests.conftest import claude_bin
 from tests.support.claude_env import claude_env
@@ -105,11 +106,11 @@ def user_turns(path: Path | None) -> list[str]:
             continue
         content = record.get("message", {}).get("content")
         if isinstance(content, str):
-            turns.append(content)
+            turns.append(unwrap_pasted(content))
         elif isinstance(content, list):
             texts = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
             if texts and not any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
-                turns.append("\n".join(texts))
+                turns.append(unwrap_pasted("\n".join(texts)))
     return turns
 
 

@@ -425,3 +425,11 @@ def test_events_reader_starts_near_the_end_of_a_long_file(tmp_path: Path) -> Non
     events = EventsReader(path).poll()
     assert events[-1]["event"] == "Stop"
     assert 0 < len(events) < 20000
+
+
+def test_pasted_text_is_unwrapped_from_newer_claude_codes_tags() -> None:
+    from ao_tui.activity.transcript import unwrap_pasted
+
+    recorded = '\n\n<pasted_content id="b7fb">\nCI failed on ao/rc-1.\nFailing checks: pytest\n</pasted_content id="b7fb">\n'
+    assert unwrap_pasted(recorded) == "CI failed on ao/rc-1.\nFailing checks: pytest"
+    assert unwrap_pasted("typed <b>as is</b>\n") == "typed <b>as is</b>\n"
