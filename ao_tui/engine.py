@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,6 @@ INSTALL_HINTS = {
 
 def _check_executable(command: str, env: dict[str, str], agent: str) -> None:
     """Refuse to start an agent whose program is not there: a pane that dies at once says nothing."""
-    import shutil
-
     found = shutil.which(command, path=env.get("PATH") or os.environ.get("PATH"))
     if found is None:
         hint = INSTALL_HINTS.get(agent)
@@ -298,7 +297,8 @@ class Engine:
         ws = self.workspace(session.project)
         # A marker lives while the workspace is being made: found at launch, the last making was cut
         # off (kill -9 mid-spawn) and the checkout may lack its included files or setup: make it again.
-        making = paths.ensure_dir(paths.session_dir(session.id)) / "workspace-incomplete"
+        session_dir = paths.ensure_dir(paths.session_dir(session.id))
+        making = session_dir / "workspace-incomplete"
         if making.exists() and ws.exists(workspace_path):
             ws.discard(cfg.repo, workspace_path)
         if not ws.exists(workspace_path):
@@ -312,8 +312,7 @@ class Engine:
         env = agent.environment(spec)
         _check_executable(argv[0], env, agent.name)
         env["AO_SESSION_ID"] = session.id
-        env.update(commit_trailer.install(paths.ensure_dir(paths.session_dir(session.id)), workspace_path,
-                                          self.model_trailer(session)))
+        env.update(commit_trailer.install(session_dir, workspace_path, self.model_trailer(session)))
         runtime = self.runtime(session)
         if session.runtime_handle in runtime.list_handles():
             runtime.kill(session.runtime_handle)  # a dead pane kept for its exit status
@@ -493,9 +492,7 @@ class Engine:
         if session.task_id:
             body += f"\n\nTask: {session.task_id}"
         scm = self.scm(session.project)
-        publish = getattr(scm, "publish_branch", None)  # (SCMs from before the method have none)
-        if callable(publish):
-            publish(cfg.repo, Path(session.workspace), session.branch)  # GitHub: push what the agent did not
+        scm.publish_branch(cfg.repo, Path(session.workspace), session.branch)  # GitHub: push what the agent did not
         pr = scm.open_pr(
             cfg.repo, Path(session.workspace), session.branch, cfg.default_branch, session.title or session.id, body
         )
@@ -658,18 +655,16 @@ class Engine:
 
     # -- recovery --------------------------------------------------------------
 
-    def reconcile(self) -> list[str]:
-        """After a crash or restart: find every live agent again, mark the dead.
+    def agent_liveness(self, sessions: list[Session]) -> Iterator[tuple[Session, bool, int | None]]:
+        """Each session's agent: alive or not, and its exit status when known.
 
-        One runtime listing covers every session of a runtime (``ao ls`` calls
-        this, so it must stay cheap with a hundred sessions). Returns the ids
-        whose status changed.
+        One runtime listing covers every session of a runtime (so ``ao ls`` and the loop stay
+        cheap with a hundred sessions); a runtime is asked about one handle only when its
+        listing cannot tell (no listing at all, or a dead pane whose status it has not read).
+        A session whose runtime cannot be asked is left out, with a warning.
         """
-        changed: list[str] = []
         listings: dict[tuple[str, str], dict[str, Any]] = {}
-        for s in self.sessions():
-            if s.status in (S.KILLED, S.DONE, S.MERGED, S.EXITED):
-                continue
+        for s in sessions:
             try:
                 runtime = self.runtime(s)
                 key = (s.project, s.runtime)
@@ -677,15 +672,25 @@ class Engine:
                     listings[key] = runtime.panes()
                 pane = listings[key].get(s.runtime_handle)
                 if pane is not None and not pane.dead:
-                    alive, code = True, None
+                    yield s, True, None
+                elif pane is None and listings[key]:
+                    yield s, False, None  # the listing is whole: a handle it lacks is gone
                 elif pane is not None and pane.exit_code is not None:
-                    alive, code = False, pane.exit_code
-                else:  # not listed (or a runtime without listings): ask about this one
+                    yield s, False, pane.exit_code
+                else:
                     status = runtime.status(s.runtime_handle)
-                    alive, code = status.alive, status.exit_code
+                    yield s, status.alive, status.exit_code
             except Exception as exc:
                 log.warning("cannot check %s: %s", s.id, exc)
-                continue
+
+    def reconcile(self) -> list[str]:
+        """After a crash or restart: find every live agent again, mark the dead.
+
+        Returns the ids whose status changed.
+        """
+        changed: list[str] = []
+        unsettled = [s for s in self.sessions() if s.status not in (S.KILLED, S.DONE, S.MERGED, S.EXITED)]
+        for s, alive, code in self.agent_liveness(unsettled):
             if alive:
                 if s.status is S.SPAWNING:
                     self.store.transition(s.id, S.WORKING, reason="found alive after restart")

@@ -361,30 +361,10 @@ class EngineLoop:
 
     def _check_liveness(self) -> None:
         """One runtime listing for every session: marks agents that died."""
-        by_runtime: dict[tuple[str, str], Any] = {}
-        for s in self.engine.sessions():
-            if not lifecycle.has_live_agent(s.status) or s.status is S.SPAWNING:
+        live = [s for s in self.engine.sessions() if lifecycle.has_live_agent(s.status) and s.status is not S.SPAWNING]
+        for s, alive, code in self.engine.agent_liveness(live):
+            if alive:
                 continue
-            key = (s.project, s.runtime)
-            try:
-                if key not in by_runtime:
-                    by_runtime[key] = self.engine.runtime(s).panes()
-            except Exception as exc:
-                log.warning("runtime listing failed: %s", exc)
-                continue
-            pane = by_runtime[key].get(s.runtime_handle)
-            if pane is not None and not pane.dead:
-                continue
-            if pane is None and not by_runtime[key]:
-                # panes() may be unimplemented; ask directly before declaring death
-                if self.engine.runtime(s).status(s.runtime_handle).alive:
-                    continue
-            code = pane.exit_code if pane is not None else None
-            if pane is not None and code is None:
-                try:  # the listing may not know the status yet; status() makes the runtime find it
-                    code = self.engine.runtime(s).status(s.runtime_handle).exit_code
-                except Exception as exc:
-                    log.debug("exit status of %s: %s", s.id, exc)
             reason = f"agent exited ({code})" if code is not None else "agent not running"
             updated = self.store.transition(
                 s.id, S.EXITED, reason=reason, exit_code=code, only_from={s.status},
@@ -557,11 +537,8 @@ class EngineLoop:
         if failed is not None and time.monotonic() - failed[1] < self.push_retry_seconds:
             return False
         try:
-            scm = self.engine.scm(s.project)
-            publish = getattr(scm, "publish_branch", None)
-            if not callable(publish):
-                return True
-            pushed = publish(self.engine.project_config(s.project).repo, Path(s.workspace), s.branch)
+            pushed = self.engine.scm(s.project).publish_branch(
+                self.engine.project_config(s.project).repo, Path(s.workspace), s.branch)
         except Exception as exc:
             if self._note_rate_limit(s.project, exc):
                 return False
@@ -586,13 +563,7 @@ class EngineLoop:
         if not isinstance(reset_at, (int, float)):
             return False
         if time.time() >= self._rate_limited_until:  # not the back-off already reported
-            text = None
-            try:
-                message = getattr(self.engine.scm(project), "rate_limit_message", None)
-                text = message() if callable(message) else None
-            except Exception:
-                text = None
-            text = text or str(exc)
+            text = str(exc)  # e.g. "GitHub rate limit: resets at 14:05"
             log.warning("%s; PR, CI and review updates wait until then", text)
             self.engine.notify(text, "PR, CI and review updates wait until then; nothing is lost.")
         self._rate_limited_until = max(self._rate_limited_until, float(reset_at))

@@ -209,7 +209,7 @@ class AoApp(App[None]):
         self.session_list.focus()
         self._unsubscribe = self.engine.subscribe(lambda s: self.post_message(SessionChanged(s)))
         self._unsubscribe_notices = self.engine.subscribe_notifications(
-            lambda n: self.post_message(EngineNotice(n.title, n.body, n.urgency, getattr(n, "session_id", None)))
+            lambda n: self.post_message(EngineNotice(n.title, n.body, n.urgency, n.session_id))
         )
         self.call_after_refresh(self._start_background)
         self.set_interval(15, self._tick)
