@@ -28,6 +28,7 @@ from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError
 from ao_tui.models import Activity, ActivityState, Event, Session, utcnow
 from ao_tui.models import SessionStatus as S
+from ao_tui.prompts import says_ready
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -602,7 +603,7 @@ class EngineLoop:
 
     def _maybe_open_pr(self, s: Session) -> None:
         """Open the PR once the agent has committed work and says it is ready."""
-        if "READY" not in s.last_message and not s.extra.get("auto_pr"):
+        if not says_ready(s.last_message) and not s.extra.get("auto_pr"):
             return
         cfg = self.engine.project_config(s.project)
         ahead = subprocess.run(

@@ -17,6 +17,7 @@ from collections import Counter
 from typing import Any
 
 from ao_tui.models import Session, utcnow
+from ao_tui.prompts import READY
 from ao_tui.store import Store
 
 #: A theme, the words that reveal it in a review comment, and the advice it becomes.
@@ -116,7 +117,7 @@ def retrospective(store: Store, project: str, *, max_lessons: int = 5, recent: i
     for name, n in checks.items():
         if n >= MIN_SESSIONS:
             scored.append((n, f"CI check `{name}` failed in {n} of the last {total} sessions: "
-                              "run it yourself and make it pass before saying READY."))
+                              f"run it yourself and make it pass before saying {READY}."))
     for name, n in tests.items():
         if n >= MIN_SESSIONS:
             scored.append((n, f"The test `{name}` failed in {n} sessions: read it before changing the code it covers."))

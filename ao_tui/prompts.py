@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import re
+
 from ao_tui.models import Task
 
-STANDARD_RULES = """\
+#: The word an agent says, on a line of its own, when its work is complete: it opens the PR.
+READY = "READY"
+#: How every prompt asks for it (the rules, reaction messages, lessons).
+READY_RULE = f"say {READY} on a line of its own"
+#: The marker as that rule defines it: a line holding only the word (Markdown emphasis, a quote
+#: marker and a final full stop forgiven). "NOT READY" or "I am not READY yet" are not it.
+_READY_LINE = re.compile(rf"^[ \t>*_`]*{READY}[ \t.!*_`]*$", re.MULTILINE)
+
+
+def says_ready(text: str) -> bool:
+    """Whether the agent's message says it is done (the READY marker on a line of its own)."""
+    return bool(text) and _READY_LINE.search(text) is not None
+
+
+STANDARD_RULES = f"""\
 Rules for this session:
-- Work only on the git branch `{branch}` in this directory; do not switch branches.
+- Work only on the git branch `{{branch}}` in this directory; do not switch branches.
 - Commit early with clear messages. End every commit message with the trailer:
-  {trailer}
+  {{trailer}}
 - Run the project's tests before you say you are done.
-- When the work is complete and committed, say READY on a line of its own.
+- When the work is complete and committed, {READY_RULE}.
 - If you need a decision from the human, ask one clear question and stop."""
 
 #: Added when the project's SCM is GitHub: the PR is opened (and CI runs) on what is pushed.

@@ -100,12 +100,12 @@ class ClaudeCodeAgent(Agent):
         extra = spec.extra_rules.strip()
         if extra.startswith(_RULES_HEADER):
             return extra
-        from ao_tui.prompts import session_rules
+        from ao_tui.prompts import READY_RULE, session_rules
 
         branch = _current_branch(spec.workspace) or "you were started on"
         trailer = self.model_trailer(spec.model or "Claude Code")
         return session_rules(branch, trailer, extra) + (
-            "\n- When done, push the branch and open a pull request if you can; then say READY."
+            f"\n- When done, push the branch and open a pull request if you can; then {READY_RULE}."
         )
 
     def _prompt_argument(self, spec: LaunchSpec) -> str:

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from ao_tui.models import Session
+from ao_tui.prompts import READY_RULE
 from ao_tui.slots.reactions import Reaction, ReactionHost, ReactionResult, Trigger
 
 MAX_MESSAGE_CHARS = 12_000
@@ -29,7 +30,7 @@ TEMPLATES = {
     "changes_requested": (
         "The reviewer requested changes on your PR {pr}:\n\n"
         "{comments}\n\n"
-        "Address every point, run the tests, commit, and say READY on a line of its own when done."
+        f"Address every point, run the tests, commit, and {READY_RULE} when done."
     ),
     "review_comment": (
         "New review comment on your PR {pr}:\n\n"
