@@ -65,8 +65,6 @@ class PluginRef(BaseModel):
             return {"plugin": value}
         if not isinstance(value, dict):
             raise ValueError("expected a plugin name, or a mapping with a `plugin` key and its options")
-        if "poll_interval" in value:
-            _check_duration(value["poll_interval"])
         return value
 
     @property
@@ -236,22 +234,22 @@ def find_config(explicit: str | os.PathLike[str] | None = None, cwd: Path | None
     return user if user.is_file() else None
 
 
-def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+def line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
     """Map every key path in a composed YAML document to its 1-based line."""
     lines: dict[tuple[Any, ...], int] = {path: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
             sub = (*path, key)
-            lines.update(_line_index(value_node, sub))
+            lines.update(line_index(value_node, sub))
             lines[sub] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            lines.update(_line_index(item, (*path, i)))
+            lines.update(line_index(item, (*path, i)))
     return lines
 
 
-def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+def nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
     for end in range(len(loc), -1, -1):
         key = tuple(str(p) if not isinstance(p, int) else p for p in loc[:end])
         if key in lines:
@@ -288,7 +286,7 @@ def _raise_invalid(exc: ValidationError, source: str, lines: dict[tuple[Any, ...
         msg = "unknown key"
     elif err["type"] == "missing":
         msg = "required key is missing"
-    raise ConfigError(source, _nearest_line(lines, loc), field, msg) from None
+    raise ConfigError(source, nearest_line(lines, loc), field, msg) from None
 
 
 def parse_config(text: str, source: str = CONFIG_NAME, base_dir: Path | None = None) -> Config:
@@ -304,7 +302,7 @@ def parse_config(text: str, source: str = CONFIG_NAME, base_dir: Path | None = N
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(source, 1, None, "the top level must be a mapping")
-    lines = _line_index(node) if node is not None else {}
+    lines = line_index(node) if node is not None else {}
     defaults = data.get("defaults")
     if defaults is not None:
         if not isinstance(defaults, dict):
@@ -344,12 +342,41 @@ def load_config(explicit: str | os.PathLike[str] | None = None, cwd: Path | None
     return parse_config(text, str(path))
 
 
+def _check_plugin_options(source: str, lines: dict[tuple[Any, ...], int], slot: str, ref: PluginRef,
+                          loc: tuple[Any, ...]) -> None:
+    """The plugin's own ``Options`` model judges its options (a plugin without one takes any)."""
+    from ao_tui.errors import PluginError
+    from ao_tui.registry import load
+    from ao_tui.slots.base import option_problem
+
+    try:
+        cls = load(slot, ref.plugin)
+    except PluginError as exc:
+        raise ConfigError(source, nearest_line(lines, loc), ".".join(map(str, loc)), str(exc)) from None
+    if cls.Options is not None:
+        problem = option_problem(cls.Options, ref.options)
+    elif cls.CommonOptions is not None:  # what the engine itself reads, even from a plugin that declares nothing
+        common = cls.CommonOptions
+        problem = option_problem(common, {k: v for k, v in ref.options.items() if k in common.model_fields})
+    else:
+        problem = None
+    if problem is None:
+        return
+    key, message = problem
+    where = (*loc, *key)
+    if where not in lines and loc[0] == "projects":  # the key came from `defaults:`
+        inherited = ("defaults", *loc[2:], *key)
+        where = inherited if inherited in lines else where
+    raise ConfigError(source, nearest_line(lines, where), ".".join(map(str, where)), message)
+
+
 def check_projects(config: Config) -> None:
-    """Refuse projects whose repository does not exist, naming the line."""
+    """Refuse unknown plugins, plugin options their plugin does not take, and projects whose
+    repository does not exist, naming the line."""
     if config.path is None:
         return
     text = config.path.read_text(encoding="utf-8")
-    lines = _line_index(yaml.compose(text)) if text.strip() else {}
+    lines = line_index(yaml.compose(text)) if text.strip() else {}
     from ao_tui.registry import available
 
     installed = available()
@@ -361,6 +388,8 @@ def check_projects(config: Config) -> None:
         ]
         refs.append(("agent", project.agent.plugin, ("projects", name, "agent")))
         refs += [("notifier", ref.plugin, ("projects", name, "notifiers", i)) for i, ref in enumerate(project.notifiers)]
+        with_options = [(slot, ref, ("projects", name, slot)) for slot, ref in slots.items()]
+        with_options += [("notifier", ref, ("projects", name, "notifiers", i)) for i, ref in enumerate(project.notifiers)]
         refs += [
             ("reactions", r.action, ("projects", name, "reactions", event))
             for event, r in project.reactions.items() if r.action != "none"
@@ -369,9 +398,11 @@ def check_projects(config: Config) -> None:
             if plugin not in installed[slot]:
                 known = ", ".join(sorted(installed[slot])) or "none installed"
                 raise ConfigError(
-                    str(config.path), _nearest_line(lines, loc), ".".join(map(str, loc)),
+                    str(config.path), nearest_line(lines, loc), ".".join(map(str, loc)),
                     f"unknown {slot} plugin {plugin!r}; installed: {known}",
                 )
+        for slot, ref, loc in with_options:
+            _check_plugin_options(str(config.path), lines, slot, ref, loc)
         if not (project.repo / ".git").exists():
             raise ConfigError(
                 str(config.path),
@@ -382,7 +413,23 @@ def check_projects(config: Config) -> None:
 
 
 def json_schema() -> dict[str, Any]:
-    return Config.model_json_schema()
+    """The config's JSON Schema, with every installed plugin's options under its slot."""
+    import json
+
+    from ao_tui.registry import options_schemas
+
+    schema = Config.model_json_schema()
+    plugins = options_schemas(("runtime", "workspace", "tracker", "scm", "terminal", "notifier"))
+    schema["$defs"].update(plugins["$defs"])
+    project = schema["$defs"]["ProjectConfig"]["properties"]
+    for slot, slot_schema in plugins["slots"].items():
+        if slot == "notifier":
+            project["notifiers"]["items"] = slot_schema
+        else:
+            project[slot] = {**slot_schema, "default": project[slot].get("default")}
+    if '"#/$defs/PluginRef"' not in json.dumps(schema):
+        del schema["$defs"]["PluginRef"]
+    return schema
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -228,7 +228,7 @@ class EngineLoop:
         transcript = agent.transcript_path(spec) if agent.has_transcript else None
         # Hooks come with a transcript (Claude Code); an agent with neither is read from its
         # screen alone (the monitor does that only when it has no file to follow).
-        hooks = getattr(agent, "has_hooks", agent.has_transcript)
+        hooks = agent.has_hooks
         self.monitor.track(
             session.id,
             events_file=self.engine.events_file(session.id) if hooks else None,
@@ -578,10 +578,9 @@ class EngineLoop:
             except Exception as exc:
                 log.warning("no SCM for %s: %s", project, exc)
                 continue
-            add_listener = getattr(scm, "add_listener", None)
-            if callable(add_listener) and scm not in self._scms:
+            if scm not in self._scms:
                 self._scms.append(scm)
-                add_listener(self._on_ci_finished)
+                scm.add_listener(self._on_ci_finished)
 
     def _on_ci_finished(self, branch: str, sha: str) -> None:
         for s in self.engine.sessions():
@@ -591,12 +590,10 @@ class EngineLoop:
 
     def _close_scms(self) -> None:
         for scm in self._scms:
-            close = getattr(scm, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception:
-                    log.exception("closing SCM %s", getattr(scm, "name", "?"))
+            try:
+                scm.close()
+            except Exception:
+                log.exception("closing SCM %s", scm.name)
         # A closed SCM runs no more CI: let a later start create fresh ones.
         self.engine.forget_plugins("scm")
         self._scms.clear()

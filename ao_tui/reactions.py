@@ -122,8 +122,7 @@ class ReactionRunner:
         from ao_tui.registry import create
         from ao_tui.slots.base import PluginContext
 
-        host_factory = getattr(engine, "reaction_host", None)
-        host: ReactionHost = host_factory() if callable(host_factory) else EngineHost(engine)
+        host: ReactionHost = EngineHost(engine)
         actions: dict[str, Reaction] = {}
 
         def load_action(name: str) -> Reaction:

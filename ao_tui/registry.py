@@ -11,7 +11,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from ao_tui.errors import PluginError
-from ao_tui.slots import SLOTS, Plugin, PluginContext
+from ao_tui.slots import SLOTS, Plugin, PluginContext, interface
 
 GROUP = "ao_tui.plugins"
 
@@ -42,6 +42,10 @@ def load(slot: str, name: str) -> type[Plugin]:
         cls = eps[name].load()
     except Exception as exc:  # a broken third-party plugin must not take ao down
         raise PluginError(f"{slot} plugin {name!r} failed to load: {exc}") from exc
+    base = interface(slot)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise PluginError(f"{slot} plugin {name!r} ({eps[name].value}) does not subclass "
+                          f"{base.__module__}.{base.__qualname__}")
     cls.name = name
     return cls
 
@@ -57,3 +61,33 @@ def create(slot: str, name: str, context: PluginContext, **options: Any) -> Any:
             options={**context.options, **options},
         )
     return cls(context)
+
+
+def options_schemas(slots: tuple[str, ...] = SLOTS) -> dict[str, dict[str, Any]]:
+    """JSON Schema for each slot's config value: a plugin's bare name, or a mapping of ``plugin``
+    and that plugin's options (from its ``Options``; any keys for a plugin that declares none).
+
+    Returns ``{"$defs": {...}, "slots": {slot: schema}}``; a plugin that fails to load is left out.
+    """
+    defs: dict[str, Any] = {}
+    by_slot: dict[str, Any] = {}
+    for slot in slots:
+        names = sorted(_entry_points()[slot])
+        choices: list[dict[str, Any]] = [{"type": "string", "enum": names}] if names else []
+        for name in names:
+            try:
+                model = load(slot, name).Options
+            except PluginError:
+                continue
+            schema: dict[str, Any] = {"type": "object", "additionalProperties": True, "properties": {}}
+            if model is not None:
+                schema = model.model_json_schema(ref_template="#/$defs/{model}")
+                defs.update(schema.pop("$defs", {}))
+                schema["additionalProperties"] = False
+            schema["title"] = f"{slot} {name}"
+            schema["properties"] = {"plugin": {"const": name}, **schema.get("properties", {})}
+            schema["required"] = ["plugin", *schema.get("required", [])]
+            defs[f"{slot}.{name}"] = schema
+            choices.append({"$ref": f"#/$defs/{slot}.{name}"})
+        by_slot[slot] = {"anyOf": choices} if choices else {"type": ["string", "object"]}
+    return {"$defs": defs, "slots": by_slot}

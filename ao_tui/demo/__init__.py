@@ -445,8 +445,7 @@ class DemoFleet:
     def _human_attached(engine: Any, s: Any) -> bool:
         """Whether a human's terminal is attached to the session (runtime ``tmux`` can tell)."""
         try:
-            clients = getattr(engine.runtime(s), "human_clients", None)
-            return bool(clients(s.runtime_handle)) if clients is not None else False
+            return bool(engine.runtime(s).human_clients(s.runtime_handle))
         except Exception:
             return False
 

@@ -261,12 +261,6 @@ def _last_lines(screen: str, n: int = 25) -> str:
 
 def transcript_summary(engine: Engine, session: Session, limit: int = 3) -> str:
     """The agent's last few messages, from its transcript when it writes one."""
-    custom = getattr(engine, "transcript_summary", None)
-    if callable(custom):
-        try:
-            return str(custom(session.id))
-        except Exception:
-            pass
     texts: list[str] = []
     try:
         agent = engine.agent(session)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from ao_tui.models import ActivityState
 from ao_tui.slots.base import Plugin
@@ -36,6 +37,10 @@ class Agent(Plugin):
     slot = "agent"
     #: Whether this agent writes a transcript ao can tail.
     has_transcript: bool = False
+    #: Whether this agent reports through hooks into the session's events file (Claude Code).
+    has_hooks: bool = False
+    #: The oldest and newest version of the agent's CLI its plugin was tested against (``ao doctor``).
+    tested_versions: ClassVar[tuple[str, str] | None] = None
 
     def new_agent_session_id(self) -> str:
         import uuid
@@ -50,12 +55,25 @@ class Agent(Plugin):
     def restore_argv(self, spec: LaunchSpec) -> list[str]:
         """The argument list that brings the agent back with its conversation."""
 
+    def executable(self, spec: LaunchSpec) -> list[str]:
+        """The command that runs the agent's program (``--version`` after it prints its version)."""
+        return list(spec.command) if spec.command else self.launch_argv(spec)[:1]
+
     def environment(self, spec: LaunchSpec) -> dict[str, str]:
         """Environment for the agent process (secrets come from ao's own env)."""
         return dict(spec.env)
 
     def prepare_workspace(self, spec: LaunchSpec) -> None:
         """Install hooks and settings before launch (merge, never clobber)."""
+
+    def install_hooks(self, spec: LaunchSpec) -> Path | None:
+        """Write the agent's hook settings into ``spec.workspace`` (merged with what is there);
+        the settings file, or None for an agent without hooks."""
+        return None
+
+    def hook_command(self, spec: LaunchSpec) -> str:
+        """The command the agent runs on each event (it appends to ``spec.events_file``)."""
+        raise NotImplementedError(f"agent {self.name} has no hooks")
 
     def transcript_path(self, spec: LaunchSpec) -> Path | None:
         """Where the agent's transcript is or will be, if it writes one."""

@@ -95,6 +95,10 @@ class Runtime(Plugin):
         """Argument list that attaches a terminal to the session."""
         raise NotImplementedError
 
+    def human_clients(self, handle: str) -> list[str]:
+        """Terminals a person has attached to the session (their size wins over ao's)."""
+        return []
+
     def resize(self, handle: str, width: int, height: int) -> None:
         """Follow the viewer's size. Optional."""
 

@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
 
 from ao_tui.models import Check, PullRequest
-from ao_tui.slots.base import Plugin
+from ao_tui.slots.base import Plugin, PluginOptions, Seconds
+
+
+class SCMOptions(PluginOptions):
+    """Options the engine reads for any SCM; a plugin's ``Options`` extends these."""
+
+    poll_interval: Seconds | None = Field(
+        default=None, description="How often open PRs and CI are re-read (default: 3s local, 30s github).")
+    merge_method: Literal["merge", "squash", "rebase"] | None = Field(
+        default=None, description="How PRs are merged unless the human or the reaction names a method.")
 
 
 class SCM(Plugin):
     slot = "scm"
+    CommonOptions = SCMOptions
+
+    def add_listener(self, callback: Callable[[str, str], None]) -> None:
+        """Call ``callback(branch, sha)`` when a CI run this SCM runs itself finishes.
+
+        The default does nothing: an SCM whose CI runs elsewhere is polled.
+        """
+
+    def close(self) -> None:
+        """Stop work the SCM runs itself (CI processes) when the engine stops."""
 
     @abstractmethod
     def open_pr(self, repo: Path, workspace: Path, branch: str, base: str, title: str, body: str) -> PullRequest:

@@ -18,7 +18,10 @@ import time
 from pathlib import Path
 
 from ao_tui.errors import AoError, InvalidName
+from pydantic import Field
+
 from ao_tui.names import contained_path, validate_branch, validate_session_id
+from ao_tui.slots.base import PluginOptions, Seconds
 from ao_tui.slots.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -176,9 +179,18 @@ def unsaved_commits(cwd: Path, tip: str, saved_refs: list[str]) -> list[str]:
     return [sha for sha in shas if sha in unmerged]
 
 
+class GitWorkspaceOptions(PluginOptions):
+    setup: str | list[str] | None = Field(
+        default=None, description="Command run in a new workspace (split like a shell would, never run by one).")
+    setup_timeout: Seconds = Field(default=600.0, description="Time the setup command may take.")
+    fetch_timeout: Seconds = Field(default=60.0, description="Time `git fetch origin` may take before branching.")
+
+
 class GitWorkspace(Workspace):
     """Paths, fetch, included files and setup: everything but how the checkout is made."""
 
+    Options: type[GitWorkspaceOptions] = GitWorkspaceOptions
+    options: GitWorkspaceOptions
     _last_fetch: dict[str, float]
 
     def root(self) -> Path:
@@ -211,7 +223,7 @@ class GitWorkspace(Workspace):
 
     def base_branch(self, repo: Path) -> str:
         cfg = self.context.project_config
-        base = getattr(cfg, "default_branch", None) or self.options.get("base")
+        base = getattr(cfg, "default_branch", None)
         if not base:
             head = git(repo, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD", check=False).strip()
             base = head.removeprefix("origin/") or "main"
@@ -225,7 +237,7 @@ class GitWorkspace(Workspace):
         if time.monotonic() - self._last_fetch.get(key, -1e9) < 60 or not remote_url(cwd):
             return
         try:
-            git(cwd, "fetch", "--quiet", "origin", *refspecs, timeout=float(self.options.get("fetch_timeout", 60)))
+            git(cwd, "fetch", "--quiet", "origin", *refspecs, timeout=self.options.fetch_timeout)
             self._last_fetch[key] = time.monotonic()
         except AoError as exc:
             log.warning("could not fetch origin (working from local refs): %s", exc)
@@ -239,9 +251,9 @@ class GitWorkspace(Workspace):
     def prepare(self, repo: Path, checkout: Path, session_id: str) -> None:
         """After the checkout exists: included files, then the setup command."""
         copy_included(repo, checkout)
-        setup = self.options.get("setup")
+        setup = self.options.setup
         if setup:
             argv = setup_argv(setup)
             if argv:
                 log_path = self.context.ao_home / "sessions" / session_id / "setup.log"
-                run_setup(argv, checkout, log_path, float(self.options.get("setup_timeout", 600)))
+                run_setup(argv, checkout, log_path, self.options.setup_timeout)

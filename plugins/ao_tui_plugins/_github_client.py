@@ -38,8 +38,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import Field
+
 from ao_tui.config import write_atomic
 from ao_tui.errors import AoError, NotFound
+from ao_tui.slots.base import PluginOptions, Seconds
 
 if TYPE_CHECKING:
     from github import Github
@@ -381,13 +384,24 @@ def _next_link(link: str) -> str | None:
     return None
 
 
+class GitHubOptions(PluginOptions):
+    """What the GitHub SCM and tracker share: where GitHub is and how hard to press it."""
+
+    repo: str | None = Field(default=None, description="owner/name (default: read from the origin remote).")
+    base_url: str | None = Field(default=None, description="The API root for GitHub Enterprise, "
+                                                          "e.g. https://github.example.com/api/v3.")
+    timeout: Seconds = Field(default=10.0, description="Time one request may take.")
+    seconds_between_writes: float | None = Field(
+        default=1.0, ge=0, description="Pause between two writes (GitHub's secondary rate limit).")
+
+
 _clients: dict[tuple[str, str, str], GitHubClient] = {}
 _clients_lock = threading.Lock()
 
 
-def shared_client(options: Mapping[str, Any], ao_home: Path | None = None, *, token: str | None = None,
+def shared_client(options: GitHubOptions, ao_home: Path | None = None, *, token: str | None = None,
                   token_name: str = "GITHUB_TOKEN") -> GitHubClient:
-    """The process-wide client for ``options["base_url"]`` and the environment's token
+    """The process-wide client for ``options.base_url`` and the environment's token
     (its ETag cache kept under ``ao_home/github`` when given).
 
     The SCM and the tracker of a project share it, and so share the cache and the
@@ -398,17 +412,17 @@ def shared_client(options: Mapping[str, Any], ao_home: Path | None = None, *, to
         token = token_from_env()
     if token is None:
         raise AoError("GitHub needs a token: set GITHUB_TOKEN (or GH_TOKEN) in the environment")
-    base_url = str(options.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+    base_url = (options.base_url or DEFAULT_BASE_URL).rstrip("/")
     key = (base_url, hashlib.sha256(token.encode()).hexdigest(), str(ao_home))
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            writes = options.get("seconds_between_writes", 1.0)
+            writes = options.seconds_between_writes
             cache_file = None
             if ao_home is not None:
                 host_key = hashlib.sha1(base_url.encode()).hexdigest()[:12]
                 cache_file = Path(ao_home) / "github" / f"cache-{host_key}.json"
-            client = GitHubClient(base_url, token, timeout=float(options.get("timeout", 10)),
+            client = GitHubClient(base_url, token, timeout=options.timeout,
                                   seconds_between_writes=float(writes) if writes is not None else None,
                                   cache_file=cache_file, token_name=token_name)
             _clients[key] = client

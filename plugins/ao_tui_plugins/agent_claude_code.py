@@ -55,6 +55,10 @@ _TOOL_EVENTS = {"PreToolUse", "PermissionRequest", "PermissionDenied", "PostTool
 #: the hook file's path, or the module name older versions of ao installed.
 HOOK_MARKERS = ("ao_tui/activity/hook.py", "ao_tui.activity.hook")
 
+#: The Claude Code releases the real-CLI tests ran against: the pinned oldest (scripts/setup) and npm's
+#: newest when they were last run (`ao doctor` warns outside this range).
+TESTED_VERSIONS = ("2.1.197", "2.1.332")
+
 #: Linux caps one argv string at 128 KiB (MAX_ARG_STRLEN); stay well under it.
 PROMPT_ARG_LIMIT = 100_000
 TASK_FILE = Path(".ao") / "task.md"
@@ -65,6 +69,8 @@ _RULES_HEADER = "Rules for this session:"
 
 class ClaudeCodeAgent(Agent):
     has_transcript = True
+    has_hooks = True
+    tested_versions = TESTED_VERSIONS
 
     # ------------------------------------------------------------------ argv
     def executable(self, spec: LaunchSpec) -> list[str]:
@@ -135,9 +141,14 @@ class ClaudeCodeAgent(Agent):
     def prepare_workspace(self, spec: LaunchSpec) -> None:
         validate_session_id(spec.session_id)
         if spec.events_file is not None:
-            merge_hooks(spec.workspace / ".claude" / "settings.local.json", self.hook_command(spec))
+            self.install_hooks(spec)
         trust_workspace(self.claude_json_path(spec), spec.workspace)
         _exclude_from_git(spec.workspace, [".claude/settings.local.json", ".ao/"])
+
+    def install_hooks(self, spec: LaunchSpec) -> Path:
+        settings = spec.workspace / ".claude" / "settings.local.json"
+        merge_hooks(settings, self.hook_command(spec))
+        return settings
 
     def hook_command(self, spec: LaunchSpec) -> str:
         """The shell command Claude Code runs on every event.

@@ -10,6 +10,7 @@ import logging
 import shutil
 import subprocess
 
+from ao_tui.slots.base import PluginOptions
 from ao_tui.slots.notifier import Notification, Notifier
 from ao_tui_plugins.notifier_terminal import one_line
 
@@ -19,6 +20,8 @@ URGENCIES = ("low", "normal", "critical")
 
 
 class DesktopNotifier(Notifier):
+    Options = PluginOptions  # no options
+
     timeout = 5.0
 
     def argv(self, notification: Notification, executable: str) -> list[str]:

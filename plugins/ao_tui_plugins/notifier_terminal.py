@@ -13,9 +13,11 @@ import logging
 import re
 import sys
 from datetime import datetime
-from typing import TextIO
+from typing import Literal, TextIO
 
-from ao_tui.slots.base import PluginContext
+from pydantic import Field
+
+from ao_tui.slots.base import PluginContext, PluginOptions
 from ao_tui.slots.notifier import Notification, Notifier
 
 log = logging.getLogger("ao.notifier.terminal")
@@ -31,16 +33,22 @@ def one_line(text: str, limit: int = 300) -> str:
 
 
 class TerminalNotifier(Notifier):
+    class Options(PluginOptions):
+        stream: Literal["stderr", "stdout"] = Field(default="stderr", description="Where the line is written.")
+        bell: bool = Field(default=True, description="Ring the bell for critical notifications on a terminal.")
+
+    options: Options
+
     def __init__(self, context: PluginContext, stream: TextIO | None = None) -> None:
         super().__init__(context)
         self._stream = stream
-        self.bell = bool(self.options.get("bell", True))
+        self.bell = self.options.bell
 
     @property
     def stream(self) -> TextIO:
         if self._stream is not None:
             return self._stream
-        return sys.stdout if self.options.get("stream") == "stdout" else sys.stderr
+        return sys.stdout if self.options.stream == "stdout" else sys.stderr
 
     def format(self, notification: Notification) -> str:
         stamp = datetime.now().strftime("%H:%M:%S")

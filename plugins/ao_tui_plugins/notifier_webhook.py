@@ -15,27 +15,36 @@ import logging
 import os
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from ao_tui.durations import parse_duration
+from pydantic import Field
+
 from ao_tui.models import utcnow
-from ao_tui.slots.base import PluginContext
+from ao_tui.slots.base import PluginContext, PluginOptions, Seconds
 from ao_tui.slots.notifier import Notification, Notifier
 
 log = logging.getLogger("ao.notifier.webhook")
 
 
 class WebhookNotifier(Notifier):
+    class Options(PluginOptions):
+        url: str = Field(default="", description="Where to POST (prefer url_env: webhook URLs are secrets).")
+        url_env: str | None = Field(default=None, description="The name of an environment variable holding the URL.")
+        format: Literal["json", "slack"] = "json"
+        timeout: Seconds = 5.0
+
+    options: Options
+
     def __init__(self, context: PluginContext) -> None:
         super().__init__(context)
-        self.format = str(self.options.get("format", "json"))
-        self.timeout = parse_duration(self.options.get("timeout", 5))
+        self.format = self.options.format
+        self.timeout = self.options.timeout
 
     @property
     def url(self) -> str:
-        env = self.options.get("url_env")
-        return os.environ.get(str(env), "") if env else str(self.options.get("url", ""))
+        env = self.options.url_env
+        return os.environ.get(env, "") if env else self.options.url
 
     def payload(self, notification: Notification) -> dict[str, Any]:
         if self.format == "slack":

@@ -26,6 +26,7 @@ from typing import Any
 
 from ao_tui.config import write_atomic
 from ao_tui.errors import AoError, NotFound
+from ao_tui.slots.base import PluginOptions
 from ao_tui.slots.runtime import PaneInfo, Runtime, RuntimeStatus
 from ao_tui_plugins.pty_supervisor import socket_address
 from ao_tui_plugins.runtime_tmux import validate_handle
@@ -51,6 +52,8 @@ def key_bytes(key: str) -> bytes:
 
 
 class ProcessRuntime(Runtime):
+    Options = PluginOptions  # no options
+
     #: Seconds the last ``send_text`` waited for the paste to land before Enter (for benchmarks).
     last_paste_wait: float = 0.0
 

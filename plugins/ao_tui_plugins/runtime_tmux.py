@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ao_tui.config import write_atomic
 from ao_tui.errors import AoError, InvalidName, NotFound
+from ao_tui.slots.base import PluginOptions
 from ao_tui.slots.runtime import PaneInfo, Runtime, RuntimeStatus
 from ao_tui_plugins.pty_supervisor import tty_input_pending
 
@@ -97,6 +98,8 @@ class _Pane:
 
 
 class TmuxRuntime(Runtime):
+    Options = PluginOptions  # no options
+
     #: Seconds the last ``send_text`` waited for the paste to land before Enter (for benchmarks).
     last_paste_wait: float = 0.0
 

@@ -68,16 +68,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
 
 from ao_tui.config import write_atomic
-from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState
 from ao_tui.names import validate_branch
-from ao_tui.slots.base import PluginContext
-from ao_tui.slots.scm import SCM
-from ao_tui_plugins._github_client import TOKEN_VARIABLES, GitHubClient, GitHubError, shared_client
+from ao_tui.slots.base import PluginContext, Seconds
+from ao_tui.slots.scm import SCM, SCMOptions
+from ao_tui_plugins._github_client import TOKEN_VARIABLES, GitHubClient, GitHubError, GitHubOptions, shared_client
 from ao_tui_plugins.scm_local import MergeConflict, log_excerpt
 
 log = logging.getLogger("ao.scm.github")
@@ -101,13 +102,6 @@ AO_REVIEW_NOTE = "\n\n---\n_ao: {verdict} by the human through ao. GitHub does n
 _SELF_REVIEW = "your own pull request"
 
 
-def _duration(options: dict[str, Any], key: str, default: float) -> float:
-    try:
-        return parse_duration(options.get(key, default))
-    except (ValueError, TypeError) as exc:
-        raise AoError(f"scm github: {key}: {exc}") from None
-
-
 def repo_from_remote(url: str) -> str:
     """``owner/name`` from a git remote URL (https, ssh or scp-like)."""
     match = _REMOTE.match(url.strip())
@@ -119,9 +113,8 @@ def repo_from_remote(url: str) -> str:
     return name
 
 
-def resolve_repo(options: dict[str, Any], repo: Path | None, plugin: str) -> str:
-    """The ``repo`` option, else the ``origin`` remote of ``repo``."""
-    name = options.get("repo")
+def resolve_repo(name: str | None, repo: Path | None, plugin: str) -> str:
+    """``name`` (the ``repo`` option), else the ``origin`` remote of ``repo``."""
     if name:
         name = str(name).strip()
         if not _REPO_NAME.match(name):
@@ -278,14 +271,36 @@ class AoReviews:
 class GitHubSCM(SCM):
     """PRs, checks, reviews and merges through the GitHub REST API (PyGithub)."""
 
+    class Options(SCMOptions, GitHubOptions):
+        merge_method: Literal["merge", "squash", "rebase"] = "squash"
+        detail_max_age: Seconds = Field(default=300.0, description="Longest an open PR's details go unread.")
+        list_max_age: Seconds = Field(default=10.0, description="Longest the list of open PRs goes unread.")
+        remote: str = Field(default="origin", description="The git remote session branches are pushed to.")
+        push_timeout: Seconds = Field(default=60.0, description="Time one `git push` may take.")
+        reviewer_token_env: str | None = Field(
+            default=None, description="The name of a variable holding a second user's token, for reviews.")
+
+        @field_validator("remote")
+        @classmethod
+        def _remote(cls, value: str) -> str:
+            if not _REMOTE_NAME.match(value):
+                raise ValueError(f"must be a git remote name, not {value!r}")
+            return value
+
+        @field_validator("reviewer_token_env")
+        @classmethod
+        def _env_name(cls, value: str | None) -> str | None:
+            if value is not None and not _ENV_NAME.match(value):
+                raise ValueError(f"must name an environment variable, not {value!r}")
+            return value
+
+    options: Options
+
     def __init__(self, context: PluginContext) -> None:
         super().__init__(context)
-        method = str(self.options.get("merge_method", "squash"))
-        if method not in MERGE_METHODS:
-            raise AoError(f"scm github: merge_method must be one of {', '.join(MERGE_METHODS)}, not {method!r}")
-        self.merge_method = method
-        self.detail_max_age = _duration(self.options, "detail_max_age", 300)
-        self.list_max_age = _duration(self.options, "list_max_age", 10)
+        self.merge_method = self.options.merge_method
+        self.detail_max_age = self.options.detail_max_age
+        self.list_max_age = self.options.list_max_age
         #: Seconds, monotonic; the benchmark replaces it to simulate an hour.
         self.clock: Callable[[], float] = time.monotonic
         self._client: GitHubClient | None = None
@@ -293,19 +308,14 @@ class GitHubSCM(SCM):
         self._lists: dict[str, _OpenList] = {}
         self._tracked: dict[tuple[str, int], _Tracked] = {}
         self._lock = threading.RLock()
-        self.remote = str(self.options.get("remote", "origin"))
-        if not _REMOTE_NAME.match(self.remote):
-            raise AoError(f"scm github: remote must be a git remote name, not {self.remote!r}")
-        self.push_timeout = _duration(self.options, "push_timeout", 60)
+        self.remote = self.options.remote
+        self.push_timeout = self.options.push_timeout
         self._pushed: dict[tuple[str, str], str] = {}
         self._stamps: dict[tuple[str, str], tuple[int, int] | None] = {}
         self._common_dirs: dict[str, Path] = {}
-        self.reviewer_token_env = self.options.get("reviewer_token_env")
-        if self.reviewer_token_env is not None and not _ENV_NAME.match(str(self.reviewer_token_env)):
-            raise AoError(f"scm github: reviewer_token_env must name an environment variable, "
-                          f"not {self.reviewer_token_env!r}")
+        self.reviewer_token_env = self.options.reviewer_token_env
         self._reviewer_missing_said = False
-        host_key = hashlib.sha1(str(self.options.get("base_url") or "https://api.github.com").rstrip("/")
+        host_key = hashlib.sha1((self.options.base_url or "https://api.github.com").rstrip("/")
                                 .encode()).hexdigest()[:12]
         ao_home = context.ao_home
         self.ao_reviews = AoReviews(Path(ao_home) / "github" / f"ao-reviews-{host_key}.json" if ao_home else None)
@@ -333,7 +343,7 @@ class GitHubSCM(SCM):
     def repo_name(self, repo: Path | None) -> str:
         key = str(repo)
         if key not in self._names:
-            self._names[key] = resolve_repo(self.options, repo, "scm github")
+            self._names[key] = resolve_repo(self.options.repo, repo, "scm github")
         return self._names[key]
 
     def rate_limit_message(self) -> str | None:

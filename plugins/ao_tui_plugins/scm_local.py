@@ -44,14 +44,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, field_validator
+
 from ao_tui.config import write_atomic
-from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState, utcnow
 from ao_tui.names import slugify, validate_branch
 from ao_tui.outcomes import failing_tests_in as failing_tests
-from ao_tui.slots.base import PluginContext
-from ao_tui.slots.scm import SCM
+from ao_tui.slots.base import PluginContext, Seconds
+from ao_tui.slots.scm import SCM, SCMOptions
 
 log = logging.getLogger("ao.scm.local")
 
@@ -152,11 +153,31 @@ def log_excerpt(text: str, max_lines: int = LOG_TAIL_LINES) -> str:
 class LocalSCM(SCM):
     """Branch = PR, CI = local commands, review = the human through ao."""
 
+    class Options(SCMOptions):
+        ci: list[str | list[str]] | dict[str, str | list[str]] | str | None = Field(
+            default=None, description="Commands run in the workspace on every new commit: a list, "
+                                      "or a mapping of check name to command (split like a shell would, never run by one).")
+        ci_timeout: Seconds = Field(default=600.0, description="Time before a CI command is stopped.")
+        ci_pass_env: list[str] = Field(
+            default_factory=list, description="Secret-looking variables (*TOKEN*, *API_KEY*...) CI may see.")
+        dismiss_stale_approvals: bool = Field(default=True, description="A new commit after approval asks for review again.")
+
+        @field_validator("ci", mode="before")
+        @classmethod
+        def _commands(cls, value: Any) -> Any:
+            try:
+                parse_ci(value)
+            except AoError as exc:
+                raise ValueError(str(exc).removeprefix("scm local: ")) from None
+            return value
+
+    options: Options
+
     def __init__(self, context: PluginContext) -> None:
         super().__init__(context)
-        self.commands = parse_ci(self.options.get("ci"))
-        self.ci_timeout = parse_duration(self.options.get("ci_timeout", 600))
-        self.dismiss_stale_approvals = bool(self.options.get("dismiss_stale_approvals", True))
+        self.commands = parse_ci(self.options.ci)
+        self.ci_timeout = self.options.ci_timeout
+        self.dismiss_stale_approvals = self.options.dismiss_stale_approvals
         self._listeners: list[Callable[[str, str], None]] = []
         self._runs: dict[str, threading.Thread] = {}
         self._workspace_locks: dict[str, threading.Lock] = {}
@@ -570,7 +591,7 @@ class LocalSCM(SCM):
     def _run_check(self, repo: Path, workspace: Path, sha: str, command: CICommand) -> dict[str, Any]:
         log_path = self.ci_dir(repo, sha) / command.log_name
         started = time.monotonic()
-        env = ci_environment(os.environ, self.options.get("ci_pass_env", []))
+        env = ci_environment(os.environ, self.options.ci_pass_env)
         env.update(CI="true", AO_CI="1", AO_CI_SHA=sha, PYTHONDONTWRITEBYTECODE="1")
         with log_path.open("w", encoding="utf-8") as out:
             out.write(f"$ {shlex.join(command.argv)}\n")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ao_tui.slots.base import PluginOptions
 from ao_tui.slots.terminal import Terminal
 
 
@@ -31,6 +32,8 @@ def tmux_socket_path(name: str) -> Path:
 
 
 class TmuxTerminal(Terminal):
+    Options = PluginOptions  # no options
+
     def attach_argv(self, runtime_attach_argv: list[str], inside_tmux: bool) -> list[str]:
         argv = list(runtime_attach_argv)
         if not argv or Path(argv[0]).name != "tmux" or not inside_tmux:

@@ -23,11 +23,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Task
 from ao_tui.slots.base import PluginContext
 from ao_tui.slots.tracker import Tracker
-from ao_tui_plugins._github_client import GitHubClient, shared_client
+from ao_tui_plugins._github_client import GitHubClient, GitHubOptions, shared_client
 from ao_tui_plugins.scm_github import resolve_repo
 
 STATUSES = ("open", "in_progress", "done")
@@ -47,10 +49,17 @@ def parse_depends(body: str) -> list[str]:
 class GitHubTracker(Tracker):
     """Issues labelled ``label`` in ``repo``."""
 
+    class Options(GitHubOptions):
+        label: str = Field(default="ao", description="Issues with this label are the backlog.")
+        in_progress_label: str | None = Field(
+            default="ao:in-progress", description="Label put on an issue while a session works on it (empty: none).")
+
+    options: Options
+
     def __init__(self, context: PluginContext) -> None:
         super().__init__(context)
-        self.label = str(self.options.get("label", "ao"))
-        self.in_progress_label = str(self.options.get("in_progress_label", "ao:in-progress") or "")
+        self.label = self.options.label
+        self.in_progress_label = self.options.in_progress_label or ""
         self._client: GitHubClient | None = None
         self._name: str | None = None
 
@@ -65,7 +74,7 @@ class GitHubTracker(Tracker):
         if self._name is None:
             cfg = self.context.project_config
             repo = Path(cfg.repo) if cfg is not None and getattr(cfg, "repo", None) else None
-            self._name = resolve_repo(self.options, repo, "tracker github")
+            self._name = resolve_repo(self.options.repo, repo, "tracker github")
         return self._name
 
     # -- reading ----------------------------------------------------------------------------

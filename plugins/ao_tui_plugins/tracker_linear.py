@@ -49,10 +49,11 @@ from email.message import Message
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from ao_tui.durations import parse_duration
+from pydantic import Field, field_validator
+
 from ao_tui.errors import AoError, NotFound, PluginError
 from ao_tui.models import Task
-from ao_tui.slots.base import PluginContext
+from ao_tui.slots.base import PluginContext, PluginOptions, Seconds
 from ao_tui.slots.tracker import Tracker
 
 log = logging.getLogger("ao.tracker.linear")
@@ -62,7 +63,6 @@ KEY_VARIABLE = "LINEAR_API_KEY"
 STATUSES = ("open", "in_progress", "done")
 BACKLOG_TYPES = ("triage", "backlog", "unstarted")
 DONE_TYPES = ("completed", "canceled")
-OPTIONS = ("team", "label", "state_types", "states", "started_state", "done_state", "api_url", "timeout")
 PAGE_SIZE = 100
 MAX_PAGES = 20  # 2000 issues: a backlog beyond that is a filter missing, not a list to walk
 TEAM_TTL = 300.0  # seconds a team's workflow states are trusted before being read again
@@ -155,14 +155,6 @@ def _option_error(option: str, problem: str) -> PluginError:
     return PluginError(f"tracker linear: option `{option}` {problem}")
 
 
-def _names(option: str, value: Any) -> list[str]:
-    """A string or a list of non-empty strings, as a list."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(v, str) and v.strip() for v in items):
-        raise _option_error(option, "must be a name or a list of names")
-    return [v.strip() for v in items]
-
-
 def _reset_at(headers: Message | Mapping[str, str] | None, now: float) -> float:
     """When the budget comes back: Linear's reset headers (epoch ms), else ``Retry-After``, else a minute."""
     resets: list[float] = []
@@ -194,51 +186,86 @@ class _Team:
 class LinearTracker(Tracker):
     """Issues of one Linear team (optionally with a label) in its backlog states."""
 
+    class Options(PluginOptions):
+        team: str = Field(description="The team key, as in issue identifiers (ENG for ENG-12).")
+        label: list[str] = Field(default_factory=list, description="Only issues with this label (or these labels).")
+        state_types: list[str] = Field(default_factory=lambda: ["backlog", "unstarted"],
+                                       description="Which issues form the backlog: triage, backlog, unstarted.")
+        states: list[str] = Field(default_factory=list, description="Or the backlog by workflow state name.")
+        started_state: str | None = Field(default=None, description="Where a started session moves its issue "
+                                                                    "(default: the first started state).")
+        done_state: str | None = Field(default=None, description="Where a merged PR moves its issue "
+                                                                 "(default: the first completed state).")
+        api_url: str = API_URL
+        timeout: Seconds = 20.0
+
+        @field_validator("team", mode="before")
+        @classmethod
+        def _team(cls, value: Any) -> str:
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError("is required: the team key, as in issue identifiers (ENG for ENG-12)")
+            if not _TEAM_KEY.match(value.strip()):
+                raise ValueError(f"{value!r} is not a team key (letters and digits, e.g. ENG)")
+            return value.strip().upper()
+
+        @field_validator("label", "state_types", "states", mode="before")
+        @classmethod
+        def _names(cls, value: Any) -> list[str]:
+            if value in (None, "", []):
+                return []
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(v, str) and v.strip() for v in items):
+                raise ValueError("must be a name or a list of names")
+            return [v.strip() for v in items]
+
+        @field_validator("state_types")
+        @classmethod
+        def _backlog_types(cls, value: list[str]) -> list[str]:
+            if not value or any(t not in BACKLOG_TYPES for t in value):
+                raise ValueError(f"takes {', '.join(BACKLOG_TYPES)} (started issues are in progress and "
+                                 "completed or canceled ones done, never backlog)")
+            return value
+
+        @field_validator("started_state", "done_state", mode="before")
+        @classmethod
+        def _state_name(cls, value: Any) -> str | None:
+            if value in (None, ""):
+                return None
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError("must be a workflow state name")
+            return value.strip()
+
+        @field_validator("api_url")
+        @classmethod
+        def _url(cls, value: str) -> str:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"must be an http(s) URL, got {value!r}")
+            return value
+
+        @field_validator("timeout")
+        @classmethod
+        def _positive(cls, value: float) -> float:
+            if value <= 0:
+                raise ValueError("must be more than 0s")
+            return value
+
+    options: Options
+
     def __init__(self, context: PluginContext) -> None:
         super().__init__(context)
-        unknown = sorted(set(self.options) - set(OPTIONS))
-        if unknown:
-            raise _option_error(unknown[0], f"is unknown (known: {', '.join(OPTIONS)})")
-        team = self.options.get("team")
-        if not isinstance(team, str) or not team.strip():
-            raise _option_error("team", "is required: the team key, as in issue identifiers (ENG for ENG-12)")
-        if not _TEAM_KEY.match(team.strip()):
-            raise _option_error("team", f"{team!r} is not a team key (letters and digits, e.g. ENG)")
-        self.team_key = team.strip().upper()
-        label = self.options.get("label")
-        self.labels = _names("label", label) if label not in (None, "", []) else []
-        types = self.options.get("state_types", ["backlog", "unstarted"])
-        self.state_types = _names("state_types", types)
-        wrong = [t for t in self.state_types if t not in BACKLOG_TYPES]
-        if wrong or not self.state_types:
-            raise _option_error("state_types", f"takes {', '.join(BACKLOG_TYPES)} (started issues are in "
-                                               "progress and completed or canceled ones done, never backlog)")
-        states = self.options.get("states")
-        self.state_names = _names("states", states) if states not in (None, "", []) else []
-        self.started_state = self._state_name_option("started_state")
-        self.done_state = self._state_name_option("done_state")
-        self.api_url = str(self.options.get("api_url", API_URL))
-        parts = urlsplit(self.api_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _option_error("api_url", f"must be an http(s) URL, got {self.api_url!r}")
-        try:
-            self.timeout = parse_duration(self.options.get("timeout", 20))
-        except (TypeError, ValueError):
-            raise _option_error("timeout", "must be a duration such as 20s") from None
-        if self.timeout <= 0:
-            raise _option_error("timeout", "must be more than 0s")
+        self.team_key = self.options.team
+        self.labels = self.options.label
+        self.state_types = self.options.state_types
+        self.state_names = self.options.states
+        self.started_state = self.options.started_state
+        self.done_state = self.options.done_state
+        self.api_url = self.options.api_url
+        self.timeout = self.options.timeout
         self._team: _Team | None = None
         self._uuids: dict[str, str] = {}  # identifier -> Linear's id, so a comment needs no look-up
         self._blocked_until = 0.0
         self.clock = time.time
-
-    def _state_name_option(self, option: str) -> str | None:
-        value = self.options.get(option)
-        if value in (None, ""):
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise _option_error(option, "must be a workflow state name")
-        return value.strip()
 
     # -- the wire ----------------------------------------------------------------------------
 

@@ -34,10 +34,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ao_tui.config import _line_index, _nearest_line, write_atomic
+from ao_tui.config import line_index, nearest_line, write_atomic
 from ao_tui.errors import AoError, ConfigError, NotFound
 from ao_tui.models import Task
-from ao_tui.slots.base import PluginContext
+from ao_tui.slots.base import PluginContext, PluginOptions
 from ao_tui.slots.tracker import Tracker
 
 STATUSES = ("open", "in_progress", "done")
@@ -93,13 +93,19 @@ class BacklogEntry(BaseModel):
 class LocalTracker(Tracker):
     """Tasks from ``<repo>/backlog.yaml`` (or the ``file`` option)."""
 
+    class Options(PluginOptions):
+        file: str = Field(default="backlog.yaml", description="The backlog file, relative to the repository.")
+        repo: Path | None = Field(default=None, description="The repository (default: the project's).")
+
+    options: Options
+
     def __init__(self, context: PluginContext) -> None:
         super().__init__(context)
-        repo = self.options.get("repo")
+        repo = self.options.repo
         if repo is None and context.project_config is not None:
             repo = context.project_config.repo
         self.repo = Path(repo) if repo is not None else Path.cwd()
-        file = Path(os.path.expanduser(str(self.options.get("file", "backlog.yaml"))))
+        file = Path(os.path.expanduser(self.options.file))
         self.path = file if file.is_absolute() else self.repo / file
 
     # -- reading and writing -------------------------------------------------
@@ -133,7 +139,7 @@ class LocalTracker(Tracker):
             raise ConfigError(source, mark.line + 1 if mark else None, None, f"invalid YAML: {problem}") from None
         if data is None:
             return []
-        lines = _line_index(node) if node is not None else {}
+        lines = line_index(node) if node is not None else {}
         if not isinstance(data, list):
             raise ConfigError(source, 1, None, "the backlog must be a list of tasks (- title: ...)")
         entries: list[BacklogEntry] = []
@@ -154,19 +160,19 @@ class LocalTracker(Tracker):
                     msg = "required key is missing"
                 name = item.get("id") if isinstance(item.get("id"), str) else where
                 field = ".".join([str(name), *map(str, err["loc"][:1])])
-                raise ConfigError(source, _nearest_line(lines, loc), field, msg) from None
+                raise ConfigError(source, nearest_line(lines, loc), field, msg) from None
         seen: dict[str, int] = {}
         for i, entry in enumerate(entries):
             if entry.id is None:
                 continue
             if entry.id in seen:
-                raise ConfigError(source, _nearest_line(lines, (i, "id")), f"{entry.id}.id",
+                raise ConfigError(source, nearest_line(lines, (i, "id")), f"{entry.id}.id",
                                   f"duplicate task id (first at entry {seen[entry.id] + 1})")
             seen[entry.id] = i
         for i, entry in enumerate(entries):
             for dep in entry.depends_on:
                 if dep not in seen:
-                    raise ConfigError(source, _nearest_line(lines, (i, "depends_on")),
+                    raise ConfigError(source, nearest_line(lines, (i, "depends_on")),
                                       f"{entry.id or f'tasks[{i}]'}.depends_on", f"no task {dep!r} in the backlog")
         return entries
 

@@ -13,14 +13,22 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from pydantic import Field
+
 from ao_tui.errors import AoError
 from ao_tui.names import validate_branch
-from ao_tui_plugins._git import GitWorkspace, git, is_repo, ref_exists, remote_url, uncommitted_changes, unsaved_commits
+from ao_tui.slots.base import Seconds
+from ao_tui_plugins._git import GitWorkspace, GitWorkspaceOptions, git, is_repo, ref_exists, remote_url, uncommitted_changes, unsaved_commits
 
 _SOURCE_KEY = "ao.source"
 
 
 class CloneWorkspace(GitWorkspace):
+    class Options(GitWorkspaceOptions):
+        clone_timeout: Seconds = Field(default=600.0, description="Time the clone may take.")
+
+    options: Options
+
     def create(self, repo: Path, session_id: str, branch: str, base: str) -> Path:
         repo = Path(repo).resolve()
         validate_branch(branch)
@@ -33,7 +41,7 @@ class CloneWorkspace(GitWorkspace):
         if url and "://" not in url and ":" not in url.split("/")[0] and not Path(url).is_absolute():
             url = str((repo / url).resolve())  # a relative path remote, relative to the repository
         try:
-            timeout = float(self.options.get("clone_timeout", 600))
+            timeout = self.options.clone_timeout
             if url:
                 git(path.parent, "clone", "--quiet", "--no-checkout", "--reference-if-able", str(repo), "--dissociate",
                     "--", url, str(path), timeout=timeout)  # fmt: skip

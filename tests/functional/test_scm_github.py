@@ -359,7 +359,7 @@ def test_a_reviewer_token_reviews_as_another_user(fake_github: FakeGitHub, tmp_p
     monkeypatch.delenv("AO_REVIEWER_TOKEN")  # named but unset: recorded by ao instead
     make_scm(fake_github, tmp_path, reviewer_token_env="AO_REVIEWER_TOKEN").approve(Path("."), pr)
     assert fake_github.repo(REPO).reviews[1][-1]["user"] == "ao-bot"
-    with pytest.raises(AoError, match="reviewer_token_env must name an environment variable"):
+    with pytest.raises(AoError, match="reviewer_token_env: must name an environment variable"):
         make_scm(fake_github, tmp_path, reviewer_token_env="$(id)")
 
 
@@ -540,12 +540,12 @@ def test_repo_from_the_origin_remote(git_repo: Path) -> None:
         assert repo_from_remote(url) == "acme/widgets"
     subprocess.run(["git", "-C", str(git_repo), "remote", "set-url", "origin",
                     "https://github.com/acme/widgets.git"], check=True)
-    assert resolve_repo({}, git_repo, "scm github") == "acme/widgets"
+    assert resolve_repo(None, git_repo, "scm github") == "acme/widgets"
     subprocess.run(["git", "-C", str(git_repo), "remote", "set-url", "origin", "/some/where"], check=True)
     with pytest.raises(AoError, match="set the scm option repo: owner/name"):
-        resolve_repo({}, git_repo, "scm github")
+        resolve_repo(None, git_repo, "scm github")
     with pytest.raises(AoError, match="repo must be owner/name"):
-        resolve_repo({"repo": "widgets; rm -rf /"}, git_repo, "scm github")
+        resolve_repo("widgets; rm -rf /", git_repo, "scm github")
 
 
 def test_missing_token_and_bad_token_are_one_line_errors(fake_github: FakeGitHub, tmp_path: Path,

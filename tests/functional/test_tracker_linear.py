@@ -188,15 +188,16 @@ def test_create_task_and_hostile_text_travel_as_data(linear: FakeLinear, tmp_pat
 
 def test_option_errors_name_the_option(linear: FakeLinear, tmp_path: Path) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"team": None}, "option `team` is required"),
-        ({"team": "ENG; drop"}, "option `team` 'ENG; drop' is not a team key"),
-        ({"lable": "ao"}, "option `lable` is unknown"),
-        ({"label": 3}, "option `label` must be a name"),
-        ({"state_types": ["started"]}, "option `state_types` takes triage, backlog, unstarted"),
-        ({"states": [""]}, "option `states` must be a name"),
-        ({"api_url": "file:///etc/passwd"}, "option `api_url` must be an http(s) URL"),
-        ({"timeout": "soon"}, "option `timeout` must be a duration"),
-        ({"started_state": 5}, "option `started_state` must be a workflow state name"),
+        ({"team": None}, "tracker linear: team: is required"),
+        ({"team": "ENG; drop"}, "tracker linear: team: 'ENG; drop' is not a team key"),
+        ({"lable": "ao"}, "tracker linear: lable: unknown option (did you mean label?)"),
+        ({"label": 3}, "tracker linear: label: must be a name"),
+        ({"state_types": ["started"]}, "tracker linear: state_types: takes triage, backlog, unstarted"),
+        ({"states": [""]}, "tracker linear: states: must be a name"),
+        ({"api_url": "file:///etc/passwd"}, "tracker linear: api_url: must be an http(s) URL"),
+        ({"timeout": "soon"}, "tracker linear: timeout: not a duration: 'soon'"),
+        ({"timeout": 0}, "tracker linear: timeout: must be more than 0s"),
+        ({"started_state": 5}, "tracker linear: started_state: must be a workflow state name"),
     ]
     for options, message in cases:
         with pytest.raises(PluginError) as caught:

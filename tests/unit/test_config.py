@@ -38,8 +38,6 @@ def test_example_config_is_valid_and_documents_every_project_key():
         ("projects:\n  app:\n    repo: /tmp\n    default_branch: '../../etc'\n", "ao.config.yaml:4: projects.app.default_branch: invalid branch name"),
         ("projects:\n  app:\n    repo: /tmp\n    runtime: 5\n",
          "ao.config.yaml:4: projects.app.runtime: expected a plugin name, or a mapping with a `plugin` key"),
-        ("projects:\n  app:\n    repo: /tmp\n    scm: {plugin: local, poll_interval: fast}\n",
-         "ao.config.yaml:4: projects.app.scm: not a duration: 'fast'"),
         ("projects:\n  app:\n    repo: /tmp\n    stuck_after: soon\n", "ao.config.yaml:4: projects.app.stuck_after: not a duration"),
     ],
 )
