@@ -33,6 +33,8 @@ EVENTS = (
     "agent_exited",
     "pr_merged",
     "all_done",
+    "overlap_detected",
+    "conflict_predicted",
 )
 
 
@@ -110,6 +112,8 @@ def default_reactions() -> dict[str, ReactionConfig]:
         "agent_stuck": ReactionConfig(action="notify"),
         "agent_exited": ReactionConfig(action="notify"),
         "all_done": ReactionConfig(action="notify"),
+        "overlap_detected": ReactionConfig(action="notify"),
+        "conflict_predicted": ReactionConfig(action="send_to_agent"),
     }
 
 
@@ -129,6 +133,10 @@ class ProjectConfig(_Model):
     max_sessions: int = Field(default=10, ge=1, le=500)
     stuck_after: str = Field(default="10m", description="Quiet time after which a working agent counts as stuck.")
     autopilot: bool = False
+    rebase: Literal["auto", "notify", "off"] = Field(
+        default="notify",
+        description="When the default branch moves: auto rebases each idle, clean session branch that rebases "
+        "cleanly; notify tells you which would; off does nothing.")
 
     @field_validator("stuck_after")
     @classmethod

@@ -115,6 +115,7 @@ class EngineLoop:
         self.runner: Any = None
         self._push_failed: dict[str, tuple[str, float]] = {}
         self._rate_limited_until = 0.0
+        self.branches: Any = None  # ao_tui.branch_watch.BranchWatch: conflicts, rebases, the merge train
 
     # -- ownership -------------------------------------------------------------
 
@@ -143,6 +144,7 @@ class EngineLoop:
         self.engine.reconcile()
         self._start_exit_watch()
         self._start_reactions()
+        self._start_branch_watch()
         self._start_monitor()
         self._listen_to_scms()
         for s in self.engine.sessions():
@@ -191,6 +193,8 @@ class EngineLoop:
             self._last_liveness = now
             self._check_merged()
         self._check_prs(now)
+        if self.branches is not None:
+            self.branches.tick()
         self._deliver_outbox()
         self._check_stuck()
         self._autopilot()
@@ -487,6 +491,12 @@ class EngineLoop:
             self.runner.resume()
         except Exception:
             log.exception("resuming reactions")
+
+    def _start_branch_watch(self) -> None:
+        from ao_tui.branch_watch import BranchWatch
+
+        self.branches = BranchWatch(self)
+        self.branches.start()
 
     def _trigger(self, event: str, session: Session, key: str, data: dict[str, Any]) -> None:
         if self.runner is None:

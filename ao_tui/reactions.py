@@ -68,6 +68,8 @@ EVENT_WORDS = {
     "agent_exited": "the agent exited",
     "pr_merged": "the PR merged",
     "all_done": "all sessions are done",
+    "overlap_detected": "another session changes the same files",
+    "conflict_predicted": "a conflict with another session is predicted",
 }
 
 CiLogs = Callable[[Session, Check], str]

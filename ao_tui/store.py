@@ -25,7 +25,7 @@ from ao_tui.lifecycle import check_transition
 from ao_tui.models import Event, Session, SessionStatus, utcnow
 from ao_tui.names import validate_prefix, validate_session_id
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -80,6 +80,46 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE TABLE outcomes (session_id TEXT PRIMARY KEY, project TEXT NOT NULL, data TEXT NOT NULL);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    2: """
+    CREATE TABLE merge_predictions (
+        a_sha TEXT NOT NULL,
+        b_sha TEXT NOT NULL,
+        files TEXT NOT NULL,
+        conflicts TEXT NOT NULL,
+        computed_at TEXT NOT NULL,
+        PRIMARY KEY (a_sha, b_sha)
+    );
+    CREATE TABLE branch_pairs (
+        project TEXT NOT NULL,
+        a TEXT NOT NULL,
+        b TEXT NOT NULL,
+        a_sha TEXT NOT NULL,
+        b_sha TEXT NOT NULL,
+        later TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (project, a, b)
+    );
+    CREATE TABLE rebases (
+        session_id TEXT NOT NULL,
+        onto TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        backup TEXT NOT NULL,
+        state TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}',
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (session_id, onto)
+    );
+    CREATE TABLE merge_train (
+        session_id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}',
+        updated_at TEXT NOT NULL
+    );
     """,
 }
 
@@ -437,6 +477,131 @@ class Store:
     def set_setting(self, key: str, value: str) -> None:
         with self.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES(?,?)", (key, value))
+
+    # -- conflict prediction (ao_tui.conflicts) -----------------------------
+
+    @staticmethod
+    def _ordered(a_sha: str, b_sha: str) -> tuple[str, str, bool]:
+        return (a_sha, b_sha, False) if a_sha <= b_sha else (b_sha, a_sha, True)
+
+    def get_prediction(self, a_sha: str, b_sha: str) -> dict[str, Any] | None:
+        """What merging commit ``a_sha`` with ``b_sha`` gives (either order), if computed before."""
+        first, second, _ = self._ordered(a_sha, b_sha)
+        row = self._conn().execute(
+            "SELECT * FROM merge_predictions WHERE a_sha=? AND b_sha=?", (first, second)).fetchone()
+        if row is None:
+            return None
+        return {"files": json.loads(row["files"]), "conflicts": json.loads(row["conflicts"]),
+                "computed_at": row["computed_at"]}
+
+    def put_prediction(self, a_sha: str, b_sha: str, files: list[str], conflicts: list[dict[str, Any]]) -> None:
+        """A merge prediction depends on the two commits alone: kept once per (unordered) pair."""
+        first, second, _ = self._ordered(a_sha, b_sha)
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO merge_predictions(a_sha, b_sha, files, conflicts, computed_at)"
+                " VALUES(?,?,?,?,?)",
+                (first, second, json.dumps(files), json.dumps(conflicts), _ts(utcnow())))
+
+    def set_branch_pair(self, project: str, a: str, b: str, a_sha: str, b_sha: str, later: str) -> bool:
+        """Record which commits of branches ``a`` and ``b`` were last compared; True if that changed."""
+        if b < a:
+            a, b, a_sha, b_sha = b, a, b_sha, a_sha
+        with self.transaction() as conn:
+            row = conn.execute("SELECT a_sha, b_sha FROM branch_pairs WHERE project=? AND a=? AND b=?",
+                               (project, a, b)).fetchone()
+            if row is not None and row["a_sha"] == a_sha and row["b_sha"] == b_sha:
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO branch_pairs(project, a, b, a_sha, b_sha, later, updated_at)"
+                " VALUES(?,?,?,?,?,?,?)", (project, a, b, a_sha, b_sha, later, _ts(utcnow())))
+            return True
+
+    def drop_branch_pairs(self, project: str, keep: set[str] | frozenset[str]) -> None:
+        """Forget the pairs of branches no longer live (any member outside ``keep``)."""
+        with self.transaction() as conn:
+            rows = conn.execute("SELECT a, b FROM branch_pairs WHERE project=?", (project,)).fetchall()
+            for r in rows:
+                if r["a"] not in keep or r["b"] not in keep:
+                    conn.execute("DELETE FROM branch_pairs WHERE project=? AND a=? AND b=?", (project, r["a"], r["b"]))
+
+    def branch_pairs(self, project: str | None = None, member: str | None = None) -> list[dict[str, Any]]:
+        """Current pairs with their prediction (``files``/``conflicts``; None while not computed)."""
+        sql = ("SELECT p.*, m.files AS files, m.conflicts AS conflicts FROM branch_pairs p"
+               " LEFT JOIN merge_predictions m ON m.a_sha = MIN(p.a_sha, p.b_sha) AND m.b_sha = MAX(p.a_sha, p.b_sha)"
+               " WHERE 1=1")
+        args: list[Any] = []
+        if project is not None:
+            sql, args = sql + " AND p.project=?", [*args, project]
+        if member is not None:
+            sql, args = sql + " AND (p.a=? OR p.b=?)", [*args, member, member]
+        rows = self._conn().execute(sql + " ORDER BY p.project, p.a, p.b", args).fetchall()
+        return [{"project": r["project"], "a": r["a"], "b": r["b"], "a_sha": r["a_sha"], "b_sha": r["b_sha"],
+                 "later": r["later"], "updated_at": r["updated_at"],
+                 "files": json.loads(r["files"]) if r["files"] is not None else None,
+                 "conflicts": json.loads(r["conflicts"]) if r["conflicts"] is not None else None} for r in rows]
+
+    # -- rebases (a journal, so a rebase cut off by a crash is undone on restart) ------
+
+    def start_rebase(self, session_id: str, onto: str, branch: str, workspace: str, backup: str) -> bool:
+        """Record a rebase about to start; False if one onto ``onto`` was already recorded."""
+        now = _ts(utcnow())
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO rebases(session_id, onto, branch, workspace, backup, state, started_at,"
+                " updated_at) VALUES(?,?,?,?,?,'started',?,?)", (session_id, onto, branch, workspace, backup, now, now))
+            return cur.rowcount == 1
+
+    def finish_rebase(self, session_id: str, onto: str, state: str, data: dict[str, Any] | None = None) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE rebases SET state=?, data=?, updated_at=? WHERE session_id=? AND onto=?",
+                         (state, json.dumps(data or {}), _ts(utcnow()), session_id, onto))
+
+    def rebases(self, session_id: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM rebases WHERE 1=1", []
+        if session_id is not None:
+            sql, args = sql + " AND session_id=?", [*args, session_id]
+        if state is not None:
+            sql, args = sql + " AND state=?", [*args, state]
+        rows = self._conn().execute(sql + " ORDER BY started_at", args).fetchall()
+        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    # -- the merge train ---------------------------------------------------------
+
+    def train_add(self, project: str, session_ids: list[str]) -> list[str]:
+        """Append sessions to the project's train (ones already on it stay where they are)."""
+        added = []
+        with self.transaction() as conn:
+            row = conn.execute("SELECT MAX(position) AS m FROM merge_train").fetchone()
+            position = int(row["m"] or 0)
+            for sid in session_ids:
+                position += 1
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO merge_train(session_id, project, position, state, updated_at)"
+                    " VALUES(?,?,?,'queued',?)", (sid, project, position, _ts(utcnow())))
+                if cur.rowcount == 1:
+                    added.append(sid)
+        return added
+
+    def train(self, project: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM merge_train", []
+        if project is not None:
+            sql, args = sql + " WHERE project=?", [project]
+        rows = self._conn().execute(sql + " ORDER BY position", args).fetchall()
+        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    def train_update(self, session_id: str, state: str, data: dict[str, Any] | None = None) -> None:
+        with self.transaction() as conn:
+            if data is None:
+                conn.execute("UPDATE merge_train SET state=?, updated_at=? WHERE session_id=?",
+                             (state, _ts(utcnow()), session_id))
+            else:
+                conn.execute("UPDATE merge_train SET state=?, data=?, updated_at=? WHERE session_id=?",
+                             (state, json.dumps(data), _ts(utcnow()), session_id))
+
+    def train_remove(self, session_id: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM merge_train WHERE session_id=?", (session_id,))
 
 
 def open_store(path: Path | None = None) -> Store:

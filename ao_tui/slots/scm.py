@@ -50,6 +50,12 @@ class SCM(Plugin):
         """
         return None
 
+    def publish_rebased(self, repo: Path, workspace: Path, branch: str, previous: str) -> str | None:
+        """Publish ``branch`` after ao rebased it: it no longer contains ``previous``, its
+        published tip. GitHub: ``git push --force-with-lease`` expecting ``previous`` there
+        (a branch someone else moved is refused, never overwritten). Default: nothing to do."""
+        return None
+
     @abstractmethod
     def pr_status(self, repo: Path, workspace: Path, pr: PullRequest) -> PullRequest:
         """The PR's current truth: state, head, checks, review, comments, mergeability."""

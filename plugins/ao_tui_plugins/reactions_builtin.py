@@ -5,7 +5,7 @@ Messages to agents are built from templates. A project may override one with
 from a fixed set of values (never evaluated), unknown ones are left as they are:
 
 ``{session} {branch} {base} {head} {head_short} {pr} {event} {reason}
-{title} {attempt} {checks} {logs} {comments}``
+{title} {attempt} {checks} {logs} {comments} {other} {other_branch} {files} {hunks}``
 """
 
 from __future__ import annotations
@@ -39,7 +39,14 @@ TEMPLATES = {
     ),
     "merge_conflict": (
         "Your branch {branch} no longer merges cleanly into {base}. Merge {base} into your branch "
-        "(git merge {base}), resolve the conflicts keeping both sides' intent, run the tests, and commit."
+        "(git merge {base}), resolve the conflicts keeping both sides' intent, run the tests, and commit.{conflict_detail}"
+    ),
+    "conflict_predicted": (
+        "Heads-up from ao: your branch {branch} and {other} (branch {other_branch}) both changed {files}, "
+        "and merging them would conflict. You committed last, so this is yours to sort out before either opens "
+        "a PR. The colliding hunks:\n\n{hunks}\n\n"
+        "Either rebase onto their branch (git rebase {other_branch}) and resolve the conflicts keeping both sides' "
+        "intent, or change your approach so the two do not touch the same lines. Run the tests and commit."
     ),
     "agent_stuck": "You seem stuck ({reason}). Summarise where you are, then continue with the next concrete step.",
 }
@@ -58,6 +65,8 @@ NOTIFY_TITLES = {
     "agent_exited": "{session}: agent exited",
     "pr_merged": "{session}: PR {pr} merged",
     "all_done": "All sessions are done",
+    "overlap_detected": "{session} and {other} both change {files}",
+    "conflict_predicted": "{session} will conflict with {other} in {files}",
 }
 URGENCY = {"agent_needs_input": "critical", "agent_stuck": "critical", "agent_exited": "critical",
            "merge_conflict": "normal", "ci_passed": "low", "pr_merged": "low"}
@@ -106,7 +115,23 @@ def values_for(trigger: Trigger, session: Session, options: dict[str, Any]) -> d
         "checks": ", ".join(data.get("failed", [])) or "none",
         "logs": _logs(data),
         "comments": _comments(data),
+        "other": str(data.get("other", "")),
+        "other_branch": str(data.get("other_branch", "")),
+        "files": ", ".join(str(f) for f in data.get("files", [])[:8]) or "no files",
+        "hunks": str(data.get("hunks", "")),
+        "conflict_detail": _conflict_detail(data),
     }
+
+
+def _conflict_detail(data: dict[str, Any]) -> str:
+    """For a merge conflict ao found itself (a rebase it tried): the files and hunks."""
+    files = data.get("files") or []
+    if not files:
+        return ""
+    text = f"\n\nConflicting files: {', '.join(str(f) for f in files[:20])}"
+    if data.get("hunks"):
+        text += f"\n\n{data['hunks']}"
+    return text
 
 
 def message_for(trigger: Trigger, session: Session, options: dict[str, Any]) -> str:

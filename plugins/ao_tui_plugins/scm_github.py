@@ -432,6 +432,30 @@ class GitHubSCM(SCM):
             return None
         return (st.st_mtime_ns, st.st_size)
 
+    def publish_rebased(self, repo: Path, workspace: Path, branch: str, previous: str) -> str | None:
+        """Push a branch ao rebased, only over ``previous`` (``--force-with-lease``, never a plain force)."""
+        validate_branch(branch)
+        local = self._git(workspace, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}")
+        if local.returncode != 0:
+            return None
+        head = local.stdout.strip()
+        done = self._git(workspace, "push", "--porcelain", f"--force-with-lease=refs/heads/{branch}:{previous}",
+                         self.remote, f"refs/heads/{branch}:refs/heads/{branch}", timeout=self.push_timeout)
+        if done.returncode != 0:
+            errors = [line.strip() for line in (done.stdout + done.stderr).splitlines()
+                      if line.strip() and not line.startswith(("To ", "hint:", "remote: "))]
+            why = errors[-1] if errors else f"exit {done.returncode}"
+            raise AoError(self._scrub(f"could not push rebased {branch} ({head[:10]}) to {self.remote}: {why}"))
+        key = (str(workspace), branch)
+        self._pushed[key] = head
+        self._stamps.pop(key, None)
+        log.info("pushed rebased %s (%s) to %s with a lease on %s", branch, head[:10], self.remote, previous[:10])
+        try:
+            self._expire(self.repo_name(repo))
+        except AoError:
+            pass
+        return head
+
     def publish_branch(self, repo: Path, workspace: Path, branch: str) -> str | None:
         """Push ``branch`` to the ``remote`` when it has commits the remote's copy lacks.
 

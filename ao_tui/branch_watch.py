@@ -1,0 +1,172 @@
+"""The engine loop's eye on branches: predicted conflicts, auto-rebase and the merge train.
+
+Each loop tick, per project, one ``git for-each-ref`` says whether any live
+branch or the default branch moved; only then are the new pairs predicted
+(``ao_tui.conflicts``). What follows from a prediction:
+
+* the session's row carries a short summary (``extra["conflicts"]``) for the
+  control room's mark, and the pairs stay in the store for the detail pane,
+  ``ao conflicts`` and the orchestrator;
+* ``overlap_detected`` (keyed by the pair: once per pair) and
+  ``conflict_predicted`` (keyed by the pair and both commits, on the session
+  that committed later) go to the reaction runner, which claims each key once;
+* when the default branch moved, the project's ``rebase`` mode decides:
+  ``auto`` rebases each idle, clean branch that is behind (``ao_tui.rebase``),
+  ``notify`` tells the human which would rebase cleanly, ``off`` nothing;
+* the merge train (``ao_tui.merge_train``) takes its next step.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from ao_tui.conflicts import DEFAULT, ConflictWatch, describe_hunks, label, live_sessions, overlaps_for, summary
+from ao_tui.merge_train import MergeTrain
+from ao_tui.models import Event, Session
+from ao_tui.rebase import BUSY, DIRTY, REBASED, Rebaser, _sha, is_behind
+
+if TYPE_CHECKING:
+    from ao_tui.engine_loop import EngineLoop
+
+log = logging.getLogger("ao.branches")
+
+
+class BranchWatch:
+    #: Current predictions are offered to the reaction runner again this often (a cooldown may have ended).
+    resend_seconds = 30.0
+    min_interval = 1.0
+
+    def __init__(self, loop: EngineLoop) -> None:
+        self.loop = loop
+        self.engine = loop.engine
+        self.store = loop.engine.store
+        self.conflicts = ConflictWatch(self.store)
+        self.rebaser = Rebaser(self.engine, trigger=loop._trigger)
+        self.train = MergeTrain(self.engine, self.rebaser)
+        self._pending: dict[str, str] = {}  # project -> default commit its behind branches await
+        self._waiting: dict[str, set[str]] = {}  # project -> sessions still to rebase onto it
+        self._last_emit: dict[str, float] = {}
+        self._last_tick = 0.0
+
+    def start(self) -> None:
+        """At engine start: undo rebases a crash cut off."""
+        try:
+            for sid in self.rebaser.recover():
+                log.warning("a rebase of %s was cut off; its worktree is back on its backup commit", sid)
+        except Exception:
+            log.exception("recovering interrupted rebases")
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last_tick < self.min_interval:
+            return  # the loop wakes on every activity update: git is asked at most this often
+        self._last_tick = now
+        for project in list(self.engine.config.projects):
+            try:
+                self._project(project)
+            except Exception:
+                log.exception("branch watch of %s", project)
+        try:
+            self.rebaser.release_backups()
+            self.train.step()
+        except Exception:
+            log.exception("rebases and merge train")
+
+    def _project(self, project: str) -> None:
+        cfg = self.engine.project_config(project)
+        sessions = self.engine.sessions(project)
+        result = self.conflicts.scan(project, cfg.repo, cfg.default_branch, sessions)
+        now = time.monotonic()
+        if result.changed or now - self._last_emit.get(project, 0.0) >= self.resend_seconds:
+            self._last_emit[project] = now
+            self._publish(project, cfg.default_branch, cfg.rebase, sessions)
+        default_sha = _sha(cfg.repo, f"refs/heads/{cfg.default_branch}")
+        if default_sha and self._pending.get(project) != default_sha:
+            first = project not in self._pending
+            self._pending[project] = default_sha
+            # At start a branch may be behind a default branch that moved while ao was down:
+            # auto rebases it; notify speaks only of moves it saw.
+            if not first or cfg.rebase == "auto":
+                self._waiting[project] = {s.id for s in live_sessions(sessions)}
+        if cfg.rebase != "off" and self._waiting.get(project) and default_sha:
+            self._rebase_pass(project, cfg, default_sha, {s.id: s for s in sessions})
+
+    # -- showing and reacting --------------------------------------------------------
+
+    def _publish(self, project: str, default: str, rebase_mode: str, sessions: list[Session]) -> None:
+        by_id = {s.id: s for s in sessions}
+        for s in live_sessions(sessions):
+            short = summary(overlaps_for(self.store, s.id, project), default)
+            if s.extra.get("conflicts", []) != short:
+                def change(x: Session, short: list[dict[str, Any]] = short) -> None:
+                    if short:
+                        x.extra["conflicts"] = short
+                    else:
+                        x.extra.pop("conflicts", None)
+
+                self.engine._changed(self.store.mutate(s.id, change))
+        for pair in self.store.branch_pairs(project):
+            if not pair["files"]:
+                continue
+            later = pair["later"]
+            session = by_id.get(later)
+            if session is None:
+                continue
+            other = pair["b"] if pair["a"] == later else pair["a"]
+            other_branch = by_id[other].branch if other in by_id else default
+            mine = next((o for o in overlaps_for(self.store, later, project) if o.other == other), None)
+            if mine is None:
+                continue
+            if not mine.conflicting:
+                if other != DEFAULT:
+                    self.loop._trigger("overlap_detected", session, f"{min(later, other)}:overlap_detected:{max(later, other)}", {
+                        "other": other, "other_branch": other_branch, "files": mine.files,
+                        "reason": f"{later} and {other} both change {', '.join(mine.files[:8])}"})
+                continue
+            if other == DEFAULT and (session.pr is not None or rebase_mode == "auto"):
+                continue  # the PR's merge_conflict, or the rebase, reports it
+            files = [c["path"] for c in mine.conflicts]
+            self.loop._trigger("conflict_predicted", session,
+                               f"{later}:conflict_predicted:{other}:{mine.sha[:12]}:{mine.other_sha[:12]}", {
+                                   "other": label(other, default), "other_branch": other_branch, "files": files,
+                                   "hunks": describe_hunks(mine.conflicts, later, label(other, default)),
+                                   "head": mine.sha, "other_head": mine.other_sha,
+                                   "reason": f"merging with {label(other, default)} conflicts in {', '.join(files)}"})
+
+    # -- rebasing -------------------------------------------------------------------------
+
+    def _rebase_pass(self, project: str, cfg: Any, default_sha: str, by_id: dict[str, Session]) -> None:
+        waiting = self._waiting[project]
+        clean: list[str] = []
+        for sid in sorted(waiting):
+            session = by_id.get(sid)
+            if session is None or not session.workspace:
+                waiting.discard(sid)
+                continue
+            if cfg.rebase == "auto":
+                if any(r["session_id"] == sid and r["state"] not in ("merged", "left") for r in self.store.train(project)):
+                    waiting.discard(sid)  # the train rebases its own
+                    continue
+                outcome = self.rebaser.rebase(sid, default_sha)
+                if outcome.state not in (BUSY, DIRTY):
+                    waiting.discard(sid)
+                if outcome.state == REBASED:
+                    self.loop._pr_check.add(sid)  # its CI runs on the new commit
+                    self.loop.wake()
+                continue
+            waiting.discard(sid)
+            tip = _sha(cfg.repo, f"refs/heads/{session.branch}")
+            if not tip or not is_behind(cfg.repo, tip, default_sha):
+                continue
+            vs_default = next((o for o in overlaps_for(self.store, sid, project) if o.other == DEFAULT), None)
+            if vs_default is None or not vs_default.conflicting:
+                clean.append(sid)
+        if clean:
+            for sid in clean:
+                self.store.add_event(Event(session_id=sid, kind="rebase_possible", data={
+                    "onto": default_sha, "reason": f"{cfg.default_branch} moved; rebases cleanly"}))
+            self.engine.notify(f"{cfg.default_branch} moved: {len(clean)} branch(es) can rebase cleanly",
+                               f"{', '.join(clean)} (`ao rebase ID`, or set rebase: auto)",
+                               session_id=clean[0] if len(clean) == 1 else None)

@@ -1,0 +1,218 @@
+"""Rebasing a session's branch onto the default branch, in its own worktree, safely.
+
+Only while its agent is idle (at its prompt, or exited) and its worktree has no
+uncommitted changes. Before anything moves, the branch's tip is kept as
+``refs/ao/backup/<session>`` and the rebase is written to the store's journal
+(``rebases``, state ``started``); a rebase that conflicts is aborted at once (the
+branch is back where it was) and reported with its files and hunks. The backup ref
+stays until CI passes on the rebased branch.
+
+A rebase cut off by ``kill -9`` leaves the journal at ``started``:
+``recover`` (at engine start) aborts whatever git left half done, so the
+worktree is back on its backup commit, never mid-rebase.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ao_tui.conflicts import DEFAULT, Predictor, describe_hunks
+from ao_tui.errors import AoError
+from ao_tui.models import ActivityState, CheckState, Event, Session
+from ao_tui.models import SessionStatus as S
+
+if TYPE_CHECKING:
+    from ao_tui.engine import Engine
+
+log = logging.getLogger("ao.rebase")
+
+GIT_TIMEOUT = 120
+#: Activity at which a branch may be rebased under its agent: not mid-turn.
+IDLE = frozenset({ActivityState.IDLE, ActivityState.WAITING_INPUT, ActivityState.EXITED})
+FINISHED = frozenset({S.MERGED, S.DONE, S.KILLED})
+
+REBASED, CONFLICT, BUSY, DIRTY, UP_TO_DATE, SKIPPED = "rebased", "conflict", "busy", "dirty", "up_to_date", "skipped"
+
+
+def backup_ref(session_id: str) -> str:
+    return f"refs/ao/backup/{session_id}"
+
+
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GIT_EDITOR": "true", "GIT_SEQUENCE_EDITOR": "true", "GIT_TERMINAL_PROMPT": "0"}
+    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=GIT_TIMEOUT,
+                          env=env, errors="replace")
+
+
+def _sha(cwd: Path, ref: str) -> str | None:
+    done = _git(cwd, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def mid_rebase(workspace: Path) -> bool:
+    """Whether git left a rebase under way in this worktree."""
+    for name in ("rebase-merge", "rebase-apply"):
+        path = _git(workspace, "rev-parse", "--git-path", name).stdout.strip()
+        if path and (Path(path) if Path(path).is_absolute() else workspace / path).exists():
+            return True
+    return False
+
+
+@dataclass
+class Outcome:
+    state: str
+    session_id: str
+    detail: str = ""
+    head: str = ""
+    files: list[str] = field(default_factory=list)
+
+
+def is_behind(repo: Path, branch_sha: str, default_sha: str) -> bool:
+    """Whether the default branch has commits the branch lacks."""
+    return _git(repo, "merge-base", "--is-ancestor", default_sha, branch_sha).returncode != 0
+
+
+def may_rebase(session: Session) -> str:
+    """Why the session's branch must not be rebased now ("" if it may)."""
+    if session.status in FINISHED or not session.workspace or not session.branch:
+        return "finished"
+    if session.status is S.SPAWNING:
+        return "starting"
+    if session.status is not S.EXITED and session.activity.state not in IDLE:
+        return "its agent is working"
+    return ""
+
+
+class Rebaser:
+    """Rebases session branches for the engine loop (auto-rebase, the merge train)."""
+
+    def __init__(self, engine: Engine, trigger: Callable[[str, Session, str, dict[str, Any]], None] | None = None) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.trigger = trigger
+
+    def rebase(self, session_id: str, onto: str, *, reason: str = "the default branch moved") -> Outcome:
+        """Rebase the session's branch onto commit ``onto`` if nothing stands in the way."""
+        session = self.engine.session(session_id)
+        why = may_rebase(session)
+        if why:
+            return Outcome(BUSY if why == "its agent is working" else SKIPPED, session.id, why)
+        cfg = self.engine.project_config(session.project)
+        ws = Path(session.workspace)
+        if not ws.is_dir():
+            return Outcome(SKIPPED, session.id, "no workspace")
+        if mid_rebase(ws):
+            return Outcome(BUSY, session.id, "a rebase is already under way in the worktree")
+        current = _git(ws, "symbolic-ref", "-q", "HEAD").stdout.strip()
+        if current != f"refs/heads/{session.branch}":
+            return Outcome(SKIPPED, session.id, f"the worktree is not on {session.branch}")
+        if _git(ws, "status", "--porcelain", "--untracked-files=no").stdout.strip():
+            return Outcome(DIRTY, session.id, "uncommitted changes")
+        backup = _sha(ws, "HEAD")
+        if backup is None:
+            return Outcome(SKIPPED, session.id, "no commits")
+        if not is_behind(ws, backup, onto):
+            return Outcome(UP_TO_DATE, session.id)
+        if not self.store.start_rebase(session.id, onto, session.branch, str(ws), backup):
+            return Outcome(SKIPPED, session.id, f"already tried onto {onto[:10]}")
+        _git(ws, "update-ref", "-m", "ao: before rebase", backup_ref(session.id), backup)
+        done = _git(ws, "rebase", "--no-autostash", "--no-verify", onto)
+        if done.returncode != 0:
+            files = [f for f in _git(ws, "diff", "--name-only", "--diff-filter=U").stdout.splitlines() if f]
+            abort = _git(ws, "rebase", "--abort")
+            if abort.returncode != 0:
+                log.warning("aborting the rebase of %s failed: %s", session.id, abort.stderr.strip())
+            if _sha(ws, f"refs/heads/{session.branch}") != backup:
+                _git(ws, "reset", "--keep", backup)
+            _git(ws, "update-ref", "-d", backup_ref(session.id))
+            hunks, predicted = self._hunks(cfg.repo, backup, onto, session.id, cfg.default_branch)
+            files = files or predicted
+            self.store.finish_rebase(session.id, onto, CONFLICT, {"files": files})
+            self.store.add_event(Event(session_id=session.id, kind="rebase_conflict",
+                                       data={"onto": onto, "files": files, "reason": ", ".join(files)}))
+            self._trigger("merge_conflict", session, f"{session.id}:merge_conflict:{backup}", {
+                "head": backup, "branch": session.branch, "base": cfg.default_branch, "files": files,
+                "hunks": hunks, "reason": f"rebasing onto {cfg.default_branch} conflicts in {', '.join(files)}"})
+            return Outcome(CONFLICT, session.id, ", ".join(files), backup, files)
+        head = _sha(ws, "HEAD") or ""
+        self.store.finish_rebase(session.id, onto, REBASED, {"head": head, "backup": backup})
+        self.store.add_event(Event(session_id=session.id, kind="rebased", data={
+            "onto": onto, "from": backup, "head": head, "reason": f"onto {cfg.default_branch} ({reason})"}))
+        try:
+            self.engine.scm(session.project).publish_rebased(cfg.repo, ws, session.branch, backup)
+        except AoError as exc:
+            self.store.add_event(Event(session_id=session.id, kind="push_failed",
+                                       data={"branch": session.branch, "error": str(exc)}))
+            self.engine.notify(f"{session.id}: could not push the rebased {session.branch}", str(exc),
+                               session_id=session.id)
+        return Outcome(REBASED, session.id, head=head)
+
+    def _hunks(self, repo: Path, sha: str, onto: str, session_id: str, default: str) -> tuple[str, list[str]]:
+        try:
+            prediction = Predictor(repo).predict(sha, onto)
+        except AoError:
+            return "", []
+        return (describe_hunks(prediction.conflicts, session_id, default),
+                [c["path"] for c in prediction.conflicts])
+
+    def _trigger(self, event: str, session: Session, key: str, data: dict[str, Any]) -> None:
+        if self.trigger is not None:
+            self.trigger(event, session, key, data)
+
+    # -- after the rebase ------------------------------------------------------------
+
+    def release_backups(self) -> list[str]:
+        """Drop the backup ref of each rebased branch whose CI has passed (or whose session ended)."""
+        released = []
+        for row in self.store.rebases(state=REBASED):
+            session = self.store.find_session(row["session_id"])
+            head = row["data"].get("head", "")
+            ended = session is None or session.status in FINISHED
+            passed = (session is not None and session.pr is not None and session.pr.ci is CheckState.PASSED
+                      and session.pr.head_sha != row["backup"] and bool(head))
+            if not (ended or passed):
+                continue
+            ws = Path(row["workspace"])
+            cwd = ws if ws.is_dir() else (self.engine.project_config(session.project).repo if session else ws)
+            if cwd.is_dir():
+                _git(cwd, "update-ref", "-d", backup_ref(row["session_id"]))
+            self.store.finish_rebase(row["session_id"], row["onto"], "done", row["data"])
+            released.append(row["session_id"])
+        return released
+
+    def recover(self) -> list[str]:
+        """Rebases a crash cut off: abort what git left, so the branch is back on its backup."""
+        recovered = []
+        for row in self.store.rebases(state="started"):
+            ws = Path(row["workspace"])
+            if not ws.is_dir():
+                self.store.finish_rebase(row["session_id"], row["onto"], "undone", {"note": "workspace gone"})
+                continue
+            if mid_rebase(ws):
+                _git(ws, "rebase", "--abort")
+            tip = _sha(ws, f"refs/heads/{row['branch']}")
+            if tip == row["backup"] or tip is None:
+                current = _git(ws, "symbolic-ref", "-q", "HEAD").stdout.strip()
+                if current != f"refs/heads/{row['branch']}":
+                    _git(ws, "checkout", "-q", row["branch"])
+                if _sha(ws, "HEAD") != row["backup"]:
+                    _git(ws, "reset", "--keep", row["backup"])
+                state, detail = "undone", "the worktree is back on its backup commit"
+            else:
+                state, detail = REBASED, "the rebase had finished"
+            _git(ws, "update-ref", "-d", backup_ref(row["session_id"])) if state == "undone" else None
+            self.store.finish_rebase(row["session_id"], row["onto"], state,
+                                     {"head": tip or "", "backup": row["backup"], "note": detail})
+            self.store.add_event(Event(session_id=row["session_id"], kind="rebase_recovered",
+                                       data={"onto": row["onto"], "reason": detail}))
+            recovered.append(row["session_id"])
+        return recovered
+
+
+__all__ = ["DEFAULT", "Outcome", "Rebaser", "backup_ref", "is_behind", "may_rebase", "mid_rebase"]

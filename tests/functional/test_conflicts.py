@@ -1,0 +1,212 @@
+"""Parallel agents that do not collide (issue 13), with real git, worktrees, tmux and the engine loop.
+
+The agents are the hooked stand-in (tests/support/hooked_stand_in.py): a test commits in their
+worktrees as an agent would, and reads what ao typed into them from ``received.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ao_tui.conflicts import overlaps_for
+from ao_tui.engine import Engine
+from ao_tui.models import Activity, ActivityState
+from ao_tui.models import SessionStatus as S
+from ao_tui.rebase import backup_ref, mid_rebase
+from tests.support.claude_project import needs_worktree
+from tests.support.gitrepo import git
+from tests.support.standin_project import standin_engine
+from tests.support.waiting import wait_until
+
+pytestmark = [needs_worktree, pytest.mark.timeout(90)]
+
+APP = "def area(w, h):\n    return w * h\n\n\ndef perimeter(w, h):\n    return 2 * (w + h)\n"
+
+
+def _repo_with_app(git_repo: Path) -> None:
+    (git_repo / "app.py").write_text(APP)
+    git(git_repo, "add", "app.py")
+    git(git_repo, "commit", "-qm", "app")
+    git(git_repo, "push", "-q", "origin", "main")  # sessions start from origin/main
+
+
+def _commit(ws: Path, path: str, text: str, message: str, *, at: int | None = None) -> str:
+    (ws / path).write_text(text)
+    git(ws, "add", path)
+    env = dict(os.environ)
+    if at is not None:
+        env.update(GIT_COMMITTER_DATE=f"{at} +0000", GIT_AUTHOR_DATE=f"{at} +0000")
+    subprocess.run(["git", "commit", "-qm", message], cwd=ws, check=True, env=env, capture_output=True)
+    return git(ws, "rev-parse", "HEAD")
+
+
+def _contains(repo: Path, commit: str, branch: str) -> bool:
+    return subprocess.run(["git", "merge-base", "--is-ancestor", commit, branch], cwd=repo).returncode == 0
+
+
+def _idle(engine: Engine, standin: Path, sid: str) -> None:
+    """End the stand-in's first turn: its agent is at its prompt."""
+    (standin / sid).mkdir(parents=True, exist_ok=True)
+    (standin / sid / "release").write_text("")
+    wait_until(lambda: engine.session(sid).activity.state.value == "idle", timeout=20)
+
+
+def _received(standin: Path, sid: str) -> list[str]:
+    path = standin / sid / "received.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line)["text"] if line.startswith("{") else json.loads(line)
+            for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_two_sessions_editing_the_same_function_are_flagged_and_the_later_one_told(
+    git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _repo_with_app(git_repo)
+    standin = tmp_path / "standin"
+    engine = standin_engine(git_repo, "cf", standin, monkeypatch, rebase="off")
+    assert engine.start()
+    try:
+        one = engine.spawn(prompt="Make area handle squares.")
+        two = engine.spawn(prompt="Make area round up.")
+        three = engine.spawn(prompt="Document perimeter.")
+        for s in (one, two, three):
+            _idle(engine, standin, s.id)
+        _commit(Path(one.workspace), "app.py", APP.replace("return w * h", "return w * (h or w)"), "squares",
+                at=1_800_000_000)
+        _commit(Path(three.workspace), "NOTES.md", "perimeter is 2(w+h)\n", "notes", at=1_800_000_005)
+        _commit(Path(two.workspace), "app.py", APP.replace("return w * h", "return round(w * h)"), "round up",
+                at=1_800_000_010)
+        # Both flagged before either opened a PR: the mark's data on each row.
+        wait_until(lambda: engine.session(one.id).extra.get("conflicts") and engine.session(two.id).extra.get("conflicts"),
+                   timeout=20)
+        mark = engine.session(one.id).extra["conflicts"]
+        assert mark == [{"with": two.id, "conflict": True, "files": ["app.py"]}]
+        assert "conflicts" not in engine.session(three.id).extra, "no file in common with anyone"
+        seen = overlaps_for(engine.store, two.id)
+        assert [(o.other, o.conflicting, o.later) for o in seen] == [(one.id, True, True)]
+        hunk = seen[0].conflicts[0]["hunks"][0]
+        assert hunk["ours"] == ["    return round(w * h)"] and hunk["theirs"] == ["    return w * (h or w)"]
+        # The later one (two) is told which file and hunks collide with whom; the earlier one is not.
+        text = wait_until(lambda: next((t for t in _received(standin, two.id) if "conflict" in t), None), timeout=20)
+        assert one.id in text and "app.py" in text and "return w * (h or w)" in text and "git rebase" in text
+        assert not any("conflict" in t for t in _received(standin, one.id))
+        key = f"{two.id}:conflict_predicted:{one.id}:"
+        assert [c["state"] for c in engine.store.claims(two.id) if c["key"].startswith(key)] == ["done"]
+        # No checkout: the worktrees are where the agents left them.
+        assert git(Path(one.workspace), "status", "--porcelain") == ""
+    finally:
+        engine.stop()
+    # Once per pair and commit, across a restart: a new engine sends nothing again.
+    again = standin_engine(git_repo, "cf", standin, monkeypatch, rebase="off")
+    assert again.start()
+    try:
+        again._loop.branches.resend_seconds = 0
+        wait_until(lambda: again._loop.branches.conflicts._last.get("demo"), timeout=10)
+        again._loop.branches._last_tick = 0
+        again._loop.branches.tick()
+        claims = [c for c in again.store.claims(two.id) if c["event"] == "conflict_predicted"]
+        assert len(claims) == 1
+        assert sum("conflict" in t for t in _received(standin, two.id)) == 1
+    finally:
+        again.stop()
+
+
+def test_main_moving_rebases_idle_clean_branches_and_reports_a_conflicting_one(
+    git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _repo_with_app(git_repo)
+    standin = tmp_path / "standin"
+    engine = standin_engine(git_repo, "rb", standin, monkeypatch, rebase="auto",
+                            scm={"plugin": "local", "ci": [f"{sys.executable} -c pass"]})
+    assert engine.start()
+    try:
+        clean = engine.spawn(prompt="Add notes.")
+        clash = engine.spawn(prompt="Change area.")
+        busy = engine.spawn(prompt="Long work.")
+        for s in (clean, clash):
+            _idle(engine, standin, s.id)
+        clean_before = _commit(Path(clean.workspace), "NOTES.md", "notes\n", "notes")
+        _commit(Path(clash.workspace), "app.py", APP.replace("return w * h", "return w * h * 1"), "clash")
+        _commit(Path(busy.workspace), "BUSY.md", "busy\n", "busy")
+        engine.open_pr(clean.id)
+        # main moves (a merge elsewhere): area changed in a way that collides with `clash`.
+        main = _commit(git_repo, "app.py", APP.replace("return w * h", "return h * w"), "main moves")
+        wait_until(lambda: _contains(git_repo, main, clean.branch), timeout=30)
+        ws = Path(clean.workspace)
+        assert git(ws, "log", "--format=%s", "-3").splitlines() == ["notes", "main moves", "app"]
+        assert git(ws, "status", "--porcelain") == ""
+        # The backup ref is kept until CI passes on the rebased commit, then dropped.
+        new_head = git(ws, "rev-parse", "HEAD")
+        wait_until(lambda: (s := engine.session(clean.id)).pr is not None and s.pr.head_sha == new_head
+                   and s.pr.ci.value == "passed", timeout=30)
+        wait_until(lambda: git(git_repo, "for-each-ref", backup_ref(clean.id)) == "", timeout=10)
+        assert clean_before != new_head
+        # The conflicting one: aborted, untouched, and told with files and hunks.
+        clash_ws = Path(clash.workspace)
+        assert not mid_rebase(clash_ws)
+        assert git(clash_ws, "log", "-1", "--format=%s") == "clash"
+        text = wait_until(lambda: next((t for t in _received(standin, clash.id) if "merges cleanly" in t
+                                        or "no longer merges" in t), None), timeout=20)
+        assert "app.py" in text and "return h * w" in text
+        # Never under a working agent: `busy` is still mid-turn and keeps its old base.
+        assert engine.session(busy.id).activity.state.value in ("working", "running_tool")
+        assert not _contains(git_repo, main, busy.branch)
+        # ... and once it is idle, it is rebased too.
+        _idle(engine, standin, busy.id)
+        wait_until(lambda: _contains(git_repo, main, busy.branch), timeout=20)
+    finally:
+        engine.stop()
+
+
+def test_a_rebase_cut_off_by_kill_9_is_undone_on_restart(
+    git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real ``kill -9`` of a process in the middle of ``Rebaser.rebase``: the rebase stops at a
+    conflict on its second commit (the journal says started, git has a rebase under way) and
+    the process dies there; the next engine's start returns the worktree to its backup."""
+    _repo_with_app(git_repo)
+    standin = tmp_path / "standin"
+    engine = standin_engine(git_repo, "kr", standin, monkeypatch, rebase="off")
+    s = engine.spawn(prompt="Work.")
+    ws = Path(s.workspace)
+    _commit(ws, "NOTES.md", "one\n", "first")
+    backup = _commit(ws, "app.py", APP.replace("return w * h", "return w * h + 0"), "second")
+    onto = _commit(git_repo, "app.py", APP.replace("return w * h", "return h * w"), "main moves")
+    engine.store.transition(s.id, S.IDLE, activity=Activity(state=ActivityState.IDLE, source="hook"))
+    # The child starts the rebase the way the engine does, then is killed while git is stopped mid-way.
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import os, signal, sys\n"
+        "sys.path[:0] = [os.getcwd()]\n"
+        "from ao_tui import rebase\n"
+        "real = rebase._git\n"
+        "def git(cwd, *args):\n"
+        "    done = real(cwd, *args)\n"
+        "    if args[:1] == ('rebase',) and args[1:2] != ('--abort',):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return done\n"
+        "rebase._git = git\n"
+        "from ao_tui.config import load_config\n"
+        "from ao_tui.engine import Engine\n"
+        f"engine = Engine(load_config({str(git_repo.parent / 'ao.config.yaml')!r}))\n"
+        f"rebase.Rebaser(engine).rebase({s.id!r}, {onto!r})\n")],
+        cwd=Path(__file__).resolve().parents[2], env={**os.environ})
+    assert child.wait(timeout=60) == -9
+    assert mid_rebase(ws), "git was left mid-rebase"
+    assert [r["state"] for r in engine.store.rebases(s.id)] == ["started"]
+    restarted = standin_engine(git_repo, "kr", standin, monkeypatch, rebase="off")
+    assert restarted.start()
+    try:
+        assert not mid_rebase(ws)
+        assert git(ws, "rev-parse", "HEAD") == backup and git(ws, "symbolic-ref", "HEAD") == f"refs/heads/{s.branch}"
+        assert git(ws, "status", "--porcelain") == ""
+        assert [r["state"] for r in restarted.store.rebases(s.id)] == ["undone"]
+        assert any(e.kind == "rebase_recovered" for e in restarted.events(s.id))
+    finally:
+        restarted.stop()
