@@ -266,6 +266,15 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from ao_tui.doctor import gather, run_checks
+
+    results = run_checks(gather(args.config))
+    for result in results:
+        print(result.line(), flush=True)
+    return 1 if any(r.status == "fail" for r in results) else 0
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     engine = _engine(args, check=False)
     if args.approve:
@@ -437,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("config", cmd_config, "check the config, show its path, or print its JSON Schema")
     p.add_argument("action", choices=["check", "schema", "path"], nargs="?", default="check")
+
+    add("doctor", cmd_doctor, "check this machine's set-up: one line per check, a fix for each failure")
 
     p = add("pr", cmd_pr, "open the PR for a session's branch now")
     p.add_argument("id")

@@ -37,7 +37,9 @@ serves the API under that path, as GitHub Enterprise does.
 Users: ``token`` is ``login``'s; ``users={token: login}`` adds more. Whatever a
 request creates (PRs, reviews, comments, issues) is by the token's user, and, as
 on GitHub, a PR's author cannot approve it or request changes on it (422, errors
-``["Can not approve your own pull request"]``).
+``["Can not approve your own pull request"]``). ``GET /user`` answers the token's user
+with ``X-OAuth-Scopes`` from ``scopes={token: "repo, read:org"}`` (``repo`` unless
+given; None: no header, as for a fine-grained token).
 
 Git: ``serve_git(full_name, bare)`` makes a bare repository the repository's
 git side: its branches are read at once, and a ``post-receive`` hook installed
@@ -142,11 +144,14 @@ class FakeGitHub:
     """The fake server and its model. Use ``with FakeGitHub() as gh: ...``."""
 
     def __init__(self, *, token: str = "test-token", login: str = "ao-bot", prefix: str = "",
-                 rate_limit: int = 5000, users: dict[str, str] | None = None) -> None:
+                 rate_limit: int = 5000, users: dict[str, str] | None = None,
+                 scopes: dict[str, str | None] | None = None) -> None:
         self.token = token
         self.login = login
         #: token -> login of every user the server knows.
         self.users = {token: login, **(users or {})}
+        #: token -> its classic scopes, as ``X-OAuth-Scopes`` says them (None: a fine-grained token).
+        self.scopes: dict[str, str | None] = {t: "repo" for t in self.users} | (scopes or {})
         #: The user of the request being handled (set under ``lock``).
         self.current_login = login
         self.prefix = prefix.rstrip("/")
@@ -917,6 +922,11 @@ class _Handler(BaseHTTPRequestHandler):
             if gh.token and user is None:
                 status, data = 401, {"message": "Bad credentials",
                                      "documentation_url": "https://docs.github.com/rest"}
+            elif path == "/user" and method == "GET":
+                status, data = 200, {"login": gh.current_login, "id": 1, "type": "User"}
+                granted = gh.scopes.get(given, "repo")
+                if granted is not None:
+                    headers["X-OAuth-Scopes"] = granted
             elif path == "/rate_limit":
                 core = {"limit": gh.limit, "remaining": gh.remaining, "reset": gh.reset_at,
                         "used": gh.limit - gh.remaining, "resource": "core"}
