@@ -1,6 +1,7 @@
 """``ao-tui``: the control room from the command line.
 
     ao-tui [--config FILE] [--project NAME] [--theme NAME] [--demo]
+    ao-tui --serve [--host ADDR] [--port N] [--public] [--demo]   (in a browser: ao_tui/tui/serve/)
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--demo", action="store_true",
                         help="start a throwaway demo fleet (no API key, no network)")
     parser.add_argument("--no-engine", action="store_true", help="do not run the watch loop in this process")
+    parser.add_argument("--serve", action="store_true",
+                        help="serve the control room to browsers (each gets its own app; a token is needed)")
+    parser.add_argument("--host", default="127.0.0.1", help="address --serve binds (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8123, help="port --serve listens on (default 8123)")
+    parser.add_argument("--public", action="store_true", help="let --serve bind an address other machines reach")
     return parser.parse_args(argv)
 
 
@@ -45,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.serve:
+        from ao_tui.tui.serve.run import serve
+
+        return serve(args)
     from ao_tui.config import check_projects, load_config
     from ao_tui.engine import Engine
 

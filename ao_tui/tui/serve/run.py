@@ -1,0 +1,106 @@
+"""``ao-tui --serve``: one engine in this process, one following app process per browser.
+
+The engine (and the demo fleet, with ``--demo``) runs here, once: every browser's
+app is ``ao-tui --no-engine`` on the same config and state dir, so all of them
+follow this one fleet, as a second ``ao-tui`` in a terminal does. If another
+process (``ao run``) already runs the engine, this one follows it and takes over
+when it goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from typing import Any
+
+from ao_tui.errors import AoError, ConfigError
+
+TAKE_OVER_SECONDS = 3.0
+
+
+def app_argv(config_path: str, args: argparse.Namespace) -> list[str]:
+    """What each browser's app process runs (an argv list: no shell)."""
+    argv = [sys.executable, "-m", "ao_tui.tui", "--config", config_path]
+    if args.project:
+        argv += ["--project", args.project]
+    if args.theme:
+        argv += ["--theme", args.theme]
+    return argv
+
+
+def serve(args: argparse.Namespace) -> int:
+    from ao_tui.tui.serve.server import ControlRoomServer, is_loopback
+    from ao_tui.tui.serve.token import load_or_create, token_path
+
+    if not is_loopback(args.host) and not args.public:
+        raise ConfigError(f"--host {args.host} opens the control room to other machines: add --public "
+                          "(the token is needed all the same; put TLS in front, see the README)")
+    _log_requests()
+    path = token_path()  # in the user's state dir, before a demo points AO_HOME elsewhere
+    token, new = load_or_create(path)
+
+    from ao_tui.config import check_projects, load_config
+    from ao_tui.engine import Engine
+
+    demo = None
+    config_path = args.config
+    if args.demo:
+        from ao_tui.demo import run_demo_setup
+
+        demo = run_demo_setup()
+        config_path = str(demo.config_path)
+    engine: Any = None
+    stop = threading.Event()
+    try:
+        config = load_config(config_path)
+        check_projects(config)
+        engine = Engine(config)
+        _run_engine(engine, stop)
+        if demo is not None:
+            demo.start(engine)
+        server = ControlRoomServer(app_argv(str(config.path), args), host=args.host, port=args.port, token=token)
+        shown_host = f"[{args.host}]" if ":" in args.host else args.host
+        url = f"http://{shown_host}:{args.port}/"
+        print(f"ao-tui: serving the control room on {url}  (Ctrl-C stops)", flush=True)
+        if new:
+            print(f"ao-tui: first visit: {url}?token={token}\n"
+                  f"        (shown this once; the token is kept in {path}, readable by you only)", flush=True)
+        else:
+            print(f"ao-tui: the token is in {path} (first visit: {url}?token=<token>)", flush=True)
+        server.run()
+    finally:
+        stop.set()
+        if engine is not None:
+            engine.stop()
+        if demo is not None:
+            demo.cleanup()
+    return 0
+
+
+def _log_requests() -> None:
+    """Requests (paths only: ``PathOnlyAccessLogger``) and refusals go to stderr."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    serve_log = logging.getLogger("ao.serve")
+    serve_log.addHandler(handler)
+    serve_log.setLevel(logging.INFO)
+    serve_log.propagate = False
+
+
+def _run_engine(engine: Any, stop: threading.Event) -> None:
+    """Run the engine here, or follow the process that does and take over when it goes."""
+    if engine.start():
+        return
+
+    def take_over() -> None:
+        while not stop.wait(TAKE_OVER_SECONDS):
+            try:
+                if engine.start():
+                    return
+            except AoError:
+                return
+
+    threading.Thread(target=take_over, name="ao-serve-take-over", daemon=True).start()
