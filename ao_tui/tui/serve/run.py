@@ -14,9 +14,15 @@ import sys
 import threading
 from typing import Any
 
-from ao_tui.errors import AoError, ConfigError
+from ao_tui.errors import AoError
 
 TAKE_OVER_SECONDS = 3.0
+
+
+class NotLocal(AoError):
+    """An address other machines reach, without ``--public``: a usage mistake (exit 2)."""
+
+    exit_code = 2
 
 
 def app_argv(config_path: str, args: argparse.Namespace) -> list[str]:
@@ -34,7 +40,7 @@ def serve(args: argparse.Namespace) -> int:
     from ao_tui.tui.serve.token import load_or_create, token_path
 
     if not is_loopback(args.host) and not args.public:
-        raise ConfigError(f"--host {args.host} opens the control room to other machines: add --public "
+        raise NotLocal(f"--host {args.host} opens the control room to other machines: add --public "
                           "(the token is needed all the same; put TLS in front, see the README)")
     _log_requests()
     path = token_path()  # in the user's state dir, before a demo points AO_HOME elsewhere
