@@ -2,7 +2,7 @@
 
 Exit codes: 0 success, 1 a user-facing error (one line on stderr), 2 bad
 config or arguments, 3 not found, 4 refused state change, 5 plugin failure,
-130 interrupted.
+6 the store is damaged or from a newer ao, 7 no space to write, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -480,6 +481,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20, help="sessions listed per project (newest first)")
     p.add_argument("--json", action="store_true")
 
+    from ao_tui import cli_store
+
+    cli_store.add_parser(sub, common)
+
     p = add("chat", cmd_chat, "talk to the orchestrator agent")
     p.add_argument("message", nargs="*", help="one message (default: an interactive chat)")
     p.add_argument("--new", action="store_true", help="start a new conversation (forget the stored one)")
@@ -499,6 +504,18 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except (sqlite3.DatabaseError, OSError) as exc:  # the store's file, or a full disk: one line, no traceback
+        from ao_tui.paths import store_path
+        from ao_tui.store_health import describe
+
+        problem = describe(exc, store_path()) if not isinstance(exc, BrokenPipeError) else None
+        if problem is None:
+            if isinstance(exc, BrokenPipeError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
+            raise
+        print(f"ao: {problem}", file=sys.stderr)
+        return problem.exit_code
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -181,6 +181,23 @@ class OrchestratorConfig(_Model):
     drift_check_minutes: int = Field(default=0, ge=0, description="0 disables periodic mid-session checks.")
 
 
+class StoreConfig(_Model):
+    backup_every: str = Field(default="6h", description="How often the engine backs up the store (0 never).")
+    keep_backups: int = Field(default=10, ge=1, description="Backups kept; the oldest beyond are deleted.")
+    keep_events_days: int = Field(default=30, ge=1, description="Events older than this move to the archive.")
+    keep_events_per_session: int = Field(
+        default=2000, ge=100, description="Beyond this many events a session's oldest move to the archive.")
+    min_free_mb: int = Field(default=50, ge=0, description="Below this much free space new sessions are refused.")
+
+    @field_validator("backup_every")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        from ao_tui.durations import parse_duration
+
+        parse_duration(value)
+        return value
+
+
 class TuiConfig(_Model):
     theme: str | None = None
     keys: dict[str, str] = Field(default_factory=dict, description="Binding id to key, e.g. {merge: M}.")
@@ -194,6 +211,7 @@ class Config(_Model):
     )
     projects: dict[str, ProjectConfig] = Field(default_factory=dict)
     orchestrator: OrchestratorConfig = OrchestratorConfig()
+    store: StoreConfig = StoreConfig()
     tui: TuiConfig = TuiConfig()
     path: SkipJsonSchema[Path | None] = Field(default=None, exclude=True)
 
@@ -311,6 +329,7 @@ def parse_config(text: str, source: str = CONFIG_NAME, base_dir: Path | None = N
     if not isinstance(data, dict):
         raise ConfigError(source, 1, None, "the top level must be a mapping")
     lines = line_index(node) if node is not None else {}
+    data = _whole_text(data, (), source, lines)
     defaults = data.get("defaults")
     if defaults is not None:
         if not isinstance(defaults, dict):
@@ -336,6 +355,27 @@ def parse_config(text: str, source: str = CONFIG_NAME, base_dir: Path | None = N
         if not project.repo.is_absolute():
             project.repo = (root / project.repo).resolve()
     return config
+
+
+def _whole_text(value: Any, at: tuple[Any, ...], source: str, lines: dict[tuple[Any, ...], int]) -> Any:
+    """Strings as text a path or a command can hold: YAML's escaped surrogate pairs (``"\\ud83d\\ude00"``)
+    joined into their character; a lone surrogate or a NUL is a one-line error, not a crash later."""
+    if isinstance(value, dict):
+        return {k: _whole_text(v, (*at, k), source, lines) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_text(v, (*at, i), source, lines) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            if "\ufffd" in value:
+                raise ConfigError(source, nearest_line(lines, at), ".".join(map(str, at)) or None,
+                                  "contains a lone UTF-16 surrogate escape (not a character)") from None
+        if "\x00" in value:
+            raise ConfigError(source, nearest_line(lines, at), ".".join(map(str, at)) or None,
+                              "contains a NUL character") from None
+    return value
 
 
 def load_config(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Config:

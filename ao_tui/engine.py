@@ -85,6 +85,9 @@ class Engine:
         self._lock = threading.RLock()
         self._loop: Any = None  # ao_tui.engine_loop.EngineLoop when running
         self._pr_locks: dict[str, threading.Lock] = {}
+        from ao_tui.store_upkeep import DiskWatch
+
+        self.disk = DiskWatch(self)  # a full disk: reported once, new sessions refused until space is back
 
     # -- plugins -------------------------------------------------------------
 
@@ -217,6 +220,7 @@ class Engine:
         """Create a session: record it, make its workspace, start its agent."""
         if not task_id and not (prompt and prompt.strip()):
             raise AoError("spawn needs a task id or a prompt")
+        self.disk.refuse_spawn()
         name, cfg = self.config.project(project)
         if not (cfg.repo / ".git").exists():
             raise AoError(f"project {name}: {cfg.repo} is not a git repository")
@@ -247,9 +251,20 @@ class Engine:
         try:
             return self._launch(session, restore=False, task=task)
         except Exception as exc:
+            from ao_tui.store_health import describe, is_no_space
+
             reason = str(exc) if isinstance(exc, AoError) else f"{type(exc).__name__}: {exc}"
-            self.store.transition(session_id, S.ERRORED, reason=f"spawn failed: {reason}", escalation=reason)
-            self._changed(self.session(session_id))
+            full = is_no_space(exc)
+            if full:
+                self.disk.report(exc)
+            try:
+                self.store.transition(session_id, S.ERRORED, reason=f"spawn failed: {reason}", escalation=reason)
+                self._changed(self.session(session_id))
+            except Exception as again:
+                if not self.disk.report(again):
+                    raise
+            if full:
+                raise (describe(exc, paths.store_path()) if not isinstance(exc, AoError) else exc) from None
             raise
 
     def _spec(self, session: Session) -> LaunchSpec:

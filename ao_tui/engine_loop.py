@@ -116,6 +116,13 @@ class EngineLoop:
         self._push_failed: dict[str, tuple[str, float]] = {}
         self._rate_limited_until = 0.0
         self.branches: Any = None  # ao_tui.branch_watch.BranchWatch: conflicts, rebases, the merge train
+        from ao_tui.store_upkeep import StoreUpkeep
+
+        self.upkeep = StoreUpkeep(engine)
+        # Writes a full disk refused, kept to be made again once space is back (nothing is lost):
+        self._unrecorded_activity: dict[str, tuple[Activity, Any]] = {}
+        # queued messages typed whose delivery was not recorded: id -> (session, key, chars)
+        self._typed_unrecorded: dict[int, tuple[str, str | None, int]] = {}
 
     # -- ownership -------------------------------------------------------------
 
@@ -175,14 +182,31 @@ class EngineLoop:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.tick()
-            except Exception:
-                log.exception("engine tick failed")
+                if self._space_back():
+                    self.tick()
+            except Exception as exc:
+                if not self.engine.disk.report(exc):  # a full disk is said once; the next tick retries
+                    log.exception("engine tick failed")
             self._wake.wait(self.tick_seconds)
             self._wake.clear()
 
+    def _space_back(self) -> bool:
+        """While writes fail for lack of space: probe; once they succeed, make the writes that were refused."""
+        if not self.engine.disk.short:
+            return True
+        if not self.engine.disk.probe():
+            return False
+        for sid in list(self._unrecorded_activity):
+            activity, transcript = self._unrecorded_activity.pop(sid)
+            self.on_activity(sid, activity, transcript)
+        if self.runner is not None:
+            self.runner.resume()  # reactions claimed but cut off by the full disk are carried out now
+        return not self.engine.disk.short
+
     def tick(self) -> None:
         now = time.monotonic()
+        for msg_id, (sid, key, chars) in sorted(self._typed_unrecorded.items()):
+            self._record_delivery(msg_id, sid, key, chars)
         periodic = now - self._last_liveness >= self.liveness_seconds
         if self._liveness_due or (periodic and not self._exits_covered()):
             self._liveness_due = False
@@ -198,6 +222,7 @@ class EngineLoop:
         self._deliver_outbox()
         self._check_stuck()
         self._autopilot()
+        self.upkeep.tick(now)
 
     # -- activity -------------------------------------------------------------
 
@@ -270,7 +295,14 @@ class EngineLoop:
                 s.model = getattr(transcript, "model", "") or s.model
                 s.pr_links = list(getattr(transcript, "pr_links", None) or s.pr_links)
 
-        updated = self.store.mutate(session_id, change, status=target, reason=f"{activity.state} ({activity.source})")
+        try:
+            updated = self.store.mutate(session_id, change, status=target,
+                                        reason=f"{activity.state} ({activity.source})")
+        except Exception as exc:
+            if not self.engine.disk.report(exc):
+                raise
+            self._unrecorded_activity[session_id] = (activity, transcript)  # recorded once space is back
+            return
         if updated.model != session.model:  # the transcript named the model: its commits say so from now on
             self.engine.update_commit_trailer(updated)
         self.engine._changed(updated)
@@ -407,6 +439,8 @@ class EngineLoop:
 
     def _deliver_outbox(self) -> None:
         for msg in self.store.pending_messages():
+            if msg["id"] in self._typed_unrecorded:
+                continue  # typed already; only its record waits for space
             try:
                 session = self.engine.session(msg["session_id"])
             except AoError:
@@ -429,9 +463,20 @@ class EngineLoop:
                 log.warning("delivery to %s failed: %s", session.id, exc)
                 self._fences.pop(session.id, None)
                 continue
-            if self.store.mark_delivered(msg["id"]):
-                self.store.add_event(Event(session_id=session.id, kind="message",
-                                           data={"from": "ao", "key": msg["key"], "chars": len(msg["text"])}))
+            self._typed_unrecorded[msg["id"]] = (session.id, msg["key"], len(msg["text"]))
+            self._record_delivery(msg["id"], session.id, msg["key"], len(msg["text"]))
+
+    def _record_delivery(self, msg_id: int, session_id: str, key: str | None, chars: int) -> None:
+        """Mark a typed message delivered; a full disk leaves it to the next tick (it is never typed twice)."""
+        try:
+            if self.store.mark_delivered(msg_id):
+                self.store.add_event(Event(session_id=session_id, kind="message",
+                                           data={"from": "ao", "key": key, "chars": chars}))
+        except Exception as exc:
+            if not self.engine.disk.report(exc):
+                raise
+            return
+        self._typed_unrecorded.pop(msg_id, None)
 
     def _resolve_interrupted_deliveries(self) -> None:
         """Messages typed just before a crash: delivered if the agent's transcript or its

@@ -135,7 +135,14 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._migrate()
+        from ao_tui import store_health
+
+        store_health.check_at_open(self.path)
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise (store_health.describe(exc, self.path) or exc) from None
 
     # -- connections -------------------------------------------------------
 
@@ -171,10 +178,21 @@ class Store:
             self._local.conn = None
 
     def _migrate(self) -> None:
+        from ao_tui import store_backup
+        from ao_tui.store_health import StoreTooNew
+
+        known = max(_MIGRATIONS)  # SCHEMA_VERSION, read here so a test can add a migration
+        found = self._recorded_version()
+        if found > known:
+            raise StoreTooNew(self.path, found, known)
+        if 0 < found < known:
+            store_backup.take_backup(self.path, reason=f"before-schema-{known}")
         with self.transaction() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row["value"]) if row else 0
+            if version > known:  # a newer ao migrated it meanwhile
+                raise StoreTooNew(self.path, version, known)
             for target in sorted(v for v in _MIGRATIONS if v > version):
                 for statement in _MIGRATIONS[target].split(";"):
                     if statement.strip():
@@ -182,6 +200,15 @@ class Store:
                 conn.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)", (str(target),)
                 )
+
+    def _recorded_version(self) -> int:
+        try:
+            row = self._conn().execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0
+            raise
+        return int(row["value"]) if row else 0
 
     def schema_version(self) -> int:
         row = self._conn().execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()

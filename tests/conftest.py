@@ -69,3 +69,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:  # noqa: ARG001
     """CI (``AO_REQUIRE_CLAUDE=1``, set by .ci/run) fails rather than skip the real-CLI tests."""
     if os.environ.get("AO_REQUIRE_CLAUDE") == "1" and claude_bin() is None:
         raise pytest.UsageError("AO_REQUIRE_CLAUDE=1 but the Claude Code CLI is not installed (.tools/ or PATH)")
+
+
+# Hypothesis (tests/unit/test_hostile_input.py, tests/functional/test_hostile_tmux.py): small, repeatable runs in
+# CI; HYPOTHESIS_PROFILE=explore for many random examples when hunting.
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("ao", derandomize=True, deadline=None, database=None, print_blob=True,
+                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    settings.register_profile("explore", max_examples=2000, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ao"))
+except ImportError:  # the test extras not installed: those tests are skipped by their importorskip
+    pass

@@ -56,6 +56,13 @@ class SCM(Plugin):
         (a branch someone else moved is refused, never overwritten). Default: nothing to do."""
         return None
 
+    def find_pr(self, repo: Path, workspace: Path, branch: str) -> PullRequest | None:
+        """The PR of ``branch`` (open, else the newest merged or closed one), or None.
+
+        Used when the store has lost it (``ao store recover``). The default knows none.
+        """
+        return None
+
     @abstractmethod
     def pr_status(self, repo: Path, workspace: Path, pr: PullRequest) -> PullRequest:
         """The PR's current truth: state, head, checks, review, comments, mergeability."""

@@ -526,6 +526,18 @@ class GitHubSCM(SCM):
             raise NotFound(f"no GitHub PR for branch {pr.branch} in {name}")
         return int(found[0]["number"])
 
+    def find_pr(self, repo: Path, workspace: Path, branch: str) -> PullRequest | None:
+        """The open PR of ``branch``, else its newest closed or merged one (for ``ao store recover``)."""
+        validate_branch(branch)
+        name = self.repo_name(repo)
+        owner = name.split("/")[0]
+        for state in ("open", "closed"):
+            found = self.client.get(f"/repos/{name}/pulls", {"head": f"{owner}:{branch}", "state": state},
+                                    what=f"PRs of {branch}").data
+            if found:
+                return self.pr_status(repo, workspace, PullRequest(number=found[0]["number"], branch=branch))
+        return None
+
     def pr_status(self, repo: Path, workspace: Path, pr: PullRequest) -> PullRequest:
         with self._lock:  # the engine loop and a UI action may ask at once
             return self._pr_status(repo, pr)

@@ -275,6 +275,12 @@ class LocalSCM(SCM):
                 record.update(title=title, body=body, workspace=str(workspace), base=base)
         return self._to_pr(repo, record, head)
 
+    def find_pr(self, repo: Path, workspace: Path, branch: str) -> PullRequest | None:
+        record = self._read_state(repo)["prs"].get(branch)
+        if record is None:
+            return None
+        return self._to_pr(repo, record, self._head(repo, record))
+
     def _to_pr(self, repo: Path, record: dict[str, Any], head: str | None) -> PullRequest:
         return PullRequest(
             number=record["number"],

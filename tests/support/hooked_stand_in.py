@@ -38,10 +38,16 @@ def hook_argv(event: str) -> list[str] | None:
     return shlex.split(command)
 
 
+#: The conversation id ao gave (``--session-id``) or resumes (``--resume``): Claude Code sends it in every hook.
+CONVERSATION: list[str] = []
+
+
 def fire(event: str, **payload: object) -> None:
     argv = hook_argv(event)
     if argv:
         body = {"hook_event_name": event, "cwd": os.getcwd(), **payload}
+        if CONVERSATION:
+            body["session_id"] = CONVERSATION[0]
         subprocess.run(argv, input=json.dumps(body).encode(), timeout=10, check=False)
 
 
@@ -53,6 +59,8 @@ def main() -> int:
     positional, i = [], 0
     while i < len(args):
         if args[i] in FLAGS_WITH_VALUE:
+            if args[i] in ("--session-id", "--resume") and i + 1 < len(args):
+                CONVERSATION[:] = [args[i + 1]]
             i += 2
         elif args[i].startswith("-"):
             i += 1

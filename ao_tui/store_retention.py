@@ -1,0 +1,58 @@
+"""Keeping the store's event history bounded: the oldest events move to an archive.
+
+Policy (``store.keep_events_days``, ``store.keep_events_per_session``): an event
+older than the day limit, or beyond a session's newest N, is appended to
+``<ao_home>/archive/events-YYYY-MM.jsonl`` (one JSON object a line, by the
+month it happened) and then deleted from the store. Delivered queued messages
+older than the day limit are deleted (they were typed; their event stays).
+Claims are never pruned: they are what makes every reaction happen once.
+The engine runs this hourly; a run moves at most ``batch`` events so it never
+holds the write lock long.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from ao_tui.store import Store
+
+
+def archive_dir(store: Store) -> Path:
+    return store.path.parent / "archive"
+
+
+def prune(store: Store, *, keep_days: int, keep_per_session: int, batch: int = 20000) -> int:
+    """Archive and delete events past the policy; returns how many moved."""
+    cutoff = (datetime.now(timezone.utc) - timedelta(days=keep_days)).isoformat()
+    conn = store._conn()
+    rows = conn.execute(
+        """SELECT * FROM events WHERE id IN (
+               SELECT id FROM events WHERE at < ?
+               UNION
+               SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY id DESC) AS r
+                               FROM events) WHERE r > ?)
+           ORDER BY id LIMIT ?""",
+        (cutoff, keep_per_session, batch),
+    ).fetchall()
+    if rows:
+        by_month: dict[str, list[str]] = {}
+        for r in rows:
+            by_month.setdefault(r["at"][:7], []).append(json.dumps({**dict(r), "data": json.loads(r["data"])}))
+        folder = archive_dir(store)
+        folder.mkdir(parents=True, exist_ok=True)
+        for month, lines in by_month.items():
+            with (folder / f"events-{month}.jsonl").open("a", encoding="utf-8") as f:
+                f.write("\n".join(lines) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        ids = [r["id"] for r in rows]
+        with store.transaction() as tx:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                tx.execute(f"DELETE FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+    with store.transaction() as tx:
+        tx.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (cutoff,))
+    return len(rows)

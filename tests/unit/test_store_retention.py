@@ -1,0 +1,63 @@
+"""The event history stays bounded: old events move to the archive, claims stay; the store keys check."""
+
+from __future__ import annotations
+
+import errno
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ao_tui.config import parse_config
+from ao_tui.errors import ConfigError
+from ao_tui.models import Event, utcnow
+from ao_tui.store import Store
+from ao_tui.store_health import header_problem, is_no_space
+from ao_tui.store_retention import archive_dir, prune
+
+
+def test_old_events_and_a_sessions_oldest_beyond_the_cap_move_to_the_archive(tmp_path: Path) -> None:
+    store = Store(tmp_path / "ao.sqlite3")
+    old = utcnow() - timedelta(days=40)
+    for i in range(5):
+        store.add_event(Event(session_id="a-1", kind="old", at=old, data={"i": i}))
+    for i in range(150):
+        store.add_event(Event(session_id="a-2", kind="chatty", data={"i": i}))
+    store.claim("a-1:ci_failed:x", "a-1", "ci_failed", "send_to_agent")
+    store.enqueue_message("a-1", "typed long ago", key="k")
+
+    moved = prune(store, keep_days=30, keep_per_session=100)
+
+    assert moved == 5 + 50
+    assert [e.data["i"] for e in store.events("a-2", limit=1000)] == list(range(50, 150))
+    assert store.events("a-1") == []
+    assert len(store.claims()) == 1, "claims make reactions happen once: never pruned"
+    archived = [json.loads(line) for f in sorted(archive_dir(store).glob("events-*.jsonl"))
+                for line in f.read_text().splitlines()]
+    assert len(archived) == 55
+    assert {a["kind"] for a in archived} == {"old", "chatty"} and archived[0]["data"] == {"i": 0}
+    assert prune(store, keep_days=30, keep_per_session=100) == 0
+
+
+def test_what_counts_as_no_space_and_what_a_header_says(tmp_path: Path) -> None:
+    assert is_no_space(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_no_space(OSError(errno.EFBIG, "File too large"))
+    assert not is_no_space(OSError(errno.ENOENT, "No such file"))
+    assert header_problem(tmp_path / "missing") is None
+    (tmp_path / "empty").write_bytes(b"")
+    assert header_problem(tmp_path / "empty") is None
+    (tmp_path / "text").write_text("hello")
+    assert header_problem(tmp_path / "text") == "it is not an SQLite database"
+    Store(tmp_path / "real.sqlite3").close()
+    assert header_problem(tmp_path / "real.sqlite3") is None
+    (tmp_path / "short").write_bytes((tmp_path / "real.sqlite3").read_bytes()[:5000])
+    assert "cut short" in (header_problem(tmp_path / "short") or "")
+
+
+def test_store_keys_are_checked_with_a_line_number(tmp_path: Path) -> None:
+    text = "projects: {}\nstore:\n  backup_every: soon\n"
+    with pytest.raises(ConfigError, match=r":3: store.backup_every: not a duration"):
+        parse_config(text, str(tmp_path / "ao.config.yaml"))
+    config = parse_config("store:\n  keep_backups: 3\n", str(tmp_path / "ao.config.yaml"))
+    assert config.store.keep_backups == 3 and config.store.backup_every == "6h"
