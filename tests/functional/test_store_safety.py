@@ -85,8 +85,10 @@ def test_a_store_from_a_newer_ao_is_refused_and_never_migrated_down(ao_home: Pat
     conn.commit()
     conn.close()
     before = path.read_bytes()
+    from ao_tui.store import _MIGRATIONS
+
     for command in (["ls"], ["store", "check"], ["store", "recover"]):
-        assert_one_line(ao(*command), "newer ao", "schema 99", "knows up to 1")
+        assert_one_line(ao(*command), "newer ao", "schema 99", f"knows up to {max(_MIGRATIONS)}")
     assert_one_line(ao_tui("--no-engine"), "newer ao")
     assert path.read_bytes() == before
     assert not list(ao_home.glob("ao.sqlite3.*-2*")), "nothing set aside: the store is not damaged"
@@ -99,12 +101,13 @@ def test_a_backup_is_taken_before_a_schema_migration(ao_home: Path, monkeypatch:
 
     path = ao_home / "ao.sqlite3"
     busy_store(path, n=2)
-    monkeypatch.setitem(store_module._MIGRATIONS, 2, "CREATE TABLE later (x TEXT)")
+    now = max(store_module._MIGRATIONS)
+    monkeypatch.setitem(store_module._MIGRATIONS, now + 1, "CREATE TABLE later (x TEXT)")
     Store(path).close()
     backups = list_backups(path)
-    assert [b.reason for b in backups] == ["before-schema-2"]
-    assert schema_version_of(backups[0].path) == 1
-    assert schema_version_of(path) == 2
+    assert [b.reason for b in backups] == [f"before-schema-{now + 1}"]
+    assert schema_version_of(backups[0].path) == now
+    assert schema_version_of(path) == now + 1
 
 
 def test_backups_by_hand_are_whole_bounded_and_restorable(ao_home: Path) -> None:
