@@ -41,6 +41,8 @@ log = logging.getLogger("ao.conflicts")
 #: The pair member that stands for the project's default branch.
 DEFAULT = "@default"
 GIT_TIMEOUT = 60
+#: The first git with ``merge-tree --write-tree`` (``ao doctor`` checks for it too).
+GIT_MIN = (2, 38)
 MAX_HUNKS_PER_FILE = 5
 MAX_HUNK_LINES = 12
 #: Sessions whose branch is compared: any not finished (an exited agent's branch still merges later).
@@ -56,7 +58,7 @@ def git(repo: Path, *args: str, ok: Iterable[int] = (0,)) -> subprocess.Complete
     return done
 
 
-def git_version_ok(minimum: tuple[int, int] = (2, 38)) -> tuple[bool, str]:
+def git_version_ok(minimum: tuple[int, int] = GIT_MIN) -> tuple[bool, str]:
     """Whether this git has ``merge-tree --write-tree`` (2.38+), and its version."""
     try:
         out = subprocess.run(["git", "--version"], capture_output=True, text=True, timeout=10).stdout

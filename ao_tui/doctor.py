@@ -36,9 +36,8 @@ from ao_tui.errors import AoError
 
 Status = Literal["ok", "warn", "fail"]
 
-#: What ao needs: tmux for ``-e`` on new-session; git for ``merge-tree --write-tree`` (conflict prediction).
+#: What ao needs of tmux: ``-e`` on new-session. (Of git: ``ao_tui.conflicts.GIT_MIN``.)
 TMUX_MIN = (3, 0)
-GIT_MIN = (2, 38)
 VERSION_TIMEOUT = 15.0
 
 
@@ -174,15 +173,16 @@ def tmux(setup: Setup) -> Result:
 
 @check
 def git(setup: Setup) -> Result:
+    from ao_tui.conflicts import GIT_MIN, git_version_ok  # the rule lives with the feature that needs it
+
     found = shutil.which("git", path=setup.env.get("PATH"))
+    good, version = git_version_ok() if found else (False, "")
     if found is None:
         return fail("git", "not found on PATH", f"install git {_dotted(GIT_MIN)} or newer")
-    version = version_of(_run([found, "--version"], setup.env).stdout)
-    if version is None or version < GIT_MIN:
-        shown = _dotted(version) if version else "unknown version"
-        return fail("git", f"{shown} is older than {_dotted(GIT_MIN)} (conflict prediction uses "
+    if not good:
+        return fail("git", f"{version} is older than {_dotted(GIT_MIN)} (conflict prediction uses "
                            "`git merge-tree --write-tree`)", f"install git {_dotted(GIT_MIN)} or newer")
-    return ok("git", f"{_dotted(version)} ({found})")
+    return ok("git", f"{version} ({found})")
 
 
 def _agent_spec(project: ProjectConfig, workspace: Path, events: Path | None) -> Any:
