@@ -359,6 +359,10 @@ def github_token(setup: Setup) -> list[Result]:
                 login = json.loads(response.read() or b"{}").get("login", "?")
                 scopes = response.headers.get("X-OAuth-Scopes")
         except urllib.error.HTTPError as exc:
+            if exc.code == 403:  # a GitHub App's token may not read /user: nothing to say about its scopes
+                results.append(warn(name, f"set, but {url}/user is closed to it (HTTP 403): scopes not checked",
+                                    "make sure it can push, open PRs and read checks on the repositories"))
+                continue
             results.append(fail(name, f"{url} refused it (HTTP {exc.code})",
                                 "the token is wrong or expired: create a new one and export it"))
             continue
