@@ -230,6 +230,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not engine.start():
         raise AoError("another engine is already running (an `ao run` or an ao-tui); nothing to do")
     print(f"ao engine running for {', '.join(engine.config.projects) or 'no projects'}; Ctrl-C to stop", flush=True)
+    from ao_tui.bridges import start_bridges
+
+    bridges, problems = start_bridges(engine)
+    for problem in problems:
+        print(f"ao: {problem}", file=sys.stderr, flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
@@ -238,6 +243,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if bridges is not None:
+            bridges.stop()
         engine.stop()
     return 0
 

@@ -203,6 +203,32 @@ class TuiConfig(_Model):
     keys: dict[str, str] = Field(default_factory=dict, description="Binding id to key, e.g. {merge: M}.")
 
 
+class TelegramBridgeConfig(_Model):
+    token_env: str = Field(default="TELEGRAM_BOT_TOKEN",
+                           description="Name of the environment variable holding the bot's token (never the token).")
+    allowed_users: list[int] = Field(default_factory=list,
+                                     description="Telegram user ids ao listens to; everyone else is ignored.")
+    chat_id: int | None = Field(default=None,
+                                description="Where notifications go (default: the first allowed user's own chat).")
+    base_url: str = Field(default="https://api.telegram.org", description="The Bot API's address (tests: a local fake).")
+
+
+class SlackBridgeConfig(_Model):
+    token_env: str = Field(default="SLACK_BOT_TOKEN", description="Variable holding the bot token (xoxb-...).")
+    app_token_env: str = Field(default="SLACK_APP_TOKEN",
+                               description="Variable holding the app-level token for Socket Mode (xapp-...).")
+    allowed_users: list[str] = Field(default_factory=list,
+                                     description="Slack user ids (U...) ao listens to; everyone else is ignored.")
+    channel: str | None = Field(default=None, description="Channel id where notifications go (default: none).")
+    base_url: str = Field(default="https://slack.com/api/", description="The Web API's address (tests: a local fake).")
+
+
+class BridgesConfig(_Model):
+    telegram: TelegramBridgeConfig | None = None
+    slack: SlackBridgeConfig | None = None
+    rate_limit: int = Field(default=8, ge=1, description="Messages a person may send per minute; more are answered once.")
+
+
 class Config(_Model):
     defaults: dict[str, Any] = Field(
         default_factory=dict,
@@ -213,6 +239,7 @@ class Config(_Model):
     orchestrator: OrchestratorConfig = OrchestratorConfig()
     store: StoreConfig = StoreConfig()
     tui: TuiConfig = TuiConfig()
+    bridges: BridgesConfig = BridgesConfig()
     path: SkipJsonSchema[Path | None] = Field(default=None, exclude=True)
 
     @field_validator("projects")

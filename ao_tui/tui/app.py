@@ -144,6 +144,7 @@ class AoApp(App[None]):
         self._work: dict[str, WorkInfo] = {}
         self._detail_timer: Any = None
         self._chat: Any = None
+        self._bridges: Any = None  # ao_tui.bridges.BridgeRunner, while this app runs the engine
         #: What a following app last saw of each session (zone, CI), to derive notices from the store.
         self._seen: dict[str, tuple[Zone, CheckState | None]] | None = None
 
@@ -228,6 +229,8 @@ class AoApp(App[None]):
 
     def on_unmount(self) -> None:
         self._watch_stop.set()
+        if self._bridges is not None:
+            self._bridges.stop()
         if self._unsubscribe:
             self._unsubscribe()
         if getattr(self, "_unsubscribe_notices", None):
@@ -487,6 +490,20 @@ class AoApp(App[None]):
             self.post_message(EngineState("off", f"engine failed to start: {type(exc).__name__}: {exc}"))
             return
         self.post_message(EngineState("running" if running else "following"))
+        if running:
+            self._start_bridges()
+
+    def _start_bridges(self) -> None:
+        """Chat bridges (``bridges:`` in the config) run where the engine runs; from a worker thread."""
+        from ao_tui.bridges import start_bridges
+
+        try:
+            self._bridges, problems = start_bridges(self.engine)
+        except Exception as exc:
+            log.exception("starting the chat bridges")
+            problems = [f"the chat bridges failed to start: {type(exc).__name__}: {exc}"]
+        for problem in problems:
+            self.call_from_thread(self.notify, problem, severity="warning", timeout=10)
 
     def _maybe_take_over(self) -> None:
         """A following app runs the engine once the process that ran it has gone.
@@ -501,6 +518,7 @@ class AoApp(App[None]):
         try:
             if self.engine.start():
                 self.post_message(EngineState("running"))
+                self._start_bridges()
         except Exception as exc:
             log.warning("taking over the engine failed: %s", exc)
 

@@ -41,7 +41,7 @@ def serve(args: argparse.Namespace) -> int:
 
     if not is_loopback(args.host) and not args.public:
         raise NotLocal(f"--host {args.host} opens the control room to other machines: add --public "
-                          "(the token is needed all the same; put TLS in front, see the README)")
+                       "(the token is needed all the same; put TLS in front, see the README)")
     _log_requests()
     path = token_path()  # in the user's state dir, before a demo points AO_HOME elsewhere
     token, new = load_or_create(path)
@@ -57,12 +57,13 @@ def serve(args: argparse.Namespace) -> int:
         demo = run_demo_setup()
         config_path = str(demo.config_path)
     engine: Any = None
+    bridges: list[Any] = []
     stop = threading.Event()
     try:
         config = load_config(config_path)
         check_projects(config)
         engine = Engine(config)
-        _run_engine(engine, stop)
+        _run_engine(engine, stop, lambda: bridges.append(_start_bridges(engine)))
         if demo is not None:
             demo.start(engine)
         server = ControlRoomServer(app_argv(str(config.path), args), host=args.host, port=args.port, token=token)
@@ -77,6 +78,9 @@ def serve(args: argparse.Namespace) -> int:
         server.run()
     finally:
         stop.set()
+        for runner in bridges or []:
+            if runner is not None:
+                runner.stop()
         if engine is not None:
             engine.stop()
         if demo is not None:
@@ -96,15 +100,27 @@ def _log_requests() -> None:
     serve_log.propagate = False
 
 
-def _run_engine(engine: Any, stop: threading.Event) -> None:
+def _start_bridges(engine: Any) -> Any:
+    """The chat bridges run where the engine runs (ao_tui/bridges)."""
+    from ao_tui.bridges import start_bridges
+
+    runner, problems = start_bridges(engine)
+    for problem in problems:
+        print(f"ao-tui: {problem}", file=sys.stderr, flush=True)
+    return runner
+
+
+def _run_engine(engine: Any, stop: threading.Event, on_running: Any) -> None:
     """Run the engine here, or follow the process that does and take over when it goes."""
     if engine.start():
+        on_running()
         return
 
     def take_over() -> None:
         while not stop.wait(TAKE_OVER_SECONDS):
             try:
                 if engine.start():
+                    on_running()
                     return
             except AoError:
                 return
