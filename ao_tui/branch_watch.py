@@ -22,7 +22,15 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ao_tui.conflicts import DEFAULT, ConflictWatch, describe_hunks, label, live_sessions, overlaps_for, summary
+from ao_tui.conflicts import (
+    DEFAULT,
+    ConflictWatch,
+    describe_hunks,
+    label,
+    live_sessions,
+    overlaps_for,
+    refresh_marks,
+)
 from ao_tui.merge_train import MergeTrain
 from ao_tui.models import Event, Session
 from ao_tui.rebase import BUSY, DIRTY, REBASED, Rebaser, _sha, is_behind
@@ -97,16 +105,7 @@ class BranchWatch:
 
     def _publish(self, project: str, default: str, rebase_mode: str, sessions: list[Session]) -> None:
         by_id = {s.id: s for s in sessions}
-        for s in live_sessions(sessions):
-            short = summary(overlaps_for(self.store, s.id, project), default)
-            if s.extra.get("conflicts", []) != short:
-                def change(x: Session, short: list[dict[str, Any]] = short) -> None:
-                    if short:
-                        x.extra["conflicts"] = short
-                    else:
-                        x.extra.pop("conflicts", None)
-
-                self.engine._changed(self.store.mutate(s.id, change))
+        refresh_marks(self.engine, project, sessions, default)
         for pair in self.store.branch_pairs(project):
             if not pair["files"]:
                 continue

@@ -294,9 +294,103 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    if args.train:
+        return _merge_train(args)
+    if len(args.ids) != 1:
+        raise AoError("merge takes one session id (several: --train)")
     engine = _engine(args, check=False)
-    s = engine.merge(args.id, args.method, force=args.force)
+    s = engine.merge(args.ids[0], args.method, force=args.force)
     print(f"{s.id} {s.status.value}")
+    return 0
+
+
+def _merge_train(args: argparse.Namespace) -> int:
+    """Queue ready PRs on the merge train; drive it here unless another engine runs."""
+    import time
+
+    from ao_tui.merge_train import FINAL, enqueue
+
+    engine = _engine(args, check=False)
+    added, refused = enqueue(engine, args.ids or None, args.project)
+    for sid, why in refused.items():
+        print(f"{sid}: not on the train ({why})", file=sys.stderr)
+    rows = engine.store.train(args.project)
+    if not rows:
+        print("no approved, green PRs to merge" if not refused else "nothing queued")
+        return 1 if refused else 0
+    print("merge train: " + " -> ".join(r["session_id"] for r in rows) + (f" ({len(added)} added)" if added else ""))
+    if not engine.start():
+        print("the running engine (ao run or ao-tui) moves the train on; `ao events ID` follows each PR")
+        return 0
+    shown: dict[str, tuple[str, str]] = {}
+    try:
+        while True:
+            rows = engine.store.train(args.project)
+            for r in rows:
+                seen = (r["state"], r["data"].get("reason", ""))
+                if shown.get(r["session_id"]) != seen:
+                    shown[r["session_id"]] = seen
+                    print(f"{r['session_id']}: {r['state']}" + (f" ({_clean(seen[1], 100)})" if seen[1] else ""),
+                          flush=True)
+            if not rows or all(r["state"] in FINAL for r in rows):
+                break
+            time.sleep(0.5)
+    finally:
+        engine.stop()
+    left = [sid for sid, (state, _) in shown.items() if state == "left"]
+    return 1 if left else 0
+
+
+def cmd_rebase(args: argparse.Namespace) -> int:
+    from ao_tui.rebase import CONFLICT, REBASED, UP_TO_DATE, Rebaser, _sha
+
+    engine = _engine(args, check=False)
+    session = engine.session(args.id)
+    cfg = engine.project_config(session.project)
+    onto = _sha(cfg.repo, f"refs/heads/{cfg.default_branch}")
+    if onto is None:
+        raise AoError(f"no branch {cfg.default_branch} in {cfg.repo}")
+    outcome = Rebaser(engine).rebase(session.id, onto, reason="ao rebase")
+    if outcome.state == REBASED:
+        print(f"{session.id}: {session.branch} rebased onto {cfg.default_branch} ({outcome.head[:10]});"
+              f" the old tip is refs/ao/backup/{session.id} until CI passes")
+        return 0
+    if outcome.state == UP_TO_DATE:
+        print(f"{session.id}: {session.branch} already contains {cfg.default_branch}")
+        return 0
+    if outcome.state == CONFLICT:
+        raise AoError(f"{session.id}: rebasing onto {cfg.default_branch} conflicts in {outcome.detail};"
+                      " nothing changed (the agent is told)")
+    raise AoError(f"{session.id}: not rebased: {outcome.detail or outcome.state}")
+
+
+def cmd_conflicts(args: argparse.Namespace) -> int:
+    from ao_tui.conflicts import ConflictWatch, fleet_conflicts
+
+    engine = _engine(args, check=False)
+    watch = ConflictWatch(engine.store)
+    for name, cfg in engine.config.projects.items():
+        if args.project and name != args.project:
+            continue
+        watch.scan(name, cfg.repo, cfg.default_branch, engine.sessions(name))  # computes only what is new
+    pairs = fleet_conflicts(engine, args.project)
+    if args.json:
+        print(json.dumps(pairs, indent=2))
+        return 0
+    if not pairs:
+        print("no two live branches change the same files")
+        return 0
+    rows = [[p["a"], p["b"], "CONFLICT" if p["conflict"] else "overlap", p["later"],
+             _clean(", ".join(p["files"]), 60)] for p in pairs]
+    print(_table(rows, ["branch", "with", "kind", "later", "files"]))
+    for p in pairs:
+        for c in p["conflicts"]:
+            for h in c["hunks"][:3]:
+                print(f"\n{p['a']} x {p['b']}  {c['path']} (line {h['line']} merged):")
+                for line in h["ours"][:6]:
+                    print(f"  {p['a']}: {_clean(line, 100)}")
+                for line in h["theirs"][:6]:
+                    print(f"  {p['b']}: {_clean(line, 100)}")
     return 0
 
 
@@ -468,9 +562,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--message", help="review comment (required for --request-changes)")
 
     p = add("merge", cmd_merge, "merge a session's PR (refuses red or unreviewed PRs unless --force)")
-    p.add_argument("id")
+    p.add_argument("ids", nargs="*", metavar="id")
     p.add_argument("--method", choices=["merge", "squash", "rebase"])
     p.add_argument("--force", action="store_true")
+    p.add_argument("--train", action="store_true",
+                   help="merge approved, green PRs one at a time (these, or all ready ones), each rebased onto the last")
+    p.add_argument("--project")
+
+    p = add("rebase", cmd_rebase, "rebase a session's branch onto the default branch now (agent idle, tree clean)")
+    p.add_argument("id")
+
+    p = add("conflicts", cmd_conflicts, "live branches that change the same files, and predicted conflicts")
+    p.add_argument("--project")
+    p.add_argument("--json", action="store_true")
 
     p = add("backlog", cmd_backlog, "list the tracker's tasks, or add one")
     p.add_argument("--project")

@@ -284,7 +284,7 @@ class ConflictWatch:
                     conflicts = prediction.conflicts if heads[a].sha == first else _swap(prediction.conflicts)
                     self.store.put_prediction(first, second, prediction.files, conflicts)
         seen = self._seen.setdefault(project, {})
-        for name in sorted(moved, key=lambda n: heads[n].at):
+        for name in sorted(moved, key=lambda n: (heads[n].at, n)):
             self._moves += 1
             seen[name] = self._moves
         for a, b in pairs:
@@ -349,6 +349,25 @@ def summary(overlaps: list[Overlap], default_branch: str) -> list[dict[str, Any]
     """The short form kept on the session (``extra["conflicts"]``) for the control room's rows."""
     return [{"with": label(o.other, default_branch), "conflict": o.conflicting, "files": o.files[:10]}
             for o in overlaps]
+
+
+def refresh_marks(engine: Engine, project: str, sessions: list[Session], default: str) -> list[Session]:
+    """Keep each live session's short summary (``extra["conflicts"]``) in step with the store;
+    returns the sessions that changed (the engine tells its listeners, e.g. the control room)."""
+    changed = []
+    for s in live_sessions(sessions):
+        short = summary(overlaps_for(engine.store, s.id, project), default)
+        if s.extra.get("conflicts", []) == short:
+            continue
+
+        def change(x: Session, short: list[dict[str, Any]] = short) -> None:
+            if short:
+                x.extra["conflicts"] = short
+            else:
+                x.extra.pop("conflicts", None)
+
+        changed.append(engine._changed(engine.store.mutate(s.id, change)))
+    return changed
 
 
 def describe_hunks(conflicts: list[dict[str, Any]], mine: str, other: str, limit: int = 4000) -> str:

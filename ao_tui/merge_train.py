@@ -45,13 +45,14 @@ def not_ready(session: Session) -> str:
         return "no PR"
     if pr.state != "open" or session.status in (S.MERGED, S.DONE, S.KILLED):
         return f"PR is {pr.state}"
+    reasons = []
     if pr.review is not ReviewState.APPROVED:
-        return "not approved"
+        reasons.append("not approved")
     if pr.ci is CheckState.FAILED:
-        return "CI is failing"
-    if pr.ci in (CheckState.PENDING, CheckState.RUNNING):
-        return "CI has not finished"
-    return ""
+        reasons.append("CI is failing")
+    elif pr.ci in (CheckState.PENDING, CheckState.RUNNING):
+        reasons.append("CI has not finished")
+    return ", ".join(reasons)
 
 
 def plan_order(store: Any, sessions: list[Session]) -> list[Session]:

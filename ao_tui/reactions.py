@@ -109,6 +109,7 @@ class ReactionRunner:
         *,
         ci_logs: CiLogs | None = None,
         clock: Callable[[], datetime] = utcnow,
+        conflict_detail: Callable[[Session, Trigger], dict[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.reactions_for = reactions_for
@@ -116,6 +117,7 @@ class ReactionRunner:
         self.load_action = load_action
         self.ci_logs = ci_logs
         self.clock = clock
+        self.conflict_detail = conflict_detail
 
     @classmethod
     def for_engine(cls, engine: Engine) -> ReactionRunner:
@@ -139,7 +141,20 @@ class ReactionRunner:
             cfg = engine.project_config(session.project)
             return engine.scm(session.project).ci_logs(cfg.repo, session.pr, check)
 
-        return cls(engine.store, lambda p: engine.project_config(p).reactions, host, load_action, ci_logs=ci_logs)
+        def conflict_detail(session: Session, trigger: Trigger) -> dict[str, Any]:
+            from ao_tui.conflicts import Predictor, describe_hunks
+
+            cfg = engine.project_config(session.project)
+            head = str(trigger.data.get("head") or "")
+            base = str(trigger.data.get("base") or cfg.default_branch)
+            if not head:
+                return {}
+            prediction = Predictor(cfg.repo).predict(head, f"refs/heads/{base}")
+            return {"files": [c["path"] for c in prediction.conflicts],
+                    "hunks": describe_hunks(prediction.conflicts, session.id, base)}
+
+        return cls(engine.store, lambda p: engine.project_config(p).reactions, host, load_action, ci_logs=ci_logs,
+                   conflict_detail=conflict_detail)
 
     # -- the public surface -------------------------------------------------------------
 
@@ -250,6 +265,13 @@ class ReactionRunner:
                 self.store.set_claim_state(key, COVERED)
 
     def _enrich(self, trigger: Trigger, session: Session) -> Trigger:
+        if trigger.event == "merge_conflict" and self.conflict_detail is not None and not trigger.data.get("files"):
+            try:  # which files and hunks collide, for a conflict the SCM reported without them
+                return Trigger(trigger.event, trigger.session_id, trigger.key,
+                               {**trigger.data, **self.conflict_detail(session, trigger)})
+            except Exception as exc:
+                log.warning("conflict detail for %s: %s", session.id, exc)
+                return trigger
         if trigger.event != "ci_failed" or self.ci_logs is None or "logs" in trigger.data:
             return trigger
         logs: dict[str, str] = {}

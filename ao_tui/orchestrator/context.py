@@ -88,6 +88,11 @@ def session_line(session: Session, now: datetime | None = None) -> str:
         if pr.has_conflicts:
             bits.append("CONFLICTS")
         parts.append(" ".join(bits))
+    clashes = session.extra.get("conflicts") or []
+    if session.status not in (S.MERGED, S.DONE, S.KILLED):
+        for c in clashes[:4]:
+            what = "CONFLICT PREDICTED with" if c.get("conflict") else "same files as"
+            parts.append(f"{what} {c.get('with')} ({', '.join(c.get('files', [])[:3])})")
     if session.task_id:
         parts.append(f"task {session.task_id}")
     title = session.title

@@ -234,6 +234,17 @@ TOOLS: list[dict[str, Any]] = [
         "input_schema": {"type": "object", "properties": {"session_id": _session_prop()}, "required": ["session_id"]},
     },
     {
+        "name": "find_conflicts",
+        "description": "Live branches that change the same files, and which of them would conflict if merged "
+        "(predicted with git merge-tree, before any PR): the pair, who committed later, the files and the "
+        "conflicting hunks. Use it before spawning work that touches the same area, or to decide what to tell whom.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"project": {"type": "string"},
+                           "session_id": _session_prop("Only pairs with this session (optional).")},
+        },
+    },
+    {
         "name": "check_drift",
         "description": "Compare what a session's agent is doing with its task; returns whether it drifted "
         "and a correction you may send with send_message.",
@@ -401,6 +412,31 @@ class ToolBox:
                 change = f" {e.from_status}->{e.to_status}" if e.to_status else ""
                 data = f" {json.dumps(e.data)[:150]}" if e.data else ""
                 lines.append(f"  {e.at:%H:%M:%S} {e.kind}{change}{data}")
+        return "\n".join(lines)
+
+    async def tool_find_conflicts(self, project: str | None = None, session_id: str | None = None) -> str:
+        from ao_tui.conflicts import describe_hunks, fleet_conflicts
+
+        def scan() -> list[dict[str, Any]]:
+            from ao_tui.conflicts import ConflictWatch
+
+            watch = ConflictWatch(self.engine.store)
+            for name, cfg in self.engine.config.projects.items():
+                if project is None or name == project:
+                    watch.scan(name, cfg.repo, cfg.default_branch, self.engine.sessions(name))
+            return fleet_conflicts(self.engine, project)
+
+        pairs = await self._run(scan)
+        if session_id:
+            pairs = [p for p in pairs if session_id in (p["a"], p["b"])]
+        if not pairs:
+            return "no two live branches change the same files"
+        lines = []
+        for p in pairs:
+            kind = "WOULD CONFLICT" if p["conflict"] else "overlap (no conflict)"
+            lines.append(f"{p['a']} x {p['b']}: {kind}; committed later: {p['later']}; files: {', '.join(p['files'][:10])}")
+            if p["conflict"]:
+                lines.append(describe_hunks(p["conflicts"], p["a"], p["b"], limit=1500))
         return "\n".join(lines)
 
     async def tool_backlog(self, project: str | None = None, include_done: bool = False) -> str:

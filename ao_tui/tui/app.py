@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -84,6 +85,17 @@ class EngineState(Message):
         super().__init__()
         self.state = state
         self.error = error
+
+
+def _conflicts_of(engine: Any, session_id: str) -> list[dict[str, Any]]:
+    """The live branches a session changes the same files as, from the store (the engine loop keeps them)."""
+    from ao_tui.conflicts import overlaps_for
+
+    session = engine.session(session_id)
+    if not session.extra.get("conflicts"):
+        return []
+    default = engine.project_config(session.project).default_branch
+    return [o.as_dict(default) for o in overlaps_for(engine.store, session_id, session.project)]
 
 
 def _utcnow() -> datetime:
@@ -587,6 +599,7 @@ class AoApp(App[None]):
             # From the workspace, or from the repository once the session is retired (workspace gone).
             info.commits = self.engine.commits(session_id, limit=10)
             info.files = self.engine.changed_files(session_id)
+            info.conflicts = _conflicts_of(self.engine, session_id)
         except AoError as exc:
             info.error = str(exc)
         except Exception as exc:
@@ -805,6 +818,9 @@ class AoApp(App[None]):
         self.push_screen(MergeScreen(session, blockers, verb="Approve"), chosen)
 
     def action_merge(self) -> None:
+        if self.session_list.marked:
+            self._merge_train(sorted(self.session_list.marked))
+            return
         session = self._require_session()
         if session is None:
             return
@@ -818,6 +834,41 @@ class AoApp(App[None]):
                                 on_done=lambda _: self.notify(f"Merged {session.id}", timeout=3))
 
         self.push_screen(MergeScreen(session, self._blockers(session, "Merge")), chosen)
+
+    def _merge_train(self, ids: list[str]) -> None:
+        """The marked PRs onto the merge train (ao_tui.merge_train), after a confirmation."""
+        from ao_tui.merge_train import not_ready, plan_order
+
+        by_id = {s.id: s for s in self.all_sessions}
+        marked = [by_id[i] for i in ids if i in by_id]
+        ready = [s for s in marked if not not_ready(s)]
+        refused = [(s.id, not_ready(s)) for s in marked if not_ready(s)]
+        body = Text()
+        if ready:
+            order = plan_order(self.engine.store, ready)
+            body.append("Merged one at a time, each rebased onto the last and green again:\n")
+            for n, s in enumerate(order, 1):
+                body.append(f"  {n}. {clean(s.id)}  {clean(s.title)[:50]}\n")
+        for sid, why in refused:
+            body.append(f"  not ready: {clean(sid)} ({why})\n", style="red")
+        if not ready:
+            self.notify("none of the marked PRs is approved and green", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if not yes:
+                return
+            from ao_tui.merge_train import enqueue
+
+            def done(result: Any) -> None:
+                added, _ = result
+                self.session_list.marked.clear()
+                self.session_list.refresh_times()
+                self.notify(f"{len(added)} PR(s) on the merge train", timeout=4)
+
+            self.run_engine("merge train", enqueue, self.engine, [s.id for s in ready], on_done=done)
+
+        self.push_screen(ConfirmScreen(f"Merge {len(ready)} PR(s) by train?", body, "Start the train"), confirmed)
 
     def _blockers(self, session: Session, verb: str) -> list[str]:
         """Why the merge (or approve: only red or unfinished CI) dialog refuses."""

@@ -54,6 +54,8 @@ LIST_BINDINGS: list[Binding] = [
     Binding("pageup", "page_up", "Page up", id="list_page_up", show=False),
     Binding("pagedown", "page_down", "Page down", id="list_page_down", show=False),
     Binding("enter", "select", "Open", id="list_open", tooltip="Open the session's terminal"),
+    Binding("space", "toggle_mark", "Mark", id="list_mark", show=False,
+            tooltip="Mark a ready PR for a merge train (M then merges the marked ones in turn)"),
 ]
 
 #: Binding ids a user may remap (``tui.keys``).

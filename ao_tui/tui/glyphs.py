@@ -57,3 +57,12 @@ def pr_label(pr: PullRequest | None) -> str:
     if pr is None or pr.number is None:
         return ""
     return f"#{pr.number} {CI_GLYPHS[pr.ci]}{REVIEW_GLYPHS[pr.review]}"
+
+
+def clash_glyph(session: Session) -> str:
+    """``×`` when the session's branch would conflict with another live branch (or the default
+    branch), ``∩`` when they only change the same files, "" otherwise (see ``ao_tui.conflicts``)."""
+    clashes = session.extra.get("conflicts") or []
+    if session.status in (S.MERGED, S.DONE, S.KILLED) or not clashes:
+        return ""
+    return "×" if any(c.get("conflict") for c in clashes) else "∩"

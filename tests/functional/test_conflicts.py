@@ -6,6 +6,7 @@ worktrees as an agent would, and reads what ao typed into them from ``received.j
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ao_tui.cli import main as cli_main
 from ao_tui.conflicts import overlaps_for
 from ao_tui.engine import Engine
 from ao_tui.models import Activity, ActivityState
@@ -66,7 +68,7 @@ def _received(standin: Path, sid: str) -> list[str]:
 
 
 def test_two_sessions_editing_the_same_function_are_flagged_and_the_later_one_told(
-    git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _repo_with_app(git_repo)
     standin = tmp_path / "standin"
@@ -101,6 +103,22 @@ def test_two_sessions_editing_the_same_function_are_flagged_and_the_later_one_to
         assert [c["state"] for c in engine.store.claims(two.id) if c["key"].startswith(key)] == ["done"]
         # No checkout: the worktrees are where the agents left them.
         assert git(Path(one.workspace), "status", "--porcelain") == ""
+        # The same in the shell, and for the orchestrator.
+        config = str(git_repo.parent / "ao.config.yaml")
+        assert cli_main(["conflicts", "--config", config, "--json"]) == 0
+        pairs = json.loads(capsys.readouterr().out)
+        assert [(p["a"], p["b"], p["conflict"], p["later"], p["files"]) for p in pairs] == [
+            (one.id, two.id, True, two.id, ["app.py"])]
+        assert cli_main(["conflicts", "--config", config]) == 0
+        table = capsys.readouterr().out
+        assert "CONFLICT" in table and "return round(w * h)" in table
+        from ao_tui.orchestrator.tools import ToolBox
+
+        found = asyncio.run(ToolBox(engine).dispatch("find_conflicts", {"session_id": two.id})).text
+        assert "WOULD CONFLICT" in found and f"committed later: {two.id}" in found and "return w * (h or w)" in found
+        from ao_tui.orchestrator.context import fleet_summary
+
+        assert f"CONFLICT PREDICTED with {one.id} (app.py)" in fleet_summary(engine)
     finally:
         engine.stop()
     # Once per pair and commit, across a restart: a new engine sends nothing again.
@@ -210,3 +228,59 @@ def test_a_rebase_cut_off_by_kill_9_is_undone_on_restart(
         assert any(e.kind == "rebase_recovered" for e in restarted.events(s.id))
     finally:
         restarted.stop()
+
+
+def test_a_merge_train_merges_ready_prs_in_a_working_order_and_survives_a_restart(
+    git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Four approved, green PRs: three independent, one (`late`) conflicting with `first`. The train
+    merges the three one at a time, each rebased onto main as the one before left it, its CI run
+    again and its approval carried over ao's own rebase; `late` conflicts after `first` merged, leaves
+    the train and goes back to its agent. The engine is stopped after the first merge and a new one
+    carries on from the store."""
+    _repo_with_app(git_repo)
+    standin = tmp_path / "standin"
+    options = {"rebase": "off", "scm": {"plugin": "local", "ci": [f"{sys.executable} -c pass"]}}
+    engine = standin_engine(git_repo, "tr", standin, monkeypatch, **options)
+    assert engine.start()
+    config = str(git_repo.parent / "ao.config.yaml")
+    try:
+        made = {}
+        for name, path, text in (("first", "app.py", APP.replace("return w * h", "return w * h  # first")),
+                                 ("second", "b.txt", "b\n"), ("third", "c.txt", "c\n"),
+                                 ("late", "app.py", APP.replace("return w * h", "return (w * h)"))):
+            s = engine.spawn(prompt=f"Do {name}.")
+            _idle(engine, standin, s.id)
+            _commit(Path(s.workspace), path, text, name)
+            engine.open_pr(s.id)
+            wait_until(lambda s=s: (p := engine.refresh_pr(s.id)) is not None and p.ci.value == "passed", timeout=30)
+            engine.approve(s.id)
+            made[name] = s.id
+        wait_until(lambda: all(engine.session(i).status is S.MERGEABLE for i in made.values()), timeout=20)
+        wait_until(lambda: engine.session(made["late"]).extra.get("conflicts"), timeout=20)
+        assert cli_main(["merge", "--train", "--config", config]) == 0  # the TUI's engine drives it
+        out = capsys.readouterr().out
+        order = out.split("merge train: ", 1)[1].split(" (", 1)[0].split(" -> ")
+        # The two that conflict with nobody first; of the conflicting pair, the older PR first.
+        assert order == [made["second"], made["third"], made["first"], made["late"]]
+        wait_until(lambda: sum(r["state"] == "merged" for r in engine.store.train()) >= 1, timeout=60)
+    finally:
+        engine.stop()
+    again = standin_engine(git_repo, "tr", standin, monkeypatch, **options)
+    assert again.start()
+    try:
+        wait_until(lambda: not again.store.train(), timeout=90)  # finished and cleared
+        statuses = {name: again.session(sid).status for name, sid in made.items()}
+        merged = {n for n, st in statuses.items() if st is S.MERGED}
+        assert merged == {"first", "second", "third"}, statuses
+        loser = "late"
+        log = git(git_repo, "log", "--format=%s", "main")
+        assert all(f"Do {n}." in log for n in merged)
+        assert statuses[loser] is not S.MERGED
+        assert any("left the merge train" in str(e.data.get("reason", "")) for e in again.events(made[loser]))
+        text = wait_until(lambda: next((t for t in _received(standin, made[loser]) if "no longer merges" in t), None),
+                          timeout=20)
+        assert "app.py" in text
+        assert git(git_repo, "show", "main:b.txt") == "b" and git(git_repo, "show", "main:c.txt") == "c"
+    finally:
+        again.stop()

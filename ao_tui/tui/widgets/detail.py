@@ -37,6 +37,7 @@ class WorkInfo:
     commits: list = field(default_factory=list)  # ao_tui.engine.Commit
     files: list = field(default_factory=list)  # ao_tui.engine.ChangedFile
     error: str = ""
+    conflicts: list = field(default_factory=list)  # ao_tui.conflicts.Overlap.as_dict(), conflicts first
 
 
 def _heading(title: str) -> Text:
@@ -118,6 +119,10 @@ def render_detail(
                 out.append(who)
                 out.append(Text(clean_block(c.body)[:2000], overflow="fold"))
 
+    if work is not None and work.conflicts:
+        out.append(Text())
+        out.extend(_conflicts_section(session, work.conflicts))
+
     out.append(Text())
     out.append(_heading("Commits"))
     if work is None:
@@ -172,6 +177,46 @@ def render_detail(
                     row.append(f"  {humanize(clean(str(extra)))}", style="dim")
             row.no_wrap, row.overflow = True, "ellipsis"
             out.append(row)
+    return out
+
+
+def _conflicts_section(session: Session, clashes: Sequence[dict]) -> list[RenderableType]:
+    """Other live branches this one changes the same files as; for conflicts, the colliding hunks."""
+    out: list[RenderableType] = []
+    n = sum(1 for c in clashes if c.get("conflict"))
+    out.append(_heading(f"Conflicts ({n} predicted)" if n else "Conflicts (same files, none predicted)"))
+    for c in clashes[:8]:
+        other = clean(str(c.get("with", "?")))
+        row = Text()
+        if c.get("conflict"):
+            row.append("× ", style="bold red")
+            row.append(other, style="bold")
+            row.append("  would conflict", style="red")
+            row.append("  (you committed later: yours to resolve)" if c.get("later") else "  (it committed later)",
+                       style="dim")
+        else:
+            row.append("∩ ", style="yellow")
+            row.append(other, style="bold")
+            row.append("  changes the same files", style="dim")
+        out.append(row)
+        files = Text("  ")
+        files.append(clean(", ".join(c.get("files", [])[:8])), style="dim")
+        files.no_wrap, files.overflow = True, "ellipsis"
+        out.append(files)
+        for conflict in (c.get("conflicts") or [])[:4]:
+            hunks = conflict.get("hunks") or []
+            if not hunks:
+                out.append(Text(f"  {clean(conflict.get('path', ''))}: {clean(conflict.get('message', ''))}",
+                                style="red", overflow="fold"))
+            for h in hunks[:3]:
+                out.append(Text(f"  {clean(conflict.get('path', ''))}:{h.get('line', '?')}", style="red"))
+                for label, lines, style in ((session.id, h.get("ours") or [], "green"),
+                                            (other, h.get("theirs") or [], "magenta")):
+                    for line in (lines or ["(nothing)"])[:5]:
+                        text = Text(f"    {clean(label)[:10]:<10} ", style="dim")
+                        text.append(clean(line), style=style)
+                        text.no_wrap, text.overflow = True, "ellipsis"
+                        out.append(text)
     return out
 
 

@@ -25,7 +25,7 @@ from textual.strip import Strip
 from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, Zone, zone_of
 from ao_tui.models import Session, SessionStatus
 from ao_tui.tui.bindings import LIST_BINDINGS
-from ao_tui.tui.glyphs import pr_label, status_glyph
+from ao_tui.tui.glyphs import clash_glyph, pr_label, status_glyph
 from ao_tui.tui.text import ago, clean, fit, usage_short
 from ao_tui.tui.wording import fit_doing, since_when, what_matters
 
@@ -75,6 +75,8 @@ class SessionList(ScrollView, can_focus=True):
         "session-list--dim",
         "session-list--id",
         "session-list--pr",
+        "session-list--clash",
+        "session-list--overlap",
         *(f"session-list--zone-{zone.value}" for zone in ZONE_ORDER),
     }
 
@@ -110,6 +112,8 @@ class SessionList(ScrollView, can_focus=True):
         self.show_project = False
         self._branch_len = 0  # the longest branch name: the branch column is no wider
         self._cache: dict[tuple[object, ...], Strip] = {}
+        #: Sessions marked (space) for a merge train; ``M`` merges them in turn.
+        self.marked: set[str] = set()
         self._reindex()
 
     # -- data --------------------------------------------------------------
@@ -118,6 +122,8 @@ class SessionList(ScrollView, can_focus=True):
         """Replace the list's sessions, keeping the cursor on the same session id."""
         old_row = self._cursor_row
         self.rows = order_sessions(sessions)
+        open_prs = {s.id for s in sessions if s.pr is not None and s.status not in (SessionStatus.MERGED, SessionStatus.DONE)}
+        self.marked &= open_prs
         self._reindex()
         self._cache.clear()
         self.show_project = len({s.project for s in sessions}) > 1
@@ -237,6 +243,20 @@ class SessionList(ScrollView, can_focus=True):
     def action_page_down(self) -> None:
         self._step(max(1, self.size.height - 2))
 
+    def action_toggle_mark(self) -> None:
+        session = self.cursor_session
+        if session is None:
+            return
+        if session.id in self.marked:
+            self.marked.discard(session.id)
+        elif session.pr is not None and session.status not in (SessionStatus.MERGED, SessionStatus.DONE):
+            self.marked.add(session.id)
+        else:
+            self.app.notify(f"{session.id} has no open PR to put on a merge train", severity="warning", timeout=3)
+            return
+        self._cache.clear()
+        self.refresh()
+
     def action_select(self) -> None:
         if self.cursor_id:
             self.post_message(self.Selected(self.cursor_id))
@@ -277,7 +297,7 @@ class SessionList(ScrollView, can_focus=True):
         hint = self._hint(index) if row.session is not None else None
         session = row.session
         key = (index, session.updated_at if session else row.count, session.id if session else row.zone, width,
-               cursor, hint, self.has_focus)
+               cursor, hint, self.has_focus, session is not None and session.id in self.marked)
         strip = self._cache.get(key)
         if strip is None:
             text = self._header_text(row, width) if session is None else self._row_text(session, width, hint)
@@ -331,13 +351,20 @@ class SessionList(ScrollView, can_focus=True):
         # Title and "doing" share the rest: the title a little more, unless the branch took its part.
         title_w = rest if not wide else max(10, rest * (9 if branch_w else 11) // 20)
         activity_w = 0 if not wide else max(0, rest - title_w)
+        marked = session.id in self.marked
         parts: list[tuple[str, Style] | str] = [
-            (f"{hint} " if hint else "  ", hint_style),
+            ("+ " if marked else f"{hint} " if hint else "  ",
+             self.get_component_rich_style("session-list--id") if marked else hint_style),
             (f"{status_glyph(session)} ", zone_style),
             (fit(clean(session.id), id_w - 1).ljust(id_w), self.get_component_rich_style("session-list--id")),
         ]
         if project_w:
             parts.append((fit(clean(session.project), project_w - 1).ljust(project_w), dim))
+        clash = clash_glyph(session)
+        if clash and title_w > 12:  # the mark goes before the title: × would conflict, ∩ same files
+            style = self.get_component_rich_style("session-list--clash" if clash == "×" else "session-list--overlap")
+            parts.append((f"{clash} ", style))
+            title_w -= 2
         title = clean(session.title) or clean(session.prompt)
         branch = clean(session.branch)
         if not branch_w and branch and cell_len(title) + 2 + cell_len(branch) <= title_w - 1:
