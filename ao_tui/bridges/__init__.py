@@ -88,7 +88,17 @@ def configured(engine: Engine, *, client: Any = None) -> tuple[list[Bridge], lis
             bridges.append(Bridge(engine, TelegramTransport(token, cfg.telegram.base_url), allowed=users,
                                   notify_chat=chat, rate_limit=cfg.rate_limit, client=client))
     if cfg.slack is not None:
-        problems.append("bridges.slack: the Slack bridge is not in this build yet; it is off")
+        token = os.environ.get(cfg.slack.token_env, "")
+        app_token = os.environ.get(cfg.slack.app_token_env, "")
+        if not token or not app_token:
+            missing = cfg.slack.token_env if not token else cfg.slack.app_token_env
+            problems.append(f"bridges.slack: ${missing} is not set; the Slack bridge is off")
+        else:
+            from ao_tui.bridges.slack import SlackTransport
+
+            bridges.append(Bridge(engine, SlackTransport(token, app_token, cfg.slack.base_url),
+                                  allowed=list(cfg.slack.allowed_users), notify_chat=cfg.slack.channel,
+                                  rate_limit=cfg.rate_limit, client=client))
     return bridges, problems
 
 
