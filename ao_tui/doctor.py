@@ -391,3 +391,17 @@ def linear_key(setup: Setup) -> list[Result]:
         return [ok("LINEAR_API_KEY", "set")]
     return [fail("LINEAR_API_KEY", "not set (tracker linear needs it)",
                  "create a personal API key in Linear (Settings, API) and export LINEAR_API_KEY=...")]
+
+
+@check
+def bridge_tokens(setup: Setup) -> list[Result]:
+    """The chat bridges' tokens (bridges: in the config), each read from the variable it names."""
+    bridges = getattr(setup.config, "bridges", None)
+    wanted: list[tuple[str, str]] = []
+    for bridge, fields in (("telegram", ("token_env",)), ("slack", ("token_env", "app_token_env"))):
+        settings = getattr(bridges, bridge, None)
+        wanted += [(bridge, getattr(settings, f)) for f in fields if settings is not None]
+    return [ok(variable, f"set (bridge {bridge})") if setup.env.get(variable, "").strip()
+            else fail(variable, f"not set (bridge {bridge} needs it)",
+                      f"export {variable}=... in the shell that runs the engine, or remove bridges.{bridge}")
+            for bridge, variable in wanted]

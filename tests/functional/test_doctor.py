@@ -40,9 +40,9 @@ def project(tmp_path: Path) -> Path:
     return repo
 
 
-def doctor(tmp_path: Path, env: dict[str, str], project_yaml: str = "") -> tuple[int, list[str]]:
+def doctor(tmp_path: Path, env: dict[str, str], project_yaml: str = "", top: str = "") -> tuple[int, list[str]]:
     config = tmp_path / "ao.config.yaml"
-    config.write_text(f"projects:\n  app:\n    repo: app\n{project_yaml}")
+    config.write_text(f"projects:\n  app:\n    repo: app\n{project_yaml}{top}")
     done = subprocess.run([sys.executable, "-m", "ao_tui.cli", "--config", str(config), "doctor"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert done.stderr == ""
@@ -93,16 +93,28 @@ def test_an_unwritable_state_dir_fails(tmp_path: Path, env: dict[str, str], proj
             "(fix: make it writable, or set AO_HOME to a directory you own)") in lines
 
 
-def test_missing_tokens_for_github_and_linear_fail(tmp_path: Path, env: dict[str, str], project: Path) -> None:
+def test_missing_tokens_for_github_linear_and_bridges_fail(tmp_path: Path, env: dict[str, str],
+                                                           project: Path) -> None:
+    env["AO_TEST_SLACK_BOT"] = SECRET
     with FakeGitHub() as github:
         code, lines = doctor(tmp_path, env, f"    scm: {{plugin: github, repo: acme/app, base_url: '{github.url}'}}\n"
-                                            "    tracker: {plugin: linear, team: ENG}\n")
+                                            "    tracker: {plugin: linear, team: ENG}\n",
+                             top="bridges:\n  telegram: {token_env: AO_TEST_TELEGRAM, allowed_users: [1]}\n"
+                                 "  slack: {token_env: AO_TEST_SLACK_BOT, app_token_env: AO_TEST_SLACK_APP}\n")
     assert code == 1
     assert ("fail GITHUB_TOKEN: not set (scm or tracker github needs it) (fix: create a token with the repo scope at "
             "github.com/settings/tokens and export GITHUB_TOKEN=...)") in lines
     assert ("fail LINEAR_API_KEY: not set (tracker linear needs it) (fix: create a personal API key in Linear "
             "(Settings, API) and export LINEAR_API_KEY=...)") in lines
     assert not github.requests, "no token, no request"
+    assert lines[-3:] == [
+        "fail AO_TEST_TELEGRAM: not set (bridge telegram needs it) (fix: export AO_TEST_TELEGRAM=... in the shell "
+        "that runs the engine, or remove bridges.telegram)",
+        "ok   AO_TEST_SLACK_BOT: set (bridge slack)",
+        "fail AO_TEST_SLACK_APP: not set (bridge slack needs it) (fix: export AO_TEST_SLACK_APP=... in the shell "
+        "that runs the engine, or remove bridges.slack)",
+    ]
+    assert SECRET not in "\n".join(lines)
 
 
 def test_the_github_token_is_checked_for_its_scopes(tmp_path: Path, env: dict[str, str], project: Path) -> None:
