@@ -143,7 +143,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     engine = _engine(args, check=False)
     engine.reconcile()  # one runtime listing: an agent that died with no engine watching shows as exited
-    sessions = engine.sessions(args.project)
+    # With no engine running, each live agent's activity is read now from its own files.
+    sessions = engine.observed_sessions(args.project)
     if not args.all:
         sessions = [s for s in sessions if s.status.value not in ("killed", "done")] if not args.json else sessions
     if args.json:
@@ -226,26 +227,50 @@ def cmd_run(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    engine = _engine(args)
-    if not engine.start():
-        raise AoError("another engine is already running (an `ao run` or an ao-tui); nothing to do")
-    print(f"ao engine running for {', '.join(engine.config.projects) or 'no projects'}; Ctrl-C to stop", flush=True)
-    from ao_tui.bridges import start_bridges
+    from ao_tui.leader import leader_pid
 
-    bridges, problems = start_bridges(engine)
-    for problem in problems:
-        print(f"ao: {problem}", file=sys.stderr, flush=True)
+    engine = _engine(args)
     done = threading.Event()
+    failed: list[BaseException] = []
     signal.signal(signal.SIGTERM, lambda *_: done.set())
+
+    bridges = None
+
+    def running() -> None:
+        nonlocal bridges
+        print(f"ao engine running for {', '.join(engine.config.projects) or 'no projects'}; Ctrl-C to stop",
+              flush=True)
+        from ao_tui.bridges import start_bridges  # chat bridges run where the engine runs
+
+        bridges, problems = start_bridges(engine)
+        for problem in problems:
+            print(f"ao: {problem}", file=sys.stderr, flush=True)
+
+    def start_failed(exc: BaseException) -> None:
+        failed.append(exc)
+        done.set()
+
     try:
+        if engine.start():
+            running()
+        else:
+            # Another `ao run` or ao-tui leads: it follows everything this machine does; this one
+            # takes over the moment it stops (or dies), so an overnight run survives a crash.
+            pid = leader_pid()
+            print(f"another engine is running (pid {pid}): it follows every session; this one takes over "
+                  "if it stops. Ctrl-C to quit", flush=True)
+            engine.start_when_free(running, done, start_failed)
         while not done.wait(3600):
             pass
     except KeyboardInterrupt:
         pass
     finally:
+        done.set()
         if bridges is not None:
             bridges.stop()
         engine.stop()
+    if failed:
+        raise failed[0] if isinstance(failed[0], AoError) else AoError(f"taking over the engine failed: {failed[0]}")
     return 0
 
 

@@ -13,6 +13,7 @@ duplicate.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ao_tui import commit_trailer, lifecycle, paths, session_work
+from ao_tui import commit_trailer, leader, lifecycle, paths, session_work
 from ao_tui.config import Config, ProjectConfig
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Activity, ActivityState, Event, PullRequest, Session, Task, utcnow
@@ -178,6 +179,62 @@ class Engine:
     def session(self, session_id: str) -> Session:
         return self.store.get_session(session_id)
 
+    def observed_sessions(self, project: str | None = None) -> list[Session]:
+        """Sessions as they are now, for showing (``ao ls``, a following UI, the orchestrator).
+
+        While an engine runs (here or in another process) it keeps the store current. With
+        none, what is stored may be long past: each live agent's activity is read now from its
+        own files (``ao_tui.activity.snapshot``, the engine's detector), and its status shown as
+        the engine would set it. Nothing is written: the next engine decides for itself.
+        """
+        sessions = self.sessions(project)
+        if self._loop is not None or leader.leader_pid() is not None:
+            return sessions
+        from ao_tui.engine_loop import status_for_activity
+
+        shown = []
+        for s in sessions:
+            if lifecycle.has_live_agent(s.status) and s.status is not S.SPAWNING:
+                activity = self.read_activity(s)
+                status = status_for_activity(s.status, activity.state)
+                if not lifecycle.can_transition(s.status, status):
+                    status = s.status
+                s = s.model_copy(update={"activity": activity, "status": status})
+            shown.append(s)
+        return shown
+
+    def read_activity(self, session: Session) -> Activity:
+        """The agent's activity read now from its files (see ``observed_sessions``)."""
+        from ao_tui.activity.snapshot import read_activity
+
+        try:
+            agent = self.agent(session)
+        except Exception as exc:
+            return Activity(state=ActivityState.UNKNOWN, source="files", detail=f"agent plugin unavailable: {exc}")
+        hooks = getattr(agent, "has_hooks", agent.has_transcript)
+        events_file = paths.session_dir(session.id) / "hook-events.jsonl" if hooks else None
+
+        def transcript() -> Path | None:
+            return agent.transcript_path(self._spec(session)) if agent.has_transcript else None
+
+        try:
+            return read_activity(events_file, transcript if agent.has_transcript else None,
+                                 lambda: self.screen(session), agent.read_screen)
+        except Exception as exc:  # noqa: BLE001 - a listing must show every session, whatever one's files hold
+            return Activity(state=ActivityState.UNKNOWN, source="files", detail=f"cannot read its files: {exc}")
+
+    def screen(self, session: Session) -> tuple[str, str] | None:
+        """The agent's visible screen and its pane title; None if it has no live pane."""
+        try:
+            runtime = self.runtime(session)
+            pane = runtime.panes().get(session.runtime_handle)
+            if pane is None or pane.dead:
+                return None
+            return runtime.capture(session.runtime_handle), pane.title
+        except Exception as exc:
+            log.debug("screen read for %s failed: %s", session.id, exc)
+            return None
+
     def events(self, session_id: str, limit: int = 200) -> list[Event]:
         return self.store.events(session_id, limit=limit)
 
@@ -246,26 +303,36 @@ class Engine:
             agent_session_id=agent_plugin.new_agent_session_id(),
             model=cfg.agent.model or "",
         )
-        self.store.insert_session(session)
-        self._changed(session)
-        try:
-            return self._launch(session, restore=False, task=task)
-        except Exception as exc:
-            from ao_tui.store_health import describe, is_no_space
-
-            reason = str(exc) if isinstance(exc, AoError) else f"{type(exc).__name__}: {exc}"
-            full = is_no_space(exc)
-            if full:
-                self.disk.report(exc)
+        with self.launching(session_id):
+            self.store.insert_session(session)
+            self._changed(session)
             try:
-                self.store.transition(session_id, S.ERRORED, reason=f"spawn failed: {reason}", escalation=reason)
-                self._changed(self.session(session_id))
-            except Exception as again:
-                if not self.disk.report(again):
-                    raise
-            if full:
-                raise (describe(exc, paths.store_path()) if not isinstance(exc, AoError) else exc) from None
-            raise
+                return self._launch(session, restore=False, task=task)
+            except Exception as exc:
+                from ao_tui.store_health import describe, is_no_space
+
+                reason = str(exc) if isinstance(exc, AoError) else f"{type(exc).__name__}: {exc}"
+                full = is_no_space(exc)
+                if full:
+                    self.disk.report(exc)
+                try:
+                    self.store.transition(session_id, S.ERRORED, reason=f"spawn failed: {reason}", escalation=reason)
+                    self._changed(self.session(session_id))
+                except Exception as again:
+                    if not self.disk.report(again):
+                        raise
+                if full:
+                    raise (describe(exc, paths.store_path()) if not isinstance(exc, AoError) else exc) from None
+                raise
+
+    def launching(self, session_id: str) -> contextlib.AbstractContextManager[None]:
+        """Held by the process starting a session's agent (spawn, restore), whichever it is:
+        ``reconcile`` in any process leaves a session it holds alone (a spawn under way is not
+        an interrupted one), and two restores of one session take turns."""
+        return leader.holding(paths.ensure_dir(paths.session_dir(session_id)) / "launch.lock")
+
+    def being_launched(self, session_id: str) -> bool:
+        return leader.held(paths.session_dir(session_id) / "launch.lock")
 
     def _spec(self, session: Session) -> LaunchSpec:
         cfg = self.project_config(session.project)
@@ -418,15 +485,22 @@ class Engine:
         session = self.session(validate_session_id(session_id))
         if session.status is S.KILLED:
             return session
-        if self._loop is not None:  # first: this exit is ao's doing, not an agent that died
+        # Recorded first: the leader (here or in another process) sees the agent's end as ao's
+        # doing, not an agent that died; `ao cleanup` stops a pane a failed kill left.
+        stopped = Activity(state=ActivityState.EXITED, source="ao", detail="killed")
+        updated = self.store.transition(session_id, S.KILLED, reason=reason, activity=stopped)
+        if self._loop is not None:
             self._loop.untrack(session_id)
         self.runtime(session).kill(session.runtime_handle)
-        stopped = Activity(state=ActivityState.EXITED, source="ao", detail="killed")
-        return self._changed(self.store.transition(session_id, S.KILLED, reason=reason, activity=stopped))
+        return self._changed(updated)
 
     def restore(self, session_id: str) -> Session:
         """Bring a session back in its workspace with its conversation."""
-        session = self.session(validate_session_id(session_id))
+        with self.launching(validate_session_id(session_id)):
+            return self._restore(session_id)
+
+    def _restore(self, session_id: str) -> Session:
+        session = self.session(session_id)
         runtime = self.runtime(session)
         status = runtime.status(session.runtime_handle)
         if status.alive:
@@ -704,7 +778,8 @@ class Engine:
         Returns the ids whose status changed.
         """
         changed: list[str] = []
-        unsettled = [s for s in self.sessions() if s.status not in (S.KILLED, S.DONE, S.MERGED, S.EXITED)]
+        unsettled = [s for s in self.sessions() if s.status not in (S.KILLED, S.DONE, S.MERGED, S.EXITED)
+                     and not (s.status is S.SPAWNING and self.being_launched(s.id))]
         for s, alive, code in self.agent_liveness(unsettled):
             if alive:
                 if s.status is S.SPAWNING:
@@ -724,22 +799,60 @@ class Engine:
 
     # -- the loop ----------------------------------------------------------------
 
-    def start(self) -> bool:
+    def start(self, *, lock_fd: int | None = None) -> bool:
         """Run the watch loop in background threads if no other engine does.
 
         Returns False when another process (``ao run`` or another TUI) already
-        holds the engine lock; this one then only acts on the human's commands.
+        holds the engine lock; this one then only acts on the human's commands
+        (and the leader follows them, see ``ao_tui.leader``). ``lock_fd``: the
+        lock already taken (``start_when_free``).
         """
         from ao_tui.engine_loop import EngineLoop
 
-        if self._loop is not None:
-            return True
-        loop = EngineLoop(self)
-        if not loop.acquire():
-            return False
-        self._loop = loop
-        loop.start()
+        with self._lock:
+            if self._loop is not None:
+                if lock_fd is not None:
+                    leader.unlock(lock_fd)
+                return True
+            loop = EngineLoop(self)
+            if not loop.acquire(lock_fd):
+                return False
+            self._loop = loop
+        try:
+            loop.start()
+        except BaseException:
+            with self._lock:
+                self._loop = None
+            loop.stop()
+            raise
         return True
+
+    def start_when_free(self, on_started: Callable[[], None], stop: threading.Event | None = None,
+                        on_error: Callable[[BaseException], None] | None = None) -> threading.Thread:
+        """Lead as soon as the leader goes (``kill -9`` included): a thread sleeps until its
+        lock is free, then starts the loop here and calls ``on_started`` (``on_error`` if the
+        start fails). Set ``stop`` to give up waiting."""
+        stop = stop or threading.Event()
+
+        def wait() -> None:
+            fd = leader.wait_for_leadership(stop)
+            if fd is None:
+                return
+            try:
+                self.start(lock_fd=fd)
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller, never lost in a thread
+                log.exception("taking over the engine failed")
+                if on_error is not None:
+                    on_error(exc)
+                return
+            try:
+                on_started()
+            except Exception:  # noqa: BLE001 - the engine runs; what the caller adds is its own affair
+                log.exception("after taking over the engine")
+
+        thread = threading.Thread(target=wait, name="ao-engine-takeover", daemon=True)
+        thread.start()
+        return thread
 
     def stop(self) -> None:
         if self._loop is not None:

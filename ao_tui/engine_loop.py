@@ -1,9 +1,10 @@
 """The watch loop behind ``ao run`` and the TUI: activity, PRs, reactions.
 
-One process at a time runs it, decided by an ``flock`` on
+One process at a time runs it, the leader, decided by an ``flock`` on
 ``$AO_HOME/engine.lock`` (released by the kernel if that process dies, so a
-second ``ao-tui`` or ``ao run`` can take over). Other processes still act on
-the human's commands through the store.
+second ``ao-tui`` or ``ao run`` can take over; see ``ao_tui.leader``). Other
+processes act on the human's commands through the store and tell the leader,
+which then follows what they did from the store's event log (``_follow_others``).
 
 Nothing here polls files: agent activity arrives from the watchfiles-based
 ``ActivityMonitor``; this loop wakes on those updates and on a slow timer for
@@ -12,18 +13,18 @@ PR status, liveness and stuck detection.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import subprocess
 import threading
 import time
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ao_tui import lifecycle, paths
+from ao_tui import leader, lifecycle
 from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError
 from ao_tui.models import Activity, ActivityState, Event, Session, utcnow
@@ -123,31 +124,48 @@ class EngineLoop:
         self._unrecorded_activity: dict[str, tuple[Activity, Any]] = {}
         # queued messages typed whose delivery was not recorded: id -> (session, key, chars)
         self._typed_unrecorded: dict[int, tuple[str, str | None, int]] = {}
+        #: Sessions whose agent this loop follows -> the store's last event id when it began to.
+        self._tracked: dict[str, int] = {}
+        #: The store's event log is read from here on when another process says it wrote.
+        self._event_cursor = 0
+        self._others_wrote = False
+        self._listener: leader.ChangeListener | None = None
+        #: Held while tracking changes: a follow-up of others' writes and this process's own
+        #: spawn or kill must not interleave (the follow-up's read of the store would be stale).
+        self._follow_lock = threading.RLock()
+        #: For benchmarks and tests: (session, "tracked" / "untracked" / "fenced", wall time) as
+        #: this loop took up another process's doing.
+        self.followed: deque[tuple[str, str, float]] = deque(maxlen=1000)
 
     # -- ownership -------------------------------------------------------------
 
-    def acquire(self) -> bool:
-        path = paths.ensure_dir(paths.ao_home()) / "engine.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+    def acquire(self, fd: int | None = None) -> bool:
+        """Lead, if no other process does (``fd``: a lock already taken by ``leader.wait_for_leadership``)."""
+        fd = fd if fd is not None else leader.try_lock()
+        if fd is None:
             return False
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
         return True
 
     def release(self) -> None:
         if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
+            leader.unlock(self._lock_fd)
             self._lock_fd = None
 
     # -- start and stop ----------------------------------------------------------
 
     def start(self) -> None:
+        # What this process writes it knows; what others write they announce, and from this
+        # point of the event log on it is read (before the first look, so nothing falls between).
+        self.store.announce = False
+        self._event_cursor = self.store.last_event_id()
+        self._listener = leader.ChangeListener(self._on_others_wrote)
+        try:
+            self._listener.start()
+        except OSError as exc:
+            log.warning("cannot listen on %s (other processes' sessions are followed when this "
+                        "engine restarts): %s", self._listener.path, exc)
+            self._listener = None
         self.engine.reconcile()
         self._start_exit_watch()
         self._start_reactions()
@@ -157,6 +175,7 @@ class EngineLoop:
         for s in self.engine.sessions():
             if lifecycle.has_live_agent(s.status):
                 self.track(s)
+        self._fence_recent_messages()
         self._resolve_interrupted_deliveries()
         self._thread = threading.Thread(target=self._run, name="ao-engine-loop", daemon=True)
         self._thread.start()
@@ -164,6 +183,9 @@ class EngineLoop:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         if self.monitor is not None:
             try:
                 self.monitor.stop()
@@ -174,6 +196,7 @@ class EngineLoop:
         if self._exit_watch is not None:
             self._exit_watch.close()
         self._close_scms()
+        self.store.announce = True
         self.release()
 
     def wake(self) -> None:
@@ -204,6 +227,9 @@ class EngineLoop:
         return not self.engine.disk.short
 
     def tick(self) -> None:
+        if self._others_wrote:
+            self._others_wrote = False
+            self._follow_others()
         now = time.monotonic()
         for msg_id, (sid, key, chars) in sorted(self._typed_unrecorded.items()):
             self._record_delivery(msg_id, sid, key, chars)
@@ -224,6 +250,64 @@ class EngineLoop:
         self._autopilot()
         self.upkeep.tick(now)
 
+    # -- what other processes did ---------------------------------------------------
+
+    def _on_others_wrote(self) -> None:
+        """From the listener's thread: another process committed a write to the store."""
+        self._others_wrote = True
+        self.wake()
+
+    def _follow_others(self) -> None:
+        """Bring what this loop follows in line with the store after another process wrote.
+
+        Sessions spawned or restored elsewhere are tracked (a restore is seen in the event log
+        even when the session looks unchanged by now), killed ones left, a session marked
+        exited elsewhere gets its reaction here, and a message typed by someone else fences
+        the outbox as one typed here does (so nothing queued lands on top of it).
+        """
+        with self._follow_lock:
+            relaunched: set[str] = set()
+            while True:
+                batch = self.store.events(after_id=self._event_cursor, limit=500)
+                for e in batch:
+                    self._event_cursor = max(self._event_cursor, e.id or 0)
+                    if e.kind == "status" and e.to_status == S.SPAWNING.value \
+                            and self._tracked.get(e.session_id, -1) < (e.id or 0):
+                        relaunched.add(e.session_id)
+                    elif e.kind == "message":
+                        self._fence_at(e.session_id, e.at)
+                        self.followed.append((e.session_id, "fenced", time.time()))
+                if len(batch) < 500:
+                    break
+            seen_at = self._event_cursor  # the sessions read below are at least this new
+            now = time.time()
+            for s in self.engine.sessions():
+                live = lifecycle.has_live_agent(s.status) and s.status is not S.SPAWNING
+                tracked_at = self._tracked.get(s.id)
+                if live and (tracked_at is None or s.id in relaunched):
+                    self.track(s)
+                    self.followed.append((s.id, "tracked", now))
+                elif not live and tracked_at is not None and tracked_at <= seen_at:
+                    self.untrack(s.id)
+                    self.followed.append((s.id, "untracked", now))
+                    if s.status is S.EXITED:  # marked so by another process (`ao ls`, `ao restore`)
+                        self._trigger("agent_exited", s, f"{s.id}:exited:{s.status_since.isoformat()}",
+                                      {"reason": s.activity.detail or "agent exited"})
+        self._deliver_outbox()
+
+    def _fence_recent_messages(self) -> None:
+        """Messages typed moments before this loop began (by the leader before it, or by hand):
+        queued ones wait for the agent to take them up, as they would have under that leader."""
+        for e in self.store.events(after_id=max(0, self._event_cursor - 500)):
+            if e.kind == "message":
+                self._fence_at(e.session_id, e.at)
+
+    def _fence_at(self, session_id: str, typed: datetime) -> None:
+        """Fence a session for a message typed at ``typed`` (wall clock), if that is recent."""
+        age = max(0.0, time.time() - typed.timestamp())
+        if age < self.fence_seconds:
+            self._fences[session_id] = max(self._fences.get(session_id, 0.0), time.monotonic() - age)
+
     # -- activity -------------------------------------------------------------
 
     def _start_monitor(self) -> None:
@@ -239,16 +323,16 @@ class EngineLoop:
         """The monitor asks for a screen only when its file signals are ambiguous."""
         try:
             session = self.engine.session(session_id)
-            runtime = self.engine.runtime(session)
-            pane = runtime.panes().get(session.runtime_handle)
-            if pane is None or pane.dead:
-                return None
-            return runtime.capture(session.runtime_handle), pane.title
-        except Exception as exc:
-            log.debug("screen read for %s failed: %s", session_id, exc)
+        except AoError:
             return None
+        return self.engine.screen(session)
 
     def track(self, session: Session) -> None:
+        with self._follow_lock:
+            self._tracked[session.id] = self.store.last_event_id()
+            self._track(session)
+
+    def _track(self, session: Session) -> None:
         self._watch_exit(session.id)
         if self.monitor is None:
             return
@@ -266,11 +350,13 @@ class EngineLoop:
         )
 
     def untrack(self, session_id: str) -> None:
-        if self.monitor is not None:
-            self.monitor.untrack(session_id)
-        self._unwatched.discard(session_id)
-        if self._exit_watch is not None:
-            self._exit_watch.forget(session_id)
+        with self._follow_lock:
+            self._tracked.pop(session_id, None)
+            if self.monitor is not None:
+                self.monitor.untrack(session_id)
+            self._unwatched.discard(session_id)
+            if self._exit_watch is not None:
+                self._exit_watch.forget(session_id)
 
     def on_activity(self, session_id: str, activity: Activity, transcript: Any = None) -> None:
         """From the monitor's thread: record the activity and what follows from it."""

@@ -135,6 +135,9 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        #: Tell the running engine (the leader) after each committed write; the leader turns it off
+        #: for its own store (it knows what it wrote). See ao_tui/leader.py.
+        self.announce = True
         from ao_tui import store_health
 
         store_health.check_at_open(self.path)
@@ -159,8 +162,9 @@ class Store:
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """An immediate (write-locked) transaction, rolled back on error."""
+    def transaction(self, *, announce: bool = True) -> Iterator[sqlite3.Connection]:
+        """An immediate (write-locked) transaction, rolled back on error; once committed, the
+        leader hears of it (unless ``announce`` is False or this is the leader's own store)."""
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -170,6 +174,10 @@ class Store:
             raise
         else:
             conn.execute("COMMIT")
+        if announce and self.announce:
+            from ao_tui.leader import announce_change
+
+            announce_change()
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -187,7 +195,7 @@ class Store:
             raise StoreTooNew(self.path, found, known)
         if 0 < found < known:
             store_backup.take_backup(self.path, reason=f"before-schema-{known}")
-        with self.transaction() as conn:
+        with self.transaction(announce=False) as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row["value"]) if row else 0

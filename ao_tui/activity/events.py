@@ -20,8 +20,9 @@ HookEvent = dict[str, Any]
 
 
 class EventsReader:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, start_tail_bytes: int = START_TAIL_BYTES) -> None:
         self.path = Path(path)
+        self.start_tail_bytes = start_tail_bytes
         self._tail = LineTail(self.path, max_line=MAX_EVENT_LINE)
         self._started = False
         self.bad_lines = 0
@@ -38,7 +39,7 @@ class EventsReader:
             if not self.path.exists():
                 return []
             self._started = True
-            self._tail.start_near_end(START_TAIL_BYTES)
+            self._tail.start_near_end(self.start_tail_bytes)
         events: list[HookEvent] = []
         for line in self._tail.read().lines:
             if isinstance(line, TruncatedLine):

@@ -186,9 +186,10 @@ def pending_drift(engine: Engine, sessions: list[Session] | None = None) -> list
 
 
 def fleet_summary(engine: Engine, *, max_sessions: int = 60) -> str:
-    """The compact state of the fleet injected into every request."""
+    """The compact state of the fleet injected into every request (with no engine running, each
+    live agent's activity read now from its files: ``Engine.observed_sessions``)."""
     now = utcnow()
-    sessions = engine.sessions()
+    sessions = engine.observed_sessions()
     lines = [f"Now: {now:%Y-%m-%d %H:%M} UTC. Projects: {', '.join(engine.config.projects) or 'none configured'}."]
     active = [s for s in sessions if s.status not in (S.MERGED, S.DONE, S.KILLED)]
     finished = len(sessions) - len(active)

@@ -226,7 +226,6 @@ class AoApp(App[None]):
         )
         self.call_after_refresh(self._start_background)
         self.set_interval(15, self._tick)
-        self.set_interval(3, self._maybe_take_over)
 
     def _start_background(self) -> None:
         """The store watch and the engine loop start once the first frame is on screen."""
@@ -504,6 +503,17 @@ class AoApp(App[None]):
         self.post_message(EngineState("running" if running else "following"))
         if running:
             self._start_bridges()
+        else:
+            # A following app runs the engine the moment the process that ran it goes (kill -9
+            # included): a thread sleeps until the engine lock is free (see ao_tui.leader).
+            self.engine.start_when_free(
+                self._took_over, self._watch_stop,
+                lambda exc: self.post_message(EngineState("following", f"taking over the engine failed: {exc}")))
+
+    def _took_over(self) -> None:
+        """From the takeover thread: this app now runs the engine."""
+        self.post_message(EngineState("running"))
+        self._start_bridges()
 
     def _start_bridges(self) -> None:
         """Chat bridges (``bridges:`` in the config) run where the engine runs; from a worker thread."""
@@ -516,23 +526,6 @@ class AoApp(App[None]):
             problems = [f"the chat bridges failed to start: {type(exc).__name__}: {exc}"]
         for problem in problems:
             self.call_from_thread(self.notify, problem, severity="warning", timeout=10)
-
-    def _maybe_take_over(self) -> None:
-        """A following app runs the engine once the process that ran it has gone.
-
-        ``engine.start()`` only tries a non-blocking lock, so this costs a syscall.
-        """
-        if self.start_engine and self.engine_state == "following":
-            self._take_over()
-
-    @work(thread=True, exclusive=True, group="engine-start", exit_on_error=False)
-    def _take_over(self) -> None:
-        try:
-            if self.engine.start():
-                self.post_message(EngineState("running"))
-                self._start_bridges()
-        except Exception as exc:
-            log.warning("taking over the engine failed: %s", exc)
 
     # -- focused session -----------------------------------------------------
 
