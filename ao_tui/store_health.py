@@ -143,9 +143,14 @@ def describe(exc: BaseException, path: Path) -> AoError | None:
     return None
 
 
-def quick_check(path: Path) -> str | None:
-    """Read every page (SQLite's ``quick_check``): the first problem found, or None."""
-    problem = header_problem(path)
+def quick_check(path: Path, *, header: bool = True) -> str | None:
+    """Read every page (SQLite's ``quick_check``): the first problem found, or None.
+
+    ``header=False`` in a process that has the store open (the engine): reading the header with
+    a plain ``open``/``close`` would drop every POSIX lock SQLite holds on the file in this
+    process (a close releases them all), and another process's write could then corrupt it.
+    """
+    problem = header_problem(path) if header else None
     if problem:
         return problem
     try:

@@ -67,7 +67,7 @@ class StoreUpkeep:
             self._busy.release()
 
     def _check(self) -> None:
-        problem = quick_check(self.engine.store.path)
+        problem = quick_check(self.engine.store.path, header=False)  # the store is open here: see quick_check
         if problem:
             self.engine.notify("The store is damaged", f"{self.engine.store.path}: {problem}; run `ao store recover`",
                                urgency="critical")
