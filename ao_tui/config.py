@@ -84,6 +84,11 @@ class AgentOptions(_Model):
     )
     env: dict[str, str] = Field(default_factory=dict, description="Extra non-secret environment for the agent.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"plugin": value} if isinstance(value, str) else value
+
 
 class ReactionConfig(_Model):
     action: Literal["send_to_agent", "notify", "merge", "spawn", "none"] | str
@@ -124,6 +129,11 @@ class ProjectConfig(_Model):
     branch_prefix: str = Field(default="ao/", description="Each session works on <branch_prefix><session id>.")
     runtime: PluginRef = PluginRef(plugin="tmux")
     agent: AgentOptions = AgentOptions()
+    agents: dict[str, AgentOptions] = Field(
+        default_factory=dict,
+        description="Options for other agents this project's sessions may run (`ao spawn --agent NAME`), "
+        "by plugin name: model, command, env, permission_mode.",
+    )
     workspace: PluginRef = PluginRef(plugin="worktree")
     tracker: PluginRef = PluginRef(plugin="local")
     scm: PluginRef = PluginRef(plugin="local")
@@ -137,6 +147,21 @@ class ProjectConfig(_Model):
         default="notify",
         description="When the default branch moves: auto rebases each idle, clean session branch that rebases "
         "cleanly; notify tells you which would; off does nothing.")
+
+    def agent_options(self, name: str | None) -> AgentOptions:
+        """The options a session of agent ``name`` runs with: ``agent:`` for the project's own agent,
+        ``agents: {name: ...}`` for another (its permission mode and rules default to the project's)."""
+        if not name or name == self.agent.plugin:
+            return self.agent
+        own = self.agents.get(name)
+        if own is not None:
+            fields = own.model_fields_set
+            return own.model_copy(update={
+                "plugin": name,
+                "permission_mode": own.permission_mode if "permission_mode" in fields else self.agent.permission_mode,
+                "rules": own.rules if "rules" in fields else self.agent.rules,
+            })
+        return AgentOptions(plugin=name, permission_mode=self.agent.permission_mode, rules=self.agent.rules)
 
     @field_validator("stuck_after")
     @classmethod
@@ -462,6 +487,7 @@ def check_projects(config: Config) -> None:
             (slot, ref.plugin, ("projects", name, slot)) for slot, ref in slots.items()
         ]
         refs.append(("agent", project.agent.plugin, ("projects", name, "agent")))
+        refs += [("agent", other, ("projects", name, "agents", other)) for other in project.agents]
         refs += [("notifier", ref.plugin, ("projects", name, "notifiers", i)) for i, ref in enumerate(project.notifiers)]
         with_options = [(slot, ref, ("projects", name, slot)) for slot, ref in slots.items()]
         with_options += [("notifier", ref, ("projects", name, "notifiers", i)) for i, ref in enumerate(project.notifiers)]

@@ -109,7 +109,7 @@ class Engine:
         cfg = self.project_config(project)
         if slot == "agent":
             name = name or cfg.agent.plugin
-            options = cfg.agent.model_dump(exclude={"plugin"})
+            options = cfg.agent_options(name).model_dump(exclude={"plugin"})
         else:
             ref = getattr(cfg, slot)
             name = name or ref.plugin
@@ -301,7 +301,7 @@ class Engine:
             runtime_handle=session_id,
             agent=agent_plugin.name,
             agent_session_id=agent_plugin.new_agent_session_id(),
-            model=cfg.agent.model or "",
+            model=cfg.agent_options(agent_plugin.name).model or "",
         )
         with self.launching(session_id):
             self.store.insert_session(session)
@@ -337,7 +337,8 @@ class Engine:
     def _spec(self, session: Session) -> LaunchSpec:
         cfg = self.project_config(session.project)
         agent = self.agent(session)
-        model = session.model or cfg.agent.model or ""
+        options = cfg.agent_options(session.agent)
+        model = session.model or options.model or ""
         lessons: list[str] = []
         try:
             from ao_tui.outcomes import lessons_for  # learning from outcomes
@@ -345,23 +346,23 @@ class Engine:
             lessons = lessons_for(self.store, session.project)
         except ImportError:
             pass
-        rules = session_rules(session.branch, self.model_trailer(session), cfg.agent.rules, lessons, cfg.scm.plugin)
+        rules = session_rules(session.branch, self.model_trailer(session), options.rules, lessons, cfg.scm.plugin)
         return LaunchSpec(
             session_id=session.id,
             agent_session_id=session.agent_session_id,
             workspace=Path(session.workspace),
             prompt=session.prompt,
             model=model or None,
-            permission_mode=cfg.agent.permission_mode,
+            permission_mode=options.permission_mode,
             extra_rules=rules,
             events_file=self.events_file(session.id),
-            command=cfg.agent.command,
-            env=dict(cfg.agent.env),
+            command=options.command,
+            env=dict(options.env),
         )
 
     def model_trailer(self, session: Session) -> str:
         """The trailer the session's commits carry: its model once known, else the configured one, else the agent."""
-        model = session.model or self.project_config(session.project).agent.model or ""
+        model = session.model or self.project_config(session.project).agent_options(session.agent).model or ""
         return self.agent(session).model_trailer(model or session.agent)
 
     def update_commit_trailer(self, session: Session) -> None:

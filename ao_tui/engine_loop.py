@@ -347,6 +347,7 @@ class EngineLoop:
             events_file=self.engine.events_file(session.id) if hooks else None,
             transcript_path=transcript,
             agent_read_screen=agent.read_screen,
+            watch_dialogs=getattr(agent, "watch_dialogs", False),
         )
 
     def untrack(self, session_id: str) -> None:
@@ -380,6 +381,8 @@ class EngineLoop:
                 s.last_message = getattr(transcript, "last_text", "") or s.last_message
                 s.model = getattr(transcript, "model", "") or s.model
                 s.pr_links = list(getattr(transcript, "pr_links", None) or s.pr_links)
+                if not s.agent_session_id:  # agents that name their own session (Codex) say it here
+                    s.agent_session_id = getattr(transcript, "agent_session_id", "") or ""
 
         try:
             updated = self.store.mutate(session_id, change, status=target,

@@ -19,6 +19,11 @@ result. The rules, in order:
    reports, a turn that ended unrecorded, or Claude Code retrying an API error
    ("Retrying in 9s · attempt 5/10") shows there and nowhere else.
 5. With neither hooks nor transcript, the screen decides alone.
+6. With ``watch_dialogs`` (agents whose files say nothing when the human
+   approves: Codex writes the tool's result only when it finishes), a
+   permission prompt a hook reported is watched on the screen every
+   ``dialog_every`` seconds until a file speaks again: the dialog gone and the
+   agent busy means the tool runs.
 
 Publishing is debounced only where flicker happens: between the two busy
 states (working, running_tool) a change must hold for ``settle`` seconds, so a
@@ -88,8 +93,12 @@ class ActivityDetector:
         screen_after: float = 0.3,
         screen_every: float = 2.0,
         quiet_after: float = 15.0,
+        dialog_every: float = 0.5,
     ) -> None:
         self.clock = clock
+        self.dialog_every = dialog_every
+        self.watch_dialogs = False  # rule 6: set for agents that do not report an approval
+        self._dialog_seen: float | None = None  # when the screen last showed a permission dialog
         self.settle = settle
         self.start_hold = start_hold
         self.hook_lag = hook_lag
@@ -196,6 +205,8 @@ class ActivityDetector:
         if guess is None or guess.state == S.UNKNOWN:
             self.screen = Evidence(S.UNKNOWN, source, now)
             return
+        if guess.state == S.WAITING_PERMISSION:
+            self._dialog_seen = now
         self.screen = Evidence(guess.state, source, now, guess.detail)
 
     def on_exit(self, detail: str = "process exited") -> None:
@@ -230,6 +241,11 @@ class ActivityDetector:
             return chosen
         if chosen.ambiguous and not self.hooks_seen and sc.state == S.WAITING_PERMISSION:
             return sc
+        if self.watch_dialogs and chosen.state == S.WAITING_PERMISSION and chosen.source == "hook" \
+                and self._answered(chosen, sc):
+            # Rule 6: the dialog was on screen and is gone, the agent busy: approved, the tool runs.
+            detail = chosen.detail.removeprefix("permission: ")
+            return Evidence(S.RUNNING_TOOL, sc.source, sc.at, detail, chosen.tool)
         if chosen.state == S.WORKING and sc.at - chosen.at >= self.quiet_after:
             # Files quiet for long while "working": the screen shows what no file said (a dialog
             # no hook reports, a turn that ended without a record, an API error being retried).
@@ -238,6 +254,14 @@ class ActivityDetector:
             if sc.state == S.WORKING and _RETRYING.search(sc.detail):
                 return replace(chosen, detail=sc.detail, source=sc.source)
         return chosen
+
+    def _answered(self, asked: Evidence, sc: Evidence) -> bool:
+        """The screen shows the agent busy, no dialog, since the hook reported one (it was drawn by
+        then: on screen since the hook, or ``screen_after`` passed, more than the agents take to draw)."""
+        if sc.state not in BUSY or sc.at < asked.at:
+            return False
+        shown = self._dialog_seen is not None and asked.at <= self._dialog_seen < sc.at
+        return shown or sc.at >= asked.at + self.screen_after
 
     def update(self) -> Activity | None:
         """Decide and publish; returns the new Activity if what is shown changed."""
@@ -288,6 +312,11 @@ class ActivityDetector:
         if chosen is None:
             return None
         sc = self.screen
+        if self.watch_dialogs and chosen.state == S.WAITING_PERMISSION and chosen.source == "hook":
+            if sc is not None and self._answered(chosen, sc):
+                return None  # approval seen: the files say what comes next
+            due = chosen.at + self.screen_after
+            return max(due, sc.at + self.dialog_every) if sc is not None and sc.at >= chosen.at else due
         if chosen.ambiguous and not self.hooks_seen:
             due = chosen.at + self.screen_after
             if sc is not None and sc.at >= due:

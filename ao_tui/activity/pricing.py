@@ -19,6 +19,16 @@ PRICES: tuple[tuple[str, float, float], ...] = (
     ("3-5-haiku", 0.8, 4.0),
     ("haiku", 0.25, 1.25),
     ("sonnet", 3.0, 15.0),
+    # OpenAI (Codex, OpenCode, Aider); cache reads are billed at 0.1x input there too.
+    ("gpt-5-mini", 0.25, 2.0),
+    ("gpt-5", 1.25, 10.0),
+    ("gpt-4.1", 2.0, 8.0),
+    ("o3", 2.0, 8.0),
+    ("o4-mini", 1.1, 4.4),
+    # Google (Gemini CLI)
+    ("gemini-2.5-flash", 0.3, 2.5),
+    ("gemini-2.5-pro", 1.25, 10.0),
+    ("gemini", 1.25, 10.0),
 )
 DEFAULT = (3.0, 15.0)
 CACHE_WRITE = 1.25

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from ao_tui.activity.codex_rollout import ROLLOUT_TYPES, apply_rollout_record
 from ao_tui.activity.pricing import cost_usd
 from ao_tui.activity.tail import LineTail, TruncatedLine
 from ao_tui.models import ActivityState, Usage
@@ -38,7 +39,7 @@ READ_BATCH = 4 << 20
 #: What makes an old line worth parsing in the usage pass. (GitLab merge request
 #: links are found in the state tail and in new lines, not in the old prefix:
 #: one more full scan of the file is not worth it.)
-_PREFIX_NEEDLES = (b'"usage"', b"/pull/")
+_PREFIX_NEEDLES = (b'"usage"', b"/pull/", b'"token_count"')
 
 PR_URL = re.compile(r"https?://[^\s\"'<>()\[\]`]+?/(?:pull|merge_requests)/\d+")
 _TOOL_USE_ID = re.compile(rb'"tool_use_id"\s*:\s*"([^"\\]+)"')
@@ -287,6 +288,9 @@ class TranscriptParser:
         st.records += 1
         st.revision += 1
         rtype = record.get("type")
+        if rtype in ROLLOUT_TYPES:  # a Codex CLI rollout, not a Claude Code transcript
+            apply_rollout_record(self, record, parse_time(record.get("timestamp")), state_too=state_too)
+            return
         sidechain = bool(record.get("isSidechain"))
         if sidechain:
             st.sidechain_records += 1
@@ -462,6 +466,11 @@ class TranscriptParser:
         t[2] += sign * cw
         t[3] += sign * cr
         t[4] += sign * cost_usd(model, i, o, cw, cr)
+        self._usage_dirty = True
+
+    def set_totals(self, model: str, i: int, o: int, cw: int, cr: int) -> None:
+        """Replace the running totals with ones the agent keeps itself (Codex's token_count)."""
+        self._totals[:] = [i, o, cw, cr, cost_usd(model, i, o, cw, cr)]
         self._usage_dirty = True
 
     def add_totals(self, delta: list[float]) -> None:

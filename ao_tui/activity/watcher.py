@@ -146,6 +146,8 @@ class ActivityMonitor:
         transcript_path: Path | None = None,
         transcript_dir: Path | None = None,
         agent_read_screen: ScreenParser | None = None,
+        *,
+        watch_dialogs: bool = False,
     ) -> None:
         """Follow a session's files. Existing content is read in the background.
 
@@ -158,6 +160,7 @@ class ActivityMonitor:
         """
         detector = ActivityDetector(clock=self.clock, settle=self.settle, quiet_after=self.quiet_after)
         detector.screen_only = events_file is None and transcript_path is None and transcript_dir is None
+        detector.watch_dialogs = watch_dialogs  # the agent's files do not say when a prompt is answered
         t = _Tracked(
             id=session_id,
             events_file=_absolute(events_file),

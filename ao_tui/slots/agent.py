@@ -41,6 +41,8 @@ class Agent(Plugin):
     has_hooks: bool = False
     #: The oldest and newest version of the agent's CLI its plugin was tested against (``ao doctor``).
     tested_versions: ClassVar[tuple[str, str] | None] = None
+    #: Whether ao must watch the screen to see a permission prompt answered (no file says so).
+    watch_dialogs: bool = False
 
     def new_agent_session_id(self) -> str:
         import uuid

@@ -1,4 +1,4 @@
-"""AiderAgent and CodexAgent: argv building and screen reading (their CLIs are not installed)."""
+"""AiderAgent: argv building and screen reading; the agent plugins are registered (Codex: test_agent_codex.py)."""
 
 from __future__ import annotations
 
@@ -32,11 +32,6 @@ def screen(agent: str, name: str) -> str:
 @pytest.fixture
 def aider(tmp_path: Path) -> AiderAgent:
     return AiderAgent(PluginContext(ao_home=tmp_path))
-
-
-@pytest.fixture
-def codex(tmp_path: Path) -> CodexAgent:
-    return CodexAgent(PluginContext(ao_home=tmp_path))
 
 
 # ---------------------------------------------------------------------- aider
@@ -81,50 +76,6 @@ def test_aider_screens(aider, name, state, detail) -> None:
 
 def test_aider_unknown_screen(aider) -> None:
     assert aider.read_screen("some compiler output\nstill going") is None
-
-
-# ---------------------------------------------------------------------- codex
-
-
-def test_codex_launch_puts_rules_then_prompt_after_double_dash(codex, tmp_path, monkeypatch) -> None:
-    monkeypatch.delenv("AO_CODEX_BIN", raising=False)
-    argv = codex.launch_argv(make_spec(tmp_path / "ws", prompt=HOSTILE))
-    assert argv[:3] == ["codex", "--model", "some-model"]
-    assert argv[argv.index("--sandbox") + 1] == "workspace-write"
-    assert argv[argv.index("--ask-for-approval") + 1] == "on-request"
-    assert argv[-2] == "--"
-    assert argv[-1].startswith("Rules for this session:") and argv[-1].endswith(HOSTILE)
-
-
-def test_codex_modes_restore_and_big_prompt(codex, tmp_path) -> None:
-    ws = tmp_path / "ws"
-    assert "--dangerously-bypass-approvals-and-sandbox" in codex.launch_argv(
-        make_spec(ws, permission_mode="bypassPermissions"))
-    plan = codex.launch_argv(make_spec(ws, permission_mode="plan"))
-    assert plan[plan.index("--sandbox") + 1] == "read-only"
-    assert codex.restore_argv(make_spec(ws))[:3] == ["codex", "resume", "--last"]
-    with pytest.raises(PluginError):
-        codex.launch_argv(make_spec(ws, permission_mode="yolo"))
-    big = "z" * 120_000
-    argv = codex.launch_argv(make_spec(ws, prompt=big))
-    assert str(ws / ".ao" / "task.md") in argv[-1]
-    assert (ws / ".ao" / "task.md").read_text().endswith(big)
-
-
-@pytest.mark.parametrize(
-    ("name", "state", "detail"),
-    [
-        ("permission_command", ActivityState.WAITING_PERMISSION,
-         "Would you like to run the following command? (pytest -q tests/test_login.py)"),
-        ("working", ActivityState.WORKING, "Working (12s • esc to interrupt)"),
-        ("idle", ActivityState.IDLE, ""),
-        ("error", ActivityState.ERRORED, "unexpected status 401 Unauthorized"),
-    ],
-)
-def test_codex_screens(codex, name, state, detail) -> None:
-    guess = codex.read_screen(screen("codex", name))
-    assert guess is not None and guess.state == state
-    assert detail in guess.detail
 
 
 def test_builtin_agent_plugins_are_registered() -> None:

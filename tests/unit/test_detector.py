@@ -517,3 +517,30 @@ def test_monitor_reads_a_screen_only_agent_periodically(tmp_path: Path) -> None:
         guess["now"] = ScreenGuess(S.IDLE, "")
         updates.wait_for("aider-1", S.IDLE, timeout=3.5)
         assert 2 <= mon.screen_reads <= 4
+
+
+def test_an_approved_permission_is_seen_on_the_screen(det: ActivityDetector, clock: Clock) -> None:
+    """Codex writes nothing when the human approves: the dialog gone and the agent busy means the tool runs."""
+    det.watch_dialogs = True
+    hook(det, clock, "UserPromptSubmit", prompt="run the check")
+    hook(det, clock, "PreToolUse", tool_name="Bash", tool_input={"command": "sleep 3"})
+    hook(det, clock, "PermissionRequest", tool_name="Bash", tool_input={"command": "sleep 3"})
+    asked = clock()
+    assert det.activity.state is S.WAITING_PERMISSION
+    assert det.screen_due() == pytest.approx(asked + det.screen_after)  # the dialog is watched
+    clock.tick(0.05)
+    det.on_screen(ScreenGuess(S.WORKING, "Working (0s)"))  # drawn before the dialog: not an answer
+    assert det.update() is None and det.activity.state is S.WAITING_PERMISSION
+    clock.tick(0.3)
+    det.on_screen(ScreenGuess(S.WAITING_PERMISSION, "Would you like to run the following command?"))
+    assert det.update() is None
+    assert det.screen_due() == pytest.approx(clock() + det.dialog_every)
+    clock.tick(0.5)
+    det.on_screen(ScreenGuess(S.WORKING, "Working (1s • esc to interrupt)"))
+    act = det.update()
+    assert act is not None and (act.state, act.source, act.detail, act.tool) == (S.RUNNING_TOOL, "screen",
+                                                                               "Bash sleep 3", "Bash")
+    assert det.screen_due() is None  # answered: the files say what comes next
+    clock.tick(3)
+    hook(det, clock, "PostToolUse", tool_name="Bash")
+    assert det.activity.state in (S.RUNNING_TOOL, S.WORKING)
