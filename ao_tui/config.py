@@ -122,6 +122,38 @@ def default_reactions() -> dict[str, ReactionConfig]:
     }
 
 
+class UsageLimitsConfig(_Model):
+    """What ao does when an agent is stopped by its provider's usage limit (see ao_tui/usage_limits.py)."""
+
+    on: bool = Field(default=True, description="Send continue_message once when the limit lifts.")
+    continue_message: str = Field(
+        default="Your usage limit has reset. Continue the task where you left off.",
+        description="Typed into the agent, once, when its usage limit lifts.",
+    )
+    default_wait: str = Field(default="1h", description="How long to wait when the agent did not say when its "
+                              "limit lifts.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare ``on:`` key as the boolean true: take it as the key it was written as.
+        if isinstance(value, dict) and True in value:
+            value = {("on" if k is True else k): v for k, v in value.items()}
+        return value
+
+    @field_validator("default_wait")
+    @classmethod
+    def _wait(cls, value: str) -> str:
+        return _check_duration(value)
+
+    @field_validator("continue_message")
+    @classmethod
+    def _message(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty (set on: false to continue by hand)")
+        return value
+
+
 class ProjectConfig(_Model):
     repo: Path = Field(description="Path to the project's git repository.")
     default_branch: str = "main"
@@ -147,6 +179,7 @@ class ProjectConfig(_Model):
         default="notify",
         description="When the default branch moves: auto rebases each idle, clean session branch that rebases "
         "cleanly; notify tells you which would; off does nothing.")
+    usage_limits: UsageLimitsConfig = UsageLimitsConfig()
 
     def agent_options(self, name: str | None) -> AgentOptions:
         """The options a session of agent ``name`` runs with: ``agent:`` for the project's own agent,

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ao_tui import leader, lifecycle
 from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError
+from ao_tui.limit_resume import LimitResume, is_continue_key
 from ao_tui.models import Activity, ActivityState, Event, Session, utcnow
 from ao_tui.models import SessionStatus as S
 from ao_tui.prompts import says_ready
@@ -47,6 +48,7 @@ _ACTIVITY_STATUS: dict[ActivityState, S] = {
     ActivityState.IDLE: S.IDLE,
     ActivityState.ERRORED: S.ERRORED,
     ActivityState.EXITED: S.EXITED,
+    ActivityState.RATE_LIMITED: S.WORKING,  # waiting out a usage limit: ao continues it (limit_resume)
 }
 
 
@@ -136,6 +138,7 @@ class EngineLoop:
         #: For benchmarks and tests: (session, "tracked" / "untracked" / "fenced", wall time) as
         #: this loop took up another process's doing.
         self.followed: deque[tuple[str, str, float]] = deque(maxlen=1000)
+        self.limits = LimitResume(engine)  # usage limits: waited out, each agent continued once
 
     # -- ownership -------------------------------------------------------------
 
@@ -245,6 +248,8 @@ class EngineLoop:
         self._check_prs(now)
         if self.branches is not None:
             self.branches.tick()
+        self.limits.tick()
+        self.limits.deliver(self.fence, lambda sid: self._fences.pop(sid, None))
         self._deliver_outbox()
         self._check_stuck()
         self._autopilot()
@@ -394,6 +399,7 @@ class EngineLoop:
             return
         if updated.model != session.model:  # the transcript named the model: its commits say so from now on
             self.engine.update_commit_trailer(updated)
+        self.limits.on_activity(updated)  # before anyone is told: the limit is on record when they look
         self.engine._changed(updated)
         if activity.state in (ActivityState.WAITING_PERMISSION, ActivityState.WAITING_INPUT):
             self._trigger("agent_needs_input", updated, f"{session_id}:needs_input:{activity.since.isoformat()}",
@@ -536,6 +542,8 @@ class EngineLoop:
                 continue
             if session.status in (S.KILLED, S.DONE, S.MERGED, S.EXITED):
                 continue
+            if is_continue_key(msg.get("key")):
+                continue  # typed by self.limits.deliver, every limited agent at once
             if session.activity.state not in AT_PROMPT or self._fenced(session):
                 continue
             stale = _superseded(msg.get("key") or "", session)

@@ -49,6 +49,8 @@ class ActivityState(StrEnum):
     IDLE = "idle"
     ERRORED = "errored"
     EXITED = "exited"
+    #: Stopped by the provider's usage limit; ``Activity.until`` says when it lifts.
+    RATE_LIMITED = "rate_limited"
 
 
 class Activity(BaseModel):
@@ -59,6 +61,7 @@ class Activity(BaseModel):
     since: datetime = Field(default_factory=utcnow)
     detail: str = ""  # tool and file, the permission asked, the question, the error
     tool: str | None = None
+    until: datetime | None = None  # rate_limited: when the limit lifts (None: the agent did not say)
 
 
 class Usage(BaseModel):

@@ -53,6 +53,7 @@ from ao_tui.activity.transcript import (
 )
 from ao_tui.models import Activity, ActivityState
 from ao_tui.slots.agent import ScreenGuess
+from ao_tui.usage_limits import find_limit
 
 S = ActivityState
 _RETRYING = re.compile(r"retry|retrying|api error|overloaded|rate limit", re.IGNORECASE)
@@ -71,6 +72,7 @@ class Evidence:
     tool: str | None = None
     tentative: bool = False  # publish only once it has held for ``start_hold``
     ambiguous: bool = False  # running_tool that may be a permission prompt
+    until: datetime | None = None  # rate_limited: when the limit lifts
 
 
 def _first_line(text: object, limit: int = 160) -> str:
@@ -202,6 +204,11 @@ class ActivityDetector:
 
     def on_screen(self, guess: ScreenGuess | None, source: str = "screen") -> None:
         now = self.clock()
+        if guess is not None and guess.state == S.RATE_LIMITED:
+            if self.screen is not None and self.screen.state == S.RATE_LIMITED and self.screen.detail == guess.detail:
+                now = self.screen.at  # the same message still on screen: its time is when it appeared
+            self.screen = Evidence(S.RATE_LIMITED, source, now, guess.detail)
+            return
         if guess is None or guess.state == S.UNKNOWN:
             self.screen = Evidence(S.UNKNOWN, source, now)
             return
@@ -249,7 +256,7 @@ class ActivityDetector:
         if chosen.state == S.WORKING and sc.at - chosen.at >= self.quiet_after:
             # Files quiet for long while "working": the screen shows what no file said (a dialog
             # no hook reports, a turn that ended without a record, an API error being retried).
-            if sc.state in (S.WAITING_PERMISSION, S.WAITING_INPUT, S.IDLE, S.ERRORED):
+            if sc.state in (S.WAITING_PERMISSION, S.WAITING_INPUT, S.IDLE, S.ERRORED, S.RATE_LIMITED):
                 return sc
             if sc.state == S.WORKING and _RETRYING.search(sc.detail):
                 return replace(chosen, detail=sc.detail, source=sc.source)
@@ -270,14 +277,15 @@ class ActivityDetector:
         cur = self.activity
         if ev is None:
             return None
+        ev = self._limited(ev)
         if ev.state == S.WORKING and not ev.detail:
             ev = replace(ev, detail=self._task)
         if ev.state == cur.state:
             self._pending_due = self._pending_state = None
-            if (ev.detail, ev.tool, ev.source) == (cur.detail, cur.tool, cur.source):
+            if (ev.detail, ev.tool, ev.source, ev.until) == (cur.detail, cur.tool, cur.source, cur.until):
                 return None
             self.activity = Activity(state=cur.state, source=ev.source, since=cur.since,
-                                     detail=ev.detail, tool=ev.tool)
+                                     detail=ev.detail, tool=ev.tool, until=ev.until)
             return self.activity
         hold = ev.tentative or (cur.state in BUSY and ev.state in BUSY)
         if hold:
@@ -288,8 +296,23 @@ class ActivityDetector:
                 return None
         self._pending_due = self._pending_state = None
         self.activity = Activity(state=ev.state, source=ev.source, since=self._dt(min(ev.at, now)),
-                                 detail=ev.detail, tool=ev.tool)
+                                 detail=ev.detail, tool=ev.tool, until=ev.until)
         return self.activity
+
+    def _limited(self, ev: Evidence) -> Evidence:
+        """An error (after the agent's own retries) that is a usage limit becomes ``rate_limited``.
+
+        Only errors and what the screen showed qualify: a busy agent retrying is still working,
+        and an agent's own words about limits are not its provider stopping it.
+        """
+        if ev.state == S.RATE_LIMITED and ev.until is not None:
+            return ev
+        if ev.state not in (S.ERRORED, S.RATE_LIMITED):
+            return ev
+        hit = find_limit(ev.detail, self._dt(ev.at))
+        if hit is None:
+            return ev
+        return replace(ev, state=S.RATE_LIMITED, detail=hit.message, until=hit.resets_at)
 
     def next_deadline(self) -> float | None:
         """When ``update`` should run again without a new signal (a pending change)."""

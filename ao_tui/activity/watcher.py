@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ao_tui.activity.detector import ActivityDetector
@@ -32,6 +33,7 @@ from ao_tui.activity.events import EventsReader
 from ao_tui.activity.transcript import TranscriptReader, TranscriptState
 from ao_tui.models import Activity, ActivityState
 from ao_tui.slots.agent import ScreenGuess
+from ao_tui.usage_limits import screen_limit
 
 log = logging.getLogger(__name__)
 
@@ -484,6 +486,11 @@ class ActivityMonitor:
             got = self.screen_reader(t.id)
             if got is not None and t.read_screen is not None:
                 guess = t.read_screen(got[0], got[1])
+            if got is not None and (guess is None or guess.state not in (ActivityState.WORKING,
+                                                                          ActivityState.RUNNING_TOOL)):
+                hit = screen_limit(got[0], datetime.now(timezone.utc))
+                if hit is not None:  # any agent: a usage limit on screen, not a busy spinner
+                    guess = ScreenGuess(ActivityState.RATE_LIMITED, hit.message)
         except Exception:  # noqa: BLE001 - a screen that cannot be read is no guess
             log.debug("screen read failed for %s", t.id, exc_info=True)
         with t.lock:

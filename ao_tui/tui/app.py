@@ -226,6 +226,7 @@ class AoApp(App[None]):
         )
         self.call_after_refresh(self._start_background)
         self.set_interval(15, self._tick)
+        self.set_interval(1, self._tick_limits)
 
     def _start_background(self) -> None:
         """The store watch and the engine loop start once the first frame is on screen."""
@@ -469,6 +470,17 @@ class AoApp(App[None]):
     def _tick(self) -> None:
         self.session_list.refresh_times()
         self._update_status()
+
+    def _tick_limits(self) -> None:
+        """Sessions waiting out a usage limit show a countdown: redrawn every second while there are any."""
+        limited = [r.session for r in self.session_list.rows
+                   if r.session is not None and r.session.activity.state is ActivityState.RATE_LIMITED]
+        if not limited:
+            return
+        self.session_list.refresh_times()
+        focused = self.focused_session()
+        if focused is not None and focused.activity.state is ActivityState.RATE_LIMITED:
+            self.detail.show(focused, self._work.get(focused.id), self.engine.events(focused.id, limit=30))
 
     @work(thread=True, exclusive=True, group="store-watch", exit_on_error=False)
     def _watch_store(self) -> None:

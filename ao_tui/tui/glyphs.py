@@ -47,6 +47,8 @@ def status_glyph(session: Session) -> str:
         return "!"
     if session.activity.state is A.WAITING_INPUT and session.status not in (S.MERGED, S.DONE, S.KILLED):
         return "?"
+    if session.status is S.WORKING and session.activity.state is A.RATE_LIMITED:
+        return "◷"
     if session.status is S.WORKING and session.activity.state is A.RUNNING_TOOL:
         return "▸"
     return STATUS_GLYPHS.get(session.status, "·")

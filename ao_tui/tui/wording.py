@@ -70,6 +70,7 @@ ACTIVITY_WORDS: dict[A, str] = {
     A.IDLE: "at its prompt",
     A.ERRORED: "error",
     A.EXITED: "exited",
+    A.RATE_LIMITED: "usage limit",
 }
 
 CI_WORDS: dict[C, str] = {
@@ -241,12 +242,38 @@ def what_matters(session: Session, now: datetime) -> str:
         if pr.review is R.COMMENTED:
             parts.append("commented")
     elif zone is Zone.WORKING:
+        if session.activity.state is A.RATE_LIMITED:
+            return usage_limit_line(session, now)
         if status in (S.SPAWNING, S.IDLE):
             return STATUS_WORDS[status] if session.activity.state is not A.IDLE else "at its prompt"
         return what_agent_does(session)
     if pr is not None and pr.has_conflicts:
         parts.append("conflicts")
     return " · ".join(p for p in parts if p) or STATUS_WORDS[status]
+
+
+def countdown(seconds: float) -> str:
+    """``3725`` → ``1h 02m``; ``125`` → ``2m 05s``; ``40`` → ``40s``."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours >= 24:
+        return f"{hours // 24}d {hours % 24:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def usage_limit_line(session: Session, now: datetime) -> str:
+    """A session waiting out its usage limit: ``usage limit · continues in 42m 10s (04:21)``."""
+    until = session.activity.until
+    if until is None:
+        return "usage limit · reset time not given: ao waits its default, then continues"
+    left = (until - now).total_seconds()
+    when = until.astimezone().strftime("%H:%M")
+    if left <= 0:
+        return f"usage limit lifted at {when} · continuing"
+    return f"usage limit · continues in {countdown(left)} ({when})"
 
 
 def humanize(text: str) -> str:
@@ -263,6 +290,7 @@ def event_kind(kind: str) -> str:
 
 
 __all__ = [
-    "ACTIVITY_WORDS", "CI_WORDS", "REVIEW_WORDS", "STATUS_WORDS", "activity_words", "event_kind", "humanize",
+    "ACTIVITY_WORDS", "CI_WORDS", "REVIEW_WORDS", "STATUS_WORDS", "activity_words", "countdown", "event_kind",
+    "humanize", "usage_limit_line",
     "fit_doing", "short_paths", "since_when", "status_since", "status_words", "what_agent_does", "what_matters",
 ]

@@ -129,11 +129,13 @@ class ClaudeCodeAgent(Agent):
 
     # ------------------------------------------------------------ environment
     def environment(self, spec: LaunchSpec) -> dict[str, str]:
-        """ANTHROPIC_* and CLAUDE_CONFIG_DIR from ao's environment, then the config's env.
+        """ANTHROPIC_*, CLAUDE_CONFIG_DIR and a plan's CLAUDE_CODE_OAUTH_TOKEN from ao's environment,
+        then the config's env.
 
         Passed in memory (tmux -e), never written anywhere.
         """
-        env = {k: v for k, v in os.environ.items() if k.startswith("ANTHROPIC_") or k == "CLAUDE_CONFIG_DIR"}
+        env = {k: v for k, v in os.environ.items()
+               if k.startswith("ANTHROPIC_") or k in ("CLAUDE_CONFIG_DIR", "CLAUDE_CODE_OAUTH_TOKEN")}
         env.update(spec.env)
         return env
 

@@ -16,6 +16,7 @@ Replies are built from small pieces::
     tool_use("Write", {"file_path": "a", "content": "x"}, id="toolu_w")
     text("Writing it.") + tool_use(...)             # blocks in order; stop_reason tool_use
     error(529, "overloaded_error", "Overloaded", retry_after=1)
+    usage_limit(resets_at=time.time() + 3600)       # a plan's usage limit (429 + ratelimit headers)
     text("slow").with_delay(2.0)                    # wait 2 s before the response starts
     text("a long answer").slowly(0.2)               # 0.2 s between streamed events
     text("done").held_until(gate)                   # answer when the test calls gate.set()
@@ -93,6 +94,8 @@ class ApiError:
     retry_after: float | None = None
     #: Send it as an ``event: error`` after ``message_start`` instead of an HTTP status.
     mid_stream: bool = False
+    #: More response headers (e.g. ``anthropic-ratelimit-unified-*`` for a plan's usage limit).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,28 @@ def overloaded(retry_after: float | None = None) -> Reply:
 def rate_limited(retry_after: float = 1) -> Reply:
     return error(429, "rate_limit_error", "Number of request tokens has exceeded your rate limit.",
                  retry_after=retry_after)
+
+
+def usage_limit(resets_at: float, claim: str = "five_hour") -> Reply:
+    """A claude.ai plan's usage limit, as the API answers it: 429 ``rate_limit_error`` with
+    ``retry-after`` and the ``anthropic-ratelimit-unified-*`` headers (status ``rejected``, the reset
+    as epoch seconds, which window). Claude Code signed in to a plan (``CLAUDE_CODE_OAUTH_TOKEN``)
+    does not retry it and shows "You've hit your session limit · resets 4:20am (UTC)"."""
+    reset = str(int(resets_at))
+    window = {"five_hour": "5h", "seven_day": "7d"}.get(claim, claim)
+    headers = (
+        ("retry-after", str(max(1, int(resets_at - time.time())))),
+        ("x-should-retry", "false"),
+        ("anthropic-ratelimit-unified-status", "rejected"),
+        ("anthropic-ratelimit-unified-reset", reset),
+        ("anthropic-ratelimit-unified-representative-claim", claim),
+        (f"anthropic-ratelimit-unified-{window}-status", "rejected"),
+        (f"anthropic-ratelimit-unified-{window}-reset", reset),
+        (f"anthropic-ratelimit-unified-{window}-utilization", "1.0"),
+    )
+    return Reply(error=ApiError(429, "rate_limit_error",
+                                "This request would exceed your account's rate limit. Please try again later.",
+                                headers=headers))
 
 
 # --------------------------------------------------------------------------- requests
@@ -609,6 +634,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"retry-after": str(err.retry_after)} if err.retry_after is not None else {}
             if err.retry_after is not None:
                 headers["x-should-retry"] = "true"
+            headers.update(dict(err.headers))
             self._send_json(err.status, _error_body(err), headers)
             return
         if not request.get("stream"):

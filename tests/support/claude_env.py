@@ -18,6 +18,9 @@ from pathlib import Path
 #: A fake key: the scripted server ignores it, Claude Code only needs it approved.
 TEST_API_KEY = "sk-ant-api03-ao-tui-test-key-0000000000000000000000000000"
 
+#: A fake claude.ai plan token (``claude_env(plan=True)``): the scripted server ignores it too.
+TEST_OAUTH_TOKEN = "sk-ant-oat01-ao-tui-test-token-00000000000000000000000000"
+
 #: Variables from the developer's own environment that must not leak into tests.
 _DROPPED_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "CLAUDECODE", "AWS_BEARER", "OTEL_")
 
@@ -57,13 +60,16 @@ def claude_env(
     api_key: str = TEST_API_KEY,
     *,
     inherit: bool = True,
+    plan: bool = False,
 ) -> dict[str, str]:
     """The environment for ``claude`` against ``base_url`` with ``home`` as HOME.
 
     With ``inherit`` (default) it is a full environment (os.environ without
     the developer's ANTHROPIC_/CLAUDE_ variables, plus ours), ready for
     ``subprocess.run(env=...)``; with ``inherit=False`` only the variables set
-    here, e.g. for ``tmux new-session -e``.
+    here, e.g. for ``tmux new-session -e``. With ``plan``, Claude Code is signed in
+    to a claude.ai plan (``CLAUDE_CODE_OAUTH_TOKEN``, no API key): how usage limits
+    reach their users ("You've hit your session limit · resets ...").
     """
     write_claude_home(home, workdir, api_key)
     ours = {
@@ -80,6 +86,9 @@ def claude_env(
         "XDG_STATE_HOME": str(home / ".local" / "state"),
         "TERM": os.environ.get("TERM", "xterm-256color") if inherit else "xterm-256color",
     }
+    if plan:
+        del ours["ANTHROPIC_API_KEY"]
+        ours["CLAUDE_CODE_OAUTH_TOKEN"] = TEST_OAUTH_TOKEN
     if not inherit:
         return ours
     env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}

@@ -46,6 +46,7 @@ def claude_project(
     reactions: dict[str, Any] | None = None,
     extra_files: dict[str, str] | None = None,
     prefix: str = "rc",
+    plan: bool = False,
 ) -> Path:
     """Commit the project's files, write its config, set the environment; returns the config path."""
     files = dict(extra_files or {})
@@ -58,12 +59,13 @@ def claude_project(
         git(repo, "add", *files)
         git(repo, "commit", "-qm", "project files")
         git(repo, "push", "-q", "origin", "main")
-    env = claude_env(home, [], api_url, inherit=False)
+    env = claude_env(home, [], api_url, inherit=False, plan=plan)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    for key in [k for k in os.environ if k.startswith(("CLAUDE_CONFIG_DIR", "CLAUDECODE"))]:
+    for key in [k for k in os.environ if k.startswith(("CLAUDE_CONFIG_DIR", "CLAUDECODE"))
+                or (plan and k == "ANTHROPIC_API_KEY") or (not plan and k == "CLAUDE_CODE_OAUTH_TOKEN")]:
         monkeypatch.delenv(key, raising=False)
-    agent_env = {k: v for k, v in env.items() if k != "ANTHROPIC_API_KEY"}
+    agent_env = {k: v for k, v in env.items() if k not in ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")}
     agent_env["IS_SANDBOX"] = "1"  # bypassPermissions is refused for root otherwise (containers run as root)
     agent_env["CLAUDE_CODE_MAX_RETRIES"] = "0"  # an unscripted API error shows at once, not after minutes
     project: dict[str, Any] = {

@@ -149,8 +149,12 @@ def test_stop_is_idle_or_a_question(det: ActivityDetector, clock: Clock, last: s
 def test_api_failure_and_session_end(det: ActivityDetector, clock: Clock) -> None:
     hook(det, clock, "UserPromptSubmit", prompt="x")
     clock.tick(5)
+    act = hook(det, clock, "StopFailure", error="server_error", last_assistant_message="API Error: 500 · upstream")
+    assert act is not None and act.state == S.ERRORED and "500" in act.detail
+    clock.tick(1)
+    # A 429 after the agent's retries is a usage limit: waited out (no reset time given), not an error.
     act = hook(det, clock, "StopFailure", error="rate_limit", last_assistant_message="API Error: Request rejected (429) · slow down")
-    assert act is not None and act.state == S.ERRORED and "429" in act.detail
+    assert act is not None and act.state == S.RATE_LIMITED and "429" in act.detail and act.until is None
     clock.tick(1)
     act = hook(det, clock, "SessionEnd", reason="prompt_input_exit")
     assert act is not None and (act.state, act.source) == (S.EXITED, "hook")
@@ -456,7 +460,7 @@ def test_monitor_follows_the_transcript_the_hooks_name(tmp_path: Path) -> None:
         updates.wait_for("s4", S.IDLE)
         real.write_text((FIXTURES / "api_error_429.jsonl").read_text())
         write_event(ev, "SessionStart", at=1_700_000_000.0, transcript_path=str(real))
-        _, act = updates.wait_for("s4", S.ERRORED)
+        _, act = updates.wait_for("s4", S.RATE_LIMITED)  # a 429 after Claude Code's retries: a usage limit
         assert "429" in act.detail
         with open(real, "a") as f:  # and it is watched from now on
             f.write(json.dumps({"type": "user", "timestamp": "2099-01-01T00:00:00Z",
