@@ -47,7 +47,7 @@ def wait(predicate, timeout: float, what: str):  # noqa: ANN001, ANN201
         if value:
             return value
         time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {what}")
+    raise SystemExit(f"timed out waiting for {what() if callable(what) else what}")
 
 
 def _records(path: Path) -> list[dict]:
@@ -133,7 +133,8 @@ def main() -> None:
             assert engine.start()
             engine._loop.limits.clock = clock  # noqa: SLF001
             sessions = [engine.spawn(task_id=f"T-{i}") for i in range(1, n + 1)]
-            wait(lambda: len(shown) == n, 480, f"{n} sessions rate_limited ({len(shown)} so far)")
+            wait(lambda: len(shown) == n, 480, lambda: f"{n} sessions rate_limited ({len(shown)} so far: "
+                 f"{[(x.id, x.activity.state.value) for x in engine.sessions()]})")
             load_limited = os.getloadavg()[0]
             detect = []
             for s in sessions:
