@@ -45,6 +45,8 @@ class BranchWatch:
     #: Current predictions are offered to the reaction runner again this often (a cooldown may have ended).
     resend_seconds = 30.0
     min_interval = 1.0
+    #: A branch left behind for uncommitted changes is looked at again this often (git status each time).
+    dirty_retry_seconds = 10.0
 
     def __init__(self, loop: EngineLoop) -> None:
         self.loop = loop
@@ -57,6 +59,7 @@ class BranchWatch:
         self._waiting: dict[str, set[str]] = {}  # project -> sessions still to rebase onto it
         self._last_emit: dict[str, float] = {}
         self._last_tick = 0.0
+        self._retry_at: dict[str, float] = {}
 
     def start(self) -> None:
         """At engine start: undo rebases a crash cut off."""
@@ -148,7 +151,11 @@ class BranchWatch:
                 if any(r["session_id"] == sid and r["state"] not in ("merged", "left") for r in self.store.train(project)):
                     waiting.discard(sid)  # the train rebases its own
                     continue
+                if time.monotonic() < self._retry_at.get(sid, 0.0):
+                    continue
                 outcome = self.rebaser.rebase(sid, default_sha)
+                if outcome.state == DIRTY:
+                    self._retry_at[sid] = time.monotonic() + self.dirty_retry_seconds
                 if outcome.state not in (BUSY, DIRTY):
                     waiting.discard(sid)
                 if outcome.state == REBASED:

@@ -190,25 +190,34 @@ def read_heads(repo: Path, default_branch: str, sessions: list[Session]) -> dict
     A clone workspace keeps its own refs: its branch is fetched into the repository first,
     so the merge can be computed there.
     """
+    def tips() -> dict[str, tuple[str, int]]:
+        out = git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)%00%(committerdate:unix)",
+                  "refs/heads/").stdout
+        found: dict[str, tuple[str, int]] = {}
+        for line in out.splitlines():
+            parts = line.split("\0")
+            if len(parts) == 3:
+                found[parts[0].removeprefix("refs/heads/")] = (parts[1], int(parts[2] or 0))
+        return found
+
+    found = tips()
+    fetched = False
     for s in sessions:
         ws = Path(s.workspace)
         if (ws / ".git").is_dir() and ws.resolve() != Path(repo).resolve():
-            git(repo, "fetch", "-q", "--no-tags", str(ws), f"+refs/heads/{s.branch}:refs/heads/{s.branch}",
-                ok=(0, 1, 128))
-    out = git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)%00%(committerdate:unix)",
-              "refs/heads/").stdout
-    tips: dict[str, tuple[str, int]] = {}
-    for line in out.splitlines():
-        parts = line.split("\0")
-        if len(parts) == 3:
-            tips[parts[0].removeprefix("refs/heads/")] = (parts[1], int(parts[2] or 0))
+            there = git(ws, "rev-parse", "--verify", "-q", f"refs/heads/{s.branch}", ok=(0, 1, 128)).stdout.strip()
+            if there and found.get(s.branch, ("", 0))[0] != there:  # fetched only when the clone moved
+                git(repo, "fetch", "-q", "--no-tags", str(ws), f"+refs/heads/{s.branch}:refs/heads/{s.branch}",
+                    ok=(0, 1, 128))
+                fetched = True
+    tips_now = tips() if fetched else found
     heads: dict[str, Head] = {}
-    if default_branch in tips:
-        sha, at = tips[default_branch]
+    if default_branch in tips_now:
+        sha, at = tips_now[default_branch]
         heads[DEFAULT] = Head(DEFAULT, default_branch, sha, at)
     for s in sessions:
-        if s.branch in tips:
-            sha, at = tips[s.branch]
+        if s.branch in tips_now:
+            sha, at = tips_now[s.branch]
             heads[s.id] = Head(s.id, s.branch, sha, at)
     return heads
 

@@ -20,6 +20,7 @@ approval.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,10 +111,13 @@ def enqueue(engine: Engine, session_ids: list[str] | None = None,
 class MergeTrain:
     """Moves each project's train on, one PR at a time (called by the engine loop)."""
 
+    refresh_seconds = 3.0
+
     def __init__(self, engine: Engine, rebaser: Rebaser) -> None:
         self.engine = engine
         self.store = engine.store
         self.rebaser = rebaser
+        self._asked: dict[str, float] = {}
 
     def step(self) -> bool:
         """One move per project's train; True if anything changed."""
@@ -176,9 +180,13 @@ class MergeTrain:
                 return self._wait(row, data, f"waiting to rebase: {outcome.detail}")
             if outcome.state != UP_TO_DATE:
                 return False
-        pr = self._refresh(sid)
+        pr = self._refresh(sid, now=False)
         if pr is None:
             return False
+        if pr.head_sha != head:
+            pr = self._refresh(sid)  # the stored PR predates the branch's tip
+            if pr is None:
+                return False
         if pr.ci is CheckState.FAILED:
             return self._leave(session, data, "CI failed after the rebase; back to its agent")
         if pr.ci in (CheckState.PENDING, CheckState.RUNNING):
@@ -196,7 +204,13 @@ class MergeTrain:
         self.store.add_event(Event(session_id=sid, kind="train", data={"reason": "merged by the train"}))
         return True
 
-    def _refresh(self, sid: str) -> Any:
+    def _refresh(self, sid: str, *, now: bool = True) -> Any:
+        """The PR's truth: asked of the SCM at most every ``refresh_seconds`` (the loop polls it too)."""
+        last = self._asked.get(sid, 0.0)
+        if not now and time.monotonic() - last < self.refresh_seconds:
+            session = self.store.find_session(sid)
+            return session.pr if session is not None else None
+        self._asked[sid] = time.monotonic()
         try:
             return self.engine.refresh_pr(sid)
         except AoError as exc:

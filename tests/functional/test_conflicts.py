@@ -230,6 +230,8 @@ def test_a_rebase_cut_off_by_kill_9_is_undone_on_restart(
         restarted.stop()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(180)
 def test_a_merge_train_merges_ready_prs_in_a_working_order_and_survives_a_restart(
     git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -284,3 +286,66 @@ def test_a_merge_train_merges_ready_prs_in_a_working_order_and_survives_a_restar
         assert git(git_repo, "show", "main:b.txt") == "b" and git(git_repo, "show", "main:c.txt") == "c"
     finally:
         again.stop()
+
+
+def test_a_rebase_never_runs_under_a_working_agent_nor_over_uncommitted_changes(
+    git_repo: Path, ao_home: Path, tmp_path: Path
+) -> None:
+    from ao_tui.config import parse_config
+    from ao_tui.models import Session
+    from ao_tui.rebase import BUSY, DIRTY, REBASED, Rebaser
+
+    _repo_with_app(git_repo)
+    config = parse_config(json.dumps({"projects": {"demo": {"repo": str(git_repo), "notifiers": []}}}),
+                          str(tmp_path / "ao.config.yaml"))
+    engine = Engine(config)
+    ws = tmp_path / "ws"
+    git(git_repo, "worktree", "add", "-q", "-b", "ao/s-1", str(ws), "main")
+    before = _commit(ws, "NOTES.md", "notes\n", "notes")
+    engine.store.insert_session(Session(id="s-1", project="demo", branch="ao/s-1", workspace=str(ws)))
+    engine.store.transition("s-1", S.WORKING, activity=Activity(state=ActivityState.WORKING, source="hook"))
+    onto = _commit(git_repo, "MAIN.md", "main\n", "main moves")
+    rebaser = Rebaser(engine)
+    assert rebaser.rebase("s-1", onto).state == BUSY
+    engine.store.transition("s-1", S.IDLE, activity=Activity(state=ActivityState.IDLE, source="hook"))
+    (ws / "NOTES.md").write_text("edited, not committed\n")
+    assert rebaser.rebase("s-1", onto).state == DIRTY
+    assert git(ws, "rev-parse", "HEAD") == before and (ws / "NOTES.md").read_text() == "edited, not committed\n"
+    assert engine.store.rebases("s-1") == [], "nothing journaled: nothing started"
+    git(ws, "checkout", "--", "NOTES.md")
+    outcome = rebaser.rebase("s-1", onto)
+    assert outcome.state == REBASED and _contains(git_repo, onto, "ao/s-1")
+    assert git(git_repo, "rev-parse", backup_ref("s-1")) == before
+
+
+def test_a_pr_whose_ci_fails_after_the_train_rebased_it_leaves_the_train_and_goes_back_to_its_agent(
+    git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two PRs green alone, red together (CI fails when both files exist): the first merges, the
+    second is rebased onto it, its CI fails, and it leaves the train with the failure sent to its agent."""
+    _repo_with_app(git_repo)
+    standin = tmp_path / "standin"
+    check = "import pathlib, sys; sys.exit(1 if pathlib.Path('b.txt').exists() and pathlib.Path('c.txt').exists() else 0)"
+    engine = standin_engine(git_repo, "tf", standin, monkeypatch, rebase="off",
+                            scm={"plugin": "local", "ci": {"together": [sys.executable, "-c", check]}})
+    assert engine.start()
+    try:
+        ids = []
+        for path in ("b.txt", "c.txt"):
+            s = engine.spawn(prompt=f"Add {path}.")
+            _idle(engine, standin, s.id)
+            _commit(Path(s.workspace), path, "x\n", f"add {path}")
+            engine.open_pr(s.id)
+            wait_until(lambda s=s: (p := engine.refresh_pr(s.id)) is not None and p.ci.value == "passed", timeout=30)
+            engine.approve(s.id)
+            ids.append(s.id)
+        assert cli_main(["merge", "--train", *ids, "--config", str(git_repo.parent / "ao.config.yaml")]) == 0
+        wait_until(lambda: {r["session_id"]: r["state"] for r in engine.store.train()} == {ids[0]: "merged", ids[1]: "left"}
+                   or not engine.store.train(), timeout=60)
+        assert engine.session(ids[0]).status is S.MERGED
+        assert engine.session(ids[1]).status is S.CI_FAILED
+        assert any("CI failed after the rebase" in str(e.data.get("reason", "")) for e in engine.events(ids[1]))
+        text = wait_until(lambda: next((t for t in _received(standin, ids[1]) if "CI failed" in t), None), timeout=20)
+        assert "together" in text
+    finally:
+        engine.stop()

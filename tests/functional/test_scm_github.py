@@ -687,3 +687,37 @@ def test_unreachable_github_is_a_quick_one_line_error(local_only: list[Any], mon
         scm.pr_status(Path("."), Path("."), PullRequest(number=1))
     assert time.monotonic() - started < 5
     assert str(info.value) == f"GitHub unreachable at http://127.0.0.1:{port} (open PRs): ConnectionError"
+
+
+def test_publish_rebased_pushes_with_a_lease_never_a_plain_force(fake_github: FakeGitHub, git_repo: Path,
+                                                                 tmp_path: Path) -> None:
+    """A branch ao rebased goes up with --force-with-lease on the tip it replaced; one someone else
+    moved meanwhile is refused and left as they pushed it."""
+    bare = git_repo.parent / "repo.git"
+    fake_github.serve_git(REPO, bare)
+    scm = make_scm(fake_github, tmp_path)
+    git(git_repo, "switch", "-qc", "ao/s-1")
+    before = commit(git_repo, "a.txt")
+    assert scm.publish_branch(git_repo, git_repo, "ao/s-1") == before
+    git(git_repo, "switch", "-q", "main")
+    commit(git_repo, "m.txt")
+    git(git_repo, "switch", "-q", "ao/s-1")
+    git(git_repo, "rebase", "-q", "main")
+    after = git(git_repo, "rev-parse", "HEAD")
+    with pytest.raises(AoError, match="never force-pushes"):
+        scm.publish_branch(git_repo, git_repo, "ao/s-1")  # the ordinary push stays a plain one
+    assert scm.publish_rebased(git_repo, git_repo, "ao/s-1", before) == after
+    assert git(bare, "rev-parse", "refs/heads/ao/s-1") == after
+    assert fake_github.repo(REPO).branches["ao/s-1"] == after
+    # Someone else pushes to the branch; a second rewrite expecting `after` there is refused.
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", "-b", "ao/s-1", str(bare), str(other))
+    git(other, "config", "user.email", "o@example.invalid")
+    git(other, "config", "user.name", "O")
+    theirs = commit(other, "theirs.txt")
+    git(other, "push", "-q", "origin", "ao/s-1")
+    git(git_repo, "commit", "-q", "--amend", "-m", "rewritten again")
+    with pytest.raises(AoError) as info:
+        scm.publish_rebased(git_repo, git_repo, "ao/s-1", after)
+    assert "could not push rebased ao/s-1" in str(info.value) and "\n" not in str(info.value)
+    assert git(bare, "rev-parse", "refs/heads/ao/s-1") == theirs
