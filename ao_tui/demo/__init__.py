@@ -250,6 +250,10 @@ class DemoFleet:
     session_ids: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+    #: The first wave's spawner and the director both spawn: one at a time, or a slow first wave
+    #: (a loaded machine) lets the director pick the same task again and run past ``max_live``.
+    _spawning: threading.Lock = field(default_factory=threading.Lock)
+    _first_wave_done: threading.Event = field(default_factory=threading.Event)
     _watches: dict[str, _Watch] = field(default_factory=dict)
     _finished: list[str] = field(default_factory=list)  # task ids, oldest finish first
     _finished_sessions: set[str] = field(default_factory=set)
@@ -283,12 +287,19 @@ class DemoFleet:
         deadline = time.monotonic() + 3.0
         while not getattr(engine, "is_active", True) and time.monotonic() < deadline and not self._stop.is_set():
             time.sleep(0.05)
-        for _ in range(self.max_live):
-            if self._stop.is_set() or not self._spawn_next(engine, reopen=False):
-                return
+        try:
+            for _ in range(self.max_live):
+                if self._stop.is_set() or not self._spawn_next(engine, reopen=False):
+                    return
+        finally:
+            self._first_wave_done.set()
 
     def _spawn_next(self, engine: Any, *, reopen: bool = True) -> bool:
         """Spawn the first open task whose dependencies are done; else reopen the longest-done one."""
+        with self._spawning:
+            return self._spawn_next_locked(engine, reopen=reopen)
+
+    def _spawn_next_locked(self, engine: Any, *, reopen: bool) -> bool:
         live_titles = {s.task_title for s in engine.sessions(PROJECT) if s.status.value not in FINISHED}
         tasks = engine.backlog(PROJECT, include_done=True)
         done = {t.id for t in tasks if t.status == "done"}
@@ -341,7 +352,7 @@ class DemoFleet:
                     self._finished.remove(s.task_id)
                 self._finished.append(s.task_id)
         self._forget_old(engine, [s for s in sessions if s.status.value in FINISHED])
-        if len(live) >= self.max_live:
+        if len(live) >= self.max_live or not self._first_wave_done.is_set():
             self._room_since = None
         elif self._room_since is None:
             self._room_since = now
