@@ -14,7 +14,7 @@ run: setup
 
 test: setup
 	@$(VENV)/lint-imports --no-cache
-	@$(VENV)/python -m pytest -q -p no:cacheprovider
+	@$(VENV)/python -m pytest -q -p no:cacheprovider -n 3 --durations=20
 
 bench: setup
 	@for b in bench/bench_*.py; do $(VENV)/python $$b; done
