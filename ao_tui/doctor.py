@@ -15,7 +15,6 @@ and shown as one failing line).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -301,20 +300,19 @@ def state_dir(setup: Setup) -> Result:
 
 @check
 def leader(setup: Setup) -> Result:
-    """Whether an engine runs for this state dir (its flock on engine.lock), without taking it."""
-    lock = setup.ao_home / "engine.lock"
+    """Whether an engine leads this state dir, asked of its lock without taking it."""
+    from ao_tui.leader import leader_pid
+
     try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
+        pid = leader_pid(setup.ao_home)
+    except NotADirectoryError:  # no state dir, no engine (the state dir check says what is wrong)
+        pid = None
+    except OSError as exc:
+        return fail("engine", f"cannot read {setup.ao_home}/engine.lock ({exc.strerror or exc})",
+                    "make the state dir readable, or set AO_HOME to a directory you own")
+    if pid is None:
         return ok("engine", "not running (`ao run` or ao-tui starts one)")
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        return ok("engine", f"running (pid {pid})" if pid.isdigit() else "running")
-    finally:
-        os.close(fd)  # closing drops a lock this check took
-    return ok("engine", "not running (`ao run` or ao-tui starts one)")
+    return ok("engine", f"running (pid {pid})" if pid > 0 else "running")
 
 
 @check

@@ -57,7 +57,7 @@ _TYPE_NAMES = {"str", "int", "float", "bool", "list", "dict", "none", "is-instan
 class PluginOptions(BaseModel):
     """Base of every plugin's ``Options``: unknown keys are mistakes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use: imports stay cheap
 
 
 def option_problem(model: type[BaseModel], raw: dict[str, Any]) -> tuple[tuple[str | int, ...], str] | None:
