@@ -96,6 +96,11 @@ projects:
     return 0
 
 
+def _say_notices(engine: Any) -> None:
+    """Print what the engine tells the user while this command runs (an untested agent version)."""
+    engine.subscribe_notifications(lambda n: print(f"ao: note: {n.body or n.title}", file=sys.stderr))
+
+
 def cmd_spawn(args: argparse.Namespace) -> int:
     engine = _engine(args)
     if not args.task and not args.prompt:
@@ -103,6 +108,7 @@ def cmd_spawn(args: argparse.Namespace) -> int:
     prompt = args.prompt
     if prompt == "-":
         prompt = sys.stdin.read()
+    _say_notices(engine)
     session = engine.spawn(args.project, task_id=args.task, prompt=prompt, agent=args.agent)
     if args.json:
         print(session.model_dump_json())
@@ -205,6 +211,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     engine = _engine(args, check=False)
     engine.reconcile()
+    _say_notices(engine)
     for sid in args.ids:
         before = engine.session(sid)
         if engine.runtime(before).status(before.runtime_handle).alive:

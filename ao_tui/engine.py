@@ -397,6 +397,7 @@ class Engine:
         argv = agent.restore_argv(spec) if restore else agent.launch_argv(spec)
         env = agent.environment(spec)
         _check_executable(argv[0], env, agent.name)
+        self._launch_notice(session, agent, argv[0], env)
         env["AO_SESSION_ID"] = session.id
         env.update(commit_trailer.install(session_dir, workspace_path, self.model_trailer(session)))
         runtime = self.runtime(session)
@@ -421,6 +422,23 @@ class Engine:
         if self._loop is not None:
             self._loop.track(updated)
         return self._changed(updated)
+
+    def _launch_notice(self, session: Session, agent: Agent, command: str, env: dict[str, str]) -> None:
+        """What the agent plugin wants said before it runs (Claude Code outside the tested versions):
+        an event on every session it concerns, and a notification once per state dir."""
+        executable = shutil.which(command, path=env.get("PATH") or os.environ.get("PATH")) or command
+        try:
+            notice = agent.launch_notice(executable)
+        except Exception:  # a notice must never stop an agent from starting
+            log.exception("launch notice of %s", agent.name)
+            return
+        if not notice:
+            return
+        self.store.add_event(Event(session_id=session.id, kind="agent_notice", data={"notice": notice}))
+        said = f"notice:{agent.name}:{notice}"
+        if self.store.get_setting(said) is None:
+            self.store.set_setting(said, utcnow().isoformat())
+            self.notify(notice.split(";")[0], notice, session_id=session.id)
 
     # -- acting on a session ---------------------------------------------------
 

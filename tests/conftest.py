@@ -5,6 +5,7 @@ Fixture names avoid ``server`` and ``session``: libtmux's pytest plugin owns the
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -19,15 +20,57 @@ from tests.support.gitrepo import make_repo
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def claude_bin() -> str | None:
-    """The real Claude Code CLI: ``$AO_CLAUDE_BIN`` (to try another version), the project's .tools copy, else PATH."""
+TOOLS = ROOT / ".tools"
+#: The build the running real-CLI test uses (set per test by the ``claude_build`` fixture).
+_current_claude: str | None = None
+
+
+@functools.cache
+def claude_builds() -> dict[str, str]:
+    """The Claude Code CLIs the real-CLI tests run on, ``{version: path}``, oldest first.
+
+    ``$AO_CLAUDE_BIN`` alone, to try another build; else what scripts/setup installs side by side:
+    the oldest supported version in ``.tools/node_modules`` and npm's newest in
+    ``.tools/claude/<version>/`` (only the highest there); else ``claude`` on PATH.
+    """
+    from ao_tui_plugins.agent_claude_code import claude_version, version_key
+
     override = os.environ.get("AO_CLAUDE_BIN")
     if override:
-        return override if Path(override).exists() else None
-    local = ROOT / ".tools" / "node_modules" / ".bin" / "claude"
-    if local.exists():
-        return str(local)
-    return shutil.which("claude")
+        candidates = [override] if Path(override).exists() else []
+    else:
+        newest = sorted(TOOLS.glob("claude/*/node_modules/.bin/claude"), key=lambda p: version_key(p.parts[-4]))
+        candidates = [str(p) for p in [TOOLS / "node_modules" / ".bin" / "claude", *newest[-1:]] if p.exists()]
+        if not candidates and shutil.which("claude"):
+            candidates = [str(shutil.which("claude"))]
+    builds = {claude_version(path) or Path(path).name: path for path in candidates}
+    return dict(sorted(builds.items(), key=lambda item: version_key(item[0])))
+
+
+def claude_bin() -> str | None:
+    """The real Claude Code CLI of the running test (the oldest build outside one)."""
+    if _current_claude is not None:
+        return _current_claude
+    return next(iter(claude_builds().values()), None)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test marked ``claude`` runs once per Claude Code build (ids ``claude-2.1.197``, ...)."""
+    builds = claude_builds()
+    if metafunc.definition.get_closest_marker("claude") is not None and builds:
+        metafunc.parametrize("claude_build", list(builds.values()), ids=[f"claude-{v}" for v in builds],
+                             indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def claude_build(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The Claude Code build a real-CLI test runs on (None for every other test)."""
+    global _current_claude
+    _current_claude = getattr(request, "param", None)
+    try:
+        yield _current_claude
+    finally:
+        _current_claude = None
 
 
 @pytest.fixture
@@ -66,9 +109,21 @@ def ao_store(ao_home: Path):
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:  # noqa: ARG001
-    """CI (``AO_REQUIRE_CLAUDE=1``, set by .ci/run) fails rather than skip the real-CLI tests."""
-    if os.environ.get("AO_REQUIRE_CLAUDE") == "1" and claude_bin() is None:
+    """CI (``AO_REQUIRE_CLAUDE=1``, set by .ci/run) fails rather than skip the real-CLI tests, and
+    needs both ends scripts/setup installs: the oldest supported Claude Code and npm's newest."""
+    if os.environ.get("AO_REQUIRE_CLAUDE") != "1":
+        return
+    from ao_tui_plugins.agent_claude_code import TESTED_VERSIONS
+
+    builds = claude_builds()
+    if not builds:
         raise pytest.UsageError("AO_REQUIRE_CLAUDE=1 but the Claude Code CLI is not installed (.tools/ or PATH)")
+    if not os.environ.get("AO_CLAUDE_BIN") and TESTED_VERSIONS[0] not in builds:
+        raise pytest.UsageError(f"AO_REQUIRE_CLAUDE=1 but Claude Code {TESTED_VERSIONS[0]} (the oldest supported) "
+                                f"is not in .tools/ (found {', '.join(builds)}); run scripts/setup")
+    if not os.environ.get("AO_CLAUDE_BIN") and not list(TOOLS.glob("claude/*/node_modules/.bin/claude")):
+        raise pytest.UsageError("AO_REQUIRE_CLAUDE=1 but npm's newest Claude Code is not in .tools/claude/; "
+                                "run scripts/setup")
 
 
 # Hypothesis (tests/unit/test_hostile_input.py, tests/functional/test_hostile_tmux.py): small, repeatable runs in

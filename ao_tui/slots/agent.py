@@ -85,6 +85,10 @@ class Agent(Plugin):
         """Guess the agent's state from its screen and pane title."""
         return None
 
+    def launch_notice(self, executable: str) -> str | None:
+        """Something the user should hear once before this agent runs (e.g. an untested version)."""
+        return None
+
     def model_trailer(self, model: str) -> str:
         """The git trailer every agent commit carries."""
         return f"Co-Authored-By: {model} <noreply@ao-tui.dev>"

@@ -32,6 +32,11 @@ from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
 
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
+#: The Claude Code versions ao is tested with, oldest and newest: scripts/setup installs the oldest
+#: and npm's newest side by side, and the real-CLI tests run on both. Move the newest on once the
+#: tests pass on a newer release; `ao doctor` and the spawn notice read this range.
+TESTED_VERSIONS = ("2.1.197", "2.1.332")
+
 #: Hook events ao listens to. PermissionRequest, PermissionDenied and StopFailure (a turn ended by
 #: an API error: no Stop fires then) exist in 2.1.197 (checked against the real CLI).
 HOOK_EVENTS = (
@@ -71,6 +76,11 @@ class ClaudeCodeAgent(Agent):
     has_transcript = True
     has_hooks = True
     tested_versions = TESTED_VERSIONS
+
+    def launch_notice(self, executable: str) -> str | None:
+        """A plain sentence when the Claude Code about to start is outside the tested range."""
+        version = claude_version(executable)
+        return untested_version_notice(version) if version else None
 
     # ------------------------------------------------------------------ argv
     def executable(self, spec: LaunchSpec) -> list[str]:
@@ -195,6 +205,57 @@ class ClaudeCodeAgent(Agent):
 
     def model_trailer(self, model: str) -> str:
         return f"Co-Authored-By: {model or 'Claude Code'} <noreply@ao-tui.dev>"
+
+
+# ---------------------------------------------------------------------- version
+
+_VERSION = re.compile(r"^\s*(\d+(?:\.\d+){1,3})\s+\(Claude Code\)", re.MULTILINE)
+#: (resolved path, mtime_ns) -> version: `claude --version` runs once per binary build.
+_version_cache: dict[tuple[str, int], str | None] = {}
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """"2.1.197" -> (2, 1, 197), for comparing versions."""
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+def claude_version(binary: str, path: str | None = None) -> str | None:
+    """The version of the Claude Code CLI at ``binary`` (a path or a name on ``path``/$PATH), or
+    None when it is not there or does not answer as Claude Code does. Cached per file and mtime,
+    so a new install is seen and an unchanged one costs one stat. A program not named like Claude
+    Code (a stand-in, a wrapper script) is never run: it may not know ``--version``."""
+    import shutil
+
+    found = shutil.which(binary, path=path or os.environ.get("PATH"))
+    if found is None or "claude" not in Path(found).name.lower():
+        return None
+    real = os.path.realpath(found)
+    try:
+        key = (real, os.stat(real).st_mtime_ns)
+    except OSError:
+        return None
+    if key not in _version_cache:
+        try:
+            out = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=10,
+                                 stdin=subprocess.DEVNULL)
+            match = _VERSION.search(out.stdout)
+            _version_cache[key] = match.group(1) if match else None
+        except (OSError, subprocess.SubprocessError):
+            _version_cache[key] = None
+    return _version_cache[key]
+
+
+def untested_version_notice(version: str) -> str | None:
+    """What to tell the user when ``version`` is outside TESTED_VERSIONS; None inside it."""
+    oldest, newest = TESTED_VERSIONS
+    span = f"{oldest} to {newest}"
+    if version_key(version) < version_key(oldest):
+        return (f"Claude Code {version} is older than ao supports (tested with {span}); activity may be "
+                "misread. Update it: npm install -g @anthropic-ai/claude-code")
+    if version_key(version) > version_key(newest):
+        return (f"Claude Code {version} is newer than ao was tested with ({span}); if an agent's activity "
+                f"looks wrong, say so, or pin it: npm install -g @anthropic-ai/claude-code@{newest}")
+    return None
 
 
 # ---------------------------------------------------------------------- helpers
@@ -375,7 +436,8 @@ _CHOICE = re.compile(r"^\s*(?:❯\s*)?1\.\s+Yes\b", re.MULTILINE)
 _WORKING_FOOTER = re.compile(r"\besc to interrupt\b", re.IGNORECASE)
 #: "✢ Crunching… (3s · ↓ 22 tokens)", "· Leavening…", "✽ Crunching…"
 _SPINNER_LINE = re.compile(r"^\s*[✢✳✶✻✽·*+] \S[^\n]*…", re.MULTILINE)
-_RETRY_LINE = re.compile(r"^\s*[✢✳✶✻✽·*+] [^\n]*Retrying in", re.MULTILINE)
+#: "✻ API error · Retrying in 9s · attempt 5/10" (2.1.197); "✻ 529 Overloaded · retrying in 2s · attempt 3/4" (2.1.332)
+_RETRY_LINE = re.compile(r"^\s*[✢✳✶✻✽·*+] [^\n]*[Rr]etrying in", re.MULTILINE)
 _API_ERROR = re.compile(r"(API Error[^\n]*|Request timed out[^\n]*|Credit balance is too low[^\n]*|"
                         r"Invalid API key[^\n]*|Unable to connect to API[^\n]*)")
 _RULE = re.compile(r"^─{20,}\s*$")
@@ -383,6 +445,12 @@ _PROMPT = re.compile(r"^❯(?:\s|$)")
 _BRAILLE = re.compile(r"[\u2800-\u28ff]")
 _STAR_TITLE = re.compile(r"^\s*[✳✻✽✶✢·*]")
 _TRUST = re.compile(r"(Do you trust the files in this folder\?|Is this a project you (?:created|trust))")
+#: The question dialog (AskUserQuestion): "Which database should I use?", "❯ 1. Postgres", ...,
+#: "Enter to select · ↑/↓ to navigate · Esc to cancel" (2.1.197 and 2.1.332 alike).
+_SELECT_FOOTER = re.compile(r"^\s*Enter to select\b", re.MULTILINE)
+_FIRST_OPTION = re.compile(r"^\s*❯?\s*1\.\s+\S")
+#: The dashed rule 2.1.3xx draws around a command or a diff inside a dialog.
+_DASHES = re.compile(r"^\s*╌{10,}\s*$")
 
 
 def _input_box(lines: list[str]) -> int | None:
@@ -406,6 +474,8 @@ def read_claude_screen(screen: str, title: str = "") -> ScreenGuess | None:
     question = _QUESTION.search(tail)
     if question and (_CHOICE.search(tail) or "Esc to cancel" in tail):
         return ScreenGuess(ActivityState.WAITING_PERMISSION, _permission_detail(lines, question.group(1)))
+    if _SELECT_FOOTER.search(tail):
+        return ScreenGuess(ActivityState.WAITING_INPUT, _dialog_question(lines))
     box = _input_box(lines)
     above = lines[:box] if box is not None else lines
     footer = "\n".join(lines[box:]) if box is not None else tail
@@ -433,10 +503,26 @@ def _permission_detail(lines: list[str], question: str) -> str:
                                                                              "Edit file", "Web fetch"))), "")
             if tool_line.startswith("Bash command"):
                 after = context[context.index(tool_line) + 1:]
+                # 2.1.197: the command, then its description; 2.1.3xx: the description, then the
+                # command between dashed rules.
+                if any(_DASHES.match(line) for line in after):
+                    after = [line for line in after[next(i for i, ln in enumerate(after) if _DASHES.match(ln)):]
+                             if not _DASHES.match(line)]
                 if after:
                     return f"{question} ({after[0][:160]})"
             break
     return question
+
+
+def _dialog_question(lines: list[str]) -> str:
+    """The question a choice dialog asks: the line ending in "?" above its first option."""
+    for index in range(len(lines) - 1, -1, -1):
+        if _FIRST_OPTION.match(lines[index]):
+            for above in reversed(lines[max(0, index - 6):index]):
+                if above.strip().endswith("?"):
+                    return above.strip()[:200]
+            break
+    return "asks a question"
 
 
 def _spinner_detail(above: list[str]) -> str:
@@ -449,9 +535,10 @@ def _spinner_detail(above: list[str]) -> str:
 
 
 def _looks_finished(above: list[str]) -> bool:
-    """A spinner line in the past tense ("✻ Baked for 6s") means the turn ended."""
+    """A spinner line in the past tense ("✻ Baked for 6s") means the turn ended. Notices drawn
+    between it and the input box ("⚠ ... was retired", "⎿  Tip: ...") are looked past."""
     for line in reversed(above[-12:]):
-        if line.strip():
+        if line.strip() and not line.lstrip().startswith(("⚠", "⎿")):
             return bool(re.match(r"^\s*[✢✳✶✻✽·*] \S+ for \d", line))
     return False
 

@@ -130,14 +130,25 @@ class Session:
     def keys(self, *keys: str) -> None:
         subprocess.run(["tmux", "-L", self.socket, "send-keys", "-t", "act", *keys], check=True, timeout=5)
 
+    def hook_ran(self, event: str) -> float:
+        """When Claude Code ran ao's hook for ``event`` (its first), on the monotonic clock."""
+        for line in self.spec.events_file.read_text().splitlines():
+            record = json.loads(line)
+            if record.get("event") == event:
+                return record["at"] - (time.time() - time.monotonic())
+        raise AssertionError(f"no {event} hook ran")
+
     def expect(self, label: str, state: S, sources: set[str], shown: Callable[[str, str], bool] | None,
-               after: float, detail: str = "") -> Activity:
-        """``state`` reported, by one of ``sources``, < BUDGET after ``shown`` held (None: the pane is gone)."""
+               after: float, detail: str = "", signalled: str = "") -> Activity:
+        """``state`` reported, by one of ``sources``, < BUDGET after ``shown`` held (None: the pane is gone)
+        or, with ``signalled``, after that hook ran if it ran later (nothing can be known before)."""
         t_report, act = self.reports.first(state, after, detail=detail)
         if shown is None:
             t_screen = self.screens.first(lambda s, ti: s is None, after)
         else:
             t_screen = self.screens.first(lambda s, ti: s is not None and shown(s, ti), after)
+        if signalled:
+            t_screen = max(t_screen, self.hook_ran(signalled))
         assert act.source in sources, f"{label}: decided by {act.source}, expected {sources}"
         assert detail in act.detail, f"{label}: detail {act.detail!r}"
         lag = t_report - t_screen
@@ -239,7 +250,10 @@ def test_a_session_thinking_running_a_tool_asking_permission_and_a_question_then
 
 def _play_session(s: Session, hello: Path, start: float, api: AnthropicServer) -> None:
     # 1. prompt submitted, model thinking (delayed, slow stream)
-    act = s.expect("thinking", S.WORKING, {"hook", "transcript"}, working_screen(s.agent), start, "Plan the work")
+    # Claude Code 2.1.3xx draws its spinner before it runs the UserPromptSubmit hook (and writes the
+    # prompt to its transcript after): the first sign of the turn ao can have is that hook.
+    act = s.expect("thinking", S.WORKING, {"hook", "transcript"}, working_screen(s.agent), start, "Plan the work",
+                   signalled="UserPromptSubmit")
     s.expect("thinking done", S.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Let me think"), start)
 
     # 2. a slow shell command runs (allowed without a prompt)
@@ -278,6 +292,10 @@ def _play_session(s: Session, hello: Path, start: float, api: AnthropicServer) -
                    lambda sc, ti: "Which database should I use?" in sc and "Enter to select" in sc, t,
                    "Which database should I use?")
     assert act.tool == "AskUserQuestion"
+    # Answered as a person does, once it has been read: newer Claude Code (2.1.3xx) ignores keys
+    # pressed within ~0.2 s of a dialog appearing, so a keystroke racing the dialog answers nothing.
+    time.sleep(1.0)
+    s.still(S.WAITING_INPUT)
     t = time.monotonic()
     s.keys("Enter")  # the first option
     s.expect("answered", S.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Postgres it is."), t)
@@ -287,6 +305,7 @@ def _play_session(s: Session, hello: Path, start: float, api: AnthropicServer) -
     s.type("Now create bye.txt.")
     s.expect("permission again", S.WAITING_PERMISSION, {"hook"}, lambda sc, ti: "Do you want to create" in sc, t,
              "bye.txt")
+    time.sleep(1.0)  # read before answered (2.1.3xx ignores a key pressed as the dialog appears)
     t = time.monotonic()
     s.keys("3")
     act = s.expect("refused", S.IDLE, {"hook", "transcript"},

@@ -22,6 +22,8 @@ from ao_tui.models import ActivityState as S
 from ao_tui.slots.agent import ScreenGuess
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "transcripts"
+#: Transcripts recorded from each Claude Code version ao is tested with, side by side.
+VERSIONS = sorted((p.name for p in FIXTURES.iterdir() if p.is_dir()), key=lambda v: tuple(map(int, v.split("."))))
 T0 = 1_800_000_000.0
 
 
@@ -177,10 +179,11 @@ def test_runtime_exit_is_final_until_the_agent_comes_back(det: ActivityDetector,
     assert det.activity.state == S.IDLE
 
 
-def test_transcript_newer_than_hooks_decides(tmp_path: Path, det: ActivityDetector, clock: Clock) -> None:
+@pytest.mark.parametrize("version", VERSIONS)
+def test_transcript_newer_than_hooks_decides(version: str, tmp_path: Path, det: ActivityDetector, clock: Clock) -> None:
     """Permission granted: the tool_result lands in the transcript before PostToolUse runs."""
-    lines = (FIXTURES / "write_permission_granted.jsonl").read_text().splitlines(keepends=True)
-    events = [json.loads(x) for x in (FIXTURES / "write_permission_granted.events.jsonl").read_text().splitlines()]
+    lines = (FIXTURES / version / "write_permission_granted.jsonl").read_text().splitlines(keepends=True)
+    events = [json.loads(x) for x in (FIXTURES / version / "write_permission_granted.events.jsonl").read_text().splitlines()]
     by_name = {e["event"]: e for e in events}
     path = tmp_path / "t.jsonl"
     cut = next(i for i, ln in enumerate(lines) if '"type":"tool_use"' in ln.replace(" ", ""))
@@ -203,9 +206,10 @@ def test_transcript_newer_than_hooks_decides(tmp_path: Path, det: ActivityDetect
     assert act is not None and (act.state, act.source) == (S.WORKING, "transcript")
 
 
-def test_a_late_hook_does_not_reopen_a_finished_turn(det: ActivityDetector, clock: Clock, tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_late_hook_does_not_reopen_a_finished_turn(version: str, det: ActivityDetector, clock: Clock, tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
-    path.write_text((FIXTURES / "bash_tool_bypass.jsonl").read_text())
+    path.write_text((FIXTURES / version / "bash_tool_bypass.jsonl").read_text())
     reader = TranscriptReader(path)
     reader.poll()
     assert reader.state.at is not None
@@ -240,8 +244,9 @@ def test_permission_denied_then_a_slow_hook_stays_idle(det: ActivityDetector, cl
     assert det.activity.state == S.IDLE
 
 
-def test_without_hooks_an_open_tool_asks_the_screen(det: ActivityDetector, clock: Clock, tmp_path: Path) -> None:
-    lines = (FIXTURES / "write_permission_granted.jsonl").read_text().splitlines(keepends=True)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_without_hooks_an_open_tool_asks_the_screen(version: str, det: ActivityDetector, clock: Clock, tmp_path: Path) -> None:
+    lines = (FIXTURES / version / "write_permission_granted.jsonl").read_text().splitlines(keepends=True)
     cut = next(i for i, ln in enumerate(lines) if '"type":"tool_use"' in ln.replace(" ", ""))
     path = tmp_path / "t.jsonl"
     path.write_text("".join(lines[: cut + 1]))
@@ -388,12 +393,13 @@ def test_monitor_reports_appends_within_the_latency_budget(tmp_path: Path) -> No
         assert mon.snapshot("s1") is None
 
 
-def test_monitor_learns_the_transcript_from_hooks_and_reads_existing_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", VERSIONS)
+def test_monitor_learns_the_transcript_from_hooks_and_reads_existing_files(version: str, tmp_path: Path) -> None:
     updates = Updates()
     ev = tmp_path / "hook-events.jsonl"
     tr = tmp_path / "proj" / "t.jsonl"
     tr.parent.mkdir()
-    tr.write_text((FIXTURES / "api_error_500.jsonl").read_text())
+    tr.write_text((FIXTURES / version / "api_error_500.jsonl").read_text())
     with ActivityMonitor(updates) as mon:
         mon.track("s2", ev, None)
         # the session started before the failure the transcript records
@@ -407,7 +413,8 @@ def test_monitor_learns_the_transcript_from_hooks_and_reads_existing_files(tmp_p
         assert act.source == "transcript"
 
 
-def test_monitor_reads_the_screen_only_for_ambiguous_sessions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", VERSIONS)
+def test_monitor_reads_the_screen_only_for_ambiguous_sessions(version: str, tmp_path: Path) -> None:
     updates = Updates()
     reads: list[str] = []
     guesses = {"amb": ScreenGuess(S.WAITING_PERMISSION, "Do you want to create a.txt?")}
@@ -419,7 +426,7 @@ def test_monitor_reads_the_screen_only_for_ambiguous_sessions(tmp_path: Path) ->
     files = {}
     for sid in ("calm", "amb"):
         files[sid] = tmp_path / f"{sid}.jsonl"
-    lines = (FIXTURES / "write_permission_granted.jsonl").read_text().splitlines(keepends=True)
+    lines = (FIXTURES / version / "write_permission_granted.jsonl").read_text().splitlines(keepends=True)
     cut = next(i for i, ln in enumerate(lines) if '"type":"tool_use"' in ln.replace(" ", ""))
     files["calm"].write_text("".join(lines))
     with ActivityMonitor(updates, screen_reader=reader) as mon:
@@ -432,7 +439,8 @@ def test_monitor_reads_the_screen_only_for_ambiguous_sessions(tmp_path: Path) ->
         assert set(reads) == {"amb"}
 
 
-def test_monitor_finds_a_transcript_whose_directories_appear_with_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", VERSIONS)
+def test_monitor_finds_a_transcript_whose_directories_appear_with_it(version: str, tmp_path: Path) -> None:
     """Claude Code creates ~/.claude/projects/<slug>/ and writes the file at once: nothing is missed."""
     updates = Updates()
     home = tmp_path / "home"
@@ -442,23 +450,24 @@ def test_monitor_finds_a_transcript_whose_directories_appear_with_it(tmp_path: P
         mon.track("s3", None, tr)
         time.sleep(0.2)
         tr.parent.mkdir(parents=True)
-        tr.write_text((FIXTURES / "interrupted.jsonl").read_text())
+        tr.write_text((FIXTURES / version / "interrupted.jsonl").read_text())
         _, act = updates.wait_for("s3", S.IDLE)
         assert (act.source, act.detail) == ("transcript", "interrupted")
 
 
-def test_monitor_follows_the_transcript_the_hooks_name(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", VERSIONS)
+def test_monitor_follows_the_transcript_the_hooks_name(version: str, tmp_path: Path) -> None:
     """A resumed conversation written to another file than the one tracked: the hooks say where."""
     updates = Updates()
     ev = tmp_path / "hook-events.jsonl"
     guessed = tmp_path / "proj" / "guessed.jsonl"
     real = tmp_path / "proj" / "real.jsonl"
     guessed.parent.mkdir()
-    guessed.write_text((FIXTURES / "interrupted.jsonl").read_text())
+    guessed.write_text((FIXTURES / version / "interrupted.jsonl").read_text())
     with ActivityMonitor(updates) as mon:
         mon.track("s4", ev, guessed)
         updates.wait_for("s4", S.IDLE)
-        real.write_text((FIXTURES / "api_error_429.jsonl").read_text())
+        real.write_text((FIXTURES / version / "api_error_429.jsonl").read_text())
         write_event(ev, "SessionStart", at=1_700_000_000.0, transcript_path=str(real))
         _, act = updates.wait_for("s4", S.RATE_LIMITED)  # a 429 after Claude Code's retries: a usage limit
         assert "429" in act.detail
