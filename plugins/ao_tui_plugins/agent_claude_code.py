@@ -60,10 +60,6 @@ _TOOL_EVENTS = {"PreToolUse", "PermissionRequest", "PermissionDenied", "PostTool
 #: the hook file's path, or the module name older versions of ao installed.
 HOOK_MARKERS = ("ao_tui/activity/hook.py", "ao_tui.activity.hook")
 
-#: The Claude Code releases the real-CLI tests ran against: the pinned oldest (scripts/setup) and npm's
-#: newest when they were last run (`ao doctor` warns outside this range).
-TESTED_VERSIONS = ("2.1.197", "2.1.332")
-
 #: Linux caps one argv string at 128 KiB (MAX_ARG_STRLEN); stay well under it.
 PROMPT_ARG_LIMIT = 100_000
 TASK_FILE = Path(".ao") / "task.md"
