@@ -83,15 +83,15 @@ def read_activity(
             detector.on_transcript(parser.state)
     detector.screen_only = events_file is None and transcript_path is None
     due = detector.screen_due()
-    screen_read = False
+    screen_read: bool | None = None  # None: not looked at; False: no screen to read
     if due is not None and due <= clock() and screen is not None and read_screen is not None:
-        screen_read = True
         got = screen()
+        screen_read = got is not None
         detector.on_screen(read_screen(*got) if got is not None else None)
     ev = detector.raw()
     now = clock()
     if ev is None:
-        if detector.screen_only or screen_read:
+        if detector.screen_only or screen_read is not None:
             reason = "its screen shows nothing known" if screen_read else "its screen could not be read"
         elif detector.hooks_seen or detector.has_transcript:
             reason = "its hooks and transcript do not say"

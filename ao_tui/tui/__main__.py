@@ -75,7 +75,8 @@ def _run(args: argparse.Namespace) -> int:
 
         from ao_tui.tui.app import AoApp
 
-        app = AoApp(engine, project=args.project, theme=args.theme, start_engine=not args.no_engine)
+        app = AoApp(engine, project=args.project, theme=args.theme, start_engine=not args.no_engine,
+                    observe_files=args.no_engine)
         if demo is not None:
             atexit.register(demo.cleanup)
         install_exit_signals(app, demo.cleanup if demo is not None else lambda: None)

@@ -132,6 +132,7 @@ class AoApp(App[None]):
         theme: str | None = None,
         clock: Callable[[], datetime] | None = None,
         start_engine: bool = True,
+        observe_files: bool = False,
         watch_store: bool = True,
         terminal_source: Callable[[str], Any] | None = None,
     ) -> None:
@@ -140,6 +141,9 @@ class AoApp(App[None]):
         self.terminal_source = terminal_source
         self.clock = clock or _utcnow
         self.start_engine = start_engine
+        #: With no engine here (``--no-engine``): while none runs anywhere either, each live agent's
+        #: activity is read from its own files every couple of seconds (``Engine.observed_sessions``).
+        self.observe_files = observe_files
         self.watch_store = watch_store
         self.project_filter: str | None = project
         self.all_sessions: list[Session] = []
@@ -227,6 +231,8 @@ class AoApp(App[None]):
         self.call_after_refresh(self._start_background)
         self.set_interval(15, self._tick)
         self.set_interval(1, self._tick_limits)
+        if self.observe_files:
+            self.set_interval(2, self._observe)
 
     def _start_background(self) -> None:
         """The store watch and the engine loop start once the first frame is on screen."""
@@ -415,6 +421,23 @@ class AoApp(App[None]):
             log.exception("loading sessions")
             self.notify(clean(f"cannot read sessions: {type(exc).__name__}: {exc}"), severity="error")
             return
+        self._derive_notices()
+        self._sessions_changed()
+        if self.observe_files:
+            self._observe()
+
+    @work(thread=True, exclusive=True, group="observe", exit_on_error=False)
+    def _observe(self) -> None:
+        """Sessions as their agents' files say now (off the UI thread: files, maybe a screen)."""
+        try:
+            sessions = self.engine.observed_sessions()
+        except Exception as exc:  # noqa: BLE001 - the stored view stays on screen
+            log.warning("reading the agents' files failed: %s", exc)
+            return
+        self.call_from_thread(self._apply_observed, sessions)
+
+    def _apply_observed(self, sessions: list[Session]) -> None:
+        self.all_sessions = sessions
         self._derive_notices()
         self._sessions_changed()
 
