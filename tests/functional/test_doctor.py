@@ -177,7 +177,10 @@ def test_a_check_is_one_function_and_a_broken_one_is_one_failing_line(tmp_path: 
     assert lines == ["ok   sessions: none orphaned",
                      "fail broken: the check itself failed: RuntimeError: boom (fix: report this as a bug in ao doctor)",
                      "fail x: y (fix: z)"]
-    assert check(sessions) is sessions  # registering is the one line `@check` above the function
     from ao_tui import doctor
 
-    doctor.CHECKS.remove(sessions)
+    try:
+        assert check(sessions) is sessions  # registering is the one line `@check` above the function
+        assert doctor.CHECKS[-1] is sessions
+    finally:
+        doctor.CHECKS.remove(sessions)
