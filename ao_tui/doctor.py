@@ -5,8 +5,12 @@ Each check is a small function taking the ``Setup`` and returning one ``Result``
 
     @check
     def orphan_sessions(setup: Setup) -> Result:
-        ...
-        return ok("sessions", "every live session has its tmux session") or fail(..., fix="...")
+        orphans = ...  # what the check finds, from setup.config, setup.env, setup.ao_home
+        if orphans:
+            return fail("sessions", f"{len(orphans)} without their tmux session", "ao kill them, or ao restore")
+        return ok("sessions", "every live session has its tmux session")
+
+A check may return several results (one per project, say) or none (a list) when it does not apply.
 
 A check never changes anything outside a temporary directory, never prints a secret's
 value, and reports its own trouble as a failing ``Result`` (an exception in a check is caught
@@ -25,7 +29,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -72,7 +76,6 @@ class Setup:
     config_problem: str | None
     env: Mapping[str, str]
     ao_home: Path
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def projects(self) -> dict[str, ProjectConfig]:
