@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ao_tui import leader, lifecycle
+from ao_tui.activity.transcript import HUMAN_TOOLS
 from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError
 from ao_tui.limit_resume import LimitResume, is_continue_key
@@ -39,6 +40,13 @@ log = logging.getLogger("ao.loop")
 
 #: Activity states at which a queued message may be typed into the agent.
 AT_PROMPT = frozenset({ActivityState.IDLE, ActivityState.WAITING_INPUT})
+
+
+def at_prompt(state: ActivityState, tool: str | None) -> bool:
+    """Whether typed text lands in the agent's prompt: idle, or a question asked in words. Never a
+    dialog (AskUserQuestion's choices, plan approval): there text and Enter would pick an answer
+    for the human."""
+    return state in AT_PROMPT and tool not in HUMAN_TOOLS
 
 _ACTIVITY_STATUS: dict[ActivityState, S] = {
     ActivityState.WORKING: S.WORKING,
@@ -440,7 +448,7 @@ class EngineLoop:
                     guess = self.engine.agent(session).read_screen(*screen)
             except Exception as exc:
                 log.debug("fence screen check for %s failed: %s", session.id, exc)
-            if guess is not None and guess.state in AT_PROMPT:
+            if guess is not None and at_prompt(guess.state, guess.tool):
                 self._fences.pop(session.id, None)
                 return False
         return True
@@ -544,7 +552,7 @@ class EngineLoop:
                 continue
             if is_continue_key(msg.get("key")):
                 continue  # typed by self.limits.deliver, every limited agent at once
-            if session.activity.state not in AT_PROMPT or self._fenced(session):
+            if not at_prompt(session.activity.state, session.activity.tool) or self._fenced(session):
                 continue
             stale = _superseded(msg.get("key") or "", session)
             if stale:

@@ -214,7 +214,7 @@ class ActivityDetector:
             return
         if guess.state == S.WAITING_PERMISSION:
             self._dialog_seen = now
-        self.screen = Evidence(guess.state, source, now, guess.detail)
+        self.screen = Evidence(guess.state, source, now, guess.detail, guess.tool)
 
     def on_exit(self, detail: str = "process exited") -> None:
         self.runtime = Evidence(S.EXITED, "runtime", self.clock(), detail)

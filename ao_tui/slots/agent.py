@@ -31,6 +31,7 @@ class LaunchSpec:
 class ScreenGuess:
     state: ActivityState
     detail: str = ""
+    tool: str | None = None  # the dialog's tool when the screen shows one (AskUserQuestion)
 
 
 class Agent(Plugin):

@@ -471,7 +471,7 @@ def read_claude_screen(screen: str, title: str = "") -> ScreenGuess | None:
     if question and (_CHOICE.search(tail) or "Esc to cancel" in tail):
         return ScreenGuess(ActivityState.WAITING_PERMISSION, _permission_detail(lines, question.group(1)))
     if _SELECT_FOOTER.search(tail):
-        return ScreenGuess(ActivityState.WAITING_INPUT, _dialog_question(lines))
+        return ScreenGuess(ActivityState.WAITING_INPUT, _dialog_question(lines), "AskUserQuestion")
     box = _input_box(lines)
     above = lines[:box] if box is not None else lines
     footer = "\n".join(lines[box:]) if box is not None else tail
