@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ao_tui import paths
-from ao_tui.config import Config, ProjectConfig, check_projects, load_config
+from ao_tui.config import AgentOptions, Config, ProjectConfig, check_projects, load_config
 from ao_tui.errors import AoError
 
 Status = Literal["ok", "warn", "fail"]
@@ -83,8 +83,7 @@ class Setup:
 
     def uses(self, slot: str, plugin: str) -> list[str]:
         """Names of the projects whose ``slot`` is filled by ``plugin``."""
-        return [name for name, p in self.projects.items()
-                if (p.agent.plugin if slot == "agent" else getattr(p, slot).plugin) == plugin]
+        return [name for name, p in self.projects.items() if getattr(p, slot).plugin == plugin]
 
 
 Check = Callable[[Setup], "Result | Iterable[Result]"]
@@ -187,46 +186,54 @@ def git(setup: Setup) -> Result:
     return ok("git", f"{version} ({found})")
 
 
-def _agent_spec(project: ProjectConfig, workspace: Path, events: Path | None) -> Any:
+def _configured_agents(setup: Setup) -> list[tuple[str, str, AgentOptions]]:
+    """(project, config key, options) of every agent a project may run: ``agent:`` and each of ``agents:``."""
+    found = []
+    for name, project in setup.projects.items():
+        found.append((name, "agent", project.agent))
+        found += [(name, f"agents.{plugin}", project.agent_options(plugin)) for plugin in project.agents
+                  if plugin != project.agent.plugin]
+    return found
+
+
+def _agent_spec(options: AgentOptions, workspace: Path, events: Path | None) -> Any:
     from ao_tui.slots.agent import LaunchSpec
 
     return LaunchSpec(session_id="doctor-1", agent_session_id="00000000-0000-4000-8000-000000000000",
-                      workspace=workspace, prompt="ao doctor", model=project.agent.model,
-                      permission_mode=project.agent.permission_mode, events_file=events,
-                      command=project.agent.command, env=dict(project.agent.env))
+                      workspace=workspace, prompt="ao doctor", model=options.model,
+                      permission_mode=options.permission_mode, events_file=events,
+                      command=options.command, env=dict(options.env))
 
 
-def _agent(setup: Setup, name: str, project: ProjectConfig) -> Any:
+def _agent(setup: Setup, project: str, options: AgentOptions) -> Any:
     from ao_tui.registry import create
     from ao_tui.slots.base import PluginContext
 
-    options = project.agent.model_dump(exclude={"plugin"})
-    context = PluginContext(ao_home=setup.ao_home, project=name, project_config=project)
-    return create("agent", project.agent.plugin, context, **options)
+    context = PluginContext(ao_home=setup.ao_home, project=project, project_config=setup.projects[project])
+    return create("agent", options.plugin, context, **options.model_dump(exclude={"plugin"}))
 
 
 @check
 def agents(setup: Setup) -> list[Result]:
     """Each configured agent's program is on PATH and answers ``--version`` within the tested range."""
+    from ao_tui.engine import INSTALL_HINTS
+
     results: list[Result] = []
     seen: set[tuple[str, ...]] = set()
-    for name, project in setup.projects.items():
-        label = f"agent {project.agent.plugin} ({name})"
-        agent = _agent(setup, name, project)
-        spec = _agent_spec(project, project.repo, None)
+    for project, key, options in _configured_agents(setup):
+        label = f"agent {options.plugin} ({project})"
+        agent = _agent(setup, project, options)
+        spec = _agent_spec(options, setup.projects[project].repo, None)
         command = agent.executable(spec)
         env = {**setup.env, **agent.environment(spec)}
-        key = (project.agent.plugin, *command, env.get("PATH", ""))
-        if key in seen:
+        if (options.plugin, *command, env.get("PATH", "")) in seen:
             continue
-        seen.add(key)
-        from ao_tui.engine import INSTALL_HINTS
-
+        seen.add((options.plugin, *command, env.get("PATH", "")))
         found = shutil.which(command[0], path=env.get("PATH"))
         if found is None:
-            hint = INSTALL_HINTS.get(project.agent.plugin)
+            hint = INSTALL_HINTS.get(options.plugin)
             results.append(fail(label, f"`{command[0]}` not found on PATH",
-                                (f"{hint}, or " if hint else "") + "set agent.command in the config to where it is"))
+                                (f"{hint}, or " if hint else "") + f"set {key}.command in the config to where it is"))
             continue
         try:
             done = _run([found, *command[1:], "--version"], env)
@@ -239,10 +246,10 @@ def agents(setup: Setup) -> list[Result]:
         if version is None:
             results.append(fail(label, f"`{shlex.join(command)} --version` gave no version "
                                        f"(exit {done.returncode}: {_first_line(done.stderr or done.stdout)[:120]})",
-                                "check that agent.command runs the agent's CLI"))
+                                f"check that {key}.command runs the agent's CLI"))
         elif tested and version < version_of(tested[0]):  # type: ignore[operator]
             results.append(fail(label, f"{_dotted(version)} is older than the oldest supported {tested[0]}",
-                                INSTALL_HINTS.get(project.agent.plugin, "install a newer version")))
+                                INSTALL_HINTS.get(options.plugin, "install a newer version")))
         elif tested and version > version_of(tested[1]):  # type: ignore[operator]
             results.append(warn(label, f"{_dotted(version)} is newer than tested ({tested[0]} to {tested[1]})",
                                 "it usually works; if a state is misread, pin the newest tested version"))
@@ -255,26 +262,29 @@ def agents(setup: Setup) -> list[Result]:
 def hooks(setup: Setup) -> list[Result]:
     """Install the agent's hooks in a scratch workspace, read the settings back, fire one event through them."""
     results: list[Result] = []
-    for plugin in sorted({p.agent.plugin for p in setup.projects.values()}):
-        name = setup.uses("agent", plugin)[0]
-        project = setup.projects[name]
-        agent = _agent(setup, name, project)
+    done_plugins: set[str] = set()
+    for project, _key, options in _configured_agents(setup):
+        plugin = options.plugin
+        if plugin in done_plugins:
+            continue
+        done_plugins.add(plugin)
+        agent = _agent(setup, project, options)
         if not agent.has_hooks:
             continue
         label = f"hooks {plugin}"
         with tempfile.TemporaryDirectory(prefix="ao-doctor-") as scratch:
             workspace, events = Path(scratch) / "workspace", Path(scratch) / "events.jsonl"
             workspace.mkdir()
-            spec = _agent_spec(project, workspace, events)
+            spec = _agent_spec(options, workspace, events)
             try:
                 settings = agent.install_hooks(spec)
                 command = agent.hook_command(spec)
-                written = json.loads(settings.read_text(encoding="utf-8")) if settings is not None else None
+                written = settings.read_text(encoding="utf-8") if settings is not None else ""
             except (AoError, OSError, ValueError) as exc:
                 results.append(fail(label, f"cannot write hook settings in a workspace: {exc}",
                                     "check that new files in your repositories' checkouts are writable"))
                 continue
-            if written is None or command not in json.dumps(written):
+            if command not in written and json.dumps(command)[1:-1] not in written:  # as written, or escaped
                 results.append(fail(label, "the hook settings did not read back", "report this as a bug"))
                 continue
             done = _run(shlex.split(command), setup.env, stdin=json.dumps({"hook_event_name": "AoDoctor"}))

@@ -76,11 +76,14 @@ def test_a_missing_agent_binary_fails_with_how_to_install_it(tmp_path: Path, env
         (bin_dir / tool).symlink_to(shutil.which(tool))  # type: ignore[arg-type]
     env["PATH"] = str(bin_dir)
     env.pop("AO_CLAUDE_BIN", None)
-    code, lines = doctor(tmp_path, env)
+    code, lines = doctor(tmp_path, env, "    agents: {codex: {model: o4-mini}}\n")
     assert code == 1
-    assert ("fail agent claude-code (app): `claude` not found on PATH (fix: npm install -g @anthropic-ai/claude-code, "
-            "or set agent.command in the config to where it is)") in lines
-    assert sum(line.startswith("fail") for line in lines) == 1, lines
+    assert [line for line in lines if line.startswith("fail")] == [
+        "fail agent claude-code (app): `claude` not found on PATH (fix: npm install -g @anthropic-ai/claude-code, "
+        "or set agent.command in the config to where it is)",
+        "fail agent codex (app): `codex` not found on PATH (fix: npm install -g @openai/codex, "
+        "or set agents.codex.command in the config to where it is)",
+    ]
 
 
 def test_an_unwritable_state_dir_fails(tmp_path: Path, env: dict[str, str], project: Path) -> None:
