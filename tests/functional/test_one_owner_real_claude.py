@@ -47,8 +47,12 @@ def test_states_of_a_real_agent_spawned_elsewhere_reach_ao_ls(
             "Write", {"file_path": str(workspace / "hello.txt"), "content": "hi\n"}, id="toolu_write"))
         api.script.on_tool_result("toolu_write", text("Created hello.txt."))
         api.script.on_prompt("which file", text("I can change either. Which file should I edit, a.py or b.py?"))
-        config = claude_project(git_repo, tmp_path / "home", api.url, monkeypatch, extra_files={
-            ".claude/settings.json": json.dumps({"permissions": {"allow": ["Bash(sleep:*)"]}})})
+        config = claude_project(git_repo, tmp_path / "home", api.url, monkeypatch)
+        # The slow command runs without asking (a user setting: a project one makes newer Claude Code
+        # ask whether to trust the folder's pre-approved permissions); Write still asks.
+        (tmp_path / "home" / ".claude").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "home" / ".claude" / "settings.json").write_text(
+            json.dumps({"permissions": {"allow": ["Bash(sleep:*)"]}}))
         data = json.loads(config.read_text())
         data["projects"]["demo"]["agent"]["permission_mode"] = "default"  # so Write asks
         config.write_text(json.dumps(data))
