@@ -315,7 +315,9 @@ class DemoFleet:
         if not ready:
             return False
         try:
-            session = engine.spawn(PROJECT, task_id=ready[0].id)
+            # A mixed fleet: every third session runs "Codex" (the same stand-in, started as Codex).
+            agent = "codex" if len(self.session_ids) % 3 == 1 else None
+            session = engine.spawn(PROJECT, task_id=ready[0].id, agent=agent)
         except Exception as exc:  # one failed spawn must not stop the demo
             log.warning("demo: spawning %s failed: %s", ready[0].id, exc)
             return False
@@ -548,6 +550,12 @@ def run_demo_setup(root: Path | None = None, *, pace: float | None = None, max_l
                     "env": {"HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / ".claude"), "AO_DEMO_PACE": str(pace),
                             **GIT_IDENTITY},
                 },
+                "agents": {"codex": {
+                    "command": [sys.executable, "-m", "ao_tui.demo.fake_claude"],
+                    "model": "gpt-5-codex",
+                    "env": {"HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / ".claude"), "AO_DEMO_PACE": str(pace),
+                            **GIT_IDENTITY},
+                }},
                 # A named check: the list shows "CI failed: check.py", not the interpreter's path.
                 "scm": {"plugin": "local", "ci": {"check.py": shlex.join([sys.executable, "check.py"])},
                         "poll_interval": 1},

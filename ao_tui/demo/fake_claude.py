@@ -2,7 +2,8 @@
 
 Takes exactly Claude Code's argv (``--session-id ID | --resume ID``,
 ``--model``, ``--permission-mode``, ``--append-system-prompt``, ``--``, the
-prompt) and behaves like it where ao looks: it draws a Claude-like screen
+prompt), or Codex's as ao_tui_plugins.agent_codex builds it (hooks and rules
+as ``-c``, ``resume ... <thread id>``), and behaves like Claude Code where ao looks: it draws a Claude-like screen
 (prompt ``❯`` between rules, a spinner with "esc to interrupt" while working,
 permission prompts waiting for a key), sets the pane title (braille spinner
 while working, ✳ at rest), writes a transcript in Claude Code's format under
@@ -76,9 +77,15 @@ class Args:
         self.system_prompt = ""
         self.prompt = ""
         values = {"--session-id", "--resume", "--model", "--permission-mode", "--append-system-prompt",
-                  "--settings", "--allowedTools"}
+                  "--settings", "--allowedTools",
+                  # Codex's (the demo runs this stand-in as Codex too: agent_codex's argv)
+                  "-c", "--sandbox", "--ask-for-approval", "--disable", "--enable"}
+        #: Codex only: hooks passed as ``-c hooks.<Event>=[...]`` (None: read .claude/settings.local.json).
+        self.codex_hooks: dict[str, Any] | None = None
         i = 0
         positional: list[str] = []
+        if argv[:1] == ["resume"]:  # codex resume [flags] <thread id>
+            argv, self.resume = argv[1:], True
         while i < len(argv):
             arg = argv[i]
             if arg == "--":
@@ -96,13 +103,31 @@ class Args:
                     self.permission_mode = value
                 elif arg == "--append-system-prompt":
                     self.system_prompt = value
+                elif arg == "-c":
+                    self._codex_override(value)
                 i += 2
                 continue
             if not arg.startswith("-"):
                 positional.append(arg)
             i += 1
         self.prompt = positional[-1] if positional else ""
+        if self.codex_hooks is not None and self.resume and not self.session_id:
+            self.session_id, self.prompt = self.prompt, ""  # codex resume's last word is the thread id
         self.session_id = self.session_id or str(uuid.uuid4())
+
+    def _codex_override(self, value: str) -> None:
+        import tomllib
+
+        try:
+            parsed = tomllib.loads(value)
+        except ValueError:
+            return
+        hooks = parsed.get("hooks")
+        if isinstance(hooks, dict):
+            self.codex_hooks = self.codex_hooks or {}
+            self.codex_hooks.update({k: v for k, v in hooks.items() if k != "state"})
+        if isinstance(parsed.get("developer_instructions"), str):
+            self.system_prompt = parsed["developer_instructions"]
 
     @property
     def trailer(self) -> str:
@@ -189,10 +214,13 @@ class Hooks:
         self.cwd, self.args, self.transcript = cwd, args, transcript
 
     def fire(self, event: str, **fields: Any) -> None:
-        try:
-            settings = json.loads((self.cwd / ".claude" / "settings.local.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return
+        if self.args.codex_hooks is not None:
+            settings: Any = {"hooks": self.args.codex_hooks}
+        else:
+            try:
+                settings = json.loads((self.cwd / ".claude" / "settings.local.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return
         groups = settings.get("hooks", {}).get(event, []) if isinstance(settings, dict) else []
         payload = json.dumps({
             "session_id": self.args.session_id, "transcript_path": str(self.transcript.path),

@@ -125,6 +125,8 @@ TOOLS: list[dict[str, Any]] = [
                             "project": {"type": "string"},
                             "task_id": {"type": "string"},
                             "prompt": {"type": "string"},
+                            "agent": {"type": "string", "description": "the coding agent to run (claude-code, codex, "
+                                      "aider, ...); default: the project's"},
                         },
                     },
                 }
@@ -522,9 +524,10 @@ class ToolBox:
         for item in sessions:
             try:
                 s = await self._run(
-                    self.engine.spawn, item.get("project"), task_id=item.get("task_id"), prompt=item.get("prompt")
+                    self.engine.spawn, item.get("project"), task_id=item.get("task_id"), prompt=item.get("prompt"),
+                    agent=item.get("agent") or None,
                 )
-                done.append(f"{s.id} ({s.task_id or s.title[:40]})")
+                done.append(f"{s.id} ({s.task_id or s.title[:40]}, {s.agent})")
                 self.reply_spawns += 1
             except AoError as exc:
                 failed.append(f"{item.get('task_id') or str(item.get('prompt', ''))[:30]!r}: {exc}")

@@ -131,7 +131,12 @@ def test_demo_fleet_runs_and_cleans_up(demo) -> None:  # noqa: ANN001
 
         wait_until(committed, timeout=60, message=lambda: str({t: commits(s) for t, s in sessions().items()}))
         for task_id in ("T-1", "T-2", "T-3", "T-4", "T-5"):
-            assert all("Co-Authored-By: claude-sonnet-4-5" in c for c in commits(sessions()[task_id]))
+            s = sessions()[task_id]
+            assert all(f"Co-Authored-By: {s.model}" in c for c in commits(s))
+        # A mixed fleet: every third session runs as Codex (the same stand-in, started with Codex's argv).
+        assert {t: s.agent for t, s in sessions().items() if t in ("T-1", "T-2")} == {"T-1": "claude-code",
+                                                                                        "T-2": "codex"}
+        assert sessions()["T-2"].model == "gpt-5-codex"
         assert (Path(sessions()["T-2"].workspace) / "settings.yaml").exists()
 
         # T-3's CI fails; the failure reaches the agent, which fixes it.

@@ -258,7 +258,7 @@ async def test_the_spawn_limit_counts_every_spawn_of_one_reply(ao_store, git_rep
     engine = make_engine(ao_store, git_repo, "orchestrator:\n  max_parallel_spawn: 2\n")
     spawned: list[str] = []
 
-    def fake_spawn(project=None, task_id=None, prompt=None):
+    def fake_spawn(project=None, task_id=None, prompt=None, agent=None):
         spawned.append(prompt)
         return Session(id=f"dm-{len(spawned)}", project="demo", prompt=prompt or "")
 
@@ -277,3 +277,18 @@ async def test_the_spawn_limit_counts_every_spawn_of_one_reply(ao_store, git_rep
     box.new_reply()  # the human's next message: a fresh allowance
     assert not (await box.dispatch("spawn_sessions", {"sessions": [{"prompt": "d"}]})).declined
     assert len(asked.requests) == 2
+
+
+async def test_the_orchestrator_picks_an_agent_per_session(ao_store, git_repo):
+    engine = make_engine(ao_store, git_repo, "")
+    calls: list[tuple[str | None, str | None]] = []
+
+    def fake_spawn(project=None, task_id=None, prompt=None, agent=None):
+        calls.append((prompt, agent))
+        return Session(id=f"dm-{len(calls)}", project="demo", prompt=prompt or "", agent=agent or "claude-code")
+
+    engine.spawn = fake_spawn  # type: ignore[method-assign]
+    outcome = await ToolBox(engine).dispatch(
+        "spawn_sessions", {"sessions": [{"prompt": "a", "agent": "codex"}, {"prompt": "b"}]})
+    assert calls == [("a", "codex"), ("b", None)]
+    assert "dm-1 (a, codex)" in outcome.text and "dm-2 (b, claude-code)" in outcome.text

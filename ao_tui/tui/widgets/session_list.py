@@ -56,6 +56,14 @@ def order_sessions(sessions: Sequence[Session]) -> list[Row]:
 
 #: From this many columns the list has a branch column.
 BRANCH_WIDTH = 90
+#: A mixed fleet (more than one kind of agent) shows each session's agent from this many columns.
+AGENT_WIDTH = 80
+#: Short names for the agent column.
+AGENT_LABELS = {"claude-code": "claude"}
+
+
+def agent_label(agent: str) -> str:
+    return AGENT_LABELS.get(agent, agent)
 
 
 def activity_text(session: Session, now: datetime | None = None) -> str:
@@ -75,6 +83,7 @@ class SessionList(ScrollView, can_focus=True):
         "session-list--dim",
         "session-list--id",
         "session-list--pr",
+        "session-list--agent",
         "session-list--clash",
         "session-list--overlap",
         *(f"session-list--zone-{zone.value}" for zone in ZONE_ORDER),
@@ -110,6 +119,7 @@ class SessionList(ScrollView, can_focus=True):
         self.cursor_id: str | None = None
         self._cursor_row = 0
         self.show_project = False
+        self.show_agent = False  # more than one kind of agent in the list
         self._branch_len = 0  # the longest branch name: the branch column is no wider
         self._cache: dict[tuple[object, ...], Strip] = {}
         #: Sessions marked (space) for a merge train; ``M`` merges them in turn.
@@ -127,6 +137,7 @@ class SessionList(ScrollView, can_focus=True):
         self._reindex()
         self._cache.clear()
         self.show_project = len({s.project for s in sessions}) > 1
+        self.show_agent = len({s.agent for s in sessions}) > 1
         self._branch_len = max((cell_len(clean(s.branch)) for s in sessions), default=0)
         if self.cursor_id in self._index_of:
             self._cursor_row = self._index_of[self.cursor_id]
@@ -342,7 +353,8 @@ class SessionList(ScrollView, can_focus=True):
         pr_w = 9
         tail_w = 5 + 7
         project_w = 12 if (self.show_project and width >= 140) else 0
-        flexible = width - 4 - id_w - project_w - pr_w - tail_w - 1
+        agent_w = 8 if (self.show_agent and width >= AGENT_WIDTH) else 0
+        flexible = width - 4 - id_w - project_w - agent_w - pr_w - tail_w - 1
         wide = width >= 80
         # The branch has its own column from BRANCH_WIDTH on (the list pane of a 200-column screen);
         # narrower, it follows the title when the title leaves room for it.
@@ -360,6 +372,9 @@ class SessionList(ScrollView, can_focus=True):
         ]
         if project_w:
             parts.append((fit(clean(session.project), project_w - 1).ljust(project_w), dim))
+        if agent_w:
+            parts.append(_cell(clean(agent_label(session.agent)), agent_w,
+                               self.get_component_rich_style("session-list--agent")))
         clash = clash_glyph(session)
         if clash and title_w > 12:  # the mark goes before the title: × would conflict, ∩ same files
             style = self.get_component_rich_style("session-list--clash" if clash == "×" else "session-list--overlap")
