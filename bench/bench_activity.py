@@ -1,7 +1,7 @@
 """Activity detection figures: latency, idle cost, large transcripts.
 
     python bench/bench_activity.py            # everything (about a minute)
-    python bench/bench_activity.py latency    # or: idle, engine, busy, parse, hook
+    python bench/bench_activity.py latency    # or: codex, idle, engine, busy, parse, hook
 
 Prints figures; it is not a test and asserts nothing. docs/benchmarks.md
 records the figures measured on the project's machine.
@@ -103,6 +103,97 @@ def bench_latency(appends: int = 200, sessions: int = 100) -> dict[str, float]:
             waiting[sid] = (target, time.perf_counter())
         with open(path, "a") as f:
             f.write(line)
+        with lock:
+            if not lock.wait_for(lambda: sid not in waiting, timeout=2.0):
+                missed += 1
+                waiting.pop(sid, None)
+        busy[sid] = going_busy
+        time.sleep(rng.uniform(0.005, 0.03))
+    mon.stop()
+    out = {}
+    for kind, values in results.items():
+        ms = [v * 1000 for v in values]
+        out[f"{kind}_p50_ms"] = statistics.median(ms)
+        out[f"{kind}_p99_ms"] = pct(ms, 99)
+        out[f"{kind}_max_ms"] = max(ms)
+        out[f"{kind}_n"] = len(ms)
+    out["missed"] = missed
+    return out
+
+
+# -- (a2) latency per agent: the files each agent writes --------------------------------------
+
+ROLLOUT_ID = "01a24439-e3dc-7152-8c45-514748aa9cb8"
+
+
+def codex_rollout_record(going_busy: bool, n: int, t: float) -> dict:
+    """Lines shaped as Codex 0.171.0 writes them (tests/fixtures/events/codex/0.171.0/rollout.jsonl)."""
+    if going_busy:
+        return {"timestamp": iso(t), "type": "response_item",
+                "payload": {"type": "message", "id": f"msg_{n}", "role": "user",
+                            "content": [{"type": "input_text", "text": "go"}]}}
+    return {"timestamp": iso(t), "type": "event_msg",
+            "payload": {"type": "task_complete", "turn_id": f"t{n}", "last_agent_message": "Done.",
+                        "duration_ms": 90}}
+
+
+def codex_hook_record(sid: str, going_busy: bool, t: float) -> dict:
+    """What ao's hook script appends for a Codex hook payload (tests/fixtures/events/codex/0.171.0/hooks.jsonl)."""
+    payload = {"session_id": ROLLOUT_ID, "turn_id": "t", "transcript_path": "/x/rollout.jsonl", "cwd": "/w",
+               "model": "gpt-5-codex", "permission_mode": "default"}
+    if going_busy:
+        payload.update(hook_event_name="UserPromptSubmit", prompt="go")
+    else:
+        payload.update(hook_event_name="Stop", stop_hook_active=False, last_assistant_message="Done.")
+    return {"ao_session": sid, "at": t, "event": payload["hook_event_name"], **payload}
+
+
+def bench_agent_latency(agent: str = "codex", appends: int = 200, sessions: int = 50) -> dict[str, float]:
+    """Like ``bench_latency`` with the lines one agent writes: its hook payloads and its own session file."""
+    base = Path(tempfile.mkdtemp(prefix=f"ao-bench-{agent}-"))
+    waiting: dict[str, tuple[ActivityState, float]] = {}
+    lock = threading.Condition()
+    results: dict[str, list[float]] = {"hooks": [], "rollout": []}
+
+    def on_update(sid: str, act, state) -> None:  # noqa: ANN001
+        now = time.perf_counter()
+        with lock:
+            want = waiting.get(sid)
+            if want is not None and act.state == want[0]:
+                del waiting[sid]
+                results[sid.split("-")[0]].append(now - want[1])
+                lock.notify_all()
+
+    mon = ActivityMonitor(on_update)
+    ids = []
+    for i in range(sessions):
+        kind = "hooks" if i % 2 == 0 else "rollout"
+        sid = f"{kind}-{i}"
+        d = base / "sessions" / sid
+        d.mkdir(parents=True)
+        day = base / "codex" / "sessions" / "2026" / "12" / f"{i:02d}"
+        day.mkdir(parents=True)
+        rollout = day / f"rollout-2026-12-05T03-22-54-{ROLLOUT_ID[:-4]}{i:04d}.jsonl"
+        rollout.write_text(json.dumps({"timestamp": iso(time.time()), "type": "session_meta",
+                                       "payload": {"id": ROLLOUT_ID, "cwd": "/w"}}) + "\n")
+        mon.track(sid, d / "hook-events.jsonl", rollout)
+        ids.append((sid, kind, d / "hook-events.jsonl", rollout))
+    mon.start()
+    time.sleep(1.0)
+    busy = {sid: False for sid, *_ in ids}
+    rng = random.Random(7)
+    missed = 0
+    for n in range(appends * 2):
+        sid, kind, ev, tr = ids[rng.randrange(len(ids)) // 2 * 2 + (n % 2)]
+        going_busy = not busy[sid]
+        target = ActivityState.WORKING if going_busy else ActivityState.IDLE
+        now = time.time()
+        rec = codex_hook_record(sid, going_busy, now) if kind == "hooks" else codex_rollout_record(going_busy, n, now)
+        path = ev if kind == "hooks" else tr
+        with lock:
+            waiting[sid] = (target, time.perf_counter())
+        with open(path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
         with lock:
             if not lock.wait_for(lambda: sid not in waiting, timeout=2.0):
                 missed += 1
@@ -420,10 +511,13 @@ def bench_hook(runs: int = 20) -> dict[str, float]:
 
 
 def main() -> None:
-    which = sys.argv[1:] or ["latency", "idle", "engine", "busy", "parse", "hook"]
+    which = sys.argv[1:] or ["latency", "codex", "idle", "engine", "busy", "parse", "hook"]
     print(f"# bench_activity  python {sys.version.split()[0]}  cpus={os.cpu_count()}  load={os.getloadavg()[0]:.2f}")
     if "latency" in which:
         print("latency (append -> on_update), 100 tracked sessions:", json.dumps(bench_latency(), default=round))
+    if "codex" in which:
+        print("codex (its hook payloads, its rollout lines -> on_update), 50 sessions:",
+              json.dumps(bench_agent_latency("codex"), default=round))
     if "idle" in which:
         print("idle, 100 sessions, 10 s:", json.dumps(bench_idle()))
     if "engine" in which:
