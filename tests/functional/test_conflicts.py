@@ -349,3 +349,51 @@ def test_a_pr_whose_ci_fails_after_the_train_rebased_it_leaves_the_train_and_goe
         assert "together" in text
     finally:
         engine.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_kill_9_in_the_middle_of_a_train_loses_nothing(
+    git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ao merge --train` drives the train in its own process; it is killed with SIGKILL right after the
+    first merge (the second PR is being rebased or its CI is running). A new engine finds the train in
+    the store, undoes any rebase cut off, and merges the rest."""
+    _repo_with_app(git_repo)
+    standin = tmp_path / "standin"
+    options = {"rebase": "off", "scm": {"plugin": "local", "ci": [f"{sys.executable} -c pass"]}}
+    engine = standin_engine(git_repo, "k9", standin, monkeypatch, **options)
+    ids = []
+    for path in ("b.txt", "c.txt", "d.txt"):
+        s = engine.spawn(prompt=f"Add {path}.")
+        (standin / s.id).mkdir(parents=True, exist_ok=True)
+        (standin / s.id / "release").write_text("")
+        _commit(Path(s.workspace), path, "x\n", f"add {path}")
+        engine.store.transition(s.id, S.IDLE, activity=Activity(state=ActivityState.IDLE, source="hook"))
+        engine.open_pr(s.id)
+        wait_until(lambda s=s: (p := engine.refresh_pr(s.id)) is not None and p.ci.value == "passed", timeout=30)
+        engine.approve(s.id)
+        ids.append(s.id)
+    engine.scm("demo").wait_idle(30)
+    config = str(git_repo.parent / "ao.config.yaml")
+    child = subprocess.Popen([sys.executable, "-m", "ao_tui.cli", "merge", "--train", *ids, "--config", config],
+                             cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env={**os.environ}, start_new_session=True)
+    try:
+        wait_until(lambda: any(r["state"] == "merged" for r in engine.store.train()), timeout=60)
+    finally:
+        os.killpg(child.pid, 9)
+        child.wait(timeout=10)
+    states = {r["session_id"]: r["state"] for r in engine.store.train()}
+    assert list(states.values()).count("merged") < 3, states
+    again = standin_engine(git_repo, "k9", standin, monkeypatch, **options)
+    assert again.start()
+    try:
+        wait_until(lambda: not again.store.train(), timeout=90)
+        assert all(again.session(i).status is S.MERGED for i in ids)
+        assert all(git(git_repo, "show", f"main:{f}") == "x" for f in ("b.txt", "c.txt", "d.txt"))
+        for i in ids:
+            assert not mid_rebase(Path(again.session(i).workspace))
+        assert not [r for r in again.store.rebases() if r["state"] == "started"]
+    finally:
+        again.stop()
