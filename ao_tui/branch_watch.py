@@ -19,12 +19,15 @@ branch or the default branch moved; only then are the new pairs predicted
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ao_tui.conflicts import (
     DEFAULT,
     ConflictWatch,
+    git,
     describe_hunks,
     label,
     live_sessions,
@@ -45,6 +48,8 @@ class BranchWatch:
     #: Current predictions are offered to the reaction runner again this often (a cooldown may have ended).
     resend_seconds = 30.0
     min_interval = 1.0
+    #: With the ref watch, branches are also read this often (clone workspaces keep their own refs).
+    fallback_seconds = 60.0
     #: A branch left behind for uncommitted changes is looked at again this often (git status each time).
     dirty_retry_seconds = 10.0
 
@@ -60,23 +65,84 @@ class BranchWatch:
         self._last_emit: dict[str, float] = {}
         self._last_tick = 0.0
         self._retry_at: dict[str, float] = {}
+        self._default: dict[str, str] = {}  # project -> default branch commit at the last scan
+        self._last_scan = 0.0
+        self._moved = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._watching = False
 
     def start(self) -> None:
-        """At engine start: undo rebases a crash cut off."""
+        """At engine start: undo rebases a crash cut off; watch the repositories' branch refs."""
         try:
             for sid in self.rebaser.recover():
                 log.warning("a rebase of %s was cut off; its worktree is back on its backup commit", sid)
         except Exception:
             log.exception("recovering interrupted rebases")
+        self._start_ref_watch()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    # -- noticing that a branch moved, without polling git ------------------------------
+
+    def _start_ref_watch(self) -> None:
+        """A commit, a merge or a rebase rewrites a file under ``<git dir>/refs/heads`` (worktrees
+        share the repository's refs): watched with watchfiles, so an idle fleet costs no git call.
+        Clone workspaces keep their own refs: the ``fallback_seconds`` scan finds their commits."""
+        try:
+            import watchfiles  # noqa: F401
+        except ImportError:
+            return
+        dirs = set()
+        for cfg in self.engine.config.projects.values():
+            try:
+                common = git(cfg.repo, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip()
+            except Exception as exc:
+                log.warning("cannot find the git directory of %s: %s", cfg.repo, exc)
+                continue
+            refs = Path(common) / "refs" / "heads"
+            if refs.is_dir():
+                dirs.add(str(refs))
+        if not dirs:
+            return
+        self._thread = threading.Thread(target=self._watch_refs, args=(sorted(dirs),), name="ao-ref-watch",
+                                        daemon=True)
+        self._thread.start()
+        self._watching = True
+
+    def _watch_refs(self, dirs: list[str]) -> None:
+        import watchfiles
+
+        while not self._stop.is_set():
+            try:
+                # watch_filter=None: the default filter drops everything under a .git directory.
+                for _ in watchfiles.watch(*dirs, watch_filter=None, debounce=50, step=20, stop_event=self._stop,
+                                          recursive=True, raise_interrupt=False, ignore_permission_denied=True):
+                    self._moved.set()
+                    self.loop.wake()
+            except Exception:  # noqa: BLE001 - keep watching; the fallback scan covers the gap
+                log.exception("branch ref watch failed; restarting it")
+                self._moved.set()
+                self._stop.wait(1.0)
+
+    # -- each tick --------------------------------------------------------------------------
 
     def tick(self) -> None:
         now = time.monotonic()
         if now - self._last_tick < self.min_interval:
             return  # the loop wakes on every activity update: git is asked at most this often
         self._last_tick = now
+        scan = (not self._watching or self._moved.is_set() or now - self._last_scan >= self.fallback_seconds)
+        if scan:
+            self._moved.clear()
+            self._last_scan = now
         for project in list(self.engine.config.projects):
             try:
-                self._project(project)
+                self._project(project, scan)
             except Exception:
                 log.exception("branch watch of %s", project)
         try:
@@ -85,15 +151,22 @@ class BranchWatch:
         except Exception:
             log.exception("rebases and merge train")
 
-    def _project(self, project: str) -> None:
+    def _project(self, project: str, scan: bool) -> None:
         cfg = self.engine.project_config(project)
-        sessions = self.engine.sessions(project)
-        result = self.conflicts.scan(project, cfg.repo, cfg.default_branch, sessions)
         now = time.monotonic()
-        if result.changed or now - self._last_emit.get(project, 0.0) >= self.resend_seconds:
+        resend = now - self._last_emit.get(project, 0.0) >= self.resend_seconds
+        if not (scan or resend or self._waiting.get(project)):
+            return
+        sessions = self.engine.sessions(project)
+        if scan:
+            result = self.conflicts.scan(project, cfg.repo, cfg.default_branch, sessions)
+            if result.default_sha:
+                self._default[project] = result.default_sha
+            resend = resend or bool(result.changed)
+        if resend:
             self._last_emit[project] = now
             self._publish(project, cfg.default_branch, cfg.rebase, sessions)
-        default_sha = _sha(cfg.repo, f"refs/heads/{cfg.default_branch}")
+        default_sha = self._default.get(project)
         if default_sha and self._pending.get(project) != default_sha:
             first = project not in self._pending
             self._pending[project] = default_sha

@@ -233,6 +233,7 @@ class ScanResult:
     changed: list[dict[str, Any]] = field(default_factory=list)
     computed: int = 0
     default_moved: bool = False
+    default_sha: str = ""
 
 
 class ConflictWatch:
@@ -260,7 +261,8 @@ class ConflictWatch:
         heads = read_heads(repo, default_branch, live)
         now = {name: h.sha for name, h in heads.items()}
         before = self._last.get(project)
-        result = ScanResult(default_moved=before is not None and before.get(DEFAULT) != now.get(DEFAULT))
+        result = ScanResult(default_moved=before is not None and before.get(DEFAULT) != now.get(DEFAULT),
+                            default_sha=now.get(DEFAULT, ""))
         if before == now and not force:
             return result
         self.store.drop_branch_pairs(project, set(heads))

@@ -206,6 +206,8 @@ class EngineLoop:
             self._thread.join(timeout=10)
         if self._exit_watch is not None:
             self._exit_watch.close()
+        if self.branches is not None:
+            self.branches.stop()
         self._close_scms()
         self.store.announce = True
         self.release()

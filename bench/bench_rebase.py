@@ -102,6 +102,7 @@ def main() -> None:
         "max_s": round(max(times), 3), "load": os.getloadavg()[0],
     }))
     scm.close()
+    loop.branches.stop()
 
 
 if __name__ == "__main__":
