@@ -246,8 +246,9 @@ class StoreConfig(_Model):
     keep_events_per_session: int = Field(
         default=2000, ge=100, description="Beyond this many events a session's oldest move to the archive.")
     min_free_mb: int = Field(default=50, ge=0, description="Below this much free space new sessions are refused.")
+    prune_every: str = Field(default="1h", description="How often old events move to the archive.")
 
-    @field_validator("backup_every")
+    @field_validator("backup_every", "prune_every")
     @classmethod
     def _duration(cls, value: str) -> str:
         from ao_tui.durations import parse_duration

@@ -329,6 +329,59 @@ def leader(setup: Setup) -> Result:
 
 
 @check
+def store(setup: Setup) -> Result:
+    """The store reads whole (every page), this ao knows its schema, and a backup exists."""
+    from ao_tui.store import _MIGRATIONS
+    from ao_tui.store_backup import list_backups
+    from ao_tui.store_health import quick_check, schema_version_of
+
+    path = setup.ao_home / "ao.sqlite3"
+    if not path.exists():
+        return ok("store", f"none yet at {path} (made on first use)")
+    problem = quick_check(path)
+    if problem:
+        return fail("store", f"{path} is damaged: {problem}", "ao store recover")
+    version = schema_version_of(path)
+    if version > max(_MIGRATIONS):
+        return fail("store", f"{path} was written by a newer ao (schema {version})",
+                    "upgrade ao, or ao store restore BACKUP")
+    backups = list_backups(path)
+    if not backups:
+        return warn("store", f"{path} is whole; no backup yet", "ao store backup (the engine takes them on a schedule)")
+    return ok("store", f"{path} is whole; {len(backups)} backup(s), newest {backups[0].taken_at:%Y-%m-%d %H:%M} UTC")
+
+
+@check
+def orphans(setup: Setup) -> Result:
+    """tmux sessions on ao's socket and workspaces that no session record names."""
+    if setup.config is None:
+        return ok("orphans", "not checked (no config)")
+    from ao_tui.engine import Engine
+    from ao_tui.store import Store
+    from ao_tui.store_recovery import find_orphans
+
+    path = setup.ao_home / "ao.sqlite3"
+    with tempfile.TemporaryDirectory(prefix="ao-doctor-") as scratch:
+        # No store (lost, or none yet): everything found is unrecorded; an empty scratch store says so
+        # without making one in the state dir.
+        try:
+            store = Store(path if path.exists() else Path(scratch) / "ao.sqlite3")
+        except AoError as exc:
+            return warn("orphans", f"not checked: {exc.message}", "ao store recover")
+        try:
+            found = find_orphans(Engine(setup.config, store))
+        finally:
+            store.close()
+    if not found:
+        return ok("orphans", "every tmux session on ao's socket and every workspace has a session record")
+    what = [f"{len(found.tmux)} tmux session(s)"] if found.tmux else []
+    what += [f"{len(found.workspaces)} workspace(s)"] if found.workspaces else []
+    names = ", ".join(found.ids[:5]) + (" …" if len(found.ids) > 5 else "")
+    return warn("orphans", f"{' and '.join(what)} with no session record ({names})",
+                "ao store recover adopts them; ao store orphans --clean removes them")
+
+
+@check
 def anthropic_key(setup: Setup) -> Result:
     if setup.env.get("ANTHROPIC_API_KEY", "").strip():
         return ok("ANTHROPIC_API_KEY", "set (the orchestrator chat can start)")

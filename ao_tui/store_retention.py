@@ -1,13 +1,14 @@
 """Keeping the store's event history bounded: the oldest events move to an archive.
 
 Policy (``store.keep_events_days``, ``store.keep_events_per_session``): an event
-older than the day limit, or beyond a session's newest N, is appended to
+older than the day limit, beyond a session's newest N, or of a session no longer
+in the store (deleted: its history is all that is left of it), is appended to
 ``<ao_home>/archive/events-YYYY-MM.jsonl`` (one JSON object a line, by the
 month it happened) and then deleted from the store. Delivered queued messages
 older than the day limit are deleted (they were typed; their event stays).
 Claims are never pruned: they are what makes every reaction happen once.
-The engine runs this hourly; a run moves at most ``batch`` events so it never
-holds the write lock long.
+The engine runs this every ``store.prune_every`` (1h); a run moves at most
+``batch`` events so it never holds the write lock long.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def prune(store: Store, *, keep_days: int, keep_per_session: int, batch: int = 2
     rows = conn.execute(
         """SELECT * FROM events WHERE id IN (
                SELECT id FROM events WHERE at < ?
+               UNION
+               SELECT id FROM events WHERE session_id NOT IN (SELECT id FROM sessions)
                UNION
                SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY id DESC) AS r
                                FROM events) WHERE r > ?)

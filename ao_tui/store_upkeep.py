@@ -35,7 +35,7 @@ class StoreUpkeep:
         self.engine = engine
         self._busy = threading.Lock()
         self._last_backup = time.monotonic()  # the first scheduled backup comes one interval after start
-        self._last_prune = 0.0
+        self._last_prune = 0.0  # the first pruning comes at start
         self._checked = False
 
     def tick(self, now: float | None = None) -> None:
@@ -49,7 +49,7 @@ class StoreUpkeep:
         if every > 0 and now - self._last_backup >= every:
             self._last_backup = now
             jobs.append(self._backup)
-        if now - self._last_prune >= PRUNE_EVERY:
+        if now - self._last_prune >= (parse_duration(cfg.prune_every) or PRUNE_EVERY) or not self._last_prune:
             self._last_prune = now
             jobs.append(self._prune)
         if jobs and not self.engine.disk.short and self._busy.acquire(blocking=False):

@@ -27,6 +27,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items()
              if k not in ("ANTHROPIC_API_KEY", "GITHUB_TOKEN", "GH_TOKEN", "LINEAR_API_KEY", "AO_CONFIG")}
     clean["AO_HOME"] = str(tmp_path / "ao-home")
+    clean["AO_TMUX_SOCKET"] = f"ao-doctor-{tmp_path.name}"  # the orphans check lists this (empty) server
     found = claude_bin()
     if found:
         clean["AO_CLAUDE_BIN"] = found
@@ -62,6 +63,8 @@ def test_a_healthy_set_up_passes_every_check(tmp_path: Path, env: dict[str, str]
         "ok   hooks claude-code: installed in a workspace's .claude/settings.local.json and fired",
         f"ok   state dir: {env['AO_HOME']} is writable",
         "ok   engine: not running (`ao run` or ao-tui starts one)",
+        f"ok   store: none yet at {env['AO_HOME']}/ao.sqlite3 (made on first use)",
+        "ok   orphans: every tmux session on ao's socket and every workspace has a session record",
         "ok   ANTHROPIC_API_KEY: set (the orchestrator chat can start)",
     ]
     assert SECRET not in "\n".join(lines)
@@ -187,3 +190,19 @@ def test_a_check_is_one_function_and_a_broken_one_is_one_failing_line(tmp_path: 
         assert doctor.CHECKS[-1] is sessions
     finally:
         doctor.CHECKS.remove(sessions)
+
+
+def test_a_damaged_store_and_orphans_are_reported_with_the_command_to_run(
+    tmp_path: Path, env: dict[str, str], project: Path
+) -> None:
+    home = Path(env["AO_HOME"])
+    (home / "workspaces" / "app" / "ao-7").mkdir(parents=True)  # a workspace no record names
+    _, lines = doctor(tmp_path, env)
+    assert "warn orphans: 1 workspace(s) with no session record (ao-7) (fix: ao store recover adopts them; " \
+           "ao store orphans --clean removes them)" in lines, lines
+    assert not (home / "ao.sqlite3").exists(), "the doctor makes no store"
+    (home / "ao.sqlite3").write_bytes(b"a sync tool wrote this\n" * 50)
+    code, lines = doctor(tmp_path, env)
+    assert code != 0
+    assert f"fail store: {home / 'ao.sqlite3'} is damaged: it is not an SQLite database (fix: ao store recover)" \
+        in lines, lines

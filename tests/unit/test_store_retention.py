@@ -11,7 +11,7 @@ import pytest
 
 from ao_tui.config import parse_config
 from ao_tui.errors import ConfigError
-from ao_tui.models import Event, utcnow
+from ao_tui.models import Event, Session, utcnow
 from ao_tui.store import Store
 from ao_tui.store_health import header_problem, is_no_space
 from ao_tui.store_retention import archive_dir, prune
@@ -19,6 +19,9 @@ from ao_tui.store_retention import archive_dir, prune
 
 def test_old_events_and_a_sessions_oldest_beyond_the_cap_move_to_the_archive(tmp_path: Path) -> None:
     store = Store(tmp_path / "ao.sqlite3")
+    for sid in ("a-1", "a-2", "a-3"):
+        store.insert_session(Session(id=sid, project="demo"))  # each adds its "created" event
+    store.delete_session("a-3")  # gone: its history goes to the archive
     old = utcnow() - timedelta(days=40)
     for i in range(5):
         store.add_event(Event(session_id="a-1", kind="old", at=old, data={"i": i}))
@@ -29,14 +32,15 @@ def test_old_events_and_a_sessions_oldest_beyond_the_cap_move_to_the_archive(tmp
 
     moved = prune(store, keep_days=30, keep_per_session=100)
 
-    assert moved == 5 + 50
+    assert moved == 5 + 51 + 1
     assert [e.data["i"] for e in store.events("a-2", limit=1000)] == list(range(50, 150))
-    assert store.events("a-1") == []
+    assert [e.kind for e in store.events("a-1")] == ["created"]
+    assert store.events("a-3") == []
     assert len(store.claims()) == 1, "claims make reactions happen once: never pruned"
     archived = [json.loads(line) for f in sorted(archive_dir(store).glob("events-*.jsonl"))
                 for line in f.read_text().splitlines()]
-    assert len(archived) == 55
-    assert {a["kind"] for a in archived} == {"old", "chatty"} and archived[0]["data"] == {"i": 0}
+    assert len(archived) == 57
+    assert {a["kind"] for a in archived} == {"old", "chatty", "created"}
     assert prune(store, keep_days=30, keep_per_session=100) == 0
 
 
