@@ -16,6 +16,7 @@ Damage it does not see at open is found by SQLite when a query reaches it;
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from pathlib import Path
 
@@ -99,13 +100,28 @@ def header_problem(path: Path) -> str | None:
 QUICK_CHECK_AT_OPEN = 16 * 1024 * 1024
 
 
+#: Store files this process has opened through SQLite. Their header is never read again with a plain
+#: open()/close() here: a close drops every POSIX lock the process holds on the file (SQLite's among
+#: them), and another process's write could then corrupt it. SQLite's own reads are safe.
+_OPENED: set[str] = set()
+
+
 def check_at_open(path: Path) -> None:
-    """The header always; every page too while the file is small. Raises ``StoreDamaged``."""
-    problem = header_problem(path)
+    """The header (the first time this process opens the file); every page too while the file is
+    small. Raises ``StoreDamaged``; afterwards the file counts as opened by this process."""
+    key = os.path.realpath(path)
+    first = key not in _OPENED
+    problem = header_problem(path) if first else None
     if problem is None and path.exists() and 0 < path.stat().st_size <= QUICK_CHECK_AT_OPEN:
-        problem = quick_check(path)
+        problem = quick_check(path, header=False)
     if problem:
         raise StoreDamaged(path, problem)
+    _OPENED.add(key)
+
+
+def opened_here(path: Path) -> bool:
+    """Whether this process has the file open through SQLite (so it must not open()/close() it)."""
+    return os.path.realpath(path) in _OPENED
 
 
 def is_no_space(exc: BaseException) -> bool:
@@ -150,7 +166,7 @@ def quick_check(path: Path, *, header: bool = True) -> str | None:
     a plain ``open``/``close`` would drop every POSIX lock SQLite holds on the file in this
     process (a close releases them all), and another process's write could then corrupt it.
     """
-    problem = header_problem(path) if header else None
+    problem = header_problem(path) if header and not opened_here(path) else None
     if problem:
         return problem
     try:

@@ -6,7 +6,10 @@ in the store (deleted: its history is all that is left of it), is appended to
 ``<ao_home>/archive/events-YYYY-MM.jsonl`` (one JSON object a line, by the
 month it happened) and then deleted from the store. Delivered queued messages
 older than the day limit are deleted (they were typed; their event stays).
-Claims are never pruned: they are what makes every reaction happen once.
+Claims make every reaction happen once, so a claim is kept while its session is
+in the store; a deleted session's settled claims go to ``claims-YYYY-MM.jsonl``
+(nothing can trigger for a session that is gone). The engine's own claims
+(session ``engine``) and claims still under way are never touched.
 The engine runs this every ``store.prune_every`` (1h); a run moves at most
 ``batch`` events so it never holds the write lock long.
 """
@@ -58,4 +61,28 @@ def prune(store: Store, *, keep_days: int, keep_per_session: int, batch: int = 2
                 tx.execute(f"DELETE FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk)
     with store.transaction() as tx:
         tx.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (cutoff,))
+    return len(rows) + _archive_orphan_claims(store, batch)
+
+
+def _archive_orphan_claims(store: Store, batch: int) -> int:
+    rows = store._conn().execute(
+        "SELECT * FROM claims WHERE session_id != 'engine' AND state != 'claimed'"
+        " AND session_id NOT IN (SELECT id FROM sessions) ORDER BY created_at LIMIT ?", (batch,)).fetchall()
+    if not rows:
+        return 0
+    by_month: dict[str, list[str]] = {}
+    for r in rows:
+        by_month.setdefault(r["created_at"][:7], []).append(json.dumps({**dict(r), "data": json.loads(r["data"])}))
+    folder = archive_dir(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    for month, lines in by_month.items():
+        with (folder / f"claims-{month}.jsonl").open("a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    keys = [r["key"] for r in rows]
+    with store.transaction() as tx:
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            tx.execute(f"DELETE FROM claims WHERE key IN ({','.join('?' * len(chunk))})", chunk)
     return len(rows)

@@ -28,15 +28,20 @@ def test_old_events_and_a_sessions_oldest_beyond_the_cap_move_to_the_archive(tmp
     for i in range(150):
         store.add_event(Event(session_id="a-2", kind="chatty", data={"i": i}))
     store.claim("a-1:ci_failed:x", "a-1", "ci_failed", "send_to_agent")
+    store.claim("a-3:ci_failed:y", "a-3", "ci_failed", "send_to_agent")
+    store.set_claim_state("a-3:ci_failed:y", "done")
+    store.claim("engine:T-1:task_done", "engine", "pr_merged", "task_done")
+    store.set_claim_state("engine:T-1:task_done", "done")
     store.enqueue_message("a-1", "typed long ago", key="k")
 
     moved = prune(store, keep_days=30, keep_per_session=100)
 
-    assert moved == 5 + 51 + 1
+    assert moved == 5 + 51 + 1 + 1  # events, and the deleted session's settled claim
     assert [e.data["i"] for e in store.events("a-2", limit=1000)] == list(range(50, 150))
     assert [e.kind for e in store.events("a-1")] == ["created"]
     assert store.events("a-3") == []
-    assert len(store.claims()) == 1, "claims make reactions happen once: never pruned"
+    assert {c["key"] for c in store.claims()} == {"a-1:ci_failed:x", "engine:T-1:task_done"}
+    assert "a-3:ci_failed:y" in next(archive_dir(store).glob("claims-*.jsonl")).read_text()
     archived = [json.loads(line) for f in sorted(archive_dir(store).glob("events-*.jsonl"))
                 for line in f.read_text().splitlines()]
     assert len(archived) == 57
