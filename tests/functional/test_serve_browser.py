@@ -56,17 +56,13 @@ async def test_phone_and_desktop_jump_approve_and_merge(demo_served: Served, bro
         origin = demo_served.url.rstrip("/")
         assert all(u.startswith((origin, origin.replace("http", "ws"), "data:")) for u in page.requests), page.requests
 
-        await page.set_size(1280, 800)
-        await page.wait_for_text("Ready to merge", 10)
-        await asyncio.sleep(0.5)
-        assert page.screen.columns > 120
         await page.focus_terminal()
 
-        # A session in review with green CI: jump to it, approve it, merge it.
+        # On the phone: a session in review with green CI; jump to it, approve it, merge it.
         deadline = asyncio.get_running_loop().time() + 60
         target = None
         while target is None:
-            target = row_of(page.text(), r"◐ (demo-\d+)\s+.*#\d+ ✓")
+            target = row_of(page.text(), r"◐ (demo-\d+) .*#\d+ ✓")
             assert asyncio.get_running_loop().time() < deadline, page.text()
             await asyncio.sleep(0.2)
         await page.type("/")
@@ -74,20 +70,25 @@ async def test_phone_and_desktop_jump_approve_and_merge(demo_served: Served, bro
         await page.type(target)
         await page.wait_for_text("jump to session (matched id)")
         await page.press("Enter")
-        await page.wait_for_text(f"─ {target} ")  # the terminal pane shows the session jumped to
-        await page.screenshot(tmp_path / "desktop.png")
-
+        await page.wait_for_text(f"{target} ")
         await page.type("A")
         await page.wait_for_text(f"Approve {target}?")
         await page.type("y")
-        await page.wait_for_text(f"Approved {target}")
         await page.wait_for_text("Ready to merge 1")
         await page.type("M")
         await page.wait_for_text(f"Merge {target}?")
+        await page.screenshot(tmp_path / "phone-merge.png")
         await page.type("y")
-        await page.wait_for_text(f"Merged {target}", 30)
         done = await page.wait_for_text("Done 1", 30)
         assert re.search(rf"{target}\b", done.split("Done 1")[1]), done
+
+        # The same browser on a desktop: the wide layout, the merged session under Done.
+        await page.set_size(1280, 800)
+        await page.wait_for_text("Ready to merge", 10)
+        await asyncio.sleep(0.5)
+        assert page.screen.columns > 120
+        await page.screenshot(tmp_path / "desktop.png")
+        assert re.search(rf"{target}\b", page.text().split("Done")[1]), page.text()
     finally:
         await page.close()
 
