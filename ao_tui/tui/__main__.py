@@ -36,6 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address --serve binds (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8123, help="port --serve listens on (default 8123)")
     parser.add_argument("--public", action="store_true", help="let --serve bind an address other machines reach")
+    parser.add_argument("--web-child", action="store_true", help=argparse.SUPPRESS)  # one browser's app (serve/child.py)
     return parser.parse_args(argv)
 
 
@@ -82,6 +83,10 @@ def _run(args: argparse.Namespace) -> int:
         install_exit_signals(app, demo.cleanup if demo is not None else lambda: None)
         if demo is not None:
             demo.start(engine)  # spawns in the background once the engine loop runs
+        if args.web_child:
+            from ao_tui.tui.serve.child import wait_for_size
+
+            wait_for_size()
         app.run()
     finally:
         if demo is not None:

@@ -161,7 +161,7 @@ def test_the_page_loads_nothing_from_elsewhere(served: Served) -> None:
 
 
 def test_each_browser_gets_its_own_app_following_the_one_engine(served: Served) -> None:
-    async def screen(width: int, height: int) -> str:
+    async def screen(width: int, height: int, until: str) -> str:
         view = pyte.Screen(width, height)
         stream = pyte.ByteStream(view)
         async with aiohttp.ClientSession(cookies={"ao_serve": served.token}) as http:
@@ -169,16 +169,19 @@ def test_each_browser_gets_its_own_app_following_the_one_engine(served: Served) 
             async with http.ws_connect(url) as ws:
                 await ws.send_str(json.dumps(["resize", {"width": width, "height": height}]))
                 deadline = asyncio.get_running_loop().time() + 30
-                while "following" not in "\n".join(view.display):
+                while not all(w in "\n".join(view.display) for w in ("following", until)):
                     remaining = deadline - asyncio.get_running_loop().time()
                     assert remaining > 0, "\n".join(view.display)
-                    message = await ws.receive(timeout=remaining)
+                    try:
+                        message = await ws.receive(timeout=remaining)
+                    except TimeoutError:
+                        raise AssertionError(f"{width}x{height} shows:\n" + "\n".join(view.display)) from None
                     if message.type == aiohttp.WSMsgType.BINARY:
                         stream.feed(message.data)
         return "\n".join(view.display)
 
     async def two() -> list[str]:
-        return await asyncio.gather(screen(100, 30), screen(45, 40))
+        return await asyncio.gather(screen(100, 30, "? Help"), screen(45, 40, "Sessions"))
 
     wide, narrow = asyncio.run(two())
     # The engine runs in the serving process; each browser's app follows it.

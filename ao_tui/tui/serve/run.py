@@ -27,7 +27,7 @@ class NotLocal(AoError):
 
 def app_argv(config_path: str, args: argparse.Namespace) -> list[str]:
     """What each browser's app process runs (an argv list: no shell)."""
-    argv = [sys.executable, "-m", "ao_tui.tui", "--config", config_path]
+    argv = [sys.executable, "-m", "ao_tui.tui", "--web-child", "--config", config_path]
     if args.project:
         argv += ["--project", args.project]
     if args.theme:

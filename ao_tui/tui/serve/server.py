@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shlex
 import urllib.parse
 from pathlib import Path
@@ -49,21 +50,49 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
         self.logger.info("%s %s %s %.0fms", request.method, request.path, response.status, time * 1000)
 
 
-class ExecAppService(AppService):
-    """textual-serve's app process, started from an argv list instead of a shell string."""
+def app_environment(width: int = 80, height: int = 24) -> dict[str, str]:
+    """The environment textual-serve gives an app process (its web driver, the terminal's size)."""
+    from importlib.metadata import version
 
-    def __init__(self, argv: list[str], **kwargs: Any) -> None:
+    env = dict(os.environ)
+    env.update({"TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver", "TEXTUAL_FPS": "60",
+                "TEXTUAL_COLOR_SYSTEM": "truecolor", "TERM_PROGRAM": "textual",
+                "TERM_PROGRAM_VERSION": version("textual-serve"), "COLUMNS": str(width), "ROWS": str(height)})
+    return env
+
+
+async def start_app_process(argv: list[str], width: int = 80, height: int = 24) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=app_environment(width, height),
+    )
+
+
+class ExecAppService(AppService):
+    """textual-serve's app process, started from an argv list instead of a shell string.
+
+    ``spare`` is an app process started ahead of time (see ``ControlRoomServer``): the
+    browser gets it at once instead of waiting for Python to import the app. Either way the
+    first thing the process is sent is the browser's size: it starts the app only then.
+    """
+
+    def __init__(self, argv: list[str], spare: asyncio.subprocess.Process | None = None, **kwargs: Any) -> None:
         super().__init__(shlex.join(argv), **kwargs)
         self.argv = list(argv)
+        self._spare = spare
 
     async def _open_app_process(self, width: int = 80, height: int = 24) -> Any:
-        env = self._build_environment(width=width, height=height)
-        self._process = process = await asyncio.create_subprocess_exec(
-            *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=env,
-        )
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.returncode is None:
+            self._process = spare
+            assert spare.stdin is not None
+            self._stdin = spare.stdin
+            await self.set_terminal_size(width, height)
+            return spare
+        self._process = process = await start_app_process(self.argv, width, height)
         assert process.stdin is not None
         self._stdin = process.stdin
+        await self.set_terminal_size(width, height)  # the app waits for it (serve/child.py)
         return process
 
 
@@ -76,6 +105,7 @@ class ControlRoomServer(Server):
         self.token = token
         self.refused = 0
         self.browsers = 0
+        self._spare: asyncio.Task[asyncio.subprocess.Process] | None = None
 
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()
@@ -129,7 +159,7 @@ class ControlRoomServer(Server):
         try:
             await websocket.prepare(request)
             service = ExecAppService(
-                self.argv, write_bytes=websocket.send_bytes, write_str=websocket.send_str,
+                self.argv, await self._take_spare(), write_bytes=websocket.send_bytes, write_str=websocket.send_str,
                 close=websocket.close, download_manager=self.download_manager, debug=self.debug,
             )
             await service.start(width, height)
@@ -145,7 +175,37 @@ class ControlRoomServer(Server):
         return websocket
 
     async def on_startup(self, app: web.Application) -> None:
-        """(textual-serve prints its logo here; ao prints its own line before serving.)"""
+        """One app process is started ahead, for the first browser (textual-serve printed its logo here)."""
+        self._prepare_spare()
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return
+        spare.cancel()
+        try:
+            process = await spare
+        except (asyncio.CancelledError, Exception):
+            return
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
+
+    def _prepare_spare(self) -> None:
+        """Start the next browser's app process now: importing the app is most of a first screen."""
+        self._spare = asyncio.ensure_future(start_app_process(self.argv))
+
+    async def _take_spare(self) -> asyncio.subprocess.Process | None:
+        spare, self._spare = self._spare, None
+        self._prepare_spare()
+        if spare is None:
+            return None
+        try:
+            process = await spare
+        except Exception:
+            log.exception("starting an app process ahead failed")
+            return None
+        return process if process.returncode is None else None
 
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM."""
