@@ -47,7 +47,7 @@ def engine(git_repo: Path, ao_home: Path, slack: FakeSlack) -> Iterator[Engine]:
 
 @pytest.fixture
 def bridge(engine: Engine, slack: FakeSlack) -> Iterator[object]:
-    client = ModelClient("claude-test-model", sdk_retries=1, attempts=2, backoff=0.01, timeout=5.0)
+    client = ModelClient("claude-test-model", sdk_retries=1, attempts=2, backoff=0.01, timeout=15.0)
     bridges, problems = configured(engine, client=client)
     assert problems == [] and len(bridges) == 1
     runner = BridgeRunner(bridges).start()

@@ -60,7 +60,7 @@ def engine(git_repo: Path, ao_home: Path, telegram: FakeTelegram) -> Iterator[En
 
 @pytest.fixture
 def bridge(engine: Engine, telegram: FakeTelegram) -> Iterator[object]:
-    client = ModelClient("claude-test-model", sdk_retries=1, attempts=2, backoff=0.01, timeout=5.0)
+    client = ModelClient("claude-test-model", sdk_retries=1, attempts=2, backoff=0.01, timeout=15.0)
     bridges, problems = configured(engine, client=client)
     assert problems == [] and len(bridges) == 1
     bridges[0].transport.poll_seconds = 1
@@ -85,7 +85,7 @@ def open_pr(engine: Engine, repo: Path, sid: str = "dm-1", title: str = "Add cac
     return engine.session(sid)
 
 
-def wait(predicate, timeout: float = 10.0):  # noqa: ANN001, ANN201
+def wait(predicate, timeout: float = 30.0):  # noqa: ANN001, ANN201
     deadline = time.monotonic() + timeout
     while not (value := predicate()):
         assert time.monotonic() < deadline, "timed out"
@@ -170,7 +170,7 @@ def test_markup_long_replies_unknown_commands_and_a_flood(
     assert echoed["parse_mode"] is None  # shown as typed, never interpreted
 
     telegram.say(ME, "write an essay")
-    telegram.message_with("line 119:", timeout=15)
+    telegram.message_with("line 119:")
     long_parts = [m["text"] for m in telegram.sent if "line " in m["text"]]
     assert len(long_parts) == 3 and all(len(p) <= 4096 for p in long_parts)
     assert telegram.errors == []
@@ -193,3 +193,28 @@ def test_markup_long_replies_unknown_commands_and_a_flood(
     assert sum(m["text"].startswith("Write to the orchestrator") for m in telegram.sent
                if m["chat"]["id"] == FRIEND) == 5
     assert not [m for m in telegram.sent if m["chat"]["id"] == STRANGER]
+
+
+def test_ao_run_brings_the_bridge_up_and_down(git_repo: Path, ao_home: Path, telegram: FakeTelegram) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    config = git_repo.parent / "ao.config.yaml"
+    config.write_text(json.dumps({
+        "projects": {"demo": {"repo": str(git_repo), "session_prefix": "dm", "notifiers": []}},
+        "bridges": {"telegram": {"token_env": "AO_TEST_TELEGRAM_TOKEN", "base_url": telegram.url,
+                                 "allowed_users": [ME]}},
+    }))
+    proc = subprocess.Popen([sys.executable, "-m", "ao_tui.cli", "--config", str(config), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        telegram.wait_for(lambda: "getUpdates" in telegram.calls, 20, "the bridge's first poll")
+        telegram.say(ME, "/status")
+        telegram.message_with("No sessions.", timeout=20, chat=ME)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert telegram.token not in out + err

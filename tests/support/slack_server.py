@@ -210,12 +210,12 @@ class FakeSlack:
                                          f"ephemeral: {[m['text'] for m in self.ephemeral]}; errors: {self.errors}")
                 self._cond.wait(min(remaining, 0.1))
 
-    def message_with(self, needle: str, timeout: float = 10.0, *, channel: str | None = None) -> dict[str, Any]:
+    def message_with(self, needle: str, timeout: float = 30.0, *, channel: str | None = None) -> dict[str, Any]:
         return self.wait_for(lambda: next((m for m in self.sent if needle in m["text"]
                                            and (channel is None or m["channel"] == channel)), None),
                              timeout, f"a message containing {needle!r}")
 
-    def ephemeral_with(self, needle: str, timeout: float = 10.0) -> dict[str, Any]:
+    def ephemeral_with(self, needle: str, timeout: float = 30.0) -> dict[str, Any]:
         return self.wait_for(lambda: next((m for m in self.ephemeral if needle in m["text"]), None),
                              timeout, f"an ephemeral message containing {needle!r}")
 

@@ -178,14 +178,14 @@ class FakeTelegram:
                 if remaining <= 0:
                     raise AssertionError(f"timed out waiting for {what}; sent: {[m['text'] for m in self.sent]}; "
                                          f"answers: {self.answers}")
-                self._cond.wait(remaining)
+                self._cond.wait(min(remaining, 0.1))
 
-    def message_with(self, needle: str, timeout: float = 10.0, *, chat: int | None = None) -> dict[str, Any]:
+    def message_with(self, needle: str, timeout: float = 30.0, *, chat: int | None = None) -> dict[str, Any]:
         return self.wait_for(lambda: next((m for m in self.sent if needle in m["text"]
                                            and (chat is None or m["chat"]["id"] == chat)), None),
                              timeout, f"a message containing {needle!r}")
 
-    def answer_for(self, press_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    def answer_for(self, press_id: str, timeout: float = 30.0) -> dict[str, Any]:
         return self.wait_for(lambda: next((a for a in self.answers if a["id"] == press_id), None),
                              timeout, f"the answer to press {press_id}")
 
