@@ -551,9 +551,10 @@ def json_schema() -> dict[str, Any]:
     """The config's JSON Schema, with every installed plugin's options under its slot."""
     import json
 
-    from ao_tui.registry import options_schemas
+    from ao_tui.registry import available, options_schemas
 
     schema = Config.model_json_schema()
+    schema["$defs"]["AgentOptions"]["properties"]["plugin"]["enum"] = sorted(available()["agent"])
     plugins = options_schemas(("runtime", "workspace", "tracker", "scm", "terminal", "notifier"))
     schema["$defs"].update(plugins["$defs"])
     project = schema["$defs"]["ProjectConfig"]["properties"]

@@ -95,6 +95,7 @@ def test_the_schema_lists_every_installed_plugins_options(capsys: pytest.Capture
     assert defs["tracker.linear"]["required"] == ["plugin", "team"]
     notifiers = defs["ProjectConfig"]["properties"]["notifiers"]["items"]
     assert {"$ref": "#/$defs/notifier.webhook"} in notifiers["anyOf"]
+    assert {"claude-code", "aider", "codex"} <= set(defs["AgentOptions"]["properties"]["plugin"]["enum"])
     for slot, plugins in registry.available().items():
         if slot in ("agent", "reactions"):
             continue  # agent options are the config's `agent:` section; reactions take the event's settings
