@@ -36,9 +36,12 @@ class SlackTransport:
     @property
     def web(self) -> Any:
         if self._web is None:
+            from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
             from slack_sdk.web.async_client import AsyncWebClient
 
             self._web = AsyncWebClient(token=self._bot_token, base_url=self._base_url, timeout=15)
+            # A 429 waits out Slack's Retry-After (twice at most) instead of losing the message.
+            self._web.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
         return self._web
 
     async def incoming(self) -> AsyncIterator[Incoming]:

@@ -59,6 +59,7 @@ def bridge(engine: Engine, slack: FakeSlack) -> Iterator[object]:
 def test_buttons_in_the_channel_approve_and_merge_and_every_envelope_is_acked(
         engine: Engine, git_repo: Path, slack: FakeSlack, bridge) -> None:  # noqa: ANN001
     open_pr(engine, git_repo)
+    slack.rate_limit_next = 1  # Slack says "ratelimited, retry after 1 s": the notice still arrives
     engine.refresh_pr("dm-1")
     review = slack.message_with("dm-1: PR #1 is green and waits for your review", channel=CHANNEL)
     assert review["blocks"][0]["text"]["type"] == "plain_text"  # markup is shown as typed
@@ -83,6 +84,7 @@ def test_buttons_in_the_channel_approve_and_merge_and_every_envelope_is_acked(
         ("approve", ME), ("merge", FRIEND)]
     slack.wait_for(lambda: set(slack.envelopes) <= set(slack.acks), what="every envelope acked")
     assert not [m for m in slack.ephemeral if m["user"] == STRANGER]
+    assert slack.errors == ["ratelimited"]
 
 
 def test_a_direct_message_asks_the_orchestrator_and_the_asker_confirms(

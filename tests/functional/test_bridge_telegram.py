@@ -218,3 +218,15 @@ def test_ao_run_brings_the_bridge_up_and_down(git_repo: Path, ao_home: Path, tel
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert telegram.token not in out + err
+
+
+def test_ci_failing_after_its_retries_needs_you_and_open_shows_the_session(
+        engine: Engine, git_repo: Path, telegram: FakeTelegram, bridge) -> None:  # noqa: ANN001
+    open_pr(engine, git_repo)
+    engine.escalate("dm-1", "CI failed 3 times: check.py")  # what the ci_failed reaction does past its retries
+    notice = telegram.message_with("dm-1 needs you: CI failed 3 times: check.py", chat=ME)
+    assert list(telegram.buttons(notice)) == ["Open dm-1"]
+    telegram.press(ME, telegram.buttons(notice)["Open dm-1"])
+    detail = telegram.message_with("PR #1 local://", chat=ME)
+    assert "dm-1" in detail["text"] and "Add cache" in detail["text"]
+    assert [e.data["action"] for e in engine.events("dm-1") if e.kind == "bridge"] == []  # looking is no action

@@ -20,6 +20,9 @@ It speaks the documented shapes:
 * ``POST /api/chat.postEphemeral`` (``channel``, ``user``, ``text``): kept in
   ``ephemeral``.
 
+``rate_limit_next = n`` answers the next n ``chat.postMessage`` calls with 429
+``ratelimited`` and ``Retry-After: 1``, as Slack does past a method's rate tier.
+
 Tests play the people: ``dm(user, text)`` is a direct message to the app;
 ``press(user, value, channel=...)`` a click on a button carrying ``value``.
 """
@@ -46,6 +49,8 @@ class FakeSlack:
         self.envelopes: list[str] = []
         self.errors: list[str] = []
         self.connections = 0
+        #: The next this-many chat.postMessage calls get 429 ``ratelimited`` with ``Retry-After: 1``.
+        self.rate_limit_next = 0
         self._ts = itertools.count(1)
         self._cond = threading.Condition()
         self._sockets: list[web.WebSocketResponse] = []
@@ -103,6 +108,11 @@ class FakeSlack:
         if token != self.bot_token:
             return self._error("invalid_auth" if token else "not_authed")
         if method == "chat.postMessage":
+            if self.rate_limit_next > 0:
+                self.rate_limit_next -= 1
+                self.errors.append("ratelimited")
+                return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                         headers={"Retry-After": "1"})
             return self._post_message(body)
         if method == "chat.postEphemeral":
             if not body.get("channel") or not body.get("user") or not body.get("text"):
