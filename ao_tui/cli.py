@@ -489,8 +489,12 @@ def cmd_retro(args: argparse.Namespace) -> int:
         outcomes = sorted(engine.store.outcomes(name), key=lambda o: o.get("recorded_at", ""), reverse=True)
         report.append({"project": name, "summary": summary(engine.store, name),
                        "lessons": retrospective(engine.store, name), "sessions": outcomes[: args.limit]})
+    from ao_tui.cli_budget import print_fleet_stats
+    from ao_tui.fleet_stats import fleet_stats
+
+    stats = fleet_stats(engine.store, args.project)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report if not args.stats else {"projects": report, "fleet": stats.as_dict()}, indent=2))
         return 0
     for i, part in enumerate(report):
         totals = part["summary"]
@@ -514,6 +518,8 @@ def cmd_retro(args: argparse.Namespace) -> int:
                 print(f"  - {_clean(lesson, 300)}")
         else:
             print("No lessons yet (a lesson needs the same failing check, test or review theme in 2 sessions).")
+    print()
+    print_fleet_stats(stats, "all projects" if not args.project else f"project {args.project}")
     return 0
 
 
@@ -623,10 +629,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project")
     p.add_argument("--limit", type=int, default=20, help="sessions listed per project (newest first)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--stats", action="store_true", help="with --json: {projects: [...], fleet: spend per day, "
+                   "per merged PR, per task and agent, CI cycles per PR, time to merge}")
 
-    from ao_tui import cli_store
+    from ao_tui import cli_budget, cli_store
 
     cli_store.add_parser(sub, common)
+    cli_budget.add_parser(sub, common)
 
     p = add("chat", cmd_chat, "talk to the orchestrator agent")
     p.add_argument("message", nargs="*", help="one message (default: an interactive chat)")

@@ -154,6 +154,20 @@ class UsageLimitsConfig(_Model):
         return value
 
 
+class BudgetConfig(_Model):
+    """Spending caps (see ao_tui/budget.py): per day across sessions, and per session. Unset: no cap."""
+
+    daily_usd: float | None = Field(default=None, ge=0, description="Spend per day (local midnight to midnight).")
+    daily_tokens: int | None = Field(default=None, ge=0, description="Tokens per day.")
+    session_usd: float | None = Field(default=None, ge=0, description="Spend per session, over its whole life.")
+    session_tokens: int | None = Field(default=None, ge=0, description="Tokens per session.")
+    warn_at: float = Field(default=0.8, gt=0, le=1, description="Notify once at this fraction of a cap.")
+
+    @property
+    def empty(self) -> bool:
+        return all(v is None for v in (self.daily_usd, self.daily_tokens, self.session_usd, self.session_tokens))
+
+
 class ProjectConfig(_Model):
     repo: Path = Field(description="Path to the project's git repository.")
     default_branch: str = "main"
@@ -180,6 +194,7 @@ class ProjectConfig(_Model):
         description="When the default branch moves: auto rebases each idle, clean session branch that rebases "
         "cleanly; notify tells you which would; off does nothing.")
     usage_limits: UsageLimitsConfig = UsageLimitsConfig()
+    budget: BudgetConfig = BudgetConfig()
 
     def agent_options(self, name: str | None) -> AgentOptions:
         """The options a session of agent ``name`` runs with: ``agent:`` for the project's own agent,
@@ -296,6 +311,8 @@ class Config(_Model):
     )
     projects: dict[str, ProjectConfig] = Field(default_factory=dict)
     orchestrator: OrchestratorConfig = OrchestratorConfig()
+    budget: BudgetConfig = Field(default_factory=BudgetConfig, description="Caps for the whole fleet; each project "
+                                 "may have its own under its budget: key.")
     store: StoreConfig = StoreConfig()
     tui: TuiConfig = TuiConfig()
     bridges: BridgesConfig = BridgesConfig()

@@ -284,9 +284,11 @@ class Engine:
         live = [s for s in self.sessions(name) if lifecycle.has_live_agent(s.status)]
         if len(live) >= cfg.max_sessions:
             raise AoError(f"project {name} already has {len(live)} live sessions (max_sessions: {cfg.max_sessions})")
+        from ao_tui import budget
         from ao_tui.limit_resume import check_spawn
 
         check_spawn(self, name, agent)  # the agent's account at its usage limit: start after the reset
+        budget.check_spawn(self, name)  # a spent budget: start once it is raised or the human says go on
         task = self.tracker(name).get_task(task_id) if task_id else None
         agent_plugin: Agent = self.plugin("agent", name, agent)
         session_id = self.store.next_session_id(cfg.session_prefix)

@@ -28,6 +28,7 @@ from ao_tui import leader, lifecycle
 from ao_tui.activity.transcript import HUMAN_TOOLS
 from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError
+from ao_tui.budget import BudgetWatch, holds
 from ao_tui.limit_resume import LimitResume, is_continue_key
 from ao_tui.models import Activity, ActivityState, Event, Session, utcnow
 from ao_tui.models import SessionStatus as S
@@ -147,6 +148,7 @@ class EngineLoop:
         #: this loop took up another process's doing.
         self.followed: deque[tuple[str, str, float]] = deque(maxlen=1000)
         self.limits = LimitResume(engine)  # usage limits: waited out, each agent continued once
+        self.budget = BudgetWatch(engine)  # budgets: notified at 80 %, held at 100 %
 
     # -- ownership -------------------------------------------------------------
 
@@ -258,6 +260,7 @@ class EngineLoop:
         self._check_prs(now)
         if self.branches is not None:
             self.branches.tick()
+        self._budget_tick()
         self.limits.tick()
         self.limits.deliver(self.fence, lambda sid: self._fences.pop(sid, None))
         self._deliver_outbox()
@@ -422,6 +425,12 @@ class EngineLoop:
             self._fences.pop(session_id, None)  # the agent took up what was typed
         self.wake()
 
+    def _budget_tick(self) -> None:
+        try:
+            self.budget.tick()
+        except Exception:
+            log.exception("budget check failed")
+
     def fence(self, session_id: str) -> None:
         """Something was just typed into the agent: hold queued messages until it is seen busy."""
         self._fences[session_id] = time.monotonic()
@@ -554,6 +563,8 @@ class EngineLoop:
                 continue
             if is_continue_key(msg.get("key")):
                 continue  # typed by self.limits.deliver, every limited agent at once
+            if msg.get("key") and holds(self.engine, session):
+                continue  # a spent budget: ao's own messages wait (what the human queued does not)
             if not at_prompt(session.activity.state, session.activity.tool) or self._fenced(session):
                 continue
             stale = _superseded(msg.get("key") or "", session)

@@ -196,6 +196,10 @@ class LimitResume:
                 continue
             if not lifecycle.has_live_agent(session.status):
                 continue
+            from ao_tui.budget import holds
+
+            if holds(self.engine, session):
+                continue  # a spent budget: continuing waits until it is raised or the human says go on
             due.append((msg, session))
         if not due:
             return 0

@@ -133,8 +133,19 @@ def main() -> None:
             assert engine.start()
             engine._loop.limits.clock = clock  # noqa: SLF001
             sessions = [engine.spawn(task_id=f"T-{i}") for i in range(1, n + 1)]
-            wait(lambda: len(shown) == n, 480, lambda: f"{n} sessions rate_limited ({len(shown)} so far: "
-                 f"{[(x.id, x.activity.state.value) for x in engine.sessions()]})")
+            def stragglers() -> str:
+                out = []
+                for x in engine.sessions():
+                    if x.id not in shown:
+                        try:
+                            screen = engine.peek(x.id)
+                        except Exception as exc:  # noqa: BLE001
+                            screen = repr(exc)
+                        out.append(f"--- {x.id} {x.activity}\n{screen[-1500:]}")
+                return "\n".join(out)
+
+            wait(lambda: len(shown) == n, 300, lambda: f"{n} sessions rate_limited ({len(shown)} so far)\n"
+                 + stragglers())
             load_limited = os.getloadavg()[0]
             detect = []
             for s in sessions:

@@ -138,6 +138,7 @@ class AoApp(App[None]):
     ) -> None:
         super().__init__()
         self.engine = engine
+        self._budget_asked = ""  # the reached budgets last asked about (asked again only when they change)
         self.terminal_source = terminal_source
         self.clock = clock or _utcnow
         self.start_engine = start_engine
@@ -450,8 +451,42 @@ class AoApp(App[None]):
         self._refresh_focused(reload_work=False)
 
     def _update_status(self) -> None:
-        self._main("#status").show(self.visible_sessions(), self.project_filter, self.engine_state,
-                                                  self.clock())
+        bar = self._main("#status")
+        bar.budget = self._budget_words()
+        bar.show(self.visible_sessions(), self.project_filter, self.engine_state, self.clock())
+
+    def _budget_words(self) -> Any:
+        """The worst budget for the status bar; at a reached cap, ask once whether to go on."""
+        from ao_tui import budget
+        from ao_tui.tui.widgets.status_bar import budget_text
+
+        try:
+            shown = budget.shown_state(self.engine)
+        except Exception:  # noqa: BLE001 - the store busy: no budget words this time
+            return None
+        over = [s for s in shown if s.get("state") == "over"]
+        key = ",".join(sorted(s["scope"] for s in over))
+        if over and key != self._budget_asked:
+            self._budget_asked = key
+            self.call_later(self._ask_go_on, over)
+        return budget_text(shown)
+
+    def _ask_go_on(self, over: list[dict]) -> None:
+        from ao_tui import budget
+
+        body = "\n".join(s["words"] for s in over) + (
+            "\n\nao starts no new sessions and holds its own messages to agents (CI failures, review comments, "
+            "continuing after a usage limit) until the budget is raised in ao.config.yaml or you go on for today. "
+            "What you type is never held.")
+
+        def answered(go: bool | None) -> None:
+            if go:
+                confirmed = budget.go_on(self.engine, now=self.clock())
+                self.notify(f"going on past {len(confirmed)} budget{'s' if len(confirmed) != 1 else ''} for today",
+                            timeout=5)
+                self._update_status()
+
+        self.push_screen(ConfirmScreen("Budget reached", body, "Go on for today"), answered)
 
     def on_session_changed(self, message: SessionChanged) -> None:
         self._pending[message.session.id] = message.session
@@ -717,6 +752,18 @@ class AoApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_stats(self) -> None:
+        """``$``: spend per day, per merged PR, task and agent kind; CI cycles and time to merge; budgets."""
+        from ao_tui import budget
+        from ao_tui.fleet_stats import fleet_stats
+        from ao_tui.tui.screens.stats import StatsScreen
+
+        now = self.clock()
+        stats = fleet_stats(self.engine.store, self.project_filter, now=now)
+        standings = [st.as_dict() for st in budget.standings(self.engine, now)]
+        scope = f"project {self.project_filter}" if self.project_filter else "all projects"
+        self.push_screen(StatsScreen(stats, standings, scope))
 
     def action_new_session(self) -> None:
         projects = list(self.engine.config.projects)

@@ -33,6 +33,7 @@ SCREENS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "diff": (("d",), "app-1"),
     "palette": (("slash", *"#1121"), None),
     "chat": (("c",), None),
+    "stats": (("dollar_sign",), None),
 }
 
 

@@ -105,9 +105,10 @@ def test_retro_shows_costs_and_the_lessons_new_sessions_get(git_repo, tmp_path):
                                 "COST", "ESCALATED"]
     assert lines[2].split() == ["app-3", "T-3", "done", "0", "1", "10m", "15m", "36,000", "$1.50"]
     assert lines[3].split()[-1] == "yes" and lines[4].split()[6] == "1.5h"
-    assert lines[5:] == ["Lessons added to new sessions' rules:",
-                         "  - CI check `pytest` failed in 2 of the last 3 sessions: run it yourself and make it pass "
-                         "before saying READY."]
+    assert lines[5:8] == ["Lessons added to new sessions' rules:",
+                          "  - CI check `pytest` failed in 2 of the last 3 sessions: run it yourself and make it pass "
+                          "before saying READY.", ""]
+    assert lines[8].startswith("Spend, all projects: $")  # the fleet's figures close the report
     data = json.loads(ao("retro", "--json", cwd=git_repo, env_home=home).stdout)
     assert data[0]["summary"]["merged"] == 2 and len(data[0]["sessions"]) == 3
     assert ao("retro", "--project", "nope", cwd=git_repo, env_home=home).returncode == 3

@@ -27,8 +27,8 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
                      "list_page_down", "list_open", "next_tab", "prev_tab", "back", "palette", "palette_alt")),
     ("Act on the session under the cursor", ("input_mode", "leave_input", "attach", "send_message", "approve",
                                              "merge", "request_changes", "kill", "restore", "diff")),
-    ("Everything else", ("new_session", "toggle_chat", "filter_project", "pick_theme", "dismiss_notices", "help",
-                         "quit")),
+    ("Everything else", ("new_session", "toggle_chat", "filter_project", "pick_theme", "stats", "dismiss_notices",
+                         "help", "quit")),
 )
 
 #: Scrolling sideways is no use in these panes: not listed.

@@ -85,8 +85,22 @@ def _right(project: str | None, engine_state: str, clock: str, compact: bool) ->
     return right
 
 
+def budget_text(standings: Sequence[dict]) -> Text:
+    """The worst budget as a few words: ``budget 85%``, ``budget reached``, ``over budget (go on)``."""
+    rank = {"over": 3, "confirmed": 2, "warn": 1}
+    worst = max((s for s in standings if s.get("state") in rank), key=lambda s: (rank[s["state"]], s["fraction"]),
+                default=None)
+    if worst is None:
+        return Text()
+    if worst["state"] == "over":
+        return Text(" budget reached ", style="reverse bold red")
+    if worst["state"] == "confirmed":
+        return Text(f"over budget {worst['fraction']:.0%} (go on)", style="bold yellow")
+    return Text(f"budget {worst['fraction']:.0%}", style="yellow")
+
+
 def status_text(sessions: Sequence[Session], project: str | None, engine_state: str, now: datetime,
-                width: int) -> Text:
+                width: int, budget: Text | None = None) -> Text:
     """The status line for ``width`` columns.
 
     The zone counts shorten (whole titles, short words, one word, glyphs) before the right side
@@ -106,6 +120,8 @@ def status_text(sessions: Sequence[Session], project: str | None, engine_state: 
         if text.cell_len + zones.cell_len + right.cell_len <= width:
             break
     text.append_text(zones)
+    if budget:
+        text.append_text(budget)
     room = width - right.cell_len
     if text.cell_len > room:  # not even the glyphs fit: the counts are cut, not the right side
         text.truncate(max(0, room - 1), overflow="ellipsis")
@@ -120,10 +136,12 @@ class StatusBar(Static):
 
     _last: tuple = ()
 
+    budget: Text | None = None  # the worst budget's words (budget_text), set by the app
+
     def show(self, sessions: Sequence[Session], project: str | None, engine_state: str, now: datetime) -> None:
         self._last = (sessions, project, engine_state, now)
-        self.update(status_text(sessions, project, engine_state, now, self.size.width or self.app.size.width),
-                    layout=False)
+        self.update(status_text(sessions, project, engine_state, now, self.size.width or self.app.size.width,
+                                self.budget), layout=False)
 
     def on_resize(self) -> None:
         if self._last:
