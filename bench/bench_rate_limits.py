@@ -80,6 +80,7 @@ def main() -> None:
         raise SystemExit("the claude CLI is not installed (scripts/setup)")
     reset_at = math.ceil(time.time() / 60) * 60 + 900
     continues: dict[str, list[float]] = {}
+    all_started = threading.Event()
     lock = threading.Lock()
 
     def respond(req: MessagesRequest) -> Reply:
@@ -91,7 +92,7 @@ def main() -> None:
             with lock:
                 continues.setdefault(task, []).append(time.time())
             return text("Back at it.")
-        return usage_limit(reset_at)
+        return usage_limit(reset_at).held_until(all_started)  # the whole fleet hits the limit together
 
     with tempfile.TemporaryDirectory() as tmp, AnthropicServer(respond) as api:
         root = Path(tmp)
@@ -133,6 +134,7 @@ def main() -> None:
             assert engine.start()
             engine._loop.limits.clock = clock  # noqa: SLF001
             sessions = [engine.spawn(task_id=f"T-{i}") for i in range(1, n + 1)]
+            all_started.set()
             def stragglers() -> str:
                 out = []
                 for x in engine.sessions():
