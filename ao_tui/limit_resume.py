@@ -45,6 +45,12 @@ SETTING = "usage_limits"
 CONTINUE = "usage_limit_continue"
 
 
+#: Newer Claude Code (2.1.3xx) continues by itself at the reset: "Usage limit reached · set to continue
+#: automatically at 4:21am", then "Continuing automatically ... · Esc to cancel".
+_RESUMES_ITSELF = re.compile(r"continue automatically|continuing automatically", re.IGNORECASE)
+#: How long after the reset an agent that said it continues by itself is given to do so.
+SELF_RESUME_GRACE = 120.0
+
 #: Claude Code's dialog after a plan's limit ("/rate-limit-options").
 _LIMIT_DIALOG = re.compile(r"Stop and wait for limit to reset|Upgrade your plan", re.IGNORECASE)
 
@@ -149,6 +155,8 @@ class LimitResume:
             cfg = self.engine.project_config(s.project).usage_limits
             if not cfg.on:
                 continue
+            if now < reset.timestamp() + SELF_RESUME_GRACE and self._resumes_itself(s):
+                continue  # the agent continues by itself: ao types only if it has not, after the grace
             key = f"{s.id}:{CONTINUE}:{reset.isoformat()}"
             if not self.store.claim(key, s.id, "usage_limit_reset", "continue", {"until": reset.isoformat()}):
                 continue  # sent before (or being sent): never twice for one reset
@@ -225,6 +233,13 @@ class LimitResume:
 
         with ThreadPoolExecutor(max_workers=min(16, len(due)), thread_name_prefix="ao-continue") as pool:
             return sum(pool.map(one, due))
+
+    def _resumes_itself(self, session: Session) -> bool:
+        try:
+            screen = self.engine.runtime(session).capture(session.runtime_handle)
+        except Exception:  # noqa: BLE001 - no screen: ao continues it
+            return False
+        return bool(_RESUMES_ITSELF.search("\n".join(screen.splitlines()[-30:])))
 
     def clear_dialog(self, session: Session, runtime: Any) -> None:
         """Close the agent's own limit dialog before its continue message is typed.

@@ -22,6 +22,7 @@ import pytest
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
 from ao_tui.errors import AoError
+from ao_tui.limit_resume import SELF_RESUME_GRACE
 from ao_tui.models import ActivityState
 from tests.conftest import claude_bin
 from tests.support.anthropic_server import AnthropicServer, text, usage_limit
@@ -71,11 +72,11 @@ def test_limit_seen_waited_out_and_continued_once(
                     return repr(exc)
 
             # What users see on screen, and ao's reading of it: rate_limited with the reset time.
-            wait_until(lambda: "hit your session limit" in screen(), timeout=40, message=screen)
+            wait_until(lambda: "You've hit your" in screen(), timeout=40, message=screen)
             limited = wait_until(lambda: (x := engine.session(s.id)).activity.state is ActivityState.RATE_LIMITED
                                  and x, timeout=10, message=lambda: f"{engine.session(s.id).activity}\n{screen()}")
             assert limited.activity.until == reset + timedelta(minutes=1), limited.activity
-            assert "session limit" in limited.activity.detail
+            assert limited.activity.detail.startswith("You've hit your")
             assert limited.status.value == "working", "waiting out a limit needs nobody"
             kinds = [e.kind for e in engine.events(s.id)]
             assert "usage_limit" in kinds
@@ -88,7 +89,14 @@ def test_limit_seen_waited_out_and_continued_once(
             # Before the reset nothing is typed; at the reset the continue message, once.
             time.sleep(2.5)  # a loop tick or more
             assert CONTINUE not in user_turns(transcript_of(engine, s))
+            # Newer Claude Code says it continues by itself at the reset ("set to continue automatically"):
+            # ao then gives it SELF_RESUME_GRACE to do so (its own clock is real time here, so it does not).
             clock.now = limited.activity.until.timestamp() + 0.5
+            if "continue automatically" in screen():
+                engine._loop.wake()
+                time.sleep(2.5)
+                assert CONTINUE not in user_turns(transcript_of(engine, s))
+                clock.now += SELF_RESUME_GRACE
             engine._loop.wake()
             wait_until(lambda: "Back at it" in screen(), timeout=20,
                        message=lambda: f"{screen()}\n{engine.store.claims(s.id)}\n{engine.store.pending_messages()}"
