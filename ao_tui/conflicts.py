@@ -87,14 +87,24 @@ class Prediction:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _unquote(name: str) -> str:
-    if len(name) >= 2 and name[0] == '"' and name[-1] == '"':
-        try:
-            return name[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape").encode(
-                "latin-1").decode("utf-8", "replace")
-        except (UnicodeError, ValueError):
-            return name[1:-1]
-    return name
+def parse_merge_tree(out: str) -> tuple[str, list[str], list[tuple[list[str], str, str]]]:
+    """``git merge-tree --write-tree --name-only -z --messages`` output: the tree, the conflicted
+    paths, and each message as (paths, type, text). NUL-separated, so no path is ever quoted."""
+    parts = out.split("\0")
+    tree, i, names = parts[0].strip(), 1, []
+    while i < len(parts) and parts[i]:
+        names.append(parts[i])
+        i += 1
+    i += 1
+    messages = []
+    while i < len(parts) and parts[i].isdigit():
+        count = int(parts[i])
+        paths = parts[i + 1:i + 1 + count]
+        kind = parts[i + 1 + count] if i + 1 + count < len(parts) else ""
+        text = parts[i + 2 + count].strip() if i + 2 + count < len(parts) else ""
+        messages.append((paths, kind, text))
+        i += 3 + count
+    return tree, names, messages
 
 
 def conflict_hunks(text: str) -> list[dict[str, Any]]:
@@ -109,7 +119,7 @@ def conflict_hunks(text: str) -> list[dict[str, Any]]:
         start, ours, theirs, side = i + 1, [], [], "ours"
         i += 1
         while i < len(lines) and not lines[i].startswith(">>>>>>> "):
-            if lines[i].startswith("=======") and side == "ours":
+            if lines[i].startswith("=======") and side in ("ours", "base"):
                 side = "theirs"
             elif lines[i].startswith("||||||| "):
                 side = "base"
@@ -152,19 +162,18 @@ class Predictor:
         both = sorted(self._changed(base, a_sha) & self._changed(base, b_sha))
         if not both:
             return Prediction()
-        merged = git(self.repo, "merge-tree", "--write-tree", "--name-only", "--messages", a_sha, b_sha, ok=(0, 1))
+        merged = git(self.repo, "merge-tree", "--write-tree", "--name-only", "-z", "--messages", a_sha, b_sha,
+                     ok=(0, 1))
         if merged.returncode == 0:
             return Prediction(files=both)
-        head, _, messages = merged.stdout.partition("\n\n")
-        lines = head.splitlines()
-        tree, names = lines[0].strip(), [_unquote(n) for n in lines[1:] if n.strip()]
-        notes = [m for m in messages.splitlines() if m.strip()]
+        tree, names, messages = parse_merge_tree(merged.stdout)
         conflicts = []
         for name in dict.fromkeys(names):
             blob = git(self.repo, "cat-file", "-p", f"{tree}:{name}", ok=(0, 128))
             hunks = conflict_hunks(blob.stdout) if blob.returncode == 0 else []
-            message = next((m for m in notes if name in m and m.startswith("CONFLICT")),
-                           next((m for m in notes if name in m), ""))
+            about = [(kind, text) for paths, kind, text in messages if name in paths]
+            message = next((text for kind, text in about if kind.startswith("CONFLICT")),
+                           about[0][1] if about else "")
             conflicts.append({"path": name, "hunks": hunks, "message": message})
         return Prediction(files=sorted(set(both) | set(names)), conflicts=conflicts)
 

@@ -28,7 +28,7 @@ from ao_tui.conflicts import DEFAULT
 from ao_tui.errors import AoError
 from ao_tui.models import CheckState, Event, ReviewState, Session
 from ao_tui.models import SessionStatus as S
-from ao_tui.rebase import BUSY, CONFLICT, DIRTY, REBASED, SKIPPED, UP_TO_DATE, Rebaser, _sha, is_behind
+from ao_tui.rebase import BUSY, CONFLICT, DIRTY, FAILED, REBASED, SKIPPED, UP_TO_DATE, Rebaser, _sha, is_behind
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -171,6 +171,8 @@ class MergeTrain:
                 return True
             if outcome.state == CONFLICT:
                 return self._leave(session, data, f"rebasing onto {cfg.default_branch} conflicts in {outcome.detail}")
+            if outcome.state == FAILED:
+                return self._leave(session, data, f"could not rebase: {outcome.detail}")
             if outcome.state in (BUSY, DIRTY):
                 return self._wait(row, data, f"waiting to rebase: {outcome.detail}")
             if outcome.state == SKIPPED:

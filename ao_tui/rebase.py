@@ -37,17 +37,28 @@ GIT_TIMEOUT = 120
 IDLE = frozenset({ActivityState.IDLE, ActivityState.WAITING_INPUT, ActivityState.EXITED})
 FINISHED = frozenset({S.MERGED, S.DONE, S.KILLED})
 
-REBASED, CONFLICT, BUSY, DIRTY, UP_TO_DATE, SKIPPED = "rebased", "conflict", "busy", "dirty", "up_to_date", "skipped"
+REBASED, CONFLICT, BUSY, DIRTY, UP_TO_DATE, SKIPPED, FAILED = (
+    "rebased", "conflict", "busy", "dirty", "up_to_date", "skipped", "failed")
 
 
 def backup_ref(session_id: str) -> str:
     return f"refs/ao/backup/{session_id}"
 
 
-def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GIT_EDITOR": "true", "GIT_SEQUENCE_EDITOR": "true", "GIT_TERMINAL_PROMPT": "0"}
+def _git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "GIT_EDITOR": "true", "GIT_SEQUENCE_EDITOR": "true", "GIT_TERMINAL_PROMPT": "0", **(env or {})}
     return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=GIT_TIMEOUT,
-                          env=env, errors="replace")
+                          env=full, errors="replace")
+
+
+def _identity(cwd: Path) -> dict[str, str]:
+    """A committer for the rebased commits when the repository names none (authors are kept)."""
+    env: dict[str, str] = {}
+    if not _git(cwd, "config", "user.name").stdout.strip() and "GIT_COMMITTER_NAME" not in os.environ:
+        env["GIT_COMMITTER_NAME"] = "ao"
+    if not _git(cwd, "config", "user.email").stdout.strip() and "GIT_COMMITTER_EMAIL" not in os.environ:
+        env["GIT_COMMITTER_EMAIL"] = "ao@localhost"
+    return env
 
 
 def _sha(cwd: Path, ref: str) -> str | None:
@@ -122,17 +133,26 @@ class Rebaser:
         if not self.store.start_rebase(session.id, onto, session.branch, str(ws), backup):
             return Outcome(SKIPPED, session.id, f"already tried onto {onto[:10]}")
         _git(ws, "update-ref", "-m", "ao: before rebase", backup_ref(session.id), backup)
-        done = _git(ws, "rebase", "--no-autostash", "--no-verify", onto)
+        done = _git(ws, "rebase", "--no-autostash", "--no-verify", onto, env=_identity(ws))
         if done.returncode != 0:
             files = [f for f in _git(ws, "diff", "--name-only", "--diff-filter=U").stdout.splitlines() if f]
-            abort = _git(ws, "rebase", "--abort")
-            if abort.returncode != 0:
+            abort = _git(ws, "rebase", "--abort") if mid_rebase(ws) else None
+            if abort is not None and abort.returncode != 0:
                 log.warning("aborting the rebase of %s failed: %s", session.id, abort.stderr.strip())
             if _sha(ws, f"refs/heads/{session.branch}") != backup:
                 _git(ws, "reset", "--keep", backup)
             _git(ws, "update-ref", "-d", backup_ref(session.id))
             hunks, predicted = self._hunks(cfg.repo, backup, onto, session.id, cfg.default_branch)
             files = files or predicted
+            if not files:  # git refused for another reason (a hook, an untracked file in the way...)
+                said = [line.strip() for line in (done.stderr or done.stdout).splitlines()
+                        if line.strip() and not line.startswith("hint:")]
+                why = " ".join(said[:4])[:300] or f"git rebase exited {done.returncode}"
+                self.store.finish_rebase(session.id, onto, FAILED, {"error": why})
+                self.store.add_event(Event(session_id=session.id, kind="rebase_failed",
+                                           data={"onto": onto, "reason": why}))
+                self.engine.notify(f"{session.id}: could not rebase {session.branch}", why, session_id=session.id)
+                return Outcome(FAILED, session.id, why, backup)
             self.store.finish_rebase(session.id, onto, CONFLICT, {"files": files})
             self.store.add_event(Event(session_id=session.id, kind="rebase_conflict",
                                        data={"onto": onto, "files": files, "reason": ", ".join(files)}))
@@ -215,4 +235,4 @@ class Rebaser:
         return recovered
 
 
-__all__ = ["DEFAULT", "Outcome", "Rebaser", "backup_ref", "is_behind", "may_rebase", "mid_rebase"]
+__all__ = ["DEFAULT", "FAILED", "Outcome", "Rebaser", "backup_ref", "is_behind", "may_rebase", "mid_rebase"]

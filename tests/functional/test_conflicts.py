@@ -204,8 +204,8 @@ def test_a_rebase_cut_off_by_kill_9_is_undone_on_restart(
         "sys.path[:0] = [os.getcwd()]\n"
         "from ao_tui import rebase\n"
         "real = rebase._git\n"
-        "def git(cwd, *args):\n"
-        "    done = real(cwd, *args)\n"
+        "def git(cwd, *args, **kw):\n"
+        "    done = real(cwd, *args, **kw)\n"
         "    if args[:1] == ('rebase',) and args[1:2] != ('--abort',):\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "    return done\n"
@@ -293,7 +293,7 @@ def test_a_rebase_never_runs_under_a_working_agent_nor_over_uncommitted_changes(
 ) -> None:
     from ao_tui.config import parse_config
     from ao_tui.models import Session
-    from ao_tui.rebase import BUSY, DIRTY, REBASED, Rebaser
+    from ao_tui.rebase import BUSY, DIRTY, FAILED, REBASED, Rebaser
 
     _repo_with_app(git_repo)
     config = parse_config(json.dumps({"projects": {"demo": {"repo": str(git_repo), "notifiers": []}}}),
@@ -313,6 +313,14 @@ def test_a_rebase_never_runs_under_a_working_agent_nor_over_uncommitted_changes(
     assert git(ws, "rev-parse", "HEAD") == before and (ws / "NOTES.md").read_text() == "edited, not committed\n"
     assert engine.store.rebases("s-1") == [], "nothing journaled: nothing started"
     git(ws, "checkout", "--", "NOTES.md")
+    # An untracked file main would overwrite: git refuses; that is a failure to report, not a conflict.
+    (ws / "MAIN.md").write_text("mine, untracked\n")
+    refused = rebaser.rebase("s-1", onto)
+    assert refused.state == FAILED and "untracked" in refused.detail
+    assert git(ws, "rev-parse", "HEAD") == before and (ws / "MAIN.md").read_text() == "mine, untracked\n"
+    assert not mid_rebase(ws) and [r["state"] for r in engine.store.rebases("s-1")] == ["failed"]
+    (ws / "MAIN.md").unlink()
+    onto = _commit(git_repo, "MORE.md", "more\n", "main moves again")
     outcome = rebaser.rebase("s-1", onto)
     assert outcome.state == REBASED and _contains(git_repo, onto, "ao/s-1")
     assert git(git_repo, "rev-parse", backup_ref("s-1")) == before
