@@ -150,7 +150,10 @@ class ClaudeCodeAgent(Agent):
         validate_session_id(spec.session_id)
         if spec.events_file is not None:
             self.install_hooks(spec)
-        trust_workspace(self.claude_json_path(spec), spec.workspace)
+        # Claude Code 2.1.3xx asks about trust for the repository a worktree belongs to (2.1.197: the
+        # worktree itself): both are marked, or an agent in default mode stops at the trust dialog.
+        repository = _repository_root(spec.workspace)
+        trust_workspace(self.claude_json_path(spec), spec.workspace, *([repository] if repository else []))
         _exclude_from_git(spec.workspace, [".claude/settings.local.json", ".ao/"])
 
     def install_hooks(self, spec: LaunchSpec) -> Path:
@@ -294,6 +297,19 @@ def _current_branch(workspace: Path) -> str | None:
     return out.stdout.strip() or None
 
 
+def _repository_root(workspace: Path) -> Path | None:
+    """The main working tree of the repository ``workspace`` is a worktree of (None if not one)."""
+    try:
+        out = subprocess.run(["git", "-C", str(workspace), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    common = Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
+    if common is None or common.name != ".git" or common.parent == Path(workspace).absolute():
+        return None
+    return common.parent
+
+
 def _exclude_from_git(workspace: Path, patterns: list[str]) -> None:
     """Keep ao's files out of the agent's commits via the repo's info/exclude."""
     try:
@@ -373,8 +389,9 @@ def merge_hooks(settings_path: Path, command: str, events: tuple[str, ...] = HOO
     return True
 
 
-def trust_workspace(claude_json: Path, workspace: Path, attempts: int = 40) -> None:
-    """Mark ``workspace`` trusted in Claude Code's ``.claude.json``, keeping every other key.
+def trust_workspace(claude_json: Path, workspace: Path, *more: Path, attempts: int = 40) -> None:
+    """Mark ``workspace`` (and ``more`` directories) trusted in Claude Code's ``.claude.json``,
+    keeping every other key.
 
     Claude Code rewrites that file itself (a running agent does, at start and
     after each turn), and not atomically: caught mid-write it is empty or cut
@@ -383,7 +400,7 @@ def trust_workspace(claude_json: Path, workspace: Path, attempts: int = 40) -> N
     again. Our own write is atomic, and is retried if the file changed between
     our read and our write.
     """
-    paths = {str(Path(workspace).absolute()), str(Path(workspace).resolve())}
+    paths = {str(p) for folder in (workspace, *more) for p in (Path(folder).absolute(), Path(folder).resolve())}
     last_error: AoError | None = None
     for _ in range(attempts):
         stamp = _stamp(claude_json)

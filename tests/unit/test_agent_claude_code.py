@@ -278,6 +278,21 @@ def test_trust_uses_home_from_the_spec_env_and_creates_the_file(agent, tmp_path,
     assert not (home / ".claude.json").exists()
 
 
+def test_a_worktree_and_its_repository_are_both_trusted(agent, git_repo, tmp_path, home) -> None:
+    """Claude Code 2.1.3xx asks about the repository a worktree belongs to, 2.1.197 about the worktree."""
+    import subprocess
+
+    worktree = tmp_path / "workspaces" / "app-1"
+    subprocess.run(["git", "-C", str(git_repo), "worktree", "add", "-q", "-b", "ao/app-1", str(worktree)], check=True)
+    agent.prepare_workspace(make_spec(worktree))
+    projects = json.loads((home / ".claude.json").read_text())["projects"]
+    assert projects[str(worktree.resolve())]["hasTrustDialogAccepted"] is True
+    assert projects[str(git_repo.resolve())]["hasTrustDialogAccepted"] is True
+    agent.prepare_workspace(make_spec(tmp_path / "plain"))  # not a repository: only itself
+    assert set(json.loads((home / ".claude.json").read_text())["projects"]) == {
+        str(worktree.resolve()), str(git_repo.resolve()), str((tmp_path / "plain").resolve())}
+
+
 def test_ao_files_are_excluded_from_the_agents_commits(agent, git_repo, home) -> None:
     agent.prepare_workspace(make_spec(git_repo))
     exclude = (git_repo / ".git" / "info" / "exclude").read_text().splitlines()
@@ -398,3 +413,11 @@ def test_claude_version_is_read_once_per_build(tmp_path: Path) -> None:
     stand_in.write_text(f'#!/bin/sh\necho y >> {calls}\necho "2.1.250 (Claude Code)"\n')
     stand_in.chmod(0o755)
     assert claude_version(str(stand_in)) is None and "y" not in calls.read_text(), "never run"
+
+
+def test_the_permission_mode_is_always_passed_so_newer_claude_code_never_starts_in_auto_mode(agent, tmp_path, home) -> None:
+    """Claude Code 2.1.3xx started without --permission-mode runs "auto mode" (a classifier approves
+    edits): ao passes the configured mode, "default" when none is set, on launch and on restore."""
+    spec = make_spec(tmp_path / "ws", permission_mode=None)
+    assert flag(agent.launch_argv(spec), "--permission-mode") == "default"
+    assert flag(agent.restore_argv(spec), "--permission-mode") == "default"
