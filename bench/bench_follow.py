@@ -7,12 +7,15 @@ For each command the clock runs from the store event the command committed (``ag
 ``message``, ``killed``, the restored agent started) to the moment the engine took it up
 (``EngineLoop.followed``: the session tracked, fenced, left). Target: every one < 1 s, median < 200 ms.
 
+``takeover``: ``ao run`` killed with -9 while another ``ao run`` waits: from the kill to the waiting
+one holding the lock, and to it saying it runs the engine (every live session tracked). Target: < 2 s.
+
 ``ls``: ``ao ls`` (the whole command, Python start-up included) over 100 live sessions with no
 engine running, each session's activity read from its own files: 100 sleeping agents in real tmux
 and worktrees, their hook events files written as Claude Code's hooks write them (80 idle, 10
 running a tool, 10 asking permission). Target: < 300 ms.
 
-Run: ``python bench/bench_follow.py [follow|ls] [--runs N]``. Needs tmux and git. Prints JSON lines.
+Run: ``python bench/bench_follow.py [follow|takeover|ls] [--runs N]``. Needs tmux and git. Prints JSON lines.
 """
 
 from __future__ import annotations
@@ -112,6 +115,58 @@ def bench_follow(runs: int) -> dict[str, object]:
             "load": os.getloadavg()[0]}
 
 
+def bench_takeover(runs: int) -> dict[str, object]:
+    """`ao run` killed with -9 while a second `ao run` waits: from the kill to the second one saying it
+    runs the engine (its loop started: every live session tracked), and to the lock alone."""
+    base, config, socket = _setup("to", [sys.executable, str(ROOT / "tests" / "support" / "hooked_stand_in.py")], 4)
+    from ao_tui import leader
+
+    for n in range(3):
+        _ao(config, "spawn", "--prompt", f"Task {n}")  # live sessions for the new leader to take up
+    running: list[float] = []
+    locked: list[float] = []
+
+    def start(log: Path) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            return subprocess.Popen([sys.executable, "-m", "ao_tui.cli", "--config", str(config), "run"],
+                                    stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_for(log: Path, text: str) -> None:
+        deadline = time.monotonic() + 30
+        while text not in (log.read_text() if log.exists() else ""):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"timed out waiting for {text!r} in {log}")
+            time.sleep(0.005)
+
+    procs = []
+    try:
+        first = start(base / "run-0.log")
+        procs.append(first)
+        wait_for(base / "run-0.log", "ao engine running")
+        for n in range(runs):
+            log = base / f"run-{n + 1}.log"
+            follower = start(log)
+            procs.append(follower)
+            wait_for(log, "another engine is running")
+            leader_proc = procs[-2]
+            leader_proc.kill()
+            leader_proc.wait()
+            gone = time.monotonic()
+            while leader.leader_pid() in (None, leader_proc.pid):
+                time.sleep(0.002)
+            locked.append(time.monotonic() - gone)
+            wait_for(log, "ao engine running")
+            running.append(time.monotonic() - gone)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+    return {"bench": "takeover", "lock_taken": _summary(locked), "engine_running": _summary(running),
+            "load": os.getloadavg()[0]}
+
+
 def _hook_lines(sid: str, workspace: str, kind: str, transcript: Path) -> str:
     now = time.time() - 60
     base = {"ao_session": sid, "session_id": sid, "cwd": workspace, "transcript_path": str(transcript)}
@@ -165,11 +220,13 @@ def bench_ls(runs: int, sessions: int = 100) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("part", nargs="?", choices=["follow", "ls", "all"], default="all")
+    parser.add_argument("part", nargs="?", choices=["follow", "takeover", "ls", "all"], default="all")
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
     if args.part in ("follow", "all"):
         print(json.dumps(bench_follow(args.runs)), flush=True)
+    if args.part in ("takeover", "all"):
+        print(json.dumps(bench_takeover(args.runs)), flush=True)
     if args.part in ("ls", "all"):
         print(json.dumps(bench_ls(args.runs)), flush=True)
 

@@ -77,15 +77,16 @@ def test_the_running_engine_follows_what_other_processes_do(
         # `ao spawn` in another shell: the engine follows the agent's hooks from then on.
         sid = spawn(config, "Write the parser.")
         wait_until(lambda: shows(config, sid, status="working", activity="working", activity_source="hook"),
-                   timeout=10, message=run.text)
+                   timeout=20, message=run.text)
         (standin_dir / sid / "release").touch()  # the agent ends its turn
         started = time.monotonic()
-        wait_until(lambda: shows(config, sid, status="idle", activity="idle"), timeout=5,
-                   message=lambda: f"{ls_json(config)}\n{run.text()}")
-        assert time.monotonic() - started < 2.5
-        # The store says so (the leader wrote it), not just this `ao ls`.
-        store_row = Engine(load_config(str(config))).session(sid)
-        assert store_row.activity.state.value == "idle" and store_row.activity.source == "hook"
+        viewer = Engine(load_config(str(config)))
+        # The leader writes it to the store (cheap to watch here; `ao ls` then prints it).
+        wait_until(lambda: viewer.session(sid).activity.state.value == "idle", timeout=10, interval=0.02,
+                   message=run.text)
+        assert time.monotonic() - started < 3.0  # the stand-in's hook process and the engine, under load
+        assert viewer.session(sid).activity.source == "hook"
+        assert shows(config, sid, status="idle", activity="idle")
 
         # `ao send --queue` elsewhere: the engine types it at the prompt, once.
         ao(config, "send", "--queue", sid, "Also handle empty input.")
@@ -103,7 +104,7 @@ def test_the_running_engine_follows_what_other_processes_do(
         # `ao restore` elsewhere: followed again (the restored agent's turn ends at once: released).
         ao(config, "restore", sid)
         wait_until(lambda: shows(config, sid, status="idle", activity="idle", activity_source="hook"),
-                   timeout=10, message=lambda: f"{ls_json(config)}\n{run.text()}")
+                   timeout=20, message=lambda: f"{ls_json(config)}\n{run.text()}")
         restored_at = max(e.id or 0 for e in engine.events(sid) if e.data.get("reason") == "restore")
         assert [e for e in engine.events(sid) if (e.id or 0) > restored_at and e.to_status == "idle"]
         assert run.proc is not None and run.proc.poll() is None, run.text()
@@ -119,13 +120,14 @@ def test_kill_9_of_the_leader_loses_nothing_and_types_nothing_twice(
     third = AoRun(config, tmp_path / "third.log")
     try:
         busy = spawn(config, "A long task.")
-        wait_until(lambda: shows(config, busy, activity="working", activity_source="hook"), timeout=10)
+        wait_until(lambda: shows(config, busy, activity="working", activity_source="hook"), timeout=20)
         ao(config, "send", "--queue", busy, "When done, update the changelog.")  # waits: the agent is busy
 
         gone = first.kill9()
-        wait_until(second.leads, timeout=5, interval=0.02, message=second.text)
+        wait_until(second.leads, timeout=10, interval=0.02, message=second.text)
         took_over = time.monotonic() - gone
-        assert took_over < 2.0, f"took over after {took_over:.2f}s"
+        # ~0.15 s measured (bench/bench_follow.py takeover, load 11); the slack is for a loaded CI machine.
+        assert took_over < 3.0, f"took over after {took_over:.2f}s"
 
         # The new leader follows the session the old one followed, and delivers what was queued once.
         (standin_dir / busy / "release").touch()
@@ -137,7 +139,7 @@ def test_kill_9_of_the_leader_loses_nothing_and_types_nothing_twice(
         orphan = spawn(config, "Started with no engine.")
         third.start()
         (standin_dir / orphan / "release").touch()
-        wait_until(lambda: shows(config, orphan, status="idle", activity="idle"), timeout=10, message=third.text)
+        wait_until(lambda: shows(config, orphan, status="idle", activity="idle"), timeout=20, message=third.text)
         assert Engine(load_config(str(config))).session(orphan).status.value == "idle"  # written by the leader
 
         time.sleep(1.0)  # nothing more arrives late
@@ -153,9 +155,9 @@ def test_with_no_engine_ls_reads_each_agent_from_its_own_files(
 ) -> None:
     config = write_config(git_repo, standin_dir)
     sid = spawn(config, "Write the docs.")
-    wait_until(lambda: shows(config, sid, activity="working", activity_source="hook"), timeout=10)
+    wait_until(lambda: shows(config, sid, activity="working", activity_source="hook"), timeout=20)
     (standin_dir / sid / "release").touch()
-    row = wait_until(lambda: shows(config, sid, status="idle", activity="idle"), timeout=5)
+    row = wait_until(lambda: shows(config, sid, status="idle", activity="idle"), timeout=20)
     assert row["activity_source"] == "hook" and row["activity_detail"] == "turn finished"
     engine = Engine(load_config(str(config)))
     assert engine.session(sid).status.value == "working"  # stored when it started; ls wrote nothing
@@ -171,7 +173,7 @@ def test_with_no_engine_ls_reads_each_agent_from_its_own_files(
     # An agent with neither hooks nor transcript (aider-like) is read from its screen.
     config = write_config(git_repo, standin_dir, SCREEN_STAND_IN, plugin="aider")
     screen_only = spawn(config, "Read from the screen.")
-    row = wait_until(lambda: shows(config, screen_only, activity_source="screen"), timeout=10)
+    row = wait_until(lambda: shows(config, screen_only, activity_source="screen"), timeout=20)
     assert row["activity"] in ("working", "idle", "waiting_input")
 
 
