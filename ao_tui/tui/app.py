@@ -98,6 +98,16 @@ def _conflicts_of(engine: Any, session_id: str) -> list[dict[str, Any]]:
     return [o.as_dict(default) for o in overlaps_for(engine.store, session_id, session.project)]
 
 
+def _train_of(engine: Any, session_id: str) -> dict[str, Any] | None:
+    """Where the session is on its project's merge train, if it is on one."""
+    session = engine.session(session_id)
+    rows = engine.store.train(session.project)
+    for n, row in enumerate(rows, 1):
+        if row["session_id"] == session_id:
+            return {"position": n, "of": len(rows), "state": row["state"], "reason": row["data"].get("reason", "")}
+    return None
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -657,12 +667,13 @@ class AoApp(App[None]):
     def _load_work(self, session_id: str, key: str) -> None:
         info = WorkInfo()
         try:
+            info.train = _train_of(self.engine, session_id)  # from the store: shown even without a workspace
+            info.conflicts = _conflicts_of(self.engine, session_id)
             if not work_visible(self.engine.session(session_id)):
                 raise AoError("no workspace (yet)")
             # From the workspace, or from the repository once the session is retired (workspace gone).
             info.commits = self.engine.commits(session_id, limit=10)
             info.files = self.engine.changed_files(session_id)
-            info.conflicts = _conflicts_of(self.engine, session_id)
         except AoError as exc:
             info.error = str(exc)
         except Exception as exc:

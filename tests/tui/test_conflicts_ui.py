@@ -99,6 +99,10 @@ async def test_marked_ready_prs_go_on_the_merge_train_with_M(fleet_engine, make_
         await wait_until(pilot, lambda: [r["session_id"] for r in fleet_engine.store.train()] == ["app-2"],
                          timeout=10, what="app-2 on the train")
         await wait_until(pilot, lambda: not app.session_list.marked, timeout=5, what="the marks cleared")
+        app.jump_to("app-2")
+        await settle(pilot)
+        await wait_until(pilot, lambda: "train    1 of 1 · queued" in app.detail.text(), timeout=10,
+                         what="its place on the train in the detail")
 
 
 def test_snapshot_merge_train_dialog(fleet_engine, make_app, snap_compare) -> None:

@@ -38,6 +38,7 @@ class WorkInfo:
     files: list = field(default_factory=list)  # ao_tui.engine.ChangedFile
     error: str = ""
     conflicts: list = field(default_factory=list)  # ao_tui.conflicts.Overlap.as_dict(), conflicts first
+    train: dict | None = None  # its place on a merge train: {"position", "of", "state", "reason"}
 
 
 def _heading(title: str) -> Text:
@@ -99,6 +100,10 @@ def render_detail(
         out.append(_kv("review", Text(f"{REVIEW_GLYPHS[pr.review]} {REVIEW_WORDS[pr.review]}", style=review_style)))
         if pr.has_conflicts:
             out.append(_kv("merge", Text("has conflicts", style="red")))
+        if work is not None and work.train:
+            t = work.train
+            line = f"{t['position']} of {t['of']} · {t['state']}" + (f" · {t['reason']}" if t.get("reason") else "")
+            out.append(_kv("train", Text(clean(line), style="red" if t["state"] == "left" else "")))
         for check in pr.checks:
             row = Text("  ")
             row.append(f"{CI_GLYPHS[check.state]} ", style=CHECK_STYLES[check.state])
