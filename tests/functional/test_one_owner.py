@@ -259,3 +259,33 @@ def test_the_leader_hears_only_its_own_user(tmp_path: Path) -> None:
     finally:
         listener.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_following_control_room_takes_over_from_a_killed_engine(
+    config: Path, ao_home: Path, standin_dir: Path, tmp_path: Path, tmux_socket: str
+) -> None:
+    from tests.functional.test_tui_in_tmux import Terminal
+
+    run = AoRun(config, tmp_path / "run.log").start()
+    term = Terminal(f"{tmux_socket}-person")
+    env = {"AO_HOME": str(ao_home), "AO_TMUX_SOCKET": tmux_socket, "TERM": "xterm-256color",
+           "AO_STANDIN_DIR": str(standin_dir), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    try:
+        sid = spawn(config, "A long task.")
+        term.start([sys.executable, "-m", "ao_tui.tui", "--config", str(config)], env, 140, 40)
+        wait_until(lambda: "engine following" in term.screen() and sid in term.screen(), timeout=30,
+                   message=term.screen)
+        gone = run.kill9()
+        wait_until(lambda: "engine running" in term.screen(), timeout=10, interval=0.02, message=term.screen)
+        assert time.monotonic() - gone < 3.0
+        viewer = Engine(load_config(str(config)))
+        ao(config, "send", "--queue", sid, "Then update the changelog.")
+        (standin_dir / sid / "release").touch()
+        got = wait_until(lambda: received(standin_dir, sid), timeout=15, message=term.screen)
+        assert got == [{"text": "Then update the changelog.", "busy": False}]
+        wait_until(lambda: viewer.session(sid).status.value == "idle", timeout=10, message=term.screen)
+        time.sleep(1.0)
+        assert received(standin_dir, sid) == got
+    finally:
+        run.stop()
+        term.kill()
