@@ -192,12 +192,9 @@ class ChangeListener:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        old = os.umask(0o177)
-        try:
-            with _address(self.path) as address:
-                sock.bind(address)
-        finally:
-            os.umask(old)
+        with _address(self.path) as address:
+            sock.bind(address)
+        # (No umask dance: it is process-wide. Before this chmod the sender check below refuses others.)
         os.chmod(self.path, 0o600)
         sock.setblocking(False)
         self._sock = sock
