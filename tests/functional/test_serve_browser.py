@@ -36,6 +36,26 @@ def browser() -> Iterator[Chromium]:
         yield chromium
 
 
+ZONES = ("Needs you", "Ready to merge", "Failing", "In review", "Working", "Done")
+
+
+def zone_rows(text: str, zone: str) -> str:
+    """The rows listed under a zone's header (up to the next zone's)."""
+    match = re.search(rf"─ {zone} \d+ ─", text)
+    if match is None:
+        return ""
+    rest = text[match.end():]
+    ends = [m.start() for z in ZONES if z != zone for m in [re.search(rf"─ {z} \d+ ─", rest)] if m]
+    return rest[: min(ends)] if ends else rest
+
+
+async def wait_in_zone(page: Page, session_id: str, zone: str, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not re.search(rf"\b{session_id}\b", zone_rows(page.text(), zone)):
+        assert asyncio.get_running_loop().time() < deadline, f"{session_id} never under {zone}:\n{page.text()}"
+        await asyncio.sleep(0.1)
+
+
 def row_of(text: str, pattern: str) -> str | None:
     match = re.search(pattern, text)
     return match.group(1) if match else None
@@ -74,13 +94,12 @@ async def test_phone_and_desktop_jump_approve_and_merge(demo_served: Served, bro
         await page.type("A")
         await page.wait_for_text(f"Approve {target}?")
         await page.type("y")
-        await page.wait_for_text("Ready to merge 1")
+        await wait_in_zone(page, target, "Ready to merge")
         await page.type("M")
         await page.wait_for_text(f"Merge {target}?")
         await page.screenshot(tmp_path / "phone-merge.png")
         await page.type("y")
-        done = await page.wait_for_text("Done 1", 30)
-        assert re.search(rf"{target}\b", done.split("Done 1")[1]), done
+        await wait_in_zone(page, target, "Done")
 
         # The same browser on a desktop: the wide layout, the merged session under Done.
         await page.set_size(1280, 800)
@@ -88,7 +107,7 @@ async def test_phone_and_desktop_jump_approve_and_merge(demo_served: Served, bro
         await asyncio.sleep(0.5)
         assert page.screen.columns > 120
         await page.screenshot(tmp_path / "desktop.png")
-        assert re.search(rf"{target}\b", page.text().split("Done")[1]), page.text()
+        await wait_in_zone(page, target, "Done", timeout=10)
     finally:
         await page.close()
 
