@@ -107,3 +107,21 @@ def test_a_direct_message_asks_the_orchestrator_and_the_asker_confirms(
     assert bridge.counters.strangers == 1
     assert len(api.main_requests) == 2  # the stranger's message never reached the model
     assert slack.errors == []
+
+
+def test_long_replies_fit_slack_blocks_and_a_flood_is_answered_once(
+        engine: Engine, slack: FakeSlack, api: AnthropicServer, bridge) -> None:  # noqa: ANN001, F811
+    api.script.on_prompt("essay", text("\n".join(f"line {n}: <b>*{n}*</b> " + "x" * 90 for n in range(60))))
+    slack.dm(ME, "write an essay")
+    slack.message_with("line 59:", channel=f"D{ME}")
+    parts = [m for m in slack.sent if "line " in m["text"]]
+    assert len(parts) == 3 and all(len(m["blocks"][0]["text"]["text"]) <= 3000 for m in parts)
+    assert "<b>*0*</b>" in parts[0]["text"]  # as typed
+    slack.dm(ME, "/deploy prod")
+    slack.message_with("Unknown command /deploy.", channel=f"D{ME}")
+    for n in range(12):
+        slack.dm(FRIEND, f"/help {n}")
+    slack.message_with("Too many messages", channel=FRIEND)  # to the person, in their DM
+    wait(lambda: bridge.counters.rate_limited == 12 - 8)  # rate_limit: 8 a minute by default
+    assert sum("Too many messages" in m["text"] for m in slack.sent) == 1
+    assert slack.errors == []
