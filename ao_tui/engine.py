@@ -59,6 +59,7 @@ INSTALL_HINTS = {
     "claude-code": "npm install -g @anthropic-ai/claude-code",
     "aider": "python -m pip install aider-install && aider-install",
     "codex": "npm install -g @openai/codex",
+    "gemini": "npm install -g @google/gemini-cli",
 }
 
 
@@ -458,7 +459,7 @@ class Engine:
         session = self._live(session_id)
         if self._loop is not None:
             self._loop.fence(session_id)  # queued reaction messages wait for this turn
-        self.runtime(session).send_text(session.runtime_handle, text, submit=True)
+        self.agent(session).submit(self.runtime(session), session.runtime_handle, text)
         self.store.add_event(Event(session_id=session_id, kind="message", data={"from": "human", "chars": len(text)}))
 
     def queue_message(self, session_id: str, text: str, key: str | None = None) -> int | None:

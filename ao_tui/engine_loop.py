@@ -576,7 +576,7 @@ class EngineLoop:
             self.store.mark_attempted(msg["id"])
             self.fence(session.id)
             try:
-                self.engine.runtime(session).send_text(session.runtime_handle, msg["text"], submit=True)
+                self.engine.agent(session).submit(self.engine.runtime(session), session.runtime_handle, msg["text"])
             except Exception as exc:
                 log.warning("delivery to %s failed: %s", session.id, exc)
                 self._fences.pop(session.id, None)

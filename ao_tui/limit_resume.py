@@ -219,7 +219,7 @@ class LimitResume:
             try:
                 runtime = self.engine.runtime(session)
                 self.clear_dialog(session, runtime)
-                runtime.send_text(session.runtime_handle, msg["text"], submit=True)
+                self.engine.agent(session).submit(runtime, session.runtime_handle, msg["text"])
             except Exception as exc:  # noqa: BLE001 - tried again on the next tick
                 log.warning("continuing %s failed: %s", session.id, exc)
                 unfence(session.id)

@@ -84,6 +84,25 @@ def _first_line(text: object, limit: int = 160) -> str:
     return ""
 
 
+#: Gemini CLI's hook events (0.61) and the Claude Code events that mean the same.
+GEMINI_EVENTS = {"BeforeAgent": "UserPromptSubmit", "BeforeTool": "PreToolUse", "AfterTool": "PostToolUse",
+                 "AfterAgent": "Stop", "PreCompress": "PreCompact"}
+
+
+def gemini_as_claude(event: dict[str, Any]) -> dict[str, Any]:
+    """A Gemini CLI hook event in Claude Code's words (others unchanged): its final answer is
+    ``prompt_response``, its permission prompt a ``ToolPermission`` notification."""
+    name = event.get("event") or event.get("hook_event_name")
+    if name in GEMINI_EVENTS:
+        event = {**event, "event": GEMINI_EVENTS[name]}
+        # (its ``prompt_response`` repeats streamed pieces in 0.61: the last words come from its chat)
+    elif name == "Notification" and event.get("notification_type") == "ToolPermission":
+        details = event.get("details") if isinstance(event.get("details"), dict) else {}
+        what = details.get("command") or details.get("title") or event.get("message") or "a tool"
+        event = {**event, "notification_type": "permission_prompt", "message": f"permission: {what}"}
+    return event
+
+
 class ActivityDetector:
     def __init__(
         self,
@@ -120,11 +139,13 @@ class ActivityDetector:
         self._pending_state: ActivityState | None = None
         self._last_text = ""
         self._task = ""  # the prompt being worked on: the detail of plain "working"
+        self._stop: Evidence | None = None  # the evidence of the last Stop hook
 
     # -- inputs ----------------------------------------------------------------
 
     def on_hook(self, event: dict[str, Any]) -> None:
-        """One line of the hook events file."""
+        """One line of the hook events file (Claude Code's and Codex's names; Gemini CLI's are translated)."""
+        event = gemini_as_claude(event)
         name = event.get("event") or event.get("hook_event_name") or ""
         at = event.get("at")
         at = float(at) if isinstance(at, (int, float)) else self.clock()
@@ -174,7 +195,8 @@ class ActivityDetector:
             text = event.get("last_assistant_message")
             if isinstance(text, str) and text.strip():
                 self._last_text = text
-            return self._turn_over(self._last_text, at)
+            self._stop = self._turn_over(self._last_text, at)
+            return self._stop
         if name == "StopFailure":
             text = event.get("last_assistant_message")
             detail = _first_line(text, 300) or str(event.get("error") or "API error")
@@ -192,6 +214,9 @@ class ActivityDetector:
     def on_transcript(self, state: TranscriptState) -> None:
         self.has_transcript = True
         if state.last_text:
+            if state.last_text != self._last_text and self.hook is not None and self.hook is self._stop:
+                # The turn's last words arrived after its Stop hook (Gemini CLI's come from its chat only).
+                self.hook = self._stop = self._turn_over(state.last_text, self.hook.at)
             self._last_text = state.last_text
         verdict, detail, tool = state.verdict()
         if verdict == S.UNKNOWN:

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ao_tui.activity.codex_rollout import ROLLOUT_TYPES, apply_rollout_record
+from ao_tui.activity.gemini_chat import apply_gemini_record, is_gemini_record
 from ao_tui.activity.pricing import cost_usd
 from ao_tui.activity.tail import LineTail, TruncatedLine
 from ao_tui.models import ActivityState, Usage
@@ -39,7 +40,7 @@ READ_BATCH = 4 << 20
 #: What makes an old line worth parsing in the usage pass. (GitLab merge request
 #: links are found in the state tail and in new lines, not in the old prefix:
 #: one more full scan of the file is not worth it.)
-_PREFIX_NEEDLES = (b'"usage"', b"/pull/", b'"token_count"')
+_PREFIX_NEEDLES = (b'"usage"', b"/pull/", b'"token_count"', b'"tokens"')
 
 PR_URL = re.compile(r"https?://[^\s\"'<>()\[\]`]+?/(?:pull|merge_requests)/\d+")
 _TOOL_USE_ID = re.compile(rb'"tool_use_id"\s*:\s*"([^"\\]+)"')
@@ -291,6 +292,9 @@ class TranscriptParser:
         if rtype in ROLLOUT_TYPES:  # a Codex CLI rollout, not a Claude Code transcript
             apply_rollout_record(self, record, parse_time(record.get("timestamp")), state_too=state_too)
             return
+        if is_gemini_record(record):  # a Gemini CLI saved chat
+            apply_gemini_record(self, record, state_too=state_too)
+            return
         sidechain = bool(record.get("isSidechain"))
         if sidechain:
             st.sidechain_records += 1
@@ -472,6 +476,10 @@ class TranscriptParser:
         """Replace the running totals with ones the agent keeps itself (Codex's token_count)."""
         self._totals[:] = [i, o, cw, cr, cost_usd(model, i, o, cw, cr)]
         self._usage_dirty = True
+
+    def add_totals_for(self, model: str, i: int, o: int, cw: int, cr: int) -> None:
+        """Add one response's usage counted by the agent itself (Gemini CLI's per-message tokens)."""
+        self._add_usage((model, i, o, cw, cr), 1)
 
     def add_totals(self, delta: list[float]) -> None:
         """Add usage counted elsewhere (a subagent's file)."""

@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from ao_tui.models import ActivityState
 from ao_tui.slots.base import Plugin
+from ao_tui.slots.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,10 @@ class Agent(Plugin):
     def launch_notice(self, executable: str) -> str | None:
         """Something the user should hear once before this agent runs (e.g. an untested version)."""
         return None
+
+    def submit(self, runtime: Runtime, handle: str, text: str) -> None:
+        """Type ``text`` into the agent and submit it (agents with paste quirks override this)."""
+        runtime.send_text(handle, text, submit=True)
 
     def model_trailer(self, model: str) -> str:
         """The git trailer every agent commit carries."""
