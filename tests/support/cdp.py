@@ -64,7 +64,12 @@ class Chromium:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        shutil.rmtree(self.profile, ignore_errors=True)
+        # Chromium's helper processes may still be writing into the profile for a moment.
+        for _ in range(20):
+            shutil.rmtree(self.profile, ignore_errors=True)
+            if not self.profile.exists():
+                break
+            time.sleep(0.1)
 
     def __enter__(self) -> Chromium:
         return self
