@@ -168,6 +168,51 @@ class BudgetConfig(_Model):
         return all(v is None for v in (self.daily_usd, self.daily_tokens, self.session_usd, self.session_tokens))
 
 
+LOCAL_HOST = "local"
+#: An ``ssh:`` target: ``user@host``, ``host``, optionally ``:port``; nothing ssh could read as an option.
+SSH_TARGET = r"^(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9][A-Za-z0-9.-]*(?::\d{1,5})?$"
+_HOST_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+
+
+class HostConfig(_Model):
+    """One machine sessions may run on (``hosts:``); the local machine is always there as ``local``."""
+
+    name: str = Field(pattern=_HOST_NAME, description="How projects and `ao spawn --host` name it.")
+    kind: str = Field(default="ssh", description="The host plugin: ssh (or local for the entry named local).")
+    ssh: str | None = Field(default=None, description="user@host or user@host:port; identity, jump hosts and "
+                            "known hosts come from your OpenSSH config.")
+    ssh_config: str | None = Field(default=None, description="An OpenSSH client config file to use instead of "
+                                   "~/.ssh/config.")
+    max_sessions: int = Field(default=10, ge=1, le=500)
+    labels: list[str] = Field(default_factory=list, description="Projects may pick hosts by label (`label:gpu`).")
+    state_dir: str = Field(default="~/.ao-host", description="Where ao keeps its clone, worktrees and tmux "
+                           "socket on that host.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("name") == LOCAL_HOST and "kind" not in value:
+            return {**value, "kind": "local"}
+        return value
+
+    @model_validator(mode="after")
+    def _target(self) -> HostConfig:
+        import re
+
+        if self.kind == "ssh" and not self.ssh:
+            raise ValueError(f"host {self.name}: an ssh host needs ssh: user@host[:port]")
+        if self.ssh is not None and not re.match(SSH_TARGET, self.ssh):
+            raise ValueError(f"not an SSH target: {self.ssh!r} (use user@host or user@host:port)")
+        if self.kind == "local" and self.name != LOCAL_HOST:
+            raise ValueError("only the host named local is this machine")
+        return self
+
+    def plugin_options(self) -> dict[str, Any]:
+        """The options its host plugin receives."""
+        return self.model_dump(exclude={"kind"}, exclude_none=True) if self.kind != "local" else \
+            self.model_dump(include={"name", "max_sessions", "labels", "state_dir"})
+
+
 class ProjectConfig(_Model):
     repo: Path = Field(description="Path to the project's git repository.")
     default_branch: str = "main"
@@ -195,6 +240,10 @@ class ProjectConfig(_Model):
         "cleanly; notify tells you which would; off does nothing.")
     usage_limits: UsageLimitsConfig = UsageLimitsConfig()
     budget: BudgetConfig = BudgetConfig()
+    hosts: list[str] = Field(
+        default_factory=lambda: [LOCAL_HOST],
+        description="Where this project's sessions may run: host names, or label:NAME for every host with "
+        "that label. Placement picks the allowed host with room and the fewest live sessions.")
 
     def agent_options(self, name: str | None) -> AgentOptions:
         """The options a session of agent ``name`` runs with: ``agent:`` for the project's own agent,
@@ -316,6 +365,8 @@ class Config(_Model):
     store: StoreConfig = StoreConfig()
     tui: TuiConfig = TuiConfig()
     bridges: BridgesConfig = BridgesConfig()
+    hosts: list[HostConfig] = Field(default_factory=list, description="Machines sessions may run on beside this "
+                                    "one (always there as `local`).")
     path: SkipJsonSchema[Path | None] = Field(default=None, exclude=True)
 
     @field_validator("projects")
@@ -324,6 +375,23 @@ class Config(_Model):
         for name in value:
             validate_prefix(name) if name else None
         return value
+
+    def all_hosts(self) -> dict[str, HostConfig]:
+        """Every host by name, ``local`` first (configured or not)."""
+        found = {LOCAL_HOST: HostConfig(name=LOCAL_HOST, kind="local")}
+        found.update({h.name: h for h in self.hosts})
+        return found
+
+    def hosts_of(self, project: ProjectConfig) -> list[str]:
+        """The hosts a project's sessions may run on, by name, in config order."""
+        known = self.all_hosts()
+        names: list[str] = []
+        for entry in project.hosts:
+            if entry.startswith("label:"):
+                names += [h.name for h in known.values() if entry[6:] in h.labels and h.name not in names]
+            elif entry not in names:
+                names.append(entry)
+        return names
 
     def project(self, name: str | None = None) -> tuple[str, ProjectConfig]:
         from ao_tui.errors import NotFound
@@ -453,11 +521,32 @@ def parse_config(text: str, source: str = CONFIG_NAME, base_dir: Path | None = N
     except ValidationError as exc:
         _raise_invalid(exc, source, lines)
     config.path = Path(source)
+    _check_hosts(config, source, lines)
     root = base_dir or Path(source).resolve().parent
     for project in config.projects.values():
         if not project.repo.is_absolute():
             project.repo = (root / project.repo).resolve()
     return config
+
+
+def _check_hosts(config: Config, source: str, lines: dict[tuple[Any, ...], int]) -> None:
+    """Host names are unique; a project names only hosts (or labels) the config has."""
+    seen: set[str] = set()
+    for i, host in enumerate(config.hosts):
+        if host.name in seen:
+            raise ConfigError(source, nearest_line(lines, ("hosts", i, "name")), f"hosts.{i}.name",
+                              f"host {host.name!r} is named twice")
+        seen.add(host.name)
+    known = config.all_hosts()
+    labels = {label for h in known.values() for label in h.labels}
+    for name, project in config.projects.items():
+        for i, entry in enumerate(project.hosts):
+            bad = (entry[6:] not in labels) if entry.startswith("label:") else entry not in known
+            if bad:
+                what = f"no host has the label {entry[6:]!r}" if entry.startswith("label:") else \
+                    f"unknown host {entry!r}; known: {', '.join(known)}"
+                raise ConfigError(source, nearest_line(lines, ("projects", name, "hosts", i)),
+                                  f"projects.{name}.hosts.{i}", what)
 
 
 def _whole_text(value: Any, at: tuple[Any, ...], source: str, lines: dict[tuple[Any, ...], int]) -> Any:
@@ -526,6 +615,7 @@ def check_projects(config: Config) -> None:
     repository does not exist, naming the line."""
     if config.path is None:
         return
+    check_hosts(config)
     text = config.path.read_text(encoding="utf-8")
     lines = line_index(yaml.compose(text)) if text.strip() else {}
     from ao_tui.registry import available
@@ -562,6 +652,19 @@ def check_projects(config: Config) -> None:
                 f"projects.{name}.repo",
                 f"{project.repo} is not a git repository",
             )
+
+
+def check_hosts(config: Config) -> None:
+    """Refuse a host whose kind no installed host plugin provides, naming the line."""
+    from ao_tui.registry import available
+
+    installed = available()["host"]
+    for i, host in enumerate(config.hosts):
+        if host.kind not in installed:
+            text = config.path.read_text(encoding="utf-8") if config.path else ""
+            lines = line_index(yaml.compose(text)) if text.strip() else {}
+            raise ConfigError(str(config.path), nearest_line(lines, ("hosts", i, "kind")), f"hosts.{i}.kind",
+                              f"unknown host kind {host.kind!r}; installed: {', '.join(sorted(installed))}")
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The eight plugin slots. Each module holds one interface.
+"""The nine plugin slots. Each module holds one interface.
 
 Plugins meet the core only through these classes. Implementations register
 under the entry-point group ``ao_tui.plugins`` as ``"<slot>.<name>"``.
@@ -8,7 +8,7 @@ from importlib import import_module
 
 from ao_tui.slots.base import Plugin, PluginContext, PluginOptions
 
-SLOTS = ("runtime", "agent", "workspace", "tracker", "scm", "notifier", "terminal", "reactions")
+SLOTS = ("runtime", "agent", "workspace", "tracker", "scm", "notifier", "terminal", "reactions", "host")
 
 #: Each slot's interface as ``module:class`` (imported when asked for, so start-up stays light).
 INTERFACES = {
@@ -20,6 +20,7 @@ INTERFACES = {
     "notifier": "ao_tui.slots.notifier:Notifier",
     "terminal": "ao_tui.slots.terminal:Terminal",
     "reactions": "ao_tui.slots.reactions:Reaction",
+    "host": "ao_tui.slots.host:Host",
 }
 
 

@@ -172,7 +172,7 @@ def ssh_hosts() -> Iterator[list[SSHHost]]:
         for host in hosts:
             host.start()  # a test may have stopped it: clean the remote side through it
             host.run(f"tmux -S {host.remote_dir}/tmux.sock kill-server 2>/dev/null; rm -rf {host.remote_dir}")
-            subprocess.run(["ssh", "-F", str(host.ssh_config), "-O", "exit", host.alias], capture_output=True)
+            host.kill_connections()  # ends the masters ao opened (ControlPersist would keep them for minutes)
             host.stop()
         shutil.rmtree(base, ignore_errors=True)
 
