@@ -376,6 +376,11 @@ class Config(_Model):
             validate_prefix(name) if name else None
         return value
 
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _no_hosts(cls, value: Any) -> Any:
+        return [] if value is None else value  # `hosts:` with every entry commented out
+
     def all_hosts(self) -> dict[str, HostConfig]:
         """Every host by name, ``local`` first (configured or not)."""
         found = {LOCAL_HOST: HostConfig(name=LOCAL_HOST, kind="local")}

@@ -57,7 +57,8 @@ def test_unknown_plugin_is_named(git_repo, tmp_path):
 def test_plugins_lists_every_slot(tmp_path):
     out = ao("plugins", cwd=tmp_path, env_home=tmp_path / "home")
     lines = {line.split()[0]: line for line in out.stdout.splitlines()}
-    assert set(lines) == {"runtime", "agent", "workspace", "tracker", "scm", "notifier", "terminal", "reactions"}
+    assert set(lines) == {"runtime", "agent", "workspace", "tracker", "scm", "notifier", "terminal", "reactions", "host"}
+    assert "local" in lines["host"] and "ssh" in lines["host"]
     assert "claude-code" in lines["agent"]
 
 

@@ -97,8 +97,9 @@ def test_the_schema_lists_every_installed_plugins_options(capsys: pytest.Capture
     assert {"$ref": "#/$defs/notifier.webhook"} in notifiers["anyOf"]
     assert {"claude-code", "aider", "codex"} <= set(defs["AgentOptions"]["properties"]["plugin"]["enum"])
     for slot, plugins in registry.available().items():
-        if slot in ("agent", "reactions"):
-            continue  # agent options are the config's `agent:` section; reactions take the event's settings
+        if slot in ("agent", "reactions", "host"):
+            continue  # agent options are the config's `agent:` section; reactions take the event's settings;
+            # a host's are its `hosts:` entry (HostConfig)
         for name in plugins:
             assert f"{slot}.{name}" in defs, f"{slot}.{name} has no schema"
 
