@@ -1,7 +1,7 @@
 """Activity detection figures: latency, idle cost, large transcripts.
 
     python bench/bench_activity.py            # everything (about a minute)
-    python bench/bench_activity.py latency    # or: codex, idle, engine, busy, parse, hook
+    python bench/bench_activity.py latency    # or: codex, gemini, idle, engine, busy, parse, hook
 
 Prints figures; it is not a test and asserts nothing. docs/benchmarks.md
 records the figures measured on the project's machine.
@@ -148,6 +148,22 @@ def codex_hook_record(sid: str, going_busy: bool, t: float) -> dict:
     return {"ao_session": sid, "at": t, "event": payload["hook_event_name"], **payload}
 
 
+def gemini_chat_record(going_busy: bool, n: int, t: float) -> dict:
+    """Lines shaped as Gemini CLI 0.61.0 saves them (tests/fixtures/events/gemini/0.61.0/chat.jsonl)."""
+    return {"id": f"g{n}", "timestamp": iso(t), "type": "gemini", "content": "Done.", "model": "gemini-2.5-pro",
+            "tokens": {"input": 12000, "output": 20, "cached": 0, "thoughts": 0, "tool": 0, "total": 12020}}
+
+
+def gemini_hook_record(sid: str, going_busy: bool, t: float) -> dict:
+    """What ao's hook script appends for a Gemini CLI hook payload (tests/fixtures/events/gemini/0.61.0/hooks.jsonl)."""
+    payload = {"session_id": "a9807798-79ff-4a5c-9a1f-0c0d1e2f3a4b", "transcript_path": "/x/chat.jsonl", "cwd": "/w"}
+    if going_busy:
+        payload.update(hook_event_name="BeforeAgent", prompt="go")
+    else:
+        payload.update(hook_event_name="AfterAgent", prompt="go", prompt_response="Done.", stop_hook_active=False)
+    return {"ao_session": sid, "at": t, "event": payload["hook_event_name"], **payload}
+
+
 def bench_agent_latency(agent: str = "codex", appends: int = 200, sessions: int = 50) -> dict[str, float]:
     """Like ``bench_latency`` with the lines one agent writes: its hook payloads and its own session file."""
     base = Path(tempfile.mkdtemp(prefix=f"ao-bench-{agent}-"))
@@ -188,8 +204,12 @@ def bench_agent_latency(agent: str = "codex", appends: int = 200, sessions: int 
         going_busy = not busy[sid]
         target = ActivityState.WORKING if going_busy else ActivityState.IDLE
         now = time.time()
-        rec = codex_hook_record(sid, going_busy, now) if kind == "hooks" else codex_rollout_record(going_busy, n, now)
-        path = ev if kind == "hooks" else tr
+        if agent == "gemini":  # its chat decides no state: only its hooks are timed
+            rec = gemini_hook_record(sid, going_busy, now)
+            kind, path = "hooks", ev
+        else:
+            rec = codex_hook_record(sid, going_busy, now) if kind == "hooks" else codex_rollout_record(going_busy, n, now)
+            path = ev if kind == "hooks" else tr
         with lock:
             waiting[sid] = (target, time.perf_counter())
         with open(path, "a") as f:
@@ -201,8 +221,12 @@ def bench_agent_latency(agent: str = "codex", appends: int = 200, sessions: int 
         busy[sid] = going_busy
         time.sleep(rng.uniform(0.005, 0.03))
     mon.stop()
+    if agent == "gemini":  # every session was fed hook lines
+        results["hooks"] += results.pop("rollout")
     out = {}
     for kind, values in results.items():
+        if not values:
+            continue
         ms = [v * 1000 for v in values]
         out[f"{kind}_p50_ms"] = statistics.median(ms)
         out[f"{kind}_p99_ms"] = pct(ms, 99)
@@ -511,13 +535,16 @@ def bench_hook(runs: int = 20) -> dict[str, float]:
 
 
 def main() -> None:
-    which = sys.argv[1:] or ["latency", "codex", "idle", "engine", "busy", "parse", "hook"]
+    which = sys.argv[1:] or ["latency", "codex", "gemini", "idle", "engine", "busy", "parse", "hook"]
     print(f"# bench_activity  python {sys.version.split()[0]}  cpus={os.cpu_count()}  load={os.getloadavg()[0]:.2f}")
     if "latency" in which:
         print("latency (append -> on_update), 100 tracked sessions:", json.dumps(bench_latency(), default=round))
     if "codex" in which:
         print("codex (its hook payloads, its rollout lines -> on_update), 50 sessions:",
               json.dumps(bench_agent_latency("codex"), default=round))
+    if "gemini" in which:
+        print("gemini (its hook payloads -> on_update), 50 sessions:",
+              json.dumps(bench_agent_latency("gemini"), default=round))
     if "idle" in which:
         print("idle, 100 sessions, 10 s:", json.dumps(bench_idle()))
     if "engine" in which:
