@@ -123,6 +123,10 @@ def cmd_recover(args: argparse.Namespace) -> int:
         aside = restore_backup(path, Path(args.from_backup), known_schema=_known_schema(),
                                label="damaged" if problem else "replaced")
         print(f"restored {args.from_backup}" + (f"; the previous store is kept at {aside}" if aside else ""))
+    elif not path.exists() and newest_good_backup(path, _known_schema())[0] is not None:
+        found, _ = newest_good_backup(path, _known_schema())
+        restore_backup(path, found.path, known_schema=_known_schema())
+        print(f"no store at {path}: restored the backup of {found.taken_at:%Y-%m-%d %H:%M} UTC")
     elif problem:
         print(f"the store {path} is damaged: {problem}")
         found, passed = newest_good_backup(path, _known_schema())

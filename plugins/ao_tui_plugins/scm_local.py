@@ -538,6 +538,8 @@ class LocalSCM(SCM):
             thread = self._runs.get(run_key)
             if thread is not None and thread.is_alive():
                 return
+            for key in [k for k, t in self._runs.items() if not t.is_alive()]:
+                del self._runs[key]  # finished runs: a long-running engine must not keep one per commit
             directory = self.ci_dir(repo, sha)
             directory.mkdir(parents=True, exist_ok=True)
             fd = os.open(directory / "run.lock", os.O_RDWR | os.O_CREAT, 0o600)

@@ -721,3 +721,16 @@ def test_publish_rebased_pushes_with_a_lease_never_a_plain_force(fake_github: Fa
         scm.publish_rebased(git_repo, git_repo, "ao/s-1", after)
     assert "could not push rebased ao/s-1" in str(info.value) and "\n" not in str(info.value)
     assert git(bare, "rev-parse", "refs/heads/ao/s-1") == theirs
+
+
+def test_a_pr_lost_by_the_store_is_found_again_by_its_branch(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    """`ao store recover` asks the SCM for a branch's PR: the open one, else a closed or merged one."""
+    scm = make_scm(fake_github, tmp_path)
+    opened = open_branch(fake_github, scm, branch="ao/s-4")
+    found = scm.find_pr(Path("."), Path("."), "ao/s-4")
+    assert found is not None and found.number == opened.number and found.state == "open"
+    assert scm.find_pr(Path("."), Path("."), "ao/never-pushed") is None
+    fresh = make_scm(fake_github, tmp_path)  # a new process: nothing cached
+    scm.merge(Path("."), opened)
+    merged = fresh.find_pr(Path("."), Path("."), "ao/s-4")
+    assert merged is not None and merged.number == opened.number and merged.state == "merged"

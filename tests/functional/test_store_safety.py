@@ -173,6 +173,14 @@ def test_recover_rebuilds_from_the_newest_backup_and_what_exists(
     assert "hook events" in recovered["from"]
     assert Store(path).get_session(s2.id).prompt == "Second task, after the backup."
 
+    # The store gone altogether (deleted, a new machine with the state dir copied without it).
+    for f in ao_home.glob("ao.sqlite3*"):
+        if "damaged" not in f.name:
+            f.unlink()
+    done = ao("--config", config, "store", "recover")
+    assert done.returncode == 0 and "no store at" in done.stdout and "restored the backup" in done.stdout, done
+    assert {r["id"] for r in json.loads(ao("--config", config, "ls", "--json").stdout)} == {s1.id, s2.id}
+
     # Running it again finds nothing new.
     again = ao("--config", config, "store", "recover")
     assert again.returncode == 0 and "adopted" not in again.stdout, again
