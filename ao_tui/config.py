@@ -301,6 +301,12 @@ class OrchestratorConfig(_Model):
     allow_without_confirmation: list[Literal["merge", "kill", "spawn_many", "restore", "approve"]] = Field(default_factory=list)
     autopilot_max_sessions: int = Field(default=3, ge=0)
     drift_check_minutes: int = Field(default=0, ge=0, description="0 disables periodic mid-session checks.")
+    escalation: bool = Field(default=False, description="Agents' questions and stuck agents go to the orchestrator "
+                             "first (needs ANTHROPIC_API_KEY); false: straight to you.")
+    may_answer: list[str] = Field(
+        default_factory=lambda: ["naming", "file_layout", "which_helper", "retry_flaky_check"],
+        description="Question categories the orchestrator answers itself; everything else comes to you with "
+        "its recommendation.")
 
 
 class StoreConfig(_Model):

@@ -149,6 +149,7 @@ class EngineLoop:
         self.followed: deque[tuple[str, str, float]] = deque(maxlen=1000)
         self.limits = LimitResume(engine)  # usage limits: waited out, each agent continued once
         self.budget = BudgetWatch(engine)  # budgets: notified at 80 %, held at 100 %
+        self._escalator: Any = None  # questions to the orchestrator first (_escalation)
 
     # -- ownership -------------------------------------------------------------
 
@@ -415,8 +416,11 @@ class EngineLoop:
         self.limits.on_activity(updated)  # before anyone is told: the limit is on record when they look
         self.engine._changed(updated)
         if activity.state in (ActivityState.WAITING_PERMISSION, ActivityState.WAITING_INPUT):
-            self._trigger("agent_needs_input", updated, f"{session_id}:needs_input:{activity.since.isoformat()}",
-                          {"detail": activity.detail})
+            key = f"{session_id}:needs_input:{activity.since.isoformat()}"
+            # A question (never a permission prompt) goes to the orchestrator first, when the chain is on.
+            if not (activity.state is ActivityState.WAITING_INPUT
+                    and self._escalation().consider(updated, "question", activity.detail, key)):
+                self._trigger("agent_needs_input", updated, key, {"detail": activity.detail})
         elif activity.state is ActivityState.EXITED and not already_exited:
             self._trigger("agent_exited", updated, f"{session_id}:exited:{activity.since.isoformat()}", {})
         if activity.state in AT_PROMPT:
@@ -424,6 +428,19 @@ class EngineLoop:
         elif activity.state is not ActivityState.UNKNOWN:
             self._fences.pop(session_id, None)  # the agent took up what was typed
         self.wake()
+
+    def _escalation(self) -> Any:
+        """The orchestrator's first look at questions (ao_tui/orchestrator/escalation.py), made on first use."""
+        if self._escalator is None:
+            from ao_tui.orchestrator.escalation import Escalation
+
+            def to_human(session: Session, kind: str, data: dict[str, Any]) -> None:
+                event = "agent_stuck" if kind == "stuck" else "agent_needs_input"
+                key = f"{session.id}:{'stuck' if kind == 'stuck' else 'needs_input'}:{session.activity.since.isoformat()}"
+                self._trigger(event, self.engine.session(session.id), key, data)
+
+            self._escalator = Escalation(self.engine, to_human)
+        return self._escalator
 
     def _budget_tick(self) -> None:
         try:
@@ -547,7 +564,9 @@ class EngineLoop:
             if updated.status is not S.STUCK:
                 continue
             self.engine._changed(updated)
-            self._trigger("agent_stuck", updated, f"{s.id}:stuck:{s.activity.since.isoformat()}", {"reason": reason})
+            key = f"{s.id}:stuck:{s.activity.since.isoformat()}"
+            if not self._escalation().consider(updated, "stuck", f"{reason}; last words: {s.last_message[-500:]}", key):
+                self._trigger("agent_stuck", updated, key, {"reason": reason})
 
     # -- delivering messages -----------------------------------------------------
 

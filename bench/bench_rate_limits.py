@@ -104,7 +104,10 @@ def main() -> None:
         (repo / "backlog.yaml").write_text(backlog)
         subprocess.run(["git", "-C", str(repo), "add", "backlog.yaml"], check=True)
         subprocess.run(["git", "-C", str(repo), "commit", "-qm", "backlog"], check=True)
-        env = claude_env(root / "home", [], api.url, inherit=False, plan=True)
+        # Every workspace trusted up front: twenty Claude Codes starting at once rewrite ~/.claude.json
+        # with their own copy and drop trust entries ao adds meanwhile (seen: 3 of 20 at the trust dialog).
+        workspaces = [root / "ao-home" / "workspaces" / "bench" / f"b-{i}" for i in range(1, n + 1)]
+        env = claude_env(root / "home", workspaces, api.url, inherit=False, plan=True)
         os.environ.update(env)
         os.environ.pop("ANTHROPIC_API_KEY", None)
         agent_env = {k: v for k, v in env.items() if k != "CLAUDE_CODE_OAUTH_TOKEN"}

@@ -764,6 +764,23 @@ class AoApp(App[None]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_undo_answer(self) -> None:
+        """``U``: take back the orchestrator's last answer to the focused agent."""
+        from ao_tui.errors import AoError
+        from ao_tui.orchestrator.escalation import undo_answer
+
+        session = self.focused_session()
+        if session is None:
+            return
+        try:
+            done = undo_answer(self.engine, session.id)
+        except AoError as exc:
+            self.notify(str(exc), severity="warning", timeout=5)
+            return
+        self.notify(f"{session.id}: the orchestrator's answer is undone ({done}); the question is yours",
+                    timeout=8)
+        self._refresh_focused(reload_work=False)
+
     def action_stats(self) -> None:
         """``$``: spend per day, per merged PR, task and agent kind; CI cycles and time to merge; budgets."""
         from ao_tui import budget

@@ -31,6 +31,8 @@ APP_BINDINGS: list[Binding] = [
     Binding("c", "toggle_chat", "Chat", id="toggle_chat", tooltip="Show or hide the orchestrator chat"),
     Binding("p", "filter_project", "Project", id="filter_project", tooltip="Show one project's sessions"),
     Binding("t", "pick_theme", "Theme", id="pick_theme", tooltip="Pick a colour theme"),
+    Binding("U", "undo_answer", "Undo answer", id="undo_answer", show=False,
+            tooltip="Undo the orchestrator's last answer to this agent (the question comes back to you)"),
     Binding("dollar_sign", "stats", "Stats", id="stats", show=False,
             tooltip="Fleet stats: spend per day, PR, task and agent; CI cycles, time to merge; budgets"),
     Binding("right_square_bracket", "next_tab", "Next pane", id="next_tab", tooltip="Next pane (tab when narrow)"),

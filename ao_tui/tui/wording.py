@@ -276,6 +276,23 @@ def usage_limit_line(session: Session, now: datetime) -> str:
     return f"usage limit · continues in {countdown(left)} ({when})"
 
 
+def event_summary(kind: str, data: dict) -> tuple[str, str] | None:
+    """History lines for the autonomy events: (what happened, the detail), or None for the plain form."""
+    if kind == "answered_by_orchestrator":
+        return f"answered by the orchestrator: {data.get('answer', '')}", f"{data.get('reason', '')} · U undoes"
+    if kind == "orchestrator_recommends":
+        return f"orchestrator recommends: {data.get('recommendation') or '-'}", str(data.get("reason", ""))
+    if kind == "orchestrator_answer_undone":
+        return "orchestrator's answer undone", str(data.get("answer", ""))
+    if kind == "usage_limit":
+        return f"usage limit: {data.get('message', '')}", str(data.get("note", ""))
+    if kind == "usage_limit_reset":
+        return "usage limit lifted: ao continued the agent", ""
+    if kind in ("budget_warn", "budget_over"):
+        return ("budget reached" if kind == "budget_over" else "budget warning"), str(data.get("words", ""))
+    return None
+
+
 def humanize(text: str) -> str:
     """Engine identifiers inside a line of engine text (a history reason, an event name) in words.
 

@@ -7,7 +7,7 @@ from ao_tui.config import BudgetConfig
 from ao_tui.models import Usage
 from ao_tui.tui.app import AoApp
 from tests.tui.fleet import fixed_clock
-from tests.tui.helpers import screen_text, wait_until
+from tests.tui.helpers import notifications, screen_text, wait_until
 
 
 async def test_stats_screen_shows_spend_per_day_pr_task_and_agent(make_app):
@@ -50,3 +50,24 @@ async def test_reached_budget_shows_in_the_status_bar_and_asks_once_to_go_on(fle
         await wait_until(pilot, lambda: "over budget" in screen_text(app).splitlines()[0],
                          what=lambda: screen_text(app).splitlines()[0])
         assert "Budget reached" not in screen_text(app), "asked once"
+
+
+async def test_orchestrator_answer_is_in_the_history_and_u_undoes_it(make_app, fleet_engine):
+    from ao_tui.models import Event
+
+    key = "app-1:orchestrator_answer:x"
+    fleet_engine.queue_message("app-1", "YAML, as the project's other configs.", key=key)
+    fleet_engine.store.add_event(Event(session_id="app-1", kind="answered_by_orchestrator", data={
+        "question": "YAML or TOML?", "answer": "YAML, as the project's other configs.", "category": "naming",
+        "reason": "CLAUDE.md: configs are YAML", "key": key}))
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        app.jump_to("app-1")
+        await wait_until(pilot, lambda: "answered by the orchestrator: YAML, as the project's other configs."
+                         in app.detail.text(), what=lambda: app.detail.text())  # the session's history
+        await pilot.press("U")
+        await wait_until(pilot, lambda: any("the orchestrator's answer is undone" in n for n in notifications(app)),
+                         what=lambda: str(notifications(app)))
+        assert fleet_engine.store.pending_messages("app-1") == [], "dropped before it was typed"
+        assert [e.kind for e in fleet_engine.events("app-1")][-1] == "orchestrator_answer_undone"

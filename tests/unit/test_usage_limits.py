@@ -107,8 +107,8 @@ class Clock:
 
 
 def _engine(ao_store, repo: Path, extra: str = "") -> Engine:
-    text = (f"projects:\n  demo:\n    repo: {repo}\n    session_prefix: dm\n    agent:\n      env:\n"
-            f"        CLAUDE_CONFIG_DIR: /accounts/one\n" + extra)
+    text = (f"projects:\n  demo:\n    repo: {repo}\n    session_prefix: dm\n    agent:\n      command: [\"true\"]\n"
+            f"      env:\n        CLAUDE_CONFIG_DIR: /accounts/one\n" + extra)
     return Engine(parse_config(text, "ao.config.yaml"), store=ao_store)
 
 
@@ -167,22 +167,23 @@ def test_off_per_project_sends_nothing(ao_store, git_repo) -> None:
 
 def test_spawns_pause_for_the_limited_account_only(ao_store, git_repo, monkeypatch) -> None:
     engine = _engine(ao_store, git_repo)
-    clock = Clock(AT)
+    now = datetime.now(UTC).replace(microsecond=0)
+    clock = Clock(now)
     limits = LimitResume(engine, clock=clock)
-    reset = AT + timedelta(hours=1)
-    limits.on_activity(_limited(engine, "dm-1", AT, reset, "You've hit your session limit · resets 4:20am (UTC)"))
+    reset = now + timedelta(hours=1)
+    limits.on_activity(_limited(engine, "dm-1", now, reset, "You've hit your session limit · resets in an hour"))
     with pytest.raises(AoError, match="usage limit until"):
-        check_spawn(engine, "demo", now=AT.timestamp())
+        check_spawn(engine, "demo", now=now.timestamp())
     with pytest.raises(AoError, match="usage limit until"):
         engine.spawn("demo", prompt="anything")  # the real time is before the reset too
     # Another account (another config dir) is not limited.
     other = Engine(parse_config(f"projects:\n  other:\n    repo: {git_repo}\n    agent:\n      env:\n"
                                 f"        CLAUDE_CONFIG_DIR: /accounts/two\n", "ao.config.yaml"), store=ao_store)
-    check_spawn(other, "other", now=AT.timestamp())
+    check_spawn(other, "other", now=now.timestamp())
     # After the reset (by the loop's clock) the account takes sessions again.
     clock.now = reset.timestamp() + 1
     limits.tick()
-    check_spawn(engine, "demo", now=AT.timestamp())
+    check_spawn(engine, "demo", now=now.timestamp())
 
 
 def test_config_rejects_a_bad_default_wait(git_repo) -> None:

@@ -26,7 +26,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Move around", ("list_up", "list_down", "row_1", "list_first", "list_last", "list_page_up",
                      "list_page_down", "list_open", "next_tab", "prev_tab", "back", "palette", "palette_alt")),
     ("Act on the session under the cursor", ("input_mode", "leave_input", "attach", "send_message", "approve",
-                                             "merge", "request_changes", "kill", "restore", "diff")),
+                                             "merge", "request_changes", "kill", "restore", "diff", "undo_answer")),
     ("Everything else", ("new_session", "toggle_chat", "filter_project", "pick_theme", "stats", "dismiss_notices",
                          "help", "quit")),
 )

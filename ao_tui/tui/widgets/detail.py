@@ -19,7 +19,9 @@ from ao_tui.models import CheckState, Event, ReviewState, Session
 from ao_tui.tui.glyphs import CI_GLYPHS, REVIEW_GLYPHS
 from ao_tui.tui.text import ago, clean, clean_block, compact
 from ao_tui.tui.widgets.session_list import activity_text
-from ao_tui.tui.wording import CI_WORDS, REVIEW_WORDS, event_kind, humanize, status_since, status_words
+from ao_tui.tui.wording import (
+    CI_WORDS, REVIEW_WORDS, event_kind, event_summary, humanize, status_since, status_words,
+)
 
 CHECK_STYLES = {
     CheckState.PASSED: "green",
@@ -175,6 +177,10 @@ def render_detail(
                 reason = ev.data.get("reason")
                 if reason:
                     row.append(f"  {humanize(clean(str(reason)))}", style="dim")
+            elif (summary := event_summary(ev.kind, ev.data)) is not None:
+                row.append(clean(summary[0]))
+                if summary[1]:
+                    row.append(f"  {clean(summary[1])}", style="dim")
             else:
                 row.append(event_kind(clean(ev.kind)))
                 extra = ev.data.get("reason") or ev.data.get("action") or ev.data.get("event") or ""
