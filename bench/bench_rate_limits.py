@@ -10,8 +10,9 @@ Figures:
 - ``detect_ms``: from the synthetic limit record appearing in the agent's transcript (the record's
   own timestamp, written by the CLI on this machine's clock) to the session showing ``rate_limited`` in the store (what ``ao ls``
   and the control room read). Target: under 1 s.
-- ``resume_s``: from the reset to each agent's continue request reaching the API. Target: all
-  within 5 s, and each agent's continue message sent exactly once (``continues`` per session).
+- ``typed_s``: from the reset to each continue message typed into its agent (ao's part);
+  ``resume_s``: to each agent's continue request reaching the API (ao's part plus the CLI's).
+  Target: all within 5 s, and each agent's continue message sent exactly once (``continues`` per session).
 
 Run: ``python bench/bench_rate_limits.py [--sessions 20]``. Needs tmux, git and the claude CLI
 (``scripts/setup`` puts it in .tools/). Prints one JSON line.
@@ -174,11 +175,15 @@ def main() -> None:
             wait(lambda: len(continues) == n, 60, f"{n} continues ({len(continues)} so far)")
             time.sleep(5)  # and nothing more
             resume = sorted(v[0] - moved for v in continues.values())
+            typed = sorted(e.at.timestamp() - moved for s in sessions for e in engine.events(s.id)
+                           if e.kind == "message" and ":usage_limit_continue:" in str(e.data.get("key")))
             result = {
                 "sessions": n,
                 "detect_ms_median": round(statistics.median(detect), 1),
                 "detect_ms_max": round(max(detect), 1),
-                "resume_s_first": round(resume[0], 2),
+                "typed_s_first": round(typed[0], 2),  # ao's part: the continue typed into the agent
+                "typed_s_last": round(typed[-1], 2),
+                "resume_s_first": round(resume[0], 2),  # and the agent's request reaching the API
                 "resume_s_last": round(resume[-1], 2),
                 "continues_per_session": sorted({len(v) for v in continues.values()}),
                 "spawn_while_limited": "refused" if refused else "allowed",
