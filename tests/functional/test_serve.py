@@ -197,3 +197,13 @@ def test_an_address_other_machines_reach_needs_public(ao_home: Path, project_con
         "ao-tui: --host 0.0.0.0 opens the control room to other machines: add --public "
         "(the token is needed all the same; put TLS in front, see the README)"]
     assert not (ao_home / "serve.token").exists()
+
+
+def test_a_taken_port_or_a_bad_one_is_one_line(ao_home: Path, project_config: Path, served: Served) -> None:
+    taken = served.url.rsplit(":", 1)[1].strip("/")
+    for port, says in ((taken, f"ao-tui: cannot listen on 127.0.0.1:{taken}: "), ("0", "ao-tui: --port 0: a port is 1-65535")):
+        result = subprocess.run([*AO_TUI, "--serve", "--port", port, "--config", str(project_config)],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 2
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith(says), line

@@ -19,8 +19,8 @@ from ao_tui.errors import AoError
 TAKE_OVER_SECONDS = 3.0
 
 
-class NotLocal(AoError):
-    """An address other machines reach, without ``--public``: a usage mistake (exit 2)."""
+class ServeUsageError(AoError):
+    """A mistake in --serve's options (an address other machines reach without ``--public``...): exit 2."""
 
     exit_code = 2
 
@@ -40,8 +40,11 @@ def serve(args: argparse.Namespace) -> int:
     from ao_tui.tui.serve.token import load_or_create, token_path
 
     if not is_loopback(args.host) and not args.public:
-        raise NotLocal(f"--host {args.host} opens the control room to other machines: add --public "
+        raise ServeUsageError(f"--host {args.host} opens the control room to other machines: add --public "
                        "(the token is needed all the same; put TLS in front, see the README)")
+    if not 0 < args.port < 65536:
+        raise ServeUsageError(f"--port {args.port}: a port is 1-65535")
+    _check_free(args.host, args.port)
     _log_requests()
     path = token_path()  # in the user's state dir, before a demo points AO_HOME elsewhere
     token, new = load_or_create(path)
@@ -86,6 +89,20 @@ def serve(args: argparse.Namespace) -> int:
         if demo is not None:
             demo.cleanup()
     return 0
+
+
+def _check_free(host: str, port: int) -> None:
+    """A port already taken is one line now, not a traceback after the engine and demo started."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ServeUsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                                  "(another ao-tui --serve? --port picks another)") from None
 
 
 def _log_requests() -> None:
