@@ -96,6 +96,13 @@ class SSHHost:
             self._proc.wait(timeout=10)
         self._proc = None
 
+    def logged_in(self) -> int:
+        """Connections this server has authenticated and still holds (not a probe still closing)."""
+        if self._proc is None:
+            return 0
+        out = subprocess.run(["ps", "--ppid", str(self._proc.pid), "-o", "args="], capture_output=True, text=True)
+        return sum(1 for line in out.stdout.splitlines() if f"sshd: {self.user} [priv]" in line)
+
     def kill_connections(self) -> None:
         """Cut every connection this server accepted (its per-connection sshd children)."""
         if self._proc is None:
