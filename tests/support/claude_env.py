@@ -47,6 +47,14 @@ def write_claude_home(home: Path, workdir: Path | str | Iterable[Path | str], ap
     for path in _workdirs(workdir):
         projects.setdefault(path, {}).update({"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True})
     config_path.write_text(json.dumps(config, indent=2))
+    # Claude Code 2.1.3xx moves the bypass acceptance into ~/.claude/settings.json at its first start
+    # (and drops the key above): written there up front, a second agent starting while the first one
+    # migrates never finds it in either place and stops at the bypass-permissions dialog.
+    settings_path = home / ".claude" / "settings.json"
+    settings_path.parent.mkdir(parents=True, exist_ok=True)
+    settings = json.loads(settings_path.read_text()) if settings_path.exists() else {}
+    settings["skipDangerousModePermissionPrompt"] = True
+    settings_path.write_text(json.dumps(settings, indent=2))
     gitconfig = home / ".gitconfig"
     if not gitconfig.exists():
         gitconfig.write_text("[user]\n\tname = Agent\n\temail = agent@example.invalid\n[commit]\n\tgpgsign = false\n")
