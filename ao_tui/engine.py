@@ -282,9 +282,7 @@ class Engine:
         name, cfg = self.config.project(project)
         if not (cfg.repo / ".git").exists():
             raise AoError(f"project {name}: {cfg.repo} is not a git repository")
-        live = [s for s in self.sessions(name) if lifecycle.has_live_agent(s.status)]
-        if len(live) >= cfg.max_sessions:
-            raise AoError(f"project {name} already has {len(live)} live sessions (max_sessions: {cfg.max_sessions})")
+        self._check_room(name, cfg.max_sessions)
         from ao_tui import budget
         from ao_tui.limit_resume import check_spawn
 
@@ -292,6 +290,19 @@ class Engine:
         budget.check_spawn(self, name)  # a spent budget: start once it is raised or the human says go on
         task = self.tracker(name).get_task(task_id) if task_id else None
         agent_plugin: Agent = self.plugin("agent", name, agent)
+        # Counting the live sessions and recording the new one is one step across processes (two
+        # `ao spawn` at once never make max_sessions + 1); the agent then starts outside it.
+        with leader.FileLock(paths.ensure_dir(paths.ao_home()) / f"spawn-{name}.lock") as room:
+            self._check_room(name, cfg.max_sessions)
+            return self._spawn(name, cfg, task, prompt, agent_plugin, room)
+
+    def _check_room(self, project: str, max_sessions: int) -> None:
+        live = [s for s in self.sessions(project) if lifecycle.has_live_agent(s.status)]
+        if len(live) >= max_sessions:
+            raise AoError(f"project {project} already has {len(live)} live sessions (max_sessions: {max_sessions})")
+
+    def _spawn(self, name: str, cfg: ProjectConfig, task: Task | None, prompt: str | None, agent_plugin: Agent,
+               room: leader.FileLock) -> Session:
         session_id = self.store.next_session_id(cfg.session_prefix)
         branch = validate_branch(f"{cfg.branch_prefix}{session_id}")
         workspace_path = paths.workspaces_root() / name / session_id
@@ -311,6 +322,7 @@ class Engine:
         )
         with self.launching(session_id):
             self.store.insert_session(session)
+            room.release()  # recorded (and live): the next spawn counts it
             self._changed(session)
             try:
                 return self._launch(session, restore=False, task=task)

@@ -125,6 +125,30 @@ def holding(path: Path) -> Iterator[None]:
         os.close(fd)  # drops the lock
 
 
+class FileLock:
+    """An exclusive lock on ``path``, taken (waiting for it) when made, held until ``release`` (or
+    the process's end, however it ends). ``release`` may be called early and again."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # drops the lock
+            self._fd = None
+
+    def __enter__(self) -> FileLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 def held(path: Path) -> bool:
     """Whether some live process holds ``path`` locked (``holding``)."""
     try:

@@ -41,10 +41,11 @@ def standin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def write_config(git_repo: Path, standin_dir: Path, stand_in: Path = HOOKED_STAND_IN, **agent: object) -> Path:
+def write_config(git_repo: Path, standin_dir: Path, stand_in: Path = HOOKED_STAND_IN, max_sessions: int = 20,
+                 **agent: object) -> Path:
     path = git_repo.parent / "ao.config.yaml"
     path.write_text(json.dumps({"projects": {"demo": {
-        "repo": str(git_repo), "session_prefix": "oo", "notifiers": [], "max_sessions": 20,
+        "repo": str(git_repo), "session_prefix": "oo", "notifiers": [], "max_sessions": max_sessions,
         "agent": {"command": [sys.executable, str(stand_in)], "env": {"AO_STANDIN_DIR": str(standin_dir)}, **agent},
     }}}))
     return path
@@ -192,6 +193,20 @@ def test_two_spawns_at_the_same_instant_get_their_own_id_and_worktree(
     for s in made:
         assert Path(s["workspace"], ".git").exists()
         assert listed[s["id"]]["status"] == "working"
+
+
+def test_spawns_at_the_same_instant_never_pass_max_sessions(
+    git_repo: Path, ao_home: Path, standin_dir: Path
+) -> None:
+    config = write_config(git_repo, standin_dir, max_sessions=2)
+    argv = [sys.executable, "-m", "ao_tui.cli", "--config", str(config), "spawn", "--json", "--prompt"]
+    procs = [subprocess.Popen([*argv, f"Task {n}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for n in range(4)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert sorted(p.returncode for p in procs) == [0, 0, 1, 1], outs
+    refused = [err for p, (_, err) in zip(procs, outs) if p.returncode == 1]
+    assert all("already has 2 live sessions (max_sessions: 2)" in err for err in refused), refused
+    assert len(ls_json(config)) == 2
 
 
 def test_a_spawn_under_way_elsewhere_is_not_taken_for_an_interrupted_one(
