@@ -1,0 +1,143 @@
+"""The engine's side of ao on a host: installing it there, starting it, and talking to it.
+
+Installing: the engine builds its own wheel once (``pip wheel --no-deps``, cached under
+``$AO_HOME/wheels``), sends it over the host's connection and installs it into a virtualenv under
+the host's state dir, unpacked without pip (the host's ao, ``ao_tui.hostd``, needs only the standard
+library and the wheel is pure Python: no package index and no pip are needed there). A host with another version is reinstalled, after
+saying so; a mismatched version never runs.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ao_tui import __version__
+from ao_tui.errors import AoError
+from ao_tui.slots.host import Host
+
+_EXPAND = "import os, sys; print(os.path.abspath(os.path.expanduser(sys.argv[1])))"
+#: A pure-Python wheel installed without pip: unpacked into the venv's site-packages, the old one removed first.
+_UNPACK = ("import shutil, sys, sysconfig, zipfile, pathlib; site = pathlib.Path(sysconfig.get_paths()['purelib']); "
+           "[shutil.rmtree(p) for p in [*site.glob('ao_tui'), *site.glob('ao_tui_plugins'), *site.glob('ao_tui-*')]]; "
+           "zipfile.ZipFile(sys.argv[1]).extractall(site)")
+_WRITE = ("import os, sys; p = sys.argv[1]; os.makedirs(os.path.dirname(p), exist_ok=True); "
+          "t = p + '.part'; open(t, 'wb').write(sys.stdin.buffer.read()); os.replace(t, p)")
+
+
+def remote_state_dir(host: Host) -> str:
+    """The host's state dir as an absolute path there (``~`` expanded by the host, not here)."""
+    out = host.run(["python3", "-c", _EXPAND, str(host.options.state_dir)])
+    if out.returncode != 0:
+        raise AoError(f"host {host.host_name}: python3 did not run there: {out.stderr.decode(errors='replace').strip()}")
+    return out.stdout.decode().strip()
+
+
+def build_wheel(ao_home: Path) -> Path:
+    """This ao as a wheel, built once per version from the source tree it runs from."""
+    cache = ao_home / "wheels"
+    found = sorted(cache.glob(f"ao_tui-{__version__}-*.whl"))
+    if found:
+        return found[-1]
+    source = Path(__file__).resolve().parent.parent
+    if not (source / "pyproject.toml").exists():
+        raise AoError(f"cannot build ao's wheel: no source tree at {source}")
+    cache.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                          "-w", str(cache), str(source)], capture_output=True, text=True, timeout=300)
+    found = sorted(cache.glob(f"ao_tui-{__version__}-*.whl"))
+    if out.returncode != 0 or not found:
+        raise AoError(f"building ao's wheel failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
+    return found[-1]
+
+
+def installed_version(host: Host, state: str) -> str | None:
+    out = host.run([f"{state}/venv/bin/python", "-m", "ao_tui.hostd", "--version"])
+    return out.stdout.decode().strip() or None if out.returncode == 0 else None
+
+
+def ensure_installed(host: Host, ao_home: Path, say: Callable[[str], None] = print) -> str:
+    """The host's ao python, installing or replacing ao there when it is missing or another version."""
+    state = remote_state_dir(host)
+    have = installed_version(host, state)
+    if have == __version__:
+        return f"{state}/venv/bin/python"
+    wheel = build_wheel(ao_home)
+    what = "not installed" if have is None else f"version {have}, this is {__version__}"
+    say(f"host {host.host_name}: ao {what}; installing ao {__version__} into {state}/venv")
+    remote_wheel = f"{state}/wheels/{wheel.name}"
+    steps: list[tuple[list[str], bytes | None]] = [
+        (["python3", "-c", _WRITE, remote_wheel], wheel.read_bytes()),
+        (["python3", "-m", "venv", "--without-pip", f"{state}/venv"], None),
+        ([f"{state}/venv/bin/python", "-c", _UNPACK, remote_wheel], None),
+    ]
+    for argv, data in steps:
+        out = host.run(argv, input=data, timeout=300)
+        if out.returncode != 0:
+            raise AoError(f"host {host.host_name}: installing ao failed ({argv[1]} {argv[2][:20]}):"
+                          f" {(out.stderr.decode(errors='replace').strip().splitlines() or ['?'])[-1]}")
+    have = installed_version(host, state)
+    if have != __version__:
+        raise AoError(f"host {host.host_name}: ao there says {have!r} after installing {__version__}")
+    return f"{state}/venv/bin/python"
+
+
+class HostAo:
+    """A running ``ao_tui.hostd`` on one host: requests answered in order, events in ``events``."""
+
+    def __init__(self, host: Host, python: str, state: str) -> None:
+        self.host = host
+        self.process = host.start([python, "-m", "ao_tui.hostd", state])
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._answers: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._next = 0
+        threading.Thread(target=self._read, daemon=True, name=f"hostd-{host.host_name}").start()
+
+    @classmethod
+    def start(cls, host: Host, ao_home: Path, say: Callable[[str], None] = print) -> HostAo:
+        python = ensure_installed(host, ao_home, say)
+        hostd = cls(host, python, remote_state_dir(host))
+        hello = hostd.call("hello")
+        if hello["version"] != __version__:
+            hostd.close()
+            raise AoError(f"host {host.host_name}: ao there is {hello['version']}, this is {__version__}")
+        return hostd
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            message = json.loads(raw)
+            (self.events if "event" in message else self._answers).put(message)
+        self._answers.put({"id": None, "ok": False, "error": "the host's ao ended (connection lost?)"})
+
+    def call(self, op: str, timeout: float = 60, **args: Any) -> Any:
+        with self._lock:
+            self._next += 1
+            assert self.process.stdin is not None
+            try:
+                self.process.stdin.write((json.dumps({"id": self._next, "op": op, **args}) + "\n").encode())
+                self.process.stdin.flush()
+            except (BrokenPipeError, OSError) as exc:
+                raise AoError(f"host {self.host.host_name}: not reachable ({exc})") from None
+            try:
+                answer = self._answers.get(timeout=timeout)
+            except queue.Empty:
+                raise AoError(f"host {self.host.host_name}: no answer to {op} within {timeout:.0f}s") from None
+        if not answer["ok"]:
+            raise AoError(f"host {self.host.host_name}: {op}: {answer['error']}")
+        return answer["result"]
+
+    def close(self) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()

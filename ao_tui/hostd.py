@@ -1,0 +1,176 @@
+"""ao on a host: ``python -m ao_tui.hostd STATE_DIR``, started by the engine over the host's SSH connection.
+
+It runs there what runs locally: tmux on its own socket (``STATE_DIR/tmux.sock``), a clone of each
+project's repository (``STATE_DIR/repos/NAME``, fetched from ``origin``), worktrees under
+``STATE_DIR/worktrees/SESSION``, the agent in a tmux session, and exit watching; it pushes branches.
+It speaks JSON lines on stdin/stdout: a request ``{"id": n, "op": ..., ...}`` gets
+``{"id": n, "ok": true, "result": ...}`` (or ``"ok": false, "error": ...``); events arrive unasked as
+``{"event": "exited", "handle": ..., "code": ...}``. Every command is an argument vector.
+
+Standard library only, so it installs on a host with ``pip install --no-deps`` and no package index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from ao_tui import __version__
+
+#: Starts the agent from its argv as JSON. tmux reads an argument ending in ";" as the end of its own
+#: command (the next word would be a tmux command) and runs a one-word command through ``sh -c``:
+#: neither can happen to these two words, whatever the agent's argv holds.
+_EXEC = "import json, os, sys; argv = json.loads(sys.argv[1]); os.execvp(argv[0], argv)"
+POLL = 0.5  # exit watching here is local to the host: it costs no SSH traffic
+
+
+class HostDaemon:
+    def __init__(self, state_dir: str) -> None:
+        self.state = os.path.abspath(os.path.expanduser(state_dir))
+        os.makedirs(self.state, mode=0o700, exist_ok=True)
+        self.socket = os.path.join(self.state, "tmux.sock")
+        self._out = threading.Lock()
+        self._dead: set[str] = set()
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def emit(self, message: dict[str, Any]) -> None:
+        with self._out:
+            sys.stdout.write(json.dumps(message) + "\n")
+            sys.stdout.flush()
+
+    def tmux(self, *args: str, check: bool = True) -> str:
+        out = subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True)
+        if check and out.returncode != 0:
+            raise RuntimeError(out.stderr.strip() or f"tmux {args[0]} failed")
+        return out.stdout
+
+    @staticmethod
+    def git(cwd: str, *args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"git {args[0]} failed")
+        return out.stdout.strip()
+
+    def _repo(self, name: str) -> str:
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"bad repository name {name!r}")
+        return os.path.join(self.state, "repos", name)
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def op_hello(self) -> dict[str, Any]:
+        tmux = subprocess.run(["tmux", "-V"], capture_output=True, text=True).stdout.strip()
+        return {"version": __version__, "state_dir": self.state, "tmux": tmux, "pid": os.getpid()}
+
+    def op_clone(self, name: str, url: str, default_branch: str = "main") -> str:
+        """The host's own clone of a project, fetched from ``origin`` (made on first use)."""
+        path = self._repo(name)
+        if not os.path.isdir(os.path.join(path, ".git")):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self.git(self.state, "clone", "-q", "--", url, path)
+        else:
+            self.git(path, "fetch", "-q", "origin")
+        return self.git(path, "rev-parse", f"origin/{default_branch}")
+
+    def op_worktree(self, name: str, session: str, branch: str, base: str = "main") -> str:
+        if not session or "/" in session or session.startswith("."):
+            raise ValueError(f"bad session id {session!r}")
+        self.git(self.state, "check-ref-format", "--branch", branch)
+        path = os.path.join(self.state, "worktrees", session)
+        if not os.path.isdir(path):
+            self.git(self._repo(name), "worktree", "add", "-q", "-b", branch, "--", path, f"origin/{base}")
+        return path
+
+    def op_spawn(self, handle: str, cwd: str, argv: list[str], env: dict[str, str] | None = None,
+                 width: int = 200, height: int = 50) -> dict[str, Any]:
+        args = ["new-session", "-d", "-s", handle, "-x", str(width), "-y", str(height), "-c", cwd]
+        for key, value in (env or {}).items():
+            args += ["-e", f"{key}={value}"]
+        if not argv:
+            raise ValueError("empty command")
+        self.tmux(*args, "--", sys.executable, "-c", _EXEC, json.dumps(list(argv)))
+        self.tmux("set-option", "-w", "-t", f"={handle}:", "remain-on-exit", "on")
+        return self.op_status(handle)
+
+    def op_send(self, handle: str, text: str, submit: bool = True) -> None:
+        self.tmux("send-keys", "-t", f"={handle}:", "-l", "--", text)
+        if submit:
+            time.sleep(0.05)
+            self.tmux("send-keys", "-t", f"={handle}:", "Enter")
+
+    def op_keys(self, handle: str, keys: list[str]) -> None:
+        self.tmux("send-keys", "-t", f"={handle}:", *keys)
+
+    def op_capture(self, handle: str, escapes: bool = False) -> str:
+        return self.tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", f"={handle}:")
+
+    def op_status(self, handle: str) -> dict[str, Any]:
+        return self._panes().get(handle, {"alive": False, "exit_code": None, "pid": None})
+
+    def op_list(self) -> dict[str, dict[str, Any]]:
+        return self._panes()
+
+    def op_kill(self, handle: str) -> None:
+        self.tmux("kill-session", "-t", f"={handle}", check=False)
+
+    def op_push(self, worktree: str, branch: str) -> None:
+        self.git(worktree, "push", "-q", "origin", f"{branch}:{branch}")
+
+    def op_rev(self, worktree: str, ref: str = "HEAD") -> str:
+        return self.git(worktree, "rev-parse", ref)
+
+    # -- exits --------------------------------------------------------------------------------
+
+    def _panes(self) -> dict[str, dict[str, Any]]:
+        out = self.tmux("list-panes", "-a", "-F", "#{session_name}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_pid}",
+                        check=False)
+        panes: dict[str, dict[str, Any]] = {}
+        for line in out.splitlines():
+            name, dead, code, pid = (line.split("\t") + ["", "", ""])[:4]
+            panes[name] = {"alive": dead != "1", "exit_code": int(code) if dead == "1" and code.isdigit() else None,
+                           "pid": int(pid) if pid.isdigit() else None}
+        return panes
+
+    def watch_exits(self) -> None:
+        while True:
+            for handle, pane in self._panes().items():
+                if not pane["alive"] and handle not in self._dead:
+                    self._dead.add(handle)
+                    self.emit({"event": "exited", "handle": handle, "code": pane["exit_code"]})
+            time.sleep(POLL)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        threading.Thread(target=self.watch_exits, daemon=True).start()
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            ident = None
+            try:
+                request = json.loads(line)
+                ident = request.get("id")
+                op = getattr(self, f"op_{request['op']}")
+                result = op(**{k: v for k, v in request.items() if k not in ("id", "op")})
+                self.emit({"id": ident, "ok": True, "result": result})
+            except Exception as exc:  # one bad request never ends the host's ao
+                self.emit({"id": ident, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--version"]:
+        print(__version__)
+        return 0
+    HostDaemon(args[0] if args else "~/.ao-host").serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
