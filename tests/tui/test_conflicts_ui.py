@@ -11,21 +11,7 @@ from pathlib import Path
 from ao_tui.conflicts import ConflictWatch, refresh_marks
 from tests.tui.fleet import FleetTerminal, _git
 from tests.tui.helpers import wait_until
-from tests.tui.test_snapshots import settle as settle_once
-
-
-async def settle(pilot) -> None:  # noqa: ANN001
-    """``settle``, again when a newer detail load cancelled the one it waited for (a jump under load
-    starts two: the jump's own and the cursor's; the second cancels the first)."""
-    from textual.worker import WorkerCancelled
-
-    for _ in range(5):
-        try:
-            await settle_once(pilot)
-            return
-        except WorkerCancelled:
-            await pilot.pause(0.1)
-    await settle_once(pilot)
+from tests.tui.test_snapshots import settle
 
 
 def _clashing_fleet(engine) -> None:  # noqa: ANN001

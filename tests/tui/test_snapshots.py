@@ -58,14 +58,28 @@ def terminal_settled(app) -> bool:  # noqa: ANN001
     return True
 
 
+async def workers_done(pilot) -> None:  # noqa: ANN001
+    """Every worker finished. A jump under load starts two detail loads (the jump's and the cursor's),
+    and the second cancels the first, which ``wait_for_complete`` raises: wait again then."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(5):
+        try:
+            await pilot.app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            await pilot.pause(0.1)
+    await pilot.app.workers.wait_for_complete()
+
+
 async def settle(pilot) -> None:  # noqa: ANN001
     app = pilot.app
     await pilot.pause(0.1)
-    await app.workers.wait_for_complete()
+    await workers_done(pilot)
     await pilot.pause()
     await wait_until(pilot, lambda: terminal_settled(app), timeout=10, what="the terminal pane")
     await pilot.pause(0.1)
-    await app.workers.wait_for_complete()
+    await workers_done(pilot)
     await pilot.pause()
     # No blinking cursor: switched off once focus has settled (the watcher decides visibility
     # from focus, so it runs again after a pause).
