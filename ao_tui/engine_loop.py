@@ -262,8 +262,9 @@ class EngineLoop:
         if self.branches is not None:
             self.branches.tick()
         self._budget_tick()
-        self.limits.tick()
-        self.limits.deliver(self.fence, lambda sid: self._fences.pop(sid, None))
+        unfence = lambda sid: self._fences.pop(sid, None)  # noqa: E731
+        self.limits.tick(self.fence, unfence)  # continues typed as they are claimed
+        self.limits.deliver(self.fence, unfence)  # and any left over (a failed typing, a restart)
         self._deliver_outbox()
         self._check_stuck()
         self._autopilot()

@@ -141,11 +141,18 @@ class LimitResume:
                              "message": session.activity.detail}
             conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES(?,?)", (SETTING, json.dumps(data)))
 
-    def tick(self) -> list[str]:
-        """Queue the continue message for every session whose limit has lifted; the ids queued."""
+    def tick(self, fence: Callable[[str], None] | None = None,
+             unfence: Callable[[str], None] | None = None) -> list[str]:
+        """Continue every session whose limit has lifted; the ids queued.
+
+        Each due session is claimed, queued and (given ``fence``, as the engine loop does) typed on its
+        own thread, so a fleet limited together resumes together: the store writes of one session
+        overlap the typing of the others. Without ``fence`` the messages are only queued (``deliver``
+        types them).
+        """
         now = self.clock()
         self._forget_lifted(now)
-        queued = []
+        due = []
         for s in self.engine.sessions():
             if s.activity.state is not ActivityState.RATE_LIMITED or not lifecycle.has_live_agent(s.status):
                 continue
@@ -153,18 +160,50 @@ class LimitResume:
             if reset.timestamp() > now:
                 continue
             cfg = self.engine.project_config(s.project).usage_limits
-            if not cfg.on:
-                continue
+            if cfg.on:
+                due.append((s, reset, cfg.continue_message))
+        if not due:
+            return []
+
+        def one(item: tuple[Session, datetime, str]) -> str | None:
+            s, reset, text = item
             if now < reset.timestamp() + SELF_RESUME_GRACE and self._resumes_itself(s):
-                continue  # the agent continues by itself: ao types only if it has not, after the grace
+                return None  # the agent continues by itself: ao types only if it has not, after the grace
             key = f"{s.id}:{CONTINUE}:{reset.isoformat()}"
             if not self.store.claim(key, s.id, "usage_limit_reset", "continue", {"until": reset.isoformat()}):
-                continue  # sent before (or being sent): never twice for one reset
-            self.store.enqueue_message(s.id, cfg.continue_message, key=key)
+                return None  # sent before (or being sent): never twice for one reset
+            msg_id = self.store.enqueue_message(s.id, text, key=key)
             self.store.add_event(Event(session_id=s.id, kind="usage_limit_reset",
                                        data={"until": reset.isoformat(), "continue": True}))
-            queued.append(s.id)
-        return queued
+            if fence is not None and msg_id is not None:
+                from ao_tui.budget import holds
+
+                if not holds(self.engine, s):
+                    self._type({"id": msg_id, "key": key, "text": text}, s, fence, unfence or (lambda _: None))
+            return s.id
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(16, len(due)), thread_name_prefix="ao-continue") as pool:
+            return [sid for sid in pool.map(one, due) if sid is not None]
+
+    def _type(self, msg: dict[str, Any], session: Session, fence: Callable[[str], None],
+              unfence: Callable[[str], None]) -> bool:
+        """Type one continue message (outbox: attempted before, delivered after)."""
+        self.store.mark_attempted(msg["id"])
+        fence(session.id)
+        try:
+            runtime = self.engine.runtime(session)
+            self.clear_dialog(session, runtime)
+            runtime.send_text(session.runtime_handle, msg["text"], submit=True)
+        except Exception as exc:  # noqa: BLE001 - tried again by deliver on the next tick
+            log.warning("continuing %s failed: %s", session.id, exc)
+            unfence(session.id)
+            return False
+        if self.store.mark_delivered(msg["id"]):
+            self.store.add_event(Event(session_id=session.id, kind="message",
+                                       data={"from": "ao", "key": msg["key"], "chars": len(msg["text"])}))
+        return True
 
     def _forget_lifted(self, now: float) -> None:
         """Accounts whose limit has lifted by this loop's clock take new sessions again."""
@@ -213,21 +252,7 @@ class LimitResume:
             return 0
 
         def one(item: tuple[dict[str, Any], Session]) -> bool:
-            msg, session = item
-            self.store.mark_attempted(msg["id"])
-            fence(session.id)
-            try:
-                runtime = self.engine.runtime(session)
-                self.clear_dialog(session, runtime)
-                self.engine.agent(session).submit(runtime, session.runtime_handle, msg["text"])
-            except Exception as exc:  # noqa: BLE001 - tried again on the next tick
-                log.warning("continuing %s failed: %s", session.id, exc)
-                unfence(session.id)
-                return False
-            if self.store.mark_delivered(msg["id"]):
-                self.store.add_event(Event(session_id=session.id, kind="message",
-                                           data={"from": "ao", "key": msg["key"], "chars": len(msg["text"])}))
-            return True
+            return self._type(item[0], item[1], fence, unfence)
 
         from concurrent.futures import ThreadPoolExecutor
 

@@ -117,7 +117,7 @@ def main() -> None:
         config.write_text(json.dumps({"projects": {"bench": {
             "repo": str(repo), "session_prefix": "b", "notifiers": [], "max_sessions": n + 5,
             "agent": {"command": [claude_bin()], "model": "claude-sonnet-4-5",
-                      "permission_mode": "bypassPermissions", "env": agent_env},
+                      "permission_mode": "default", "env": agent_env},  # no bypass dialog: the agents run no tools
         }}}))
 
         from ao_tui.config import load_config
