@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -134,6 +135,7 @@ def test_default_mode_stops_at_the_permission_prompt_and_restore_resumes_the_con
         )
         assert guess.detail == "Do you want to create notes.md?"
         assert not (git_repo / "notes.md").exists()
+        time.sleep(1.0)  # answered once read, as a person does (2.1.3xx ignores a key pressed as a dialog appears)
         subprocess.run(["tmux", "-L", tmux_socket, "send-keys", "-t", "real-2", "-l", "1"], check=True)
         wait_until(lambda: (git_repo / "notes.md").exists(), timeout=20,
                    message=lambda: _screen(tmux_socket, "real-2")[0])
@@ -143,6 +145,9 @@ def test_default_mode_stops_at_the_permission_prompt_and_restore_resumes_the_con
         assert any(e["event"] == "PermissionRequest" and e.get("tool_name") == "Write" for e in events)
 
         # The pane dies (ao restarted, machine rebooted...): restore_argv brings the same conversation back.
+        # (Another session keeps the tmux server up: killing its last one makes it exit, and a new
+        # session asked for while it exits is refused.)
+        subprocess.run(["tmux", "-L", tmux_socket, "new-session", "-d", "-s", "keep", "cat"], check=True, timeout=10)
         subprocess.run(["tmux", "-L", tmux_socket, "kill-session", "-t", "real-2"], check=True)
         subprocess.run(["tmux", "-L", tmux_socket, "new-session", "-d", "-s", "real-2b", "-x", "120", "-y", "40",
                         "-c", str(git_repo), *[f"-e{k}={v}" for k, v in agent.environment(spec).items()],

@@ -55,8 +55,9 @@ def test_a_queued_message_waits_for_the_human_to_answer_the_question_dialog(
             engine.send_keys(s.id, "Enter")  # the human picks the first option
             wait_until(lambda: not engine.store.pending_messages(s.id), timeout=30, message=screen)
             wait_until(lambda: "Looking at test_add." in screen(), timeout=30, message=screen)
-            turns = user_turns(transcript_of(engine, s))
-            assert turns == ["Pick a database with me.", MESSAGE], turns
+            # Claude Code writes its transcript a moment after the screen (more so on a busy machine).
+            wait_until(lambda: user_turns(transcript_of(engine, s)) == ["Pick a database with me.", MESSAGE],
+                       timeout=10, message=lambda: str(user_turns(transcript_of(engine, s))))
             assert api.script.pending() == []
         finally:
             engine.stop()
