@@ -99,6 +99,7 @@ def test_states_of_a_real_agent_spawned_elsewhere_reach_ao_ls(
             row = expect("waiting_permission", lambda sc: "Do you want to create" in sc,
                          activity="waiting_permission", status="needs_input")
             assert "hello.txt" in row["activity_detail"]
+            time.sleep(1.0)  # answered once read (Claude Code 2.1.3xx ignores a key pressed as a dialog appears)
             subprocess.run(["tmux", "-L", tmux_socket, "send-keys", "-t", "rc-1", "1"], check=True)
             expect("idle", lambda sc: "Created hello.txt." in sc and "esc to interrupt" not in sc,
                    activity="idle", status="idle")
