@@ -9,9 +9,10 @@ from typing import Any
 
 def cmd_budget(args: argparse.Namespace) -> int:
     from ao_tui import budget
-    from ao_tui.cli import _engine
+    from ao_tui.config import load_config
+    from ao_tui.engine import Engine
 
-    engine = _engine(args, check=False)
+    engine = Engine(load_config(args.config))  # projects not checked: a missing repo must not hide the spend
     if args.project:
         engine.config.project(args.project)  # an unknown project is exit 3
     if args.go_on:

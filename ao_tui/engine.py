@@ -357,13 +357,9 @@ class Engine:
         agent = self.agent(session)
         options = cfg.agent_options(session.agent)
         model = session.model or options.model or ""
-        lessons: list[str] = []
-        try:
-            from ao_tui.outcomes import lessons_for  # learning from outcomes
+        from ao_tui.outcomes import lessons_for  # learning from outcomes
 
-            lessons = lessons_for(self.store, session.project)
-        except ImportError:
-            pass
+        lessons = lessons_for(self.store, session.project)
         rules = session_rules(session.branch, self.model_trailer(session), options.rules, lessons, cfg.scm.plugin)
         return LaunchSpec(
             session_id=session.id,

@@ -331,11 +331,8 @@ class EngineLoop:
     # -- activity -------------------------------------------------------------
 
     def _start_monitor(self) -> None:
-        try:
-            from ao_tui.activity.watcher import ActivityMonitor
-        except ImportError:
-            log.warning("activity monitor unavailable")
-            return
+        from ao_tui.activity.watcher import ActivityMonitor
+
         self.monitor = ActivityMonitor(on_update=self.on_activity, screen_reader=self._screen_reader)
         self.monitor.start()
 
@@ -664,11 +661,8 @@ class EngineLoop:
     # -- PRs and reactions ---------------------------------------------------------
 
     def _start_reactions(self) -> None:
-        try:
-            from ao_tui.reactions import ReactionRunner
-        except ImportError:
-            log.warning("reactions unavailable")
-            return
+        from ao_tui.reactions import ReactionRunner
+
         self.runner = ReactionRunner.for_engine(self.engine)
         try:
             self.runner.resume()
@@ -912,10 +906,8 @@ class EngineLoop:
         return merged.stdout.split("\n", 1)[0].strip() == base.stdout.strip()
 
     def _autopilot(self) -> None:
-        try:
-            from ao_tui.orchestrator.autopilot import tick
-        except ImportError:
-            return
+        from ao_tui.orchestrator.autopilot import tick
+
         try:
             tick(self.engine)
         except Exception:

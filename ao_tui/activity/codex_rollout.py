@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from ao_tui.activity.records import PR_URL, Kind, OpenTool
+
 if TYPE_CHECKING:
     from ao_tui.activity.transcript import TranscriptParser
 
@@ -62,8 +64,6 @@ def call_target(arguments: Any) -> str:
 
 def apply_rollout_record(parser: TranscriptParser, record: dict, at: float | None, *, state_too: bool) -> None:
     """Apply one rollout line to ``parser``'s state (usage always; the rest when ``state_too``)."""
-    from ao_tui.activity.transcript import PR_URL, Kind, OpenTool
-
     st = parser.state
     rtype = record.get("type")
     payload = record.get("payload")

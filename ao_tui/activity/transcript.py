@@ -25,6 +25,7 @@ from pathlib import Path
 from ao_tui.activity.codex_rollout import ROLLOUT_TYPES, apply_rollout_record
 from ao_tui.activity.gemini_chat import apply_gemini_record, is_gemini_record
 from ao_tui.activity.pricing import cost_usd
+from ao_tui.activity.records import PR_URL, Kind, OpenTool
 from ao_tui.activity.tail import LineTail, TruncatedLine
 from ao_tui.models import ActivityState, Usage
 
@@ -42,7 +43,6 @@ READ_BATCH = 4 << 20
 #: one more full scan of the file is not worth it.)
 _PREFIX_NEEDLES = (b'"usage"', b"/pull/", b'"token_count"', b'"tokens"')
 
-PR_URL = re.compile(r"https?://[^\s\"'<>()\[\]`]+?/(?:pull|merge_requests)/\d+")
 _TOOL_USE_ID = re.compile(rb'"tool_use_id"\s*:\s*"([^"\\]+)"')
 _TYPE_FIELD = re.compile(rb'"type"\s*:\s*"([a-z_-]+)"')
 _SIDECHAIN = re.compile(rb'"isSidechain"\s*:\s*true')
@@ -65,34 +65,6 @@ def _lines_with(data: bytes, end: int, needles: tuple[bytes, ...]) -> list[tuple
             spans.add((start, stop))
             i = data.find(needle, stop, end)
     return sorted(spans)
-
-
-class Kind:
-    """What the last state-deciding record of the main conversation was."""
-
-    NONE = ""
-    PROMPT = "prompt"
-    TEXT = "text"
-    TOOL_USE = "tool_use"
-    TOOL_RESULT = "tool_result"
-    TURN_END = "turn_end"
-    API_ERROR = "api_error"
-    RETRYING = "retrying"
-    INTERRUPT = "interrupt"
-
-
-@dataclass(frozen=True)
-class OpenTool:
-    """A tool_use the agent issued whose tool_result has not arrived."""
-
-    id: str
-    name: str
-    target: str = ""  # the file, command or pattern it works on
-    at: float | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} {self.target}".strip()
 
 
 #: Claude Code 2.1.3xx records pasted text inside these tags (2.1.197 did not).

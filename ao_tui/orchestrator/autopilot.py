@@ -19,28 +19,12 @@ from ao_tui.errors import AoError
 from ao_tui.models import Session
 from ao_tui.models import SessionStatus as S
 from ao_tui.orchestrator import decompose, drift
-from ao_tui.orchestrator.context import cached_backlog
+from ao_tui.orchestrator.context import autopilot_enabled, cached_backlog, set_autopilot
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
 
 log = logging.getLogger("ao.orchestrator")
-
-
-def _setting_key(project: str) -> str:
-    return f"autopilot.{project}"
-
-
-def autopilot_enabled(engine: Engine, project: str) -> bool:
-    override = engine.store.get_setting(_setting_key(project))
-    if override in ("on", "off"):
-        return override == "on"
-    return engine.project_config(project).autopilot
-
-
-def set_autopilot(engine: Engine, project: str, on: bool) -> None:
-    engine.project_config(project)  # NotFound for an unknown project
-    engine.store.set_setting(_setting_key(project), "on" if on else "off")
 
 
 def busy(session: Session) -> bool:

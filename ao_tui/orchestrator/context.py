@@ -7,6 +7,7 @@ why; it needs no model, so it works without an API key.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -14,6 +15,7 @@ import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, Zone, zone_of
@@ -218,7 +220,7 @@ def fleet_summary(engine: Engine, *, max_sessions: int = 60) -> str:
             f"Backlog {project}: {len(open_tasks)} open, {len(ready)} ready to start"
             + (": " + ", ".join(f"{t.id} {t.title[:40]!r}" for t in ready[:5]) if ready else "")
         )
-        if engine.project_config(project).autopilot:
+        if autopilot_enabled(engine, project):
             lines.append(f"Autopilot is on for {project}.")
     found = insights(engine, sessions)
     if found:
@@ -324,3 +326,64 @@ def triage_markdown(engine: Engine) -> str:
         lines.append("")
         lines.extend(f"- {md_text(i.text)}" for i in found)
     return "\n".join(lines)
+
+
+# -- autopilot on or off (the config's ``autopilot``, or the TUI's override kept in the store) --
+
+def _setting_key(project: str) -> str:
+    return f"autopilot.{project}"
+
+
+def autopilot_enabled(engine: Engine, project: str) -> bool:
+    override = engine.store.get_setting(_setting_key(project))
+    if override in ("on", "off"):
+        return override == "on"
+    return engine.project_config(project).autopilot
+
+
+def set_autopilot(engine: Engine, project: str, on: bool) -> None:
+    engine.project_config(project)  # NotFound for an unknown project
+    engine.store.set_setting(_setting_key(project), "on" if on else "off")
+
+
+# -- what a session said and shows --------------------------------------------------
+
+def last_lines(screen: str, n: int = 25) -> str:
+    """The last ``n`` lines of a screen, trailing blank lines dropped."""
+    lines = [line.rstrip() for line in screen.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines[-n:])
+
+
+def transcript_summary(engine: Engine, session: Session, limit: int = 3) -> str:
+    """The agent's last few messages, from its transcript when it writes one."""
+    texts: list[str] = []
+    try:
+        agent = engine.agent(session)
+        path = agent.transcript_path(engine._spec(session)) if agent.has_transcript else None
+    except Exception:
+        path = None
+    if path and Path(path).exists():
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(0, 2)
+                handle.seek(max(0, handle.tell() - 200_000))
+                tail = handle.read().decode("utf-8", "replace").splitlines()[1:]
+            for line in tail:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if record.get("type") != "assistant":
+                    continue
+                for block in (record.get("message") or {}).get("content") or []:
+                    if isinstance(block, dict) and block.get("type") == "text" and block.get("text", "").strip():
+                        texts.append(block["text"].strip())
+                    elif isinstance(block, dict) and block.get("type") == "tool_use":
+                        texts.append(f"(used {block.get('name')}: {json.dumps(block.get('input'))[:120]})")
+        except OSError:
+            pass
+    if not texts and session.last_message:
+        texts = [session.last_message]
+    return "\n".join(f"- {t[:400]}" for t in texts[-limit:])

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ao_tui.errors import AoError
 from ao_tui.models import Event, utcnow
 from ao_tui.orchestrator.client import ModelClient, has_api_key
-from ao_tui.orchestrator.context import CHECKABLE
+from ao_tui.orchestrator.context import CHECKABLE, autopilot_enabled, last_lines, transcript_summary
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -68,8 +68,6 @@ class DriftReport:
 
 
 def evidence(engine: Engine, session_id: str) -> str:
-    from ao_tui.orchestrator.tools import _last_lines, transcript_summary
-
     s = engine.session(session_id)
     parts = [f"Task given to the agent:\n{s.prompt[:3000]}", f"Status: {s.status.value}, activity: "
              f"{s.activity.state.value} {s.activity.detail}".rstrip()]
@@ -77,7 +75,7 @@ def evidence(engine: Engine, session_id: str) -> str:
     if said:
         parts.append("The agent's last messages:\n" + said)
     try:
-        parts.append("Its screen now:\n" + _last_lines(engine.peek(session_id), 40))
+        parts.append("Its screen now:\n" + last_lines(engine.peek(session_id), 40))
     except AoError:
         pass
     return "\n\n".join(parts)
@@ -159,8 +157,6 @@ def maybe_check(engine: Engine) -> bool:
         return False
 
     async def check_all() -> None:
-        from ao_tui.orchestrator.autopilot import autopilot_enabled
-
         client = ModelClient(engine.config.orchestrator.model, max_tokens=1024)
         try:
             for session_id in due:

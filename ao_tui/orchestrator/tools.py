@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ao_tui.attention import Zone, zone_of
 from ao_tui.errors import AoError
 from ao_tui.models import CheckState, Session
-from ao_tui.orchestrator.context import age, forget_backlog, session_line
+from ao_tui.orchestrator.context import age, forget_backlog, last_lines, session_line, transcript_summary
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -265,46 +265,6 @@ def clip(text: str, limit: int = MAX_RESULT_CHARS, *, keep: str = "tail") -> str
     return text[:limit] + f"\n[… {len(text) - limit} more characters cut]"
 
 
-def _last_lines(screen: str, n: int = 25) -> str:
-    lines = [line.rstrip() for line in screen.splitlines()]
-    while lines and not lines[-1]:
-        lines.pop()
-    return "\n".join(lines[-n:])
-
-
-def transcript_summary(engine: Engine, session: Session, limit: int = 3) -> str:
-    """The agent's last few messages, from its transcript when it writes one."""
-    texts: list[str] = []
-    try:
-        agent = engine.agent(session)
-        path = agent.transcript_path(engine._spec(session)) if agent.has_transcript else None
-    except Exception:
-        path = None
-    if path and Path(path).exists():
-        try:
-            with open(path, "rb") as handle:
-                handle.seek(0, 2)
-                handle.seek(max(0, handle.tell() - 200_000))
-                tail = handle.read().decode("utf-8", "replace").splitlines()[1:]
-            for line in tail:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if record.get("type") != "assistant":
-                    continue
-                for block in (record.get("message") or {}).get("content") or []:
-                    if isinstance(block, dict) and block.get("type") == "text" and block.get("text", "").strip():
-                        texts.append(block["text"].strip())
-                    elif isinstance(block, dict) and block.get("type") == "tool_use":
-                        texts.append(f"(used {block.get('name')}: {json.dumps(block.get('input'))[:120]})")
-        except OSError:
-            pass
-    if not texts and session.last_message:
-        texts = [session.last_message]
-    return "\n".join(f"- {t[:400]}" for t in texts[-limit:])
-
-
 class ToolBox:
     """Runs tool calls against the engine, asking the human where it must."""
 
@@ -393,7 +353,7 @@ class ToolBox:
             lines.append("agent's last messages:\n" + summary)
         try:
             screen = await self._run(self.engine.peek, s.id)
-            lines.append("last screen lines:\n" + _last_lines(screen))
+            lines.append("last screen lines:\n" + last_lines(screen))
         except AoError as exc:
             lines.append(f"screen: {exc}")
         if s.pr is not None:

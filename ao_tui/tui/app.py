@@ -1076,9 +1076,7 @@ class AoApp(App[None]):
     def _make_chat(self) -> Any:
         try:
             from ao_tui.tui.chat_pane import ChatPane
-        except ImportError:
-            return Static("The orchestrator chat is not available in this build.", id="chat-placeholder")
-        try:
+
             return ChatPane(self.engine, id="chat-pane")
         except Exception as exc:  # a broken chat must not take the control room down
             log.exception("chat pane")

@@ -17,3 +17,77 @@ def test_the_engine_contract_names_every_module_but_the_tui() -> None:
     modules |= {f"ao_tui.{p.parent.name}" for p in package.glob("*/__init__.py")}
     assert modules - {"ao_tui.tui"} <= set(contract["source_modules"])
     assert {"textual", "ao_tui.tui"} <= set(contract["forbidden_modules"])
+
+
+def _layered_modules(config: dict) -> set[str]:
+    contract = next(c for c in config["contracts"] if c["type"] == "layers")
+    names: set[str] = set()
+    for layer in contract["layers"]:
+        names |= {n.strip() for n in layer.replace("\\", " ").replace("|", ":").split(":") if n.strip()}
+    return names
+
+
+def test_the_layers_contract_places_every_module() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    package = ROOT / "ao_tui"
+    modules = {f"ao_tui.{p.stem}" for p in package.glob("*.py") if p.stem != "__init__"}
+    modules |= {f"ao_tui.{p.parent.name}" for p in package.glob("*/__init__.py")}
+    assert modules - _layered_modules(config) == set(), "place these in the layers contract in pyproject.toml"
+
+
+def _cycles(graph) -> list[list[str]]:  # noqa: ANN001 - grimp.ImportGraph
+    """The strongly connected components of more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph.modules):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycles() -> None:
+    """No two modules import each other, directly or round a longer loop (imports under ``TYPE_CHECKING``
+    never run and are not counted, as in the import-linter contracts)."""
+    import grimp
+
+    graph = grimp.build_graph("ao_tui", "ao_tui_plugins", exclude_type_checking_imports=True, cache_dir=None)
+    cycles = _cycles(graph)
+    described = []
+    for component in cycles:
+        members = set(component)
+        edges = [f"{a} -> {b} (line {graph.get_import_details(importer=a, imported=b)[0]['line_number']})"
+                 for a in component for b in sorted(graph.find_modules_directly_imported_by(a)) if b in members]
+        described.append("\n  ".join(edges))
+    assert not cycles, "import cycles:\n  " + "\n\n  ".join(described)
