@@ -185,6 +185,7 @@ class HostConfig(_Model):
                                    "~/.ssh/config.")
     max_sessions: int = Field(default=10, ge=1, le=500)
     labels: list[str] = Field(default_factory=list, description="Projects may pick hosts by label (`label:gpu`).")
+    connect_timeout: int = Field(default=10, ge=1, description="Seconds ssh waits for the host to answer.")
     state_dir: str = Field(default="~/.ao-host", description="Where ao keeps its clone, worktrees and tmux "
                            "socket on that host.")
 

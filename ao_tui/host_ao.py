@@ -141,3 +141,84 @@ class HostAo:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+class HostLink:
+    """The engine's lasting link to one host: ao there, restarted over a new connection when the old one
+    is lost (backoff doubling to ``max_backoff``). While it is down, ``unreachable_since`` says since when
+    (its sessions are "host unreachable", never exited: the agents keep working in the host's tmux);
+    messages for the host wait in order and are typed once when it is back, after the sessions' state
+    is read again from the host (``on_state``)."""
+
+    def __init__(self, host: Host, ao_home: Path, *, say: Callable[[str], None] = print,
+                 on_state: Callable[[dict[str, Any]], None] | None = None,
+                 first_backoff: float = 0.5, max_backoff: float = 30.0) -> None:
+        self.host, self.ao_home, self.say, self.on_state = host, ao_home, say, on_state
+        self.first_backoff, self.max_backoff = first_backoff, max_backoff
+        self.unreachable_since: float | None = None
+        self.hostd: HostAo | None = None
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._connect()
+        threading.Thread(target=self._watch, daemon=True, name=f"hostlink-{host.host_name}").start()
+
+    def _connect(self) -> None:
+        hostd = HostAo.start(self.host, self.ao_home, self.say)
+        state = hostd.call("list")
+        with self._lock:
+            self.hostd, self.unreachable_since = hostd, None
+            pending, self._pending = self._pending, []
+        if self.on_state is not None:
+            self.on_state(state)
+        for message in pending:  # typed once: each leaves the queue before it is typed
+            hostd.call("send", **message)
+
+    def _watch(self) -> None:
+        import time
+
+        while not self._stopped.is_set():
+            hostd = self.hostd
+            if hostd is not None:
+                hostd.process.wait()
+                if self._stopped.is_set():
+                    return
+                with self._lock:
+                    self.hostd = None
+                    self.unreachable_since = time.time()
+                self.say(f"host {self.host.host_name}: unreachable; reconnecting")
+            delay = self.first_backoff
+            while not self._stopped.is_set():
+                try:
+                    self._connect()
+                    self.say(f"host {self.host.host_name}: reachable again")
+                    break
+                except (AoError, OSError, subprocess.SubprocessError):
+                    self._stopped.wait(delay)
+                    delay = min(delay * 2, self.max_backoff)
+
+    def call(self, op: str, **args: Any) -> Any:
+        hostd = self.hostd
+        if hostd is None:
+            raise AoError(f"host {self.host.host_name} unreachable since {self._since()}")
+        return hostd.call(op, **args)
+
+    def send(self, handle: str, text: str, submit: bool = True) -> bool:
+        """Type into a session on the host now, or queue it for when the host is back (False)."""
+        with self._lock:
+            hostd = self.hostd
+            if hostd is None:
+                self._pending.append({"handle": handle, "text": text, "submit": submit})
+                return False
+        hostd.call("send", handle=handle, text=text, submit=submit)
+        return True
+
+    def _since(self) -> str:
+        import time
+
+        return time.strftime("%H:%M:%S", time.localtime(self.unreachable_since or time.time()))
+
+    def close(self) -> None:
+        self._stopped.set()
+        if self.hostd is not None:
+            self.hostd.close()

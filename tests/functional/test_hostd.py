@@ -106,3 +106,37 @@ def test_the_hosts_files_are_not_on_this_machine(ao_home: Path, ssh_host: SSHHos
     assert state == f"/home/{ssh_host.user}/.ao-host-probe"  # the host's ~, not this machine's
     assert not state.startswith(str(Path.home()))
     host.close()
+
+
+@pytest.mark.slow
+def test_a_host_that_stops_answering_is_unreachable_then_back_with_nothing_lost(
+        ao_home: Path, ssh_host: SSHHost) -> None:
+    from ao_tui.host_ao import HostLink
+
+    host = create_host(HostConfig(name="build-1", ssh=ssh_host.target, ssh_config=str(ssh_host.ssh_config),
+                                  state_dir=ssh_host.remote_dir, connect_timeout=3), ao_home)
+    states: list[dict[str, object]] = []
+    said: list[str] = []
+    link = HostLink(host, ao_home, say=said.append, on_state=states.append, first_backoff=0.2, max_backoff=1)
+    try:
+        state = remote_state_dir(host)
+        counter = "import sys, time\nprint('agent ready', flush=True)\nn = 0\n" \
+                  "for line in sys.stdin:\n    print('got: ' + line.strip(), flush=True)\n"
+        link.call("spawn", handle="app-1", cwd=state, argv=["python3", "-u", "-c", counter])
+        _wait(lambda: "agent ready" in link.call("capture", handle="app-1"))
+        # The host stops answering: its server stopped, the connection cut.
+        ssh_host.cut()
+        _wait(lambda: link.unreachable_since is not None)
+        with pytest.raises(AoError, match="host build-1 unreachable since"):
+            link.call("capture", handle="app-1")
+        assert link.send("app-1", "typed while away") is False  # queued, not lost
+        ssh_host.start()
+        _wait(lambda: link.unreachable_since is None and link.hostd is not None, timeout=30)
+        # State read again from the host: the agent lived on in the host's tmux all along.
+        assert states[-1]["app-1"]["alive"] is True
+        screen = _wait(lambda: (s := link.call("capture", handle="app-1")) and "got: typed while away" in s and s)
+        assert screen.count("got: typed while away") == 1  # typed exactly once
+        assert "host build-1: unreachable; reconnecting" in said and "host build-1: reachable again" in said
+    finally:
+        link.close()
+        host.close()

@@ -103,6 +103,16 @@ class SSHHost:
         out = subprocess.run(["ps", "--ppid", str(self._proc.pid), "-o", "args="], capture_output=True, text=True)
         return sum(1 for line in out.stdout.splitlines() if f"sshd: {self.user} [priv]" in line)
 
+    def cut(self) -> None:
+        """The host stops answering: its server stopped, then every connection it held cut."""
+        held = []
+        if self._proc is not None:
+            out = subprocess.run(["pgrep", "-P", str(self._proc.pid)], capture_output=True, text=True).stdout
+            held = out.split()
+        self.stop()
+        for pid in held:
+            subprocess.run(["kill", "-TERM", pid], capture_output=True)
+
     def kill_connections(self) -> None:
         """Cut every connection this server accepted (its per-connection sshd children)."""
         if self._proc is None:
