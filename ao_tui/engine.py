@@ -423,6 +423,8 @@ class Engine:
             exit_code=None,
             escalation="",
         )
+        if not restore and agent.types_prompt:
+            self.store.enqueue_message(session.id, spec.prompt, key="task")  # typed in once it is at its prompt
         if task is not None and not restore:
             try:
                 tracker = self.tracker(session.project)

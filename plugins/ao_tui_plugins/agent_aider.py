@@ -1,30 +1,50 @@
-"""Aider as an ao agent: launch and restore argv and its screen; no transcript ao can tail.
+"""Aider as an ao agent: launch, the task typed in, restore, and its screen.
 
-Aider has no "start with this prompt and stay interactive" flag (``--message``
-answers one message and exits; ``--load`` skips chat commands), so the first
-turn runs the task from ``.ao/task.md`` with ``--message-file`` and aider
-exits when that turn is done; ``restore_argv`` reopens it interactively with
-the chat history, where follow-up messages continue the same conversation.
-The project's rules go in ``.ao/rules.md``, passed read-only with ``--read``.
+Facts this relies on (observed with aider 0.86.2 in tmux against
+tests/support/openai_server.py's Chat Completions; screens in
+tests/fixtures/screens/aider/0.86.2/):
 
-Screen text is from aider's public output (the CLI is not installed here):
-questions end in ``(Y)es/(N)o[/(D)on't ask again] [Yes]:``, the input prompt is
-``> `` (or ``architect> ``, ``ask> ``...) under a rule, and it waits on the LLM
-behind a ``Waiting for <model>`` spinner.
+- Aider has no "start on this prompt and stay interactive" flag (``--message``
+  answers once and exits; positional arguments are files; ``--load`` skips chat
+  commands), so it starts at its ``>`` prompt and ao types the task in as the
+  session's first message (``Agent.types_prompt``), submitted like any other.
+- The project's rules go in ``.ao/rules.md``, passed read-only with ``--read``.
+- ``--restore-chat-history`` reopens the conversation from the workspace's
+  ``.aider.chat.history.md``.
+- An OpenAI-compatible endpoint: ``OPENAI_API_BASE`` (or ``--openai-api-base``)
+  with ``--model openai/<name>``; passed through from ao's environment.
+- Aider commits its own edits with ``--no-verify`` and its own
+  ``Co-authored-by: aider (<model>)`` trailer; ao's ``prepare-commit-msg`` hook
+  still runs (``--no-verify`` skips only pre-commit and commit-msg), so its
+  commits carry ao's trailer too.
+- Screens: a question ends in ``(Y)es/(N)o[/(D)on't ask again] [Yes]:`` with
+  what it is about on the line above ("Create new file?", "Run shell
+  command?", "Add file to the chat?"); the input prompt is ``> `` (or
+  ``architect> ``, ``ask> ``...) under a rule with the files in the chat; a
+  failed request prints ``litellm.<Kind>Error: ...`` above the rule; each answer
+  is followed by ``Tokens: N sent, M received[. Cost: ...]``.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
+from ao_tui.errors import PluginError
 from ao_tui.models import ActivityState
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
-from ao_tui_plugins.agent_claude_code import write_ao_file
+from ao_tui_plugins.agent_claude_code import _exclude_from_git, write_ao_file
+
+#: Permission modes: aider asks before creating files, adding files and running commands, or not at all.
+MODES = {"default": [], "acceptEdits": [], "plan": ["--chat-mode", "ask"], "bypassPermissions": ["--yes-always"]}
+_ENV_PREFIXES = ("OPENAI_", "ANTHROPIC_", "AIDER_", "LITELLM_", "GEMINI_", "OPENROUTER_", "DEEPSEEK_")
 
 
 class AiderAgent(Agent):
     has_transcript = False
+    types_prompt = True
+    tested_versions = ("0.86.2", "0.86.2")
 
     def executable(self, spec: LaunchSpec) -> list[str]:
         if spec.command:
@@ -32,24 +52,41 @@ class AiderAgent(Agent):
         return [os.environ.get("AO_AIDER_BIN") or "aider"]
 
     def _common_flags(self, spec: LaunchSpec) -> list[str]:
-        flags: list[str] = []
-        if spec.model:
-            flags += ["--model", spec.model]
-        if spec.permission_mode == "bypassPermissions":
-            flags.append("--yes-always")
+        mode = spec.permission_mode or "default"
+        if mode not in MODES:
+            raise PluginError(f"unknown permission mode {mode!r}: use one of {', '.join(MODES)}")
+        flags: list[str] = ["--model", spec.model] if spec.model else []
+        # ao keeps .aider* out of git itself (.git/info/exclude): no "Add .aider* to .gitignore?" at start.
+        flags += [*MODES[mode], "--no-gitignore"]
         if spec.extra_rules.strip():
             flags += ["--read", str(write_ao_file(spec.workspace, "rules.md", spec.extra_rules.strip() + "\n"))]
         return flags
 
     def launch_argv(self, spec: LaunchSpec) -> list[str]:
-        task = write_ao_file(spec.workspace, "task.md", spec.prompt)
-        return [*self.executable(spec), *self._common_flags(spec), "--message-file", str(task)]
+        return [*self.executable(spec), *self._common_flags(spec)]
 
     def restore_argv(self, spec: LaunchSpec) -> list[str]:
         return [*self.executable(spec), *self._common_flags(spec), "--restore-chat-history"]
 
+    def transcript_path(self, spec: LaunchSpec) -> Path | None:
+        """The chat history aider keeps in the workspace: ``ao restore`` reopens it when it is there
+        (not tailed for activity: ``has_transcript`` is off, its screen says more)."""
+        return Path(spec.workspace) / ".aider.chat.history.md"
+
+    def prepare_workspace(self, spec: LaunchSpec) -> None:
+        _exclude_from_git(spec.workspace, [".ao/", ".aider*"])
+
+    def environment(self, spec: LaunchSpec) -> dict[str, str]:
+        """Provider keys and endpoints from ao's environment, then the config's env (in memory, never on disk)."""
+        env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES)}
+        env.update(spec.env)
+        return env
+
     def read_screen(self, screen: str, title: str = "") -> ScreenGuess | None:
         return read_aider_screen(screen)
+
+    def model_trailer(self, model: str) -> str:
+        return f"Co-Authored-By: {model or 'aider'} <noreply@ao-tui.dev>"
 
 
 _QUESTION = re.compile(r"^(?P<q>.{1,300}?\?) \(Y\)es/\(N\)o[^\n]*\[(?:Yes|No)\]:\s*$")
@@ -57,12 +94,11 @@ _PROMPT = re.compile(r"^(?:[a-z-]+)?> ?.{0,500}$")
 _RULE = re.compile(r"^─{10,}\s*$")
 _WAITING = re.compile(r"Waiting for (?P<model>\S+)")
 _ERROR = re.compile(r"(litellm\.\w*(?:Error|Exception)[^\n]*|The API provider [^\n]*|Retrying in [\d.]+ seconds[^\n]*)")
+_NOISE = re.compile(r"^(Tokens: |Cost: |Applied edit|Commit [0-9a-f]{7}|You can use /undo)")
 
 
 def read_aider_screen(screen: str) -> ScreenGuess | None:
-    lines = [line.rstrip() for line in screen.splitlines()]
-    while lines and not lines[-1].strip():
-        lines.pop()
+    lines = [line.rstrip() for line in screen.splitlines() if line.strip()]
     if not lines:
         return None
     last = lines[-1].strip()
@@ -74,7 +110,9 @@ def read_aider_screen(screen: str) -> ScreenGuess | None:
     waiting = _WAITING.search("\n".join(lines[-3:]))
     if waiting:
         return ScreenGuess(ActivityState.WORKING, waiting.group(0))
-    at_prompt = _PROMPT.match(last) and any(_RULE.match(line) for line in lines[-6:-1])
+    start = max(0, len(lines) - 6)
+    rule = max((i for i in range(start, len(lines) - 1) if _RULE.match(lines[i])), default=None)
+    at_prompt = bool(_PROMPT.match(last)) and rule is not None and last.rstrip().endswith(">")
     tail = "\n".join(lines[-15:])
     error = None
     for match in _ERROR.finditer(tail):
@@ -82,10 +120,16 @@ def read_aider_screen(screen: str) -> ScreenGuess | None:
     if error and "Retrying in" in error and not at_prompt:
         return ScreenGuess(ActivityState.WORKING, error)
     if at_prompt:
-        if error and "Retrying in" not in error:
+        above = lines[:rule]  # what the last turn printed, above the rule
+        if error and "Retrying in" not in error and any(error in line for line in above[-3:]):
             return ScreenGuess(ActivityState.ERRORED, error[:200])
+        said = [line.strip() for line in above if not _NOISE.match(line.strip())]
+        if said and said[-1].endswith("?") and not _PROMPT.match(said[-1]):
+            # A streamed answer can leave its first words beside the final line: the text after a wide gap.
+            return ScreenGuess(ActivityState.WAITING_INPUT, re.split(r" {8,}", said[-1])[-1][:300])
         return ScreenGuess(ActivityState.IDLE, "")
+    if _PROMPT.match(last) and rule is not None:
+        return ScreenGuess(ActivityState.WORKING, "")  # a message typed and sent: the request is under way
     if error:
         return ScreenGuess(ActivityState.ERRORED, error[:200])
     return None
-

@@ -118,7 +118,7 @@ class OpenAIServer(ScriptedHTTPServer):
             self._answer(handler, request, turn, self.responses_events, done_marker=False)
         elif request.method == "POST" and route.endswith("/chat/completions"):
             turn = chat_turn(request)
-            turn.side = not request.get("tools") and _looks_side(turn.user_text)
+            turn.side = not request.get("tools") and (_looks_side(turn.user_text) or _side_system(request))
             self._answer(handler, request, turn, self.chat_chunks, done_marker=True)
         else:
             self.unknown(handler, request)
@@ -250,6 +250,15 @@ class OpenAIServer(ScriptedHTTPServer):
             yield None, {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                          "choices": [], "usage": {"prompt_tokens": input_tokens, "completion_tokens": output_tokens,
                                                   "total_tokens": input_tokens + output_tokens}}
+
+
+def _side_system(body: dict[str, Any]) -> bool:
+    """A side request its system prompt names: OpenCode's titles ("You are a title generator"),
+    Aider's commit messages ("...generates concise, one-line Git commit messages")."""
+    system = " ".join(_content_text(m.get("content")) for m in body.get("messages") or []
+                      if isinstance(m, dict) and m.get("role") == "system")
+    head = system.lower()[:400]
+    return "title generator" in head or "commit message" in head
 
 
 def _looks_side(user_text: str) -> bool:
