@@ -128,12 +128,8 @@ def spent_today(sessions: list[Session], ledger: dict[str, Any], day: str) -> di
 def update_ledger(engine: Engine, sessions: list[Session], now: datetime | None = None) -> dict[str, Any]:
     """The engine's part: note each new session's starting point today; keep each day's total."""
     day = today(now)
-    with engine.store.transaction() as conn:
-        row = conn.execute("SELECT value FROM settings WHERE key=?", (LEDGER,)).fetchone()
-        try:
-            ledger = json.loads(row["value"]) if row else {}
-        except ValueError:
-            ledger = {}
+
+    def note(ledger: dict[str, Any]) -> dict[str, Any]:
         if ledger.get("day") != day:
             ledger = {"day": day, "base": {}, "days": ledger.get("days", {})}
         spent = spent_today(sessions, ledger, day)
@@ -145,8 +141,9 @@ def update_ledger(engine: Engine, sessions: list[Session], now: datetime | None 
                 base[s.id] = [usd - d_usd, tokens - d_tokens]
         ledger["days"][day] = round(sum(v[0] for v in spent.values()), 4)
         ledger["days"] = dict(sorted(ledger["days"].items())[-90:])
-        conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES(?,?)", (LEDGER, json.dumps(ledger)))
-    return ledger
+        return ledger
+
+    return engine.store.update_json_setting(LEDGER, note, {})
 
 
 def configured(engine: Engine) -> bool:
@@ -208,16 +205,14 @@ def go_on(engine: Engine, scope: str | None = None, now: datetime | None = None)
     """The human's "go on" for today: every budget at its cap (or just ``scope``) stops holding."""
     day = today(now)
     over = [st for st in standings(engine, now) if st.holding and (scope is None or st.scope == scope)]
-    with engine.store.transaction() as conn:
-        row = conn.execute("SELECT value FROM settings WHERE key=?", (GO_ON,)).fetchone()
-        try:
-            data = json.loads(row["value"]) if row else {}
-        except ValueError:
-            data = {}
+
+    def confirm(data: dict[str, Any]) -> dict[str, Any]:
         data = {k: v for k, v in data.items() if v == day}  # yesterday's confirmations are spent
         for st in over:
             data[st.scope] = day
-        conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES(?,?)", (GO_ON, json.dumps(data)))
+        return data
+
+    engine.store.update_json_setting(GO_ON, confirm, {})
     return over
 
 

@@ -128,18 +128,15 @@ class LimitResume:
                 **({"note": note} if note else {})}))
 
     def _mark(self, account: str, until: datetime, session: Session) -> None:
-        with self.store.transaction() as conn:  # read-modify-write in one transaction
-            row = conn.execute("SELECT value FROM settings WHERE key=?", (SETTING,)).fetchone()
-            try:
-                data = json.loads(row["value"]) if row else {}
-            except ValueError:
-                data = {}
+        def mark(data: dict[str, Any]) -> dict[str, Any]:
             known = data.get(account)
             if known and known.get("until", "") >= until.astimezone(timezone.utc).isoformat():
-                return
+                return data
             data[account] = {"until": until.astimezone(timezone.utc).isoformat(), "session": session.id,
                              "message": session.activity.detail}
-            conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES(?,?)", (SETTING, json.dumps(data)))
+            return data
+
+        self.store.update_json_setting(SETTING, mark, {})  # read-modify-write in one transaction
 
     def tick(self, fence: Callable[[str], None] | None = None,
              unfence: Callable[[str], None] | None = None) -> list[str]:
@@ -210,15 +207,13 @@ class LimitResume:
         raw = self.store.get_setting(SETTING)
         if not raw or raw == "{}":
             return
-        with self.store.transaction() as conn:
-            row = conn.execute("SELECT value FROM settings WHERE key=?", (SETTING,)).fetchone()
+        def lifted(data: Any) -> dict[str, Any]:
             try:
-                data = json.loads(row["value"]) if row else {}
-                kept = {a: e for a, e in data.items() if datetime.fromisoformat(e["until"]).timestamp() > now}
+                return {a: e for a, e in data.items() if datetime.fromisoformat(e["until"]).timestamp() > now}
             except (ValueError, KeyError, TypeError, AttributeError):
-                kept = {}
-            if kept != data:
-                conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES(?,?)", (SETTING, json.dumps(kept)))
+                return {}
+
+        self.store.update_json_setting(SETTING, lifted, {})
 
     def deliver(self, fence: Callable[[str], None], unfence: Callable[[str], None]) -> int:
         """Type every due continue message, all agents at once (a whole fleet resets together).

@@ -11,6 +11,7 @@ Reactions use ``claim``: the row's primary key is what caused the reaction
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
 import threading
@@ -428,6 +429,11 @@ class Store:
                     (state, _ts(utcnow()), json.dumps(data), key),
                 )
 
+    def release_claim(self, key: str) -> None:
+        """Give a claim back, so a later attempt may take it."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM claims WHERE key=?", (key,))
+
     def claims(self, session_id: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM claims WHERE 1=1", []
         if session_id is not None:
@@ -512,6 +518,20 @@ class Store:
     def set_setting(self, key: str, value: str) -> None:
         with self.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES(?,?)", (key, value))
+
+    def update_json_setting(self, key: str, change: Callable[[Any], Any], default: Any) -> Any:
+        """Read-modify-write a JSON setting in one transaction: ``change`` gets the stored value (a copy of
+        ``default`` if none or unreadable) and returns the new one, written only if it differs."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+            try:
+                old, readable = (json.loads(row["value"]) if row else copy.deepcopy(default)), True
+            except ValueError:
+                old, readable = copy.deepcopy(default), False
+            new = change(copy.deepcopy(old))
+            if new != old or not readable:
+                conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES(?,?)", (key, json.dumps(new)))
+        return new
 
     # -- conflict prediction (ao_tui.conflicts) -----------------------------
 

@@ -123,12 +123,7 @@ def topological(tasks: list[PlanTask]) -> list[PlanTask]:
 
 
 def _update_waiting(engine: Engine, change: Any) -> list[dict[str, str]]:
-    with engine.store.transaction() as conn:
-        row = conn.execute("SELECT value FROM settings WHERE key=?", (WAITING_KEY,)).fetchone()
-        waiting = json.loads(row["value"]) if row else []
-        waiting = change(waiting)
-        conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES(?,?)", (WAITING_KEY, json.dumps(waiting)))
-    return waiting
+    return engine.store.update_json_setting(WAITING_KEY, change, [])
 
 
 def waiting_tasks(engine: Engine) -> list[dict[str, str]]:
@@ -142,8 +137,7 @@ class SpawnDeferred(AoError):
 
 
 def _release_claim(engine: Engine, key: str) -> None:
-    with engine.store.transaction() as conn:
-        conn.execute("DELETE FROM claims WHERE key=?", (key,))
+    engine.store.release_claim(key)
 
 
 def spawn_task(engine: Engine, project: str, task_id: str, origin: str) -> Session | None:

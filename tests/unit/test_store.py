@@ -71,3 +71,25 @@ def test_a_transition_decided_on_an_older_read_is_dropped(ao_store) -> None:
     kept = ao_store.transition("app-1", S.EXITED, reason="agent not running", only_from={seen.status})
     assert kept.status is S.SPAWNING
     assert [e.to_status for e in ao_store.events("app-1") if e.kind == "status"][-1] == "spawning"
+
+
+def test_a_json_setting_is_read_changed_and_written_in_one_transaction(ao_store) -> None:
+    def add(n: int):
+        return lambda data: {**data, str(n): n}
+
+    threads = [threading.Thread(target=ao_store.update_json_setting, args=("counts", add(n), {})) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ao_store.update_json_setting("counts", lambda data: data, {}) == {str(n): n for n in range(8)}
+    ao_store.set_setting("broken", "{not json")
+    assert ao_store.update_json_setting("broken", lambda data: data, {}) == {}
+    assert ao_store.get_setting("broken") == "{}"  # an unreadable value is replaced, not kept
+
+
+def test_a_released_claim_may_be_taken_again(ao_store) -> None:
+    assert ao_store.claim("task:1", "s-1", "spawn", "spawn")
+    assert not ao_store.claim("task:1", "s-2", "spawn", "spawn")
+    ao_store.release_claim("task:1")
+    assert ao_store.claim("task:1", "s-2", "spawn", "spawn")
