@@ -26,7 +26,9 @@ from ao_tui import __version__
 #: command (the next word would be a tmux command) and runs a one-word command through ``sh -c``:
 #: neither can happen to these two words, whatever the agent's argv holds.
 _EXEC = "import json, os, sys; argv = json.loads(sys.argv[1]); os.execvp(argv[0], argv)"
-POLL = 0.5  # exit watching here is local to the host: it costs no SSH traffic
+#: Exits are seen at once through pidfds where the kernel has them; this listing is the fallback (and
+#: catches panes started by others). Both are local to the host: they cost no SSH traffic.
+POLL = 5.0
 
 
 class HostDaemon:
@@ -36,6 +38,7 @@ class HostDaemon:
         self.socket = os.path.join(self.state, "tmux.sock")
         self._out = threading.Lock()
         self._dead: set[str] = set()
+        self._wake_r, self._wake_w = os.pipe()  # a spawn wakes the watcher to watch the new pane's pid
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -96,6 +99,7 @@ class HostDaemon:
             raise ValueError("empty command")
         self.tmux(*args, "--", sys.executable, "-c", _EXEC, json.dumps(list(argv)))
         self.tmux("set-option", "-w", "-t", f"={handle}:", "remain-on-exit", "on")
+        os.write(self._wake_w, b"x")
         return self.op_status(handle)
 
     def op_send(self, handle: str, text: str, submit: bool = True) -> None:
@@ -137,13 +141,39 @@ class HostDaemon:
                            "pid": int(pid) if pid.isdigit() else None}
         return panes
 
+    def _report_exits(self) -> dict[str, dict[str, Any]]:
+        panes = self._panes()
+        for handle, pane in panes.items():
+            if not pane["alive"] and handle not in self._dead:
+                self._dead.add(handle)
+                self.emit({"event": "exited", "handle": handle, "code": pane["exit_code"]})
+        return panes
+
     def watch_exits(self) -> None:
+        import select
+
+        watched: dict[int, int] = {}  # pid -> pidfd
         while True:
-            for handle, pane in self._panes().items():
-                if not pane["alive"] and handle not in self._dead:
-                    self._dead.add(handle)
-                    self.emit({"event": "exited", "handle": handle, "code": pane["exit_code"]})
-            time.sleep(POLL)
+            panes = self._report_exits()
+            alive = {p["pid"] for p in panes.values() if p["alive"] and p["pid"]}
+            for pid in list(watched):
+                if pid not in alive:
+                    os.close(watched.pop(pid))
+            for pid in alive - set(watched):
+                try:
+                    watched[pid] = os.pidfd_open(pid)
+                except (OSError, AttributeError):
+                    pass  # gone already, or no pidfds: the listing finds it
+            ready, _, _ = select.select([self._wake_r, *watched.values()], [], [], POLL)
+            if self._wake_r in ready:
+                os.read(self._wake_r, 4096)
+            elif ready:  # a pane's process ended: tmux marks it dead a moment later
+                for _ in range(50):
+                    before = len(self._dead)
+                    self._report_exits()
+                    if len(self._dead) > before:
+                        break
+                    time.sleep(0.01)
 
     # -- the loop -----------------------------------------------------------------------------
 
