@@ -125,6 +125,7 @@ def _session_row(s: Any) -> dict[str, Any]:
         "activity": s.activity.state.value,
         "activity_detail": s.activity.detail,
         "activity_source": s.activity.source,
+        "activity_until": s.activity.until.isoformat() if s.activity.until else None,  # rate_limited: the reset
         "task": s.task_id,
         "title": s.title,
         "branch": s.branch,

@@ -12,7 +12,10 @@ the clock jumps back and forward again.
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -78,6 +81,10 @@ def test_limit_seen_waited_out_and_continued_once(
             assert limited.activity.until == reset + timedelta(minutes=1), limited.activity
             assert limited.activity.detail.startswith("You've hit your")
             assert limited.status.value == "working", "waiting out a limit needs nobody"
+            row = next(r for r in json.loads(subprocess.run(
+                [sys.executable, "-m", "ao_tui.cli", "--config", str(config), "ls", "--json"],
+                capture_output=True, text=True, timeout=30).stdout) if r["id"] == s.id)
+            assert (row["activity"], row["activity_until"]) == ("rate_limited", limited.activity.until.isoformat())
             kinds = [e.kind for e in engine.events(s.id)]
             assert "usage_limit" in kinds
 
