@@ -72,6 +72,12 @@ class BranchWatch:
         self._thread: threading.Thread | None = None
         self._watching = False
 
+    def forget_gone(self, keep: set[str]) -> None:
+        """Drop per-session retry times of sessions not in ``keep`` (retired or deleted)."""
+        for sid in [k for k in list(self._retry_at) if k not in keep]:
+            self._retry_at.pop(sid, None)
+        self.train.forget_gone(keep)
+
     def start(self) -> None:
         """At engine start: undo rebases a crash cut off; watch the repositories' branch refs."""
         try:

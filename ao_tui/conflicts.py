@@ -155,6 +155,13 @@ class Predictor:
             self._sides[key] = files
         return files
 
+    def keep_only(self, shas: set[str]) -> None:
+        """Forget the changed files of commits no branch points at any more (a retired or deleted
+        session's heads, a head that moved on): the next scan never asks for them again."""
+        with self._guard:
+            for key in [k for k in self._sides if k[1] not in shas]:
+                del self._sides[key]
+
     def predict(self, a_sha: str, b_sha: str) -> Prediction:
         base = git(self.repo, "merge-base", a_sha, b_sha, ok=(0, 1)).stdout.strip()
         if not base:
@@ -303,7 +310,10 @@ class ConflictWatch:
                     first, second = sorted((heads[a].sha, heads[b].sha))
                     conflicts = prediction.conflicts if heads[a].sha == first else _swap(prediction.conflicts)
                     self.store.put_prediction(first, second, prediction.files, conflicts)
+        predictor.keep_only({h.sha for h in heads.values()})
         seen = self._seen.setdefault(project, {})
+        for name in [n for n in seen if n not in heads]:  # its session is gone: so is its order
+            del seen[name]
         for name in sorted(moved, key=lambda n: (heads[n].at, n)):
             self._moves += 1
             seen[name] = self._moves

@@ -624,6 +624,12 @@ class Engine:
         updated = self.store.transition(session_id, target, reason="PR opened", pr=pr, pr_opened_at=utcnow())
         return self._changed(updated)
 
+    def forget_gone(self, keep: set[str]) -> None:
+        """Drop per-session locks of sessions not in ``keep`` (retired or deleted; the loop calls this)."""
+        with self._lock:
+            for sid in [k for k in self._pr_locks if k not in keep]:
+                del self._pr_locks[sid]
+
     def refresh_pr(self, session_id: str) -> PullRequest | None:
         """Ask the SCM for the PR's truth and apply it: status, counters, reactions.
 

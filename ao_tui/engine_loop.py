@@ -258,6 +258,7 @@ class EngineLoop:
         if periodic:
             self._last_liveness = now
             self._check_merged()
+            self.forget_gone()
         self._check_prs(now)
         if self.branches is not None:
             self.branches.tick()
@@ -852,6 +853,25 @@ class EngineLoop:
         newest = max(merged, key=lambda x: x.merged_at)
         self._trigger("all_done", newest, f"{project}:all_done:{newest.id}",
                       {"project": project, "merged": [x.id for x in merged]})
+
+    def forget_gone(self) -> None:
+        """Drop what this loop (and the engine, the branch watch, the merge train) keeps per session
+        for sessions retired (done) or deleted: a long run must not keep a little of every session
+        it ever saw. A deleted session still followed is left too (its agent's files, its exit watch)."""
+        with self._follow_lock:  # a spawn here records then tracks under this lock: it is never missed
+            sessions = self.engine.sessions()
+            present = {s.id for s in sessions}
+            for sid in [k for k in self._tracked if k not in present]:
+                self.untrack(sid)
+        keep = {s.id for s in sessions if s.status is not S.DONE}
+        for table in (self._last_pr_poll, self._fences, self._fence_checked, self._push_failed):
+            for sid in [k for k in table if k not in keep]:
+                table.pop(sid, None)
+        self._merged_seen &= keep
+        self._pr_check &= keep
+        self.engine.forget_gone(keep)
+        if self.branches is not None:
+            self.branches.forget_gone(keep)
 
     def _check_merged(self) -> None:
         """Merged sessions: the outcome and ``pr_merged`` reaction of one merged by another

@@ -119,6 +119,11 @@ class MergeTrain:
         self.rebaser = rebaser
         self._asked: dict[str, float] = {}
 
+    def forget_gone(self, keep: set[str]) -> None:
+        """Drop when each session not in ``keep`` (retired or deleted) was last asked about."""
+        for sid in [k for k in list(self._asked) if k not in keep]:
+            self._asked.pop(sid, None)
+
     def step(self) -> bool:
         """One move per project's train; True if anything changed."""
         moved = False

@@ -42,12 +42,34 @@ import yaml  # noqa: E402
 from ao_tui.demo import RETIRE_AFTER, run_demo_setup  # noqa: E402
 
 AO_RUN = """
-import sys
+import os, sys
+if os.environ.get("AO_SOAK_TRACE"):
+    import soak_trace
+    soak_trace.start(os.environ["AO_SOAK_TRACE"])
 from ao_tui.engine_loop import EngineLoop
 EngineLoop.merged_grace_seconds = float(sys.argv[1])
 from ao_tui.cli import main
 sys.exit(main(["--config", sys.argv[2], "run"]))
 """
+
+
+AO_TUI = """
+import os, sys
+if os.environ.get("AO_SOAK_TRACE"):
+    import soak_trace
+    soak_trace.start(os.environ["AO_SOAK_TRACE"])
+from ao_tui.tui.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def traced_mb(trace_dir: Path | None, name: str) -> float | None:
+    if trace_dir is None:
+        return None
+    try:
+        return json.loads((trace_dir / f"{name}.txt.json").read_text())["traced_mb"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -106,6 +128,9 @@ def main() -> None:
     parser.add_argument("--pace", type=float, default=0.5)
     parser.add_argument("--sample", type=float, default=60.0)
     parser.add_argument("--no-tui", action="store_true")
+    parser.add_argument("--trace", metavar="DIR",
+                        help="trace both processes' allocations (tracemalloc); DIR/engine.txt and DIR/tui.txt "
+                             "list the 15 tracebacks grown most since minute 2, and samples add the traced size")
     parser.add_argument("--root", help="where the throwaway fleet lives (default: a temp dir)")
     args = parser.parse_args()
 
@@ -114,7 +139,11 @@ def main() -> None:
     config = yaml.safe_load(fleet.config_path.read_text())
     config["store"] = {"prune_every": "2m", "keep_events_per_session": 300, "backup_every": "5m", "keep_backups": 3}
     fleet.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}"}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}:{ROOT / 'bench'}"}
+    trace_dir = Path(args.trace).resolve() if args.trace else None
+    if trace_dir:
+        trace_dir.mkdir(parents=True, exist_ok=True)
+        env["AO_SOAK_TRACE"] = str(trace_dir / "engine.txt")
     log = open(fleet.root / "ao-run.log", "w")  # noqa: SIM115
     engine_proc = subprocess.Popen([sys.executable, "-c", AO_RUN, str(RETIRE_AFTER * args.pace),
                                     str(fleet.config_path)], env=env, stdout=log, stderr=log)
@@ -126,7 +155,8 @@ def main() -> None:
             subprocess.run(["tmux", "-L", ui_socket, "new-session", "-d", "-x", "160", "-y", "48", "-e",
                             f"AO_HOME={fleet.ao_home}", "-e", f"AO_TMUX_SOCKET={fleet.tmux_socket}",
                             "-e", f"PYTHONPATH={env['PYTHONPATH']}",
-                            sys.executable, "-m", "ao_tui.tui", "--config", str(fleet.config_path)], check=True)
+                            *(["-e", f"AO_SOAK_TRACE={trace_dir / 'tui.txt'}"] if trace_dir else []),
+                            sys.executable, "-c", AO_TUI, "--config", str(fleet.config_path)], check=True)
             time.sleep(3)
             pane_pid = subprocess.run(["tmux", "-L", ui_socket, "display", "-p", "#{pane_pid}"],
                                       capture_output=True, text=True).stdout.strip()
@@ -148,6 +178,9 @@ def main() -> None:
                      engine_threads=st.get("Threads"), engine_children=descendants(engine_proc.pid))
             if tui_pid:
                 s["tui_rss_mb"] = round(proc_status(tui_pid).get("VmRSS", 0) / 1024, 1)
+            if trace_dir:
+                s["engine_traced_mb"] = traced_mb(trace_dir, "engine")
+                s["tui_traced_mb"] = traced_mb(trace_dir, "tui")
             s["live_sessions"] = sum(1 for x in director.sessions() if x.status.value not in
                                      ("merged", "done", "killed", "exited"))
             s["spawned_total"] = len(fleet.session_ids)
@@ -166,7 +199,8 @@ def main() -> None:
                 break
             sample()
         last = samples[-1]
-        keys = ("engine_rss_mb", "engine_fds", "engine_threads", "engine_children", "tui_rss_mb", "store_kb",
+        keys = ("engine_rss_mb", "engine_traced_mb", "engine_fds", "engine_threads", "engine_children",
+                "tui_rss_mb", "tui_traced_mb", "store_kb",
                 "events", "archive_kb", "backups")
         print(json.dumps({"summary": True, "minutes": round(last["t_min"], 1), "agents": args.agents,
                           "spawned_total": last["spawned_total"], "messages_delivered": last.get("delivered"),

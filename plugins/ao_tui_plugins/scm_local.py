@@ -181,7 +181,9 @@ class LocalSCM(SCM):
         self._listeners: list[Callable[[str, str], None]] = []
         self._runs: dict[str, threading.Thread] = {}
         self._workspace_locks: dict[str, threading.Lock] = {}
-        self._analysis: dict[tuple[str, str, str, str], tuple[bool, bool]] = {}
+        #: (repo, branch) -> (head, base tip, merged by hand, merges cleanly): the latest pair of tips
+        #: only, and dropped once the PR is merged or closed (a long run must not keep one per commit).
+        self._analysis: dict[tuple[str, str], tuple[str, str, bool, bool]] = {}
         self._guard = threading.Lock()
         self._procs: set[subprocess.Popen[Any]] = set()
         self._closing = False
@@ -295,6 +297,7 @@ class LocalSCM(SCM):
     def pr_status(self, repo: Path, workspace: Path, pr: PullRequest) -> PullRequest:
         record = self._record(repo, pr.branch)
         if record["state"] == "merged":
+            self._analysis.pop((str(repo), record["branch"]), None)
             head = record["merged_head"]
             result = self._to_pr(repo, record, head)
             result.checks = self._read_checks(repo, head)
@@ -304,6 +307,7 @@ class LocalSCM(SCM):
             return result
         head, base_sha = self._tips(repo, record)
         if head is None:
+            self._analysis.pop((str(repo), record["branch"]), None)
             result = self._to_pr(repo, record, pr.head_sha)
             result.state = "closed"
             return result
@@ -326,15 +330,17 @@ class LocalSCM(SCM):
         """(merged by hand, merges cleanly), computed once per pair of tips."""
         if base_sha is None:
             raise AoError(f"the base branch {record['base']} does not exist in {repo}")
-        key = (str(repo), record["branch"], head, base_sha)
-        if key not in self._analysis:
-            self._ensure_objects(repo, record, head)
-            fork = record.get("fork")
-            outside = bool(fork) and head != fork and _git(
-                repo, "merge-base", "--is-ancestor", head, base_sha, check=False).returncode == 0
-            clean = outside or self._mergeable(repo, base_sha, head)[0]
-            self._analysis[key] = (outside, clean)
-        return self._analysis[key]
+        key = (str(repo), record["branch"])
+        known = self._analysis.get(key)
+        if known is not None and known[:2] == (head, base_sha):
+            return known[2], known[3]
+        self._ensure_objects(repo, record, head)
+        fork = record.get("fork")
+        outside = bool(fork) and head != fork and _git(
+            repo, "merge-base", "--is-ancestor", head, base_sha, check=False).returncode == 0
+        clean = outside or self._mergeable(repo, base_sha, head)[0]
+        self._analysis[key] = (head, base_sha, outside, clean)
+        return outside, clean
 
     def _review(self, record: dict[str, Any], head: str) -> tuple[ReviewState, list[ReviewComment]]:
         comments = [

@@ -236,6 +236,21 @@ def test_squash_merge_lands_on_main_without_touching_local_changes(project: Path
     assert scm.pr_status(project, ws, pr).state == "merged"
 
 
+def test_a_merged_pr_leaves_no_merge_analysis_behind(project: Path, ao_home: Path):
+    """One analysis per open PR (its latest tips), none once merged: a long run keeps nothing per commit."""
+    ws, branch = worktree(project, ao_home)
+    scm = make_scm(ao_home)
+    commit(ws, {"feature.txt": "one\n"})
+    pr = scm.open_pr(project, ws, branch, "main", "Add the feature", "")
+    for n in range(3):
+        commit(ws, {"feature.txt": f"one\n{n}\n"})
+        assert scm.pr_status(project, ws, pr).mergeable is True
+    assert list(scm._analysis) == [(str(project), branch)]
+    scm.merge(project, pr, "squash")
+    assert scm.pr_status(project, ws, pr).state == "merged"
+    assert scm._analysis == {}
+
+
 def test_merge_commit_when_main_is_not_checked_out(project: Path, ao_home: Path):
     git(project, "checkout", "-q", "--detach")
     ws, branch = worktree(project, ao_home)

@@ -65,3 +65,27 @@ def test_conflict_hunks_reads_diff3_blocks_and_stops_at_a_limit() -> None:
     assert conflict_hunks(text) == [{"line": 2, "ours": ["ours"], "theirs": ["theirs"]}]
     many = "\n".join(["<<<<<<< a", "o", "=======", "t", ">>>>>>> b"] * 9)
     assert len(conflict_hunks(many)) == 5
+
+
+def test_a_retired_sessions_branch_leaves_nothing_behind_in_the_conflict_watch(tmp_path: Path) -> None:
+    """A long run must not keep each gone session's changed files or head order (issue 16's soak)."""
+    from ao_tui.conflicts import ConflictWatch
+    from ao_tui.models import Session, SessionStatus
+    from ao_tui.store import Store
+
+    repo = _repo(tmp_path)
+    _branch(repo, "ao/a", {"app.py": "def f(x):\n    return x + 1\n"})
+    _branch(repo, "ao/b", {"app.py": "def f(x):\n    return x + 2\n"})
+    watch = ConflictWatch(Store(tmp_path / "ao.sqlite3"))
+    a = Session(id="a", project="demo", branch="ao/a", workspace=str(tmp_path / "ws-a"), status=SessionStatus.WORKING)
+    b = Session(id="b", project="demo", branch="ao/b", workspace=str(tmp_path / "ws-b"), status=SessionStatus.WORKING)
+    watch.scan("demo", repo, "main", [a, b])
+    predictor = watch.predictor(repo)
+    b_sha = git(repo, "rev-parse", "ao/b")
+    assert any(sha == b_sha for _, sha in predictor._sides) and "b" in watch._seen["demo"]
+
+    git(repo, "branch", "-qD", "ao/b")  # b was retired: its branch is gone
+    b.status = SessionStatus.DONE
+    watch.scan("demo", repo, "main", [a, b])
+    assert not any(sha == b_sha for _, sha in predictor._sides)
+    assert "b" not in watch._seen["demo"] and "a" in watch._seen["demo"]
