@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 _ENDED = {"merged", "done", "exited", "killed"}
@@ -28,6 +27,8 @@ def _live_by_host() -> dict[str, int]:
 
 def host_rows(config: Any) -> list[dict[str, Any]]:
     """One row a host: its config and what a probe over its connection found (probed side by side)."""
+    from concurrent.futures import ThreadPoolExecutor  # here: every `ao` command builds this parser
+
     from ao_tui.hosts import create_host
     from ao_tui.paths import ao_home
 

@@ -191,13 +191,11 @@ class Engine:
         sessions = self.sessions(project)
         if self._loop is not None or leader.leader_pid() is not None:
             return sessions
-        from ao_tui.engine_loop import status_for_activity
-
         shown = []
         for s in sessions:
             if lifecycle.has_live_agent(s.status) and s.status is not S.SPAWNING:
                 activity = self.read_activity(s)
-                status = status_for_activity(s.status, activity.state)
+                status = lifecycle.status_for_activity(s.status, activity.state)
                 if not lifecycle.can_transition(s.status, status):
                     status = s.status
                 s = s.model_copy(update={"activity": activity, "status": status})

@@ -29,6 +29,7 @@ from ao_tui.activity.transcript import HUMAN_TOOLS
 from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError
 from ao_tui.budget import BudgetWatch, holds
+from ao_tui.lifecycle import status_for_activity
 from ao_tui.limit_resume import LimitResume, is_continue_key
 from ao_tui.models import Activity, ActivityState, Event, Session, utcnow
 from ao_tui.models import SessionStatus as S
@@ -48,30 +49,6 @@ def at_prompt(state: ActivityState, tool: str | None) -> bool:
     dialog (AskUserQuestion's choices, plan approval): there text and Enter would pick an answer
     for the human."""
     return state in AT_PROMPT and tool not in HUMAN_TOOLS
-
-_ACTIVITY_STATUS: dict[ActivityState, S] = {
-    ActivityState.WORKING: S.WORKING,
-    ActivityState.RUNNING_TOOL: S.WORKING,
-    ActivityState.WAITING_PERMISSION: S.NEEDS_INPUT,
-    ActivityState.WAITING_INPUT: S.NEEDS_INPUT,
-    ActivityState.IDLE: S.IDLE,
-    ActivityState.ERRORED: S.ERRORED,
-    ActivityState.EXITED: S.EXITED,
-    ActivityState.RATE_LIMITED: S.WORKING,  # waiting out a usage limit: ao continues it (limit_resume)
-}
-
-
-def status_for_activity(current: S, activity: ActivityState) -> S:
-    """The session status an activity implies, given where the session is.
-
-    While a PR is open the PR decides the status; the activity is still shown
-    (and puts the session in *Needs you* when it waits for the human).
-    """
-    if current in lifecycle.PR_STATES or current in (S.MERGED, S.DONE, S.KILLED):
-        return S.EXITED if activity is ActivityState.EXITED and current in lifecycle.PR_STATES else current
-    if current is S.EXITED and activity is not ActivityState.EXITED:
-        return current  # an exited session comes back only through restore
-    return _ACTIVITY_STATUS.get(activity, current)
 
 
 def _superseded(key: str, session: Session) -> str:

@@ -8,6 +8,7 @@ it and records an event in the same transaction. A refused change raises
 from __future__ import annotations
 
 from ao_tui.errors import TransitionRefused
+from ao_tui.models import ActivityState
 from ao_tui.models import SessionStatus as S
 
 #: Statuses driven by what the agent is doing while no PR exists yet.
@@ -52,3 +53,28 @@ def check_transition(session_id: str, current: S, target: S) -> None:
 
 def has_live_agent(status: S) -> bool:
     return status not in {S.EXITED, S.KILLED, S.MERGED, S.DONE}
+
+
+_ACTIVITY_STATUS: dict[ActivityState, S] = {
+    ActivityState.WORKING: S.WORKING,
+    ActivityState.RUNNING_TOOL: S.WORKING,
+    ActivityState.WAITING_PERMISSION: S.NEEDS_INPUT,
+    ActivityState.WAITING_INPUT: S.NEEDS_INPUT,
+    ActivityState.IDLE: S.IDLE,
+    ActivityState.ERRORED: S.ERRORED,
+    ActivityState.EXITED: S.EXITED,
+    ActivityState.RATE_LIMITED: S.WORKING,  # waiting out a usage limit: ao continues it (limit_resume)
+}
+
+
+def status_for_activity(current: S, activity: ActivityState) -> S:
+    """The session status an activity implies, given where the session is.
+
+    While a PR is open the PR decides the status; the activity is still shown
+    (and puts the session in *Needs you* when it waits for the human).
+    """
+    if current in PR_STATES or current in (S.MERGED, S.DONE, S.KILLED):
+        return S.EXITED if activity is ActivityState.EXITED and current in PR_STATES else current
+    if current is S.EXITED and activity is not ActivityState.EXITED:
+        return current  # an exited session comes back only through restore
+    return _ACTIVITY_STATUS.get(activity, current)

@@ -15,7 +15,10 @@ engine running, each session's activity read from its own files: 100 sleeping ag
 and worktrees, their hook events files written as Claude Code's hooks write them (80 idle, 10
 running a tool, 10 asking permission). Target: < 300 ms.
 
-Run: ``python bench/bench_follow.py [follow|takeover|ls] [--runs N]``. Needs tmux and git. Prints JSON lines.
+``ls --keep`` leaves that fleet in place and prints the environment and command to rerun ``ao ls`` against it
+(e.g. with ``hyperfine``).
+
+Run: ``python bench/bench_follow.py [follow|takeover|ls] [--runs N] [--keep]``. Needs tmux and git. Prints JSON lines.
 """
 
 from __future__ import annotations
@@ -182,13 +185,13 @@ def _hook_lines(sid: str, workspace: str, kind: str, transcript: Path) -> str:
                    for i, (name, payload) in enumerate(events))
 
 
-def bench_ls(runs: int, sessions: int = 100) -> dict[str, object]:
+def bench_ls(runs: int, sessions: int = 100, keep: bool = False) -> dict[str, object]:
     base, config, socket = _setup("ls", [sys.executable, "-c", "import time; time.sleep(1e6)"], sessions)
     from ao_tui.config import load_config
     from ao_tui.engine import Engine
 
     engine = Engine(load_config(str(config)))
-    fixture = ROOT / "tests" / "fixtures" / "transcripts" / "bash_tool_bypass.jsonl"
+    fixture = ROOT / "tests" / "fixtures" / "transcripts" / "2.1.197" / "bash_tool_bypass.jsonl"
     try:
         kinds = ["idle"] * (sessions * 8 // 10) + ["tool"] * (sessions // 10)
         kinds += ["permission"] * (sessions - len(kinds))
@@ -203,32 +206,42 @@ def bench_ls(runs: int, sessions: int = 100) -> dict[str, object]:
         engine.store.close()
         rows = json.loads(_ao(config, "ls", "--json"))
         seen = {k: sum(1 for r in rows if r["activity"] == k) for k in {r["activity"] for r in rows}}
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            _ao(config, "ls")
-            times.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        _ao(config, "config", "path")
-        floor = time.perf_counter() - t0
+
+        def timed(argv: list[str]) -> list[float]:
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                subprocess.run(argv, capture_output=True, check=True, timeout=120)
+                times.append(time.perf_counter() - t0)
+            return times
+
+        ao = [sys.executable, "-m", "ao_tui.cli", "--config", str(config)]
+        ls = timed([*ao, "ls"])
+        floor = timed([*ao, "config", "path"])  # start-up and the CLI's own imports, no reading
+        python = timed([sys.executable, "-c", "pass"])  # the interpreter alone
     finally:
-        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-    return {"bench": "ls", "sessions": sessions, "activities": seen, **_summary(times),
-            "python_and_import_floor_ms": round(floor * 1000, 1), "load": os.getloadavg()[0]}
+        if keep:
+            print(f"# fleet kept: AO_HOME={os.environ['AO_HOME']} AO_TMUX_SOCKET={socket} "
+                  f"{' '.join(ao)} ls   (remove: tmux -L {socket} kill-server; rm -rf {base})", flush=True)
+        else:
+            subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
+            shutil.rmtree(base, ignore_errors=True)
+    return {"bench": "ls", "sessions": sessions, "activities": seen, **_summary(ls),
+            "config_path": _summary(floor), "python_alone": _summary(python), "load": os.getloadavg()[0]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("part", nargs="?", choices=["follow", "takeover", "ls", "all"], default="all")
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--keep", action="store_true", help="ls: leave the fleet in place and say how to rerun")
     args = parser.parse_args()
     if args.part in ("follow", "all"):
         print(json.dumps(bench_follow(args.runs)), flush=True)
     if args.part in ("takeover", "all"):
         print(json.dumps(bench_takeover(args.runs)), flush=True)
     if args.part in ("ls", "all"):
-        print(json.dumps(bench_ls(args.runs)), flush=True)
+        print(json.dumps(bench_ls(args.runs, keep=args.keep)), flush=True)
 
 
 if __name__ == "__main__":

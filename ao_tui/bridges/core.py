@@ -49,12 +49,12 @@ def status_text(engine: Engine) -> str:
     from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, zone_of
     from ao_tui.orchestrator.context import triage
 
-    sessions = engine.sessions()
+    sessions = engine.observed_sessions()
     counts = {zone: 0 for zone in ZONE_ORDER}
     for s in sessions:
         counts[zone_of(s)] += 1
     lines = [" · ".join(f"{ZONE_TITLES[z]} {n}" for z, n in counts.items() if n) or "No sessions."]
-    items = triage(engine)
+    items = triage(engine, sessions)
     lines += [f"{n}. {item.headline}: {item.why}. {item.action}" for n, item in enumerate(items, 1)]
     if not items:
         lines.append("Nothing needs you right now.")

@@ -251,7 +251,8 @@ def _why(session: Session) -> tuple[str, str]:
     if session.escalation:
         return session.escalation, f"look at it: `ao peek {session.id}` or answer it"
     if act.state.value == "waiting_permission":
-        return f"waiting for permission{': ' + act.detail if act.detail else ''}", "allow or deny in its terminal"
+        asked = act.detail.removeprefix("permission: ")  # the hooks' detail names it already
+        return f"waiting for permission{': ' + asked if asked else ''}", "allow or deny in its terminal"
     if act.state.value == "waiting_input" or session.status is S.NEEDS_INPUT:
         return f"asked a question{': ' + act.detail if act.detail else ''}", "answer it"
     if session.status is S.STUCK:
@@ -272,13 +273,17 @@ def _why(session: Session) -> tuple[str, str]:
     return session.status.value, "nothing yet"
 
 
-def triage(engine: Engine) -> list[TriageItem]:
+def triage(engine: Engine, sessions: list[Session] | None = None) -> list[TriageItem]:
     """What needs the human, most urgent first (working and done sessions omitted, unless a
-    mid-session check proposes a correction for one: those come right after *Needs you*)."""
-    everything = engine.sessions()
+    mid-session check proposes a correction for one: those come right after *Needs you*).
+
+    ``sessions`` as ``Engine.observed_sessions`` gives them (read then if not given): with no
+    engine running, an agent's stored activity may be long past, so it is read from its files.
+    """
+    everything = engine.observed_sessions() if sessions is None else sessions
     drift = {d.session_id: d for d in pending_drift(engine, everything)}
     sessions = [s for s in everything if zone_of(s) not in (Zone.WORKING, Zone.DONE) or s.id in drift]
-    blocking = {sid for i in insights(engine) for sid in i.session_ids if "blocks" in i.text}
+    blocking = {sid for i in insights(engine, everything) for sid in i.session_ids if "blocks" in i.text}
 
     def rank(s: Session) -> tuple[int, bool, bool, datetime]:
         zone = zone_of(s)
@@ -315,13 +320,14 @@ def md_text(text: str) -> str:
 
 
 def triage_markdown(engine: Engine) -> str:
-    items = triage(engine)
+    sessions = engine.observed_sessions()
+    items = triage(engine, sessions)
     lines = ["## What needs you"]
     if not items:
         lines.append("Nothing needs you right now.")
     for n, item in enumerate(items, 1):
         lines.append(f"{n}. **{md_text(item.headline)}** — {md_text(item.why)}. *{item.action}*")
-    found = [i for i in insights(engine) if "blocks" not in i.text]
+    found = [i for i in insights(engine, sessions) if "blocks" not in i.text]
     if found:
         lines.append("")
         lines.extend(f"- {md_text(i.text)}" for i in found)

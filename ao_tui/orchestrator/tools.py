@@ -327,7 +327,7 @@ class ToolBox:
         if query:
             sessions = [hit.session for hit in self.engine.find(query)]
         else:
-            sessions = self.engine.sessions(project)
+            sessions = self.engine.observed_sessions(project)  # as the fleet summary shows them
         if project:
             sessions = [s for s in sessions if s.project == project]
         if status:

@@ -12,7 +12,6 @@ exactly (a bare ``dm-1`` would also match ``dm-10`` by prefix).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -28,7 +27,6 @@ from ao_tui.config import write_atomic
 from ao_tui.errors import AoError, InvalidName, NotFound
 from ao_tui.slots.base import PluginOptions
 from ao_tui.slots.runtime import PaneInfo, Runtime, RuntimeStatus
-from ao_tui_plugins.pty_supervisor import tty_input_pending
 
 log = logging.getLogger(__name__)
 
@@ -365,6 +363,8 @@ class TmuxRuntime(Runtime):
         return self._tmux("capture-pane", "-p", "-e", "-t", target, check=False).stdout
 
     def _wait_landed(self, target: str, tty: str, before: bytes, deadline: float, settle: float = 0.08) -> None:
+        from ao_tui_plugins.pty_supervisor import tty_input_pending  # asyncio with it: off `ao ls`'s path
+
         last, last_change, drained_twice = before, time.monotonic(), 0
         changed = False
         while time.monotonic() < deadline:
@@ -414,6 +414,8 @@ class TmuxRuntime(Runtime):
         never resizes the agent's window or types into it. The stream ends
         when the session goes away.
         """
+        import asyncio  # here: listing and reading panes (`ao ls`) need no event loop
+
         # Asynchronously: a viewer opening streams must not hold its event loop for a tmux round trip.
         probe = await asyncio.create_subprocess_exec(
             "tmux", "-L", self.socket, "display-message", "-p", "-t", self._target(handle), "#{pane_id}",
@@ -481,6 +483,8 @@ def _wait_drained(tty: str, deadline: float) -> None:
     bytes to the input queue a moment later: only two empty readings after a
     short pause count.
     """
+    from ao_tui_plugins.pty_supervisor import tty_input_pending
+
     time.sleep(0.02)
     drained = 0
     while time.monotonic() < deadline and drained < 2:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -176,6 +177,35 @@ def test_with_no_engine_ls_reads_each_agent_from_its_own_files(
     screen_only = spawn(config, "Read from the screen.")
     row = wait_until(lambda: shows(config, screen_only, activity_source="screen"), timeout=20)
     assert row["activity"] in ("working", "idle", "waiting_input")
+
+
+def test_with_no_engine_triage_reads_each_agent_from_its_own_files(
+    git_repo: Path, ao_home: Path, standin_dir: Path
+) -> None:
+    """ctrl+t in the chat pane and the chat bridges' status: an agent asking for permission
+    while the store still says working is listed as needing you."""
+    from ao_tui.bridges.core import status_text
+    from ao_tui.orchestrator.context import triage, triage_markdown
+
+    config = write_config(git_repo, standin_dir)
+    sid = spawn(config, "Write the migration.")
+    wait_until(lambda: shows(config, sid, activity="working", activity_source="hook"), timeout=20)
+    engine = Engine(load_config(str(config)))
+    assert triage(engine) == []  # at work: nothing needs you
+
+    # The agent asks to write a file: Claude Code runs ao's hook command with the request.
+    workspace = Path(engine.session(sid).workspace)
+    settings = json.loads((workspace / ".claude" / "settings.local.json").read_text())
+    hook = settings["hooks"]["PermissionRequest"][-1]["hooks"][-1]["command"]
+    request = {"hook_event_name": "PermissionRequest", "cwd": str(workspace), "tool_name": "Write",
+               "tool_input": {"file_path": "schema.sql"}}
+    subprocess.run(shlex.split(hook), input=json.dumps(request), text=True, cwd=workspace, check=True, timeout=10)
+
+    assert engine.session(sid).activity.state.value == "working"  # what the store holds: no engine wrote since
+    items = triage(engine)
+    assert [(i.session_id, i.zone.value) for i in items] == [(sid, "needs_you")]
+    assert items[0].why == "waiting for permission: Write schema.sql" and items[0].action == "allow or deny in its terminal"
+    assert f"**{sid}" in triage_markdown(engine) and "Needs you 1" in status_text(engine)
 
 
 def test_two_spawns_at_the_same_instant_get_their_own_id_and_worktree(

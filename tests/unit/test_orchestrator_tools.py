@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,16 @@ def pr(number: int, *, ci=CheckState.PASSED, review=ReviewState.APPROVED, failed
 @pytest.fixture
 def engine(ao_store, git_repo):
     return make_engine(ao_store, git_repo)
+
+
+@pytest.fixture
+def leading(ao_home):
+    """The engine lock held, as a running `ao run` holds it: the stored activity is current then."""
+    from ao_tui import leader
+
+    fd = leader.try_lock()
+    yield
+    leader.unlock(fd)
 
 
 class Asked:
@@ -184,8 +196,12 @@ def test_summary_and_triage_say_what_matters(engine):
     s2 = add(engine, "dm-2", S.CI_FAILED, task_title="Login", pr=pr(2, failed="test_flaky_clock"))
     assert s2.branch != "ao/dm-1"
     add(engine, "dm-3", S.MERGEABLE, task_title="Docs", pr=pr(3))
-    add(engine, "dm-4", S.WORKING, task_title="Search",
-        activity=Activity(state=ActivityState.WAITING_PERMISSION, detail="Write search.py"))
+    add(engine, "dm-4", S.WORKING, task_title="Search", agent_session_id="6f1c2a9e-1111-4c1e-9d1a-1a2b3c4d5e6f")
+    # No engine runs: what dm-4 does is read from its hooks' file (the store says working).
+    events = engine.events_file("dm-4")
+    events.parent.mkdir(parents=True, exist_ok=True)
+    events.write_text(json.dumps({"hook_event_name": "PermissionRequest", "session_id": "dm-4", "at": time.time(),
+                                  "tool_name": "Write", "tool_input": {"file_path": "search.py"}}) + "\n")
     summary = fleet_summary(engine)
     assert "test_flaky_clock" in summary and "2 unrelated branches" in summary
     order = [item.session_id for item in triage(engine)]
@@ -217,7 +233,7 @@ def test_a_pr_that_blocks_others_is_said_so_and_ranks_first(engine, git_repo):
     assert items[0].why.endswith("it blocks other tasks")
 
 
-def test_triage_shows_hostile_titles_as_text(engine):
+def test_triage_shows_hostile_titles_as_text(engine, leading):
     add(engine, "dm-1", S.NEEDS_INPUT, task_title="[click](http://evil) **bold** \x1b[2J",
         activity=Activity(state=ActivityState.WAITING_INPUT, detail="`rm -rf ~`?"))
     text = triage_markdown(engine)
