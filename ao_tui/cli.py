@@ -283,6 +283,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    if args.action == "new":
+        from ao_tui import plugin_skeleton
+
+        if not args.slot or not args.name:
+            raise AoError("usage: ao plugins new SLOT NAME [--dir PATH]")
+        directory = Path(args.dir or plugin_skeleton.names(args.slot, args.name)[0])
+        for path in plugin_skeleton.write(args.slot, args.name, directory):
+            print(path)
+        print(f"next: pip install -e {directory} && ao plugins   (its tests: python -m pytest {directory / 'tests'})")
+        return 0
     from ao_tui.registry import available
 
     for slot, plugins in available().items():
@@ -582,8 +592,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("run", cmd_run, "run the engine without a UI: watch sessions, PRs and CI, react")
 
-    p = add("plugins", cmd_plugins, "list installed plugins per slot")
+    p = add("plugins", cmd_plugins, "list installed plugins per slot; `new SLOT NAME` writes a plugin skeleton")
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("action", nargs="?", choices=["new"], help="new: write an installable plugin package")
+    p.add_argument("slot", nargs="?", help="the slot of the new plugin (runtime, agent, notifier, ...)")
+    p.add_argument("name", nargs="?", help="the new plugin's name (lower-case, dashes)")
+    p.add_argument("--dir", help="where to write it (default: ./ao-tui-SLOT-NAME)")
 
     p = add("config", cmd_config, "check the config, show its path, or print its JSON Schema")
     p.add_argument("action", choices=["check", "schema", "path"], nargs="?", default="check")
