@@ -47,7 +47,7 @@ def _prepare(home: Path, count: int) -> Path:
 
 def child_startup(config: str, t0: float) -> None:
     """Start the real app headless; report when the first full frame has been drawn."""
-    from ao_tui.config import load_config
+    from ao_tui.config import check_projects, load_config
     from ao_tui.engine import Engine
     from ao_tui.tui.app import AoApp
 
@@ -78,7 +78,9 @@ def child_startup(config: str, t0: float) -> None:
             print(json.dumps({"rss_settled_mb": rss_kb / 1024}), flush=True)
             self.exit()
 
-    engine = Engine(load_config(config))
+    loaded = load_config(config)
+    check_projects(loaded)  # as ao-tui does before its first frame: plugins' typed options
+    engine = Engine(loaded)
     Measured(engine, start_engine=os.environ.get("BENCH_NO_ENGINE") != "1").run(headless=True, size=(200, 50))
 
 
@@ -116,7 +118,8 @@ def startup(count: int, runs: int) -> dict[str, float]:
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             config = _prepare(Path(tmp), count)
-            env = {**os.environ}
+            # Modules from bytecode, as installed (a session's PYTHONDONTWRITEBYTECODE would compile them each run).
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
             t0 = time.time()
             out = subprocess.run(
                 [sys.executable, __file__, "child-startup", str(config), repr(t0)],
