@@ -48,5 +48,6 @@ def start(path: str, first_after: float = 120.0, every: float = 60.0, frames: in
                              f"{stat.size / 1024:.1f} KiB")
                 lines.extend("    " + line for line in stat.traceback.format(limit=frames, most_recent_first=True))
             out.write_text("\n".join(lines) + "\n")
+            del snap, lines  # the next size must not count this snapshot (it is traced too)
 
     threading.Thread(target=run, name="soak-trace", daemon=True).start()

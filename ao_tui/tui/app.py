@@ -453,6 +453,9 @@ class AoApp(App[None]):
         self._sessions_changed()
 
     def _sessions_changed(self) -> None:
+        present = {s.id for s in self.all_sessions}
+        for sid in [k for k in self._work if k not in present]:
+            del self._work[sid]  # a deleted session's commits and files: a long run keeps none of them
         sessions = self.visible_sessions()
         self._refresh_dialogs()
         self.session_list.set_sessions(sessions)
@@ -682,6 +685,8 @@ class AoApp(App[None]):
         self.call_from_thread(self._work_loaded, session_id, info)
 
     def _work_loaded(self, session_id: str, info: WorkInfo) -> None:
+        if not any(s.id == session_id for s in self.all_sessions):
+            return  # deleted while its work was read
         self._work[session_id] = info
         session = self.focused_session()
         if session is not None and session.id == session_id:

@@ -522,3 +522,18 @@ async def test_the_new_session_dialogs_buttons_stay_in_view_at_80x24_with_a_long
             assert screen_region.contains_region(button.region), (button.id, button.region)
             assert not toast.overlaps(button.region)
         assert "Start with prompt (ctrl+s)" in screen_text(app)
+
+
+async def test_a_deleted_sessions_work_is_not_kept_by_the_app(make_app, fleet_engine) -> None:  # noqa: ANN001
+    """A long run stays flat (issue 16): each session the cursor rested on left its commits and
+    files in the app; once the session is deleted (by another process) they go too."""
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        for sid in ("app-3", "app-5"):
+            app.jump_to(sid)
+            await wait_until(pilot, lambda sid=sid: sid in app._work, timeout=5, what=f"{sid}'s work read")
+        fleet_engine.store.delete_session("app-3")
+        app.reload_sessions()  # what the store watch does when another process wrote
+        await wait_until(pilot, lambda: "app-3" not in app._work, timeout=5, what="app-3's work dropped")
+        assert "app-5" in app._work and "app-3" not in screen_text(app)
