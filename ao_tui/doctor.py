@@ -382,6 +382,34 @@ def orphans(setup: Setup) -> Result:
 
 
 @check
+def hosts(setup: Setup) -> list[Result]:
+    """Each SSH host answers over its connection, without a password; ao there is ours or will be."""
+    if setup.config is None:
+        return []
+    from ao_tui import __version__
+    from ao_tui.hosts import create_host
+
+    results = []
+    for host in setup.config.hosts:
+        if host.kind == "local":
+            continue
+        name = f"host {host.name}"
+        plugin = create_host(host, setup.ao_home)
+        status = plugin.probe()
+        if not status.reachable:
+            results.append(fail(name, f"{host.ssh} does not answer: {status.error or 'no reason given'}",
+                                f"`ssh {host.ssh.split(':')[0]} true` must work with no password prompt (a key; "
+                                "ao runs ssh with BatchMode=yes)"))
+        elif status.ao_version not in (None, __version__):
+            results.append(warn(name, f"reachable ({status.latency_ms:.0f} ms); ao {status.ao_version} there, "
+                                f"this is {__version__}", "ao installs its own version there on first use"))
+        else:
+            there = f"ao {status.ao_version}" if status.ao_version else "ao installed there on first use"
+            results.append(ok(name, f"reachable ({status.latency_ms:.0f} ms); {there}"))
+    return results
+
+
+@check
 def anthropic_key(setup: Setup) -> Result:
     if setup.env.get("ANTHROPIC_API_KEY", "").strip():
         return ok("ANTHROPIC_API_KEY", "set (the orchestrator chat can start)")

@@ -121,3 +121,25 @@ def test_a_target_ssh_could_read_as_an_option_is_refused(ao_home: Path, target: 
     with pytest.raises(PluginError, match="not an SSH target"):
         create_host(HostConfig.model_construct(name="x", kind="ssh", ssh=target, ssh_config=None, max_sessions=1,
                                                labels=[], state_dir="~/.ao-host"), ao_home)
+
+
+def test_doctor_says_which_host_answers_and_how_to_fix_one_that_does_not(
+        ao_home: Path, ssh_hosts: list[SSHHost], tmp_path: Path, git_repo: Path) -> None:
+    from ao_tui.doctor import hosts as hosts_check
+    from ao_tui.doctor import gather, run_checks
+
+    one, two = ssh_hosts
+    config = tmp_path / "ao.config.yaml"
+    config.write_text(f"""\
+hosts:
+  - {{name: build-1, ssh: "{one.target}", ssh_config: "{one.ssh_config}", state_dir: "{one.remote_dir}"}}
+  - {{name: build-2, ssh: "{two.target}", ssh_config: "{two.ssh_config}", state_dir: "{two.remote_dir}"}}
+projects:
+  app: {{repo: "{git_repo}"}}
+""")
+    two.stop()
+    results = run_checks(gather(str(config)), [hosts_check])
+    lines = [r.line() for r in results]
+    assert lines[0].startswith("ok   host build-1: reachable (") and "ao installed there on first use" in lines[0]
+    assert lines[1].startswith("fail host build-2: aohost2@127.0.0.1:") and "refused" in lines[1]
+    assert "BatchMode=yes" in lines[1]
