@@ -1,0 +1,122 @@
+"""The real OpenCode under ao: spawn, every state from its screen, approval, a CI failure, restore.
+
+OpenCode runs in tmux (ao's runtime) against tests/support/openai_server.py
+(Chat Completions, streamed) as an OpenAI-compatible provider, in a worktree
+made by ao; the engine loop reads its screen and its database (the session id).
+Run for each OpenCode under ``.tools/opencode/`` (pinned and newest).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ao_tui.config import load_config
+from ao_tui.engine import Engine
+from ao_tui.models import ActivityState as A
+from ao_tui.models import SessionStatus as S
+from tests.support.agent_cli import params
+from tests.support.gitrepo import git
+from tests.support.openai_server import OpenAIServer
+from tests.support.opencode_project import MODEL, opencode_project
+from tests.support.scripted_model import call, error, text
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.opencode, pytest.mark.slow, pytest.mark.timeout(240)]
+
+CI_FAILURE = "CI failed on your branch (check.py):\n\n  FAILED test_made - made.txt is empty\n\nPlease fix it."
+
+
+def _bash(command: str) -> dict:
+    return {"command": command, "description": "Run it"}
+
+
+@pytest.mark.parametrize("opencode", params("opencode"))
+def test_opencode_story(opencode: str, tmp_path: Path, git_repo: Path, ao_home: Path, tmux_socket: str,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    with OpenAIServer(model="gpt-test") as api:
+        api.script.on_prompt("Create made.txt", text("Creating it.") + call(
+            "bash", _bash("printf 'made\\n' > made.txt && git add made.txt && git commit -qm 'Add made.txt'"),
+            id="call_make"))
+        api.script.on_tool_result("call_make", text("Created and committed made.txt."))
+        api.script.on_prompt("run the slow check", call("bash", _bash("sleep 4; echo checked"), id="call_slow"))
+        api.script.on_tool_result("call_slow", text("The check passed."))
+        api.script.on_prompt("CI failed on your branch", text("Which test should I look at first: test_made or the rest?"))
+        api.script.on_prompt("break now", error(400, "Bad request from the scripted server"), times=None)
+        api.script.on_prompt("what have you done so far", text("I created made.txt and committed it."))
+
+        config = opencode_project(git_repo, tmp_path / "home", api.url, monkeypatch, opencode)
+        engine = Engine(load_config(str(config)))
+        seen: list[tuple[A, str, str]] = []
+        engine.subscribe(lambda s: seen.append((s.activity.state, s.activity.source, s.activity.detail)))
+        capture = os.environ.get("AO_CAPTURE_SCREENS")
+        try:
+            assert engine.start()
+            s = engine.spawn(prompt="Create made.txt with the word made in it, and commit it.")
+            assert s.agent == "opencode"
+
+            def screen() -> str:
+                try:
+                    return engine.peek(s.id)
+                except Exception as exc:  # noqa: BLE001 - only for failure messages
+                    return repr(exc)
+
+            def activity(state: A, timeout: float = 40) -> tuple[A, str, str]:
+                found = wait_until(lambda: next((x for x in seen if x[0] is state), None), timeout=timeout,
+                                   message=lambda: f"no {state} in {seen}\n{screen()}")
+                if capture:
+                    Path(capture, f"{state.value}.txt").write_text(screen())
+                return found
+
+            # Permission asked (OPENCODE_PERMISSION from ao: bash asks): from its screen, with the command.
+            state, source, detail = activity(A.WAITING_PERMISSION, timeout=90)  # its start-up is slow under load
+            assert source == "screen" and "printf 'made" in detail, (source, detail)
+            seen.clear()
+            engine.send_keys(s.id, "Enter")  # "Allow once" is selected
+            activity(A.IDLE)
+            workspace = Path(engine.session(s.id).workspace)
+            assert (workspace / "made.txt").read_text() == "made\n"
+            body = git(workspace, "log", "-1", "--format=%B")
+            assert body.splitlines()[0] == "Add made.txt"
+            assert body.splitlines()[-1] == f"Co-Authored-By: {MODEL} <noreply@ao-tui.dev>", body
+
+            # A slow command: running_tool while it runs, then idle.
+            seen.clear()
+            engine.send(s.id, "run the slow check")
+            activity(A.WAITING_PERMISSION)
+            engine.send_keys(s.id, "Enter")
+            state, source, detail = activity(A.RUNNING_TOOL)
+            assert "sleep 4" in detail, detail
+            activity(A.IDLE, timeout=30)
+
+            # A CI failure, several lines long, is typed in and submitted; the agent asks a question.
+            seen.clear()
+            engine.queue_message(s.id, CI_FAILURE, key="ci-1")
+            state, source, detail = activity(A.WAITING_INPUT)
+            assert detail == "Which test should I look at first: test_made or the rest?"
+            assert "FAILED test_made - made.txt is empty" in json.dumps(api.turns[-1].get("messages"))
+
+            # The API refuses the request: errored, with the error.
+            seen.clear()
+            engine.send(s.id, "break now")
+            state, source, detail = activity(A.ERRORED)
+            assert "Bad request from the scripted server" in detail, detail
+
+            # Killed, then restored: OpenCode's own session id (from its database) reopens the conversation.
+            found = engine.agent(s).agent_session_id(engine._spec(engine.session(s.id)))
+            assert found.startswith("ses_"), found
+            engine.kill(s.id)
+            restored = engine.restore(s.id)
+            assert restored.status is S.WORKING
+            assert engine.agent(s).restore_argv(engine._spec(restored))[-2:] == ["--session", found]
+            wait_until(lambda: (g := engine.agent(s).read_screen(screen())) is not None
+                       and g.state in (A.IDLE, A.ERRORED), timeout=90, message=screen)
+            engine.send(s.id, "what have you done so far?")
+            wait_until(lambda: "I created made.txt and committed it." in screen(), timeout=40, message=screen)
+            earlier = json.dumps(api.turns[-1].get("messages"))
+            assert "Create made.txt with the word made" in earlier and "run the slow check" in earlier
+        finally:
+            engine.stop()
