@@ -367,8 +367,18 @@ class EngineLoop:
         if not lifecycle.can_transition(session.status, target):
             target = session.status
 
+        counted = None
+        if transcript is None:  # agents without a tailed transcript may keep their tokens elsewhere (aider, OpenCode)
+            try:
+                agent = self.engine.agent(session)
+                counted = agent.usage(self.engine._spec(session)) if not agent.has_transcript else None
+            except Exception as exc:  # noqa: BLE001 - tokens must never stop a state change
+                log.debug("usage read for %s failed: %s", session_id, exc)
+
         def change(s: Session) -> None:
             s.activity = activity
+            if counted is not None:
+                s.usage = counted
             if transcript is not None:
                 usage = getattr(transcript, "usage", None)
                 if usage is not None:

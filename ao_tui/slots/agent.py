@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from ao_tui.models import ActivityState
+from ao_tui.models import ActivityState, Usage
 from ao_tui.slots.base import Plugin
 from ao_tui.slots.runtime import Runtime
 
@@ -88,6 +88,10 @@ class Agent(Plugin):
 
     def read_screen(self, screen: str, title: str = "") -> ScreenGuess | None:
         """Guess the agent's state from its screen and pane title."""
+        return None
+
+    def usage(self, spec: LaunchSpec) -> Usage | None:
+        """Tokens and cost so far, for an agent whose transcript ao does not tail (read on each state change)."""
         return None
 
     def launch_notice(self, executable: str) -> str | None:

@@ -32,7 +32,7 @@ import re
 from pathlib import Path
 
 from ao_tui.errors import PluginError
-from ao_tui.models import ActivityState
+from ao_tui.models import ActivityState, Usage
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
 from ao_tui_plugins.agent_claude_code import _exclude_from_git, write_ao_file
 
@@ -73,6 +73,15 @@ class AiderAgent(Agent):
         (not tailed for activity: ``has_transcript`` is off, its screen says more)."""
         return Path(spec.workspace) / ".aider.chat.history.md"
 
+    def usage(self, spec: LaunchSpec) -> Usage | None:
+        """Tokens from the "Tokens: N sent, M received. Cost: $x message, $y session." lines of its chat history."""
+        path = self.transcript_path(spec)
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace") if path else ""
+        except OSError:
+            return None
+        return usage_from_history(text)
+
     def prepare_workspace(self, spec: LaunchSpec) -> None:
         _exclude_from_git(spec.workspace, [".ao/", ".aider*"])
 
@@ -87,6 +96,35 @@ class AiderAgent(Agent):
 
     def model_trailer(self, model: str) -> str:
         return f"Co-Authored-By: {model or 'aider'} <noreply@ao-tui.dev>"
+
+
+_TOKENS = re.compile(r"Tokens: ([\d.,]+[kM]?) sent(?:, ([\d.,]+[kM]?) cache write)?(?:, ([\d.,]+[kM]?) cache hit)?, "
+                     r"([\d.,]+[kM]?) received\.(?: Cost: \$([\d.]+) message, \$([\d.]+) session\.)?")
+
+
+def _count(value: str | None) -> int:
+    if not value:
+        return 0
+    scale = {"k": 1_000, "M": 1_000_000}.get(value[-1], 1)
+    try:
+        return int(float(value.rstrip("kM").replace(",", "")) * scale)
+    except ValueError:
+        return 0
+
+
+def usage_from_history(text: str) -> Usage | None:
+    """The sums of aider's per-answer token lines (rounded as it prints them: "1.2k"); cost from the last one."""
+    found = list(_TOKENS.finditer(text))
+    if not found:
+        return None
+    cost = 0.0
+    for match in found:
+        if match.group(6):
+            cost = float(match.group(6))  # the session's total so far (a restored run starts again from 0)
+    return Usage(input_tokens=sum(_count(m.group(1)) for m in found),
+                 output_tokens=sum(_count(m.group(4)) for m in found),
+                 cache_creation_input_tokens=sum(_count(m.group(2)) for m in found),
+                 cache_read_input_tokens=sum(_count(m.group(3)) for m in found), cost_usd=cost)
 
 
 _QUESTION = re.compile(r"^(?P<q>.{1,300}?\?) \(Y\)es/\(N\)o[^\n]*\[(?:Yes|No)\]:\s*$")

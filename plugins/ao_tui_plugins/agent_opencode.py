@@ -33,7 +33,7 @@ import sqlite3
 from pathlib import Path
 
 from ao_tui.errors import PluginError
-from ao_tui.models import ActivityState
+from ao_tui.models import ActivityState, Usage
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
 from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, _exclude_from_git, write_ao_file
 
@@ -115,6 +115,30 @@ class OpenCodeAgent(Agent):
             return ""
         found = str(row[0]) if row else ""
         return found if _SESSION_ID.match(found) else ""
+
+    def usage(self, spec: LaunchSpec) -> Usage | None:
+        """Tokens and cost of every assistant message in the worktree's OpenCode sessions (sub-agents too)."""
+        db = self.database(spec)
+        if not db.exists():
+            return None
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2) as conn:
+                row = conn.execute(
+                    "SELECT SUM(json_extract(m.data, '$.tokens.input')), SUM(json_extract(m.data, '$.tokens.output'))"
+                    " + SUM(COALESCE(json_extract(m.data, '$.tokens.reasoning'), 0)),"
+                    " SUM(COALESCE(json_extract(m.data, '$.tokens.cache.write'), 0)),"
+                    " SUM(COALESCE(json_extract(m.data, '$.tokens.cache.read'), 0)),"
+                    " SUM(COALESCE(json_extract(m.data, '$.cost'), 0)), COUNT(*)"
+                    " FROM message m JOIN session s ON s.id = m.session_id"
+                    " WHERE s.directory = ? AND json_extract(m.data, '$.role') = 'assistant'",
+                    (str(Path(spec.workspace).absolute()),)).fetchone()
+        except sqlite3.Error:
+            return None
+        if not row or not row[5]:
+            return None
+        return Usage(input_tokens=int(row[0] or 0), output_tokens=int(row[1] or 0),
+                     cache_creation_input_tokens=int(row[2] or 0), cache_read_input_tokens=int(row[3] or 0),
+                     cost_usd=float(row[4] or 0.0))
 
     def transcript_path(self, spec: LaunchSpec) -> Path | None:
         """The database, when it holds a session of this worktree (``ao restore`` then reopens it)."""

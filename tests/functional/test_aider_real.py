@@ -72,6 +72,10 @@ def test_aider_story(aider: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
             # aider commits by itself (with --no-verify); ao's prepare-commit-msg hook still adds its trailer.
             assert f"Co-Authored-By: {MODEL} <noreply@ao-tui.dev>" in body, body
 
+            # Tokens from its chat history's "Tokens: N sent, M received." lines.
+            current = wait_until(lambda: (c := engine.session(s.id)).usage.input_tokens and c, timeout=10)
+            assert current.usage.output_tokens > 0
+
             # A CI failure, several lines long, is typed in and submitted; the agent asks a question.
             seen.clear()
             engine.queue_message(s.id, CI_FAILURE, key="ci-1")

@@ -35,10 +35,12 @@ def test_screen_only_agent_gets_queued_messages_one_at_a_time_at_its_prompt(
             path = standin / s.id / "received.jsonl"
             return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
-        got = wait_until(lambda: len(received()) >= 2 and received(), timeout=15,
+        got = wait_until(lambda: len(received()) >= 3 and received(), timeout=15,
                          message=lambda: f"{received()}\n{engine.peek(s.id)}")
+        # aider takes its task typed in at its prompt (types_prompt), then the queued messages, in order.
         assert [(m["text"], m["busy"]) for m in got] == [
-            ("first: please also fix the typo", False), ("second: and run the tests", False)]
+            ("Tidy the README.", False), ("first: please also fix the typo", False),
+            ("second: and run the tests", False)]
         wait_until(lambda: engine.store.pending_messages(s.id) == [], timeout=5)
     finally:
         engine.stop()

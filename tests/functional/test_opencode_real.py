@@ -83,6 +83,10 @@ def test_opencode_story(opencode: str, tmp_path: Path, git_repo: Path, ao_home: 
             assert body.splitlines()[0] == "Add made.txt"
             assert body.splitlines()[-1] == f"Co-Authored-By: {MODEL} <noreply@ao-tui.dev>", body
 
+            # Tokens from its database (every assistant message of the worktree's sessions).
+            current = wait_until(lambda: (c := engine.session(s.id)).usage.input_tokens and c, timeout=10)
+            assert current.usage.output_tokens > 0
+
             # A slow command: running_tool while it runs, then idle.
             seen.clear()
             engine.send(s.id, "run the slow check")

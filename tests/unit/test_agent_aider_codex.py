@@ -91,3 +91,14 @@ def test_builtin_agent_plugins_are_registered() -> None:
     assert load("agent", "aider") is AiderAgent
     assert load("agent", "codex") is CodexAgent
     assert load("agent", "claude-code") is ClaudeCodeAgent
+
+
+def test_aider_tokens_come_from_its_chat_history(aider, tmp_path) -> None:
+    spec = make_spec(tmp_path / "ws")
+    assert aider.usage(spec) is None
+    (tmp_path / "ws" / ".aider.chat.history.md").write_text(
+        "#### Create made.txt  \n\n> Tokens: 598 sent, 14 received.  \n"
+        "#### more  \n\n> Tokens: 1.2k sent, 2.0k cache hit, 31 received. Cost: $0.0031 message, $0.0042 session.  \n")
+    usage = aider.usage(spec)
+    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens) == (1798, 45, 2000)
+    assert usage.cost_usd == pytest.approx(0.0042)

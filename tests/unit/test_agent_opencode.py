@@ -106,3 +106,24 @@ def test_registered() -> None:
     from ao_tui.registry import load
 
     assert load("agent", "opencode") is OpenCodeAgent
+
+
+def test_tokens_and_cost_come_from_its_database(opencode, tmp_path) -> None:
+    ws = tmp_path / "ws"
+    spec = make_spec(ws)
+    db = tmp_path / "data" / "opencode" / "opencode.db"
+    _database(db, [("ses_0000000000aaaaaaaa", str(ws), None, 1), ("ses_0000000000dddddddd", str(tmp_path), None, 2)])
+    assert opencode.usage(spec) is None
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE message (id text PRIMARY KEY, session_id text, data text)")
+        rows = [("m1", "ses_0000000000aaaaaaaa", {"role": "user"}),
+                ("m2", "ses_0000000000aaaaaaaa", {"role": "assistant", "cost": 0.5, "tokens": {
+                    "input": 7970, "output": 33, "reasoning": 2, "cache": {"read": 10, "write": 0}}}),
+                ("m3", "ses_0000000000aaaaaaaa", {"role": "assistant", "cost": 0.25, "tokens": {
+                    "input": 8059, "output": 7, "reasoning": 0, "cache": {"read": 0, "write": 5}}}),
+                ("m4", "ses_0000000000dddddddd", {"role": "assistant", "cost": 9, "tokens": {"input": 1, "output": 1}})]
+        conn.executemany("INSERT INTO message VALUES (?,?,?)", [(i, sid, json.dumps(d)) for i, sid, d in rows])
+    usage = opencode.usage(spec)
+    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens,
+            usage.cache_creation_input_tokens) == (16029, 42, 10, 5)
+    assert usage.cost_usd == pytest.approx(0.75)
