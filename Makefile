@@ -12,8 +12,11 @@ demo: setup
 run: setup
 	@$(VENV)/ao-tui
 
-test: setup
+lint: setup
 	@$(VENV)/lint-imports --no-cache
+	@$(VENV)/ruff check .
+
+test: lint
 	@$(VENV)/python -m pytest -q -p no:cacheprovider -n 3 --durations=20
 
 bench: setup

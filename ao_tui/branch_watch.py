@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from ao_tui.conflicts import (
     DEFAULT,
     ConflictWatch,
-    git,
     describe_hunks,
+    git,
     label,
     live_sessions,
     overlaps_for,

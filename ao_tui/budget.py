@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ao_tui.errors import AoError
@@ -45,7 +45,7 @@ class BudgetReached(AoError):
 
 
 def today(now: datetime | None = None) -> str:
-    return (now or datetime.now(timezone.utc)).astimezone().date().isoformat()
+    return (now or datetime.now(UTC)).astimezone().date().isoformat()
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ class BudgetWatch:
 
     def __init__(self, engine: Engine, clock: Any = None) -> None:
         self.engine = engine
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self._last: str = ""
 
     def tick(self) -> list[Standing]:

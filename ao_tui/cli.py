@@ -13,7 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ def _engine(args: argparse.Namespace, *, check: bool = True):  # noqa: ANN202 - 
 
 
 def _ago(when: datetime) -> str:
-    secs = int((datetime.now(timezone.utc) - when).total_seconds())
+    secs = int((datetime.now(UTC) - when).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= size:
             return f"{secs // size}{unit}"

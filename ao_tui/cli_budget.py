@@ -41,7 +41,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
 
 def print_fleet_stats(stats: Any, scope: str) -> None:
     """The fleet's figures with terminal charts beside them (``ao retro``)."""
-    from ao_tui.fleet_stats import bar, sparkline, span
+    from ao_tui.fleet_stats import bar, span, sparkline
 
     days = stats.days
     print(f"Spend, {scope}: ${stats.total_usd:.2f} in all, {stats.total_tokens:,} tokens")

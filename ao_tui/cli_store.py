@@ -80,7 +80,7 @@ def _keep(args: argparse.Namespace) -> int:
     try:
         from ao_tui.config import load_config
 
-        return int(getattr(load_config(getattr(args, "config", None)), "store").keep_backups)
+        return int(load_config(getattr(args, "config", None)).store.keep_backups)
     except Exception:
         return DEFAULT_KEEP
 

@@ -31,6 +31,7 @@ from ao_tui.models import SessionStatus as S
 from ao_tui.names import validate_branch, validate_session_id
 from ao_tui.prompts import session_rules, task_prompt
 from ao_tui.registry import create
+from ao_tui.session_work import ChangedFile, Commit
 from ao_tui.slots.agent import Agent, LaunchSpec
 from ao_tui.slots.base import PluginContext
 from ao_tui.slots.notifier import Notification, Notifier
@@ -39,7 +40,6 @@ from ao_tui.slots.scm import SCM
 from ao_tui.slots.terminal import Terminal
 from ao_tui.slots.tracker import Tracker
 from ao_tui.slots.workspace import Workspace
-from ao_tui.session_work import ChangedFile, Commit
 from ao_tui.store import Store, open_store
 
 log = logging.getLogger("ao.engine")
@@ -352,7 +352,7 @@ class Engine:
 
     def _spec(self, session: Session) -> LaunchSpec:
         cfg = self.project_config(session.project)
-        agent = self.agent(session)
+        self.agent(session)  # an agent plugin that cannot load fails here, before anything is launched
         options = cfg.agent_options(session.agent)
         model = session.model or options.model or ""
         from ao_tui.outcomes import lessons_for  # learning from outcomes

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import threading
 import time
@@ -26,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from ao_tui import leader, lifecycle
 from ao_tui.activity.transcript import HUMAN_TOOLS
+from ao_tui.budget import BudgetWatch, holds
 from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError
-from ao_tui.budget import BudgetWatch, holds
 from ao_tui.lifecycle import status_for_activity
 from ao_tui.limit_resume import LimitResume, is_continue_key
 from ao_tui.models import Activity, ActivityState, Event, Session, utcnow

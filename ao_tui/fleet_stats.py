@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ao_tui.models import Session
@@ -70,7 +70,7 @@ def _local_day(at: datetime) -> str:
 def fleet_stats(store: Store, project: str | None = None, *, days: int = 14,
                 now: datetime | None = None) -> FleetStats:
     sessions: list[Session] = store.list_sessions(project)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     out = FleetStats()
     out.total_usd = sum(s.usage.cost_usd for s in sessions)
     out.total_tokens = sum(s.usage.total_tokens for s in sessions)

@@ -13,7 +13,6 @@ from ao_tui.slots.host import Host
 def create_host(host: HostConfig, ao_home: Path) -> Host:
     """The host plugin for one ``hosts:`` entry (``local`` for this machine)."""
     from ao_tui.registry import create
-
     from ao_tui.slots.base import PluginContext
 
     plugin: Host = create("host", host.kind, PluginContext(ao_home=ao_home, options=host.plugin_options()))

@@ -25,7 +25,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ao_tui import lifecycle
@@ -130,9 +130,9 @@ class LimitResume:
     def _mark(self, account: str, until: datetime, session: Session) -> None:
         def mark(data: dict[str, Any]) -> dict[str, Any]:
             known = data.get(account)
-            if known and known.get("until", "") >= until.astimezone(timezone.utc).isoformat():
+            if known and known.get("until", "") >= until.astimezone(UTC).isoformat():
                 return data
-            data[account] = {"until": until.astimezone(timezone.utc).isoformat(), "session": session.id,
+            data[account] = {"until": until.astimezone(UTC).isoformat(), "session": session.id,
                              "message": session.activity.detail}
             return data
 

@@ -16,7 +16,7 @@ import re
 import shutil
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ao_tui import paths
@@ -45,7 +45,7 @@ def backups_dir(store_path: Path | None = None) -> Path:
 
 
 def _stamp(when: datetime | None = None) -> str:
-    return (when or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S.%fZ")
+    return (when or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def list_backups(store_path: Path | None = None) -> list[Backup]:
@@ -55,7 +55,7 @@ def list_backups(store_path: Path | None = None) -> list[Backup]:
     for p in folder.glob("ao-*.sqlite3") if folder.is_dir() else []:
         m = _NAME.match(p.name)
         if m:
-            when = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=timezone.utc)
+            when = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
             found.append(Backup(p, when, m.group(2)))
     return sorted(found, key=lambda b: b.taken_at, reverse=True)
 
@@ -89,7 +89,7 @@ def take_backup(store_path: Path, *, reason: str = "manual", keep: int = DEFAULT
         partial.unlink(missing_ok=True)
         raise
     prune_backups(store_path, keep)
-    return Backup(final, datetime.now(timezone.utc), reason)
+    return Backup(final, datetime.now(UTC), reason)
 
 
 def prune_backups(store_path: Path, keep: int) -> list[Path]:

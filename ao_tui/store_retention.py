@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ao_tui.store import Store
@@ -30,7 +30,7 @@ def archive_dir(store: Store) -> Path:
 
 def prune(store: Store, *, keep_days: int, keep_per_session: int, batch: int = 20000) -> int:
     """Archive and delete events past the policy; returns how many moved."""
-    cutoff = (datetime.now(timezone.utc) - timedelta(days=keep_days)).isoformat()
+    cutoff = (datetime.now(UTC) - timedelta(days=keep_days)).isoformat()
     conn = store._conn()
     rows = conn.execute(
         """SELECT * FROM events WHERE id IN (

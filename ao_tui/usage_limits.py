@@ -27,7 +27,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 #: Text that says the agent is stopped by its provider's limit (not a retry in progress).
@@ -86,15 +86,15 @@ def screen_limit(screen: str, at: datetime, lines: int = 12) -> LimitHit | None:
 
 def reset_time(text: str, at: datetime) -> datetime | None:
     """When the limit in ``text`` lifts (UTC), relative to ``at``; None if the text does not say."""
-    at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
     epoch = _EPOCH.search(text)
     if epoch:
-        return datetime.fromtimestamp(int(epoch.group(1)), timezone.utc)
+        return datetime.fromtimestamp(int(epoch.group(1)), UTC)
     match = _RESETS_IN.search(text)
     if match:
         seconds = sum(float(n) * _UNIT_SECONDS[u[0].lower()] for n, u in _DURATION_PART.findall(match.group(1)))
         if seconds > 0:
-            return (at + timedelta(seconds=seconds)).astimezone(timezone.utc)
+            return (at + timedelta(seconds=seconds)).astimezone(UTC)
     for match in _RESETS_AT.finditer(text):
         when = _clock_time(match, at)
         if when is not None:
@@ -126,20 +126,20 @@ def _clock_time(match: re.Match[str], at: datetime) -> datetime | None:
             when = when.replace(year=when.year + 1)
     elif when <= base - timedelta(minutes=1):
         when += timedelta(days=1)  # "resets 4:20am" said at 11pm: tomorrow
-    return (when + timedelta(minutes=1)).astimezone(timezone.utc)  # shown to the minute: its end
+    return (when + timedelta(minutes=1)).astimezone(UTC)  # shown to the minute: its end
 
 
 def _zone(name: str | None) -> tzinfo:
     if name:
         if name.upper() in ("UTC", "GMT", "Z"):
-            return timezone.utc
+            return UTC
         try:
             from zoneinfo import ZoneInfo
 
             return ZoneInfo(name)
         except Exception:  # noqa: BLE001 - an unknown zone name: local time is the best guess
             pass
-    return datetime.now().astimezone().tzinfo or timezone.utc
+    return datetime.now().astimezone().tzinfo or UTC
 
 
 def _tidy(line: str) -> str:

@@ -39,7 +39,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ao_tui.activity.transcript import (
@@ -379,4 +379,4 @@ class ActivityDetector:
 
     @staticmethod
     def _dt(at: float) -> datetime:
-        return datetime.fromtimestamp(at, timezone.utc)
+        return datetime.fromtimestamp(at, UTC)

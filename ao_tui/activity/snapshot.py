@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ao_tui.activity.detector import BUSY, ActivityDetector
@@ -108,4 +108,4 @@ def read_activity(
 
 
 def _dt(at: float) -> datetime:
-    return datetime.fromtimestamp(at, timezone.utc)
+    return datetime.fromtimestamp(at, UTC)

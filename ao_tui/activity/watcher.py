@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ao_tui.activity.detector import ActivityDetector
@@ -488,7 +488,7 @@ class ActivityMonitor:
                 guess = t.read_screen(got[0], got[1])
             if got is not None and (guess is None or guess.state not in (ActivityState.WORKING,
                                                                           ActivityState.RUNNING_TOOL)):
-                hit = screen_limit(got[0], datetime.now(timezone.utc))
+                hit = screen_limit(got[0], datetime.now(UTC))
                 if hit is not None:  # any agent: a usage limit on screen, not a busy spinner
                     guess = ScreenGuess(ActivityState.RATE_LIMITED, hit.message)
         except Exception:  # noqa: BLE001 - a screen that cannot be read is no guess

@@ -34,7 +34,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ PACE = max(0.05, float(os.environ.get("AO_DEMO_PACE") or 1.0))
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def project_slug(path: Path) -> str:
@@ -268,7 +268,7 @@ class Screen:
     def _erase_dynamic(self) -> str:
         if self.drawn <= 0:
             return "\r"
-        return ("\x1b[%dA" % (self.drawn - 1) if self.drawn > 1 else "") + "\r\x1b[J"
+        return (f"\x1b[{self.drawn - 1}A" if self.drawn > 1 else "") + "\r\x1b[J"
 
     def frame(self, permanent: list[str], dynamic: list[str]) -> None:
         """Print ``permanent`` lines for good, then (re)draw ``dynamic`` under them.

@@ -19,7 +19,7 @@ from ao_tui.errors import AoError
 from ao_tui.models import Session
 from ao_tui.models import SessionStatus as S
 from ao_tui.orchestrator import decompose, drift
-from ao_tui.orchestrator.context import autopilot_enabled, cached_backlog, set_autopilot
+from ao_tui.orchestrator.context import autopilot_enabled, cached_backlog
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,9 @@ from textual.widgets import Static, Tab, Tabs
 from ao_tui.attention import Zone, zone_of
 from ao_tui.errors import AoError
 from ao_tui.models import ActivityState, CheckState, Session
+from ao_tui.session_work import WorkSpan, work_visible
 from ao_tui.tui.attach import detach_hint
 from ao_tui.tui.bindings import APP_BINDINGS, keymap
-from ao_tui.session_work import WorkSpan, work_visible
 from ao_tui.tui.palette import ActionCommands, SessionCommands, ThemeCommands
 from ao_tui.tui.screens.confirm import ConfirmScreen, MergeScreen, message_context, pr_summary
 from ao_tui.tui.screens.forms import NewSessionRequest, NewSessionScreen, TextPromptScreen
@@ -109,7 +109,7 @@ def _train_of(engine: Any, session_id: str) -> dict[str, Any] | None:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _why_needed(session: Session, now: datetime) -> str:

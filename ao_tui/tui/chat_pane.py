@@ -17,11 +17,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets.markdown import MarkdownStream
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
 
 from ao_tui.orchestrator import (
     API_KEY_HELP,

@@ -303,7 +303,7 @@ def _sgr(params: str, state: list[Any]) -> None:
                 state[slot] = pyte.graphics.FG_BG_256[codes[i + 2] % 256]
                 i += 2
             elif codes[i + 1] == 2 and i + 4 < len(codes):
-                state[slot] = "%02x%02x%02x" % tuple(min(255, c) for c in codes[i + 2 : i + 5])
+                state[slot] = "".join(f"{min(255, c):02x}" for c in codes[i + 2 : i + 5])
                 i += 4
         i += 1
 
@@ -729,7 +729,7 @@ class TerminalView(ScrollView, can_focus=True):
         while generation == self._generation:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.SETTLE)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._settle_check()
                 continue
             self._wake.clear()
@@ -817,7 +817,7 @@ class TerminalView(ScrollView, can_focus=True):
                 try:
                     await asyncio.wait_for(done.wait(), timeout=hold)
                     return
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 self._probe_bytes = 0
                 self._probing = True
@@ -849,7 +849,7 @@ class TerminalView(ScrollView, can_focus=True):
         if not self._sized.is_set():  # capture at the size the pane will have
             try:
                 await asyncio.wait_for(self._sized.wait(), timeout=0.3)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         wait = self._last_capture + self.RESYNC_MIN_INTERVAL - time.monotonic()
         self._capturing = True

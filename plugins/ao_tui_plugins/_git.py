@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ao_tui.errors import AoError, InvalidName
 from pydantic import Field
 
+from ao_tui.errors import AoError, InvalidName
 from ao_tui.names import contained_path, validate_branch, validate_session_id
 from ao_tui.slots.base import PluginOptions, Seconds
 from ao_tui.slots.workspace import Workspace

@@ -18,7 +18,16 @@ from pydantic import Field
 from ao_tui.errors import AoError
 from ao_tui.names import validate_branch
 from ao_tui.slots.base import Seconds
-from ao_tui_plugins._git import GitWorkspace, GitWorkspaceOptions, git, is_repo, ref_exists, remote_url, uncommitted_changes, unsaved_commits
+from ao_tui_plugins._git import (
+    GitWorkspace,
+    GitWorkspaceOptions,
+    git,
+    is_repo,
+    ref_exists,
+    remote_url,
+    uncommitted_changes,
+    unsaved_commits,
+)
 
 _SOURCE_KEY = "ao.source"
 

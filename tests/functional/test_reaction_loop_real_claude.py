@@ -33,7 +33,7 @@ from ao_tui.models import CheckState, Session
 from ao_tui.models import SessionStatus as S
 from tests.conftest import claude_bin
 from tests.support.anthropic_server import AnthropicServer, text, tool_use
-from tests.support.claude_project import needs_worktree, claude_project, transcript_of, user_turns
+from tests.support.claude_project import claude_project, needs_worktree, transcript_of, user_turns
 from tests.support.gitrepo import git
 from tests.support.waiting import wait_until
 

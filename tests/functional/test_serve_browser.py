@@ -8,7 +8,6 @@ kept in the test's tmp dir (phone.png, desktop.png) for a person to look at.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path

@@ -17,7 +17,7 @@ import math
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -56,7 +56,7 @@ def test_limit_seen_waited_out_and_continued_once(
     tmp_path: Path, git_repo: Path, ao_home: Path, tmux_socket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The limit lifts on a whole minute, ten minutes ahead (the CLI shows it to the minute).
-    reset = datetime.fromtimestamp(math.ceil(time.time() / 60) * 60 + 600, timezone.utc)
+    reset = datetime.fromtimestamp(math.ceil(time.time() / 60) * 60 + 600, UTC)
     with AnthropicServer() as api:
         api.script.on_prompt("Task T-1", usage_limit(reset.timestamp()))
         api.script.on_prompt("usage limit has reset", text("Back at it: hello.txt next."))

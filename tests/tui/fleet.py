@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ao_tui.config import Config, ProjectConfig
@@ -27,7 +27,7 @@ from ao_tui.models import (
 )
 from ao_tui.store import Store
 
-NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
 GIT_DATE = "2026-03-02T11:00:00+00:00"
 HOSTILE_TITLE = "[bold red]pwned[/] \x1b[31mred\x1b]0;title\x07 مرحبا بالعالم 漢字テスト " + "very long " * 30
 HOSTILE_COMMENT = "[link=http://evil]click[/link] \x1b[2J\x1b[H cleared? \u202eevil\u202c"

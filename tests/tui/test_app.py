@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
-import pytest
-
 from ao_tui.attention import Zone
 from ao_tui.models import Activity, ActivityState, SessionStatus
 from ao_tui.store import Store

@@ -9,7 +9,6 @@ import asyncio
 import unicodedata
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from ao_tui.models import Activity, ActivityState, PullRequest, ReviewComment
 from tests.tui.helpers import screen_text

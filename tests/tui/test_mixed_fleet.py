@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.test_snapshots import settle
 from tests.tui.fleet import FleetTerminal
+from tests.tui.test_snapshots import settle
 
 
 @pytest.fixture

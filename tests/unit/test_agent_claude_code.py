@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 import ao_tui.activity.hook
-
 from ao_tui.errors import AoError, InvalidName, PluginError
 from ao_tui.models import ActivityState
 from ao_tui.prompts import session_rules

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from ao_tui.fleet_stats import bar, fleet_stats, sparkline
 from ao_tui.models import Activity, ActivityState, PullRequest, Session, Usage
 from ao_tui.models import SessionStatus as S
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def _engine(ao_store, repo: Path, project_budget: str = "", fleet_budget: str = "") -> Engine:

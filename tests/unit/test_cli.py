@@ -81,9 +81,8 @@ def test_retro_shows_costs_and_the_lessons_new_sessions_get(git_repo, tmp_path):
     assert ao("init", cwd=git_repo, env_home=home).returncode == 0
     os.environ["AO_HOME"] = str(home)
     try:
-        from ao_tui.store import open_store
-
         from ao_tui.config import load_config
+        from ao_tui.store import open_store
 
         store = open_store()
         name = next(iter(load_config(git_repo / "ao.config.yaml").projects))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -230,7 +230,7 @@ def test_permission_denied_then_a_slow_hook_stays_idle(det: ActivityDetector, cl
     assert det.activity.state == S.WAITING_PERMISSION
     clock.tick(4)
     path = tmp_path / "t.jsonl"
-    ts = datetime.fromtimestamp(clock(), timezone.utc).isoformat()
+    ts = datetime.fromtimestamp(clock(), UTC).isoformat()
     path.write_text(json.dumps({"type": "user", "timestamp": ts, "message": {"role": "user", "content": [
         {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": "The user doesn't want to proceed"},
         {"type": "text", "text": "[Request interrupted by user for tool use]"}]}}) + "\n")

@@ -64,7 +64,9 @@ def load_action(name: str):
 
 def make_runner(store: Store, host: RecordingHost, overrides: dict | None = None, clock=None) -> ReactionRunner:
     reactions = {**default_reactions(), **(overrides or {})}
-    logs = lambda session, check: f"Failing tests:\n- test_app.py::test_add\nE assert 5 == 4 ({check.id})"
+    def logs(session, check):  # noqa: ANN001, ANN202
+        return f"Failing tests:\n- test_app.py::test_add\nE assert 5 == 4 ({check.id})"
+
     kw = {"clock": clock} if clock else {}
     return ReactionRunner(store, lambda project: reactions, host, load_action, ci_logs=logs, **kw)
 
@@ -180,7 +182,9 @@ def test_cooldown_holds_back_without_consuming_the_trigger(store: Store):
     host, clock = RecordingHost(store), Clock()
     runner = make_runner(store, host, {"agent_stuck": ReactionConfig(action="notify", cooldown="10m")}, clock)
     clock.now = datetime.now().astimezone()
-    stuck = lambda n: Trigger("agent_stuck", "s-1", f"s-1:stuck:{n}", {"reason": "no progress for 10m"})
+    def stuck(n: int) -> Trigger:
+        return Trigger("agent_stuck", "s-1", f"s-1:stuck:{n}", {"reason": "no progress for 10m"})
+
     assert runner.handle(stuck(1)) == "done"
     clock.now += timedelta(minutes=1)
     assert runner.handle(stuck(2)) == "cooldown"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,8 +18,8 @@ from ao_tui.models import Activity, ActivityState, Session
 from ao_tui.models import SessionStatus as S
 from ao_tui.usage_limits import account_of, find_limit, screen_limit
 
-AT = datetime(2026, 12, 5, 3, 20, 5, tzinfo=timezone.utc)
-UTC = timezone.utc
+AT = datetime(2026, 12, 5, 3, 20, 5, tzinfo=UTC)
+UTC = UTC
 
 
 @pytest.mark.parametrize(("message", "resets"), [

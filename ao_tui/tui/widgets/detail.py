@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -15,12 +15,18 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ao_tui.attention import ZONE_TITLES, zone_of
-from ao_tui.models import CheckState, Event, ReviewState, Session
+from ao_tui.models import CheckState, Event, Session
 from ao_tui.tui.glyphs import CI_GLYPHS, REVIEW_GLYPHS
 from ao_tui.tui.text import ago, clean, clean_block, compact
 from ao_tui.tui.widgets.session_list import activity_text
 from ao_tui.tui.wording import (
-    CI_WORDS, REVIEW_WORDS, event_kind, event_summary, humanize, status_since, status_words,
+    CI_WORDS,
+    REVIEW_WORDS,
+    event_kind,
+    event_summary,
+    humanize,
+    status_since,
+    status_words,
 )
 
 CHECK_STYLES = {
@@ -250,7 +256,7 @@ class DetailPane(ScrollView, can_focus=True):
     def __init__(self, *, clock: Callable[[], datetime] | None = None, id: str | None = None,  # noqa: A002
                  classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self.session_id: str | None = None
         self._renderables: list[RenderableType] = [EMPTY]
         self._strips: list[Strip] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -68,7 +68,7 @@ def agent_label(agent: str) -> str:
 
 def activity_text(session: Session, now: datetime | None = None) -> str:
     """What matters about the session in its zone (``wording.what_matters``)."""
-    return what_matters(session, now or datetime.now(timezone.utc))
+    return what_matters(session, now or datetime.now(UTC))
 
 
 class SessionList(ScrollView, can_focus=True):
@@ -112,7 +112,7 @@ class SessionList(ScrollView, can_focus=True):
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self.rows: list[Row] = order_sessions([])
         self._session_before: list[int] = []  # session rows above each row index
         self._index_of: dict[str, int] = {}

@@ -7,7 +7,7 @@ then a plain snapshot of the pane (``engine.peek``) stands in.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.text import Text
@@ -31,7 +31,7 @@ def no_terminal_text(engine: Any, session_id: str, error: Exception, now: dateti
         session = engine.session(session_id)
     except Exception:
         return humanize(str(error))
-    text = f"{session_id} has no running terminal ({status_since(session, now or datetime.now(timezone.utc))})"
+    text = f"{session_id} has no running terminal ({status_since(session, now or datetime.now(UTC))})"
     if session.status not in (SessionStatus.DONE, SessionStatus.MERGED):
         text += "; r restores it"
     return text
