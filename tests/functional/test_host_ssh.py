@@ -125,8 +125,8 @@ def test_a_target_ssh_could_read_as_an_option_is_refused(ao_home: Path, target: 
 
 def test_doctor_says_which_host_answers_and_how_to_fix_one_that_does_not(
         ao_home: Path, ssh_hosts: list[SSHHost], tmp_path: Path, git_repo: Path) -> None:
-    from ao_tui.doctor import hosts as hosts_check
     from ao_tui.doctor import gather, run_checks
+    from ao_tui.doctor import hosts as hosts_check
 
     one, two = ssh_hosts
     config = tmp_path / "ao.config.yaml"
