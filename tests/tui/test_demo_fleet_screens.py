@@ -1,4 +1,5 @@
-"""Gaps an audit of ``ao-tui --demo`` at 80x24 and 200x50 found, each pinned by a test."""
+"""The demo fleet's screens at 80x24 and 200x50: notices, the rows' age, doing and branch columns, the
+diff, merge, send and new-session dialogs, help, the palette and the backlog picker."""
 
 from __future__ import annotations
 
@@ -414,7 +415,7 @@ async def test_the_send_dialog_shows_the_question_once(make_app, fleet_engine) -
 
 
 async def test_help_scrolls_as_far_as_a_burst_of_j_and_no_key_is_cut(make_app) -> None:  # noqa: ANN001
-    from tests.tui.test_qa_fixes import send_burst
+    from tests.tui.test_keys_footer_and_rows import send_burst
 
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

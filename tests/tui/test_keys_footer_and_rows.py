@@ -1,4 +1,5 @@
-"""Regressions QA found using the control room as a new user."""
+"""Keys, the footer and the session rows as a new user meets them: tab bursts, clicks, number keys,
+the cursor row, status words, the footer's keys and attaching."""
 
 from __future__ import annotations
 
