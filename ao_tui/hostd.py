@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from ao_tui import __version__
+from ao_tui.names import tmux_word
 
 #: Starts the agent from its argv as JSON. tmux reads an argument ending in ";" as the end of its own
 #: command (the next word would be a tmux command) and runs a one-word command through ``sh -c``:
@@ -94,7 +95,7 @@ class HostDaemon:
                  width: int = 200, height: int = 50) -> dict[str, Any]:
         args = ["new-session", "-d", "-s", handle, "-x", str(width), "-y", str(height), "-c", cwd]
         for key, value in (env or {}).items():
-            args += ["-e", f"{key}={value}"]
+            args += ["-e", tmux_word(f"{key}={value}")]
         if not argv:
             raise ValueError("empty command")
         self.tmux(*args, "--", sys.executable, "-c", _EXEC, json.dumps(list(argv)))
@@ -103,13 +104,13 @@ class HostDaemon:
         return self.op_status(handle)
 
     def op_send(self, handle: str, text: str, submit: bool = True) -> None:
-        self.tmux("send-keys", "-t", f"={handle}:", "-l", "--", text)
+        self.tmux("send-keys", "-t", f"={handle}:", "-l", "--", tmux_word(text))
         if submit:
             time.sleep(0.05)
             self.tmux("send-keys", "-t", f"={handle}:", "Enter")
 
     def op_keys(self, handle: str, keys: list[str]) -> None:
-        self.tmux("send-keys", "-t", f"={handle}:", *keys)
+        self.tmux("send-keys", "-t", f"={handle}:", *map(tmux_word, keys))
 
     def op_capture(self, handle: str, escapes: bool = False) -> str:
         return self.tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", f"={handle}:")

@@ -62,3 +62,13 @@ def contained_path(root: Path, *parts: str) -> Path:
     if candidate != root_resolved and root_resolved not in candidate.parents:
         raise InvalidName(f"path {'/'.join(parts)!r} escapes {root}")
     return candidate
+
+
+def tmux_word(word: str) -> str:
+    """One argument for tmux's command line, taken literally by tmux.
+
+    tmux reads an argument that ends in ``;`` as the end of its command and runs the
+    next argument as a tmux command of its own (an agent argument ``"x;"`` followed by
+    ``"kill-server"`` would kill the server); ``\\;`` at the end stands for a literal ``;``.
+    """
+    return word[:-1] + "\\;" if word.endswith(";") else word

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ao_tui.config import write_atomic
 from ao_tui.errors import AoError, InvalidName, NotFound
+from ao_tui.names import tmux_word
 from ao_tui.slots.base import PluginOptions
 from ao_tui.slots.runtime import PaneInfo, Runtime, RuntimeStatus
 
@@ -221,9 +222,10 @@ class TmuxRuntime(Runtime):
                 started = self._tmux("start-server", ";", "set-option", "-g", "exit-empty", "off", ";",
                                      "show-options", "-gv", "update-environment")
                 known = set(started.stdout.decode(errors="replace").split())
-                names = [w for key in env if key not in known for w in ("set-option", "-ga", "update-environment", key, ";")]
+                names = [w for key in env if key not in known
+                         for w in ("set-option", "-ga", "update-environment", tmux_word(key), ";")]
                 # One invocation: the options hold before the process can exit, whatever the server state.
-                self._tmux("-N", *names, *head, *argv, env=client_env)
+                self._tmux("-N", *names, *head, *map(tmux_word, argv), env=client_env)
                 return handle
             except AoError as exc:
                 if not _server_gone(exc) or attempt == SERVER_START_ATTEMPTS - 1:
@@ -385,7 +387,7 @@ class TmuxRuntime(Runtime):
     def send_keys(self, handle: str, *keys: str) -> None:
         if keys:
             self._require(handle)
-            self._tmux("send-keys", "-t", self._target(handle), "--", *keys)
+            self._tmux("send-keys", "-t", self._target(handle), "--", *map(tmux_word, keys))
 
     def send_bytes(self, handle: str, data: bytes) -> None:
         target = self._target(handle)

@@ -223,6 +223,20 @@ def test_huge_argv_and_single_word_commands_run_without_a_shell(runtime: TmuxRun
     wait_until(lambda: (tmp_path / "single").exists())
 
 
+def test_arguments_ending_in_a_semicolon_stay_arguments(runtime: TmuxRuntime, tmux_socket, tmp_path: Path) -> None:
+    """tmux ends its command at an argument ending in ``;`` and runs the next word as a tmux command."""
+    report = tmp_path / "argv.json"
+    code = f"import json,sys,time; open({str(report)!r},'w').write(json.dumps(sys.argv[1:])); time.sleep(30)"
+    words = ["fix it;", "kill-server", ";", "kill-server", "ends in \\;", "x"]
+    runtime.create("semi-1", tmp_path, [sys.executable, "-c", code, *words], {})
+    assert wait_until(lambda: report.exists() and json.loads(report.read_text() or "null")) == words
+    assert runtime.status("semi-1").alive  # the tmux server is still there
+    runtime.send_keys("semi-1", "a;", "kill-server")
+    assert runtime.status("semi-1").alive
+    listed = subprocess.run(["tmux", "-L", tmux_socket, "list-sessions"], capture_output=True, text=True)
+    assert "semi-1" in listed.stdout
+
+
 def test_handles_are_validated_and_matched_exactly(runtime: TmuxRuntime, tmp_path: Path) -> None:
     for bad in ("a.b", "a:b", "../x", "-t", "", "x" * 80, "a b"):
         with pytest.raises(InvalidName):
