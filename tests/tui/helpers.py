@@ -29,3 +29,17 @@ async def wait_until(pilot: Any, predicate: Callable[[], Any], timeout: float = 
 
 def notifications(app: Any) -> list[str]:
     return [n.message for n in app._notifications]
+
+
+async def workers_done(pilot: Any) -> None:
+    """Every worker finished. A jump under load starts two detail loads (the jump's and the cursor's),
+    and the second cancels the first, which ``wait_for_complete`` raises: wait again then."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(5):
+        try:
+            await pilot.app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            await pilot.pause(0.1)
+    await pilot.app.workers.wait_for_complete()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.tui.fleet import NOW, FleetTerminal, git_env
-from tests.tui.helpers import notifications, screen_text, wait_until
+from tests.tui.helpers import notifications, screen_text, wait_until, workers_done
 
 
 def _row(text: str, session_id: str) -> str:
@@ -480,7 +480,7 @@ async def test_the_backlog_picker_offers_open_tasks_first(make_app) -> None:  # 
         await pilot.pause()
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(app.screen, NewSessionScreen), timeout=5)
-        await app.workers.wait_for_complete()
+        await workers_done(pilot)
         app.screen.set_tasks(tasks)
         await pilot.pause()
         assert [t.id for t in app.screen.tasks] == ["T-8", "T-7", "T-1", "T-2", "T-3", "T-4", "T-5", "T-6"]
@@ -512,7 +512,7 @@ async def test_the_new_session_dialogs_buttons_stay_in_view_at_80x24_with_a_long
         await pilot.pause()
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(app.screen, NewSessionScreen), timeout=5)
-        await app.workers.wait_for_complete()
+        await workers_done(pilot)
         app.screen.set_tasks([Task(id=f"T-{n}", title=f"task {n}") for n in range(1, 15)])
         _notify_from_engine_thread(fleet_engine, "app-1 needs you", "permission: Bash ls")
         await wait_until(pilot, lambda: app.screen.query("Toast"), timeout=5, what="a toast over the dialog")

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.tui.helpers import screen_text, wait_until
+from tests.tui.helpers import screen_text, wait_until, workers_done
 
 
 async def _still_responds(pilot, app) -> None:  # noqa: ANN001
@@ -151,7 +151,7 @@ async def test_no_internal_status_name_on_any_screen_of_the_fleet(make_app, flee
             app.jump_to(session.id)
             await wait_until(pilot, lambda s=session: app.detail.session_id == s.id and "Commits" in app.detail.text()
                              and "loading" not in app.detail.text(), timeout=10, what=f"detail of {session.id}")
-            await app.workers.wait_for_complete()
+            await workers_done(pilot)
             await pilot.pause(0.2)
             seen[f"main/{session.id}"] = screen_text(app)
             seen[f"detail/{session.id}"] = app.detail.text()

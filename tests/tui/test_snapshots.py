@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.fleet import FleetTerminal
-from tests.tui.helpers import wait_until
+from tests.tui.helpers import wait_until, workers_done
 
 SIZES = {"80x24": (80, 24), "200x50": (200, 50)}
 THEMES = ("dark", "light", "high-contrast")
@@ -56,20 +56,6 @@ def terminal_settled(app) -> bool:  # noqa: ANN001
         model = view.screen_model
         return (model.columns, model.lines) == (region.width, region.height) and view._resize_timer is None
     return True
-
-
-async def workers_done(pilot) -> None:  # noqa: ANN001
-    """Every worker finished. A jump under load starts two detail loads (the jump's and the cursor's),
-    and the second cancels the first, which ``wait_for_complete`` raises: wait again then."""
-    from textual.worker import WorkerCancelled
-
-    for _ in range(5):
-        try:
-            await pilot.app.workers.wait_for_complete()
-            return
-        except WorkerCancelled:
-            await pilot.pause(0.1)
-    await pilot.app.workers.wait_for_complete()
 
 
 async def settle(pilot) -> None:  # noqa: ANN001
