@@ -13,10 +13,10 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ao_tui.durations import ago
 from ao_tui.errors import AoError
 
 
@@ -28,14 +28,6 @@ def _engine(args: argparse.Namespace, *, check: bool = True):  # noqa: ANN202 - 
     if check:
         check_projects(config)
     return Engine(config)
-
-
-def _ago(when: datetime) -> str:
-    secs = int((datetime.now(UTC) - when).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= size:
-            return f"{secs // size}{unit}"
-    return f"{max(secs, 0)}s"
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -171,7 +163,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 _clean(s.title, 40),
                 s.branch,
                 f"#{s.pr.number}" if s.pr and s.pr.number else "-",
-                _ago(s.status_since),
+                ago(s.status_since),
             ]
         )
     print(_table(rows, ["id", "status", "activity", "task", "branch", "pr", "for"]))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, Zone, zone_of
+from ao_tui.durations import ago
 from ao_tui.models import CheckState, Session, Task, utcnow
 from ao_tui.models import SessionStatus as S
 
@@ -52,17 +53,6 @@ def forget_backlog(engine: Engine) -> None:
     _backlog_cache.pop(engine, None)
 
 
-def age(when: datetime, now: datetime | None = None) -> str:
-    seconds = max(0, int(((now or utcnow()) - when).total_seconds()))
-    if seconds < 90:
-        return f"{seconds}s"
-    if seconds < 90 * 60:
-        return f"{seconds // 60}m"
-    if seconds < 48 * 3600:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
-
-
 def failed_checks(session: Session) -> list[str]:
     if session.pr is None:
         return []
@@ -71,7 +61,7 @@ def failed_checks(session: Session) -> list[str]:
 
 def session_line(session: Session, now: datetime | None = None) -> str:
     """One compact line: id, zone, status, activity, PR, task, age."""
-    parts = [f"{session.id} [{zone_of(session).value}] {session.status.value} {age(session.status_since, now)}"]
+    parts = [f"{session.id} [{zone_of(session).value}] {session.status.value} {ago(session.status_since, now)}"]
     act = session.activity
     if act.state.value not in ("unknown", "working") or act.detail:
         parts.append(f"activity {act.state.value}" + (f": {act.detail[:80]}" if act.detail else ""))
@@ -229,7 +219,7 @@ def fleet_summary(engine: Engine, *, max_sessions: int = 60) -> str:
     drift = pending_drift(engine, sessions)
     if drift:
         lines.append("Drift proposals from mid-session checks (not sent: tell the human, who decides):")
-        lines.extend(f"- {d.session_id} drifted {age(d.at, now)} ago: {d.summary[:160]}. "
+        lines.extend(f"- {d.session_id} drifted {ago(d.at, now)} ago: {d.summary[:160]}. "
                      f"Proposed correction: {d.correction[:300]!r}" for d in drift)
     return "\n".join(lines)
 
@@ -256,7 +246,7 @@ def _why(session: Session) -> tuple[str, str]:
     if act.state.value == "waiting_input" or session.status is S.NEEDS_INPUT:
         return f"asked a question{': ' + act.detail if act.detail else ''}", "answer it"
     if session.status is S.STUCK:
-        return f"no progress for {age(session.status_since)}", "peek, then nudge or kill it"
+        return f"no progress for {ago(session.status_since)}", "peek, then nudge or kill it"
     if session.status is S.ERRORED:
         return "errored" + (f": {act.detail}" if act.detail else ""), f"restore it (`ao restore {session.id}`) or kill it"
     if session.status is S.EXITED:

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ao_tui.attention import Zone, zone_of
+from ao_tui.durations import ago
 from ao_tui.errors import AoError
 from ao_tui.models import CheckState, Session
-from ao_tui.orchestrator.context import age, forget_backlog, last_lines, session_line, transcript_summary
+from ao_tui.orchestrator.context import forget_backlog, last_lines, session_line, transcript_summary
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -343,7 +344,7 @@ class ToolBox:
         s = self.engine.session(session_id)
         lines = [session_line(s)]
         lines.append(f"project {s.project}, branch {s.branch}, workspace {s.workspace}, agent {s.agent} {s.model}".rstrip())
-        lines.append(f"activity: {s.activity.state.value} (from {s.activity.source or '?'}, {age(s.activity.since)} ago)"
+        lines.append(f"activity: {s.activity.state.value} (from {s.activity.source or '?'}, {ago(s.activity.since)} ago)"
                      + (f" {s.activity.detail}" if s.activity.detail else ""))
         if s.prompt:
             lines.append("task prompt: " + s.prompt[:600].replace("\n", " "))

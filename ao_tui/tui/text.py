@@ -8,7 +8,6 @@ neutralised, and nothing is ever parsed as markup (callers build ``rich.Text``).
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -62,17 +61,6 @@ def fit(text: str, width: int) -> str:
 def safe(text: str, style: str = "") -> Text:
     """A ``rich.Text`` of untrusted text: never markup, never escapes."""
     return Text(clean(text), style=style, no_wrap=True, overflow="ellipsis")
-
-
-def ago(when: datetime | None, now: datetime) -> str:
-    """A short duration: ``45s``, ``12m``, ``3h``, ``2d``."""
-    if when is None:
-        return ""
-    secs = int((now - when).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= size:
-            return f"{secs // size}{unit}"
-    return f"{max(secs, 0)}s"
 
 
 def compact(n: float) -> str:

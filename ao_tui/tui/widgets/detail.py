@@ -15,9 +15,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ao_tui.attention import ZONE_TITLES, zone_of
+from ao_tui.durations import ago
 from ao_tui.models import CheckState, Event, Session
 from ao_tui.tui.glyphs import CI_GLYPHS, REVIEW_GLYPHS
-from ao_tui.tui.text import ago, clean, clean_block, compact
+from ao_tui.tui.text import clean, clean_block, compact
 from ao_tui.tui.widgets.session_list import activity_text
 from ao_tui.tui.wording import (
     CI_WORDS,

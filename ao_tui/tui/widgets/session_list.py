@@ -23,10 +23,11 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, Zone, zone_of
+from ao_tui.durations import ago
 from ao_tui.models import Session, SessionStatus
 from ao_tui.tui.bindings import LIST_BINDINGS
 from ao_tui.tui.glyphs import clash_glyph, pr_label, status_glyph
-from ao_tui.tui.text import ago, clean, fit, usage_short
+from ao_tui.tui.text import clean, fit, usage_short
 from ao_tui.tui.wording import fit_doing, since_when, what_matters
 
 
