@@ -19,7 +19,7 @@ from ao_tui.errors import AoError
 from ao_tui.models import Session
 from ao_tui.models import SessionStatus as S
 from ao_tui.orchestrator import decompose, drift
-from ao_tui.orchestrator.context import autopilot_enabled, cached_backlog
+from ao_tui.orchestrator.context import autopilot_enabled, cached_backlog, ready_tasks
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -50,10 +50,7 @@ def fill(engine: Engine, project: str) -> list[Session]:
                - sum(1 for s in sessions if lifecycle.has_live_agent(s.status)))
     if free <= 0:
         return []
-    taken = {s.task_id for s in sessions if s.task_id and s.status is not S.KILLED}
-    tasks = cached_backlog(engine, project)
-    done = {t.id for t in tasks if t.status == "done"}
-    ready = [t for t in tasks if t.status == "open" and t.id not in taken and all(d in done for d in t.depends_on)]
+    ready = ready_tasks(cached_backlog(engine, project), sessions, project)
     spawned = []
     deferred = _deferred.setdefault(engine, {})
     now = time.monotonic()

@@ -33,6 +33,14 @@ _BACKLOG_TTL = 30.0
 _backlog_cache: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, list[Task]]]] = weakref.WeakKeyDictionary()
 
 
+def ready_tasks(tasks: list[Task], sessions: list[Session], project: str) -> list[Task]:
+    """The backlog tasks autopilot would start now: open, not taken by a session of the project (a killed
+    one gives its task back), and every dependency done. The one definition of "ready"."""
+    done = {t.id for t in tasks if t.status == "done"}
+    taken = {s.task_id for s in sessions if s.task_id and s.project == project and s.status is not S.KILLED}
+    return [t for t in tasks if t.status == "open" and t.id not in taken and all(d in done for d in t.depends_on)]
+
+
 def cached_backlog(engine: Engine, project: str) -> list[Task]:
     """The project's backlog (with done tasks), cached briefly: trackers may be remote."""
     cache = _backlog_cache.setdefault(engine, {})
@@ -202,10 +210,8 @@ def fleet_summary(engine: Engine, *, max_sessions: int = 60) -> str:
         tasks = cached_backlog(engine, project)
         if not tasks:
             continue
-        done = {t.id for t in tasks if t.status == "done"}
-        taken = {s.task_id for s in sessions if s.task_id and s.project == project and s.status is not S.KILLED}
         open_tasks = [t for t in tasks if t.status != "done"]
-        ready = [t for t in open_tasks if t.id not in taken and all(d in done for d in t.depends_on)]
+        ready = ready_tasks(tasks, sessions, project)
         lines.append(
             f"Backlog {project}: {len(open_tasks)} open, {len(ready)} ready to start"
             + (": " + ", ".join(f"{t.id} {t.title[:40]!r}" for t in ready[:5]) if ready else "")
