@@ -20,22 +20,24 @@ from ao_tui.names import validate_branch, validate_prefix
 
 CONFIG_NAME = "ao.config.yaml"
 
-EVENTS = (
-    "ci_failed",
-    "ci_passed",
-    "changes_requested",
-    "review_comment",
-    "approved",
-    "approved_and_green",
-    "merge_conflict",
-    "agent_needs_input",
-    "agent_stuck",
-    "agent_exited",
-    "pr_merged",
-    "all_done",
-    "overlap_detected",
-    "conflict_predicted",
-)
+#: The events reactions answer to, each with the plain words escalations and the TUI use for it.
+EVENT_WORDS = {
+    "ci_failed": "CI failed",
+    "ci_passed": "CI passed",
+    "changes_requested": "changes were requested",
+    "review_comment": "a review comment arrived",
+    "approved": "approved",
+    "approved_and_green": "approved and green",
+    "merge_conflict": "the branch has merge conflicts",
+    "agent_needs_input": "the agent needs input",
+    "agent_stuck": "the agent is stuck",
+    "agent_exited": "the agent exited",
+    "pr_merged": "the PR merged",
+    "all_done": "all sessions are done",
+    "overlap_detected": "another session changes the same files",
+    "conflict_predicted": "a conflict with another session is predicted",
+}
+EVENTS = tuple(EVENT_WORDS)
 
 
 def _check_duration(value: Any) -> Any:

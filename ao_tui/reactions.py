@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ao_tui.config import ReactionConfig
+from ao_tui.config import EVENT_WORDS, ReactionConfig
 from ao_tui.durations import parse_duration
 from ao_tui.models import Check, CheckState, Event, Session, utcnow
 from ao_tui.outcomes import failing_tests_in
@@ -54,23 +54,6 @@ DONE, FAILED, ESCALATED = "done", "failed", "escalated"
 DUPLICATE, COOLDOWN, UNCONFIGURED, SKIPPED = "duplicate", "cooldown", "unconfigured", "skipped"
 COVERED = "covered"  # a review_comment key already delivered inside a changes_requested message
 
-#: Plain words for escalation reasons.
-EVENT_WORDS = {
-    "ci_failed": "CI failed",
-    "ci_passed": "CI passed",
-    "changes_requested": "changes were requested",
-    "review_comment": "a review comment arrived",
-    "approved": "approved",
-    "approved_and_green": "approved and green",
-    "merge_conflict": "the branch has merge conflicts",
-    "agent_needs_input": "the agent needs input",
-    "agent_stuck": "the agent is stuck",
-    "agent_exited": "the agent exited",
-    "pr_merged": "the PR merged",
-    "all_done": "all sessions are done",
-    "overlap_detected": "another session changes the same files",
-    "conflict_predicted": "a conflict with another session is predicted",
-}
 
 CiLogs = Callable[[Session, Check], str]
 

@@ -11,13 +11,13 @@ import re
 from datetime import datetime
 
 from ao_tui.attention import Zone, zone_of
+from ao_tui.config import EVENT_WORDS
 from ao_tui.durations import ago
 from ao_tui.models import ActivityState as A
 from ao_tui.models import CheckState as C
 from ao_tui.models import PullRequest, Session
 from ao_tui.models import ReviewState as R
 from ao_tui.models import SessionStatus as S
-from ao_tui.reactions import EVENT_WORDS
 
 #: A session's status in a few words.
 STATUS_WORDS: dict[S, str] = {
