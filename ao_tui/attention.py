@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from ao_tui.models import ActivityState as A
@@ -20,14 +21,28 @@ class Zone(StrEnum):
 
 ZONE_ORDER: tuple[Zone, ...] = tuple(Zone)
 
-ZONE_TITLES: dict[Zone, str] = {
-    Zone.NEEDS_YOU: "Needs you",
-    Zone.READY_TO_MERGE: "Ready to merge",
-    Zone.FAILING: "Failing",
-    Zone.IN_REVIEW: "In review",
-    Zone.WORKING: "Working",
-    Zone.DONE: "Done",
+
+@dataclass(frozen=True)
+class ZoneLabels:
+    """How a zone is named, from roomy to cramped: the heading, a status bar's words, one short word when
+    every busy zone must fit in 80 columns, and the last resort, a glyph before the count."""
+
+    title: str
+    short: str
+    tiny: str
+    glyph: str
+
+
+#: The one table of zone labels (the TUI adds colours; the bridges and the chat use the titles).
+ZONE_LABELS: dict[Zone, ZoneLabels] = {
+    Zone.NEEDS_YOU: ZoneLabels("Needs you", "need you", "you", "!"),
+    Zone.READY_TO_MERGE: ZoneLabels("Ready to merge", "ready", "ready", "✓"),
+    Zone.FAILING: ZoneLabels("Failing", "failing", "fail", "✗"),
+    Zone.IN_REVIEW: ZoneLabels("In review", "in review", "review", "◐"),
+    Zone.WORKING: ZoneLabels("Working", "working", "work", "●"),
+    Zone.DONE: ZoneLabels("Done", "done", "done", "·"),
 }
+ZONE_TITLES: dict[Zone, str] = {zone: labels.title for zone, labels in ZONE_LABELS.items()}
 
 
 def zone_of(session: Session) -> Zone:

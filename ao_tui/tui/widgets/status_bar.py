@@ -8,38 +8,9 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import Static
 
-from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, Zone, zone_of
+from ao_tui.attention import ZONE_LABELS, ZONE_ORDER, ZONE_TITLES, Zone, zone_of
 from ao_tui.models import Session
 from ao_tui.tui.text import clean, fit
-
-SHORT_TITLES = {
-    Zone.NEEDS_YOU: "need you",
-    Zone.READY_TO_MERGE: "ready",
-    Zone.FAILING: "failing",
-    Zone.IN_REVIEW: "in review",
-    Zone.WORKING: "working",
-    Zone.DONE: "done",
-}
-
-#: One short word a zone, when every busy zone must fit in 80 columns beside the project and engine.
-TINY_TITLES = {
-    Zone.NEEDS_YOU: "you",
-    Zone.READY_TO_MERGE: "ready",
-    Zone.FAILING: "fail",
-    Zone.IN_REVIEW: "review",
-    Zone.WORKING: "work",
-    Zone.DONE: "done",
-}
-
-#: The last resort: the zone's glyph (coloured as its zone) before the count.
-ZONE_GLYPHS = {
-    Zone.NEEDS_YOU: "!",
-    Zone.READY_TO_MERGE: "✓",
-    Zone.FAILING: "✗",
-    Zone.IN_REVIEW: "◐",
-    Zone.WORKING: "●",
-    Zone.DONE: "·",
-}
 
 ZONE_STYLES = {
     Zone.NEEDS_YOU: "bold red",
@@ -59,11 +30,11 @@ def _zones(counts: dict[Zone, int], level: int) -> Text:
         if level == 0:
             label = f"{counts[zone]} {ZONE_TITLES[zone].lower()}"
         elif level == 1:
-            label = f"{counts[zone]} {SHORT_TITLES[zone]}"
+            label = f"{counts[zone]} {ZONE_LABELS[zone].short}"
         elif level == 2:
-            label = f"{counts[zone]} {TINY_TITLES[zone]}"
+            label = f"{counts[zone]} {ZONE_LABELS[zone].tiny}"
         else:
-            label = f"{ZONE_GLYPHS[zone]}{counts[zone]}"
+            label = f"{ZONE_LABELS[zone].glyph}{counts[zone]}"
         text.append(label, style=ZONE_STYLES[zone])
         text.append("  " if level < 3 else " ")
     if not busy:
