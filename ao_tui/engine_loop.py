@@ -78,6 +78,8 @@ class EngineLoop:
     merged_grace_seconds = 3600.0
     #: A branch whose push failed is tried again no sooner than this (each failure is reported once).
     push_retry_seconds = 60.0
+    #: How long after a launch a start-up dialog ao already decided for is looked for and answered.
+    startup_dialog_seconds = 120.0
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -109,6 +111,9 @@ class EngineLoop:
         self.upkeep = StoreUpkeep(engine)
         # Writes a full disk refused, kept to be made again once space is back (nothing is lost):
         self._unrecorded_activity: dict[str, tuple[Activity, Any]] = {}
+        # Sessions just launched -> until when their screen is watched for a start-up dialog.
+        self._starting: dict[str, float] = {}
+        self._answered: dict[str, set[str]] = {}  # the start-up dialogs answered, each once
         # queued messages typed whose delivery was not recorded: id -> (session, key, chars)
         self._typed_unrecorded: dict[int, tuple[str, str | None, int]] = {}
         #: Sessions whose agent this loop follows -> the store's last event id when it began to.
@@ -242,6 +247,7 @@ class EngineLoop:
         unfence = lambda sid: self._fences.pop(sid, None)  # noqa: E731
         self.limits.tick(self.fence, unfence)  # continues typed as they are claimed
         self.limits.deliver(self.fence, unfence)  # and any left over (a failed typing, a restart)
+        self._answer_startup_dialogs()
         self._deliver_outbox()
         self._check_stuck()
         self._autopilot()
@@ -324,6 +330,7 @@ class EngineLoop:
     def track(self, session: Session) -> None:
         with self._follow_lock:
             self._tracked[session.id] = self.store.last_event_id()
+            self._starting[session.id] = time.monotonic() + self.startup_dialog_seconds
             self._track(session)
 
     def _track(self, session: Session) -> None:
@@ -347,6 +354,7 @@ class EngineLoop:
     def untrack(self, session_id: str) -> None:
         with self._follow_lock:
             self._tracked.pop(session_id, None)
+            self._started(session_id)
             if self.monitor is not None:
                 self.monitor.untrack(session_id)
             self._unwatched.discard(session_id)
@@ -465,6 +473,62 @@ class EngineLoop:
                 self._fences.pop(session.id, None)
                 return False
         return True
+
+    # -- start-up dialogs ------------------------------------------------------------
+
+    def _answer_startup_dialogs(self) -> None:
+        """Answer, once, a start-up dialog ao already decided for (the agent plugin says which:
+        Claude Code's trust dialog for ao's own workspace, its bypass dialog when the config
+        asked for that mode) until the agent is seen taking its prompt or at its prompt (a
+        spinner in the pane title while it starts says nothing).
+
+        Agents starting together in one HOME rewrite their shared config over each other and
+        can drop what ao wrote there, so one may stop at a dialog ao meant to pre-answer.
+        """
+        now = time.monotonic()
+        for sid, until in list(self._starting.items()):
+            if now > until:
+                self._started(sid)
+                continue
+            try:
+                session = self.engine.session(sid)
+                if session.status is S.SPAWNING:
+                    continue
+                if not lifecycle.has_live_agent(session.status):
+                    self._started(sid)
+                    continue
+                events = self.engine.events_file(sid)
+                if events.exists() and b'"UserPromptSubmit"' in events.read_bytes()[:1 << 20]:
+                    self._started(sid)  # past every start-up dialog
+                    continue
+                screen = self._screen_reader(sid)
+                if screen is None:
+                    continue
+                agent = self.engine.agent(session)
+                answer = agent.startup_answer(self.engine._spec(session), screen[0])
+                if answer is None:
+                    guess = agent.read_screen(*screen)
+                    if guess is not None and guess.state is ActivityState.IDLE:
+                        self._started(sid)  # at its prompt: past every start-up dialog
+                    continue
+                what, keys = answer
+                answered = self._answered.setdefault(sid, set())
+                if what in answered:
+                    continue  # once: the same dialog back again is the user's
+                answered.add(what)
+                for key in keys:  # one at a time: a burst can reach the dialog as one unknown sequence
+                    self.engine.send_keys(sid, key)
+                    time.sleep(0.3)
+                self.store.add_event(Event(session_id=sid, kind="startup_dialog",
+                                           data={"answered": what, "keys": keys}))
+                log.info("%s: answered the %s ao had already decided", sid, what)
+            except Exception as exc:  # noqa: BLE001 - one session's screen must not stop the loop
+                log.debug("start-up dialog check for %s failed: %s", sid, exc)
+
+    def _started(self, session_id: str) -> None:
+        """The session is past its start-up dialogs: stop watching for them."""
+        self._starting.pop(session_id, None)
+        self._answered.pop(session_id, None)
 
     # -- liveness and stuck ---------------------------------------------------------
 

@@ -94,6 +94,12 @@ class Agent(Plugin):
         """Tokens and cost so far, for an agent whose transcript ao does not tail (read on each state change)."""
         return None
 
+    def startup_answer(self, spec: LaunchSpec, screen: str) -> tuple[str, list[str]] | None:
+        """A start-up dialog on ``screen`` whose answer ao already decided (its own workspace's
+        trust, a bypass mode the config asked for): what it is and the keys that answer it.
+        None for anything else: every other dialog is the user's."""
+        return None
+
     def launch_notice(self, executable: str) -> str | None:
         """Something the user should hear once before this agent runs (e.g. an untested version)."""
         return None

@@ -201,8 +201,70 @@ class ClaudeCodeAgent(Agent):
     def read_screen(self, screen: str, title: str = "") -> ScreenGuess | None:
         return read_claude_screen(screen, title)
 
+    def startup_answer(self, spec: LaunchSpec, screen: str) -> tuple[str, list[str]] | None:
+        """Answer the trust dialog for ao's own workspace (or its repository), after marking it
+        trusted again, and the bypass-permissions dialog when the config asked for that mode.
+
+        Agents starting together in one HOME rewrite ``~/.claude.json`` over each other and
+        can lose the mark ao wrote: the dialog then asks what ao already decided.
+        """
+        lines = [line.rstrip() for line in screen.splitlines()]
+        while lines and not lines[-1].strip():
+            lines.pop()
+        tail = "\n".join(lines[-40:])
+        if _TRUST.search(tail):
+            folder = _dialog_folder(lines)
+            repository = _repository_root(spec.workspace)
+            ours = {str(p) for folder_ in (spec.workspace, *([repository] if repository else []))
+                    for p in (Path(folder_).absolute(), Path(folder_).resolve())}
+            if folder is None or folder not in ours:
+                return None
+            trust_workspace(self.claude_json_path(spec), spec.workspace, *([repository] if repository else []))
+            keys = _choose(lines, "Yes, I trust this folder")
+            return (f"trust dialog for {folder}", keys) if keys else None
+        if _BYPASS.search(tail) and spec.permission_mode == "bypassPermissions":
+            keys = _choose(lines, "Yes, I accept")
+            return ("bypass-permissions dialog", keys) if keys else None
+        return None
+
     def model_trailer(self, model: str) -> str:
         return f"Co-Authored-By: {model or 'Claude Code'} <noreply@ao-tui.dev>"
+
+
+def _dialog_folder(lines: list[str]) -> str | None:
+    """The folder a trust dialog names: the lines after "Accessing workspace:" up to a blank one
+    (a long path wraps)."""
+    for index, line in enumerate(lines):
+        if line.strip() == "Accessing workspace:":
+            parts: list[str] = []
+            for below in lines[index + 1:index + 8]:
+                if below.strip():
+                    parts.append(below.strip())
+                elif parts:
+                    break
+            return "".join(parts) or None
+    return None
+
+
+def _choose(lines: list[str], choice: str) -> list[str]:
+    """The keys that move a dialog's ``❯`` cursor to ``choice`` and confirm it; [] if not shown.
+
+    2.1.197 numbers its options with "No" or "Yes" first, 2.1.3xx drops the numbers and may
+    put "No, exit" first: the cursor is moved by the distance between the two lines."""
+    option = re.compile(r"^\s*(?:❯\s*)?(?:\d\.\s+)?(.+?)\s*$")
+    cursor = target = None
+    for index, line in enumerate(lines):
+        found = option.match(line)
+        if not found:
+            continue
+        if found.group(1) == choice:
+            target = index
+        if line.lstrip().startswith("❯") and index > 0 and (target is None or abs(index - target) < 6):
+            cursor = index
+    if cursor is None or target is None or abs(cursor - target) > 5:
+        return []
+    step = "Down" if target > cursor else "Up"
+    return [step] * abs(target - cursor) + ["Enter"]
 
 
 # ---------------------------------------------------------------------- version
@@ -399,6 +461,17 @@ def trust_workspace(claude_json: Path, workspace: Path, *more: Path, attempts: i
     again. Our own write is atomic, and is retried if the file changed between
     our read and our write.
     """
+    import fcntl
+
+    # ao's own writers (several spawns at once, the start-up dialog watch) take turns: each
+    # re-reads under the lock, so none writes back a copy without another's mark.
+    claude_json.parent.mkdir(parents=True, exist_ok=True)
+    with open(claude_json.parent / ".claude.json.ao-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _trust_locked(claude_json, workspace, *more, attempts=attempts)
+
+
+def _trust_locked(claude_json: Path, workspace: Path, *more: Path, attempts: int) -> None:
     paths = {str(p) for folder in (workspace, *more) for p in (Path(folder).absolute(), Path(folder).resolve())}
     last_error: AoError | None = None
     for _ in range(attempts):
@@ -456,6 +529,7 @@ _RULE = re.compile(r"^─{20,}\s*$")
 _PROMPT = re.compile(r"^❯(?:\s|$)")
 _BRAILLE = re.compile(r"[\u2800-\u28ff]")
 _STAR_TITLE = re.compile(r"^\s*[✳✻✽✶✢·*]")
+_BYPASS = re.compile(r"WARNING: Claude Code running in Bypass Permissions mode")
 _TRUST = re.compile(r"(Do you trust the files in this folder\?|Is this a project you (?:created|trust))")
 #: The question dialog (AskUserQuestion): "Which database should I use?", "❯ 1. Postgres", ...,
 #: "Enter to select · ↑/↓ to navigate · Esc to cancel" (2.1.197 and 2.1.332 alike).

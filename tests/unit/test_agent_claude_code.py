@@ -420,3 +420,49 @@ def test_the_permission_mode_is_always_passed_so_newer_claude_code_never_starts_
     spec = make_spec(tmp_path / "ws", permission_mode=None)
     assert flag(agent.launch_argv(spec), "--permission-mode") == "default"
     assert flag(agent.restore_argv(spec), "--permission-mode") == "default"
+
+
+# ------------------------------------------------- start-up dialogs ao already decided
+
+TRUST_FOLDER = {"2.1.197": "/tmp/cc4-ntfrhzvl/w", "2.1.332": "/tmp/cap-6au12_g4/repo"}
+#: 2.1.197 puts the cursor on "1. Yes" already; 2.1.332 on "No, exit" above "Yes".
+TRUST_KEYS = {"2.1.197": ["Enter"], "2.1.332": ["Down", "Enter"]}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_trust_dialog_for_aos_own_workspace_is_trusted_again_and_answered_yes(
+        agent, tmp_path, home, version) -> None:
+    """Agents starting together in one HOME can lose ao's trust mark: ao marks it again and says yes."""
+    workspace = tmp_path / "ws"
+    text, _ = screen("trust_dialog", version)
+    shown = text.replace(TRUST_FOLDER[version], str(workspace.resolve()))
+    (home / ".claude.json").write_text(json.dumps({"userID": "abc", "projects": {}}))  # the mark was lost
+    answer = agent.startup_answer(make_spec(workspace), shown)
+    assert answer == (f"trust dialog for {workspace.resolve()}", TRUST_KEYS[version])
+    data = json.loads((home / ".claude.json").read_text())
+    assert data["userID"] == "abc"
+    assert data["projects"][str(workspace.resolve())]["hasTrustDialogAccepted"] is True
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_trust_dialog_for_a_folder_ao_did_not_make_is_left_to_the_user(agent, tmp_path, home, version) -> None:
+    text, _ = screen("trust_dialog", version)
+    assert agent.startup_answer(make_spec(tmp_path / "ws"), text) is None
+    assert not (home / ".claude.json").exists()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_bypass_dialog_is_accepted_only_when_the_config_asked_for_bypass(agent, tmp_path, home, version) -> None:
+    text, _ = screen("bypass_dialog", version)
+    text += "\n" * 40  # a tall pane pads the capture with blank lines
+    assert agent.startup_answer(make_spec(tmp_path / "ws", permission_mode="bypassPermissions"), text) == (
+        "bypass-permissions dialog", ["Down", "Enter"])
+    for mode in ("default", "acceptEdits", "plan"):
+        assert agent.startup_answer(make_spec(tmp_path / "ws", permission_mode=mode), text) is None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("name", ["permission_bash", "permission_write", "question_dialog", "idle_turn_done"])
+def test_no_other_screen_is_answered(agent, tmp_path, home, version, name) -> None:
+    text, _ = screen(name, version)
+    assert agent.startup_answer(make_spec(tmp_path / "ws", permission_mode="bypassPermissions"), text) is None
