@@ -1,10 +1,14 @@
 # The two commands a new user needs: `make demo` and `make test`.
-.PHONY: setup demo run test bench lint
+.PHONY: setup setup-tests demo run test bench lint
 VENV := .venv/bin
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(PATH)
 
 setup:
 	@scripts/setup
+
+# What only the tests need besides: sshd and two local users, Chromium, the agents' CLIs.
+setup-tests:
+	@scripts/setup --tests
 
 demo: setup
 	@$(VENV)/ao-tui --demo
@@ -12,12 +16,12 @@ demo: setup
 run: setup
 	@$(VENV)/ao-tui
 
-lint: setup
+lint: setup-tests
 	@$(VENV)/lint-imports --no-cache
 	@$(VENV)/ruff check .
 
 test: lint
 	@$(VENV)/python -m pytest -q -p no:cacheprovider -n 3 --durations=20
 
-bench: setup
+bench: setup-tests
 	@for b in bench/bench_*.py; do $(VENV)/python $$b; done
