@@ -1,6 +1,6 @@
 """Fixtures shared by every test: a private AO_HOME, tmux socket and git repo.
 
-Fixture names avoid ``server`` and ``session``: libtmux's pytest plugin owns them.
+Fixture names avoid ``server`` and ``session``, the names tmux pytest plugins (libtmux's) take.
 """
 
 from __future__ import annotations
