@@ -470,13 +470,9 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 def _span(seconds: float | None) -> str:
     """A duration for a table: 45s, 12m, 1.5h, 2d."""
-    if seconds is None:
-        return "-"
-    secs = int(seconds)
-    for unit, size in (("d", 86400), ("h", 3600)):
-        if secs >= size:
-            return f"{secs / size:.1f}".rstrip("0").rstrip(".") + unit
-    return f"{secs // 60}m" if secs >= 60 else f"{secs}s"
+    from ao_tui.fleet_stats import span
+
+    return span(seconds)
 
 
 def cmd_retro(args: argparse.Namespace) -> int:

@@ -44,21 +44,7 @@ def prune(store: Store, *, keep_days: int, keep_per_session: int, batch: int = 2
         (cutoff, keep_per_session, batch),
     ).fetchall()
     if rows:
-        by_month: dict[str, list[str]] = {}
-        for r in rows:
-            by_month.setdefault(r["at"][:7], []).append(json.dumps({**dict(r), "data": json.loads(r["data"])}))
-        folder = archive_dir(store)
-        folder.mkdir(parents=True, exist_ok=True)
-        for month, lines in by_month.items():
-            with (folder / f"events-{month}.jsonl").open("a", encoding="utf-8") as f:
-                f.write("\n".join(lines) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-        ids = [r["id"] for r in rows]
-        with store.transaction() as tx:
-            for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
-                tx.execute(f"DELETE FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        _archive_and_delete(store, rows, "events", "at", "id")
     with store.transaction() as tx:
         tx.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (cutoff,))
     return len(rows) + _archive_orphan_claims(store, batch)
@@ -70,19 +56,24 @@ def _archive_orphan_claims(store: Store, batch: int) -> int:
         " AND session_id NOT IN (SELECT id FROM sessions) ORDER BY created_at LIMIT ?", (batch,)).fetchall()
     if not rows:
         return 0
+    _archive_and_delete(store, rows, "claims", "created_at", "key")
+    return len(rows)
+
+
+def _archive_and_delete(store: Store, rows: list, table: str, at_column: str, key_column: str) -> None:
+    """Append rows to the monthly ``<table>-YYYY-MM.jsonl`` archives (fsynced), then delete them from the table."""
     by_month: dict[str, list[str]] = {}
     for r in rows:
-        by_month.setdefault(r["created_at"][:7], []).append(json.dumps({**dict(r), "data": json.loads(r["data"])}))
+        by_month.setdefault(r[at_column][:7], []).append(json.dumps({**dict(r), "data": json.loads(r["data"])}))
     folder = archive_dir(store)
     folder.mkdir(parents=True, exist_ok=True)
     for month, lines in by_month.items():
-        with (folder / f"claims-{month}.jsonl").open("a", encoding="utf-8") as f:
+        with (folder / f"{table}-{month}.jsonl").open("a", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
             f.flush()
             os.fsync(f.fileno())
-    keys = [r["key"] for r in rows]
+    keys = [r[key_column] for r in rows]
     with store.transaction() as tx:
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
-            tx.execute(f"DELETE FROM claims WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-    return len(rows)
+            tx.execute(f"DELETE FROM {table} WHERE {key_column} IN ({','.join('?' * len(chunk))})", chunk)

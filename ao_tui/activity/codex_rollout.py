@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ao_tui.activity.records import PR_URL, Kind, OpenTool
+from ao_tui.activity.records import PR_URL, Kind, OpenTool, text_of
 
 if TYPE_CHECKING:
     from ao_tui.activity.transcript import TranscriptParser
@@ -34,14 +34,6 @@ _CALLS = ("function_call", "custom_tool_call", "local_shell_call")
 _OUTPUTS = ("function_call_output", "custom_tool_call_output")
 #: Arguments that say what a Codex tool works on, most telling first.
 _TARGET_ARGS = ("cmd", "command", "path", "file_path", "input")
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
 
 
 def call_target(arguments: Any) -> str:
@@ -88,7 +80,7 @@ def apply_rollout_record(parser: TranscriptParser, record: dict, at: float | Non
         return
     if rtype == "response_item":
         if ptype == "message":
-            text = _text(payload.get("content"))
+            text = text_of(payload.get("content"))
             if payload.get("role") == "user" and not text.lstrip().startswith(_CONTEXT_PREFIXES):
                 parser._prompt(at)  # noqa: SLF001 - same package
             elif payload.get("role") == "assistant":

@@ -35,3 +35,12 @@ class OpenTool:
     @property
     def label(self) -> str:
         return f"{self.name} {self.target}".strip()
+
+
+def text_of(content: object) -> str:
+    """The text of a message's content: a string as is, or the ``text`` parts of a list of blocks, one a line."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(b.get("text", "") for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
+    return ""

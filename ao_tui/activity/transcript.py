@@ -25,7 +25,7 @@ from pathlib import Path
 from ao_tui.activity.codex_rollout import ROLLOUT_TYPES, apply_rollout_record
 from ao_tui.activity.gemini_chat import apply_gemini_record, is_gemini_record
 from ao_tui.activity.pricing import cost_usd
-from ao_tui.activity.records import PR_URL, Kind, OpenTool
+from ao_tui.activity.records import PR_URL, Kind, OpenTool, text_of
 from ao_tui.activity.tail import LineTail, TruncatedLine
 from ao_tui.models import ActivityState, Usage
 
@@ -193,14 +193,6 @@ class TranscriptState:
                        usage=self.usage.model_copy())
 
 
-def _text_of(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(b.get("text", "") for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
-    return ""
-
-
 class TranscriptParser:
     """Applies transcript records, in order, to a TranscriptState."""
 
@@ -350,7 +342,7 @@ class TranscriptParser:
             return
         stop = message.get("stop_reason")
         if record.get("isApiErrorMessage"):
-            st.api_error = _text_of(message.get("content")).strip()[:500] or str(record.get("error") or "API error")
+            st.api_error = text_of(message.get("content")).strip()[:500] or str(record.get("error") or "API error")
             status = record.get("apiErrorStatus")
             st.api_error_status = status if isinstance(status, int) else None
             st.open_tools.clear()
@@ -487,7 +479,7 @@ class TranscriptParser:
             if block.get("type") == "text" and record.get("type") == "assistant":
                 text = block.get("text")
             elif block.get("type") == "tool_result":
-                text = _text_of(block.get("content"))
+                text = text_of(block.get("content"))
                 if "/pull/" not in text and "/merge_requests/" not in text:
                     continue
             else:

@@ -44,14 +44,12 @@ import hashlib
 import json
 import os
 import re
-import shlex
 from pathlib import Path
 
-from ao_tui.activity.hook import command as hook_argv
 from ao_tui.errors import PluginError
 from ao_tui.models import ActivityState
-from ao_tui.names import validate_session_id
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
+from ao_tui_plugins._agent_common import events_hook_command
 from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, _exclude_from_git, write_ao_file
 
 MODE_FLAGS = {
@@ -135,10 +133,7 @@ class CodexAgent(Agent):
 
     def hook_command(self, spec: LaunchSpec) -> str:
         """The shell command Codex runs on every event (built only from values ao controls, each quoted)."""
-        if spec.events_file is None:
-            raise PluginError("no events file for the hook")
-        validate_session_id(spec.session_id)
-        return shlex.join(hook_argv(spec.session_id, str(Path(spec.events_file).absolute())))
+        return events_hook_command(spec)
 
     def install_hooks(self, spec: LaunchSpec) -> Path:
         """Hooks travel as ``-c`` flags; ``.ao/codex-hooks.toml`` shows what ao passes (``ao doctor`` reads it)."""

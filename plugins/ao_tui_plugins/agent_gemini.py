@@ -27,19 +27,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from ao_tui.activity.hook import command as hook_argv
 from ao_tui.config import write_atomic
 from ao_tui.errors import AoError, PluginError
 from ao_tui.models import ActivityState
-from ao_tui.names import validate_session_id
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
 from ao_tui.slots.runtime import Runtime
+from ao_tui_plugins._agent_common import events_hook_command
 from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, _exclude_from_git, write_ao_file
 
 MODES = {"default": "default", "acceptEdits": "auto_edit", "plan": "plan", "bypassPermissions": "yolo"}
@@ -96,10 +94,7 @@ class GeminiAgent(Agent):
         return Path(base).expanduser() / ".gemini"
 
     def hook_command(self, spec: LaunchSpec) -> str:
-        if spec.events_file is None:
-            raise PluginError("no events file for the hook")
-        validate_session_id(spec.session_id)
-        return shlex.join(hook_argv(spec.session_id, str(Path(spec.events_file).absolute())))
+        return events_hook_command(spec)
 
     def install_hooks(self, spec: LaunchSpec) -> Path:
         """The session home's settings.json: the user's settings plus ao's hooks (theirs kept)."""
