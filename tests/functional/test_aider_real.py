@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ao_tui.config import load_config
-from ao_tui.engine import Engine
 from ao_tui.models import ActivityState as A
 from ao_tui.models import SessionStatus as S
-from tests.support.agent_cli import params
+from tests.support.agent_cli import params, screen_of, watched_engine
 from tests.support.aider_project import MODEL, aider_project
 from tests.support.gitrepo import git
 from tests.support.openai_server import OpenAIServer
@@ -39,19 +37,13 @@ def test_aider_story(aider: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
         api.script.on_prompt("what have you done so far", text("I created made.txt and committed it."))
 
         config = aider_project(git_repo, tmp_path / "home", api.url, monkeypatch, aider)
-        engine = Engine(load_config(str(config)))
-        seen: list[tuple[A, str, str]] = []
-        engine.subscribe(lambda s: seen.append((s.activity.state, s.activity.source, s.activity.detail)))
+        engine, seen = watched_engine(config)
         try:
             assert engine.start()
             s = engine.spawn(prompt="Create made.txt with the word made in it.")
             assert s.agent == "aider"
 
-            def screen() -> str:
-                try:
-                    return engine.peek(s.id)
-                except Exception as exc:  # noqa: BLE001 - only for failure messages
-                    return repr(exc)
+            screen = screen_of(engine, s.id)
 
             def activity(state: A, timeout: float = 40) -> tuple[A, str, str]:
                 return wait_until(lambda: next((x for x in seen if x[0] is state), None), timeout=timeout,

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ao_tui.config import load_config
-from ao_tui.engine import Engine
 from ao_tui.models import ActivityState as A
 from ao_tui.models import SessionStatus as S
-from tests.support.agent_cli import params
+from tests.support.agent_cli import params, screen_of, watched_engine
 from tests.support.gemini_project import MODEL, gemini_project
 from tests.support.gemini_server import GeminiServer
 from tests.support.gitrepo import git
@@ -45,19 +43,13 @@ def test_gemini_story(gemini: str, tmp_path: Path, git_repo: Path, ao_home: Path
         api.script.on_prompt("what have you done so far", text("I created made.txt and committed it."))
 
         config = gemini_project(git_repo, tmp_path / "home", api.url, monkeypatch, gemini)
-        engine = Engine(load_config(str(config)))
-        seen: list[tuple[A, str, str]] = []
-        engine.subscribe(lambda s: seen.append((s.activity.state, s.activity.source, s.activity.detail)))
+        engine, seen = watched_engine(config)
         try:
             assert engine.start()
             s = engine.spawn(prompt="Create made.txt with the word made in it, and commit it.")
             assert s.agent == "gemini"
 
-            def screen() -> str:
-                try:
-                    return engine.peek(s.id)
-                except Exception as exc:  # noqa: BLE001 - only for failure messages
-                    return repr(exc)
+            screen = screen_of(engine, s.id)
 
             def asking() -> bool:
                 guess = engine.agent(s).read_screen(screen())

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TOOLS = ROOT / ".tools"
@@ -45,3 +47,24 @@ def params(agent: str) -> list:
     if not versions:
         return [pytest.param(None, marks=pytest.mark.skip(reason=f"{agent} CLI not installed (scripts/setup)"))]
     return [pytest.param(exe, id=label) for label, exe in versions]
+
+
+def watched_engine(config: Path) -> tuple[Any, list[tuple[Any, str, str]]]:
+    """An Engine for ``config`` and the list it appends every ``(state, source, detail)`` it reports to."""
+    from ao_tui.config import load_config
+    from ao_tui.engine import Engine
+
+    engine = Engine(load_config(str(config)))
+    seen: list[tuple[Any, str, str]] = []
+    engine.subscribe(lambda s: seen.append((s.activity.state, s.activity.source, s.activity.detail)))
+    return engine, seen
+
+
+def screen_of(engine: Any, session_id: str) -> Callable[[], str]:
+    """What the session's screen shows now (or why it cannot be read), for failure messages."""
+    def screen() -> str:
+        try:
+            return engine.peek(session_id)
+        except Exception as exc:  # noqa: BLE001 - only for failure messages
+            return repr(exc)
+    return screen

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tests.support.scripted_model import Reply, Script, Text, ToolResult, Turn, error, split_text
-from tests.support.sse_server import Handler, JsonRequest, ScriptedHTTPServer
+from tests.support.scripted_model import Reply, Script, Text, ToolResult, Turn, split_text
+from tests.support.sse_server import Handler, JsonRequest, ScriptedHTTPServer, answer
 
 DEFAULT_MODEL = "gemini-2.5-pro"
 _ROUTE = re.compile(r"^/v1(?:beta|alpha)?/models/(?P<model>[^:/]+):(?P<verb>streamGenerateContent|generateContent|"
@@ -84,14 +84,7 @@ class GeminiServer(ScriptedHTTPServer):
             body = json.dumps(_fill(schema))
             handler.send_json(200, self.response(request, Reply(parts=(Text(body),)), model, (Text(body),), final=True))
             return
-        try:
-            reply = self.responder(turn)
-        except Exception as exc:  # a broken responder shows as an API error, not a hang
-            reply = error(500, f"scripted responder failed: {exc!r}")
-        if reply.gate is not None:
-            reply.gate.wait(timeout=120)
-        if reply.delay:
-            time.sleep(reply.delay)
+        reply = answer(self.responder, turn)
         if reply.error is not None:
             status = reply.error.status
             headers = {"retry-after": str(reply.error.retry_after)} if reply.error.retry_after is not None else {}

@@ -25,8 +25,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tests.support.scripted_model import Call, Reply, Script, Text, ToolResult, Turn, error, split_json, split_text
-from tests.support.sse_server import Handler, JsonRequest, ScriptedHTTPServer
+from tests.support.scripted_model import Call, Reply, Script, Text, ToolResult, Turn, split_json, split_text
+from tests.support.sse_server import Handler, JsonRequest, ScriptedHTTPServer, answer
 
 DEFAULT_MODEL = "gpt-5-codex"
 
@@ -125,14 +125,7 @@ class OpenAIServer(ScriptedHTTPServer):
 
     def _answer(self, handler: Handler, request: JsonRequest, turn: Turn,
                 render: Callable[[JsonRequest, Reply], Iterator[tuple[str | None, Any]]], *, done_marker: bool) -> None:
-        try:
-            reply = self.responder(turn)
-        except Exception as exc:  # a broken responder shows as an API error, not a hang
-            reply = error(500, f"scripted responder failed: {exc!r}")
-        if reply.gate is not None:
-            reply.gate.wait(timeout=120)
-        if reply.delay:
-            time.sleep(reply.delay)
+        reply = answer(self.responder, turn)
         if reply.error is not None:
             headers = {"retry-after": str(reply.error.retry_after)} if reply.error.retry_after is not None else {}
             kind = "rate_limit_exceeded" if reply.error.status == 429 else "server_error"

@@ -39,6 +39,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.support.waiting import wait_on
+
 
 class FakeSlack:
     def __init__(self, bot_token: str = "xoxb-test-bot", app_token: str = "xapp-test-app") -> None:
@@ -208,17 +210,9 @@ class FakeSlack:
     # -- waiting -------------------------------------------------------------------------------
 
     def wait_for(self, predicate: Any, timeout: float = 10.0, what: str = "a message") -> Any:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = predicate()
-                if found:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"timed out waiting for {what}; sent: {[m['text'] for m in self.sent]}; "
-                                         f"ephemeral: {[m['text'] for m in self.ephemeral]}; errors: {self.errors}")
-                self._cond.wait(min(remaining, 0.1))
+        return wait_on(self._cond, predicate, timeout,
+                       lambda: f"timed out waiting for {what}; sent: {[m['text'] for m in self.sent]}; "
+                               f"ephemeral: {[m['text'] for m in self.ephemeral]}; errors: {self.errors}")
 
     def message_with(self, needle: str, timeout: float = 30.0, *, channel: str | None = None) -> dict[str, Any]:
         return self.wait_for(lambda: next((m for m in self.sent if needle in m["text"]

@@ -19,8 +19,38 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.scripted_model import Reply, Turn, error
+
 #: Headers never kept with a recorded request: they carry the (test) credentials.
 SECRET_HEADERS = {"x-api-key", "authorization", "cookie", "x-goog-api-key"}
+
+
+def read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """The request body, chunked (Transfer-Encoding) or by Content-Length."""
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        data = b""
+        while True:
+            size = int(handler.rfile.readline().strip().split(b";")[0] or b"0", 16)
+            if size == 0:
+                handler.rfile.readline()
+                return data
+            data += handler.rfile.read(size)
+            handler.rfile.readline()
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+def answer(responder: Callable[[Turn], Reply], turn: Turn) -> Reply:
+    """The responder's reply to ``turn``, once its gate opens and its delay passes."""
+    try:
+        reply = responder(turn)
+    except Exception as exc:  # a broken responder shows as an API error, not a hang
+        reply = error(500, f"scripted responder failed: {exc!r}")
+    if reply.gate is not None:
+        reply.gate.wait(timeout=120)
+    if reply.delay:
+        time.sleep(reply.delay)
+    return reply
 
 
 class JsonRequest(dict):
@@ -45,17 +75,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        return read_body(self)
 
     def _request(self, raw: bytes) -> JsonRequest:
         try:

@@ -30,6 +30,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.waiting import wait_on
+
 
 class FakeTelegram:
     def __init__(self, token: str = "123456:TEST-token") -> None:
@@ -168,17 +170,9 @@ class FakeTelegram:
     # -- what tests wait for ------------------------------------------------------------------
 
     def wait_for(self, predicate: Any, timeout: float = 10.0, what: str = "a message") -> Any:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = predicate()
-                if found:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"timed out waiting for {what}; sent: {[m['text'] for m in self.sent]}; "
-                                         f"answers: {self.answers}")
-                self._cond.wait(min(remaining, 0.1))
+        return wait_on(self._cond, predicate, timeout,
+                       lambda: f"timed out waiting for {what}; sent: {[m['text'] for m in self.sent]}; "
+                               f"answers: {self.answers}")
 
     def message_with(self, needle: str, timeout: float = 30.0, *, chat: int | None = None) -> dict[str, Any]:
         return self.wait_for(lambda: next((m for m in self.sent if needle in m["text"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -35,3 +36,20 @@ def wait_until(
             name = getattr(predicate, "__name__", "condition")
             raise WaitTimeout(f"timed out after {timeout:g}s waiting for {name}" + (f": {detail}" if detail else ""))
         time.sleep(interval)
+
+
+def wait_on(cond: threading.Condition, predicate: Callable[[], T], timeout: float, failure: Callable[[], str]) -> T:
+    """Like ``wait_until`` for state guarded by ``cond``: ``predicate`` runs under it, woken by its notify.
+
+    Raises AssertionError with ``failure()`` (evaluated then) after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    with cond:
+        while True:
+            found = predicate()
+            if found:
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(failure())
+            cond.wait(min(remaining, 0.1))
