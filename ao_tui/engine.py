@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,12 +55,22 @@ class SearchHit:
 
 
 #: How to get each built-in agent when its command is missing.
+#: Variables by which CLIs decide they run in CI, headless (see interactive_environment).
+CI_VARIABLES = ("CI", "CONTINUOUS_INTEGRATION", "GITHUB_ACTIONS")
+
 INSTALL_HINTS = {
     "claude-code": "npm install -g @anthropic-ai/claude-code",
     "aider": "python -m pip install aider-install && aider-install",
     "codex": "npm install -g @openai/codex",
     "gemini": "npm install -g @google/gemini-cli",
 }
+
+
+def interactive_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The agent runs in a terminal ao types into: a ``CI`` variable inherited from ao's shell (a CI
+    runner, some dev containers) would make Gemini CLI run headless and exit, and Ink-based CLIs stop
+    redrawing. Each such variable present is set to ``false``, which both readings take as "not CI"."""
+    return {name: "false" for name in CI_VARIABLES if name in environ}
 
 
 def _check_executable(command: str, env: dict[str, str], agent: str) -> None:
@@ -404,7 +414,7 @@ class Engine:
         spec = self._spec(session)
         agent.prepare_workspace(spec)
         argv = agent.restore_argv(spec) if restore else agent.launch_argv(spec)
-        env = agent.environment(spec)
+        env = {**interactive_environment(os.environ), **agent.environment(spec)}
         _check_executable(argv[0], env, agent.name)
         self._launch_notice(session, agent, argv[0], env)
         env["AO_SESSION_ID"] = session.id

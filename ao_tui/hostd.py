@@ -30,6 +30,8 @@ _EXEC = "import json, os, sys; argv = json.loads(sys.argv[1]); os.execvp(argv[0]
 #: Exits are seen at once through pidfds where the kernel has them; this listing is the fallback (and
 #: catches panes started by others). Both are local to the host: they cost no SSH traffic.
 POLL = 5.0
+#: How long a dead pane without an exit status is given before its exit is reported with no code.
+STATUS_GRACE = 1.0
 
 
 class HostDaemon:
@@ -39,6 +41,7 @@ class HostDaemon:
         self.socket = os.path.join(self.state, "tmux.sock")
         self._out = threading.Lock()
         self._dead: set[str] = set()
+        self._dead_unknown: dict[str, float] = {}  # handle -> when tmux first said dead with no status yet
         self._wake_r, self._wake_w = os.pipe()  # a spawn wakes the watcher to watch the new pane's pid
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -146,6 +149,12 @@ class HostDaemon:
         panes = self._panes()
         for handle, pane in panes.items():
             if not pane["alive"] and handle not in self._dead:
+                # tmux can mark a pane dead a moment before it fills in the exit status: wait for it a little.
+                if pane["exit_code"] is None:
+                    first = self._dead_unknown.setdefault(handle, time.monotonic())
+                    if time.monotonic() - first < STATUS_GRACE:
+                        continue
+                self._dead_unknown.pop(handle, None)
                 self._dead.add(handle)
                 self.emit({"event": "exited", "handle": handle, "code": pane["exit_code"]})
         return panes
@@ -169,7 +178,7 @@ class HostDaemon:
             if self._wake_r in ready:
                 os.read(self._wake_r, 4096)
             elif ready:  # a pane's process ended: tmux marks it dead a moment later
-                for _ in range(50):
+                for _ in range(int((STATUS_GRACE + 0.5) / 0.01)):
                     before = len(self._dead)
                     self._report_exits()
                     if len(self._dead) > before:

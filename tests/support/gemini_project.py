@@ -29,6 +29,10 @@ def gemini_project(repo: Path, home: Path, api_url: str, monkeypatch: pytest.Mon
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("GEMINI_CLI_HOME", raising=False)
     monkeypatch.setenv("GEMINI_API_KEY", "test-gemini-key")
+    # As on a CI runner or in some dev containers: Gemini CLI would take these as "headless" and exit
+    # when resumed without a prompt; ao's agents run in terminals it types into, whatever ao inherits.
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", api_url)
     project: dict[str, Any] = {
         "repo": str(repo),
