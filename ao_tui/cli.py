@@ -250,8 +250,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         failed.append(exc)
         done.set()
 
+    from ao_tui.orchestrator.loop_hooks import leader_loop
+
     try:
-        if engine.start():
+        if engine.start(leader_loop):
             running()
         else:
             # Another `ao run` or ao-tui leads: it follows everything this machine does; this one
@@ -259,7 +261,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             pid = leader_pid()
             print(f"another engine is running (pid {pid}): it follows every session; this one takes over "
                   "if it stops. Ctrl-C to quit", flush=True)
-            engine.start_when_free(running, done, start_failed)
+            engine.start_when_free(leader_loop, running, done, start_failed)
         while not done.wait(3600):
             pass
     except KeyboardInterrupt:
@@ -354,7 +356,9 @@ def _merge_train(args: argparse.Namespace) -> int:
         print("no approved, green PRs to merge" if not refused else "nothing queued")
         return 1 if refused else 0
     print("merge train: " + " -> ".join(r["session_id"] for r in rows) + (f" ({len(added)} added)" if added else ""))
-    if not engine.start():
+    from ao_tui.orchestrator.loop_hooks import leader_loop
+
+    if not engine.start(leader_loop):
         print("the running engine (ao run or ao-tui) moves the train on; `ao events ID` follows each PR")
         return 0
     shown: dict[str, tuple[str, str]] = {}

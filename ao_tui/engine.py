@@ -21,7 +21,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ao_tui import commit_trailer, leader, lifecycle, paths, session_work
 from ao_tui.config import Config, ProjectConfig
@@ -42,10 +42,33 @@ from ao_tui.slots.tracker import Tracker
 from ao_tui.slots.workspace import Workspace
 from ao_tui.store import Store, open_store
 
+if TYPE_CHECKING:
+    from ao_tui.slots.reactions import Trigger
+
 log = logging.getLogger("ao.engine")
 
 #: An update pushed to in-process listeners (the TUI) when a session changes.
 Listener = Callable[[Session], None]
+
+
+class Loop(Protocol):
+    """The leader's watch loop as the engine sees it (``ao_tui.engine_loop.EngineLoop``, a layer up):
+    the engine starts and stops it, and tells it at once what its own commands did."""
+
+    def acquire(self, fd: int | None = None) -> bool: ...  # take the engine lock (False: another process leads)
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def track(self, session: Session) -> None: ...  # an agent was started (spawn, restore)
+    def untrack(self, session_id: str) -> None: ...  # an agent was stopped (kill)
+    def fence(self, session_id: str) -> None: ...  # text was typed: queued messages wait for this turn
+    def wake(self) -> None: ...  # a message was queued
+    def on_merged(self, session: Session) -> None: ...
+    def handle_triggers(self, triggers: list[Trigger]) -> None: ...  # what a PR poll found
+
+
+#: Builds the loop an engine runs while it leads. Whoever starts the engine passes it in
+#: (``ao_tui.orchestrator.loop_hooks.leader_loop``: the loop with autopilot and the escalation chain).
+LoopFactory = Callable[["Engine"], Loop]
 
 
 @dataclass(frozen=True)
@@ -95,7 +118,7 @@ class Engine:
         self._listeners: list[Listener] = []
         self._notice_listeners: list[Callable[[Notification], None]] = []
         self._lock = threading.RLock()
-        self._loop: Any = None  # ao_tui.engine_loop.EngineLoop when running
+        self._loop: Loop | None = None  # while this process leads (``start``)
         self._pr_locks: dict[str, threading.Lock] = {}
         from ao_tui.store_upkeep import DiskWatch
 
@@ -848,22 +871,20 @@ class Engine:
 
     # -- the loop ----------------------------------------------------------------
 
-    def start(self, *, lock_fd: int | None = None) -> bool:
-        """Run the watch loop in background threads if no other engine does.
+    def start(self, make_loop: LoopFactory, *, lock_fd: int | None = None) -> bool:
+        """Run the watch loop ``make_loop`` builds, in background threads, if no other engine does.
 
         Returns False when another process (``ao run`` or another TUI) already
         holds the engine lock; this one then only acts on the human's commands
         (and the leader follows them, see ``ao_tui.leader``). ``lock_fd``: the
         lock already taken (``start_when_free``).
         """
-        from ao_tui.engine_loop import EngineLoop
-
         with self._lock:
             if self._loop is not None:
                 if lock_fd is not None:
                     leader.unlock(lock_fd)
                 return True
-            loop = EngineLoop(self)
+            loop = make_loop(self)
             if not loop.acquire(lock_fd):
                 return False
             self._loop = loop
@@ -876,7 +897,8 @@ class Engine:
             raise
         return True
 
-    def start_when_free(self, on_started: Callable[[], None], stop: threading.Event | None = None,
+    def start_when_free(self, make_loop: LoopFactory, on_started: Callable[[], None],
+                        stop: threading.Event | None = None,
                         on_error: Callable[[BaseException], None] | None = None) -> threading.Thread:
         """Lead as soon as the leader goes (``kill -9`` included): a thread sleeps until its
         lock is free, then starts the loop here and calls ``on_started`` (``on_error`` if the
@@ -888,7 +910,7 @@ class Engine:
             if fd is None:
                 return
             try:
-                self.start(lock_fd=fd)
+                self.start(make_loop, lock_fd=fd)
             except BaseException as exc:  # noqa: BLE001 - reported to the caller, never lost in a thread
                 log.exception("taking over the engine failed")
                 if on_error is not None:

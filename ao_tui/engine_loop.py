@@ -9,6 +9,10 @@ which then follows what they did from the store's event log (``_follow_others``)
 Nothing here polls files: agent activity arrives from the watchfiles-based
 ``ActivityMonitor``; this loop wakes on those updates and on a slow timer for
 PR status, liveness and stuck detection.
+
+The loop knows nothing of the orchestrator: whoever builds it adds the orchestrator's part as
+hooks (``ao_tui.orchestrator.loop_hooks.leader_loop``): work run on every pass (autopilot), and a
+first look at an agent's question or a stuck agent before the human is called (the escalation chain).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +46,15 @@ log = logging.getLogger("ao.loop")
 
 #: Activity states at which a queued message may be typed into the agent.
 AT_PROMPT = frozenset({ActivityState.IDLE, ActivityState.WAITING_INPUT})
+
+
+#: Work the loop runs on every pass, after its own (autopilot); an exception is logged and the
+#: human told (once per distinct error), and the loop goes on.
+TickHook = Callable[[], None]
+#: A first look at an agent's question (kind ``question``) or a stuck agent (``stuck``):
+#: ``(session, kind, text, key) -> taken``. Not taken: the human is called, as without one. One
+#: that takes it and then leaves it to the human calls ``EngineLoop.to_human``.
+FirstLook = Callable[[Session, str, str, str], bool]
 
 
 def at_prompt(state: ActivityState, tool: str | None) -> bool:
@@ -130,7 +144,42 @@ class EngineLoop:
         self.followed: deque[tuple[str, str, float]] = deque(maxlen=1000)
         self.limits = LimitResume(engine)  # usage limits: waited out, each agent continued once
         self.budget = BudgetWatch(engine)  # budgets: notified at 80 %, held at 100 %
-        self._escalator: Any = None  # questions to the orchestrator first (_escalation)
+        self._tick_hooks: list[tuple[str, TickHook]] = []
+        self._hook_errors: set[tuple[str, str]] = set()  # (hook, error) the human was told of
+        #: Takes agents' questions and stuck agents before the human (the escalation chain), if set.
+        self.first_look: FirstLook | None = None
+
+    # -- hooks: what whoever builds the loop adds ------------------------------------
+
+    def add_tick_hook(self, name: str, hook: TickHook) -> None:
+        """Run ``hook`` on every pass of the loop (``name`` says what failed, if it fails)."""
+        self._tick_hooks.append((name, hook))
+
+    def _run_tick_hooks(self) -> None:
+        for name, hook in self._tick_hooks:
+            try:
+                hook()
+            except Exception as exc:
+                log.exception("%s failed", name)
+                error = " ".join(str(exc).split())[:300] or type(exc).__name__
+                if (name, error) not in self._hook_errors:  # said once, not on every pass
+                    if len(self._hook_errors) > 100:
+                        self._hook_errors.clear()
+                    self._hook_errors.add((name, error))
+                    self.engine.notify(f"{name} failed: {error}",
+                                       "the engine goes on and tries again next pass "
+                                       "(ao's log on stderr has the traceback)", urgency="critical")
+
+    def _taken_first(self, session: Session, kind: str, text: str, key: str) -> bool:
+        """Whether the first look (if any) takes this question or stuck agent from the human."""
+        return self.first_look is not None and self.first_look(session, kind, text, key)
+
+    def to_human(self, session: Session, kind: str, data: dict[str, Any]) -> None:
+        """The human's reaction to a question (``kind`` ``question``) or a stuck agent (``stuck``), as
+        with no first look: for a first look that took it and then leaves it to the human."""
+        event = "agent_stuck" if kind == "stuck" else "agent_needs_input"
+        key = f"{session.id}:{'stuck' if kind == 'stuck' else 'needs_input'}:{session.activity.since.isoformat()}"
+        self._trigger(event, self.engine.session(session.id), key, data)
 
     # -- ownership -------------------------------------------------------------
 
@@ -250,7 +299,7 @@ class EngineLoop:
         self._answer_startup_dialogs()
         self._deliver_outbox()
         self._check_stuck()
-        self._autopilot()
+        self._run_tick_hooks()
         self.upkeep.tick(now)
 
     # -- what other processes did ---------------------------------------------------
@@ -410,9 +459,9 @@ class EngineLoop:
         self.engine._changed(updated)
         if activity.state in (ActivityState.WAITING_PERMISSION, ActivityState.WAITING_INPUT):
             key = f"{session_id}:needs_input:{activity.since.isoformat()}"
-            # A question (never a permission prompt) goes to the orchestrator first, when the chain is on.
+            # A question (never a permission prompt) goes to the first look (the orchestrator's), if any.
             if not (activity.state is ActivityState.WAITING_INPUT
-                    and self._escalation().consider(updated, "question", activity.detail, key)):
+                    and self._taken_first(updated, "question", activity.detail, key)):
                 self._trigger("agent_needs_input", updated, key, {"detail": activity.detail})
         elif activity.state is ActivityState.EXITED and not already_exited:
             self._trigger("agent_exited", updated, f"{session_id}:exited:{activity.since.isoformat()}", {})
@@ -421,19 +470,6 @@ class EngineLoop:
         elif activity.state is not ActivityState.UNKNOWN:
             self._fences.pop(session_id, None)  # the agent took up what was typed
         self.wake()
-
-    def _escalation(self) -> Any:
-        """The orchestrator's first look at questions (ao_tui/orchestrator/escalation.py), made on first use."""
-        if self._escalator is None:
-            from ao_tui.orchestrator.escalation import Escalation
-
-            def to_human(session: Session, kind: str, data: dict[str, Any]) -> None:
-                event = "agent_stuck" if kind == "stuck" else "agent_needs_input"
-                key = f"{session.id}:{'stuck' if kind == 'stuck' else 'needs_input'}:{session.activity.since.isoformat()}"
-                self._trigger(event, self.engine.session(session.id), key, data)
-
-            self._escalator = Escalation(self.engine, to_human)
-        return self._escalator
 
     def _budget_tick(self) -> None:
         try:
@@ -614,7 +650,7 @@ class EngineLoop:
                 continue
             self.engine._changed(updated)
             key = f"{s.id}:stuck:{s.activity.since.isoformat()}"
-            if not self._escalation().consider(updated, "stuck", f"{reason}; last words: {s.last_message[-500:]}", key):
+            if not self._taken_first(updated, "stuck", f"{reason}; last words: {s.last_message[-500:]}", key):
                 self._trigger("agent_stuck", updated, key, {"reason": reason})
 
     # -- delivering messages -----------------------------------------------------
@@ -974,14 +1010,6 @@ class EngineLoop:
         if base.returncode != 0 or merged.returncode != 0:
             return False
         return merged.stdout.split("\n", 1)[0].strip() == base.stdout.strip()
-
-    def _autopilot(self) -> None:
-        from ao_tui.orchestrator.autopilot import tick
-
-        try:
-            tick(self.engine)
-        except Exception:
-            log.exception("autopilot tick failed")
 
 
 def _same_prompt(seen: str, sent: str) -> bool:

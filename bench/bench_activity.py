@@ -289,7 +289,7 @@ def bench_idle(sessions: int = 100, seconds: float = 10.0) -> dict[str, float]:
 
 
 def bench_engine_idle(sessions: int = 100, seconds: float = 10.0) -> dict[str, float]:
-    """The whole engine as `ao run` runs it (`Engine.start()`) over a fleet of idle agents in real tmux.
+    """The whole engine as `ao run` runs it (`Engine.start(leader_loop)`) over a fleet of idle agents in real tmux.
 
     Each agent is a sleeping process in its own worktree and tmux session; after the engine has
     settled, its process CPU and every subprocess it starts (tmux or other) are counted.
@@ -301,6 +301,7 @@ def bench_engine_idle(sessions: int = 100, seconds: float = 10.0) -> dict[str, f
     socket = os.environ["AO_TMUX_SOCKET"] = f"ao-bench-engine-{os.getpid()}"
     from ao_tui.config import load_config
     from ao_tui.engine import Engine
+    from ao_tui.orchestrator.loop_hooks import leader_loop
     from tests.support.gitrepo import make_repo
 
     repo = make_repo(base)
@@ -320,7 +321,7 @@ def bench_engine_idle(sessions: int = 100, seconds: float = 10.0) -> dict[str, f
     try:
         for _ in range(sessions):
             engine.spawn(prompt="wait")
-        assert engine.start()
+        assert engine.start(leader_loop)
         time.sleep(5.0)  # reconcile, tracking, first PR polls done
         subprocess.Popen.__init__ = counting_popen  # type: ignore[method-assign]
         r0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -548,7 +549,7 @@ def main() -> None:
     if "idle" in which:
         print("idle, 100 sessions, 10 s:", json.dumps(bench_idle()))
     if "engine" in which:
-        print("engine idle (Engine.start(), real tmux), 100 sessions, 10 s:", json.dumps(bench_engine_idle()))
+        print("engine idle (Engine.start(leader_loop), real tmux), 100 sessions, 10 s:", json.dumps(bench_engine_idle()))
     if "busy" in which:
         print("busy, 100 sessions working, ~200 transcript lines/s:", json.dumps(bench_busy()))
     if "parse" in which:

@@ -1,6 +1,6 @@
 """Issue 9's figures: how fast the running engine follows other processes, and `ao ls` with none.
 
-``follow`` (default): the engine as ``ao run`` runs it (``Engine.start()`` in this process) while
+``follow`` (default): the engine as ``ao run`` runs it (``Engine.start(leader_loop)`` in this process) while
 ``ao spawn``, ``ao send``, ``ao kill`` and ``ao restore`` run as separate processes, as a user types
 them in another shell (agents: tests/support/hooked_stand_in.py in real tmux and git worktrees).
 For each command the clock runs from the store event the command committed (``agent started``,
@@ -77,6 +77,7 @@ def bench_follow(runs: int) -> dict[str, object]:
                                   runs + 1)
     from ao_tui.config import load_config
     from ao_tui.engine import Engine
+    from ao_tui.orchestrator.loop_hooks import leader_loop
 
     engine = Engine(load_config(str(config)))
     lags: dict[str, list[float]] = {"spawn": [], "send": [], "kill": [], "restore": []}
@@ -95,7 +96,7 @@ def bench_follow(runs: int) -> dict[str, object]:
         return max(e.at.timestamp() for e in engine.events(sid) if match(e))
 
     try:
-        assert engine.start()
+        assert engine.start(leader_loop)
         for n in range(runs):
             sid = json.loads(_ao(config, "spawn", "--json", "--prompt", f"Task {n}"))["id"]
             (base / "standin" / sid).mkdir(parents=True, exist_ok=True)

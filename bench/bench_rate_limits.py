@@ -123,6 +123,7 @@ def main() -> None:
         from ao_tui.config import load_config
         from ao_tui.engine import Engine
         from ao_tui.models import ActivityState, Session
+        from ao_tui.orchestrator.loop_hooks import leader_loop
 
         engine = Engine(load_config(str(config)))
         shown: dict[str, float] = {}
@@ -135,7 +136,7 @@ def main() -> None:
         clock = Clock()
         load_before = os.getloadavg()[0]
         try:
-            assert engine.start()
+            assert engine.start(leader_loop)
             engine._loop.limits.clock = clock  # noqa: SLF001
             sessions = [engine.spawn(task_id=f"T-{i}") for i in range(1, n + 1)]
             all_started.set()

@@ -1,6 +1,6 @@
 """Issue 5's figure end to end: CI finishing red → the failure message submitted to an idle agent.
 
-Everything is the real engine: ``Engine.start()`` (the loop ``ao run`` runs),
+Everything is the real engine: ``Engine.start(leader_loop)`` (the loop ``ao run`` runs),
 a session in a real git worktree and tmux pane, the real ``LocalSCM`` running a
 failing CI command, ``pr_watch.evaluate``, ``ReactionRunner``, the SQLite
 outbox and the tmux runtime's paste-then-Enter. Each run commits a new head
@@ -91,10 +91,11 @@ def main() -> None:
         from ao_tui.config import load_config
         from ao_tui.engine import Engine
         from ao_tui.models import ActivityState
+        from ao_tui.orchestrator.loop_hooks import leader_loop
 
         engine = Engine(load_config(str(config)))
         try:
-            assert engine.start()
+            assert engine.start(leader_loop)
             s = engine.spawn(prompt="Say hello.")
             ws = Path(s.workspace)
             (root / "standin" / s.id).mkdir(parents=True, exist_ok=True)

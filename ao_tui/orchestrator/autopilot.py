@@ -2,8 +2,10 @@
 
 Off unless a project's config says ``autopilot: true`` (the TUI may override
 it per project with ``set_autopilot``, kept in the store). The engine loop
-calls ``tick(engine)`` on every pass; it is cheap when there is nothing to
-do, spawns each task exactly once (a store claim), and never raises.
+calls ``tick(engine)`` on every pass (a hook ``loop_hooks.leader_loop`` adds); it is
+cheap when there is nothing to do, spawns each task exactly once (a store claim),
+and never raises: one part failing does not stop the others, and each failure is
+in the report's ``errors`` (the hook raises them, so the human hears of them).
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class TickReport:
     released: list[Session] = field(default_factory=list)  # plan tasks whose dependencies merged
     autopilot: list[Session] = field(default_factory=list)
     drift_started: bool = False
+    errors: list[str] = field(default_factory=list)  # the parts that failed: "what: error"
 
 
 def _due(engine: Engine, what: str, force: bool) -> bool:
@@ -104,17 +107,24 @@ def tick(engine: Engine, *, force: bool = False) -> TickReport:
     try:
         if decompose.waiting_tasks(engine) and _due(engine, "release", force):
             report.released = decompose.release_ready(engine)
-    except Exception:
+    except Exception as exc:
         log.exception("releasing waiting tasks failed")
+        report.errors.append(f"releasing waiting tasks: {_said(exc)}")
     for project in engine.config.projects:
         try:
             if autopilot_enabled(engine, project):
                 report.autopilot.extend(fill(engine, project))
-        except Exception:
+        except Exception as exc:
             log.exception("autopilot for %s failed", project)
+            report.errors.append(f"autopilot for {project}: {_said(exc)}")
     try:
         if engine.config.orchestrator.drift_check_minutes > 0 and _due(engine, "drift", force):
             report.drift_started = drift.maybe_check(engine)
-    except Exception:
+    except Exception as exc:
         log.exception("drift checks failed")
+        report.errors.append(f"drift checks: {_said(exc)}")
     return report
+
+
+def _said(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"

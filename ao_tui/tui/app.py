@@ -573,9 +573,11 @@ class AoApp(App[None]):
 
     @work(thread=True, exclusive=True, group="engine-start", exit_on_error=False)
     def _start_engine(self) -> None:
+        from ao_tui.orchestrator.loop_hooks import leader_loop
+
         self.post_message(EngineState("starting"))
         try:
-            running = self.engine.start()
+            running = self.engine.start(leader_loop)
         except AoError as exc:
             self.post_message(EngineState("off", str(exc)))
             return
@@ -590,7 +592,7 @@ class AoApp(App[None]):
             # A following app runs the engine the moment the process that ran it goes (kill -9
             # included): a thread sleeps until the engine lock is free (see ao_tui.leader).
             self.engine.start_when_free(
-                self._took_over, self._watch_stop,
+                leader_loop, self._took_over, self._watch_stop,
                 lambda exc: self.post_message(EngineState("following", f"taking over the engine failed: {exc}")))
 
     def _took_over(self) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from ao_tui.models import ActivityState as A
 from ao_tui.models import SessionStatus as S
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.agent_cli import params, screen_of, watched_engine
 from tests.support.codex_project import MODEL, codex_project
 from tests.support.gitrepo import git
@@ -49,7 +50,7 @@ def test_codex_story(codex: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
         config = codex_project(git_repo, tmp_path / "home", api.url, monkeypatch, codex)
         engine, seen = watched_engine(config)
         try:
-            assert engine.start()
+            assert engine.start(leader_loop)
             s = engine.spawn(prompt="Create made.txt with the word made in it, and commit it.")
             assert s.agent == "codex"
 

@@ -20,6 +20,7 @@ from ao_tui.conflicts import overlaps_for
 from ao_tui.engine import Engine
 from ao_tui.models import Activity, ActivityState
 from ao_tui.models import SessionStatus as S
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from ao_tui.rebase import backup_ref, mid_rebase
 from tests.support.claude_project import needs_worktree
 from tests.support.gitrepo import git
@@ -73,7 +74,7 @@ def test_two_sessions_editing_the_same_function_are_flagged_and_the_later_one_to
     _repo_with_app(git_repo)
     standin = tmp_path / "standin"
     engine = standin_engine(git_repo, "cf", standin, monkeypatch, rebase="off")
-    assert engine.start()
+    assert engine.start(leader_loop)
     try:
         one = engine.spawn(prompt="Make area handle squares.")
         two = engine.spawn(prompt="Make area round up.")
@@ -123,7 +124,7 @@ def test_two_sessions_editing_the_same_function_are_flagged_and_the_later_one_to
         engine.stop()
     # Once per pair and commit, across a restart: a new engine sends nothing again.
     again = standin_engine(git_repo, "cf", standin, monkeypatch, rebase="off")
-    assert again.start()
+    assert again.start(leader_loop)
     try:
         again._loop.branches.resend_seconds = 0
         wait_until(lambda: again._loop.branches.conflicts._last.get("demo"), timeout=10)
@@ -143,7 +144,7 @@ def test_main_moving_rebases_idle_clean_branches_and_reports_a_conflicting_one(
     standin = tmp_path / "standin"
     engine = standin_engine(git_repo, "rb", standin, monkeypatch, rebase="auto",
                             scm={"plugin": "local", "ci": [f"{sys.executable} -c pass"]})
-    assert engine.start()
+    assert engine.start(leader_loop)
     try:
         clean = engine.spawn(prompt="Add notes.")
         clash = engine.spawn(prompt="Change area.")
@@ -219,7 +220,7 @@ def test_a_rebase_cut_off_by_kill_9_is_undone_on_restart(
     assert mid_rebase(ws), "git was left mid-rebase"
     assert [r["state"] for r in engine.store.rebases(s.id)] == ["started"]
     restarted = standin_engine(git_repo, "kr", standin, monkeypatch, rebase="off")
-    assert restarted.start()
+    assert restarted.start(leader_loop)
     try:
         assert not mid_rebase(ws)
         assert git(ws, "rev-parse", "HEAD") == backup and git(ws, "symbolic-ref", "HEAD") == f"refs/heads/{s.branch}"
@@ -244,7 +245,7 @@ def test_a_merge_train_merges_ready_prs_in_a_working_order_and_survives_a_restar
     standin = tmp_path / "standin"
     options = {"rebase": "off", "scm": {"plugin": "local", "ci": [f"{sys.executable} -c pass"]}}
     engine = standin_engine(git_repo, "tr", standin, monkeypatch, **options)
-    assert engine.start()
+    assert engine.start(leader_loop)
     config = str(git_repo.parent / "ao.config.yaml")
     try:
         made = {}
@@ -269,7 +270,7 @@ def test_a_merge_train_merges_ready_prs_in_a_working_order_and_survives_a_restar
     finally:
         engine.stop()
     again = standin_engine(git_repo, "tr", standin, monkeypatch, **options)
-    assert again.start()
+    assert again.start(leader_loop)
     try:
         wait_until(lambda: not again.store.train(), timeout=90)  # finished and cleared
         statuses = {name: again.session(sid).status for name, sid in made.items()}
@@ -336,7 +337,7 @@ def test_a_pr_whose_ci_fails_after_the_train_rebased_it_leaves_the_train_and_goe
     check = "import pathlib, sys; sys.exit(1 if pathlib.Path('b.txt').exists() and pathlib.Path('c.txt').exists() else 0)"
     engine = standin_engine(git_repo, "tf", standin, monkeypatch, rebase="off",
                             scm={"plugin": "local", "ci": {"together": [sys.executable, "-c", check]}})
-    assert engine.start()
+    assert engine.start(leader_loop)
     try:
         ids = []
         for path in ("b.txt", "c.txt"):
@@ -395,7 +396,7 @@ def test_kill_9_in_the_middle_of_a_train_loses_nothing(
     states = {r["session_id"]: r["state"] for r in engine.store.train()}
     assert list(states.values()).count("merged") < 3, states
     again = standin_engine(git_repo, "k9", standin, monkeypatch, **options)
-    assert again.start()
+    assert again.start(leader_loop)
     try:
         wait_until(lambda: not again.store.train(), timeout=90)
         assert all(again.session(i).status is S.MERGED for i in ids)

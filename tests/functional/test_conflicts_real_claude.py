@@ -15,6 +15,7 @@ import pytest
 
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.conftest import claude_bin
 from tests.support.anthropic_server import AnthropicServer, text, tool_use
 from tests.support.claude_project import claude_project, needs_worktree, transcript_of, user_turns
@@ -58,7 +59,7 @@ def test_two_real_agents_on_the_same_function_are_flagged_and_the_later_one_reso
         config = claude_project(git_repo, tmp_path / "home", api.url, monkeypatch, prefix="cf",
                                 extra_files={"calc.py": CALC})
         engine = Engine(load_config(str(config)))
-        assert engine.start()
+        assert engine.start(leader_loop)
         try:
             # Both start at once (like a fleet); the second commits a few seconds after the first.
             first = engine.spawn(prompt="Make add treat None as 0.")

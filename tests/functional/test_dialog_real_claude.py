@@ -12,6 +12,7 @@ import pytest
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
 from ao_tui.models import ActivityState
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.conftest import claude_bin
 from tests.support.anthropic_server import AnthropicServer, text, tool_use
 from tests.support.claude_project import claude_project, needs_worktree, transcript_of, user_turns
@@ -39,7 +40,7 @@ def test_a_queued_message_waits_for_the_human_to_answer_the_question_dialog(
         api.script.on_prompt("CI failed", text("Looking at test_add."))
         engine = Engine(load_config(str(claude_project(git_repo, tmp_path / "home", api.url, monkeypatch))))
         s = engine.spawn(prompt="Pick a database with me.")
-        assert engine.start()
+        assert engine.start(leader_loop)
         try:
             def screen() -> str:
                 return engine.peek(s.id)

@@ -27,6 +27,7 @@ from ao_tui.config import load_config
 from ao_tui.engine import Engine
 from ao_tui.models import ReviewState
 from ao_tui.models import SessionStatus as S
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from ao_tui_plugins import _github_client
 from tests.support.claude_project import needs_worktree
 from tests.support.github_server import FakeGitHub, guard_loopback_only
@@ -64,7 +65,7 @@ def engine(git_repo: Path, ao_home: Path, tmp_path: Path, fake_github: FakeGitHu
                 "poll_interval": "1s", "list_max_age": 0, "detail_max_age": 0},
     }}}))
     eng = Engine(load_config(str(config)))
-    assert eng.start()
+    assert eng.start(leader_loop)
     try:
         yield eng
     finally:

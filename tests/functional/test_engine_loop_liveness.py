@@ -11,6 +11,7 @@ import pytest
 
 from ao_tui.models import ActivityState
 from ao_tui.models import SessionStatus as S
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.claude_project import needs_worktree
 from tests.support.gitrepo import git
 from tests.support.standin_project import standin_engine
@@ -25,7 +26,7 @@ def test_stuck_then_recovered_then_exited_and_restored(
     standin = tmp_path / "standin"
     engine = standin_engine(git_repo, "lv", standin, monkeypatch, stuck_after="2s", reactions={
         "agent_stuck": {"action": "send_to_agent"}, "agent_exited": {"action": "notify"}})
-    assert engine.start()
+    assert engine.start(leader_loop)
     engine._loop.liveness_seconds = 0.5
     try:
         s = engine.spawn(prompt="Work quietly.")  # busy until released, saying nothing
@@ -81,7 +82,7 @@ def test_exits_are_seen_at_once_and_an_idle_fleet_costs_no_tmux_calls(
     for s in (a, b):
         (standin / s.id).mkdir(parents=True, exist_ok=True)
         (standin / s.id / "release").touch()
-    assert engine.start()
+    assert engine.start(leader_loop)
     engine._loop.liveness_seconds = 3600  # no periodic listing: exits must be noticed without it
     calls: list[list[str]] = []
     real_run = subprocess.run

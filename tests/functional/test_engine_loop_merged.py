@@ -15,6 +15,7 @@ import pytest
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
 from ao_tui.models import SessionStatus as S
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.claude_project import needs_worktree
 from tests.support.gitrepo import git
 from tests.support.waiting import wait_until
@@ -58,7 +59,7 @@ def test_merged_elsewhere_gets_its_outcome_then_is_retired_after_the_grace_perio
     assert human.store.claims() == []
 
     loop_engine = Engine(load_config(str(config)))  # `ao run`
-    assert loop_engine.start()
+    assert loop_engine.start(leader_loop)
     try:
         loop = loop_engine._loop
         loop.liveness_seconds = 0.2
@@ -97,7 +98,7 @@ def test_all_done_waits_until_the_backlog_is_empty(git_repo: Path, ao_home: Path
     config.write_text(json.dumps({"projects": {"demo": {"repo": str(git_repo), "session_prefix": "ad",
                                                         "notifiers": []}}}))
     engine = Engine(load_config(str(config)))
-    assert engine.start()
+    assert engine.start(leader_loop)
     try:
         engine.store.insert_session(Session(id="ad-1", project="demo", task_id="T-1", branch="ao/ad-1",
                                             workspace=str(ao_home / "w")))

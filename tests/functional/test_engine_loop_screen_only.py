@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ao_tui.models import ActivityState
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.claude_project import needs_worktree
 from tests.support.standin_project import SCREEN_STAND_IN, standin_engine
 from tests.support.waiting import wait_until
@@ -22,7 +23,7 @@ def test_screen_only_agent_gets_queued_messages_one_at_a_time_at_its_prompt(
 ) -> None:
     standin = tmp_path / "standin"
     engine = standin_engine(git_repo, "sc", standin, monkeypatch, stand_in=SCREEN_STAND_IN, agent_plugin="aider")
-    assert engine.start()
+    assert engine.start(leader_loop)
     try:
         s = engine.spawn(prompt="Tidy the README.")
         idle = wait_until(lambda: (a := engine.session(s.id).activity).state is ActivityState.IDLE and a,

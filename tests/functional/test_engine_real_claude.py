@@ -23,6 +23,7 @@ from ao_tui.config import load_config
 from ao_tui.engine import Engine
 from ao_tui.models import ActivityState, Session
 from ao_tui.models import SessionStatus as S
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.conftest import claude_bin
 from tests.support.anthropic_server import AnthropicServer, text, tool_use
 from tests.support.claude_project import TRAILER, claude_project, needs_worktree, transcript_of, user_turns
@@ -107,7 +108,7 @@ def test_backlog_task_to_commit_send_kill_restore_and_live_activity(
                     seen.append((changed.activity.state, changed.activity.source))
 
             engine.subscribe(on_change)
-            assert engine.start()
+            assert engine.start(leader_loop)
             wait_until(lambda: engine.session(s.id).activity.state is ActivityState.IDLE, timeout=10,
                        message=lambda: f"{engine.session(s.id).activity} {screen()}")
             seen.clear()

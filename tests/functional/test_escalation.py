@@ -159,7 +159,7 @@ def test_a_failing_model_hands_the_question_to_the_human(api, ao_store, git_repo
 
 
 def test_the_engine_loop_hands_a_new_question_to_the_orchestrator_first(api, ao_store, git_repo) -> None:
-    from ao_tui.engine_loop import EngineLoop
+    from ao_tui.orchestrator.loop_hooks import leader_loop
 
     engine = _engine(ao_store, git_repo)
     api.script.always(decide(action="answer", category="file_layout", answer="Put it in config/exporter.yaml.",
@@ -168,9 +168,9 @@ def test_the_engine_loop_hands_a_new_question_to_the_orchestrator_first(api, ao_
                 prompt="Task T-1")
     engine.store.insert_session(s)
     engine.store.transition("dm-1", S.WORKING)
-    loop = EngineLoop(engine)
+    loop = leader_loop(engine)  # the loop `ao run` and ao-tui start, with the orchestrator's hooks
     loop.on_activity("dm-1", Activity(state=ActivityState.WAITING_INPUT, source="hook", detail="Where does it go?"))
-    for t in loop._escalation().threads:
+    for t in loop.first_look.escalation.threads:
         t.join(30)
     [msg] = engine.store.pending_messages("dm-1")
     assert msg["text"] == "Put it in config/exporter.yaml."

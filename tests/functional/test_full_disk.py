@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from ao_tui.errors import AoError
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.claude_project import needs_worktree
 from tests.support.standin_project import standin_engine
 from tests.support.waiting import wait_until
@@ -73,7 +74,7 @@ def test_a_full_disk_is_said_once_refuses_spawns_and_loses_no_queued_message(
     notices: list[str] = []
     engine.subscribe_notifications(lambda n: notices.append(n.title))
     s = engine.spawn(prompt="Work until released.")
-    assert engine.start()
+    assert engine.start(leader_loop)
     try:
         wait_until(lambda: engine.session(s.id).activity.state.value == "working", timeout=20)
         engine.queue_message(s.id, "CI failed: test_x (queued before the disk filled)", key=f"{s.id}:ci_failed:a")

@@ -24,6 +24,7 @@ import pytest
 from ao_tui import leader
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.ao_process import AoRun, ao, ls_json
 from tests.support.claude_project import needs_worktree
 from tests.support.standin_project import HOOKED_STAND_IN, SCREEN_STAND_IN
@@ -276,7 +277,7 @@ needs_root = pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as a
 
 def test_the_leaders_socket_is_its_owners_alone(ao_home: Path, config: Path) -> None:
     engine = Engine(load_config(str(config)))
-    assert engine.start()
+    assert engine.start(leader_loop)
     try:
         assert leader.socket_path().stat().st_mode & 0o777 == 0o600
         assert leader.leader_pid() == os.getpid()

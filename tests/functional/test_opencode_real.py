@@ -16,6 +16,7 @@ import pytest
 
 from ao_tui.models import ActivityState as A
 from ao_tui.models import SessionStatus as S
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.agent_cli import params, screen_of, watched_engine
 from tests.support.gitrepo import git
 from tests.support.openai_server import OpenAIServer
@@ -50,7 +51,7 @@ def test_opencode_story(opencode: str, tmp_path: Path, git_repo: Path, ao_home: 
         engine, seen = watched_engine(config)
         capture = os.environ.get("AO_CAPTURE_SCREENS")
         try:
-            assert engine.start()
+            assert engine.start(leader_loop)
             s = engine.spawn(prompt="Create made.txt with the word made in it, and commit it.")
             assert s.agent == "opencode"
 

@@ -580,6 +580,41 @@ def test_autopilot_stays_within_the_projects_max_sessions(engine, git_repo, tmux
     assert all("T-2" not in c["key"] for c in engine.store.claims())  # T-2 was not tried, so not lost
 
 
+def test_the_engine_ao_run_starts_runs_autopilot(engine, git_repo, tmux_socket):
+    """The loop knows nothing of autopilot: `ao run` and ao-tui start it with the orchestrator's hooks."""
+    from ao_tui.orchestrator.loop_hooks import leader_loop
+
+    (git_repo / "backlog.yaml").write_text("- id: T-1\n  title: One\n")
+    engine.config.projects["demo"].autopilot = True
+    assert engine.start(leader_loop)
+    try:
+        [started] = wait_until(lambda: engine.sessions("demo"), timeout=30)
+        assert started.task_id == "T-1"
+    finally:
+        engine.stop()
+
+
+def test_a_failing_autopilot_is_told_to_the_human_once_and_the_loop_goes_on(engine, git_repo, monkeypatch):
+    from ao_tui.orchestrator import context
+    from ao_tui.orchestrator.loop_hooks import leader_loop
+
+    (git_repo / "backlog.yaml").write_text("- id: T-1\n  title: One\n")
+    engine.config.projects["demo"].autopilot = True
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(context, "ready_tasks", broken)
+    monkeypatch.setattr("ao_tui.orchestrator.autopilot.ready_tasks", broken)
+    notices = []
+    engine.subscribe_notifications(notices.append)
+    loop = leader_loop(engine)
+    loop._run_tick_hooks()
+    loop._run_tick_hooks()  # the same failure on the next pass: not said again
+    assert [n.title for n in notices] == ["autopilot failed: autopilot for demo: KeyError: 'a bug'"]
+    assert notices[0].urgency == "critical"
+
+
 def _pr_for_task(engine: Engine, task_id: str) -> Session:
     """A session on ``task_id`` with one commit and an open local PR."""
     s = engine.spawn("demo", task_id=task_id)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ao_tui.models import PullRequest
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.claude_project import needs_worktree
 from tests.support.standin_project import standin_engine
 from tests.support.waiting import wait_until
@@ -28,7 +29,7 @@ def test_a_ci_failure_on_a_commit_the_branch_moved_past_is_never_typed(
     engine.store.update(s.id, pr=PullRequest(number=1, branch=s.branch, head_sha="b" * 40))
     engine.queue_message(s.id, "CI failed on your old commit", key=f"{s.id}:ci_failed:{'a' * 40}")
     engine.queue_message(s.id, "CI failed on your latest commit", key=f"{s.id}:ci_failed:{'b' * 40}")
-    assert engine.start()
+    assert engine.start(leader_loop)
     try:
         received = standin / s.id / "received.jsonl"
         got = wait_until(lambda: received.exists() and [json.loads(x)["text"] for x in received.read_text().splitlines()],

@@ -31,6 +31,7 @@ from ao_tui.config import load_config
 from ao_tui.engine import Engine
 from ao_tui.models import CheckState, Session
 from ao_tui.models import SessionStatus as S
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.conftest import claude_bin
 from tests.support.anthropic_server import AnthropicServer, text, tool_use
 from tests.support.claude_project import claude_project, needs_worktree, transcript_of, user_turns
@@ -93,7 +94,7 @@ def test_ci_failure_fix_review_merge_and_escalation(
         # installed here, whose loading takes seconds on a busy machine.
         monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
         engine = Engine(load_config(str(config)))
-        assert engine.start()
+        assert engine.start(leader_loop)
         try:
             a = engine.spawn(prompt="Add a sub function to calc.py.")
             b = engine.spawn(prompt="Add a mul function to calc.py.")

@@ -32,6 +32,7 @@ import pytest
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
 from ao_tui.models import ActivityState
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.conftest import claude_bin
 from tests.support.anthropic_server import AnthropicServer, text
 from tests.support.claude_project import claude_project, needs_worktree, transcript_of, user_turns
@@ -196,7 +197,7 @@ def test_engine_died_between_paste_and_enter_real_claude_gets_the_message_once(
         wait_until(lambda: "[Pasted text #1 +3 lines]" in first.peek(s.id), timeout=5, message=lambda: first.peek(s.id))
 
         restarted = Engine(load_config(str(config)))
-        assert restarted.start()
+        assert restarted.start(leader_loop)
         try:
             transcript = transcript_of(restarted, s)
             wait_until(lambda: "Looking at test_add." in restarted.peek(s.id), timeout=20,

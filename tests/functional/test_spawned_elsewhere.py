@@ -10,6 +10,7 @@ import pytest
 
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.claude_project import needs_worktree
 from tests.support.standin_project import standin_engine
 from tests.support.waiting import wait_until
@@ -22,7 +23,7 @@ def test_the_engine_follows_a_session_another_process_spawned(
 ) -> None:
     standin = tmp_path / "standin"
     running = standin_engine(git_repo, "el", standin, monkeypatch)
-    assert running.start()
+    assert running.start(leader_loop)
     try:
         cli = Engine(load_config(str(git_repo.parent / "ao.config.yaml")))  # as `ao spawn` would, no loop
         s = cli.spawn(prompt="Started from the shell.")

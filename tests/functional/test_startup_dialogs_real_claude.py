@@ -17,6 +17,7 @@ import pytest
 
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.conftest import claude_bin
 from tests.support.anthropic_server import AnthropicServer, text
 from tests.support.claude_project import claude_project, needs_worktree
@@ -48,7 +49,7 @@ def test_six_agents_started_at_once_in_one_home_all_reach_their_first_turn(
         (home / ".claude" / "settings.json").write_text("{}")
         engine = Engine(load_config(str(config)))
         try:
-            assert engine.start()
+            assert engine.start(leader_loop)
             sessions = [engine.spawn(prompt=f"Agent {n} says hi") for n in range(1, AGENTS + 1)]
 
             def screens() -> str:

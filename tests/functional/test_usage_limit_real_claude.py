@@ -27,6 +27,7 @@ from ao_tui.engine import Engine
 from ao_tui.errors import AoError
 from ao_tui.limit_resume import SELF_RESUME_GRACE
 from ao_tui.models import ActivityState
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.conftest import claude_bin
 from tests.support.anthropic_server import AnthropicServer, text, usage_limit
 from tests.support.claude_project import claude_project, needs_worktree, transcript_of, user_turns
@@ -64,7 +65,7 @@ def test_limit_seen_waited_out_and_continued_once(
         engine = Engine(load_config(str(config)))
         clock = Clock()
         try:
-            assert engine.start()
+            assert engine.start(leader_loop)
             engine._loop.limits.clock = clock
             s = engine.spawn(task_id="T-1")
 

@@ -129,14 +129,16 @@ def _start_bridges(engine: Any) -> Any:
 
 def _run_engine(engine: Any, stop: threading.Event, on_running: Any) -> None:
     """Run the engine here, or follow the process that does and take over when it goes."""
-    if engine.start():
+    from ao_tui.orchestrator.loop_hooks import leader_loop
+
+    if engine.start(leader_loop):
         on_running()
         return
 
     def take_over() -> None:
         while not stop.wait(TAKE_OVER_SECONDS):
             try:
-                if engine.start():
+                if engine.start(leader_loop):
                     on_running()
                     return
             except AoError:
