@@ -27,7 +27,9 @@ def _engine(args: argparse.Namespace, *, check: bool = True):  # noqa: ANN202 - 
     config = load_config(args.config)
     if check:
         check_projects(config)
-    return Engine(config)
+    engine = Engine(config)
+    engine.host_say = lambda text: print(f"ao: {text}", file=sys.stderr)
+    return engine
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -101,12 +103,19 @@ def cmd_spawn(args: argparse.Namespace) -> int:
     if prompt == "-":
         prompt = sys.stdin.read()
     _say_notices(engine)
-    session = engine.spawn(args.project, task_id=args.task, prompt=prompt, agent=args.agent)
+    session = engine.spawn(args.project, task_id=args.task, prompt=prompt, agent=args.agent, host=args.host)
     if args.json:
         print(session.model_dump_json())
     else:
-        print(f"{session.id}  {session.branch}  {session.workspace}")
+        print(f"{session.id}  {session.branch}  {_where(session)}")
     return 0
+
+
+def _where(s: Any) -> str:
+    """A session's workspace, with its host when it is not this machine (``build-1:/home/u/.ao-host/...``)."""
+    if s.host != "local":
+        return f"{s.host}:{s.extra.get('remote_workspace', '')}"
+    return str(s.workspace)
 
 
 def _session_row(s: Any) -> dict[str, Any]:
@@ -122,6 +131,8 @@ def _session_row(s: Any) -> dict[str, Any]:
         "title": s.title,
         "branch": s.branch,
         "workspace": s.workspace,
+        "host": s.host,
+        "remote_workspace": s.extra.get("remote_workspace"),
         "pr": s.pr.number if s.pr else None,
         "pr_url": s.pr.url if s.pr else None,
         "pr_links": s.pr_links,
@@ -153,11 +164,15 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print("no sessions (start one with `ao spawn <task-id>` or `ao spawn --prompt TEXT`)")
         return 0
     rows = []
+    remote = any(s.host != "local" for s in sessions)  # a HOST column once a session runs elsewhere
     for s in sessions:
         doing = s.activity.state.value + (f": {s.activity.detail}" if s.activity.detail else "")
+        if s.escalation.startswith(f"host {s.host} unreachable"):
+            doing = s.escalation
         rows.append(
             [
                 s.id,
+                *([s.host] if remote else []),
                 s.status.value,
                 _clean(doing, 36),
                 _clean(s.title, 40),
@@ -166,7 +181,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 ago(s.status_since),
             ]
         )
-    print(_table(rows, ["id", "status", "activity", "task", "branch", "pr", "for"]))
+    print(_table(rows, ["id", *(["host"] if remote else []), "status", "activity", "task", "branch", "pr", "for"]))
     return 0
 
 
@@ -176,8 +191,10 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.queue:
         engine.queue_message(args.id, text)
         print(f"queued for {args.id}: delivered when the agent is at its prompt")
-    else:
-        engine.send(args.id, text)
+    elif not engine.send(args.id, text):
+        host = engine.session(args.id).host
+        print(f"queued for {args.id}: host {host} does not answer; typed once when it is back and the agent "
+              "is at its prompt (by `ao run` or ao-tui)")
     return 0
 
 
@@ -211,7 +228,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             print(f"{sid} is already running ({before.status.value}); nothing to restore")
             continue
         s = engine.restore(sid)
-        print(f"{s.id} restored: {s.status.value} in {s.workspace}")
+        print(f"{s.id} restored: {s.status.value} in {_where(s)}")
     return 0
 
 
@@ -552,6 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", help="free prompt instead of (or in addition to) a task; - reads stdin")
     p.add_argument("--project")
     p.add_argument("--agent", help="agent plugin (default from config)")
+    p.add_argument("--host", help="run it on this host (from hosts:; default: the allowed host with room and "
+                   "the fewest live sessions)")
     p.add_argument("--json", action="store_true")
 
     p = add("ls", cmd_ls, "list sessions")

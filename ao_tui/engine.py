@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ao_tui import commit_trailer, leader, lifecycle, paths, session_work
-from ao_tui.config import Config, ProjectConfig
+from ao_tui.config import LOCAL_HOST, Config, ProjectConfig
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Activity, ActivityState, Event, PullRequest, Session, Task, utcnow
 from ao_tui.models import SessionStatus as S
@@ -108,6 +108,16 @@ def _check_executable(command: str, env: dict[str, str], agent: str) -> None:
         )
 
 
+def _origin_url(repo: Path) -> str:
+    """Where a host clones the project from: the repository's ``origin`` (the host fetches it itself)."""
+    import subprocess
+
+    out = subprocess.run(["git", "-C", str(repo), "remote", "get-url", "origin"], capture_output=True, text=True)
+    if out.returncode != 0 or not out.stdout.strip():
+        raise AoError(f"{repo} has no origin remote: a host clones the project from its origin")
+    return out.stdout.strip()
+
+
 class Engine:
     """The façade over store, config and plugins."""
 
@@ -120,6 +130,9 @@ class Engine:
         self._lock = threading.RLock()
         self._loop: Loop | None = None  # while this process leads (``start``)
         self._pr_locks: dict[str, threading.Lock] = {}
+        self._remote: Any = None  # ao_tui.remote.RemoteHosts, made when a session on another host is touched
+        #: Where what a user should hear about hosts goes (ao installed there, a host lost and back).
+        self.host_say: Callable[[str], None] = lambda text: log.info("%s", text)
         from ao_tui.store_upkeep import DiskWatch
 
         self.disk = DiskWatch(self)  # a full disk: reported once, new sessions refused until space is back
@@ -161,7 +174,27 @@ class Engine:
                 del self._plugins[key]
 
     def runtime(self, session: Session) -> Runtime:
+        if session.host != LOCAL_HOST:
+            return self.remote.runtime(session.host)
         return self.plugin("runtime", session.project, session.runtime)
+
+    @property
+    def remote(self) -> Any:
+        """The links to SSH hosts (``ao_tui.remote.RemoteHosts``), made on first use."""
+        with self._lock:
+            if self._remote is None:
+                from ao_tui.remote import RemoteHosts
+
+                self._remote = RemoteHosts(self.config, paths.ao_home())
+                self._remote.say = lambda text: self.host_say(text)
+            return self._remote
+
+    def close_hosts(self) -> None:
+        """Let go of the SSH hosts' links (ao there ends; the agents live on in the host's tmux)."""
+        with self._lock:
+            remote, self._remote = self._remote, None
+        if remote is not None:
+            remote.close()
 
     def agent(self, session: Session) -> Agent:
         return self.plugin("agent", session.project, session.agent)
@@ -243,14 +276,15 @@ class Engine:
             agent = self.agent(session)
         except Exception as exc:
             return Activity(state=ActivityState.UNKNOWN, source="files", detail=f"agent plugin unavailable: {exc}")
-        hooks = getattr(agent, "has_hooks", agent.has_transcript)
+        local = session.host == LOCAL_HOST  # a remote agent's files are the host's: its screen is read
+        hooks = getattr(agent, "has_hooks", agent.has_transcript) and local
         events_file = paths.session_dir(session.id) / "hook-events.jsonl" if hooks else None
 
         def transcript() -> Path | None:
             return agent.transcript_path(self._spec(session)) if agent.has_transcript else None
 
         try:
-            return read_activity(events_file, transcript if agent.has_transcript else None,
+            return read_activity(events_file, transcript if agent.has_transcript and local else None,
                                  lambda: self.screen(session), agent.read_screen)
         except Exception as exc:  # noqa: BLE001 - a listing must show every session, whatever one's files hold
             return Activity(state=ActivityState.UNKNOWN, source="files", detail=f"cannot read its files: {exc}")
@@ -305,8 +339,12 @@ class Engine:
         prompt: str | None = None,
         *,
         agent: str | None = None,
+        host: str | None = None,
     ) -> Session:
-        """Create a session: record it, make its workspace, start its agent."""
+        """Create a session: record it, make its workspace, start its agent.
+
+        It runs on ``host`` if given (and the project allows it), else on the allowed host with room
+        and the fewest live sessions (``hosts.place``)."""
         if not task_id and not (prompt and prompt.strip()):
             raise AoError("spawn needs a task id or a prompt")
         self.disk.refuse_spawn()
@@ -325,7 +363,20 @@ class Engine:
         # `ao spawn` at once never make max_sessions + 1); the agent then starts outside it.
         with leader.FileLock(paths.ensure_dir(paths.ao_home()) / f"spawn-{name}.lock") as room:
             self._check_room(name, cfg.max_sessions)
-            return self._spawn(name, cfg, task, prompt, agent_plugin, room)
+            where = self._place(cfg, host)
+            return self._spawn(name, cfg, task, prompt, agent_plugin, room, where)
+
+    def _place(self, cfg: ProjectConfig, pinned: str | None) -> str:
+        """The host a new session runs on (``local`` for a project with no other hosts)."""
+        if pinned is None and self.config.hosts_of(cfg) == [LOCAL_HOST]:
+            return LOCAL_HOST
+        from ao_tui.hosts import place
+
+        live: dict[str, int] = {}
+        for s in self.sessions():
+            if lifecycle.has_live_agent(s.status):
+                live[s.host] = live.get(s.host, 0) + 1
+        return place(self.config, cfg, live, pinned)
 
     def _check_room(self, project: str, max_sessions: int) -> None:
         live = [s for s in self.sessions(project) if lifecycle.has_live_agent(s.status)]
@@ -333,10 +384,12 @@ class Engine:
             raise AoError(f"project {project} already has {len(live)} live sessions (max_sessions: {max_sessions})")
 
     def _spawn(self, name: str, cfg: ProjectConfig, task: Task | None, prompt: str | None, agent_plugin: Agent,
-               room: leader.FileLock) -> Session:
+               room: leader.FileLock, host: str = LOCAL_HOST) -> Session:
         session_id = self.store.next_session_id(cfg.session_prefix)
         branch = validate_branch(f"{cfg.branch_prefix}{session_id}")
-        workspace_path = paths.workspaces_root() / name / session_id
+        remote = host != LOCAL_HOST
+        # A remote session's worktree is the host's: its path is learnt from the host, never opened here.
+        workspace_path = "" if remote else str(paths.workspaces_root() / name / session_id)
         session = Session(
             id=session_id,
             project=name,
@@ -344,9 +397,10 @@ class Engine:
             task_title=task.title if task else "",
             prompt=task_prompt(task, prompt),
             branch=branch,
-            workspace=str(workspace_path),
-            runtime=cfg.runtime.plugin,
+            workspace=workspace_path,
+            runtime="host" if remote else cfg.runtime.plugin,
             runtime_handle=session_id,
+            host=host,
             agent=agent_plugin.name,
             agent_session_id=agent_plugin.new_agent_session_id(),
             model=cfg.agent_options(agent_plugin.name).model or "",
@@ -420,6 +474,8 @@ class Engine:
         return paths.ensure_dir(paths.session_dir(session_id)) / "hook-events.jsonl"
 
     def _launch(self, session: Session, *, restore: bool, task: Task | None = None) -> Session:
+        if session.host != LOCAL_HOST:
+            return self._launch_remote(session, restore=restore, task=task)
         cfg = self.project_config(session.project)
         workspace_path = Path(session.workspace)
         ws = self.workspace(session.project)
@@ -446,6 +502,35 @@ class Engine:
         if session.runtime_handle in runtime.list_handles():
             runtime.kill(session.runtime_handle)  # a dead pane kept for its exit status
         runtime.create(session.runtime_handle, workspace_path, argv, env)
+        return self._launched(session, spec, restore=restore, task=task)
+
+    def _launch_remote(self, session: Session, *, restore: bool, task: Task | None) -> Session:
+        """Start the session's agent on its SSH host: the host's worktree (from its own clone of the
+        project's ``origin``), the agent's argv and environment sent to ao there as data. Nothing is
+        written on this machine for it, and no token is written on the host (tmux holds the env)."""
+        import dataclasses
+
+        cfg = self.project_config(session.project)
+        remote = self.remote
+        worktree = session.extra.get("remote_workspace")
+        if not worktree:
+            url = _origin_url(cfg.repo)
+            worktree = remote.make_workspace(session.host, session.project, url, session.id, session.branch,
+                                             cfg.default_branch)
+            session = self.store.mutate(session.id, lambda s: s.extra.update(remote_workspace=worktree))
+        agent = self.agent(session)
+        # The agent's files (hooks, transcript) are the host's: it is read from its screen here.
+        spec = dataclasses.replace(self._spec(session), workspace=Path(worktree), events_file=None)
+        argv = agent.restore_argv(spec) if restore else agent.launch_argv(spec)
+        env = {**interactive_environment(os.environ), **agent.environment(spec), "AO_SESSION_ID": session.id}
+        runtime = self.runtime(session)
+        if session.runtime_handle in runtime.list_handles():
+            runtime.kill(session.runtime_handle)  # a dead pane kept for its exit status
+        runtime.create(session.runtime_handle, Path(worktree), argv, env)
+        return self._launched(session, spec, restore=restore, task=task)
+
+    def _launched(self, session: Session, spec: LaunchSpec, *, restore: bool, task: Task | None) -> Session:
+        agent = self.agent(session)
         updated = self.store.transition(
             session.id,
             S.WORKING,
@@ -493,15 +578,23 @@ class Engine:
             raise AoError(f"session {session_id} has no live agent (status {session.status}); try `ao restore {session_id}`")
         return session
 
-    def send(self, session_id: str, text: str) -> None:
-        """Type ``text`` into the agent and submit it, now."""
+    def send(self, session_id: str, text: str) -> bool:
+        """Type ``text`` into the agent and submit it, now (True). A session on a host that does not
+        answer gets it through the outbox instead, typed once when the host is back (False)."""
         if not text.strip():
             raise AoError("nothing to send")
+        session = self.session(validate_session_id(session_id))
+        if session.host != LOCAL_HOST and lifecycle.has_live_agent(session.status):
+            self.remote.link(session.host)
+            if self.remote.unreachable_since(session.host) is not None:
+                self.queue_message(session_id, text)
+                return False
         session = self._live(session_id)
         if self._loop is not None:
             self._loop.fence(session_id)  # queued reaction messages wait for this turn
         self.agent(session).submit(self.runtime(session), session.runtime_handle, text)
         self.store.add_event(Event(session_id=session_id, kind="message", data={"from": "human", "chars": len(text)}))
+        return True
 
     def queue_message(self, session_id: str, text: str, key: str | None = None) -> int | None:
         """Deliver ``text`` once the agent is at its prompt (reactions use this)."""
@@ -579,7 +672,14 @@ class Engine:
             self.store.transition(session_id, S.EXITED, reason=reason, exit_code=status.exit_code)
         if session.status is not S.SPAWNING:
             self.store.transition(session_id, S.SPAWNING, reason="restore")
-        return self._launch(self.session(session_id), restore=bool(self._transcript_exists(session)))
+        return self._launch(self.session(session_id), restore=self._has_conversation(session))
+
+    def _has_conversation(self, session: Session) -> bool:
+        if session.host != LOCAL_HOST:
+            # The transcript is the host's: an agent that names its conversation up front has one once
+            # it was started there (ao does not read the host's files to check).
+            return bool(session.extra.get("remote_workspace")) and self.agent(session).has_transcript
+        return bool(self._transcript_exists(session))
 
     def _transcript_exists(self, session: Session) -> bool:
         try:
@@ -590,6 +690,10 @@ class Engine:
 
     def remove_workspace(self, session_id: str, force: bool = False) -> None:
         session = self.session(session_id)
+        if session.host != LOCAL_HOST:
+            if session.extra.get("remote_workspace"):
+                self.remote.remove_workspace(session.host, session.project, session.id, force=force)
+            return
         cfg = self.project_config(session.project)
         ws = self.workspace(session.project)
         if ws.exists(Path(session.workspace)):
@@ -601,6 +705,8 @@ class Engine:
         for s in self.sessions():
             if s.status not in (S.KILLED, S.DONE, S.MERGED):
                 continue
+            if s.host != LOCAL_HOST:
+                continue  # the host keeps its worktrees; `ao kill` leaves them like a local one
             if not self.workspace(s.project).exists(Path(s.workspace)):
                 continue
             if dry_run:
@@ -828,7 +934,7 @@ class Engine:
         for s in sessions:
             try:
                 runtime = self.runtime(s)
-                key = (s.project, s.runtime)
+                key = (s.project, s.runtime) if s.host == LOCAL_HOST else ("", s.host)
                 if key not in listings:
                     listings[key] = runtime.panes()
                 pane = listings[key].get(s.runtime_handle)
@@ -929,6 +1035,7 @@ class Engine:
         if self._loop is not None:
             self._loop.stop()
             self._loop = None
+        self.close_hosts()
 
     @property
     def is_active(self) -> bool:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ao_tui import leader, lifecycle
 from ao_tui.activity.transcript import HUMAN_TOOLS
 from ao_tui.budget import BudgetWatch, holds
+from ao_tui.config import LOCAL_HOST
 from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError
 from ao_tui.lifecycle import status_for_activity
@@ -212,6 +213,7 @@ class EngineLoop:
             self._listener = None
         self.engine.reconcile()
         self._start_exit_watch()
+        self._follow_hosts()
         self._start_reactions()
         self._start_branch_watch()
         self._start_monitor()
@@ -388,10 +390,11 @@ class EngineLoop:
             return
         agent = self.engine.agent(session)
         spec = self.engine._spec(session)
-        transcript = agent.transcript_path(spec) if agent.has_transcript else None
+        local = session.host == LOCAL_HOST  # a remote agent's files are the host's: read from its screen
+        transcript = agent.transcript_path(spec) if agent.has_transcript and local else None
         # Hooks come with a transcript (Claude Code); an agent with neither is read from its
         # screen alone (the monitor does that only when it has no file to follow).
-        hooks = agent.has_hooks
+        hooks = agent.has_hooks and local
         self.monitor.track(
             session.id,
             events_file=self.engine.events_file(session.id) if hooks else None,
@@ -581,6 +584,42 @@ class EngineLoop:
         self._liveness_due = True
         self.wake()
 
+    # -- sessions on other hosts ----------------------------------------------------
+
+    def _follow_hosts(self) -> None:
+        """Hear from the SSH hosts: an agent's exit there, a host lost and back."""
+        remote = self.engine.remote
+        remote.on_exit = lambda host, handle: self._on_process_exit(handle)
+        remote.on_down = self._host_down
+        remote.on_up = self._host_up
+
+    def _host_sessions(self, host: str) -> list[Session]:
+        return [s for s in self.engine.sessions() if s.host == host and lifecycle.has_live_agent(s.status)]
+
+    def _host_down(self, host: str, since: float) -> None:
+        """Its sessions need the human's eye ("host unreachable since"): never exited, never lost
+        (their agents keep working in the host's tmux)."""
+        said = f"host {host} unreachable since {time.strftime('%H:%M', time.localtime(since))}"
+        for s in self._host_sessions(host):
+            if s.escalation.startswith(f"host {host} unreachable"):
+                continue
+            updated = self.store.update(s.id, escalation=said)
+            self.store.add_event(Event(session_id=s.id, kind="host_unreachable", data={"host": host, "since": since}))
+            self.engine._changed(updated)
+
+    def _host_up(self, host: str, panes: dict[str, Any]) -> None:
+        """Back: its sessions' state is read again from the host (an agent that ended meanwhile is
+        marked by the liveness check), and queued messages are typed once (the outbox)."""
+        for s in self._host_sessions(host):
+            if s.escalation.startswith(f"host {host} unreachable"):
+                updated = self.store.update(s.id, escalation="")
+                self.store.add_event(Event(session_id=s.id, kind="host_reachable", data={"host": host}))
+                self.engine._changed(updated)
+            if self.monitor is not None:
+                self.monitor.refresh(s.id)
+        self._liveness_due = True
+        self.wake()
+
     def _exits_covered(self) -> bool:
         return self._exit_watch is not None and not self._unwatched
 
@@ -590,8 +629,10 @@ class EngineLoop:
             return
         try:
             session = self.engine.session(session_id)
-            if not lifecycle.has_live_agent(session.status):
-                self._unwatched.discard(session_id)
+            if not lifecycle.has_live_agent(session.status) or session.host != LOCAL_HOST:
+                self._unwatched.discard(session_id)  # on another host: ao there says when it exits
+                if session.host != LOCAL_HOST:
+                    self.engine.remote.link(session.host)  # connected now, so its exits are heard
                 return
             runtime = self.engine.runtime(session)
             key = (session.project, session.runtime)
@@ -876,6 +917,8 @@ class EngineLoop:
         """Open the PR once the agent has committed work and says it is ready."""
         if not says_ready(s.last_message) and not s.extra.get("auto_pr"):
             return
+        if not s.workspace:
+            return  # on another host: its branch is the host's (pushed there), not read here
         cfg = self.engine.project_config(s.project)
         ahead = subprocess.run(
             ["git", "-C", s.workspace, "rev-list", "--count", f"{cfg.default_branch}..HEAD"],

@@ -91,19 +91,23 @@ def ensure_installed(host: Host, ao_home: Path, say: Callable[[str], None] = pri
 class HostAo:
     """A running ``ao_tui.hostd`` on one host: requests answered in order, events in ``events``."""
 
-    def __init__(self, host: Host, python: str, state: str) -> None:
+    def __init__(self, host: Host, python: str, state: str,
+                 on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.host = host
+        self.state = state
         self.process = host.start([python, "-m", "ao_tui.hostd", state])
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.on_event = on_event
         self._answers: queue.Queue[dict[str, Any]] = queue.Queue()
         self._lock = threading.Lock()
         self._next = 0
         threading.Thread(target=self._read, daemon=True, name=f"hostd-{host.host_name}").start()
 
     @classmethod
-    def start(cls, host: Host, ao_home: Path, say: Callable[[str], None] = print) -> HostAo:
+    def start(cls, host: Host, ao_home: Path, say: Callable[[str], None] = print,
+              on_event: Callable[[dict[str, Any]], None] | None = None) -> HostAo:
         python = ensure_installed(host, ao_home, say)
-        hostd = cls(host, python, remote_state_dir(host))
+        hostd = cls(host, python, remote_state_dir(host), on_event)
         hello = hostd.call("hello")
         if hello["version"] != __version__:
             hostd.close()
@@ -114,7 +118,15 @@ class HostAo:
         assert self.process.stdout is not None
         for raw in self.process.stdout:
             message = json.loads(raw)
-            (self.events if "event" in message else self._answers).put(message)
+            if "event" not in message:
+                self._answers.put(message)
+            elif self.on_event is not None:
+                try:
+                    self.on_event(message)
+                except Exception:  # noqa: BLE001 - a listener must never stop the reading
+                    pass
+            else:
+                self.events.put(message)
         self._answers.put({"id": None, "ok": False, "error": "the host's ao ended (connection lost?)"})
 
     def call(self, op: str, timeout: float = 60, **args: Any) -> Any:
@@ -152,19 +164,35 @@ class HostLink:
 
     def __init__(self, host: Host, ao_home: Path, *, say: Callable[[str], None] = print,
                  on_state: Callable[[dict[str, Any]], None] | None = None,
-                 first_backoff: float = 0.5, max_backoff: float = 30.0) -> None:
+                 on_event: Callable[[dict[str, Any]], None] | None = None,
+                 on_down: Callable[[float], None] | None = None,
+                 first_backoff: float = 0.5, max_backoff: float = 30.0, connect_now: bool = True) -> None:
+        """``connect_now``: raise if the host cannot be reached now; else start unreachable and keep trying.
+        ``on_down(since)`` is called when the link is lost, ``on_state`` with the host's panes when it is
+        (back) up, ``on_event`` with each event ao there sends (an agent's exit)."""
         self.host, self.ao_home, self.say, self.on_state = host, ao_home, say, on_state
+        self.on_event, self.on_down = on_event, on_down
         self.first_backoff, self.max_backoff = first_backoff, max_backoff
         self.unreachable_since: float | None = None
         self.hostd: HostAo | None = None
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self._connect()
+        try:
+            self._connect()
+        except (AoError, OSError, subprocess.SubprocessError) as exc:
+            if connect_now:
+                raise
+            import time
+
+            self.unreachable_since = time.time()
+            self.say(f"host {host.host_name}: unreachable ({exc}); retrying")
+            if self.on_down is not None:
+                self.on_down(self.unreachable_since)
         threading.Thread(target=self._watch, daemon=True, name=f"hostlink-{host.host_name}").start()
 
     def _connect(self) -> None:
-        hostd = HostAo.start(self.host, self.ao_home, self.say)
+        hostd = HostAo.start(self.host, self.ao_home, self.say, self.on_event)
         state = hostd.call("list")
         with self._lock:
             self.hostd, self.unreachable_since = hostd, None
@@ -187,6 +215,8 @@ class HostLink:
                     self.hostd = None
                     self.unreachable_since = time.time()
                 self.say(f"host {self.host.host_name}: unreachable; reconnecting")
+                if self.on_down is not None:
+                    self.on_down(self.unreachable_since)
             delay = self.first_backoff
             while not self._stopped.is_set():
                 try:
@@ -212,6 +242,12 @@ class HostLink:
                 return False
         hostd.call("send", handle=handle, text=text, submit=submit)
         return True
+
+    @property
+    def state_dir(self) -> str | None:
+        """The host's state dir (absolute, as the host spells it) while connected."""
+        hostd = self.hostd
+        return hostd.state if hostd is not None else None
 
     def _since(self) -> str:
         import time

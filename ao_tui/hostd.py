@@ -115,8 +115,18 @@ class HostDaemon:
     def op_keys(self, handle: str, keys: list[str]) -> None:
         self.tmux("send-keys", "-t", f"={handle}:", *map(tmux_word, keys))
 
-    def op_capture(self, handle: str, escapes: bool = False) -> str:
-        return self.tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", f"={handle}:")
+    def op_bytes(self, handle: str, hex: str) -> None:
+        """Raw bytes typed in the control room's live pane (hex: nothing in them is a tmux word)."""
+        data = bytes.fromhex(hex)
+        for start in range(0, len(data), 2000):
+            self.tmux("send-keys", "-t", f"={handle}:", "-H", *(f"{b:02x}" for b in data[start:start + 2000]))
+
+    def op_resize(self, handle: str, width: int, height: int) -> None:
+        self.tmux("resize-window", "-t", f"={handle}:", "-x", str(int(width)), "-y", str(int(height)), check=False)
+
+    def op_capture(self, handle: str, escapes: bool = False, history: int = 0) -> str:
+        return self.tmux("capture-pane", "-p", *(["-e"] if escapes else []),
+                         *(["-S", str(-int(history))] if history else []), "-t", f"={handle}:")
 
     def op_status(self, handle: str) -> dict[str, Any]:
         return self._panes().get(handle, {"alive": False, "exit_code": None, "pid": None})
@@ -127,6 +137,14 @@ class HostDaemon:
     def op_kill(self, handle: str) -> None:
         self.tmux("kill-session", "-t", f"={handle}", check=False)
 
+    def op_remove_worktree(self, name: str, session: str, force: bool = False) -> None:
+        """Delete a session's worktree (its branch stays in the host's clone)."""
+        if not session or "/" in session or session.startswith("."):
+            raise ValueError(f"bad session id {session!r}")
+        path = os.path.join(self.state, "worktrees", session)
+        if os.path.isdir(path):
+            self.git(self._repo(name), "worktree", "remove", *(["--force"] if force else []), "--", path)
+
     def op_push(self, worktree: str, branch: str) -> None:
         self.git(worktree, "push", "-q", "origin", f"{branch}:{branch}")
 
@@ -136,13 +154,15 @@ class HostDaemon:
     # -- exits --------------------------------------------------------------------------------
 
     def _panes(self) -> dict[str, dict[str, Any]]:
-        out = self.tmux("list-panes", "-a", "-F", "#{session_name}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_pid}",
-                        check=False)
+        out = self.tmux("list-panes", "-a", "-F", "#{session_name}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_pid}"
+                        "\t#{pane_width}\t#{pane_height}\t#{pane_title}", check=False)
         panes: dict[str, dict[str, Any]] = {}
         for line in out.splitlines():
-            name, dead, code, pid = (line.split("\t") + ["", "", ""])[:4]
+            name, dead, code, pid, width, height, title = (line.split("\t", 6) + [""] * 6)[:7]
             panes[name] = {"alive": dead != "1", "exit_code": int(code) if dead == "1" and code.isdigit() else None,
-                           "pid": int(pid) if pid.isdigit() else None}
+                           "pid": int(pid) if pid.isdigit() else None, "title": title,
+                           "width": int(width) if width.isdigit() else 0,
+                           "height": int(height) if height.isdigit() else 0}
         return panes
 
     def _report_exits(self) -> dict[str, dict[str, Any]]:

@@ -156,6 +156,7 @@ class Session(BaseModel):
     workspace: str = ""  # absolute path
     runtime: str = "tmux"
     runtime_handle: str = ""  # e.g. the tmux session name
+    host: str = "local"  # the machine it runs on (``hosts:``); not local: reached through ao there
     agent: str = "claude-code"
     agent_session_id: str = ""
     model: str = ""

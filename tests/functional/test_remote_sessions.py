@@ -1,0 +1,134 @@
+"""Sessions on an SSH host, as a user drives them: `ao spawn --host`, `ao ls` with the host, `ao peek`,
+`ao send` (literal, once), `ao kill`, `ao restore`, `ao attach`'s argv; and a host that stops answering
+turns its sessions to "host unreachable since" (never exited), with messages typed once it is back.
+
+Against a real OpenSSH server on 127.0.0.1 logging in as the separate user aohost: the project's origin
+is on the host (the host clones it itself), and the engine reads nothing of the host's files here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ao_tui.attention import Zone, zone_of
+from ao_tui.config import load_config
+from ao_tui.engine import Engine
+from ao_tui.models import ActivityState
+from ao_tui.models import SessionStatus as S
+from tests.support.gitrepo import git
+from tests.support.sshd import SSHHost, ssh_host, ssh_hosts  # noqa: F401 (fixtures)
+from tests.support.waiting import wait_until
+
+#: The agent on the host: takes Claude Code's flags, echoes each line typed and draws Claude's input box.
+AGENT = r"""
+import sys
+print("agent ready", "resumed" if "--resume" in sys.argv else "started", flush=True)
+box = "\u2500" * 30
+def prompt():
+    print(box + "\n\u276f \n" + box, flush=True)
+prompt()
+for line in sys.stdin:
+    print("got: " + line.rstrip("\n"), flush=True)
+    prompt()
+"""
+
+HOSTILE = "$(touch /tmp/ao-remote-pwned) `id`; 'q' \"dq\" ~ * #x;"
+
+
+@pytest.fixture
+def remote_project(ao_home: Path, ssh_host: SSHHost, tmp_path: Path) -> Iterator[tuple[Path, Engine]]:
+    """A project whose sessions run on host build-1; its origin is a bare repository on that host."""
+    origin = f"{ssh_host.remote_dir}/origin.git"
+    seed = f"{ssh_host.remote_dir}/seed"
+    made = ssh_host.run(f"mkdir -p {ssh_host.remote_dir} && git init -q --bare -b main {origin} && "
+                        f"git init -q -b main {seed} && git -C {seed} -c user.name=a -c user.email=a@b commit -q "
+                        f"--allow-empty -m initial && git -C {seed} push -q {origin} main")
+    assert made.returncode == 0, made.stderr
+    repo = tmp_path / "app"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "remote", "add", "origin", origin)  # the host's path: this machine never opens it
+    config = tmp_path / "ao.config.yaml"
+    config.write_text(json.dumps({
+        "hosts": [{"name": "build-1", "ssh": ssh_host.target, "ssh_config": str(ssh_host.ssh_config),
+                   "state_dir": ssh_host.remote_dir, "connect_timeout": 3}],
+        "projects": {"app": {"repo": str(repo), "session_prefix": "app", "notifiers": [],
+                             "hosts": ["local", "build-1"],
+                             "agent": {"command": ["python3", "-u", "-c", AGENT]}}},
+    }))
+    engine = Engine(load_config(str(config)))
+    try:
+        yield config, engine
+    finally:
+        engine.stop()
+
+
+def _ao(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ao_tui.cli", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=120, env=os.environ.copy())
+
+
+@pytest.mark.slow
+def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Path, Engine],
+                                                         ssh_host: SSHHost) -> None:
+    config, engine = remote_project
+    out = _ao(config, "spawn", "--host", "build-1", "--prompt", "say hi")
+    assert out.returncode == 0, out.stderr
+    sid, branch, where = out.stdout.split()
+    assert (sid, branch) == ("app-1", "ao/app-1")
+    assert where == f"build-1:{ssh_host.remote_dir}/worktrees/app-1"
+    assert "installing ao" in out.stderr  # said before it is done
+    session = engine.session(sid)
+    assert (session.host, session.runtime, session.workspace) == ("build-1", "host", "")
+    wait_until(lambda: "agent ready started" in engine.peek(sid), timeout=30)
+    assert "agent ready started" in _ao(config, "peek", sid).stdout
+
+    listing = _ao(config, "ls")
+    assert listing.returncode == 0, listing.stderr
+    header, row = listing.stdout.splitlines()[:2]
+    assert header.split()[:3] == ["ID", "HOST", "STATUS"] and row.split()[:2] == [sid, "build-1"]
+    assert json.loads(_ao(config, "ls", "--json").stdout)[0]["host"] == "build-1"
+
+    sent = _ao(config, "send", sid, HOSTILE)
+    assert sent.returncode == 0, sent.stderr
+    screen = wait_until(lambda: (s := engine.peek(sid)) and f"got: {HOSTILE}" in s and s, timeout=30)
+    assert screen.count(f"got: {HOSTILE}") == 1
+    assert ssh_host.run("ls /tmp/ao-remote-pwned").returncode != 0 and not Path("/tmp/ao-remote-pwned").exists()
+
+    argv = engine.attach_argv(sid)
+    assert argv[0] == "ssh" and "-t" in argv and argv[-1].endswith(
+        f"tmux -S {ssh_host.remote_dir}/tmux.sock attach-session -t =app-1")
+
+    killed = _ao(config, "kill", sid)
+    assert killed.returncode == 0 and "killed" in killed.stdout
+    assert ssh_host.run(f"tmux -S {ssh_host.remote_dir}/tmux.sock has-session -t =app-1").returncode != 0
+    restored = _ao(config, "restore", sid)
+    assert restored.returncode == 0, restored.stderr
+    wait_until(lambda: "agent ready resumed" in engine.peek(sid), timeout=30)
+    assert engine.session(sid).status is S.WORKING
+
+    # The host stops answering while the engine runs: its session needs you, it is not exited.
+    engine.start()
+    wait_until(lambda: engine.session(sid).activity.state is ActivityState.IDLE, timeout=30)  # read from its screen
+    ssh_host.cut()
+    stuck = wait_until(lambda: (s := engine.session(sid)).escalation and s, timeout=30)
+    assert stuck.escalation.startswith("host build-1 unreachable since ") and stuck.status is S.IDLE  # not exited
+    assert zone_of(stuck) is Zone.NEEDS_YOU
+    listing = _ao(config, "ls")
+    assert "host build-1 unreachable since" in listing.stdout and "exited" not in listing.stdout
+    queued = _ao(config, "send", sid, "typed while away")
+    assert queued.returncode == 0 and "queued for app-1: host build-1 does not answer" in queued.stdout
+    ssh_host.start()
+    # Back: state read again from the host, the message typed exactly once.
+    wait_until(lambda: not engine.session(sid).escalation, timeout=60)
+    screen = wait_until(lambda: (s := engine.peek(sid)) and "got: typed while away" in s and s, timeout=30)
+    assert screen.count("got: typed while away") == 1
+    assert engine.store.pending_messages(sid) == []
+    kinds = [e.kind for e in engine.events(sid)]
+    assert "host_unreachable" in kinds and "host_reachable" in kinds
