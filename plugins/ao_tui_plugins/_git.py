@@ -1,4 +1,4 @@
-"""What the ``worktree`` and ``clone`` workspaces share: git calls, paths, included files, setup, safety checks.
+"""What the ``worktree`` and ``clone`` workspaces share: git queries (through ``ao_tui.git``), paths, included files, setup, safety checks.
 
 Never lose work (field complaint #7): a checkout with uncommitted changes or
 a branch with commits that are neither merged into the base branch nor on a
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from ao_tui import git
 from ao_tui.errors import AoError, InvalidName
 from ao_tui.names import contained_path, validate_branch, validate_session_id
 from ao_tui.slots.base import PluginOptions, Seconds
@@ -27,37 +28,19 @@ from ao_tui.slots.workspace import Workspace
 log = logging.getLogger(__name__)
 
 INCLUDE_FILE = ".worktreeinclude"
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
-
-
-def git(cwd: Path, *args: str, timeout: float = 120.0, check: bool = True) -> str:
-    """Run git in ``cwd``; a failure is a one-line AoError with git's last message."""
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, errors="replace", timeout=timeout,
-            env={**os.environ, **_GIT_ENV}, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise AoError(f"git {args[0]} in {cwd} took longer than {timeout:g}s") from None
-    except FileNotFoundError:
-        raise AoError("git is not installed") from None
-    if check and done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        raise AoError(f"git {args[0]} in {cwd} failed: {lines[-1] if lines else f'exit {done.returncode}'}")
-    return done.stdout
 
 
 def ref_exists(cwd: Path, ref: str) -> bool:
-    return bool(git(cwd, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False).strip())
+    return bool(git.out(cwd, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False).strip())
 
 
 def remote_url(repo: Path, remote: str = "origin") -> str | None:
-    url = git(repo, "config", "--get", f"remote.{remote}.url", check=False).strip()
+    url = git.out(repo, "config", "--get", f"remote.{remote}.url", check=False).strip()
     return url or None
 
 
 def is_repo(path: Path) -> bool:
-    return (path / ".git").exists() and bool(git(path, "rev-parse", "--git-dir", check=False).strip())
+    return (path / ".git").exists() and bool(git.out(path, "rev-parse", "--git-dir", check=False).strip())
 
 
 def included_files(repo: Path) -> list[str]:
@@ -83,7 +66,7 @@ def included_files(repo: Path) -> list[str]:
     with tempfile.NamedTemporaryFile("w", suffix=".worktreeinclude", delete=False) as handle:
         handle.write("\n".join(patterns) + "\n")
     try:
-        out = git(repo, "ls-files", "-z", "--others", "--ignored", f"--exclude-from={handle.name}")
+        out = git.out(repo, "ls-files", "-z", "--others", "--ignored", f"--exclude-from={handle.name}")
     finally:
         os.unlink(handle.name)
     return [p for p in out.split("\0") if p]
@@ -144,7 +127,7 @@ def run_setup(argv: list[str], cwd: Path, log_path: Path, timeout: float) -> Non
 
 def uncommitted_changes(checkout: Path, repo: Path) -> list[str]:
     """Changed or new files in ``checkout``; copies of ``repo``'s included files do not count."""
-    out = git(checkout, "status", "--porcelain", "-z", "--untracked-files=all")
+    out = git.out(checkout, "status", "--porcelain", "-z", "--untracked-files=all")
     changed = []
     for entry in out.split("\0"):
         if len(entry) < 4:
@@ -169,12 +152,12 @@ def unsaved_commits(cwd: Path, tip: str, saved_refs: list[str]) -> list[str]:
     """Commits reachable from ``tip`` but from none of ``saved_refs`` nor any remote branch,
     and not applied there as the same patch (a cherry-pick or rebase-merge)."""
     existing = [ref for ref in saved_refs if ref_exists(cwd, ref)]
-    shas = git(cwd, "rev-list", tip, "--not", *existing, "--remotes").split()
+    shas = git.out(cwd, "rev-list", tip, "--not", *existing, "--remotes").split()
     if not shas or not existing:
         return shas
     unmerged = set(shas)
     for ref in existing:  # `git cherry` marks commits whose patch is already upstream with '-'
-        same = {line[2:] for line in git(cwd, "cherry", ref, tip).splitlines() if line.startswith("- ")}
+        same = {line[2:] for line in git.out(cwd, "cherry", ref, tip).splitlines() if line.startswith("- ")}
         unmerged -= same
     return [sha for sha in shas if sha in unmerged]
 
@@ -216,16 +199,16 @@ class GitWorkspace(Workspace):
     def discard(self, repo: Path, path: Path) -> None:
         """Delete a checkout whose making was cut off; its branch (and any work on it) stays."""
         path = self.check_removable_path(path)
-        git(Path(repo).resolve(), "worktree", "remove", "--force", "--force", str(path), check=False)
+        git.out(Path(repo).resolve(), "worktree", "remove", "--force", "--force", str(path), check=False)
         if path.exists():
             shutil.rmtree(path)
-        git(Path(repo).resolve(), "worktree", "prune", check=False)
+        git.out(Path(repo).resolve(), "worktree", "prune", check=False)
 
     def base_branch(self, repo: Path) -> str:
         cfg = self.context.project_config
         base = getattr(cfg, "default_branch", None)
         if not base:
-            head = git(repo, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD", check=False).strip()
+            head = git.out(repo, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD", check=False).strip()
             base = head.removeprefix("origin/") or "main"
         return validate_branch(str(base))
 
@@ -237,7 +220,7 @@ class GitWorkspace(Workspace):
         if time.monotonic() - self._last_fetch.get(key, -1e9) < 60 or not remote_url(cwd):
             return
         try:
-            git(cwd, "fetch", "--quiet", "origin", *refspecs, timeout=self.options.fetch_timeout)
+            git.out(cwd, "fetch", "--quiet", "origin", *refspecs, timeout=self.options.fetch_timeout)
             self._last_fetch[key] = time.monotonic()
         except AoError as exc:
             log.warning("could not fetch origin (working from local refs): %s", exc)

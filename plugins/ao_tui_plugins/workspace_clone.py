@@ -15,13 +15,13 @@ from pathlib import Path
 
 from pydantic import Field
 
+from ao_tui import git
 from ao_tui.errors import AoError
 from ao_tui.names import validate_branch
 from ao_tui.slots.base import Seconds
 from ao_tui_plugins._git import (
     GitWorkspace,
     GitWorkspaceOptions,
-    git,
     is_repo,
     ref_exists,
     remote_url,
@@ -52,20 +52,20 @@ class CloneWorkspace(GitWorkspace):
         try:
             timeout = self.options.clone_timeout
             if url:
-                git(path.parent, "clone", "--quiet", "--no-checkout", "--reference-if-able", str(repo), "--dissociate",
+                git.out(path.parent, "clone", "--quiet", "--no-checkout", "--reference-if-able", str(repo), "--dissociate",
                     "--", url, str(path), timeout=timeout)  # fmt: skip
             else:
-                git(path.parent, "clone", "--quiet", "--no-checkout", "--local", "--", str(repo), str(path),
+                git.out(path.parent, "clone", "--quiet", "--no-checkout", "--local", "--", str(repo), str(path),
                     timeout=timeout)  # fmt: skip
-            git(path, "config", _SOURCE_KEY, str(repo))
+            git.out(path, "config", _SOURCE_KEY, str(repo))
             for key in ("user.name", "user.email"):  # commits in the clone are signed as in the repository
-                value = git(repo, "config", "--get", key, check=False).strip()
+                value = git.out(repo, "config", "--get", key, check=False).strip()
                 if value:
-                    git(path, "config", key, value)
+                    git.out(path, "config", key, value)
             if ref_exists(path, f"refs/remotes/origin/{branch}"):  # pushed earlier: continue it
-                git(path, "checkout", "--quiet", "-b", branch, "--track", f"origin/{branch}")
+                git.out(path, "checkout", "--quiet", "-b", branch, "--track", f"origin/{branch}")
             else:
-                git(path, "checkout", "--quiet", "--no-track", "-b", branch, self.start_point(path, base))
+                git.out(path, "checkout", "--quiet", "--no-track", "-b", branch, self.start_point(path, base))
             self.prepare(repo, path, session_id)
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)
@@ -101,5 +101,5 @@ class CloneWorkspace(GitWorkspace):
             return []
         return [
             p for p in sorted(project_dir.iterdir())
-            if is_repo(p) and git(p, "config", "--get", _SOURCE_KEY, check=False).strip() == str(repo)
+            if is_repo(p) and git.out(p, "config", "--get", _SOURCE_KEY, check=False).strip() == str(repo)
         ]  # fmt: skip

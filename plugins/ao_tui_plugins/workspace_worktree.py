@@ -12,9 +12,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ao_tui import git
 from ao_tui.errors import AoError
 from ao_tui.names import validate_branch
-from ao_tui_plugins._git import GitWorkspace, git, is_repo, ref_exists, uncommitted_changes, unsaved_commits
+from ao_tui_plugins._git import GitWorkspace, is_repo, ref_exists, uncommitted_changes, unsaved_commits
 
 
 class WorktreeWorkspace(GitWorkspace):
@@ -27,18 +28,18 @@ class WorktreeWorkspace(GitWorkspace):
             raise AoError(f"workspace {path} already exists")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.fetch(repo, base)
-        git(repo, "worktree", "prune")  # a checkout deleted by hand would block its branch
+        git.out(repo, "worktree", "prune")  # a checkout deleted by hand would block its branch
         new_branch = not ref_exists(repo, f"refs/heads/{branch}")
         if new_branch:
-            git(repo, "worktree", "add", "--quiet", "--no-track", "-b", branch, str(path), self.start_point(repo, base))
+            git.out(repo, "worktree", "add", "--quiet", "--no-track", "-b", branch, str(path), self.start_point(repo, base))
         else:  # the branch outlived an earlier checkout (restore): keep its work
-            git(repo, "worktree", "add", "--quiet", str(path), branch)
+            git.out(repo, "worktree", "add", "--quiet", str(path), branch)
         try:
             self.prepare(repo, path, session_id)
         except BaseException:
-            git(repo, "worktree", "remove", "--force", str(path), check=False)
+            git.out(repo, "worktree", "remove", "--force", str(path), check=False)
             if new_branch:
-                git(repo, "branch", "-D", branch, check=False)
+                git.out(repo, "branch", "-D", branch, check=False)
             raise
         return path
 
@@ -66,20 +67,20 @@ class WorktreeWorkspace(GitWorkspace):
                         "push or merge them, or remove with --force"
                     )
         if path.exists():
-            git(repo, "worktree", "remove", "--force", "--force", str(path), check=False)
+            git.out(repo, "worktree", "remove", "--force", "--force", str(path), check=False)
             if path.exists():
                 shutil.rmtree(path)
-        git(repo, "worktree", "prune")
+        git.out(repo, "worktree", "prune")
         if has_branch:
-            git(repo, "branch", "-D", branch)
+            git.out(repo, "branch", "-D", branch)
 
     def list(self, repo: Path) -> list[Path]:
         """ao's worktrees of ``repo`` (stale registrations pruned first)."""
         repo = Path(repo).resolve()
-        git(repo, "worktree", "prune")
+        git.out(repo, "worktree", "prune")
         root = self.root().resolve()
         found = []
-        for line in git(repo, "worktree", "list", "--porcelain").splitlines():
+        for line in git.out(repo, "worktree", "list", "--porcelain").splitlines():
             if line.startswith("worktree "):
                 path = Path(line[len("worktree ") :])
                 if root in path.resolve().parents:

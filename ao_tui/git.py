@@ -1,0 +1,96 @@
+"""ao's one way to git: every git command ao runs goes through ``run`` (or ``out``).
+
+- An argument list, never a shell string: branch names, paths and refs are single arguments.
+- A timeout on every call (``TIMEOUT`` unless the caller gives its own); past it, git and whatever it
+  started (ssh, a hook) are stopped.
+- git never waits for a human: no credential prompt (``GIT_TERMINAL_PROMPT=0``, a session of its
+  own so ssh finds no terminal), no editor (a rebase or merge takes its message as it is), stdin
+  closed unless ``input`` is given; ``LC_ALL=C`` so its words are the ones ao reads; no optional
+  locks (``git status`` must not take the index lock from under an agent).
+- A failure is one line: ``AoError("git <command> in <dir> failed: <git's last line>")``, or took
+  longer than the timeout, or git is not installed.
+
+Plain subprocesses (GitPython was measured and dropped: see the README's dependency table).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Container, Mapping
+from pathlib import Path
+
+from ao_tui.errors import AoError
+
+#: Seconds a git command may take unless its caller says otherwise.
+TIMEOUT = 120.0
+#: Set for every git ao runs (see the module's docstring).
+ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "LC_ALL": "C",
+    "GIT_OPTIONAL_LOCKS": "0",
+    "GIT_EDITOR": "true",
+    "GIT_SEQUENCE_EDITOR": "true",
+}
+
+
+def run(cwd: Path | str | None, *args: str, check: bool | Container[int] = True, timeout: float = TIMEOUT,
+        env: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None,
+        input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``git -C cwd args...`` (no ``-C`` when ``cwd`` is None), its output as text.
+
+    ``check``: True raises on any exit but 0, a container of exit codes raises on any other, False
+    never raises for git's exit (the caller reads ``returncode``). ``env``: variables added for this
+    call; ``environ``: the environment they are added to (default ``os.environ``).
+    """
+    argv = ["git", *(["-C", str(cwd)] if cwd is not None else []), *args]
+    try:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL if input is None else subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+            env={**(os.environ if environ is None else environ), **ENV, **(env or {})},
+        )  # fmt: skip
+    except FileNotFoundError:
+        raise AoError("git is not installed (or not on PATH)") from None
+    except OSError as exc:
+        raise AoError(f"{_what(cwd, args)} failed: {exc.strerror or exc}") from None
+    try:
+        stdout, stderr = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        raise AoError(f"{_what(cwd, args)} took longer than {timeout:g}s") from None
+    done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+    allowed = (0,) if check is True else check
+    if allowed is not False and done.returncode not in allowed:
+        raise AoError(f"{_what(cwd, args)} failed: {last_line(done)}")
+    return done
+
+
+def out(cwd: Path | str | None, *args: str, check: bool | Container[int] = True, timeout: float = TIMEOUT,
+        env: Mapping[str, str] | None = None, input: str | None = None) -> str:
+    """What ``run`` printed on stdout (a failure raises, as ``run`` with ``check``)."""
+    return run(cwd, *args, check=check, timeout=timeout, env=env, input=input).stdout
+
+
+def last_line(done: subprocess.CompletedProcess[str]) -> str:
+    """git's last word on a failure: its last line on stderr (stdout if none), else the exit status."""
+    lines = [line for line in (done.stderr or done.stdout or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else f"exit {done.returncode}"
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """End a git that took too long, and what it started (ssh for a push, a hook, an alias's shell)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:  # something it started left the group and holds the pipes
+        proc.kill()
+        proc.wait()
+
+
+def _what(cwd: Path | str | None, args: tuple[str, ...]) -> str:
+    command = args[0] if args else ""
+    return f"git {command} in {cwd}" if cwd is not None else f"git {command}"
