@@ -21,6 +21,7 @@ from ao_tui.config import load_config
 from ao_tui.engine import Engine
 from ao_tui.models import ActivityState
 from ao_tui.models import SessionStatus as S
+from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.gitrepo import git
 from tests.support.sshd import SSHHost, ssh_host, ssh_hosts  # noqa: F401 (fixtures)
 from tests.support.waiting import wait_until
@@ -114,7 +115,7 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
     assert engine.session(sid).status is S.WORKING
 
     # The host stops answering while the engine runs: its session needs you, it is not exited.
-    engine.start()
+    engine.start(leader_loop)
     wait_until(lambda: engine.session(sid).activity.state is ActivityState.IDLE, timeout=30)  # read from its screen
     ssh_host.cut()
     stuck = wait_until(lambda: (s := engine.session(sid)).escalation and s, timeout=30)
