@@ -24,28 +24,29 @@ them all. Lines that scroll off the top go into a scrollback the user can read
 user returns to the bottom. Text from the terminal only ever becomes Segments
 (never markup), and title/OSC sequences are consumed by pyte, never forwarded to
 the host terminal.
+
+The parts: ``terminal_screen`` (the pyte screen with scrollback, screens from captures),
+``terminal_style`` (cells and SGR escapes as Rich segments), ``terminal_keys`` (keys as the
+bytes a terminal sends). This module is the widget: following the source, and drawing rows
+(``render_line``) from strips kept in Textual's LRU caches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections import deque
-from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pyte
-from pyte.screens import Char, Margins
-from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -53,346 +54,13 @@ from textual.scroll_view import ScrollView
 from textual.selection import Selection
 from textual.strip import Strip
 
+from ao_tui.tui.terminal_keys import key_to_bytes
+from ao_tui.tui.terminal_screen import ScrollbackScreen, screen_from_capture, seeded_screen
 from ao_tui.tui.terminal_source import TerminalSource
+from ao_tui.tui.terminal_style import CONTROLS, highlight, line_segments, line_text
 from ao_tui.tui.text import clean
 
 log = logging.getLogger("ao.tui.terminal")
-
-# -- the screen model ---------------------------------------------------------------
-
-
-#: A line of scrollback: its text (what selection copies) and its styled runs (no base style).
-HistoryLine = tuple[str, tuple[Segment, ...]]
-
-
-class ScrollbackScreen(pyte.Screen):
-    """A pyte screen that keeps lines scrolled off the top and counts scrolls.
-
-    Cheaper than ``pyte.HistoryScreen`` (no wrapper around every event), and
-    a line leaving the screen is kept as text and styled runs, not as a dict
-    of cells (a tenth of the memory). A full-screen scroll shifts the dirty
-    set with the lines instead of marking every row dirty, so the view can
-    shift its row cache and redraw one line.
-    """
-
-    def __init__(self, columns: int, lines: int, history: int = 5000) -> None:
-        self.history: deque[HistoryLine] = deque(maxlen=history)
-        self.pushed = 0  # lines ever pushed into history (absolute numbering)
-        self.scrolled = 0  # full-screen scrolls since the view last looked
-        self.history_reset = False
-        super().__init__(columns, lines)
-
-    def index(self) -> None:
-        top, bottom = self.margins or Margins(0, self.lines - 1)
-        if self.cursor.y != bottom or top != 0 or bottom != self.lines - 1:
-            super().index()
-            return
-        shifted = {y - 1 for y in self.dirty if y > 0}
-        self.history.append(compact_line(self.buffer[0], self.columns))
-        self.pushed += 1
-        self.scrolled += 1
-        super().index()
-        self.dirty.clear()
-        self.dirty.update(shifted)
-        self.dirty.add(bottom)
-
-    def erase_in_display(self, how: int = 0, *args: Any, **kwargs: Any) -> None:
-        super().erase_in_display(how, *args, **kwargs)
-        if how == 3:  # "clear scrollback"
-            self.history.clear()
-            self.history_reset = True
-
-    def reset(self) -> None:
-        super().reset()
-        self.history.clear()
-        self.history_reset = True
-
-    def set_title(self, param: str) -> None:
-        super().set_title(param.translate(_CONTROLS))
-
-    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
-        super().resize(lines, columns)
-        self.scrolled = 0
-
-
-_SGR = re.compile(r"\x1b\[[0-9;:]*m")
-
-
-def screen_from_capture(text: str, columns: int, lines: int, history: int = 5000,
-                        *, visible_only: bool = False) -> ScrollbackScreen:
-    """A screen holding what ``capture-pane -e`` printed (history lines scroll into scrollback).
-
-    Lines wider than the screen are cut, not wrapped (the pane may not have
-    followed our size yet). For a capture of the visible screen only
-    (``visible_only``) taller than ours, blank rows at the bottom are dropped
-    first so the content stays in view. The capture does not say where the
-    cursor is; it is put at the end of the last non-blank line, which is where
-    shells and Ink-drawn UIs (Claude Code) leave it.
-    """
-    screen = ScrollbackScreen(columns, lines, history)
-    rows = [row[:-1] if row.endswith("\r") else row for row in text.split("\n")]
-    if rows and rows[-1] == "":
-        rows.pop()
-    if visible_only:
-        while len(rows) > lines and not _SGR.sub("", rows[-1]).strip():
-            rows.pop()
-    if len(rows) > lines + 1:  # scrollback: decoded directly (pyte is ten times slower and heavier)
-        older, rows = rows[: len(rows) - lines - 1], rows[len(rows) - lines - 1:]
-        screen.history.extend(sgr_lines(older))
-        screen.pushed += len(older)
-    screen.reset_mode(pyte.modes.DECAWM)
-    pyte.Stream(screen).feed("\r\n".join(rows))
-    screen.set_mode(pyte.modes.DECAWM)
-    last = -1
-    for y in range(screen.lines - 1, -1, -1):
-        line = screen.buffer.get(y) if y in screen.buffer else None
-        if line and any(ch.data.strip() for ch in line.values()):
-            last = y
-            break
-    if last >= 0:
-        line = screen.buffer[last]
-        width = max((x + 1 for x, ch in line.items() if ch.data.strip()), default=0)
-        screen.cursor_position(last + 1, min(width, screen.columns - 1) + 1)
-    else:
-        screen.cursor_position(1, 1)
-    screen.dirty.clear()
-    screen.scrolled = 0
-    screen.history_reset = False
-    return screen
-
-
-def _capture_rows(text: str) -> list[str]:
-    rows = [row[:-1] if row.endswith("\r") else row for row in text.split("\n")]
-    if rows and rows[-1] == "":
-        rows.pop()
-    return rows
-
-
-def seeded_screen(visible: str, full: str, columns: int, lines: int, history: int = 5000) -> ScrollbackScreen:
-    """A screen from a capture of the pane's visible rows and its scrollback from a capture with history.
-
-    The pane can be taller than the view (a human's terminal attached at another size, a second
-    ao-tui of another size, a resize not applied yet). A capture with history alone cannot say
-    where the pane's screen starts, and taking its last rows showed the pane's blank bottom rows
-    while its content sat above them (QA: blank for seconds after a palette jump, until the agent
-    printed again). The visible capture gives the pane's height: the history capture's rows above
-    that many are the scrollback, and the screen is what the visible capture shows, its blank
-    bottom rows dropped as for any visible capture.
-    """
-    screen_rows = _capture_rows(visible)
-    all_rows = _capture_rows(full)
-    older = all_rows[: max(0, len(all_rows) - len(screen_rows))]
-    while len(screen_rows) > lines and not _SGR.sub("", screen_rows[-1]).strip():
-        screen_rows.pop()
-    return screen_from_capture("\n".join(older + screen_rows) + "\n", columns, lines, history)
-
-
-# -- cells to Segments -----------------------------------------------------------
-
-#: C0, DEL and C1 controls: never written to the host terminal, whatever pyte kept.
-_CONTROLS = {c: "\ufffd" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
-
-_ANSI_NAMES = {
-    "black": "black", "red": "red", "green": "green", "brown": "yellow", "yellow": "yellow",
-    "blue": "blue", "magenta": "magenta", "cyan": "cyan", "white": "white",
-}
-
-
-@lru_cache(maxsize=1024)
-def _color(name: str) -> Color | None:
-    """pyte's colour (a name, or 6 hex digits for 256-colour and truecolor) as a Rich colour."""
-    if not name or name == "default":
-        return None
-    bright = name.startswith("bright")
-    base = _ANSI_NAMES.get(name[6:] if bright else name)
-    if base is not None:
-        return Color.parse(f"bright_{base}" if bright else base)
-    if len(name) == 6:
-        try:
-            return Color.parse(f"#{name}")
-        except Exception:
-            return None
-    return None
-
-
-@lru_cache(maxsize=4096)
-def cell_style(fg: str, bg: str, bold: bool, italics: bool, underscore: bool,
-               strikethrough: bool, reverse: bool, blink: bool) -> Style:
-    """The Rich style of a pyte cell's attributes."""
-    return Style(
-        color=_color(fg), bgcolor=_color(bg), bold=bold or None, italic=italics or None,
-        underline=underscore or None, strike=strikethrough or None, reverse=reverse or None,
-        blink=blink or None,
-    )
-
-
-def line_text(line: Any, columns: int) -> str:
-    """A row's characters as text (wide characters once, like the screen shows them)."""
-    return "".join(line[x].data for x in range(columns)).translate(_CONTROLS)
-
-
-def line_segments(
-    line: Any,
-    columns: int,
-    overlay: Callable[[int], Style | None] | None = None,
-) -> list[Segment]:
-    """Segments for one row, runs of equal attributes merged.
-
-    ``overlay(char_index)`` may add a style per character (selection, cursor).
-    """
-    segments: list[Segment] = []
-    run: list[str] = []
-    run_style: Style | None = None
-    run_key: tuple[Any, ...] | None = None
-    index = 0
-    for x in range(columns):
-        char: Char = line[x]
-        data = char.data
-        if not data:  # the right half of a wide character
-            continue
-        extra = overlay(index) if overlay is not None else None
-        key = (char[1:], extra)
-        if key != run_key:
-            if run:
-                segments.append(Segment("".join(run).translate(_CONTROLS), run_style))
-                run = []
-            run_key = key
-            run_style = cell_style(*char[1:])
-            if extra is not None:
-                run_style = run_style + extra
-        run.append(data)
-        index += len(data)
-    if run:
-        segments.append(Segment("".join(run).translate(_CONTROLS), run_style))
-    return segments
-
-
-def compact_line(line: Any, columns: int) -> HistoryLine:
-    """A screen row as scrollback: text and styled runs, trailing default blanks dropped."""
-    default = line.default
-    used = [x for x, ch in line.items() if x < columns and ch != default]
-    width = max(used) + 1 if used else 0
-    return line_text(line, width), tuple(line_segments(line, width))
-
-
-_ESCAPE = re.compile(r"\x1b(?:\[([0-9;:?]*)([@-~])|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])")
-_FG_NAMES = {30 + i: name for i, name in enumerate(("black", "red", "green", "brown", "blue", "magenta", "cyan", "white"))}
-
-
-def _sgr(params: str, state: list[Any]) -> None:
-    """Apply one SGR sequence to ``state`` = [fg, bg, bold, italics, underscore, strike, reverse, blink]."""
-    codes = [int(p) if p.isdigit() else 0 for p in params.replace(":", ";").split(";")] if params else [0]
-    i = 0
-    while i < len(codes):
-        code = codes[i]
-        if code == 0:
-            state[:] = ["default", "default", False, False, False, False, False, False]
-        elif code in (1, 3, 4, 9, 7, 5):
-            state[{1: 2, 3: 3, 4: 4, 9: 5, 7: 6, 5: 7}[code]] = True
-        elif code in (22, 23, 24, 29, 27, 25):
-            state[{22: 2, 23: 3, 24: 4, 29: 5, 27: 6, 25: 7}[code]] = False
-        elif 30 <= code <= 37 or 40 <= code <= 47:
-            state[0 if code < 40 else 1] = _FG_NAMES[30 + code % 10]
-        elif 90 <= code <= 97 or 100 <= code <= 107:
-            state[0 if code < 100 else 1] = "bright" + _FG_NAMES[30 + code % 10]
-        elif code in (39, 49):
-            state[0 if code == 39 else 1] = "default"
-        elif code in (38, 48) and i + 1 < len(codes):
-            slot = 0 if code == 38 else 1
-            if codes[i + 1] == 5 and i + 2 < len(codes):
-                state[slot] = pyte.graphics.FG_BG_256[codes[i + 2] % 256]
-                i += 2
-            elif codes[i + 1] == 2 and i + 4 < len(codes):
-                state[slot] = "".join(f"{min(255, c):02x}" for c in codes[i + 2 : i + 5])
-                i += 4
-        i += 1
-
-
-def sgr_lines(rows: list[str]) -> list[HistoryLine]:
-    """Scrollback rows printed by ``capture-pane -e`` as history lines.
-
-    The attributes carry from one row to the next, as tmux prints them; any
-    escape but SGR is dropped.
-    """
-    state: list[Any] = ["default", "default", False, False, False, False, False, False]
-    result: list[HistoryLine] = []
-    for row in rows:
-        segments: list[Segment] = []
-        texts: list[str] = []
-        position = 0
-        for match in _ESCAPE.finditer(row):
-            if match.start() > position:
-                chunk = row[position : match.start()].translate(_CONTROLS)
-                texts.append(chunk)
-                segments.append(Segment(chunk, cell_style(*state)))
-            if match.group(2) == "m":
-                _sgr(match.group(1) or "", state)
-            position = match.end()
-        if position < len(row):
-            chunk = row[position:].translate(_CONTROLS)
-            texts.append(chunk)
-            segments.append(Segment(chunk, cell_style(*state)))
-        result.append(("".join(texts), tuple(segments)))
-    return result
-
-
-def highlight(segments: tuple[Segment, ...] | list[Segment], start: int, end: int, style: Style) -> list[Segment]:
-    """``segments`` with ``style`` added to characters ``start``..``end`` (``end`` -1: to the end)."""
-    result: list[Segment] = []
-    index = 0
-    for segment in segments:
-        text, seg_style = segment.text, segment.style
-        lo, hi = index, index + len(text)
-        index = hi
-        a = max(start, lo) - lo
-        b = (len(text) if end == -1 else min(end, hi) - lo)
-        if a >= b or a >= len(text):
-            result.append(segment)
-            continue
-        if a:
-            result.append(Segment(text[:a], seg_style))
-        result.append(Segment(text[a:b], seg_style + style if seg_style else style))
-        if b < len(text):
-            result.append(Segment(text[b:], seg_style))
-    return result
-
-
-# -- keys to bytes ---------------------------------------------------------------
-
-KEY_BYTES: dict[str, bytes] = {
-    "enter": b"\r", "tab": b"\t", "shift+tab": b"\x1b[Z", "backspace": b"\x7f", "ctrl+h": b"\x08",
-    "escape": b"\x1b", "space": b" ", "ctrl+space": b"\x00", "ctrl+at": b"\x00",
-    "up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C", "left": b"\x1b[D",
-    "home": b"\x1b[H", "end": b"\x1b[F", "insert": b"\x1b[2~", "delete": b"\x1b[3~",
-    "pageup": b"\x1b[5~", "pagedown": b"\x1b[6~",
-    "f1": b"\x1bOP", "f2": b"\x1bOQ", "f3": b"\x1bOR", "f4": b"\x1bOS", "f5": b"\x1b[15~",
-    "f6": b"\x1b[17~", "f7": b"\x1b[18~", "f8": b"\x1b[19~", "f9": b"\x1b[20~", "f10": b"\x1b[21~",
-    "f11": b"\x1b[23~", "f12": b"\x1b[24~",
-    "ctrl+backslash": b"\x1c", "ctrl+right_square_bracket": b"\x1d", "ctrl+circumflex_accent": b"\x1e",
-    "ctrl+underscore": b"\x1f", "ctrl+left_square_bracket": b"\x1b",
-}
-_ARROWS = {"up": "A", "down": "B", "right": "C", "left": "D", "home": "H", "end": "F"}
-_MODIFIERS = {"shift": 1, "alt": 2, "ctrl": 4}
-
-
-def key_to_bytes(key: str, character: str | None = None) -> bytes | None:
-    """What a terminal sends for a Textual key (``None`` when it sends nothing)."""
-    if key in KEY_BYTES:
-        return KEY_BYTES[key]
-    *mods, base = key.split("+")
-    if mods and base in _ARROWS and all(m in _MODIFIERS for m in mods):
-        code = 1 + sum(_MODIFIERS[m] for m in mods)
-        return f"\x1b[1;{code}{_ARROWS[base]}".encode()
-    if mods == ["ctrl"] and len(base) == 1 and base.isalpha():
-        return bytes([ord(base.lower()) & 0x1F])
-    if mods and mods[0] == "alt":
-        rest = key_to_bytes("+".join([*mods[1:], base]), character)
-        return b"\x1b" + rest if rest else None
-    if character and character.isprintable():
-        return character.encode()
-    if not mods and len(base) == 1 and base.isprintable():
-        return base.encode()
-    return None
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
@@ -461,7 +129,9 @@ class TerminalView(ScrollView, can_focus=True):
         self._screen = ScrollbackScreen(*self._term_size, self.HISTORY_LINES)
         self._stream = pyte.ByteStream(self._screen)
         self._rows: list[Strip | None] = [None] * self._screen.lines
-        self._history_strips: dict[int, Strip] = {}
+        # Strips kept for drawing, least recently drawn dropped first (sized to the screen: _grow_caches).
+        #: scrollback line (absolute number) -> its strip
+        self._history_strips: LRUCache[int, Strip] = LRUCache(self._cache_rows())
         self._message: str | None = "No session selected."
         self._generation = 0
         self._pending: deque[tuple[float, bytes]] = deque()  # (arrival time, output)
@@ -472,8 +142,10 @@ class TerminalView(ScrollView, can_focus=True):
         self._flood_over = asyncio.Event()
         self._probing = False
         self._probe_bytes = 0
-        self._strip_cache: dict[tuple[Any, ...], Strip] = {}  # row content -> strip
-        self._rendered: dict[int, tuple[Strip, int, Strip]] = {}  # row -> (content, width, final strip)
+        #: a screen row's content -> its strip (shared by equal rows: re-captures, repeated lines)
+        self._strip_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(2 * self._cache_rows())
+        #: row -> (its content strip, the width, the strip drawn: offsets and cropped to the width)
+        self._rendered: LRUCache[int, tuple[Strip, int, Strip]] = LRUCache(self._cache_rows())
         self._suspect = False
         self._last_output = 0.0
         self._last_capture = 0.0
@@ -1037,7 +709,7 @@ class TerminalView(ScrollView, can_focus=True):
         if self._message is not None:
             self._message_painted = True
             if y == 0:
-                text = Text(self._message.translate(_CONTROLS), style="dim", no_wrap=True, overflow="ellipsis")
+                text = Text(self._message.translate(CONTROLS), style="dim", no_wrap=True, overflow="ellipsis")
                 return Strip(text.render(self.app.console)).crop_extend(0, width, base).apply_style(base)
             return Strip.blank(width, base)
         strip = self._row_strip(row, base)
@@ -1045,9 +717,7 @@ class TerminalView(ScrollView, can_focus=True):
         if done is not None and done[0] is strip and done[1] == width:
             return done[2]
         final = strip.apply_offsets(0, row).crop_extend(0, width, base)
-        if len(self._rendered) > 4 * max(self._screen.lines, 50):
-            self._rendered.clear()
-        self._rendered[row] = (strip, width, final)
+        self._rendered.set(row, (strip, width, final))
         return final
 
     def _row_strip(self, row: int, base: Style) -> Strip:
@@ -1067,9 +737,7 @@ class TerminalView(ScrollView, can_focus=True):
             if strip is None:
                 self.stats["rows_built"] += 1
                 strip = Strip(Segment.apply_style(segments, base))
-                if len(self._history_strips) > 4 * max(screen.lines, 50):
-                    self._history_strips.clear()
-                self._history_strips[key] = strip
+                self._history_strips.set(key, strip)
             return strip
         if span is not None or cursor_x is not None:
             return self._build_strip(self._line(row), base, span, cursor_x)
@@ -1081,15 +749,23 @@ class TerminalView(ScrollView, can_focus=True):
             strip = self._rows[y] = self._cached_strip(screen.buffer[y], base)
         return strip
 
+    def _cache_rows(self) -> int:
+        """How many rows' strips to keep: a few screens' worth (a tall pane keeps more)."""
+        return 4 * max(self._screen.lines, 50)
+
+    def _grow_caches(self) -> None:
+        rows = self._cache_rows()
+        self._history_strips.grow(rows)
+        self._strip_cache.grow(2 * rows)
+        self._rendered.grow(rows)
+
     def _cached_strip(self, line: Any, base: Style) -> Strip:
         """A row's strip, shared by rows of equal content (re-captures, repeated lines)."""
         key = tuple(line.items())
         strip = self._strip_cache.get(key)
         if strip is None:
             strip = self._build_strip(line, base)
-            if len(self._strip_cache) > 8 * max(self._screen.lines, 50):
-                self._strip_cache.clear()
-            self._strip_cache[key] = strip
+            self._strip_cache.set(key, strip)
         return strip
 
     def _line(self, row: int) -> Any:
@@ -1204,6 +880,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._rows = [None] * lines
         self._history_strips.clear()
         self._strip_cache.clear()
+        self._grow_caches()
         self._update_virtual_size(self._dropped)
         self.refresh()
         source = self.source

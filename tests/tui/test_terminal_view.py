@@ -16,7 +16,10 @@ from textual.app import App, ComposeResult
 from textual.geometry import Offset
 from textual.selection import Selection
 
-from ao_tui.tui.terminal_view import TerminalView, highlight, key_to_bytes, line_text, screen_from_capture, sgr_lines
+from ao_tui.tui.terminal_keys import key_to_bytes
+from ao_tui.tui.terminal_screen import screen_from_capture
+from ao_tui.tui.terminal_style import highlight, line_text, sgr_lines
+from ao_tui.tui.terminal_view import TerminalView
 
 pytestmark = pytest.mark.timeout(60)
 

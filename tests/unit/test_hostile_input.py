@@ -153,7 +153,8 @@ def test_hook_events_and_transcripts_with_garbage_lines_are_read_not_crashed_on(
 @settings(max_examples=40)
 @given(st.lists(hostile, min_size=1, max_size=6))
 def test_a_captured_screen_of_hostile_output_renders_as_text(rows: list[str]) -> None:
-    from ao_tui.tui.terminal_view import screen_from_capture, sgr_lines
+    from ao_tui.tui.terminal_screen import screen_from_capture
+    from ao_tui.tui.terminal_style import sgr_lines
 
     screen = screen_from_capture("\n".join(rows), 80, 24)
     shown = "".join(c.data for line in screen.buffer.values() for c in line.values())

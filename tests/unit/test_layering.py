@@ -19,8 +19,8 @@ def test_the_engine_contract_names_every_module_but_the_tui() -> None:
     assert {"textual", "ao_tui.tui"} <= set(contract["forbidden_modules"])
 
 
-def _layered_modules(config: dict) -> set[str]:
-    contract = next(c for c in config["contracts"] if c["type"] == "layers")
+def _layered_modules(config: dict, name_starts: str = "Layers:") -> set[str]:
+    contract = next(c for c in config["contracts"] if c["type"] == "layers" and c["name"].startswith(name_starts))
     names: set[str] = set()
     for layer in contract["layers"]:
         names |= {n.strip() for n in layer.replace("\\", " ").replace("|", ":").split(":") if n.strip()}
@@ -33,6 +33,16 @@ def test_the_layers_contract_places_every_module() -> None:
     modules = {f"ao_tui.{p.stem}" for p in package.glob("*.py") if p.stem != "__init__"}
     modules |= {f"ao_tui.{p.parent.name}" for p in package.glob("*/__init__.py")}
     assert modules - _layered_modules(config) == set(), "place these in the layers contract in pyproject.toml"
+
+
+def test_the_terminal_pane_contracts_place_every_terminal_module() -> None:
+    """The terminal pane's parts are layered (widget, screen model, cells/keys/source) and all but the
+    widget are kept free of Textual: a new ``terminal_*`` module must be placed in both."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    modules = {f"ao_tui.tui.{p.stem}" for p in (ROOT / "ao_tui" / "tui").glob("terminal_*.py")}
+    assert modules - _layered_modules(config, "The terminal pane:") == set(), "place these in pyproject.toml"
+    no_textual = next(c for c in config["contracts"] if c["name"] == "The terminal's model knows nothing of Textual")
+    assert modules - {"ao_tui.tui.terminal_view"} == set(no_textual["source_modules"])
 
 
 def _cycles(graph) -> list[list[str]]:  # noqa: ANN001 - grimp.ImportGraph
