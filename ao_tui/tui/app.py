@@ -26,6 +26,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.notifications import Notify
 from textual.widgets import Static, Tab, Tabs
 
 from ao_tui.attention import Zone, zone_of
@@ -282,13 +283,14 @@ class AoApp(App[None]):
 
     # -- toasts ------------------------------------------------------------------
 
-    def _on_notify(self, event: Any) -> None:
+    def on_notify(self, event: Notify) -> None:
         """At 80x24 toasts would pile up over half the screen: one at a time, the newest.
 
-        (Textual calls every class's ``_on_notify`` along the MRO: App's adds the new one after this.)
+        A handler of Textual's public ``Notify`` message: handlers run along the class hierarchy,
+        this one first, then App's, which adds the new notice to the (now empty) ones shown.
         """
         if self.narrow:
-            self._notifications.clear()
+            self.clear_notifications()
 
     def _refresh_notifications(self) -> None:
         super()._refresh_notifications()  # schedules the toast rack's update
@@ -302,7 +304,6 @@ class AoApp(App[None]):
         one toast at a time at 80x24 drifted down a row with every notice.
         """
         from textual.notifications import Notifications
-        from textual.widgets._toast import ToastHolder, ToastRack
 
         current = {f"--textual-toast-{n.identity}" for n in self._notifications}
         try:
@@ -313,9 +314,9 @@ class AoApp(App[None]):
             if screen is not top:
                 # A screen under a dialog shows through it: its old toasts would be a second one on
                 # screen. It shows the current ones again when it is back on top (Textual refreshes then).
-                for rack in screen.query(ToastRack):
+                for rack in screen.query("ToastRack"):  # by type name: the class is not exported
                     rack.show(Notifications())
-            for holder in screen.query(ToastHolder):
+            for holder in screen.query("ToastHolder"):
                 if holder.id not in current or screen is not top:
                     holder.remove()
 
