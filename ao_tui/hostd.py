@@ -167,9 +167,14 @@ class HostDaemon:
 
     def _report_exits(self) -> dict[str, dict[str, Any]]:
         panes = self._panes()
+        if any(not p["alive"] and p["exit_code"] is None and h not in self._dead for h, p in panes.items()):
+            # tmux 3.3a sometimes misses a child's SIGCHLD (the pane is dead, its status never filled in,
+            # the child a zombie until another child exits): any job exiting makes it reap every child.
+            self.tmux("run-shell", "true", check=False)
+            panes = self._panes()
         for handle, pane in panes.items():
             if not pane["alive"] and handle not in self._dead:
-                # tmux can mark a pane dead a moment before it fills in the exit status: wait for it a little.
+                # tmux marks a pane dead when its terminal closes, a moment before it learns the status.
                 if pane["exit_code"] is None:
                     first = self._dead_unknown.setdefault(handle, time.monotonic())
                     if time.monotonic() - first < STATUS_GRACE:

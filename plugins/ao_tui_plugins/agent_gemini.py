@@ -49,6 +49,8 @@ LOGIN_FILES = ("oauth_creds.json", "google_accounts.json", "installation_id", "u
 HOOK_MARKER = "ao_tui/activity/hook.py"
 #: Seconds between a paste and its Enter (measured with 0.61.0: 0.3 s joins the paste, 0.6 s submits).
 SUBMIT_AFTER = 0.8
+#: Times Enter is pressed again while a message stays in the input box (see GeminiAgent.submit).
+UNSENT_RETRIES = 3
 
 
 class GeminiAgent(Agent):
@@ -146,6 +148,14 @@ class GeminiAgent(Agent):
         runtime.send_text(handle, text, submit=False)
         time.sleep(SUBMIT_AFTER)
         runtime.send_keys(handle, "Enter")
+        # On a loaded machine the Enter can still land inside the paste (seen in CI after a resume):
+        # while the message sits in the input box unsent, Enter is pressed again (an Enter on a box
+        # already emptied by a sent message does nothing).
+        for _ in range(UNSENT_RETRIES):
+            time.sleep(SUBMIT_AFTER / 2)
+            if not message_unsent(runtime.capture(handle), text):
+                return
+            runtime.send_keys(handle, "Enter")
 
     def read_screen(self, screen: str, title: str = "") -> ScreenGuess | None:
         return read_gemini_screen(screen)
@@ -179,6 +189,18 @@ _WORKING = re.compile(r"[⠀-⣿]\s*([^\n│]*?\(esc to cancel[^)\n]*\))")
 _IDLE = re.compile(r"^\s*>\s+Type your message")
 _ERROR = re.compile(r"✕ \[API Error: ([^\n]+)|(API Error: [^\n]+)")
 _TRUST = re.compile(r"Do you trust the files in this folder\?")
+
+
+def message_unsent(screen: str, text: str) -> bool:
+    """Whether ``text`` is still in Gemini CLI's input box: the lowest ``>`` line on screen (the box;
+    sent messages sit higher, above the box, which then shows its placeholder) starts with it."""
+    head = next((line.strip() for line in text.splitlines() if line.strip()), "")[:20]
+    if not head:
+        return False
+    for line in reversed([line.strip(" │") for line in screen.splitlines() if line.strip()][-8:]):
+        if line.startswith(">"):
+            return line[1:].strip().startswith(head)
+    return False
 
 
 def read_gemini_screen(screen: str) -> ScreenGuess | None:

@@ -5,7 +5,9 @@ its own copy) and can drop the trust mark ao wrote for another's workspace; Clau
 also moves the bypass acceptance on first start. Whatever a start-up dialog asks that ao had
 already decided (trust for its own worktree, bypass when the config asked for it), ao answers
 it once and records that as a "startup_dialog" event. Here no bypass acceptance is on record at
-all, so every agent shows that dialog; trust is lost or not, depending on the race.
+first, so the first agents show that dialog (once answered, Claude Code records the acceptance in
+the shared HOME, and an agent starting after that, on a loaded machine, is not asked); trust is
+lost or not, depending on the race.
 """
 
 from __future__ import annotations
@@ -63,11 +65,13 @@ def test_six_agents_started_at_once_in_one_home_all_reach_their_first_turn(
 
             wait_until(lambda: api.script.pending() == [], timeout=120, interval=0.5,
                        message=lambda: f"{api.script.pending()}\n{screens()}")
+            bypass_answered = 0
             for n, s in enumerate(sessions, 1):
                 wait_until(lambda: f"Hello back to agent {n}." in engine.peek(s.id), timeout=20,
                            message=lambda: engine.peek(s.id))
                 answered = [e.data["answered"] for e in engine.events(s.id) if e.kind == "startup_dialog"]
-                assert "bypass-permissions dialog" in answered
+                bypass_answered += answered.count("bypass-permissions dialog")
                 assert all(a == "bypass-permissions dialog" or a.startswith("trust dialog for ") for a in answered)
+            assert bypass_answered >= 1
         finally:
             engine.stop()

@@ -311,9 +311,10 @@ async def test_diff_of_a_retired_session_is_read_from_the_repository(make_app, f
         app.jump_to("app-7")
         await pilot.pause()
         assert "d Diff" in app.query_one("#footer").shown_text()
-        await wait_until(pilot, lambda: "Remove the legacy exporter" in app.detail.text(), timeout=5,
+        # Commits and changed files, read in the background ("loading…" meanwhile), not "no workspace".
+        await wait_until(pilot, lambda: "exporter.py" in app.detail.text(), timeout=10,
                          what=lambda: app.detail.text())
-        assert "exporter.py" in app.detail.text()  # commits and changed files, not "no workspace"
+        assert "Remove the legacy exporter" in app.detail.text()
         await pilot.press("d")
         await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), timeout=5,
                          what=lambda: str(notifications(app)))

@@ -16,7 +16,7 @@ from ao_tui.errors import PluginError
 from ao_tui.models import ActivityState as S
 from ao_tui.slots.agent import LaunchSpec
 from ao_tui.slots.base import PluginContext
-from ao_tui_plugins.agent_gemini import GeminiAgent
+from ao_tui_plugins.agent_gemini import GeminiAgent, message_unsent
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SCREENS = FIXTURES / "screens" / "gemini" / "0.61.0"
@@ -115,3 +115,14 @@ def test_its_chat_gives_tokens_model_and_last_words(tmp_path) -> None:
 def test_screens(gemini, name, state, detail) -> None:
     guess = gemini.read_screen((SCREENS / f"{name}.txt").read_text())
     assert guess is not None and guess.state is state and detail in guess.detail
+
+
+def test_a_message_left_in_the_input_box_is_told_from_a_sent_one() -> None:
+    """unsent_after_resume.txt is the screen CI saw when an Enter landed inside the paste after a resume."""
+    unsent = (SCREENS / "unsent_after_resume.txt").read_text()
+    assert message_unsent(unsent, "what have you done so far?")
+    # Sent: the same words sit in the history above the box, which shows its placeholder again.
+    sent = unsent.replace(" > what have you done so far\n", " > what have you done so far?\n\n >   Type your message or @path/to/file\n")
+    assert not message_unsent(sent, "what have you done so far?")
+    assert not message_unsent((SCREENS / "idle.txt").read_text(), "Fix the login bug")
+    assert not message_unsent(unsent, "something else entirely")
