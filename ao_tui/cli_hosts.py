@@ -10,7 +10,7 @@ _ENDED = {"merged", "done", "exited", "killed"}
 
 
 def _live_by_host() -> dict[str, int]:
-    """Live sessions per host. Every session ao runs today is on this machine (``local``)."""
+    """Live sessions per host (a session records the host it runs on)."""
     from ao_tui.paths import store_path
 
     if not store_path().exists():
@@ -18,11 +18,14 @@ def _live_by_host() -> dict[str, int]:
     from ao_tui.store import open_store
 
     store = open_store()
+    live: dict[str, int] = {}
     try:
-        live = sum(1 for s in store.list_sessions() if s.status.value not in _ENDED)
+        for s in store.list_sessions():
+            if s.status.value not in _ENDED:
+                live[s.host] = live.get(s.host, 0) + 1
     finally:
         store.close()
-    return {"local": live}
+    return live
 
 
 def host_rows(config: Any) -> list[dict[str, Any]]:

@@ -729,6 +729,9 @@ class Engine:
     def work_span(self, session_id: str) -> session_work.WorkSpan:
         """Where the session's work is: its workspace, or its commits in the repository once retired."""
         session = self.session(session_id)
+        if session.host != LOCAL_HOST:
+            raise AoError(f"{session.id} runs on host {session.host}: its commits and diff are on that host "
+                          f"(ao attach {session.id} to look there)")
         cfg = self.project_config(session.project)
         return session_work.span_of(session, cfg.repo, cfg.default_branch)
 

@@ -102,6 +102,9 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
     assert screen.count(f"got: {HOSTILE}") == 1
     assert ssh_host.run("ls /tmp/ao-remote-pwned").returncode != 0 and not Path("/tmp/ao-remote-pwned").exists()
 
+    engine.send_bytes(sid, b"typed in the live pane\r")  # the control room's live terminal, key by key
+    wait_until(lambda: "got: typed in the live pane" in engine.peek(sid), timeout=30)
+
     argv = engine.attach_argv(sid)
     assert argv[0] == "ssh" and "-t" in argv and argv[-1].endswith(
         f"tmux -S {ssh_host.remote_dir}/tmux.sock attach-session -t =app-1")
@@ -115,7 +118,7 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
     assert engine.session(sid).status is S.WORKING
 
     # The host stops answering while the engine runs: its session needs you, it is not exited.
-    engine.start(leader_loop)
+    assert engine.start(leader_loop)
     wait_until(lambda: engine.session(sid).activity.state is ActivityState.IDLE, timeout=30)  # read from its screen
     ssh_host.cut()
     stuck = wait_until(lambda: (s := engine.session(sid)).escalation and s, timeout=30)

@@ -78,6 +78,9 @@ def render_detail(
     out.append(_kv("project", session.project))
     out.append(_kv("branch", session.branch))
     out.append(_kv("agent", f"{session.agent}{' · ' + session.model if session.model else ''}"))
+    if session.host != "local":
+        where = str(session.extra.get("remote_workspace") or "")
+        out.append(_kv("host", clean(f"{session.host}{': ' + where if where else ''}")))
     out.append(_kv("now", activity_text(session, now), "bold" if session.escalation else ""))
     if session.exit_code is not None:
         out.append(_kv("exit", str(session.exit_code)))

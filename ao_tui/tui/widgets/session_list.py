@@ -121,6 +121,7 @@ class SessionList(ScrollView, can_focus=True):
         self._cursor_row = 0
         self.show_project = False
         self.show_agent = False  # more than one kind of agent in the list
+        self.host_width = 0  # a host column (its width) once a session runs on another machine
         self._branch_len = 0  # the longest branch name: the branch column is no wider
         self._cache: dict[tuple[object, ...], Strip] = {}
         #: Sessions marked (space) for a merge train; ``M`` merges them in turn.
@@ -139,6 +140,8 @@ class SessionList(ScrollView, can_focus=True):
         self._cache.clear()
         self.show_project = len({s.project for s in sessions}) > 1
         self.show_agent = len({s.agent for s in sessions}) > 1
+        remote = {s.host for s in sessions} - {"local"}
+        self.host_width = min(13, max(6, *(len(h) + 1 for h in remote))) if remote else 0
         self._branch_len = max((cell_len(clean(s.branch)) for s in sessions), default=0)
         if self.cursor_id in self._index_of:
             self._cursor_row = self._index_of[self.cursor_id]
@@ -355,7 +358,8 @@ class SessionList(ScrollView, can_focus=True):
         tail_w = 5 + 7
         project_w = 12 if (self.show_project and width >= 140) else 0
         agent_w = 8 if (self.show_agent and width >= AGENT_WIDTH) else 0
-        flexible = width - 4 - id_w - project_w - agent_w - pr_w - tail_w - 1
+        host_w = self.host_width if width >= AGENT_WIDTH else 0
+        flexible = width - 4 - id_w - project_w - agent_w - host_w - pr_w - tail_w - 1
         wide = width >= 80
         # The branch has its own column from BRANCH_WIDTH on (the list pane of a 200-column screen);
         # narrower, it follows the title when the title leaves room for it.
@@ -375,6 +379,9 @@ class SessionList(ScrollView, can_focus=True):
             parts.append((fit(clean(session.project), project_w - 1).ljust(project_w), dim))
         if agent_w:
             parts.append(_cell(clean(agent_label(session.agent)), agent_w,
+                               self.get_component_rich_style("session-list--agent")))
+        if host_w:  # this machine's sessions leave it blank: the eye finds the others
+            parts.append(_cell("" if session.host == "local" else clean(session.host), host_w,
                                self.get_component_rich_style("session-list--agent")))
         clash = clash_glyph(session)
         if clash and title_w > 12:  # the mark goes before the title: × would conflict, ∩ same files
