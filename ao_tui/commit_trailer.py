@@ -2,7 +2,13 @@
 
 The agent's environment points git at a per-session hooks directory through
 ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n`` (so no config
-file in the user's repository changes). Its ``prepare-commit-msg`` hook adds the
+file in the user's repository changes) and again through ``GIT_CONFIG_PARAMETERS``
+(what ``git -c`` hands its children), which git reads after them: an agent that
+appends its own ``GIT_CONFIG_*`` overrides for the commands it runs (Gemini CLI
+0.61 blanks ``core.hooksPath`` so) does not switch ao's hook off. The hook
+needs nothing else from the environment (Gemini CLI drops unknown variables in
+its strict mode): where the trailer and the repository's hooks are is written
+into it. Its ``prepare-commit-msg`` hook adds the
 trailer with ``git interpret-trailers --if-exists addIfDifferent``;
 ``prepare-commit-msg`` runs even for ``git commit --no-verify``, and an amend
 or a trailer the agent wrote itself is not doubled.
@@ -29,11 +35,12 @@ TRAILER_FILE_NAME = "commit-trailer"
 TRAILER_HOOK = "prepare-commit-msg"
 
 # Runs as the hook itself: no shell, no import of ao (fast, and independent of
-# the agent's PYTHONPATH). Its own name says which hook git ran.
+# the agent's PYTHONPATH). Its own name says which hook git ran; install() fills in
+# FORWARD and TRAILER_FILE.
 _DISPATCHER = '''\
 import os, subprocess, sys
 name = os.path.basename(sys.argv[0])
-forward = os.environ.get("AO_GIT_HOOKS_FORWARD", "")
+forward = FORWARD
 original = os.path.join(forward, name) if forward else ""
 if original and os.access(original, os.X_OK):
     code = subprocess.run([original, *sys.argv[1:]]).returncode
@@ -41,9 +48,9 @@ if original and os.access(original, os.X_OK):
         sys.exit(code)
 if name == "prepare-commit-msg" and len(sys.argv) > 1:
     try:
-        with open(os.environ["AO_COMMIT_TRAILER_FILE"], encoding="utf-8") as f:
+        with open(TRAILER_FILE, encoding="utf-8") as f:
             trailer = f.read().strip()
-    except (KeyError, OSError):
+    except OSError:
         trailer = ""
     if trailer:
         subprocess.run(["git", "interpret-trailers", "--in-place", "--if-exists", "addIfDifferent",
@@ -82,12 +89,13 @@ def install(session_dir: Path, workspace: Path, trailer: str, base_env: Mapping[
     by default): ``GIT_CONFIG_*`` entries already there are kept, ao's is added after them.
     """
     base_env = os.environ if base_env is None else base_env
-    hooks = session_dir / HOOKS_DIR_NAME
+    hooks = session_dir.absolute() / HOOKS_DIR_NAME
     hooks.mkdir(parents=True, exist_ok=True)
-    dispatcher = hooks / "ao-dispatch"
-    write_atomic(dispatcher, f"#!{sys.executable} -IS\n{_DISPATCHER}")
-    dispatcher.chmod(0o755)
     forward = repository_hooks_dir(workspace)
+    dispatcher = hooks / "ao-dispatch"
+    constants = f"FORWARD = {str(forward or '')!r}\nTRAILER_FILE = {str((session_dir / TRAILER_FILE_NAME).absolute())!r}\n"
+    write_atomic(dispatcher, f"#!{sys.executable} -IS\n{constants}{_DISPATCHER}")
+    dispatcher.chmod(0o755)
     names = {TRAILER_HOOK}
     if forward is not None and forward.is_dir():
         names |= {p.name for p in forward.iterdir() if p.is_file() and not p.name.endswith(".sample") and os.access(p, os.X_OK)}
@@ -104,10 +112,16 @@ def install(session_dir: Path, workspace: Path, trailer: str, base_env: Mapping[
         index = int(base_env.get("GIT_CONFIG_COUNT", "0"))
     except ValueError:
         index = 0
+    parameters = " ".join(filter(None, [base_env.get("GIT_CONFIG_PARAMETERS", "").strip(),
+                                         _sq_quote(f"core.hooksPath={hooks}")]))
     return {
         "GIT_CONFIG_COUNT": str(index + 1),
         f"GIT_CONFIG_KEY_{index}": "core.hooksPath",
         f"GIT_CONFIG_VALUE_{index}": str(hooks),
-        "AO_GIT_HOOKS_FORWARD": str(forward) if forward is not None else "",
-        "AO_COMMIT_TRAILER_FILE": str(session_dir / TRAILER_FILE_NAME),
+        "GIT_CONFIG_PARAMETERS": parameters,
     }
+
+
+def _sq_quote(text: str) -> str:
+    """One ``GIT_CONFIG_PARAMETERS`` entry, quoted as git's own ``sq_quote`` does."""
+    return "'" + text.replace("'", "'\\''") + "'"

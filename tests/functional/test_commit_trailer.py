@@ -83,3 +83,20 @@ def test_git_config_from_the_environment_is_kept(worktree: Path, tmp_path: Path)
     assert commit(worktree, env, "a.txt", "-m", "Add a").returncode == 0
     assert git(worktree, "log", "-1", "--format=%an") == "Env Name"
     assert last_message(worktree)[-1] == TRAILER
+
+
+def test_an_agent_that_blanks_the_hooks_path_for_its_commands_still_gets_the_trailer(worktree: Path, tmp_path: Path) -> None:
+    # What Gemini CLI 0.61 does to the environment of each shell command it runs (its shellExecutionService):
+    # keeps GIT_CONFIG_*, appends core.hooksPath="" and friends after them, ignores the global config, and
+    # in its strict mode drops every variable it does not know.
+    env = commit_trailer.install(tmp_path / "session", worktree, TRAILER)
+    count = int(env["GIT_CONFIG_COUNT"])
+    blanked = {k: v for k, v in env.items() if k.startswith("GIT_CONFIG_")}
+    blanked |= {f"GIT_CONFIG_KEY_{count}": "core.hooksPath", f"GIT_CONFIG_VALUE_{count}": "",
+                "GIT_CONFIG_COUNT": str(count + 1), "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    strict = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
+    (worktree / "a.txt").write_text("a")
+    for args in (["add", "a.txt"], ["-c", "user.name=A", "-c", "user.email=a@example.invalid", "commit", "-qm", "Add a"]):
+        done = subprocess.run(["git", *args], cwd=worktree, env={**strict, **blanked}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    assert last_message(worktree) == ["Add a", "", TRAILER]

@@ -78,9 +78,9 @@ def test_gemini_story(gemini: str, tmp_path: Path, git_repo: Path, ao_home: Path
             activity(A.IDLE)
             workspace = Path(engine.session(s.id).workspace)
             assert (workspace / "made.txt").read_text() == "made\n"
-            # Gemini CLI 0.61 blanks core.hooksPath (and global git config) for the commands it runs, so
-            # ao's trailer hook cannot run there: the trailer is only asked for in the rules it is given.
-            assert git(workspace, "log", "-1", "--format=%s") == "Add made.txt"
+            # Gemini CLI 0.61 blanks core.hooksPath for the commands it runs; ao's hook runs all the same.
+            assert git(workspace, "log", "-1", "--format=%B").splitlines() == [
+                "Add made.txt", "", f"Co-Authored-By: {MODEL} <noreply@ao-tui.dev>"]
             current = wait_until(lambda: (c := engine.session(s.id)).usage.input_tokens and c, timeout=10)
             assert current.usage.output_tokens > 0
 
@@ -98,8 +98,13 @@ def test_gemini_story(gemini: str, tmp_path: Path, git_repo: Path, ao_home: Path
             assert "FAILED test_made - made.txt is empty" in json.dumps(api.turns[-1].get("contents"))
 
             engine.kill(s.id)
+            seen.clear()
             restored = engine.restore(s.id)
             assert restored.status is S.WORKING
+            # Resumed, Gemini CLI draws an empty prompt first, then clears the screen to show the conversation
+            # and runs its SessionStart hook: what is typed before that is lost. Its hook says it is ready.
+            state, source, detail = activity(A.IDLE)
+            assert source == "hook", (source, detail)
             wait_until(lambda: (g := engine.agent(s).read_screen(screen())) is not None and g.state is A.IDLE,
                        timeout=40, message=screen)
             engine.send(s.id, "what have you done so far?")
