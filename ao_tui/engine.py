@@ -519,15 +519,36 @@ class Engine:
                                              cfg.default_branch)
             session = self.store.mutate(session.id, lambda s: s.extra.update(remote_workspace=worktree))
         agent = self.agent(session)
-        # The agent's files (hooks, transcript) are the host's: it is read from its screen here.
+        # The agent's files are the host's. Its hooks append there and ao on the host streams each line
+        # back into this machine's copy (RemoteHosts.follow); without hooks it is read from its screen.
         spec = dataclasses.replace(self._spec(session), workspace=Path(worktree), events_file=None)
         argv = agent.restore_argv(spec) if restore else agent.launch_argv(spec)
+        hooks = self._remote_hooks(session, agent)
+        if hooks:
+            cut = len(agent.executable(spec))  # after the program, before its flags and the prompt
+            argv = [*argv[:cut], *hooks, *argv[cut:]]
+        if bool(hooks) != bool(session.extra.get("remote_hooks")):
+            session = self.store.mutate(session.id, lambda s: s.extra.update(remote_hooks=bool(hooks)))
         env = {**interactive_environment(os.environ), **agent.environment(spec), "AO_SESSION_ID": session.id}
         runtime = self.runtime(session)
         if session.runtime_handle in runtime.list_handles():
             runtime.kill(session.runtime_handle)  # a dead pane kept for its exit status
         runtime.create(session.runtime_handle, Path(worktree), argv, env)
         return self._launched(session, spec, restore=restore, task=task)
+
+    def _remote_hooks(self, session: Session, agent: Agent) -> list[str]:
+        """The agent's hooks given on its command line, appending to the host's events file through the
+        host's own ao (``python -m ao_tui.activity.hook``); empty for an agent without them."""
+        if not agent.has_hooks:
+            return []
+        import shlex
+
+        link = self.remote.link(session.host)
+        events = str(link.call("events_file", session=session.id))
+        state = link.state_dir
+        hook = shlex.join([f"{state}/venv/bin/python", "-m", "ao_tui.activity.hook", "--session", session.id,
+                           "--out", events])
+        return agent.settings_argv(hook) or []
 
     def _launched(self, session: Session, spec: LaunchSpec, *, restore: bool, task: Task | None) -> Session:
         agent = self.agent(session)

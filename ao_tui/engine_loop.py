@@ -390,11 +390,18 @@ class EngineLoop:
             return
         agent = self.engine.agent(session)
         spec = self.engine._spec(session)
-        local = session.host == LOCAL_HOST  # a remote agent's files are the host's: read from its screen
+        local = session.host == LOCAL_HOST
+        # A remote agent's files are the host's: its hook events arrive in this machine's copy of the
+        # file (streamed by ao there), its transcript is not read; without hooks, its screen is.
         transcript = agent.transcript_path(spec) if agent.has_transcript and local else None
         # Hooks come with a transcript (Claude Code); an agent with neither is read from its
         # screen alone (the monitor does that only when it has no file to follow).
-        hooks = agent.has_hooks and local
+        hooks = agent.has_hooks and (local or bool(session.extra.get("remote_hooks")))
+        if hooks and not local:
+            try:
+                self.engine.remote.follow(session.host, session.id)
+            except AoError as exc:  # the host is away: followed again when it is back (_host_up)
+                log.info("hook events of %s not followed yet: %s", session.id, exc)
         self.monitor.track(
             session.id,
             events_file=self.engine.events_file(session.id) if hooks else None,
@@ -615,6 +622,11 @@ class EngineLoop:
                 updated = self.store.update(s.id, escalation="")
                 self.store.add_event(Event(session_id=s.id, kind="host_reachable", data={"host": host}))
                 self.engine._changed(updated)
+            if s.extra.get("remote_hooks") and s.id in self._tracked:
+                try:
+                    self.engine.remote.follow(host, s.id)  # what the hooks wrote meanwhile comes now
+                except AoError as exc:
+                    log.info("hook events of %s not followed: %s", s.id, exc)
             if self.monitor is not None:
                 self.monitor.refresh(s.id)
         self._liveness_due = True

@@ -30,6 +30,8 @@ _EXEC = "import json, os, sys; argv = json.loads(sys.argv[1]); os.execvp(argv[0]
 #: Exits are seen at once through pidfds where the kernel has them; this listing is the fallback (and
 #: catches panes started by others). Both are local to the host: they cost no SSH traffic.
 POLL = 5.0
+#: How often a followed hook events file is looked at (a stat; the file grows only while the agent works).
+FOLLOW_EVERY = 0.02
 #: How long a dead pane without an exit status is given before its exit is reported with no code.
 STATUS_GRACE = 1.0
 
@@ -42,6 +44,9 @@ class HostDaemon:
         self._out = threading.Lock()
         self._dead: set[str] = set()
         self._dead_unknown: dict[str, float] = {}  # handle -> when tmux first said dead with no status yet
+        #: session -> (its hook events file, the byte streamed next)
+        self._follow: dict[str, tuple[str, int]] = {}
+        self._tailing = False
         self._wake_r, self._wake_w = os.pipe()  # a spawn wakes the watcher to watch the new pane's pid
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -144,6 +149,51 @@ class HostDaemon:
         path = os.path.join(self.state, "worktrees", session)
         if os.path.isdir(path):
             self.git(self._repo(name), "worktree", "remove", *(["--force"] if force else []), "--", path)
+
+    def op_events_file(self, session: str) -> str:
+        """Where the session's agent hooks append their events on this host (its directory made)."""
+        if not session or "/" in session or session.startswith("."):
+            raise ValueError(f"bad session id {session!r}")
+        folder = os.path.join(self.state, "sessions", session)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        return os.path.join(folder, "hook-events.jsonl")
+
+    def op_follow(self, session: str, offset: int = 0) -> None:
+        """Stream the session's hook events from byte ``offset`` on, as ``{"event": "hook", "session",
+        "offset", "data"}`` (whole lines only), until this ao ends. Asked again: from the new offset."""
+        path = self.op_events_file(session)
+        with self._out:
+            self._follow[session] = (path, int(offset))
+            start, self._tailing = not self._tailing, True
+        if start:
+            threading.Thread(target=self._tail, daemon=True).start()
+
+    def _tail(self) -> None:
+        """One thread for every followed file: a stat each, every FOLLOW_EVERY; read only what grew."""
+        while True:
+            with self._out:
+                follows = list(self._follow.items())
+            for session, (path, offset) in follows:
+                try:
+                    size = os.stat(path).st_size
+                except FileNotFoundError:
+                    continue
+                if size <= offset:
+                    continue
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read(size - offset)
+                whole = chunk[:chunk.rfind(b"\n") + 1]  # a line being written waits for its end
+                if not whole:
+                    continue
+                with self._out:
+                    if self._follow.get(session) != (path, offset):
+                        continue  # asked again meanwhile: from its new offset next time
+                    self._follow[session] = (path, offset + len(whole))
+                    sys.stdout.write(json.dumps({"event": "hook", "session": session, "offset": offset,
+                                                 "data": whole.decode("utf-8", "replace")}) + "\n")
+                    sys.stdout.flush()
+            time.sleep(FOLLOW_EVERY)
 
     def op_push(self, worktree: str, branch: str) -> None:
         self.git(worktree, "push", "-q", "origin", f"{branch}:{branch}")

@@ -96,6 +96,41 @@ class RemoteHosts:
     def _event(self, name: str, event: dict[str, Any]) -> None:
         if event.get("event") == "exited" and self.on_exit is not None:
             self.on_exit(name, str(event.get("handle")))
+        elif event.get("event") == "hook":
+            self._mirror(str(event.get("session", "")), int(event.get("offset", 0)), str(event.get("data", "")))
+
+    # -- the agents' hook events --------------------------------------------------
+
+    @staticmethod
+    def mirror_path(session_id: str) -> Path:
+        """This machine's copy of a remote session's hook events, where the activity monitor reads them
+        (the same file a local session's hooks write)."""
+        from ao_tui import paths
+        from ao_tui.names import validate_session_id
+
+        return paths.session_dir(validate_session_id(session_id)) / "hook-events.jsonl"
+
+    def follow(self, name: str, session_id: str) -> None:
+        """Have ao on host ``name`` stream the session's hook events from where this machine's copy ends."""
+        path = self.mirror_path(session_id)
+        offset = path.stat().st_size if path.exists() else 0
+        self.link(name).call("follow", session=session_id, offset=offset)
+
+    def _mirror(self, session_id: str, offset: int, data: str) -> None:
+        """Append what the host streamed at byte ``offset`` of its file, once: a part this copy already
+        has (a follow asked again after a reconnect) is skipped."""
+        from ao_tui import paths
+
+        try:
+            path = self.mirror_path(session_id)
+            paths.ensure_dir(path.parent)
+            raw = data.encode("utf-8")
+            with open(path, "ab") as f:
+                have = f.tell()
+                if have < offset + len(raw):
+                    f.write(raw[max(0, have - offset):])
+        except Exception:  # noqa: BLE001 - a bad event never stops the host's reader
+            log.warning("hook events of %s not copied", session_id, exc_info=True)
 
     # -- the host's worktrees ------------------------------------------------------
 

@@ -82,6 +82,12 @@ class Agent(Plugin):
         """The command the agent runs on each event (it appends to ``spec.events_file``)."""
         raise NotImplementedError(f"agent {self.name} has no hooks")
 
+    def settings_argv(self, hook_command: str) -> list[str] | None:
+        """Arguments that install ao's hooks from the command line, running ``hook_command`` (a shell
+        line) on each event: for an agent on another host, whose files ao does not write. None: the
+        agent cannot take its hooks so (it is then read from its screen there)."""
+        return None
+
     def transcript_path(self, spec: LaunchSpec) -> Path | None:
         """Where the agent's transcript is or will be, if it writes one."""
         return None

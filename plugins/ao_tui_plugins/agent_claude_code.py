@@ -175,6 +175,15 @@ class ClaudeCodeAgent(Agent):
         # the workspace (ao working on its own repository) can never stand in for it.
         return shlex.join(hook_argv(session, out))
 
+    def settings_argv(self, hook_command: str) -> list[str]:
+        """``--settings`` with ao's hooks as a JSON string: merged by Claude Code over the workspace's
+        own settings, and nothing written in the workspace."""
+        hooks: dict[str, Any] = {}
+        for event in HOOK_EVENTS:
+            ours: dict[str, Any] = {"hooks": [{"type": "command", "command": hook_command, "timeout": 10}]}
+            hooks[event] = [{"matcher": "*", **ours} if event in _TOOL_EVENTS else ours]
+        return ["--settings", json.dumps({"hooks": hooks}, separators=(",", ":"))]
+
     def claude_dir(self, spec: LaunchSpec) -> Path:
         """Claude Code's config directory (``$CLAUDE_CONFIG_DIR`` or ``~/.claude``)."""
         configured = spec.env.get("CLAUDE_CONFIG_DIR") or os.environ.get("CLAUDE_CONFIG_DIR")

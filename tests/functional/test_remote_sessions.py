@@ -22,20 +22,33 @@ from ao_tui.engine import Engine
 from ao_tui.models import ActivityState
 from ao_tui.models import SessionStatus as S
 from ao_tui.orchestrator.loop_hooks import leader_loop
+from ao_tui.remote import RemoteHosts
 from tests.support.gitrepo import git
 from tests.support.sshd import SSHHost, ssh_host, ssh_hosts  # noqa: F401 (fixtures)
 from tests.support.waiting import wait_until
 
-#: The agent on the host: takes Claude Code's flags, echoes each line typed and draws Claude's input box.
+#: The agent on the host: takes Claude Code's flags, echoes each line typed and draws Claude's input box;
+#: runs the hooks given with --settings through a shell as Claude Code does (SessionStart, then
+#: UserPromptSubmit and Stop around each line).
 AGENT = r"""
-import sys
-print("agent ready", "resumed" if "--resume" in sys.argv else "started", flush=True)
+import json, subprocess, sys
+args = sys.argv[1:]
+hooks = json.loads(args[args.index("--settings") + 1])["hooks"] if "--settings" in args else {}
+def hook(event, **payload):
+    for group in hooks.get(event, []):
+        for h in group["hooks"]:
+            subprocess.run(h["command"], shell=True, input=json.dumps({"hook_event_name": event, **payload}),
+                           text=True)
+print("agent ready", "resumed" if "--resume" in args else "started", flush=True)
 box = "\u2500" * 30
 def prompt():
     print(box + "\n\u276f \n" + box, flush=True)
+hook("SessionStart", source="startup")
 prompt()
 for line in sys.stdin:
+    hook("UserPromptSubmit", prompt=line.rstrip("\n"))
     print("got: " + line.rstrip("\n"), flush=True)
+    hook("Stop")
     prompt()
 """
 
@@ -118,8 +131,12 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
     assert engine.session(sid).status is S.WORKING
 
     # The host stops answering while the engine runs: its session needs you, it is not exited.
+    assert engine.session(sid).extra["remote_hooks"] is True
     assert engine.start(leader_loop)
-    wait_until(lambda: engine.session(sid).activity.state is ActivityState.IDLE, timeout=30)  # read from its screen
+    # Its hooks run on the host; ao there streams each event line back: activity from the hooks.
+    engine.send(sid, "a turn seen by its hooks")
+    wait_until(lambda: (a := engine.session(sid).activity).source == "hook" and a.state is ActivityState.IDLE,
+               timeout=30)
     ssh_host.cut()
     stuck = wait_until(lambda: (s := engine.session(sid)).escalation and s, timeout=30)
     assert stuck.escalation.startswith("host build-1 unreachable since ") and stuck.status is S.IDLE  # not exited
@@ -134,5 +151,10 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
     screen = wait_until(lambda: (s := engine.peek(sid)) and "got: typed while away" in s and s, timeout=30)
     assert screen.count("got: typed while away") == 1
     assert engine.store.pending_messages(sid) == []
+    # Its hook events written while the host was away arrive once, in order, in this machine's copy.
+    copy = RemoteHosts.mirror_path(sid)
+    prompts = wait_until(lambda: (p := [json.loads(line).get("prompt") for line in copy.read_text().splitlines()])
+                         and "typed while away" in p and p, timeout=30)
+    assert prompts.count("typed while away") == 1 and prompts.count("a turn seen by its hooks") == 1
     kinds = [e.kind for e in engine.events(sid)]
     assert "host_unreachable" in kinds and "host_reachable" in kinds

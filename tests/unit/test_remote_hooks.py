@@ -1,0 +1,32 @@
+"""A remote agent's hooks: given on its command line (nothing written in the host's worktree), and their
+events streamed back into this machine's copy once each, whatever the host repeats after a reconnect."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ao_tui.config import Config
+from ao_tui.remote import RemoteHosts
+from ao_tui.slots.base import PluginContext
+from ao_tui_plugins.agent_claude_code import _TOOL_EVENTS, HOOK_EVENTS, ClaudeCodeAgent
+
+
+def test_claude_code_takes_its_hooks_as_a_settings_json_string(ao_home: Path) -> None:
+    agent = ClaudeCodeAgent(PluginContext(ao_home=ao_home, options={}))
+    command = "/home/u/.ao-host/venv/bin/python -m ao_tui.activity.hook --session app-1 --out '/x y/e.jsonl'"
+    flag, value = agent.settings_argv(command)
+    hooks = json.loads(value)["hooks"]
+    assert flag == "--settings" and list(hooks) == list(HOOK_EVENTS)
+    for event, groups in hooks.items():
+        assert groups == [{**({"matcher": "*"} if event in _TOOL_EVENTS else {}),
+                           "hooks": [{"type": "command", "command": command, "timeout": 10}]}]
+
+
+def test_streamed_events_land_once_in_order(ao_home: Path) -> None:
+    remote = RemoteHosts(Config(), ao_home)
+    one, two = '{"event":"UserPromptSubmit"}\n', '{"event":"Stop"}\n'
+    remote._event("build-1", {"event": "hook", "session": "app-1", "offset": 0, "data": one})
+    remote._event("build-1", {"event": "hook", "session": "app-1", "offset": 0, "data": one + two})  # asked again
+    remote._event("build-1", {"event": "hook", "session": "app-1", "offset": len(one), "data": two})
+    assert RemoteHosts.mirror_path("app-1").read_text() == one + two
