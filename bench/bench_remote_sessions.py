@@ -1,0 +1,159 @@
+"""Issue 11's figures for a session on an SSH host, end to end (real sshd on 127.0.0.1, user aohost; root).
+
+``room``: a remote agent's state change to the control room. The agent (a stand-in taking Claude Code's
+flags and running the hooks ``--settings`` gives it, as Claude Code does) fires UserPromptSubmit and, 0.5 s
+later, Stop for each message; each hook line carries its wall time (``at``). The figure is from that time
+to the engine's listener (what ao-tui's rows subscribe to, ``Engine.subscribe``) seeing the session's
+activity turn working, then idle, with source ``hook``: the host's hook, ao there streaming the line,
+this machine's copy of the events file, the activity monitor, the store. Same clock on both ends.
+
+``first-turn``: spawn to the first finished turn (the Stop hook) of the real Claude Code, on the host
+and locally, against the scripted Anthropic server on 127.0.0.1, and their ratio (one run each).
+
+Run: ``python bench/bench_remote_sessions.py [room|first-turn] [--runs N]``. Prints JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support.sshd import start_host, why_not  # noqa: E402
+
+AGENT = r"""
+import json, subprocess, sys, time
+args = sys.argv[1:]
+hooks = json.loads(args[args.index("--settings") + 1])["hooks"] if "--settings" in args else {}
+def hook(event, **payload):
+    for group in hooks.get(event, []):
+        for h in group["hooks"]:
+            subprocess.run(h["command"], shell=True, input=json.dumps({"hook_event_name": event, **payload}),
+                           text=True)
+box = "\u2500" * 30
+def prompt():
+    print(box + "\n\u276f \n" + box, flush=True)
+hook("SessionStart", source="startup")
+prompt()
+for line in sys.stdin:
+    hook("UserPromptSubmit", prompt=line.rstrip("\n"))
+    time.sleep(0.5)
+    hook("Stop")
+    prompt()
+"""
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return round(values[min(len(values) - 1, max(0, int(round(q * len(values))) - 1))], 1)
+
+
+def _wait(predicate, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise TimeoutError("timed out")
+
+
+def room(server, home: Path, work: Path, runs: int) -> None:  # type: ignore[no-untyped-def]
+    from ao_tui.config import load_config
+    from ao_tui.engine import Engine
+    from ao_tui.models import ActivityState
+    from ao_tui.orchestrator.loop_hooks import leader_loop
+    from ao_tui.remote import RemoteHosts
+
+    origin = f"{server.remote_dir}/origin.git"
+    seed = f"{server.remote_dir}/seed"
+    server.run(f"mkdir -p {server.remote_dir} && git init -q --bare -b main {origin} && git init -q -b main {seed}"
+               f" && git -C {seed} -c user.name=a -c user.email=a@b commit -q --allow-empty -m i"
+               f" && git -C {seed} push -q {origin} main")
+    repo = work / "app"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", origin], check=True)
+    config = work / "ao.config.yaml"
+    config.write_text(json.dumps({
+        "hosts": [{"name": "h0", "ssh": server.target, "ssh_config": str(server.ssh_config),
+                   "state_dir": server.remote_dir}],
+        "projects": {"app": {"repo": str(repo), "session_prefix": "app", "notifiers": [], "hosts": ["h0"],
+                             "agent": {"command": ["python3", "-u", "-c", AGENT]}}}}))
+    engine = Engine(load_config(str(config)))
+    seen: list[tuple[float, ActivityState, str]] = []
+    lock = threading.Lock()
+
+    def heard(session) -> None:  # type: ignore[no-untyped-def]
+        with lock:
+            seen.append((time.time(), session.activity.state, session.activity.source))
+
+    engine.subscribe(heard)
+    assert engine.start(leader_loop)
+    try:
+        sid = engine.spawn("app", prompt="bench", host="h0").id
+        mirror = RemoteHosts.mirror_path(sid)
+        _wait(lambda: engine.session(sid).activity.source == "hook"
+              and engine.session(sid).activity.state is ActivityState.IDLE)
+        working, idle = [], []
+        for n in range(runs):
+            engine.send(sid, f"message {n}")
+            records = _wait(lambda n=n: [r for r in map(json.loads, mirror.read_text().splitlines())
+                                         if r.get("prompt") == f"message {n}"])
+            submitted = records[0]["at"]
+            stop = _wait(lambda s=submitted: [r for r in map(json.loads, mirror.read_text().splitlines())
+                                              if r["event"] == "Stop" and r["at"] > s])[0]["at"]
+
+            def first(state: ActivityState, after: float) -> float | None:
+                with lock:
+                    return next((t for t, st, src in seen if t >= after and st is state and src == "hook"), None)
+
+            working.append((_wait(lambda s=submitted: first(ActivityState.WORKING, s)) - submitted) * 1000)
+            idle.append((_wait(lambda s=stop: first(ActivityState.IDLE, s)) - stop) * 1000)
+        both = working + idle
+        print(json.dumps({"bench": "remote_hook_state_change_to_control_room", "changes": len(both),
+                          "p50_ms": round(statistics.median(both), 1), "p99_ms": _pct(both, 0.99),
+                          "working_p50_ms": round(statistics.median(working), 1),
+                          "idle_p50_ms": round(statistics.median(idle), 1), "load1": round(os.getloadavg()[0], 2)}))
+        engine.kill(sid)
+    finally:
+        engine.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", nargs="?", default="room", choices=["room"])
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    if why_not():
+        sys.exit(f"bench_remote_sessions: {why_not()}")
+    base = Path(tempfile.mkdtemp(prefix="ao-sshd-"))
+    os.chmod(base, 0o755)
+    work = Path(tempfile.mkdtemp(prefix="ao-bench-"))
+    home = work / "ao-home"
+    home.mkdir()
+    os.environ["AO_HOME"] = str(home)
+    os.environ["AO_TMUX_SOCKET"] = f"ao-bench-{uuid.uuid4().hex[:8]}"
+    server = start_host(base / "aohost", "aohost")
+    try:
+        room(server, home, work, args.runs)
+    finally:
+        server.run(f"tmux -S {server.remote_dir}/tmux.sock kill-server; rm -rf {server.remote_dir}")
+        server.kill_connections()
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
