@@ -24,11 +24,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ao_tui import git
 from ao_tui.conflicts import (
     DEFAULT,
     ConflictWatch,
     describe_hunks,
-    git,
     label,
     live_sessions,
     overlaps_for,
@@ -106,7 +106,7 @@ class BranchWatch:
         dirs = set()
         for cfg in self.engine.config.projects.values():
             try:
-                common = git(cfg.repo, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip()
+                common = git.run(cfg.repo, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip()
             except Exception as exc:
                 log.warning("cannot find the git directory of %s: %s", cfg.repo, exc)
                 continue

@@ -50,20 +50,19 @@ def _clean(text: str, limit: int = 48) -> str:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from ao_tui import git
     from ao_tui.config import CONFIG_NAME, parse_config, write_atomic
     from ao_tui.names import slugify
 
     repo = Path(args.repo or ".").resolve()
-    top = subprocess.run(["git", "-C", str(repo), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    top = git.run(repo, "rev-parse", "--show-toplevel", check=False)
     if top.returncode != 0:
         raise AoError(f"{repo} is not inside a git repository")
     repo = Path(top.stdout.strip())
     target = repo / CONFIG_NAME
     if target.exists() and not args.force:
         raise AoError(f"{target} already exists (use --force to overwrite)")
-    head = subprocess.run(
-        ["git", "-C", str(repo), "symbolic-ref", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip() or "main"
+    head = git.out(repo, "symbolic-ref", "--short", "HEAD", check=False).strip() or "main"
     name = slugify(repo.name, 30).replace("-", "_") or "project"
     prefix = slugify(repo.name, 8) or "ao"
     text = f"""# ao-tui config (see ao.config.yaml.example for every key; `ao config schema` for the JSON Schema)

@@ -22,12 +22,13 @@ that exists in the repository when the session starts is forwarded to it.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from ao_tui import git
 from ao_tui.config import write_atomic
+from ao_tui.errors import AoError
 
 HOOKS_DIR_NAME = "git-hooks"
 TRAILER_FILE_NAME = "commit-trailer"
@@ -63,7 +64,10 @@ def repository_hooks_dir(workspace: Path) -> Path | None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_CONFIG_")}
 
     def ask(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(workspace), *args], capture_output=True, text=True, env=env)
+        try:
+            done = git.run(workspace, *args, check=False, environ=env, timeout=30)
+        except AoError:
+            return ""
         return done.stdout.strip() if done.returncode == 0 else ""
 
     configured = ask("config", "--get", "core.hooksPath")

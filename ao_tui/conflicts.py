@@ -20,7 +20,6 @@ runs only for pairs that share a file.
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ao_tui import git
 from ao_tui.errors import AoError
 from ao_tui.models import Session
 from ao_tui.models import SessionStatus as S
@@ -49,20 +49,11 @@ MAX_HUNK_LINES = 12
 FINISHED = frozenset({S.MERGED, S.DONE, S.KILLED})
 
 
-def git(repo: Path, *args: str, ok: Iterable[int] = (0,)) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=GIT_TIMEOUT,
-                          errors="replace")
-    if done.returncode not in tuple(ok):
-        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit {done.returncode}"]
-        raise AoError(f"git {args[0]} in {repo} failed: {last[0]}")
-    return done
-
-
 def git_version_ok(minimum: tuple[int, int] = GIT_MIN) -> tuple[bool, str]:
     """Whether this git has ``merge-tree --write-tree`` (2.38+), and its version."""
     try:
-        out = subprocess.run(["git", "--version"], capture_output=True, text=True, timeout=10).stdout
-    except OSError:
+        out = git.out(None, "--version", timeout=10)
+    except AoError:
         return False, "not installed"
     version = out.strip().removeprefix("git version ").split()[0] if out.strip() else "?"
     parts = []
@@ -147,7 +138,7 @@ class Predictor:
             hit = self._sides.get(key)
         if hit is not None:
             return hit
-        out = git(self.repo, "diff", "--name-only", "-z", "--no-renames", base, sha).stdout
+        out = git.run(self.repo, "diff", "--name-only", "-z", "--no-renames", base, sha, timeout=GIT_TIMEOUT).stdout
         files = frozenset(f for f in out.split("\0") if f)
         with self._guard:
             if len(self._sides) > 20_000:
@@ -163,20 +154,20 @@ class Predictor:
                 del self._sides[key]
 
     def predict(self, a_sha: str, b_sha: str) -> Prediction:
-        base = git(self.repo, "merge-base", a_sha, b_sha, ok=(0, 1)).stdout.strip()
+        base = git.run(self.repo, "merge-base", a_sha, b_sha, check=(0, 1), timeout=GIT_TIMEOUT).stdout.strip()
         if not base:
             return Prediction()  # unrelated histories: nothing to compare
         both = sorted(self._changed(base, a_sha) & self._changed(base, b_sha))
         if not both:
             return Prediction()
-        merged = git(self.repo, "merge-tree", "--write-tree", "--name-only", "-z", "--messages", a_sha, b_sha,
-                     ok=(0, 1))
+        merged = git.run(self.repo, "merge-tree", "--write-tree", "--name-only", "-z", "--messages", a_sha, b_sha,
+                     check=(0, 1), timeout=GIT_TIMEOUT)
         if merged.returncode == 0:
             return Prediction(files=both)
         tree, names, messages = parse_merge_tree(merged.stdout)
         conflicts = []
         for name in dict.fromkeys(names):
-            blob = git(self.repo, "cat-file", "-p", f"{tree}:{name}", ok=(0, 128))
+            blob = git.run(self.repo, "cat-file", "-p", f"{tree}:{name}", check=(0, 128), timeout=GIT_TIMEOUT)
             hunks = conflict_hunks(blob.stdout) if blob.returncode == 0 else []
             about = [(kind, text) for paths, kind, text in messages if name in paths]
             message = next((text for kind, text in about if kind.startswith("CONFLICT")),
@@ -207,8 +198,8 @@ def read_heads(repo: Path, default_branch: str, sessions: list[Session]) -> dict
     so the merge can be computed there.
     """
     def tips() -> dict[str, tuple[str, int]]:
-        out = git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)%00%(committerdate:unix)",
-                  "refs/heads/").stdout
+        out = git.run(repo, "for-each-ref", "--format=%(refname)%00%(objectname)%00%(committerdate:unix)",
+                  "refs/heads/", timeout=GIT_TIMEOUT).stdout
         found: dict[str, tuple[str, int]] = {}
         for line in out.splitlines():
             parts = line.split("\0")
@@ -221,10 +212,10 @@ def read_heads(repo: Path, default_branch: str, sessions: list[Session]) -> dict
     for s in sessions:
         ws = Path(s.workspace)
         if (ws / ".git").is_dir() and ws.resolve() != Path(repo).resolve():
-            there = git(ws, "rev-parse", "--verify", "-q", f"refs/heads/{s.branch}", ok=(0, 1, 128)).stdout.strip()
+            there = git.run(ws, "rev-parse", "--verify", "-q", f"refs/heads/{s.branch}", check=(0, 1, 128), timeout=GIT_TIMEOUT).stdout.strip()
             if there and found.get(s.branch, ("", 0))[0] != there:  # fetched only when the clone moved
-                git(repo, "fetch", "-q", "--no-tags", str(ws), f"+refs/heads/{s.branch}:refs/heads/{s.branch}",
-                    ok=(0, 1, 128))
+                git.run(repo, "fetch", "-q", "--no-tags", str(ws), f"+refs/heads/{s.branch}:refs/heads/{s.branch}",
+                    check=(0, 1, 128), timeout=GIT_TIMEOUT)
                 fetched = True
     tips_now = tips() if fetched else found
     heads: dict[str, Head] = {}
@@ -293,7 +284,7 @@ class ConflictWatch:
             a, b = pair
             try:
                 return pair, predictor.predict(heads[a].sha, heads[b].sha)
-            except (AoError, subprocess.TimeoutExpired) as exc:
+            except AoError as exc:  # git's failure or time-out, in one line
                 log.warning("predicting %s with %s failed: %s", a, b, exc)
                 return pair, None
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ao_tui import commit_trailer, leader, lifecycle, paths, session_work
+from ao_tui import commit_trailer, git, leader, lifecycle, paths, session_work
 from ao_tui.config import LOCAL_HOST, Config, ProjectConfig
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Activity, ActivityState, Event, PullRequest, Session, Task, utcnow
@@ -110,9 +110,7 @@ def _check_executable(command: str, env: dict[str, str], agent: str) -> None:
 
 def _origin_url(repo: Path) -> str:
     """Where a host clones the project from: the repository's ``origin`` (the host fetches it itself)."""
-    import subprocess
-
-    out = subprocess.run(["git", "-C", str(repo), "remote", "get-url", "origin"], capture_output=True, text=True)
+    out = git.run(repo, "remote", "get-url", "origin", check=False, timeout=30)
     if out.returncode != 0 or not out.stdout.strip():
         raise AoError(f"{repo} has no origin remote: a host clones the project from its origin")
     return out.stdout.strip()

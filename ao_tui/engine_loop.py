@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import threading
 import time
 from collections import deque
@@ -28,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ao_tui import leader, lifecycle
+from ao_tui import git, leader, lifecycle
 from ao_tui.activity.transcript import HUMAN_TOOLS
 from ao_tui.budget import BudgetWatch, holds
 from ao_tui.config import LOCAL_HOST
@@ -932,10 +931,11 @@ class EngineLoop:
         if not s.workspace:
             return  # on another host: its branch is the host's (pushed there), not read here
         cfg = self.engine.project_config(s.project)
-        ahead = subprocess.run(
-            ["git", "-C", s.workspace, "rev-list", "--count", f"{cfg.default_branch}..HEAD"],
-            capture_output=True, text=True,
-        )
+        try:
+            ahead = git.run(s.workspace or ".", "rev-list", "--count", f"{cfg.default_branch}..HEAD", check=False)
+        except AoError as exc:
+            log.warning("counting %s's commits failed: %s", s.id, exc)
+            return
         if ahead.returncode != 0 or int(ahead.stdout.strip() or 0) == 0:
             return
         if not self._publish(s):  # GitHub cannot open a PR for a branch it has not got
@@ -1056,12 +1056,10 @@ class EngineLoop:
     def _content_merged(self, s: Session) -> bool:
         """Whether merging the session's branch into the default branch would change nothing."""
         cfg = self.engine.project_config(s.project)
-
-        def git(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(["git", "-C", str(cfg.repo), *args], capture_output=True, text=True, timeout=60)
-
-        base = git("rev-parse", "--verify", "-q", f"refs/heads/{cfg.default_branch}^{{tree}}")
-        merged = git("merge-tree", "--write-tree", f"refs/heads/{cfg.default_branch}", f"refs/heads/{s.branch}")
+        base = git.run(cfg.repo, "rev-parse", "--verify", "-q", f"refs/heads/{cfg.default_branch}^{{tree}}",
+                       check=False, timeout=60)
+        merged = git.run(cfg.repo, "merge-tree", "--write-tree", f"refs/heads/{cfg.default_branch}",
+                         f"refs/heads/{s.branch}", check=False, timeout=60)
         if base.returncode != 0 or merged.returncode != 0:
             return False
         return merged.stdout.split("\n", 1)[0].strip() == base.stdout.strip()

@@ -92,5 +92,13 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 def _what(cwd: Path | str | None, args: tuple[str, ...]) -> str:
-    command = args[0] if args else ""
+    """``git <command> in <dir>``: the command past the options before it (``-c key=value``...)."""
+    command, rest = "", list(args)
+    while rest:
+        word = rest.pop(0)
+        if word == "-c":
+            rest = rest[1:]
+        elif not word.startswith("-") or not rest:
+            command = word
+            break
     return f"git {command} in {cwd}" if cwd is not None else f"git {command}"

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ao_tui import git
 from ao_tui.conflicts import DEFAULT, Predictor, describe_hunks
 from ao_tui.errors import AoError
 from ao_tui.models import ActivityState, CheckState, Event, Session
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ao.rebase")
 
-GIT_TIMEOUT = 120
 #: Activity at which a branch may be rebased under its agent: not mid-turn.
 IDLE = frozenset({ActivityState.IDLE, ActivityState.WAITING_INPUT, ActivityState.EXITED})
 FINISHED = frozenset({S.MERGED, S.DONE, S.KILLED})
@@ -45,31 +44,25 @@ def backup_ref(session_id: str) -> str:
     return f"refs/ao/backup/{session_id}"
 
 
-def _git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "GIT_EDITOR": "true", "GIT_SEQUENCE_EDITOR": "true", "GIT_TERMINAL_PROMPT": "0", **(env or {})}
-    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=GIT_TIMEOUT,
-                          env=full, errors="replace")
-
-
 def _identity(cwd: Path) -> dict[str, str]:
     """A committer for the rebased commits when the repository names none (authors are kept)."""
     env: dict[str, str] = {}
-    if not _git(cwd, "config", "user.name").stdout.strip() and "GIT_COMMITTER_NAME" not in os.environ:
+    if not git.run(cwd, "config", "user.name", check=False).stdout.strip() and "GIT_COMMITTER_NAME" not in os.environ:
         env["GIT_COMMITTER_NAME"] = "ao"
-    if not _git(cwd, "config", "user.email").stdout.strip() and "GIT_COMMITTER_EMAIL" not in os.environ:
+    if not git.run(cwd, "config", "user.email", check=False).stdout.strip() and "GIT_COMMITTER_EMAIL" not in os.environ:
         env["GIT_COMMITTER_EMAIL"] = "ao@localhost"
     return env
 
 
 def _sha(cwd: Path, ref: str) -> str | None:
-    done = _git(cwd, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
+    done = git.run(cwd, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
     return done.stdout.strip() if done.returncode == 0 else None
 
 
 def mid_rebase(workspace: Path) -> bool:
     """Whether git left a rebase under way in this worktree."""
     for name in ("rebase-merge", "rebase-apply"):
-        path = _git(workspace, "rev-parse", "--git-path", name).stdout.strip()
+        path = git.run(workspace, "rev-parse", "--git-path", name, check=False).stdout.strip()
         if path and (Path(path) if Path(path).is_absolute() else workspace / path).exists():
             return True
     return False
@@ -86,7 +79,7 @@ class Outcome:
 
 def is_behind(repo: Path, branch_sha: str, default_sha: str) -> bool:
     """Whether the default branch has commits the branch lacks."""
-    return _git(repo, "merge-base", "--is-ancestor", default_sha, branch_sha).returncode != 0
+    return git.run(repo, "merge-base", "--is-ancestor", default_sha, branch_sha, check=False).returncode != 0
 
 
 def may_rebase(session: Session) -> str:
@@ -120,10 +113,10 @@ class Rebaser:
             return Outcome(SKIPPED, session.id, "no workspace")
         if mid_rebase(ws):
             return Outcome(BUSY, session.id, "a rebase is already under way in the worktree")
-        current = _git(ws, "symbolic-ref", "-q", "HEAD").stdout.strip()
+        current = git.run(ws, "symbolic-ref", "-q", "HEAD", check=False).stdout.strip()
         if current != f"refs/heads/{session.branch}":
             return Outcome(SKIPPED, session.id, f"the worktree is not on {session.branch}")
-        if _git(ws, "status", "--porcelain", "--untracked-files=no").stdout.strip():
+        if git.run(ws, "status", "--porcelain", "--untracked-files=no", check=False).stdout.strip():
             return Outcome(DIRTY, session.id, "uncommitted changes")
         backup = _sha(ws, "HEAD")
         if backup is None:
@@ -132,16 +125,16 @@ class Rebaser:
             return Outcome(UP_TO_DATE, session.id)
         if not self.store.start_rebase(session.id, onto, session.branch, str(ws), backup):
             return Outcome(SKIPPED, session.id, f"already tried onto {onto[:10]}")
-        _git(ws, "update-ref", "-m", "ao: before rebase", backup_ref(session.id), backup)
-        done = _git(ws, "rebase", "--no-autostash", "--no-verify", onto, env=_identity(ws))
+        git.run(ws, "update-ref", "-m", "ao: before rebase", backup_ref(session.id), backup, check=False)
+        done = git.run(ws, "rebase", "--no-autostash", "--no-verify", onto, env=_identity(ws), check=False)
         if done.returncode != 0:
-            files = [f for f in _git(ws, "diff", "--name-only", "--diff-filter=U").stdout.splitlines() if f]
-            abort = _git(ws, "rebase", "--abort") if mid_rebase(ws) else None
+            files = [f for f in git.run(ws, "diff", "--name-only", "--diff-filter=U", check=False).stdout.splitlines() if f]
+            abort = git.run(ws, "rebase", "--abort", check=False) if mid_rebase(ws) else None
             if abort is not None and abort.returncode != 0:
                 log.warning("aborting the rebase of %s failed: %s", session.id, abort.stderr.strip())
             if _sha(ws, f"refs/heads/{session.branch}") != backup:
-                _git(ws, "reset", "--keep", backup)
-            _git(ws, "update-ref", "-d", backup_ref(session.id))
+                git.run(ws, "reset", "--keep", backup, check=False)
+            git.run(ws, "update-ref", "-d", backup_ref(session.id), check=False)
             hunks, predicted = self._hunks(cfg.repo, backup, onto, session.id, cfg.default_branch)
             files = files or predicted
             if not files:  # git refused for another reason (a hook, an untracked file in the way...)
@@ -201,7 +194,7 @@ class Rebaser:
             ws = Path(row["workspace"])
             cwd = ws if ws.is_dir() else (self.engine.project_config(session.project).repo if session else ws)
             if cwd.is_dir():
-                _git(cwd, "update-ref", "-d", backup_ref(row["session_id"]))
+                git.run(cwd, "update-ref", "-d", backup_ref(row["session_id"]), check=False)
             self.store.finish_rebase(row["session_id"], row["onto"], "done", row["data"])
             released.append(row["session_id"])
         return released
@@ -215,18 +208,18 @@ class Rebaser:
                 self.store.finish_rebase(row["session_id"], row["onto"], "undone", {"note": "workspace gone"})
                 continue
             if mid_rebase(ws):
-                _git(ws, "rebase", "--abort")
+                git.run(ws, "rebase", "--abort", check=False)
             tip = _sha(ws, f"refs/heads/{row['branch']}")
             if tip == row["backup"] or tip is None:
-                current = _git(ws, "symbolic-ref", "-q", "HEAD").stdout.strip()
+                current = git.run(ws, "symbolic-ref", "-q", "HEAD", check=False).stdout.strip()
                 if current != f"refs/heads/{row['branch']}":
-                    _git(ws, "checkout", "-q", row["branch"])
+                    git.run(ws, "checkout", "-q", row["branch"], check=False)
                 if _sha(ws, "HEAD") != row["backup"]:
-                    _git(ws, "reset", "--keep", row["backup"])
+                    git.run(ws, "reset", "--keep", row["backup"], check=False)
                 state, detail = "undone", "the worktree is back on its backup commit"
             else:
                 state, detail = REBASED, "the rebase had finished"
-            _git(ws, "update-ref", "-d", backup_ref(row["session_id"])) if state == "undone" else None
+            git.run(ws, "update-ref", "-d", backup_ref(row["session_id"]), check=False) if state == "undone" else None
             self.store.finish_rebase(row["session_id"], row["onto"], state,
                                      {"head": tip or "", "backup": row["backup"], "note": detail})
             self.store.add_event(Event(session_id=row["session_id"], kind="rebase_recovered",

@@ -6,15 +6,15 @@ workspace, but its commits are still in the project's repository: the PR's
 head commit the SCM recorded, or its branch. From there the detail pane, ``d``
 and the CLI still show what it did.
 
-Every call runs git (a subprocess): UIs call these off their event loop.
+Every call runs git (a subprocess, through ``ao_tui.git``): UIs call these off their event loop.
 """
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ao_tui import git
 from ao_tui.errors import AoError
 from ao_tui.models import Session
 
@@ -54,24 +54,9 @@ class WorkSpan:
         return self.head is not None
 
 
-def git(cwd: Path, *args: str, timeout: float = GIT_TIMEOUT) -> str:
-    """git's output; ``AoError`` with git's last line of complaint otherwise."""
-    try:
-        done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True,
-                              timeout=timeout, errors="replace")
-    except subprocess.TimeoutExpired:
-        raise AoError(f"git {args[0]} in {cwd} took longer than {timeout:.0f}s") from None
-    except OSError as exc:
-        raise AoError(f"git {args[0]} in {cwd} failed: {exc}") from None
-    if done.returncode != 0:
-        last = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
-        raise AoError(f"git {args[0]} in {cwd} failed: {last[0]}")
-    return done.stdout
-
-
 def _commit(cwd: Path, ref: str) -> str | None:
     try:
-        return git(cwd, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}").strip() or None
+        return git.out(cwd, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", timeout=GIT_TIMEOUT).strip() or None
     except AoError:
         return None
 
@@ -89,7 +74,7 @@ def work_visible(session: Session) -> bool:
 def _fork_point(cwd: Path, head: str, default_branch: str) -> str:
     for ref in (f"refs/remotes/origin/{default_branch}", f"refs/heads/{default_branch}"):
         try:
-            base = git(cwd, "merge-base", head, ref).strip()
+            base = git.out(cwd, "merge-base", head, ref, timeout=GIT_TIMEOUT).strip()
         except AoError:
             continue
         if base:
@@ -120,7 +105,7 @@ def commits(span: WorkSpan, limit: int = 20) -> list[Commit]:
     """The span's commits, newest first."""
     tip = span.head or "HEAD"
     log = f"{span.base}..{tip}" if span.base and span.base != tip else tip
-    out = git(span.cwd, "log", f"--max-count={limit}", "--format=%H%x1f%an%x1f%aI%x1f%s%x1e", log)
+    out = git.out(span.cwd, "log", f"--max-count={limit}", "--format=%H%x1f%an%x1f%aI%x1f%s%x1e", log, timeout=GIT_TIMEOUT)
     result = []
     for record in out.split("\x1e"):
         parts = record.strip("\n").split("\x1f")
@@ -131,7 +116,7 @@ def commits(span: WorkSpan, limit: int = 20) -> list[Commit]:
 
 def changed_files(span: WorkSpan) -> list[ChangedFile]:
     """Files changed in the span (and, in a workspace, files not yet added)."""
-    out = git(span.cwd, "diff", "--numstat", "-z", span.base, *([span.head] if span.head else []))
+    out = git.out(span.cwd, "diff", "--numstat", "-z", span.base, *([span.head] if span.head else []), timeout=GIT_TIMEOUT)
     files: list[ChangedFile] = []
     entries = iter(out.split("\0"))
     for entry in entries:
@@ -144,7 +129,7 @@ def changed_files(span: WorkSpan) -> list[ChangedFile]:
         files.append(ChangedFile(path=path, added=int(added) if added.isdigit() else 0,
                                  deleted=int(deleted) if deleted.isdigit() else 0))
     if not span.retired:
-        untracked = git(span.cwd, "ls-files", "--others", "--exclude-standard", "-z")
+        untracked = git.out(span.cwd, "ls-files", "--others", "--exclude-standard", "-z", timeout=GIT_TIMEOUT)
         files.extend(ChangedFile(path=p, untracked=True) for p in untracked.split("\0") if p)
     return files
 
@@ -154,4 +139,4 @@ def diff(span: WorkSpan, path: str | None = None) -> str:
     args = ["diff", "--no-color", "--no-ext-diff", span.base, *([span.head] if span.head else [])]
     if path:
         args += ["--", path]
-    return git(span.cwd, *args)
+    return git.out(span.cwd, *args, timeout=GIT_TIMEOUT)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ao_tui import paths
+from ao_tui import git, paths
+from ao_tui.errors import AoError
 from ao_tui.models import Activity, ActivityState, Event, Session, utcnow
 from ao_tui.models import SessionStatus as S
 from ao_tui.names import validate_session_id
@@ -115,8 +115,10 @@ def find_orphans(engine: Engine) -> Orphans:
 
 
 def _branch_of(workspace: Path) -> str:
-    done = subprocess.run(["git", "-C", str(workspace), "symbolic-ref", "--short", "-q", "HEAD"],
-                          capture_output=True, text=True)
+    try:
+        done = git.run(workspace, "symbolic-ref", "--short", "-q", "HEAD", check=False, timeout=30)
+    except AoError:
+        return ""
     return done.stdout.strip() if done.returncode == 0 else ""
 
 

@@ -39,6 +39,8 @@ from typing import Any
 
 import yaml
 
+from ao_tui import git
+
 log = logging.getLogger("ao.demo")
 
 PROJECT = "demo"
@@ -185,9 +187,8 @@ GIT_IDENTITY = {
 
 
 def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(cwd), "-c", "user.name=ao demo", "-c", "user.email=demo@demo.invalid",
-                    "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
-                   check=True, capture_output=True, timeout=30)
+    git.run(cwd, "-c", "user.name=ao demo", "-c", "user.email=demo@demo.invalid", "-c", "init.defaultBranch=main",
+            "-c", "commit.gpgsign=false", *args, timeout=30)
 
 
 #: Sessions with a running agent at once (merged ones make room for the next task).
