@@ -1,12 +1,13 @@
 """ao's one way to git: every git command ao runs goes through ``run`` (or ``out``).
 
 - An argument list, never a shell string: branch names, paths and refs are single arguments.
-- A timeout on every call (``TIMEOUT`` unless the caller gives its own); past it, git and whatever it
-  started (ssh, a hook) are stopped.
-- git never waits for a human: no credential prompt (``GIT_TERMINAL_PROMPT=0``, a session of its
-  own so ssh finds no terminal), no editor (a rebase or merge takes its message as it is), stdin
-  closed unless ``input`` is given; ``LC_ALL=C`` so its words are the ones ao reads; no optional
-  locks (``git status`` must not take the index lock from under an agent).
+- A timeout on every call (``TIMEOUT`` unless the caller gives its own); past it, git is stopped
+  (with ``remote=True``, what it started too: ssh).
+- git never waits for a human: no credential prompt (``GIT_TERMINAL_PROMPT=0``; a command that
+  reaches another machine runs in a session of its own, ``remote=True``, so ssh finds no terminal),
+  no editor (a rebase or merge takes its message as it is), stdin closed unless ``input`` is given;
+  ``LC_ALL=C`` so its words are the ones ao reads; no optional locks (``git status`` must not take
+  the index lock from under an agent).
 - A failure is one line: ``AoError("git <command> in <dir> failed: <git's last line>")``, or took
   longer than the timeout, or git is not installed.
 
@@ -38,18 +39,21 @@ ENV = {
 
 def run(cwd: Path | str | None, *args: str, check: bool | Container[int] = True, timeout: float = TIMEOUT,
         env: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None,
-        input: str | None = None) -> subprocess.CompletedProcess[str]:
+        input: str | None = None, remote: bool = False) -> subprocess.CompletedProcess[str]:
     """``git -C cwd args...`` (no ``-C`` when ``cwd`` is None), its output as text.
 
     ``check``: True raises on any exit but 0, a container of exit codes raises on any other, False
     never raises for git's exit (the caller reads ``returncode``). ``env``: variables added for this
-    call; ``environ``: the environment they are added to (default ``os.environ``).
+    call; ``environ``: the environment they are added to (default ``os.environ``). ``remote``: git
+    reaches another machine (push, fetch, clone): it runs in a session of its own, so ssh finds no
+    terminal to ask on and a time-out stops ssh with it (not the default: such a start costs ~2 ms
+    more, and conflict prediction makes hundreds of local calls).
     """
     argv = ["git", *(["-C", str(cwd)] if cwd is not None else []), *args]
     try:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL if input is None else subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+            stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=remote,
             env={**(os.environ if environ is None else environ), **ENV, **(env or {})},
         )  # fmt: skip
     except FileNotFoundError:
@@ -59,7 +63,7 @@ def run(cwd: Path | str | None, *args: str, check: bool | Container[int] = True,
     try:
         stdout, stderr = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
-        _stop(proc)
+        _stop(proc, remote)
         raise AoError(f"{_what(cwd, args)} took longer than {timeout:g}s") from None
     done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
     allowed = (0,) if check is True else check
@@ -69,9 +73,9 @@ def run(cwd: Path | str | None, *args: str, check: bool | Container[int] = True,
 
 
 def out(cwd: Path | str | None, *args: str, check: bool | Container[int] = True, timeout: float = TIMEOUT,
-        env: Mapping[str, str] | None = None, input: str | None = None) -> str:
+        env: Mapping[str, str] | None = None, input: str | None = None, remote: bool = False) -> str:
     """What ``run`` printed on stdout (a failure raises, as ``run`` with ``check``)."""
-    return run(cwd, *args, check=check, timeout=timeout, env=env, input=input).stdout
+    return run(cwd, *args, check=check, timeout=timeout, env=env, input=input, remote=remote).stdout
 
 
 def last_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -80,10 +84,13 @@ def last_line(done: subprocess.CompletedProcess[str]) -> str:
     return lines[-1].strip() if lines else f"exit {done.returncode}"
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    """End a git that took too long, and what it started (ssh for a push, a hook, an alias's shell)."""
+def _stop(proc: subprocess.Popen[str], group: bool) -> None:
+    """End a git that took too long (with ``group``, what it started too: ssh for a push, a hook)."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        if group:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
     try:
         proc.communicate(timeout=5)
     except subprocess.TimeoutExpired:  # something it started left the group and holds the pipes

@@ -220,7 +220,7 @@ class GitWorkspace(Workspace):
         if time.monotonic() - self._last_fetch.get(key, -1e9) < 60 or not remote_url(cwd):
             return
         try:
-            git.out(cwd, "fetch", "--quiet", "origin", *refspecs, timeout=self.options.fetch_timeout)
+            git.out(cwd, "fetch", "--quiet", "origin", *refspecs, timeout=self.options.fetch_timeout, remote=True)
             self._last_fetch[key] = time.monotonic()
         except AoError as exc:
             log.warning("could not fetch origin (working from local refs): %s", exc)

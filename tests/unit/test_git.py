@@ -40,7 +40,7 @@ def test_git_never_waits_for_a_human(git_repo: Path) -> None:
     assert git.out(git_repo, "config", "--get", "core.editor", check=False) == ""
     subprocess.run(["git", "config", "alias.nap", "!sleep 30"], cwd=git_repo, check=True)
     with pytest.raises(AoError, match=r"^git nap in .* took longer than 0.5s$"):
-        git.run(git_repo, "nap", timeout=0.5)  # its shell and sleep are stopped with it
+        git.run(git_repo, "nap", timeout=0.5, remote=True)  # its shell and sleep are stopped with it
 
 
 def test_without_git_the_error_says_so(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
