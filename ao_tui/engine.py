@@ -447,7 +447,8 @@ class Engine:
         return LaunchSpec(
             session_id=session.id,
             agent_session_id=session.agent_session_id,
-            workspace=Path(session.workspace),
+            # on another host: the host's path (start-up dialogs name it), never opened here
+            workspace=Path(session.workspace or session.extra.get("remote_workspace") or ""),
             prompt=session.prompt,
             model=model or None,
             permission_mode=options.permission_mode,

@@ -130,9 +130,88 @@ def room(server, home: Path, work: Path, runs: int) -> None:  # type: ignore[no-
         engine.stop()
 
 
+def first_turn(server, home: Path, work: Path) -> None:  # type: ignore[no-untyped-def]
+    """Spawn to the first finished turn (its Stop hook's wall time), remote and local, real Claude Code."""
+    from ao_tui.config import load_config
+    from ao_tui.engine import Engine
+    from ao_tui.orchestrator.loop_hooks import leader_loop
+    from ao_tui.remote import RemoteHosts
+    from tests.conftest import claude_bin
+    from tests.support.anthropic_server import AnthropicServer, Script, text
+    from tests.support.claude_env import TEST_API_KEY, claude_env, write_claude_home
+
+    claude = claude_bin()
+    if claude is None:
+        sys.exit("bench_remote_sessions: Claude Code is not installed (scripts/setup --tests)")
+    if subprocess.run(server.ssh_argv(claude, "--version"), capture_output=True).returncode != 0:
+        sys.exit(f"bench_remote_sessions: the host user cannot run {claude}")
+    origin = f"{server.remote_dir}/origin.git"
+    seed = f"{server.remote_dir}/seed"
+    server.run(f"mkdir -p {server.remote_dir} && git init -q --bare -b main {origin} && git init -q -b main {seed}"
+               f" && git -C {seed} -c user.name=a -c user.email=a@b commit -q --allow-empty -m i"
+               f" && git -C {seed} push -q {origin} main")
+    repo = work / "app"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-q",
+                    "--allow-empty", "-m", "i"], check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", origin], check=True)
+    with AnthropicServer(Script().always(text("Done."))) as api:
+        local_home, remote_home = work / "claude-home", f"{server.remote_dir}/home"
+        env = claude_env(local_home, [], api.url, inherit=False)
+        os.environ["ANTHROPIC_API_KEY"] = TEST_API_KEY  # from ao's environment, to either host in memory
+        local_env = {k: v for k, v in env.items() if k != "ANTHROPIC_API_KEY"}
+        # The host's Claude Code home, made there as a user would have it (onboarded, the key approved,
+        # ao's worktree trusted): written here, copied over the host's connection.
+        staged = work / "remote-home"
+        write_claude_home(staged, [f"{server.remote_dir}/worktrees/rem-1", f"{server.remote_dir}/repos/rem"])
+        tar = subprocess.Popen(["tar", "-C", str(staged), "-cf", "-", "."], stdout=subprocess.PIPE)
+        subprocess.run(server.ssh_argv(f"mkdir -p {remote_home} && tar -C {remote_home} -xf -"), stdin=tar.stdout,
+                       check=True)
+        tar.wait()
+        remote_env = {**local_env, "HOME": remote_home,
+                      **{k: f"{remote_home}/{v.split('/claude-home/', 1)[1]}" for k, v in local_env.items()
+                         if k.startswith("XDG_")}}
+        agent = {"command": [claude], "permission_mode": "default"}
+        config = work / "ao.config.yaml"
+        config.write_text(json.dumps({
+            "hosts": [{"name": "h0", "ssh": server.target, "ssh_config": str(server.ssh_config),
+                       "state_dir": server.remote_dir}],
+            "projects": {
+                "loc": {"repo": str(repo), "session_prefix": "loc", "notifiers": [], "agent": {**agent, "env": local_env}},
+                "rem": {"repo": str(repo), "session_prefix": "rem", "notifiers": [], "hosts": ["h0"],
+                        "agent": {**agent, "env": remote_env}}}}))
+        engine = Engine(load_config(str(config)))
+        assert engine.start(leader_loop)
+        try:
+            results = {}
+            started = time.time()
+            engine.remote.link("h0")  # ao installed there and connected: once per host, not per session
+            results["install"] = round(time.time() - started, 2)
+            for project in ("rem", "loc"):
+                started = time.time()
+                sid = engine.spawn(project, prompt="Say done.").id
+                events = RemoteHosts.mirror_path(sid)
+
+                def stopped(events: Path = events) -> float | None:
+                    if not events.exists():
+                        return None
+                    return next((r["at"] for r in map(json.loads, events.read_text().splitlines())
+                                 if r["event"] == "Stop"), None)
+
+                results[project] = round(_wait(stopped, timeout=180) - started, 2)
+                engine.kill(sid)
+            print(json.dumps({"bench": "spawn_to_first_finished_turn_real_claude", "claude": claude,
+                              "remote_s": results["rem"], "local_s": results["loc"],
+                              "first_connect_and_install_s": results["install"],
+                              "ratio": round(results["rem"] / results["loc"], 2),
+                              "load1": round(os.getloadavg()[0], 2)}))
+        finally:
+            engine.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", nargs="?", default="room", choices=["room"])
+    parser.add_argument("mode", nargs="?", default="room", choices=["room", "first-turn"])
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     if why_not():
@@ -146,7 +225,10 @@ def main() -> None:
     os.environ["AO_TMUX_SOCKET"] = f"ao-bench-{uuid.uuid4().hex[:8]}"
     server = start_host(base / "aohost", "aohost")
     try:
-        room(server, home, work, args.runs)
+        if args.mode == "room":
+            room(server, home, work, args.runs)
+        else:
+            first_turn(server, home, work)
     finally:
         server.run(f"tmux -S {server.remote_dir}/tmux.sock kill-server; rm -rf {server.remote_dir}")
         server.kill_connections()
