@@ -749,10 +749,13 @@ class Engine:
     def work_span(self, session_id: str) -> session_work.WorkSpan:
         """Where the session's work is: its workspace, or its commits in the repository once retired."""
         session = self.session(session_id)
-        if session.host != LOCAL_HOST:
-            raise AoError(f"{session.id} runs on host {session.host}: its commits and diff are on that host "
-                          f"(ao attach {session.id} to look there)")
         cfg = self.project_config(session.project)
+        if session.host != LOCAL_HOST:
+            if not session.extra.get("remote_workspace"):
+                raise AoError(f"session {session.id} has no workspace on {session.host} (yet)")
+            link = self.remote.link(session.host)
+            return session_work.remote_span(lambda args: str(link.call("git", session=session.id, args=args)),
+                                            cfg.default_branch)
         return session_work.span_of(session, cfg.repo, cfg.default_branch)
 
     def commits(self, session_id: str, limit: int = 20) -> list[Commit]:

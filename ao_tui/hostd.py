@@ -195,6 +195,21 @@ class HostDaemon:
                     sys.stdout.flush()
             time.sleep(FOLLOW_EVERY)
 
+    #: What the engine may ask of git in a session's worktree: reading only (its commits, files, diff).
+    READ_ONLY_GIT = frozenset({"log", "diff", "ls-files", "merge-base", "rev-parse"})
+
+    def op_git(self, session: str, args: list[str]) -> str:
+        """Run a read-only git command in the session's worktree (what the control room shows of it)."""
+        if not args or args[0] not in self.READ_ONLY_GIT:
+            raise ValueError(f"git {args[:1]} is not a read-only command ao asks a host for")
+        if not session or "/" in session or session.startswith("."):
+            raise ValueError(f"bad session id {session!r}")
+        out = subprocess.run(["git", "-c", "core.quotePath=false", *args], cwd=os.path.join(self.state, "worktrees", session),
+                             capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"git {args[0]} failed")
+        return out.stdout
+
     def op_push(self, worktree: str, branch: str) -> None:
         self.git(worktree, "push", "-q", "origin", f"{branch}:{branch}")
 

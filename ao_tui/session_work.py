@@ -11,6 +11,7 @@ Every call runs git (a subprocess, through ``ao_tui.git``): UIs call these off t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,10 +49,17 @@ class WorkSpan:
     cwd: Path
     base: str
     head: str | None = None
+    #: How git runs for this span when not here: on a session's SSH host, through ao there (its argv).
+    runner: Callable[[list[str]], str] | None = None
 
     @property
     def retired(self) -> bool:
         return self.head is not None
+
+    def git(self, *args: str) -> str:
+        if self.runner is not None:
+            return self.runner(list(args))
+        return git.out(self.cwd, *args, timeout=GIT_TIMEOUT)
 
 
 def _commit(cwd: Path, ref: str) -> str | None:
@@ -67,8 +75,23 @@ def workspace_present(session: Session) -> bool:
 
 
 def work_visible(session: Session) -> bool:
-    """Whether there is work to show: a workspace, or commits to look for (a PR head). One stat: cheap."""
-    return workspace_present(session) or bool(session.pr and session.pr.head_sha)
+    """Whether there is work to show: a workspace (here or on the session's host), or commits to look for
+    (a PR head). One stat at most: cheap."""
+    return workspace_present(session) or bool(session.pr and session.pr.head_sha) \
+        or bool(session.extra.get("remote_workspace"))
+
+
+def remote_span(run: Callable[[list[str]], str], default_branch: str) -> WorkSpan:
+    """A session's work in its worktree on another host, git run there by ``run`` (ao on the host)."""
+    base = ""
+    for ref in (f"refs/remotes/origin/{default_branch}", f"refs/heads/{default_branch}"):
+        try:
+            base = run(["merge-base", "HEAD", ref]).strip()
+        except AoError:
+            continue
+        if base:
+            break
+    return WorkSpan(Path("."), base or "HEAD", runner=run)
 
 
 def _fork_point(cwd: Path, head: str, default_branch: str) -> str:
@@ -105,7 +128,7 @@ def commits(span: WorkSpan, limit: int = 20) -> list[Commit]:
     """The span's commits, newest first."""
     tip = span.head or "HEAD"
     log = f"{span.base}..{tip}" if span.base and span.base != tip else tip
-    out = git.out(span.cwd, "log", f"--max-count={limit}", "--format=%H%x1f%an%x1f%aI%x1f%s%x1e", log, timeout=GIT_TIMEOUT)
+    out = span.git("log", f"--max-count={limit}", "--format=%H%x1f%an%x1f%aI%x1f%s%x1e", log)
     result = []
     for record in out.split("\x1e"):
         parts = record.strip("\n").split("\x1f")
@@ -116,7 +139,7 @@ def commits(span: WorkSpan, limit: int = 20) -> list[Commit]:
 
 def changed_files(span: WorkSpan) -> list[ChangedFile]:
     """Files changed in the span (and, in a workspace, files not yet added)."""
-    out = git.out(span.cwd, "diff", "--numstat", "-z", span.base, *([span.head] if span.head else []), timeout=GIT_TIMEOUT)
+    out = span.git("diff", "--numstat", "-z", span.base, *([span.head] if span.head else []))
     files: list[ChangedFile] = []
     entries = iter(out.split("\0"))
     for entry in entries:
@@ -129,7 +152,7 @@ def changed_files(span: WorkSpan) -> list[ChangedFile]:
         files.append(ChangedFile(path=path, added=int(added) if added.isdigit() else 0,
                                  deleted=int(deleted) if deleted.isdigit() else 0))
     if not span.retired:
-        untracked = git.out(span.cwd, "ls-files", "--others", "--exclude-standard", "-z", timeout=GIT_TIMEOUT)
+        untracked = span.git("ls-files", "--others", "--exclude-standard", "-z")
         files.extend(ChangedFile(path=p, untracked=True) for p in untracked.split("\0") if p)
     return files
 
@@ -139,4 +162,4 @@ def diff(span: WorkSpan, path: str | None = None) -> str:
     args = ["diff", "--no-color", "--no-ext-diff", span.base, *([span.head] if span.head else [])]
     if path:
         args += ["--", path]
-    return git.out(span.cwd, *args, timeout=GIT_TIMEOUT)
+    return span.git(*args)

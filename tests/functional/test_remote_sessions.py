@@ -47,6 +47,12 @@ hook("SessionStart", source="startup")
 prompt()
 for line in sys.stdin:
     hook("UserPromptSubmit", prompt=line.rstrip("\n"))
+    if line.strip() == "commit":
+        open("notes.txt", "w").write("written on the host\n")
+        subprocess.run(["git", "add", "notes.txt"], check=True)
+        subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "Notes from the host"],
+                       check=True)
+        open("scratch.txt", "w").write("not added\n")
     print("got: " + line.rstrip("\n"), flush=True)
     hook("Stop")
     prompt()
@@ -117,6 +123,14 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
 
     engine.send_bytes(sid, b"typed in the live pane\r")  # the control room's live terminal, key by key
     wait_until(lambda: "got: typed in the live pane" in engine.peek(sid), timeout=30)
+
+    # Its work, read by git on the host through ao there: commits, changed files, the diff.
+    engine.send(sid, "commit")
+    wait_until(lambda: "got: commit" in engine.peek(sid), timeout=30)
+    assert [c.subject for c in engine.commits(sid)] == ["Notes from the host"]
+    files = {f.path: f for f in engine.changed_files(sid)}
+    assert files["notes.txt"].added == 1 and files["scratch.txt"].untracked
+    assert "+written on the host" in engine.diff(sid, "notes.txt")
 
     argv = engine.attach_argv(sid)
     assert argv[0] == "ssh" and "-t" in argv and argv[-1].endswith(

@@ -1,5 +1,6 @@
 """A remote agent's hooks: given on its command line (nothing written in the host's worktree), and their
-events streamed back into this machine's copy once each, whatever the host repeats after a reconnect."""
+events streamed back into this machine's copy once each, whatever the host repeats after a reconnect; and
+the git ao on a host runs for the engine (reading only)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,16 @@ def test_streamed_events_land_once_in_order(ao_home: Path) -> None:
     remote._event("build-1", {"event": "hook", "session": "app-1", "offset": 0, "data": one + two})  # asked again
     remote._event("build-1", {"event": "hook", "session": "app-1", "offset": len(one), "data": two})
     assert RemoteHosts.mirror_path("app-1").read_text() == one + two
+
+
+def test_ao_on_a_host_runs_only_read_only_git_for_the_engine(tmp_path: Path) -> None:
+    import pytest
+
+    from ao_tui.hostd import HostDaemon
+
+    hostd = HostDaemon(str(tmp_path / "state"))
+    for args in (["push", "origin", "main"], ["-c", "core.pager=sh", "log"], ["commit", "-m", "x"], []):
+        with pytest.raises(ValueError, match="not a read-only command"):
+            hostd.op_git("app-1", args)
+    with pytest.raises(ValueError, match="bad session id"):
+        hostd.op_git("../app-1", ["log"])
