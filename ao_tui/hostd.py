@@ -43,6 +43,8 @@ class HostDaemon:
         self.socket = os.path.join(self.state, "tmux.sock")
         self._out = threading.Lock()
         self._dead: set[str] = set()
+        self._alive: set[str] = set()  # panes last seen alive
+        self._exits = threading.Lock()
         self._dead_unknown: dict[str, float] = {}  # handle -> when tmux first said dead with no status yet
         #: session -> (its hook events file, the byte streamed next)
         self._follow: dict[str, tuple[str, int]] = {}
@@ -140,6 +142,8 @@ class HostDaemon:
         return self._panes()
 
     def op_kill(self, handle: str) -> None:
+        with self._exits:
+            self._alive.discard(handle)  # ended by ao: not an exit to report
         self.tmux("kill-session", "-t", f"={handle}", check=False)
 
     def op_remove_worktree(self, name: str, session: str, force: bool = False) -> None:
@@ -231,6 +235,10 @@ class HostDaemon:
         return panes
 
     def _report_exits(self) -> dict[str, dict[str, Any]]:
+        with self._exits:
+            return self._report_exits_locked()
+
+    def _report_exits_locked(self) -> dict[str, dict[str, Any]]:
         panes = self._panes()
         if any(not p["alive"] and p["exit_code"] is None and h not in self._dead for h, p in panes.items()):
             # tmux 3.3a sometimes misses a child's SIGCHLD (the pane is dead, its status never filled in,
@@ -247,6 +255,13 @@ class HostDaemon:
                 self._dead_unknown.pop(handle, None)
                 self._dead.add(handle)
                 self.emit({"event": "exited", "handle": handle, "code": pane["exit_code"]})
+        # A pane seen alive that is gone (its tmux server ended: killed, the host rebooting) ended too.
+        for handle in sorted(self._alive - set(panes)):
+            if handle not in self._dead:
+                self._dead.add(handle)
+                self.emit({"event": "exited", "handle": handle, "code": None})
+        self._alive = {h for h, p in panes.items() if p["alive"]}
+        self._dead -= self._alive  # started again (a restore): its next end is reported too
         return panes
 
     def watch_exits(self) -> None:

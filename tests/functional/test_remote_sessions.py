@@ -172,3 +172,10 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
     assert prompts.count("typed while away") == 1 and prompts.count("a turn seen by its hooks") == 1
     kinds = [e.kind for e in engine.events(sid)]
     assert "host_unreachable" in kinds and "host_reachable" in kinds
+
+    # The host's tmux ends (as in a reboot): the session is exited, and restorable with its conversation.
+    ssh_host.run(f"tmux -S {ssh_host.remote_dir}/tmux.sock kill-server")
+    wait_until(lambda: engine.session(sid).status is S.EXITED, timeout=30)
+    restored = _ao(config, "restore", sid)
+    assert restored.returncode == 0, restored.stderr
+    wait_until(lambda: "agent ready resumed" in engine.peek(sid), timeout=30)
