@@ -1,7 +1,7 @@
 """Activity detection figures: latency, idle cost, large transcripts.
 
     python bench/bench_activity.py            # everything (about a minute)
-    python bench/bench_activity.py latency    # or: codex, gemini, idle, engine, busy, parse, hook
+    python bench/bench_activity.py latency    # or: codex, gemini, opencode, idle, engine, busy, parse, hook
 
 Prints figures; it is not a test and asserts nothing. docs/benchmarks.md
 records the figures measured on the project's machine.
@@ -164,6 +164,19 @@ def gemini_hook_record(sid: str, going_busy: bool, t: float) -> dict:
     return {"ao_session": sid, "at": t, "event": payload["hook_event_name"], **payload}
 
 
+def opencode_plugin_record(sid: str, going_busy: bool, t: float) -> dict:
+    """What ao's plugin inside OpenCode 1.18.33 appends (tests/fixtures/events/opencode/1.18.33/plugin.jsonl)."""
+    where = {"ao_session": sid, "at": t, "sessionID": "ses_dbb1186abffesZ2LhI8risNaQh"}
+    if going_busy:
+        return {**where, "event": "opencode:text", "messageID": "msg_244ecfa33001qrHk7zCZmGmJYu", "role": "user",
+                "text": "go"}
+    return {**where, "event": "opencode:idle"}
+
+
+#: The agents whose every timed line is an events-file line (no session file of their own decides a state).
+EVENTS_ONLY = {"gemini": gemini_hook_record, "opencode": opencode_plugin_record}
+
+
 def bench_agent_latency(agent: str = "codex", appends: int = 200, sessions: int = 50) -> dict[str, float]:
     """Like ``bench_latency`` with the lines one agent writes: its hook payloads and its own session file."""
     base = Path(tempfile.mkdtemp(prefix=f"ao-bench-{agent}-"))
@@ -204,8 +217,8 @@ def bench_agent_latency(agent: str = "codex", appends: int = 200, sessions: int 
         going_busy = not busy[sid]
         target = ActivityState.WORKING if going_busy else ActivityState.IDLE
         now = time.time()
-        if agent == "gemini":  # its chat decides no state: only its hooks are timed
-            rec = gemini_hook_record(sid, going_busy, now)
+        if agent in EVENTS_ONLY:  # Gemini's chat decides no state, OpenCode has no file: only events are timed
+            rec = EVENTS_ONLY[agent](sid, going_busy, now)
             kind, path = "hooks", ev
         else:
             rec = codex_hook_record(sid, going_busy, now) if kind == "hooks" else codex_rollout_record(going_busy, n, now)
@@ -221,7 +234,7 @@ def bench_agent_latency(agent: str = "codex", appends: int = 200, sessions: int 
         busy[sid] = going_busy
         time.sleep(rng.uniform(0.005, 0.03))
     mon.stop()
-    if agent == "gemini":  # every session was fed hook lines
+    if agent in EVENTS_ONLY:  # every session was fed events-file lines
         results["hooks"] += results.pop("rollout")
     out = {}
     for kind, values in results.items():
@@ -536,7 +549,7 @@ def bench_hook(runs: int = 20) -> dict[str, float]:
 
 
 def main() -> None:
-    which = sys.argv[1:] or ["latency", "codex", "gemini", "idle", "engine", "busy", "parse", "hook"]
+    which = sys.argv[1:] or ["latency", "codex", "gemini", "opencode", "idle", "engine", "busy", "parse", "hook"]
     print(f"# bench_activity  python {sys.version.split()[0]}  cpus={os.cpu_count()}  load={os.getloadavg()[0]:.2f}")
     if "latency" in which:
         print("latency (append -> on_update), 100 tracked sessions:", json.dumps(bench_latency(), default=round))
@@ -546,6 +559,9 @@ def main() -> None:
     if "gemini" in which:
         print("gemini (its hook payloads -> on_update), 50 sessions:",
               json.dumps(bench_agent_latency("gemini"), default=round))
+    if "opencode" in which:
+        print("opencode (ao's plugin lines -> on_update), 50 sessions:",
+              json.dumps(bench_agent_latency("opencode"), default=round))
     if "idle" in which:
         print("idle, 100 sessions, 10 s:", json.dumps(bench_idle()))
     if "engine" in which:

@@ -42,6 +42,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ao_tui.activity.opencode_events import PREFIX as OPENCODE_PREFIX
+from ao_tui.activity.opencode_events import OpenCodeEvents
 from ao_tui.activity.transcript import (
     HUMAN_TOOLS,
     Kind,
@@ -140,12 +142,22 @@ class ActivityDetector:
         self._last_text = ""
         self._task = ""  # the prompt being worked on: the detail of plain "working"
         self._stop: Evidence | None = None  # the evidence of the last Stop hook
+        self._opencode: OpenCodeEvents | None = None  # OpenCode's plugin lines, translated with their context
 
     # -- inputs ----------------------------------------------------------------
 
     def on_hook(self, event: dict[str, Any]) -> None:
-        """One line of the hook events file (Claude Code's and Codex's names; Gemini CLI's are translated)."""
-        event = gemini_as_claude(event)
+        """One line of the hook events file (Claude Code's and Codex's names; Gemini CLI's and
+        OpenCode's are translated)."""
+        if str(event.get("event", "")).startswith(OPENCODE_PREFIX):
+            if self._opencode is None:
+                self._opencode = OpenCodeEvents()
+            for translated in self._opencode.translate(event):
+                self._on_hook(translated)
+            return
+        self._on_hook(gemini_as_claude(event))
+
+    def _on_hook(self, event: dict[str, Any]) -> None:
         name = event.get("event") or event.get("hook_event_name") or ""
         at = event.get("at")
         at = float(at) if isinstance(at, (int, float)) else self.clock()
@@ -175,8 +187,11 @@ class ActivityDetector:
             return Evidence(S.RUNNING_TOOL, "hook", at, label, tool)
         if name == "PermissionRequest":
             return Evidence(S.WAITING_PERMISSION, "hook", at, f"permission: {label}".strip(), tool)
-        if name in ("PostToolUse", "PostToolUseFailure", "PermissionDenied", "PostToolBatch"):
+        if name in ("PostToolUse", "PostToolUseFailure", "PermissionDenied", "PostToolBatch",
+                    "Busy"):  # Busy: ao's own (OpenCode answered a request: working, after a retry too)
             return Evidence(S.WORKING, "hook", at, "")
+        if name == "Idle":  # ao's own (OpenCode's turn over with nothing said, or interrupted)
+            return Evidence(S.IDLE, "hook", at, str(event.get("detail") or "turn finished"))
         if name == "PreCompact":
             return Evidence(S.WORKING, "hook", at, "compacting the conversation")
         if name == "Notification":

@@ -12,6 +12,12 @@ in tests/fixtures/screens/opencode/1.18.33/):
   ``session`` table has ``id``, ``directory`` and ``parent_id`` (sub-agents);
   an assistant message's JSON has ``tokens`` and ``cost``. ao reads it
   read-only to learn the session id for ``ao restore``.
+- Activity: a plugin of ao's (opencode_events.js, written into ao's session
+  directory and named in ``OPENCODE_CONFIG_CONTENT``, merged with yours; no
+  config file of yours changes) appends every event that changes its state to
+  the session's events file: prompts, tool calls, permission prompts and their
+  answers, questions, retries, errors, the turn's end (ao_tui/activity/opencode_events.py).
+  Its screen breaks ties, as for Claude Code.
 - Permissions: ``OPENCODE_PERMISSION`` (JSON, like the config's ``permission``)
   set per session; nothing is written to the user's config. A prompt reads
   "△ Permission required" with the command and "Allow once  Allow always
@@ -32,8 +38,10 @@ import re
 import sqlite3
 from pathlib import Path
 
+from ao_tui.config import write_atomic
 from ao_tui.errors import PluginError
 from ao_tui.models import ActivityState, Usage
+from ao_tui.names import validate_session_id
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
 from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, _exclude_from_git, write_ao_file
 
@@ -48,8 +56,14 @@ _ENV_PREFIXES = ("OPENCODE_", "XDG_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGL
 _SESSION_ID = re.compile(r"^ses_[A-Za-z0-9]{8,64}$")
 
 
+#: ao's plugin inside OpenCode, and the name it gets in the session directory.
+PLUGIN_SOURCE = Path(__file__).with_name("opencode_events.js")
+PLUGIN_NAME = "ao-opencode-events.js"
+
+
 class OpenCodeAgent(Agent):
-    has_transcript = False  # its store is a database, read for the session id; states from its screen
+    has_transcript = False  # its store is a database, read for the session id and tokens
+    has_hooks = True  # ao's plugin inside it writes the events file
     tested_versions = ("1.18.33", "1.18.33")
 
     def new_agent_session_id(self) -> str:
@@ -81,14 +95,35 @@ class OpenCodeAgent(Agent):
         return [*self.executable(spec), *self._flags(spec), *(["--session", found] if found else ["--continue"])]
 
     def prepare_workspace(self, spec: LaunchSpec) -> None:
+        self.install_hooks(spec)
         _exclude_from_git(spec.workspace, [".ao/"])
 
+    def plugin_path(self, spec: LaunchSpec) -> Path:
+        """ao's plugin for this session, beside its events file."""
+        if spec.events_file is None:
+            raise PluginError("no events file for OpenCode's plugin")
+        return Path(spec.events_file).absolute().parent / PLUGIN_NAME
+
+    def install_hooks(self, spec: LaunchSpec) -> Path:
+        """Write ao's plugin for this session (the events file and session id written into it)."""
+        validate_session_id(spec.session_id)
+        source = PLUGIN_SOURCE.read_text(encoding="utf-8")
+        source = source.replace("__OUT__", json.dumps(str(Path(spec.events_file or "").absolute())), 1)
+        source = source.replace("__SESSION__", json.dumps(spec.session_id), 1)
+        path = self.plugin_path(spec)
+        write_atomic(path, source)
+        return path
+
     def environment(self, spec: LaunchSpec) -> dict[str, str]:
-        """Provider keys and OPENCODE_*/XDG_* from ao's environment, the mode's permissions, then the config's env."""
+        """Provider keys and OPENCODE_*/XDG_* from ao's environment, the mode's permissions, then the config's env;
+        ``OPENCODE_CONFIG_CONTENT`` (yours kept) names ao's plugin."""
         env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES) or k.endswith("_API_KEY")}
         env.update({"OPENCODE_PERMISSION": json.dumps(MODES.get(spec.permission_mode or "default", ASK)),
                     "OPENCODE_DISABLE_AUTOUPDATE": "1"})
         env.update(spec.env)
+        if spec.events_file is not None:
+            env["OPENCODE_CONFIG_CONTENT"] = _with_plugin(env.get("OPENCODE_CONFIG_CONTENT", ""),
+                                                          self.plugin_path(spec).as_uri())
         return env
 
     # -- its database -------------------------------------------------------------------
@@ -149,6 +184,19 @@ class OpenCodeAgent(Agent):
 
     def model_trailer(self, model: str) -> str:
         return f"Co-Authored-By: {model or 'OpenCode'} <noreply@ao-tui.dev>"
+
+
+def _with_plugin(content: str, plugin: str) -> str:
+    """Inline OpenCode config (``OPENCODE_CONFIG_CONTENT``) with ``plugin`` added to its plugins."""
+    try:
+        config = json.loads(content) if content.strip() else {}
+    except ValueError as exc:
+        raise PluginError(f"OPENCODE_CONFIG_CONTENT: not JSON ({exc}); ao adds its plugin there") from None
+    if not isinstance(config, dict):
+        raise PluginError("OPENCODE_CONFIG_CONTENT: expected a JSON object; ao adds its plugin there")
+    plugins = config.get("plugin") if isinstance(config.get("plugin"), list) else []
+    config["plugin"] = [*[p for p in plugins if not str(p).endswith("/" + PLUGIN_NAME)], plugin]
+    return json.dumps(config)
 
 
 _BAR = "┃"

@@ -1,8 +1,9 @@
-"""The real OpenCode under ao: spawn, every state from its screen, approval, a CI failure, restore.
+"""The real OpenCode under ao: spawn, every state from its events, approval, a CI failure, restore.
 
 OpenCode runs in tmux (ao's runtime) against tests/support/openai_server.py
 (Chat Completions, streamed) as an OpenAI-compatible provider, in a worktree
-made by ao; the engine loop reads its screen and its database (the session id).
+made by ao; the engine loop reads the events ao's plugin inside it writes, and
+its database (the session id, tokens).
 Run for each OpenCode under ``.tools/opencode/`` (pinned and newest).
 """
 
@@ -64,11 +65,27 @@ def test_opencode_story(opencode: str, tmp_path: Path, git_repo: Path, ao_home: 
                     Path(capture, f"{state.value}.txt").write_text(screen())
                 return found
 
-            # Permission asked (OPENCODE_PERMISSION from ao: bash asks): from its screen, with the command.
+            def approve() -> None:
+                """Enter on "Allow once" once the dialog is drawn (its plugin reports the prompt before)."""
+                def asking() -> bool:
+                    guess = engine.agent(s).read_screen(screen())
+                    return guess is not None and guess.state is A.WAITING_PERMISSION
+
+                wait_until(asking, timeout=30, message=screen)
+                for _ in range(3):
+                    engine.send_keys(s.id, "Enter")  # "Allow once" is selected
+                    try:
+                        wait_until(lambda: not asking(), timeout=3)
+                        return
+                    except AssertionError:
+                        continue
+                raise AssertionError(f"the approval was not taken:\n{screen()}")
+
+            # Permission asked (OPENCODE_PERMISSION from ao: bash asks): from ao's plugin, with the command.
             state, source, detail = activity(A.WAITING_PERMISSION, timeout=90)  # its start-up is slow under load
-            assert source == "screen" and "printf 'made" in detail, (source, detail)
+            assert source == "hook" and "printf 'made" in detail, (source, detail)
             seen.clear()
-            engine.send_keys(s.id, "Enter")  # "Allow once" is selected
+            approve()
             activity(A.IDLE)
             workspace = Path(engine.session(s.id).workspace)
             assert (workspace / "made.txt").read_text() == "made\n"
@@ -84,23 +101,23 @@ def test_opencode_story(opencode: str, tmp_path: Path, git_repo: Path, ao_home: 
             seen.clear()
             engine.send(s.id, "run the slow check")
             activity(A.WAITING_PERMISSION)
-            engine.send_keys(s.id, "Enter")
+            approve()
             state, source, detail = activity(A.RUNNING_TOOL)
-            assert "sleep 4" in detail, detail
+            assert source == "hook" and "sleep 4" in detail, (source, detail)
             activity(A.IDLE, timeout=30)
 
             # A CI failure, several lines long, is typed in and submitted; the agent asks a question.
             seen.clear()
             engine.queue_message(s.id, CI_FAILURE, key="ci-1")
             state, source, detail = activity(A.WAITING_INPUT)
-            assert detail == "Which test should I look at first: test_made or the rest?"
+            assert (source, detail) == ("hook", "Which test should I look at first: test_made or the rest?")
             assert "FAILED test_made - made.txt is empty" in json.dumps(api.turns[-1].get("messages"))
 
             # The API refuses the request: errored, with the error.
             seen.clear()
             engine.send(s.id, "break now")
             state, source, detail = activity(A.ERRORED)
-            assert "Bad request from the scripted server" in detail, detail
+            assert source == "hook" and "Bad request from the scripted server" in detail, (source, detail)
 
             # Killed, then restored: OpenCode's own session id (from its database) reopens the conversation.
             found = engine.agent(s).agent_session_id(engine._spec(engine.session(s.id)))

@@ -127,3 +127,73 @@ def test_tokens_and_cost_come_from_its_database(opencode, tmp_path) -> None:
     assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens,
             usage.cache_creation_input_tokens) == (16029, 42, 10, 5)
     assert usage.cost_usd == pytest.approx(0.75)
+
+
+EVENTS = Path(__file__).resolve().parent.parent / "fixtures" / "events" / "opencode" / "1.18.33"
+
+
+def test_its_plugin_is_written_for_the_session_and_named_in_its_inline_config(opencode, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("OPENCODE_CONFIG_CONTENT", json.dumps({"plugin": ["mine"], "share": "disabled"}))
+    events = tmp_path / "sessions" / "app-1" / "hook-events.jsonl"
+    spec = make_spec(tmp_path / "ws", events_file=events)
+    opencode.prepare_workspace(spec)
+    plugin = events.parent / "ao-opencode-events.js"
+    source = plugin.read_text()
+    assert f"const OUT = {json.dumps(str(events))};" in source and 'const SESSION = "app-1";' in source
+    content = json.loads(opencode.environment(spec)["OPENCODE_CONFIG_CONTENT"])
+    assert content == {"plugin": ["mine", plugin.as_uri()], "share": "disabled"}  # yours kept, ao's once
+    monkeypatch.setenv("OPENCODE_CONFIG_CONTENT", json.dumps(content))
+    assert json.loads(opencode.environment(spec)["OPENCODE_CONFIG_CONTENT"])["plugin"] == ["mine", plugin.as_uri()]
+    monkeypatch.setenv("OPENCODE_CONFIG_CONTENT", "{not json")
+    with pytest.raises(PluginError, match="OPENCODE_CONFIG_CONTENT: not JSON"):
+        opencode.environment(spec)
+
+
+def test_its_plugin_lines_drive_the_states() -> None:
+    """What ao's plugin wrote inside OpenCode 1.18.33 (tests/support/openai_server.py answering), through
+    ao's detector: a prompt, a tool asked for and approved, a slow one, a question, retried errors."""
+    from ao_tui.activity.detector import ActivityDetector
+
+    det = ActivityDetector(clock=lambda: 1_800_000_000.0, settle=0.0, start_hold=0.0)
+    seen = []
+    for line in (EVENTS / "plugin.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        det.on_hook(event)
+        det.update()
+        now = (event["event"].removeprefix("opencode:"), det.activity.state, det.activity.detail)
+        if not seen or seen[-1][1:] != now[1:]:
+            seen.append(now)
+    S = ActivityState
+    assert [(kind, state) for kind, state, _ in seen] == [
+        ("loaded", S.IDLE), ("text", S.WORKING),
+        ("tool", S.RUNNING_TOOL), ("permission", S.WAITING_PERMISSION), ("permission.replied", S.RUNNING_TOOL),
+        ("tool", S.WORKING), ("idle", S.IDLE),
+        ("text", S.WORKING), ("permission", S.WAITING_PERMISSION), ("permission.replied", S.RUNNING_TOOL),
+        ("tool", S.WORKING), ("idle", S.WAITING_INPUT),
+        ("text", S.WORKING), ("retry", S.ERRORED), ("retry", S.ERRORED), ("retry", S.ERRORED), ("idle", S.IDLE),
+        ("text", S.WORKING), ("retry", S.ERRORED), ("retry", S.ERRORED), ("retry", S.ERRORED)]
+    details = [detail for _, _, detail in seen]
+    assert details[3] == "permission: bash printf 'made\\n' > made.txt" and details[4] == "bash printf 'made\\n' > made.txt"
+    assert details[11] == "Which test should I look at first?"
+    assert details[13] == "Bad request from the scripted server (retrying, attempt #1)"
+    assert details[-1] == "Invalid API key from the scripted server (retrying, attempt #3)"
+
+
+def test_a_sub_agents_work_is_not_the_sessions_but_its_prompts_are() -> None:
+    from ao_tui.activity.opencode_events import OpenCodeEvents
+
+    oc = OpenCodeEvents()
+    assert oc.translate({"event": "opencode:session", "sessionID": "ses_child", "parentID": "ses_root"}) == []
+    assert oc.translate({"event": "opencode:tool", "sessionID": "ses_child", "tool": "bash", "status": "running"}) == []
+    asked = oc.translate({"event": "opencode:permission", "sessionID": "ses_child", "id": "per_1", "callID": "c1",
+                          "permission": "edit", "metadata": {"filepath": "/w/a.py"}})
+    assert asked == [{"event": "PermissionRequest", "tool_name": "edit", "tool_input": {"file_path": "/w/a.py"}}]
+    assert oc.translate({"event": "opencode:permission.replied", "sessionID": "ses_child", "id": "per_1",
+                         "reply": "reject"}) == [{"event": "PermissionDenied"}]
+    assert oc.translate({"event": "opencode:question", "sessionID": "ses_root", "id": "q", "question": "Which one?"})[0][
+        "tool_input"] == {"questions": [{"question": "Which one?"}]}
+    assert oc.translate({"event": "opencode:error", "sessionID": "ses_root", "name": "MessageAbortedError"}) == [
+        {"event": "Idle", "detail": "interrupted"}]
+    assert oc.translate({"event": "opencode:error", "sessionID": "ses_root", "name": "APIError", "message": "quota"}) == [
+        {"event": "StopFailure", "error": "quota"}]
+    assert oc.translate({"event": "opencode:idle", "sessionID": "ses_root"}) == []  # the error is the news
