@@ -352,8 +352,10 @@ def test_a_pr_whose_ci_fails_after_the_train_rebased_it_leaves_the_train_and_goe
         wait_until(lambda: {r["session_id"]: r["state"] for r in engine.store.train()} == {ids[0]: "merged", ids[1]: "left"}
                    or not engine.store.train(), timeout=60)
         assert engine.session(ids[0]).status is S.MERGED
+        # The train row says "left" a moment before the session's own event and status are written.
+        wait_until(lambda: any("CI failed after the rebase" in str(e.data.get("reason", "")) for e in engine.events(ids[1])),
+                   timeout=10, message=lambda: str([(e.kind, e.data) for e in engine.events(ids[1])][-5:]))
         assert engine.session(ids[1]).status is S.CI_FAILED
-        assert any("CI failed after the rebase" in str(e.data.get("reason", "")) for e in engine.events(ids[1]))
         text = wait_until(lambda: next((t for t in _received(standin, ids[1]) if "CI failed" in t), None), timeout=20)
         assert "together" in text
     finally:

@@ -65,7 +65,7 @@ def test_backlog_task_to_commit_send_kill_restore_and_live_activity(
         )
         api.script.on_tool_result("toolu_commit", text("Committed hello.txt."))
         # A message typed by the human: answered slowly so "working" can be seen.
-        api.script.on_prompt("please also say goodbye", text("Will do: noted for later. Draft PR: https://github.example/acme/app/pull/7").with_delay(1.5))
+        api.script.on_prompt("please also say goodbye", text("Will do: noted for later. Draft PR: https://github.example/acme/app/pull/7").with_delay(4))
         api.script.on_prompt("what have you done so far", text("I added hello.txt and committed it."))
         api.script.on_prompt("are you back after the crash", text("Yes: still on T-1, hello.txt is committed."))
 
@@ -117,7 +117,9 @@ def test_backlog_task_to_commit_send_kill_restore_and_live_activity(
                              timeout=10, interval=0.2)[0]
             assert row["status"] == "working" and row["activity_source"] in ("hook", "transcript")
             wait_until(lambda: "Will do: noted for later." in screen(), timeout=15, message=screen)
-            row = wait_until(lambda: [r for r in _ls_json(config) if r["id"] == s.id and r["activity"] == "idle"],
+            # The PR link is read from the turn once it ended: it may reach the store a moment after "idle".
+            row = wait_until(lambda: [r for r in _ls_json(config)
+                                      if r["id"] == s.id and r["activity"] == "idle" and r["pr_links"]],
                              timeout=10, interval=0.2)[0]
             assert row["status"] == "idle" and row["activity_source"] in ("hook", "transcript")
             assert row["agent_session_id"] == s.agent_session_id and row["branch"] == "ao/rc-1"

@@ -90,6 +90,9 @@ async def test_phone_and_desktop_jump_approve_and_merge(demo_served: Served, bro
         await page.wait_for_text("jump to session (matched id)")
         await page.press("Enter")
         await page.wait_for_text(f"{target} ")
+        while "Search for commands" in page.text():  # the palette closed: keys go to the jumped-to session
+            assert asyncio.get_running_loop().time() < deadline + 30, page.text()
+            await asyncio.sleep(0.1)
         await page.type("A")
         await page.wait_for_text(f"Approve {target}?")
         await page.type("y")
