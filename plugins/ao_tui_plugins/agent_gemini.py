@@ -39,6 +39,7 @@ from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
 from ao_tui.slots.runtime import Runtime
 from ao_tui_plugins._agent_common import events_hook_command
 from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, _exclude_from_git, write_ao_file
+from ao_tui_plugins.runtime_tmux import strip_paste_markers
 
 MODES = {"default": "default", "acceptEdits": "auto_edit", "plan": "plan", "bypassPermissions": "yolo"}
 HOOK_EVENTS = ("SessionStart", "BeforeAgent", "BeforeTool", "AfterTool", "AfterAgent", "Notification", "PreCompress",
@@ -51,6 +52,7 @@ HOOK_MARKER = "ao_tui/activity/hook.py"
 SUBMIT_AFTER = 0.8
 #: Times Enter is pressed again while a message stays in the input box (see GeminiAgent.submit).
 UNSENT_RETRIES = 3
+PASTE_START, PASTE_END = b"\x1b[200~", b"\x1b[201~"
 
 
 class GeminiAgent(Agent):
@@ -143,14 +145,19 @@ class GeminiAgent(Agent):
         return found[-1] if found else None
 
     def submit(self, runtime: Runtime, handle: str, text: str) -> None:
-        """Gemini CLI takes an Enter that follows a paste within about half a second as part of the
-        paste (a new line, the message left unsent): the Enter waits ``SUBMIT_AFTER`` seconds."""
-        runtime.send_text(handle, text, submit=False)
+        """Type ``text`` as one bracketed paste, always, then Enter ``SUBMIT_AFTER`` seconds later.
+
+        Gemini CLI turns bracketed paste on only once its terminal queries are answered, which on a
+        loaded machine comes after its prompt is shown (seen in CI after a resume): pasted then, the
+        text arrived as keystrokes, a ``?`` among them opened the shortcuts help and the message
+        stayed unsent. Its key reader knows the paste markers whatever the mode, so ao sends them
+        itself. An Enter within about half a second of a paste joins it (a new line), hence the wait;
+        while the message still sits unsent in the input box, Enter is pressed again (an Enter on a
+        box already emptied by a sent message does nothing).
+        """
+        runtime.send_bytes(handle, PASTE_START + strip_paste_markers(text).encode("utf-8") + PASTE_END)
         time.sleep(SUBMIT_AFTER)
         runtime.send_keys(handle, "Enter")
-        # On a loaded machine the Enter can still land inside the paste (seen in CI after a resume):
-        # while the message sits in the input box unsent, Enter is pressed again (an Enter on a box
-        # already emptied by a sent message does nothing).
         for _ in range(UNSENT_RETRIES):
             time.sleep(SUBMIT_AFTER / 2)
             if not message_unsent(runtime.capture(handle), text):
