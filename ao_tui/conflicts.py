@@ -212,7 +212,8 @@ def read_heads(repo: Path, default_branch: str, sessions: list[Session]) -> dict
     for s in sessions:
         ws = Path(s.workspace)
         if (ws / ".git").is_dir() and ws.resolve() != Path(repo).resolve():
-            there = git.run(ws, "rev-parse", "--verify", "-q", f"refs/heads/{s.branch}", check=(0, 1, 128), timeout=GIT_TIMEOUT).stdout.strip()
+            there = git.run(ws, "rev-parse", "--verify", "-q", f"refs/heads/{s.branch}", check=(0, 1, 128),
+                            timeout=GIT_TIMEOUT).stdout.strip()
             if there and found.get(s.branch, ("", 0))[0] != there:  # fetched only when the clone moved
                 git.run(repo, "fetch", "-q", "--no-tags", str(ws), f"+refs/heads/{s.branch}:refs/heads/{s.branch}",
                     check=(0, 1, 128), timeout=GIT_TIMEOUT)

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from ao_tui import __version__
+from ao_tui import git as ao_git
 from ao_tui.names import tmux_word
 
 #: Starts the agent from its argv as JSON. tmux reads an argument ending in ";" as the end of its own
@@ -34,6 +35,8 @@ POLL = 5.0
 FOLLOW_EVERY = 0.02
 #: How long a dead pane without an exit status is given before its exit is reported with no code.
 STATUS_GRACE = 1.0
+#: Seconds a git command on the host may take (a first clone of a big project included).
+GIT_TIMEOUT = 1800.0
 
 
 class HostDaemon:
@@ -66,10 +69,8 @@ class HostDaemon:
 
     @staticmethod
     def git(cwd: str, *args: str) -> str:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-        if out.returncode != 0:
-            raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"git {args[0]} failed")
-        return out.stdout.strip()
+        # A clone or fetch of a big project over the network may take minutes; never a prompt for a password.
+        return ao_git.out(cwd, *args, timeout=GIT_TIMEOUT, remote=True).strip()
 
     def _repo(self, name: str) -> str:
         if not name or "/" in name or name.startswith("."):

@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ao_tui import git
 from ao_tui.activity.hook import command as hook_argv
 from ao_tui.config import write_atomic
 from ao_tui.errors import AoError, PluginError
@@ -358,11 +359,8 @@ def _home(spec: LaunchSpec) -> Path:
 
 def _current_branch(workspace: Path) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "-C", str(workspace), "symbolic-ref", "--quiet", "--short", "HEAD"],
-            capture_output=True, text=True, timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
+        out = git.run(workspace, "symbolic-ref", "--quiet", "--short", "HEAD", check=False, timeout=5)
+    except AoError:
         return None
     return out.stdout.strip() or None
 
@@ -370,9 +368,8 @@ def _current_branch(workspace: Path) -> str | None:
 def _repository_root(workspace: Path) -> Path | None:
     """The main working tree of the repository ``workspace`` is a worktree of (None if not one)."""
     try:
-        out = subprocess.run(["git", "-C", str(workspace), "rev-parse", "--path-format=absolute", "--git-common-dir"],
-                             capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
+        out = git.run(workspace, "rev-parse", "--path-format=absolute", "--git-common-dir", check=False, timeout=5)
+    except AoError:
         return None
     common = Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
     if common is None or common.name != ".git" or common.parent == Path(workspace).absolute():
@@ -383,9 +380,8 @@ def _repository_root(workspace: Path) -> Path | None:
 def _exclude_from_git(workspace: Path, patterns: list[str]) -> None:
     """Keep ao's files out of the agent's commits via the repo's info/exclude."""
     try:
-        out = subprocess.run(["git", "-C", str(workspace), "rev-parse", "--git-path", "info/exclude"],
-                             capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
+        out = git.run(workspace, "rev-parse", "--git-path", "info/exclude", check=False, timeout=5)
+    except AoError:
         return
     if out.returncode != 0 or not out.stdout.strip():
         return

@@ -62,7 +62,6 @@ import json
 import logging
 import os
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -72,6 +71,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from ao_tui import git
 from ao_tui.config import write_atomic
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState
@@ -122,8 +122,7 @@ def resolve_repo(name: str | None, repo: Path | None, plugin: str) -> str:
         return name
     if repo is None:
         raise AoError(f"{plugin}: set the option repo: owner/name")
-    result = subprocess.run(["git", "-C", str(repo), "remote", "get-url", "origin"],
-                            capture_output=True, text=True, timeout=10)
+    result = git.run(repo, "remote", "get-url", "origin", check=False, timeout=10)
     if result.returncode != 0:
         raise AoError(f"{plugin}: {repo} has no origin remote; set the option repo: owner/name")
     return repo_from_remote(result.stdout)
@@ -395,17 +394,6 @@ class GitHubSCM(SCM):
 
     # -- publishing ----------------------------------------------------------------------
 
-    def _git(self, cwd: Path, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-        """git with an argument list; never prompts (no terminal, no askpass on a tty)."""
-        try:
-            return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, errors="replace",
-                                  timeout=timeout, stdin=subprocess.DEVNULL, start_new_session=True,
-                                  env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
-        except subprocess.TimeoutExpired:
-            raise AoError(f"git {args[0]} in {cwd} took longer than {timeout:g}s") from None
-        except FileNotFoundError:
-            raise AoError("git is not installed") from None
-
     def _scrub(self, text: str) -> str:
         """Git's words without credentials (a remote URL may carry a token)."""
         text = _URL_CREDENTIALS.sub("***@", text)
@@ -421,7 +409,7 @@ class GitHubSCM(SCM):
         unmoved branch costs one ``stat`` per look; None when there is no reflog to go by."""
         common = self._common_dirs.get(str(workspace))
         if common is None:
-            found = self._git(workspace, "rev-parse", "--git-common-dir")
+            found = git.run(workspace, "rev-parse", "--git-common-dir", check=False)
             if found.returncode != 0:
                 return None
             common = (Path(workspace) / found.stdout.strip()).resolve()
@@ -435,12 +423,13 @@ class GitHubSCM(SCM):
     def publish_rebased(self, repo: Path, workspace: Path, branch: str, previous: str) -> str | None:
         """Push a branch ao rebased, only over ``previous`` (``--force-with-lease``, never a plain force)."""
         validate_branch(branch)
-        local = self._git(workspace, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}")
+        local = git.run(workspace, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}", check=False)
         if local.returncode != 0:
             return None
         head = local.stdout.strip()
-        done = self._git(workspace, "push", "--porcelain", f"--force-with-lease=refs/heads/{branch}:{previous}",
-                         self.remote, f"refs/heads/{branch}:refs/heads/{branch}", timeout=self.push_timeout)
+        done = git.run(workspace, "push", "--porcelain", f"--force-with-lease=refs/heads/{branch}:{previous}",
+                       self.remote, f"refs/heads/{branch}:refs/heads/{branch}", timeout=self.push_timeout,
+                       check=False, remote=True)
         if done.returncode != 0:
             errors = [line.strip() for line in (done.stdout + done.stderr).splitlines()
                       if line.strip() and not line.startswith(("To ", "hint:", "remote: "))]
@@ -468,20 +457,22 @@ class GitHubSCM(SCM):
         stamp = self._ref_stamp(workspace, branch)
         if stamp is not None and self._stamps.get(key) == stamp:
             return None  # the branch has not moved since it was last found published: no git call
-        local = self._git(workspace, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}")
+        local = git.run(workspace, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}", check=False)
         if local.returncode != 0:
             return None  # no such branch (yet)
         head = local.stdout.strip()
         if self._pushed.get(key) == head:
             self._stamps[key] = stamp
             return None
-        tracking = self._git(workspace, "rev-parse", "--verify", "-q", f"refs/remotes/{self.remote}/{branch}^{{commit}}")
+        tracking = git.run(workspace, "rev-parse", "--verify", "-q", f"refs/remotes/{self.remote}/{branch}^{{commit}}",
+                           check=False)
         there = tracking.stdout.strip() if tracking.returncode == 0 else ""
-        if there == head or (there and self._git(workspace, "merge-base", "--is-ancestor", head, there).returncode == 0):
+        if there == head or (there and git.run(workspace, "merge-base", "--is-ancestor", head, there,
+                                               check=False).returncode == 0):
             self._pushed[key], self._stamps[key] = head, stamp
             return None  # the remote has it (or more)
-        done = self._git(workspace, "push", "--porcelain", self.remote, f"refs/heads/{branch}:refs/heads/{branch}",
-                         timeout=self.push_timeout)
+        done = git.run(workspace, "push", "--porcelain", self.remote, f"refs/heads/{branch}:refs/heads/{branch}",
+                       timeout=self.push_timeout, check=False, remote=True)
         if done.returncode != 0:
             rejected = [line.split("\t")[-1] for line in done.stdout.splitlines() if line.startswith("!")]
             errors = [line.strip() for line in done.stderr.splitlines()

@@ -46,6 +46,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from ao_tui import git
 from ao_tui.config import write_atomic
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState, utcnow
@@ -56,7 +57,6 @@ from ao_tui.slots.scm import SCM, SCMOptions
 
 log = logging.getLogger("ao.scm.local")
 
-GIT_TIMEOUT = 60
 LOG_TAIL_LINES = 150
 #: ``path:line: text`` lines in a change request become comments on that line.
 _LINE_COMMENT = re.compile(r"^\s*([\w./-]+\.[\w]+):(\d+):\s*(.+)$")
@@ -108,16 +108,6 @@ def parse_ci(option: Any) -> list[CICommand]:
             raise AoError(f"scm local: ci command {name!r} is empty")
         commands.append(CICommand(name, argv))
     return commands
-
-
-def _git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        ["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=GIT_TIMEOUT,
-        env={**os.environ, **env} if env else None,
-    )
-    if check and result.returncode != 0:
-        raise AoError(f"git {args[0]} failed in {cwd}: {(result.stderr or result.stdout).strip().splitlines()[-1:]}")
-    return result
 
 
 @contextmanager
@@ -239,12 +229,12 @@ class LocalSCM(SCM):
         branch = f"refs/heads/{record['branch']}"
         base = f"refs/heads/{record['base']}" if record.get("base") else None
         patterns = [branch, base] if base else [branch]
-        out = _git(repo, "for-each-ref", "--format=%(refname) %(objectname)", *patterns, check=False).stdout
+        out = git.run(repo, "for-each-ref", "--format=%(refname) %(objectname)", *patterns, check=False).stdout
         tips = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
         head = tips.get(branch)
         ws = record.get("workspace")
         if ws and (Path(ws) / ".git").is_dir() and Path(ws).resolve() != Path(repo).resolve():
-            result = _git(Path(ws), "rev-parse", "--verify", "-q", f"{branch}^{{commit}}", check=False)
+            result = git.run(Path(ws), "rev-parse", "--verify", "-q", f"{branch}^{{commit}}", check=False)
             head = result.stdout.strip() if result.returncode == 0 else head
         return head, tips.get(base) if base else None
 
@@ -260,7 +250,7 @@ class LocalSCM(SCM):
         head = self._head(repo, probe)
         if head is None:
             raise AoError(f"branch {branch} does not exist in {workspace} or {repo}; nothing to open a PR from")
-        fork = _git(repo, "merge-base", f"refs/heads/{base}", head, check=False).stdout.strip() or None
+        fork = git.run(repo, "merge-base", f"refs/heads/{base}", head, check=False).stdout.strip() or None
         with self._editing(repo) as state:
             record = state["prs"].get(branch)
             if record is None or record["state"] != "open":
@@ -336,7 +326,7 @@ class LocalSCM(SCM):
             return known[2], known[3]
         self._ensure_objects(repo, record, head)
         fork = record.get("fork")
-        outside = bool(fork) and head != fork and _git(
+        outside = bool(fork) and head != fork and git.run(
             repo, "merge-base", "--is-ancestor", head, base_sha, check=False).returncode == 0
         clean = outside or self._mergeable(repo, base_sha, head)[0]
         self._analysis[key] = (head, base_sha, outside, clean)
@@ -408,7 +398,7 @@ class LocalSCM(SCM):
 
     def _mergeable(self, repo: Path, base_sha: str, head: str) -> tuple[bool, list[str]]:
         """Whether ``head`` merges cleanly into ``base_sha``, and the conflicted files."""
-        result = _git(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", base_sha, head, check=False)
+        result = git.run(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", base_sha, head, check=False)
         if result.returncode not in (0, 1):
             raise AoError(f"git merge-tree failed: {result.stderr.strip()}")
         files = [f for f in result.stdout.splitlines()[1:] if f.strip()]
@@ -416,12 +406,12 @@ class LocalSCM(SCM):
 
     def _ensure_objects(self, repo: Path, record: dict[str, Any], head: str) -> None:
         """A clone workspace has commits the main repository lacks: fetch them."""
-        if _git(repo, "cat-file", "-e", f"{head}^{{commit}}", check=False).returncode == 0:
+        if git.run(repo, "cat-file", "-e", f"{head}^{{commit}}", check=False).returncode == 0:
             return
         ws = record.get("workspace")
         if not ws or not Path(ws).is_dir():
             raise AoError(f"commit {head[:10]} of {record['branch']} is not in {repo} and its workspace is gone")
-        _git(repo, "fetch", "-q", "--no-tags", ws, f"+refs/heads/{record['branch']}:refs/heads/{record['branch']}")
+        git.run(repo, "fetch", "-q", "--no-tags", ws, f"+refs/heads/{record['branch']}:refs/heads/{record['branch']}")
 
     def merge(self, repo: Path, pr: PullRequest, method: str = "squash") -> PullRequest:
         if method not in ("squash", "merge", "rebase"):
@@ -436,10 +426,10 @@ class LocalSCM(SCM):
         self._ensure_objects(repo, record, head)
         base_ref = f"refs/heads/{record['base']}"
         with _flock(self.root(repo) / "merge.lock"):
-            base_sha = _git(repo, "rev-parse", "--verify", base_ref).stdout.strip()
-            if _git(repo, "merge-base", "--is-ancestor", head, base_sha, check=False).returncode == 0:
+            base_sha = git.run(repo, "rev-parse", "--verify", base_ref).stdout.strip()
+            if git.run(repo, "merge-base", "--is-ancestor", head, base_sha, check=False).returncode == 0:
                 raise AoError(f"{pr.branch} has nothing to merge into {record['base']}")
-            result = _git(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", base_sha, head, check=False)
+            result = git.run(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", base_sha, head, check=False)
             if result.returncode == 1:
                 files = [f for f in result.stdout.splitlines()[1:] if f.strip()]
                 conflicted = self._to_pr(repo, record, head)
@@ -459,7 +449,7 @@ class LocalSCM(SCM):
         return self.pr_status(repo, Path(record.get("workspace") or repo), pr)
 
     def _commit(self, repo: Path, record: dict[str, Any], method: str, tree: str, base_sha: str, head: str) -> str:
-        ff_possible = _git(repo, "merge-base", "--is-ancestor", base_sha, head, check=False).returncode == 0
+        ff_possible = git.run(repo, "merge-base", "--is-ancestor", base_sha, head, check=False).returncode == 0
         if method == "rebase":
             if not ff_possible:
                 raise AoError(f"{record['branch']} is behind {record['base']}: a rebase merge needs it up to date "
@@ -468,8 +458,8 @@ class LocalSCM(SCM):
         env = _identity_env(repo)
         title = f"{record['title'] or record['branch']} (#{record['number']})"
         if method == "squash":
-            subjects = _git(repo, "log", "--format=* %s", f"{base_sha}..{head}").stdout.strip()
-            author = _git(repo, "log", "-1", "--format=%an%x00%ae", head).stdout.strip().split("\x00")
+            subjects = git.run(repo, "log", "--format=* %s", f"{base_sha}..{head}").stdout.strip()
+            author = git.run(repo, "log", "-1", "--format=%an%x00%ae", head).stdout.strip().split("\x00")
             if len(author) == 2 and all(author):
                 env.update(GIT_AUTHOR_NAME=author[0], GIT_AUTHOR_EMAIL=author[1])
             message = f"{title}\n\n{subjects}\n"
@@ -477,30 +467,25 @@ class LocalSCM(SCM):
         else:
             message = f"Merge branch '{record['branch']}' into {record['base']} (#{record['number']})\n"
             parents = ["-p", base_sha, "-p", head]
-        result = subprocess.run(
-            ["git", "-C", str(repo), "commit-tree", tree, *parents, "-F", "-"], input=message,
-            capture_output=True, text=True, timeout=GIT_TIMEOUT, env={**os.environ, **env},
-        )
-        if result.returncode != 0:
-            raise AoError(f"git commit-tree failed: {result.stderr.strip()}")
-        return result.stdout.strip()
+        return git.out(repo, "commit-tree", tree, *parents, "-F", "-", input=message, env=env).strip()
 
     def _move_base(self, repo: Path, base: str, old: str, new: str) -> None:
         """Fast-forward the default branch without ever clobbering a working tree."""
         checked_out = _worktree_with_branch(repo, base)
         if checked_out is not None:
-            result = _git(checked_out, "merge", "--ff-only", "-q", new, check=False)
+            result = git.run(checked_out, "merge", "--ff-only", "-q", new, check=False)
             if result.returncode != 0:
                 reason = (result.stderr or result.stdout).strip().splitlines()
                 raise AoError(f"cannot update {base} in {checked_out} without touching your local changes"
                               f" ({reason[0] if reason else 'git merge refused'}); nothing was merged")
             return
-        _git(repo, "update-ref", "-m", "ao: merge", f"refs/heads/{base}", new, old)
+        git.run(repo, "update-ref", "-m", "ao: merge", f"refs/heads/{base}", new, old)
 
     def _push(self, repo: Path, base: str) -> None:
-        if _git(repo, "remote", "get-url", "origin", check=False).returncode != 0:
+        if git.run(repo, "remote", "get-url", "origin", check=False).returncode != 0:
             return
-        result = _git(repo, "push", "-q", "origin", f"refs/heads/{base}:refs/heads/{base}", check=False)
+        result = git.run(repo, "push", "-q", "origin", f"refs/heads/{base}:refs/heads/{base}", check=False,
+                         remote=True)
         if result.returncode != 0:
             log.warning("merged locally but pushing %s to origin failed: %s", base, result.stderr.strip())
 
@@ -721,16 +706,16 @@ def _kill_group(proc: subprocess.Popen[Any]) -> None:
 def _identity_env(repo: Path) -> dict[str, str]:
     """Committer identity for merge commits when the repository has none configured."""
     env: dict[str, str] = {}
-    if not _git(repo, "config", "user.name", check=False).stdout.strip():
+    if not git.run(repo, "config", "user.name", check=False).stdout.strip():
         env.update(GIT_COMMITTER_NAME="ao", GIT_AUTHOR_NAME="ao")
-    if not _git(repo, "config", "user.email", check=False).stdout.strip():
+    if not git.run(repo, "config", "user.email", check=False).stdout.strip():
         env.update(GIT_COMMITTER_EMAIL="ao@localhost", GIT_AUTHOR_EMAIL="ao@localhost")
     return env
 
 
 def _worktree_with_branch(repo: Path, branch: str) -> Path | None:
     """The worktree (main or linked) that has ``branch`` checked out, if any."""
-    out = _git(repo, "worktree", "list", "--porcelain").stdout
+    out = git.run(repo, "worktree", "list", "--porcelain").stdout
     path: str | None = None
     for line in out.splitlines():
         if line.startswith("worktree "):

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from ao_tui import git as ao_git
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import CheckState, PullRequest, ReviewState, Session, SessionStatus
 from ao_tui.pr_watch import evaluate
@@ -128,9 +129,10 @@ def test_publish_branch_pushes_for_real_and_the_pr_head_follows(fake_github: Fak
     pr = scm.open_pr(git_repo, git_repo, "ao/s-1", "main", "t", "b")
     assert pr.head_sha == first
     calls: list[tuple[Any, ...]] = []
-    real_git = scm._git
-    scm._git = lambda *args, **kw: calls.append(args) or real_git(*args, **kw)  # type: ignore[method-assign]
-    assert scm.publish_branch(git_repo, git_repo, "ao/s-1") is None  # nothing new: no push
+    real_git = ao_git.run
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ao_git, "run", lambda *args, **kw: calls.append(args) or real_git(*args, **kw))
+        assert scm.publish_branch(git_repo, git_repo, "ao/s-1") is None  # nothing new: no push
     assert calls == [], "an unmoved branch costs a stat, not a git call"
 
     second = commit(git_repo, "b.txt")
