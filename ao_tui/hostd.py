@@ -209,11 +209,8 @@ class HostDaemon:
             raise ValueError(f"git {args[:1]} is not a read-only command ao asks a host for")
         if not session or "/" in session or session.startswith("."):
             raise ValueError(f"bad session id {session!r}")
-        out = subprocess.run(["git", "-c", "core.quotePath=false", *args], cwd=os.path.join(self.state, "worktrees", session),
-                             capture_output=True, text=True, timeout=30)
-        if out.returncode != 0:
-            raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"git {args[0]} failed")
-        return out.stdout
+        return ao_git.out(os.path.join(self.state, "worktrees", session), "-c", "core.quotePath=false", *args,
+                          timeout=30)
 
     def op_push(self, worktree: str, branch: str) -> None:
         self.git(worktree, "push", "-q", "origin", f"{branch}:{branch}")
