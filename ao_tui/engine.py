@@ -779,13 +779,35 @@ class Engine:
         if session.task_id:
             body += f"\n\nTask: {session.task_id}"
         scm = self.scm(session.project)
-        scm.publish_branch(cfg.repo, Path(session.workspace), session.branch)  # GitHub: push what the agent did not
+        workspace = Path(session.workspace)
+        if session.host != LOCAL_HOST:
+            self._publish_remote(session, scm)
+            workspace = cfg.repo  # the branch is here now: the SCM reads it from the repository
+        else:
+            scm.publish_branch(cfg.repo, workspace, session.branch)  # GitHub: push what the agent did not
         pr = scm.open_pr(
-            cfg.repo, Path(session.workspace), session.branch, cfg.default_branch, session.title or session.id, body
+            cfg.repo, workspace, session.branch, cfg.default_branch, session.title or session.id, body
         )
         target = S.PR_OPEN if session.status is not S.PR_OPEN else session.status
         updated = self.store.transition(session_id, target, reason="PR opened", pr=pr, pr_opened_at=utcnow())
         return self._changed(updated)
+
+    def _publish_remote(self, session: Session, scm: SCM) -> None:
+        """A remote session's branch where its PR needs it: pushed by the host to ``origin`` (what an SCM
+        that publishes, GitHub, reads), and fetched into the project's repository here over the host's
+        connection (what the local SCM reviews and merges)."""
+        cfg = self.project_config(session.project)
+        worktree = session.extra.get("remote_workspace")
+        if not worktree:
+            raise AoError(f"session {session.id} has no worktree on {session.host} yet")
+        try:
+            self.remote.link(session.host).call("push", worktree=worktree, branch=session.branch)
+        except AoError as exc:
+            if type(scm).publish_branch is not SCM.publish_branch:  # this SCM sees only what is pushed
+                raise
+            log.info("push of %s from %s: %s (the local SCM reads the branch fetched here)", session.branch,
+                     session.host, exc)
+        self.remote.bring_branch(session.host, session.project, session.branch, cfg.repo)
 
     def forget_gone(self, keep: set[str]) -> None:
         """Drop per-session locks of sessions not in ``keep`` (retired or deleted; the loop calls this)."""

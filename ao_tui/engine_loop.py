@@ -928,18 +928,26 @@ class EngineLoop:
         """Open the PR once the agent has committed work and says it is ready."""
         if not says_ready(s.last_message) and not s.extra.get("auto_pr"):
             return
-        if not s.workspace:
-            return  # on another host: its branch is the host's (pushed there), not read here
-        cfg = self.engine.project_config(s.project)
-        try:
-            ahead = git.run(s.workspace or ".", "rev-list", "--count", f"{cfg.default_branch}..HEAD", check=False)
-        except AoError as exc:
-            log.warning("counting %s's commits failed: %s", s.id, exc)
+        if s.host != LOCAL_HOST:
+            try:  # its commits, read by git on the host; open_pr pushes and fetches them
+                if not s.extra.get("remote_workspace") or not self.engine.commits(s.id, limit=1):
+                    return
+            except AoError as exc:
+                log.warning("reading %s's commits on %s failed: %s", s.id, s.host, exc)
+                return
+        elif not s.workspace:
             return
-        if ahead.returncode != 0 or int(ahead.stdout.strip() or 0) == 0:
-            return
-        if not self._publish(s):  # GitHub cannot open a PR for a branch it has not got
-            return
+        else:
+            cfg = self.engine.project_config(s.project)
+            try:
+                ahead = git.run(s.workspace, "rev-list", "--count", f"{cfg.default_branch}..HEAD", check=False)
+            except AoError as exc:
+                log.warning("counting %s's commits failed: %s", s.id, exc)
+                return
+            if ahead.returncode != 0 or int(ahead.stdout.strip() or 0) == 0:
+                return
+            if not self._publish(s):  # GitHub cannot open a PR for a branch it has not got
+                return
         try:
             self.engine.open_pr(s.id)
         except AoError as exc:

@@ -140,6 +140,21 @@ class RemoteHosts:
         link.call("clone", name=project, url=url, default_branch=base)
         return str(link.call("worktree", name=project, session=session_id, branch=branch, base=base))
 
+    def bring_branch(self, name: str, project: str, branch: str, repo: Path) -> None:
+        """Fetch ``branch`` from host ``name``'s clone into ``repo`` here, over the host's connection (git's
+        own transport: the host's files are read by git there, not through this file system)."""
+        from ao_tui import git
+        from ao_tui.names import validate_branch
+
+        validate_branch(branch)
+        link = self.link(name)
+        state = link.state_dir
+        if state is None:
+            raise AoError(f"host {name} unreachable since {link._since()}")
+        url, env = link.host.git_remote(f"{state}/repos/{project}")
+        git.run(repo, "fetch", "-q", "--no-tags", url, f"+refs/heads/{branch}:refs/heads/{branch}", env=env,
+                remote=True, timeout=120)
+
     def remove_workspace(self, name: str, project: str, session_id: str, *, force: bool = False) -> None:
         self.link(name).call("remove_worktree", name=project, session=session_id, force=force)
 

@@ -57,6 +57,11 @@ class Host(Plugin):
         return subprocess.Popen(self.argv(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
 
+    def git_remote(self, path: str) -> tuple[str, dict[str, str]]:
+        """A git URL for the repository at ``path`` on the host, and the environment git needs to reach it
+        (for fetching a session's branch from there)."""
+        return path, {}
+
     @abstractmethod
     def probe(self) -> HostStatus:
         """Reachable? How long one command takes, the load, which ao is installed."""

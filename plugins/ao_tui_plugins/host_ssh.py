@@ -94,6 +94,16 @@ class SSHHost(Host):
         target, _ = self.destination
         return ["ssh", *self.ssh_options(), "-t" if tty else "-T", "--", target, shlex.join(list(command))]
 
+    def git_remote(self, path: str) -> tuple[str, dict[str, str]]:
+        """``ssh://user@host:port/path`` and a ``GIT_SSH_COMMAND`` riding the same multiplexed connection."""
+        target, port = self.destination
+        options = self.ssh_options()
+        if "-p" in options:
+            at = options.index("-p")
+            del options[at:at + 2]  # the URL says the port
+        url = f"ssh://{target}{':' + port if port else ''}{path if path.startswith('/') else '/' + path}"
+        return url, {"GIT_SSH_COMMAND": shlex.join(["ssh", *options])}
+
     def probe(self) -> HostStatus:
         try:
             first = self.run(["true"], timeout=self.options.connect_timeout + 5)  # opens the master if need be

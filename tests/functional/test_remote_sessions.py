@@ -74,6 +74,10 @@ def remote_project(ao_home: Path, ssh_host: SSHHost, tmp_path: Path) -> Iterator
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     git(repo, "remote", "add", "origin", origin)  # the host's path: this machine never opens it
+    # The same history here, as a user's clone would have it (fetched over ssh, not from the host's disk).
+    subprocess.run(["git", "fetch", "-q", f"ssh://{ssh_host.alias}{origin}", "main"], cwd=repo, check=True,
+                   env={**os.environ, "GIT_SSH_COMMAND": f"ssh -F {ssh_host.ssh_config}"})
+    git(repo, "reset", "-q", "--hard", "FETCH_HEAD")
     config = tmp_path / "ao.config.yaml"
     config.write_text(json.dumps({
         "hosts": [{"name": "build-1", "ssh": ssh_host.target, "ssh_config": str(ssh_host.ssh_config),
@@ -131,6 +135,15 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
     files = {f.path: f for f in engine.changed_files(sid)}
     assert files["notes.txt"].added == 1 and files["scratch.txt"].untracked
     assert "+written on the host" in engine.diff(sid, "notes.txt")
+    # Its PR: the host pushes the branch to origin, and it is fetched here over the host's connection,
+    # where the local SCM reviews and merges it.
+    repo = engine.project_config("app").repo
+    pr = _ao(config, "pr", sid)
+    assert pr.returncode == 0, pr.stderr
+    assert engine.session(sid).pr is not None and git(repo, "log", "-1", "--format=%s", "ao/app-1") == \
+        "Notes from the host"
+    assert ssh_host.run(f"git -C {ssh_host.remote_dir}/origin.git log -1 --format=%s ao/app-1").stdout.strip() == \
+        "Notes from the host"
 
     argv = engine.attach_argv(sid)
     assert argv[0] == "ssh" and "-t" in argv and argv[-1].endswith(
@@ -153,7 +166,7 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
                timeout=30)
     ssh_host.cut()
     stuck = wait_until(lambda: (s := engine.session(sid)).escalation and s, timeout=30)
-    assert stuck.escalation.startswith("host build-1 unreachable since ") and stuck.status is S.IDLE  # not exited
+    assert stuck.escalation.startswith("host build-1 unreachable since ") and stuck.status is S.REVIEW_PENDING  # its PR open; not exited
     assert zone_of(stuck) is Zone.NEEDS_YOU
     listing = _ao(config, "ls")
     assert "host build-1 unreachable since" in listing.stdout and "exited" not in listing.stdout
