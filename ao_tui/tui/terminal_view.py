@@ -129,7 +129,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._screen = ScrollbackScreen(*self._term_size, self.HISTORY_LINES)
         self._stream = pyte.ByteStream(self._screen)
         self._rows: list[Strip | None] = [None] * self._screen.lines
-        # Strips kept for drawing, least recently drawn dropped first (sized to the screen: _grow_caches).
+        # Strips kept for drawing, least recently drawn dropped first (sized to the screen: _size_caches).
         #: scrollback line (absolute number) -> its strip
         self._history_strips: LRUCache[int, Strip] = LRUCache(self._cache_rows())
         self._message: str | None = "No session selected."
@@ -142,8 +142,10 @@ class TerminalView(ScrollView, can_focus=True):
         self._flood_over = asyncio.Event()
         self._probing = False
         self._probe_bytes = 0
-        #: a screen row's content -> its strip (shared by equal rows: re-captures, repeated lines)
-        self._strip_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(2 * self._cache_rows())
+        #: a screen row's content -> its strip (shared by equal rows: re-captures, repeated lines). Its keys hold
+        #: the row's pyte cells (~28 KB a 160-column row once the screen is gone): two screens' worth, the one
+        #: shown and the next capture of it, and only the session on view's (see bench_terminal_memory.py).
+        self._strip_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(2 * self._screen.lines)
         #: row -> (its content strip, the width, the strip drawn: offsets and cropped to the width)
         self._rendered: LRUCache[int, tuple[Strip, int, Strip]] = LRUCache(self._cache_rows())
         self._suspect = False
@@ -173,6 +175,7 @@ class TerminalView(ScrollView, can_focus=True):
         """
         self._stop_following()
         self.source = source
+        self._strip_cache.clear()  # another session's rows: no use to this one's
         self._generation += 1
         self._follow = True
         self.pane_title = ""
@@ -549,7 +552,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._suspect = False
         if only_if_changed and not history and self._same_screen(screen):
             return
-        screen.title = self._screen.title
+        screen.title = self._screen.title or screen.title
         self._install(screen, keep_history=history == 0)
 
     def _capture_screen(self, source: TerminalSource, history: int, columns: int, lines: int) -> ScrollbackScreen:
@@ -753,10 +756,10 @@ class TerminalView(ScrollView, can_focus=True):
         """How many rows' strips to keep: a few screens' worth (a tall pane keeps more)."""
         return 4 * max(self._screen.lines, 50)
 
-    def _grow_caches(self) -> None:
+    def _size_caches(self) -> None:
         rows = self._cache_rows()
         self._history_strips.grow(rows)
-        self._strip_cache.grow(2 * rows)
+        self._strip_cache.maxsize = 2 * self._screen.lines
         self._rendered.grow(rows)
 
     def _cached_strip(self, line: Any, base: Style) -> Strip:
@@ -880,7 +883,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._rows = [None] * lines
         self._history_strips.clear()
         self._strip_cache.clear()
-        self._grow_caches()
+        self._size_caches()
         self._update_virtual_size(self._dropped)
         self.refresh()
         source = self.source

@@ -230,6 +230,25 @@ async def test_hostile_output_is_interpreted_not_leaked() -> None:
         assert "evil title" not in visible(app)
 
 
+async def test_the_pane_keeps_the_rows_of_the_session_on_view_only() -> None:
+    """A long-running ao-tui shows session after session: the strips kept for equal rows are the
+    session on view's, two screens at most (they held every session's rows, ~28 KB a wide row)."""
+    source = FakeSource(session_id="s-0")
+    app = TermApp(source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(TerminalView)
+        for n in range(1, 4):
+            source = FakeSource(session_id=f"s-{n}")
+            view.show(source)  # type: ignore[arg-type]
+            await pilot.pause(0.05)
+            source.push("".join(f"session {n} row {i}\r\n" for i in range(60)))
+            await wait_for(pilot, lambda n=n: f"session {n} row 59" in visible(app), what=f"session {n}'s rows")
+            cache = view._strip_cache
+            kept = [cache.get(key).text for key in list(cache.keys())]
+            assert 0 < len(kept) <= 2 * view.screen_model.lines
+            assert not any(f"session {n - 1} " in text for text in kept), kept
+
+
 async def test_only_dirty_lines_are_rebuilt() -> None:
     source = FakeSource("".join(f"row {n}\r\n" for n in range(10)))
     app = TermApp(source)
