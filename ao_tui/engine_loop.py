@@ -35,6 +35,7 @@ from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError
 from ao_tui.lifecycle import status_for_activity
 from ao_tui.limit_resume import LimitResume, is_continue_key
+from ao_tui.malloc_tuning import PeriodicTrim, fix_mmap_threshold
 from ao_tui.models import Activity, ActivityState, Event, Session, utcnow
 from ao_tui.models import SessionStatus as S
 from ao_tui.prompts import says_ready
@@ -123,6 +124,8 @@ class EngineLoop:
         from ao_tui.store_upkeep import StoreUpkeep
 
         self.upkeep = StoreUpkeep(engine)
+        fix_mmap_threshold()  # RSS follows what the engine holds (see ao_tui/malloc_tuning.py)
+        self.memory = PeriodicTrim()
         # Writes a full disk refused, kept to be made again once space is back (nothing is lost):
         self._unrecorded_activity: dict[str, tuple[Activity, Any]] = {}
         # Sessions just launched -> until when their screen is watched for a start-up dialog.
@@ -302,6 +305,7 @@ class EngineLoop:
         self._check_stuck()
         self._run_tick_hooks()
         self.upkeep.tick(now)
+        self.memory.tick(now)
 
     # -- what other processes did ---------------------------------------------------
 

@@ -46,6 +46,9 @@ import os, sys
 if os.environ.get("AO_SOAK_TRACE"):
     import soak_trace
     soak_trace.start(os.environ["AO_SOAK_TRACE"])
+if os.environ.get("AO_SOAK_PROBE"):
+    import soak_probe
+    soak_probe.start(os.environ["AO_SOAK_PROBE"])
 from ao_tui.engine_loop import EngineLoop
 EngineLoop.merged_grace_seconds = float(sys.argv[1])
 from ao_tui.cli import main
@@ -58,6 +61,9 @@ import os, sys
 if os.environ.get("AO_SOAK_TRACE"):
     import soak_trace
     soak_trace.start(os.environ["AO_SOAK_TRACE"])
+if os.environ.get("AO_SOAK_PROBE"):
+    import soak_probe
+    soak_probe.start(os.environ["AO_SOAK_PROBE"])
 from ao_tui.tui.__main__ import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -131,6 +137,14 @@ def main() -> None:
     parser.add_argument("--trace", metavar="DIR",
                         help="trace both processes' allocations (tracemalloc); DIR/engine.txt and DIR/tui.txt "
                              "list the 15 tracebacks grown most since minute 2, and samples add the traced size")
+    parser.add_argument("--probe", metavar="DIR",
+                        help="sample both processes' memory outside the Python heap (glibc, SQLite, smaps) into "
+                             "DIR/engine.jsonl and DIR/tui.jsonl, and malloc_trim them at the end (bench/soak_probe.py)")
+    parser.add_argument("--census", action="store_true",
+                        help="with --probe: count both processes' objects by type in each sample")
+    parser.add_argument("--owners", metavar="TYPES",
+                        help="with --probe: at the end, who holds objects of these types (module.qualname, comma "
+                             "separated), a few chains of referrers each")
     parser.add_argument("--root", help="where the throwaway fleet lives (default: a temp dir)")
     args = parser.parse_args()
 
@@ -144,6 +158,14 @@ def main() -> None:
     if trace_dir:
         trace_dir.mkdir(parents=True, exist_ok=True)
         env["AO_SOAK_TRACE"] = str(trace_dir / "engine.txt")
+    probe_dir = Path(args.probe).resolve() if args.probe else None
+    if probe_dir:
+        probe_dir.mkdir(parents=True, exist_ok=True)
+        env["AO_SOAK_PROBE"] = str(probe_dir / "engine.jsonl")
+        if args.census:
+            env["AO_SOAK_CENSUS"] = "1"
+        if args.owners:
+            env["AO_SOAK_OWNERS"] = args.owners
     log = open(fleet.root / "ao-run.log", "w")  # noqa: SIM115
     engine_proc = subprocess.Popen([sys.executable, "-c", AO_RUN, str(RETIRE_AFTER * args.pace),
                                     str(fleet.config_path)], env=env, stdout=log, stderr=log)
@@ -156,6 +178,9 @@ def main() -> None:
                             f"AO_HOME={fleet.ao_home}", "-e", f"AO_TMUX_SOCKET={fleet.tmux_socket}",
                             "-e", f"PYTHONPATH={env['PYTHONPATH']}",
                             *(["-e", f"AO_SOAK_TRACE={trace_dir / 'tui.txt'}"] if trace_dir else []),
+                            *(["-e", f"AO_SOAK_PROBE={probe_dir / 'tui.jsonl'}"] if probe_dir else []),
+                            *(["-e", "AO_SOAK_CENSUS=1"] if probe_dir and args.census else []),
+                            *(["-e", f"AO_SOAK_OWNERS={args.owners}"] if probe_dir and args.owners else []),
                             sys.executable, "-c", AO_TUI, "--config", str(fleet.config_path)], check=True)
             time.sleep(3)
             pane_pid = subprocess.run(["tmux", "-L", ui_socket, "display", "-p", "#{pane_pid}"],
@@ -198,6 +223,11 @@ def main() -> None:
                 print(json.dumps({"error": f"ao run exited with {engine_proc.returncode}"}), flush=True)
                 break
             sample()
+        if probe_dir:  # what the allocators give back when asked: free-but-kept memory, not held
+            for pid in (engine_proc.pid, tui_pid):
+                if pid:
+                    os.kill(pid, signal.SIGUSR2)
+            time.sleep(60 if args.owners else 3)
         last = samples[-1]
         keys = ("engine_rss_mb", "engine_traced_mb", "engine_fds", "engine_threads", "engine_children",
                 "tui_rss_mb", "tui_traced_mb", "store_kb",
