@@ -283,7 +283,8 @@ class Engine:
 
         try:
             return read_activity(events_file, transcript if agent.has_transcript and local else None,
-                                 lambda: self.screen(session), agent.read_screen)
+                                 lambda: self.screen(session), agent.read_screen,
+                                 screen_polled=getattr(agent, "screen_polled", False))
         except Exception as exc:  # noqa: BLE001 - a listing must show every session, whatever one's files hold
             return Activity(state=ActivityState.UNKNOWN, source="files", detail=f"cannot read its files: {exc}")
 

@@ -411,6 +411,7 @@ class EngineLoop:
             transcript_path=transcript,
             agent_read_screen=agent.read_screen,
             watch_dialogs=getattr(agent, "watch_dialogs", False),
+            screen_polled=getattr(agent, "screen_polled", False),
         )
 
     def untrack(self, session_id: str) -> None:

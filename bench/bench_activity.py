@@ -1,7 +1,7 @@
 """Activity detection figures: latency, idle cost, large transcripts.
 
     python bench/bench_activity.py            # everything (about a minute)
-    python bench/bench_activity.py latency    # or: codex, gemini, opencode, idle, engine, busy, parse, hook
+    python bench/bench_activity.py latency    # or: codex, gemini, opencode, aider, idle, engine, busy, parse, hook
 
 Prints figures; it is not a test and asserts nothing. docs/benchmarks.md
 records the figures measured on the project's machine.
@@ -246,6 +246,60 @@ def bench_agent_latency(agent: str = "codex", appends: int = 200, sessions: int 
         out[f"{kind}_max_ms"] = max(ms)
         out[f"{kind}_n"] = len(ms)
     out["missed"] = missed
+    return out
+
+
+def bench_aider_latency(appends: int = 200, sessions: int = 50) -> dict[str, float]:
+    """Aider's chat history lines (shaped as tests/fixtures/events/aider/0.86.2/chat.history.md): a message
+    submitted (working), a failed request (errored); each session in its own worktree, screen read too."""
+    base = Path(tempfile.mkdtemp(prefix="ao-bench-aider-"))
+    waiting: dict[str, tuple[ActivityState, float]] = {}
+    lock = threading.Condition()
+    results: list[float] = []
+
+    def on_update(sid: str, act, state) -> None:  # noqa: ANN001
+        now = time.perf_counter()
+        with lock:
+            want = waiting.get(sid)
+            if want is not None and act.state == want[0]:
+                del waiting[sid]
+                results.append(now - want[1])
+                lock.notify_all()
+
+    mon = ActivityMonitor(on_update)
+    ids = []
+    for i in range(sessions):
+        history = base / "workspaces" / f"ai-{i}" / ".aider.chat.history.md"
+        history.parent.mkdir(parents=True)
+        history.write_text("\n# aider chat started at 2026-12-05 06:48:32\n\n> Aider v0.86.2  \n")
+        mon.track(f"ai-{i}", None, history, screen_polled=True)
+        ids.append((f"ai-{i}", history))
+    mon.start()
+    time.sleep(1.0)
+    busy = {sid: False for sid, _ in ids}
+    rng = random.Random(7)
+    missed = 0
+    for n in range(appends * 2):
+        sid, history = ids[rng.randrange(len(ids))]
+        going_busy = not busy[sid]
+        target = ActivityState.WORKING if going_busy else ActivityState.ERRORED
+        line = f"\n#### go {n}  \n" if going_busy else "> litellm.APIConnectionError: OpenAIException - refused  \n"
+        with lock:
+            waiting[sid] = (target, time.perf_counter())
+        with open(history, "a") as f:
+            f.write(line)
+        with lock:
+            if not lock.wait_for(lambda: sid not in waiting, timeout=2.0):
+                missed += 1
+                waiting.pop(sid, None)
+        busy[sid] = going_busy
+        time.sleep(rng.uniform(0.005, 0.03))
+    mon.stop()
+    ms = [v * 1000 for v in results]
+    out: dict[str, float] = {"missed": missed}
+    if ms:
+        out.update(history_p50_ms=statistics.median(ms), history_p99_ms=pct(ms, 99), history_max_ms=max(ms),
+                   history_n=len(ms))
     return out
 
 
@@ -549,7 +603,7 @@ def bench_hook(runs: int = 20) -> dict[str, float]:
 
 
 def main() -> None:
-    which = sys.argv[1:] or ["latency", "codex", "gemini", "opencode", "idle", "engine", "busy", "parse", "hook"]
+    which = sys.argv[1:] or ["latency", "codex", "gemini", "opencode", "aider", "idle", "engine", "busy", "parse", "hook"]
     print(f"# bench_activity  python {sys.version.split()[0]}  cpus={os.cpu_count()}  load={os.getloadavg()[0]:.2f}")
     if "latency" in which:
         print("latency (append -> on_update), 100 tracked sessions:", json.dumps(bench_latency(), default=round))
@@ -559,6 +613,9 @@ def main() -> None:
     if "gemini" in which:
         print("gemini (its hook payloads -> on_update), 50 sessions:",
               json.dumps(bench_agent_latency("gemini"), default=round))
+    if "aider" in which:
+        print("aider (its chat history lines -> on_update), 50 sessions:",
+              json.dumps(bench_aider_latency(), default=round))
     if "opencode" in which:
         print("opencode (ao's plugin lines -> on_update), 50 sessions:",
               json.dumps(bench_agent_latency("opencode"), default=round))

@@ -24,6 +24,9 @@ result. The rules, in order:
    permission prompt a hook reported is watched on the screen every
    ``dialog_every`` seconds until a file speaks again: the dialog gone and the
    agent busy means the tool runs.
+7. An agent whose files say when a turn starts, fails or goes on but never when
+   it ends (Aider's chat history) has its screen read every ``screen_every``
+   seconds as well (``screen_only``): the newer of the two decides.
 
 Publishing is debounced only where flicker happens: between the two busy
 states (working, running_tool) a change must hold for ``settle`` seconds, so a
@@ -134,7 +137,8 @@ class ActivityDetector:
         self.runtime: Evidence | None = None
         self.hooks_seen = False
         self.has_transcript = False  # whether a transcript has been read
-        #: The agent has neither hooks nor a transcript: its screen is read periodically.
+        #: Its screen is read periodically: the agent has neither hooks nor a transcript, or its
+        #: files never say when a turn ends (Aider's chat history; rule 7).
         self.screen_only = False
         self.activity = Activity(state=S.UNKNOWN, source="", since=self._dt(clock()))
         self._pending_due: float | None = None
@@ -286,6 +290,8 @@ class ActivityDetector:
             return sc if sc is not None and sc.state != S.UNKNOWN else None
         if sc is None or sc.at < chosen.at or sc.state == S.UNKNOWN:
             return chosen
+        if self.screen_only:
+            return sc  # rule 7: files that never tell a turn's end, and the screen read in turn
         if chosen.ambiguous and not self.hooks_seen and sc.state == S.WAITING_PERMISSION:
             return sc
         if self.watch_dialogs and chosen.state == S.WAITING_PERMISSION and chosen.source == "hook" \

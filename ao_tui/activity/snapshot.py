@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ao_tui.activity.detector import BUSY, ActivityDetector
 from ao_tui.activity.events import EventsReader
+from ao_tui.activity.session_file import parser_for
 from ao_tui.activity.tail import LineTail
 from ao_tui.activity.transcript import TranscriptParser
 from ao_tui.models import Activity, ActivityState
@@ -47,7 +48,7 @@ def _transcript_matters(detector: ActivityDetector, path: Path) -> bool:
 
 
 def _transcript_tail(path: Path) -> TranscriptParser | None:
-    parser = TranscriptParser()
+    parser = parser_for(path)
     tail = LineTail(path)
     if tail.start_near_end(TRANSCRIPT_TAIL_BYTES) == 0 and not path.exists():
         return None
@@ -63,11 +64,13 @@ def read_activity(
     read_screen: ScreenParser | None = None,
     *,
     clock: Callable[[], float] = time.time,
+    screen_polled: bool = False,
 ) -> Activity:
     """What the agent is doing now, from its files (and its screen where they leave a doubt).
 
     ``transcript_path`` may be a callable, asked only when the hooks have not named the
-    transcript (finding it may mean a directory search).
+    transcript (finding it may mean a directory search). ``screen_polled``: the agent's files
+    never say when a turn ends (Aider): its screen is read as well, the newer signal decides.
     """
     detector = ActivityDetector(clock=clock)
     if events_file is not None and events_file.exists():
@@ -81,7 +84,7 @@ def read_activity(
         parser = _transcript_tail(Path(transcript_path))
         if parser is not None:
             detector.on_transcript(parser.state)
-    detector.screen_only = events_file is None and transcript_path is None
+    detector.screen_only = (events_file is None and transcript_path is None) or screen_polled
     due = detector.screen_due()
     screen_read: bool | None = None  # None: not looked at; False: no screen to read
     if due is not None and due <= clock() and screen is not None and read_screen is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +42,7 @@ READ_BATCH = 4 << 20
 #: What makes an old line worth parsing in the usage pass. (GitLab merge request
 #: links are found in the state tail and in new lines, not in the old prefix:
 #: one more full scan of the file is not worth it.)
-_PREFIX_NEEDLES = (b'"usage"', b"/pull/", b'"token_count"', b'"tokens"')
+_PREFIX_NEEDLES = (b'"usage"', b"/pull/", b'"token_count"', b'"tokens"', b"> Tokens: ")
 
 _TOOL_USE_ID = re.compile(rb'"tool_use_id"\s*:\s*"([^"\\]+)"')
 _TYPE_FIELD = re.compile(rb'"type"\s*:\s*"([a-z_-]+)"')
@@ -494,11 +495,15 @@ class TranscriptParser:
 
 
 class TranscriptReader:
-    """Follows one transcript file (and its subagents' files) into a TranscriptState."""
+    """Follows one transcript file (and its subagents' files) into a TranscriptState.
 
-    def __init__(self, path: Path) -> None:
+    ``make_parser`` reads its lines (JSON lines by default; see ``session_file.reader_for``).
+    """
+
+    def __init__(self, path: Path, make_parser: Callable[[], TranscriptParser] = TranscriptParser) -> None:
         self.path = Path(path)
-        self.parser = TranscriptParser()
+        self.make_parser = make_parser
+        self.parser = make_parser()
         self._tail = LineTail(self.path)
         self._loaded = False
         self._subagents: dict[Path, tuple[LineTail, TranscriptParser]] = {}
@@ -538,7 +543,7 @@ class TranscriptReader:
                 return
 
     def _reset(self) -> None:
-        self.parser = TranscriptParser()
+        self.parser = self.make_parser()
         self._tail = LineTail(self.path)
         self._subagents.clear()
         self._loaded = False

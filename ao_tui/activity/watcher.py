@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ao_tui.activity.detector import ActivityDetector
 from ao_tui.activity.events import EventsReader
+from ao_tui.activity.session_file import reader_for
 from ao_tui.activity.transcript import TranscriptReader, TranscriptState
 from ao_tui.models import Activity, ActivityState
 from ao_tui.slots.agent import ScreenGuess
@@ -150,6 +151,7 @@ class ActivityMonitor:
         agent_read_screen: ScreenParser | None = None,
         *,
         watch_dialogs: bool = False,
+        screen_polled: bool = False,
     ) -> None:
         """Follow a session's files. Existing content is read in the background.
 
@@ -158,10 +160,12 @@ class ActivityMonitor:
         ``transcript_path``, or taken as the first ``*.jsonl`` written in
         ``transcript_dir`` after tracking starts. With neither hooks nor a
         transcript, the screen is read every couple of seconds (the only case
-        where it is read without an ambiguity).
+        where it is read without an ambiguity), and so it is with ``screen_polled``
+        (files that never say when a turn ends: Aider's).
         """
         detector = ActivityDetector(clock=self.clock, settle=self.settle, quiet_after=self.quiet_after)
-        detector.screen_only = events_file is None and transcript_path is None and transcript_dir is None
+        detector.screen_only = (events_file is None and transcript_path is None and transcript_dir is None
+                                or screen_polled)
         detector.watch_dialogs = watch_dialogs  # the agent's files do not say when a prompt is answered
         t = _Tracked(
             id=session_id,
@@ -175,7 +179,7 @@ class ActivityMonitor:
         if t.events_file is not None:
             t.events = EventsReader(t.events_file)
         if t.transcript_path is not None:
-            t.transcript = TranscriptReader(t.transcript_path)
+            t.transcript = reader_for(t.transcript_path)
         with self._lock:
             self._sessions[session_id] = t
         self._restart.set()
@@ -372,7 +376,7 @@ class ActivityMonitor:
         if path is None:
             return False
         t.transcript_path = _absolute(path)
-        t.transcript = TranscriptReader(t.transcript_path)
+        t.transcript = reader_for(t.transcript_path)
         return True
 
     def _process(self, t: _Tracked) -> None:

@@ -45,6 +45,9 @@ class Agent(Plugin):
     tested_versions: ClassVar[tuple[str, str] | None] = None
     #: Whether ao must watch the screen to see a permission prompt answered (no file says so).
     watch_dialogs: bool = False
+    #: Whether its screen is read every couple of seconds besides its transcript (which never says
+    #: when a turn ends: Aider's chat history).
+    screen_polled: bool = False
     #: Whether the task is typed in as the first message once the agent is at its prompt
     #: (an agent whose command line cannot start it on a prompt and keep it interactive: Aider).
     types_prompt: bool = False

@@ -17,6 +17,9 @@ tests/fixtures/screens/aider/0.86.2/):
   ``Co-authored-by: aider (<model>)`` trailer; ao's ``prepare-commit-msg`` hook
   still runs (``--no-verify`` skips only pre-commit and commit-msg), so its
   commits carry ao's trailer too.
+- Its chat history (``.aider.chat.history.md``) says when a message is
+  submitted, an answer given, a request failed or retried, a question answered,
+  and the tokens; never when a turn ends: its screen (read every 2 s) says that.
 - Screens: a question ends in ``(Y)es/(N)o[/(D)on't ask again] [Yes]:`` with
   what it is about on the line above ("Create new file?", "Run shell
   command?", "Add file to the chat?"); the input prompt is ``> `` (or
@@ -31,6 +34,7 @@ import os
 import re
 from pathlib import Path
 
+from ao_tui.activity.aider_history import FILE_NAME, usage_from_history
 from ao_tui.errors import PluginError
 from ao_tui.models import ActivityState, Usage
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
@@ -42,7 +46,8 @@ _ENV_PREFIXES = ("OPENAI_", "ANTHROPIC_", "AIDER_", "LITELLM_", "GEMINI_", "OPEN
 
 
 class AiderAgent(Agent):
-    has_transcript = False
+    has_transcript = True  # its chat history: prompts, answers, errors, tokens (ao_tui/activity/aider_history.py)
+    screen_polled = True  # ... but never a turn's end or a question before it is answered: its screen says those
     types_prompt = True
     tested_versions = ("0.86.2", "0.86.2")
 
@@ -69,9 +74,9 @@ class AiderAgent(Agent):
         return [*self.executable(spec), *self._common_flags(spec), "--restore-chat-history"]
 
     def transcript_path(self, spec: LaunchSpec) -> Path | None:
-        """The chat history aider keeps in the workspace: ``ao restore`` reopens it when it is there
-        (not tailed for activity: ``has_transcript`` is off, its screen says more)."""
-        return Path(spec.workspace) / ".aider.chat.history.md"
+        """The chat history aider keeps in the workspace: tailed for its states and tokens, and
+        ``ao restore`` reopens the conversation from it."""
+        return Path(spec.workspace) / FILE_NAME
 
     def usage(self, spec: LaunchSpec) -> Usage | None:
         """Tokens from the "Tokens: N sent, M received. Cost: $x message, $y session." lines of its chat history."""
@@ -96,35 +101,6 @@ class AiderAgent(Agent):
 
     def model_trailer(self, model: str) -> str:
         return f"Co-Authored-By: {model or 'aider'} <noreply@ao-tui.dev>"
-
-
-_TOKENS = re.compile(r"Tokens: ([\d.,]+[kM]?) sent(?:, ([\d.,]+[kM]?) cache write)?(?:, ([\d.,]+[kM]?) cache hit)?, "
-                     r"([\d.,]+[kM]?) received\.(?: Cost: \$([\d.]+) message, \$([\d.]+) session\.)?")
-
-
-def _count(value: str | None) -> int:
-    if not value:
-        return 0
-    scale = {"k": 1_000, "M": 1_000_000}.get(value[-1], 1)
-    try:
-        return int(float(value.rstrip("kM").replace(",", "")) * scale)
-    except ValueError:
-        return 0
-
-
-def usage_from_history(text: str) -> Usage | None:
-    """The sums of aider's per-answer token lines (rounded as it prints them: "1.2k"); cost from the last one."""
-    found = list(_TOKENS.finditer(text))
-    if not found:
-        return None
-    cost = 0.0
-    for match in found:
-        if match.group(6):
-            cost = float(match.group(6))  # the session's total so far (a restored run starts again from 0)
-    return Usage(input_tokens=sum(_count(m.group(1)) for m in found),
-                 output_tokens=sum(_count(m.group(4)) for m in found),
-                 cache_creation_input_tokens=sum(_count(m.group(2)) for m in found),
-                 cache_read_input_tokens=sum(_count(m.group(3)) for m in found), cost_usd=cost)
 
 
 _QUESTION = re.compile(r"^(?P<q>.{1,300}?\?) \(Y\)es/\(N\)o[^\n]*\[(?:Yes|No)\]:\s*$")

@@ -1,8 +1,8 @@
-"""The real aider under ao: spawn, the task typed in, every state from its screen, approval, a CI failure, restore.
+"""The real aider under ao: spawn, the task typed in, every state as it happens, approval, a CI failure, restore.
 
 aider runs in tmux (ao's runtime) against tests/support/openai_server.py
 (Chat Completions, streamed) through ``OPENAI_API_BASE``, in a worktree made
-by ao; the engine loop reads its screen. Run for each aider under
+by ao; the engine loop reads its chat history and its screen. Run for each aider under
 ``.tools/aider/`` (pinned and newest).
 """
 
@@ -39,6 +39,8 @@ def test_aider_story(aider: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
 
         config = aider_project(git_repo, tmp_path / "home", api.url, monkeypatch, aider)
         engine, seen = watched_engine(config)
+        sources: set[str] = set()
+        engine.subscribe(lambda session: sources.add(session.activity.source))
         try:
             assert engine.start(leader_loop)
             s = engine.spawn(prompt="Create made.txt with the word made in it.")
@@ -65,7 +67,7 @@ def test_aider_story(aider: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
             # aider commits by itself (with --no-verify); ao's prepare-commit-msg hook still adds its trailer.
             assert f"Co-Authored-By: {MODEL} <noreply@ao-tui.dev>" in body, body
 
-            # Tokens from its chat history's "Tokens: N sent, M received." lines.
+            # Tokens from its chat history's "Tokens: N sent, M received." lines, read as they are written.
             current = wait_until(lambda: (c := engine.session(s.id)).usage.input_tokens and c, timeout=10)
             assert current.usage.output_tokens > 0
 
@@ -96,5 +98,7 @@ def test_aider_story(aider: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
             after = json.dumps([t.get("messages") for t in api.turns[before:]])
             assert "Create made.txt with the word made" in after and "CI failed on your branch" in after
             assert api.script.pending() == []
+            # Its chat history told ao of prompts, answers and errors as they were written; its screen of the rest.
+            assert {"transcript", "screen"} <= sources, sources
         finally:
             engine.stop()

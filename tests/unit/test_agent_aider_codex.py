@@ -102,3 +102,34 @@ def test_aider_tokens_come_from_its_chat_history(aider, tmp_path) -> None:
     usage = aider.usage(spec)
     assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens) == (1798, 45, 2000)
     assert usage.cost_usd == pytest.approx(0.0042)
+
+
+def test_aider_chat_history_says_when_a_turn_starts_fails_or_goes_on(tmp_path) -> None:
+    """Aider 0.86.2's own chat history of tests/functional/test_aider_real.py, appended a line at a time."""
+    from ao_tui.activity.session_file import reader_for
+
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "events" / "aider" / "0.86.2" / "chat.history.md"
+    path = tmp_path / ".aider.chat.history.md"
+    path.write_bytes(b"")
+    reader = reader_for(path)
+    seen = []
+    for line in fixture.read_text().splitlines(keepends=True):
+        with path.open("a") as f:
+            f.write(line)
+        reader.poll()
+        state, detail, _ = reader.state.verdict()
+        if state is not ActivityState.UNKNOWN and (not seen or seen[-1][2] != reader.state.kind):
+            seen.append((line.strip()[:20], state, reader.state.kind, detail))
+    S = ActivityState
+    assert [entry[:3] for entry in seen] == [
+        ("# aider chat started", S.IDLE, "turn_end"),
+        ("#### Create made.txt", S.WORKING, "prompt"), ("I will create it.", S.WORKING, "text"),
+        ("> Create new file? (", S.WORKING, "tool_result"),  # the human answered: it goes on
+        ("#### CI failed on yo", S.WORKING, "prompt"), ("Which test should I ", S.WORKING, "text"),
+        ("#### break now", S.WORKING, "prompt"), ("> litellm.BadRequest", S.ERRORED, "api_error"),
+        ("# aider chat started", S.IDLE, "turn_end"),  # restored
+        ("#### what have you d", S.WORKING, "prompt"), ("I created made.txt a", S.WORKING, "text")]
+    assert seen[7][3] == "litellm.BadRequestError: OpenAIException - Bad request from the scripted server"
+    assert reader.state.last_text == "I created made.txt and committed it."
+    usage = reader.state.usage
+    assert (usage.input_tokens, usage.output_tokens) == (931 + 961 + 1000, 14 + 15 + 8)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ao_tui.activity.detector import ActivityDetector
+from ao_tui.activity.session_file import reader_for
 from ao_tui.activity.transcript import TranscriptReader
 from ao_tui.activity.watcher import ActivityMonitor
 from ao_tui.models import Activity
@@ -305,6 +306,31 @@ def test_screen_only_agent(det: ActivityDetector, clock: Clock) -> None:
     act = det.update()
     assert act is not None and (act.state, act.source) == (S.WORKING, "title")
     assert det.screen_due() == pytest.approx(clock() + det.screen_every)
+
+
+def test_a_screen_polled_agent_with_a_transcript_goes_by_the_newer_signal(det: ActivityDetector, clock: Clock,
+                                                                          tmp_path: Path) -> None:
+    """Rule 7 (Aider): its chat history says a message was sent, its screen that the turn is over."""
+    det.screen_only = True
+    history = tmp_path / ".aider.chat.history.md"
+    history.write_text("#### fix the bug  \n\n")
+    reader = reader_for(history)
+    reader.poll()
+    det.on_transcript(reader.state)
+    act = det.update()
+    assert act is not None and (act.state, act.source) == (S.WORKING, "transcript")
+    assert det.screen_due() == clock()  # read at once, then every screen_every
+    clock.tick(2)
+    det.on_screen(ScreenGuess(S.WAITING_INPUT, "Which file?"))
+    act = det.update()
+    assert act is not None and (act.state, act.source, act.detail) == (S.WAITING_INPUT, "screen", "Which file?")
+    clock.tick(1)
+    with history.open("a") as f:
+        f.write("#### the second one  \n")
+    reader.poll()
+    det.on_transcript(reader.state)
+    act = det.update()
+    assert act is not None and (act.state, act.source) == (S.WORKING, "transcript")  # no wait for the screen
 
 
 def test_session_start_idle_waits_for_the_prompt_that_follows(det: ActivityDetector, clock: Clock) -> None:
