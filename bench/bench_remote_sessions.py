@@ -209,10 +209,83 @@ def first_turn(server, home: Path, work: Path) -> None:  # type: ignore[no-untyp
             engine.stop()
 
 
+def idle(servers, home: Path, work: Path, seconds: float, per_host: int) -> None:  # type: ignore[no-untyped-def]
+    """Hosts x sessions spawned through the engine (its loop leading), every agent idle at its prompt:
+    the CPU of this process and its ssh clients, requests to ao on the hosts, ssh commands started."""
+    from ao_tui.config import load_config
+    from ao_tui.engine import Engine
+    from ao_tui.host_ao import HostAo
+    from ao_tui.models import ActivityState
+    from ao_tui.orchestrator.loop_hooks import leader_loop
+    from ao_tui_plugins.host_ssh import control_dir
+
+    hosts, projects = [], {}
+    for i, server in enumerate(servers):
+        origin = f"{server.remote_dir}/origin.git"
+        seed = f"{server.remote_dir}/seed"
+        server.run(f"mkdir -p {server.remote_dir} && git init -q --bare -b main {origin} && git init -q -b main {seed}"
+                   f" && git -C {seed} -c user.name=a -c user.email=a@b commit -q --allow-empty -m i"
+                   f" && git -C {seed} push -q {origin} main")
+        repo = work / f"app{i}"
+        subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+        subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", origin], check=True)
+        hosts.append({"name": f"h{i}", "ssh": server.target, "ssh_config": str(server.ssh_config),
+                      "state_dir": server.remote_dir, "max_sessions": per_host})
+        projects[f"app{i}"] = {"repo": str(repo), "session_prefix": f"a{i}", "notifiers": [], "hosts": [f"h{i}"],
+                               "max_sessions": per_host, "agent": {"command": ["python3", "-u", "-c", AGENT]}}
+    config = work / "ao.config.yaml"
+    config.write_text(json.dumps({"hosts": hosts, "projects": projects}))
+    engine = Engine(load_config(str(config)))
+    assert engine.start(leader_loop)
+    calls = 0
+    original = HostAo.call
+
+    def counted(self, op, timeout=60, **args):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        return original(self, op, timeout, **args)
+
+    HostAo.call = counted  # type: ignore[method-assign]
+    try:
+        ids = [engine.spawn(f"app{i}", prompt="wait").id for i in range(len(servers)) for _ in range(per_host)]
+        _wait(lambda: all(engine.session(sid).activity.state is ActivityState.IDLE for sid in ids), timeout=600)
+        time.sleep(5)  # start-up dialog checks and first reads over
+        ssh = "pgrep", "-f", f"{control_dir(home)}/"
+        pids = [int(p) for p in subprocess.run(ssh, capture_output=True, text=True).stdout.split()]
+
+        def cpu() -> float:
+            total = time.process_time()
+            for pid in pids:
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                except (OSError, IndexError):
+                    pass
+            return total
+
+        before_cpu, before_calls, before_ssh = cpu(), calls, set(pids)
+        time.sleep(seconds)
+        used = cpu() - before_cpu
+        started = set(int(p) for p in subprocess.run(ssh, capture_output=True, text=True).stdout.split()) - before_ssh
+        masters = subprocess.run(["pgrep", "-f", f"{control_dir(home)}/.*\\[mux\\]"], capture_output=True,
+                                 text=True).stdout.split()
+        print(json.dumps({"bench": "idle_remote_sessions_through_the_engine", "hosts": len(servers),
+                          "sessions": len(ids), "seconds": seconds,
+                          "cpu_percent_of_a_core": round(100 * used / seconds, 2),
+                          "requests_to_hosts_per_second": round((calls - before_calls) / seconds, 2),
+                          "ssh_commands_started": len(started), "ssh_connections": len(masters),
+                          "load1": round(os.getloadavg()[0], 2)}))
+    finally:
+        HostAo.call = original  # type: ignore[method-assign]
+        engine.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", nargs="?", default="room", choices=["room", "first-turn"])
+    parser.add_argument("mode", nargs="?", default="room", choices=["room", "first-turn", "idle"])
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--sessions", type=int, default=30, help="idle: sessions a host")
     args = parser.parse_args()
     if why_not():
         sys.exit(f"bench_remote_sessions: {why_not()}")
@@ -223,16 +296,21 @@ def main() -> None:
     home.mkdir()
     os.environ["AO_HOME"] = str(home)
     os.environ["AO_TMUX_SOCKET"] = f"ao-bench-{uuid.uuid4().hex[:8]}"
-    server = start_host(base / "aohost", "aohost")
+    users = ("aohost", "aohost2", "aohost") if args.mode == "idle" else ("aohost",)
+    servers = [start_host(base / f"h{i}", user) for i, user in enumerate(users)]
+    server = servers[0]
     try:
         if args.mode == "room":
             room(server, home, work, args.runs)
+        elif args.mode == "idle":
+            idle(servers, home, work, args.seconds, args.sessions)
         else:
             first_turn(server, home, work)
     finally:
-        server.run(f"tmux -S {server.remote_dir}/tmux.sock kill-server; rm -rf {server.remote_dir}")
-        server.kill_connections()
-        server.stop()
+        for server in servers:
+            server.run(f"tmux -S {server.remote_dir}/tmux.sock kill-server; rm -rf {server.remote_dir}")
+            server.kill_connections()
+            server.stop()
         shutil.rmtree(base, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
