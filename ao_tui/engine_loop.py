@@ -1,4 +1,5 @@
-"""The watch loop behind ``ao run`` and the TUI: activity, PRs, reactions.
+"""The watch loop behind ``ao run`` and the TUI: activity, PRs, reactions; the outbox
+(``ao_tui.outbox``) types queued messages.
 
 One process at a time runs it, the leader, decided by an ``flock`` on
 ``$AO_HOME/engine.lock`` (released by the kernel if that process dies, so a
@@ -17,36 +18,31 @@ first look at an agent's question or a stuck agent before the human is called (t
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ao_tui import git, leader, lifecycle
-from ao_tui.activity.transcript import HUMAN_TOOLS
-from ao_tui.budget import BudgetWatch, holds
+from ao_tui.budget import BudgetWatch
 from ao_tui.config import LOCAL_HOST
 from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError
 from ao_tui.lifecycle import status_for_activity
-from ao_tui.limit_resume import LimitResume, is_continue_key
+from ao_tui.limit_resume import LimitResume
 from ao_tui.malloc_tuning import PeriodicTrim, fix_mmap_threshold
 from ao_tui.models import Activity, ActivityState, Event, Session, utcnow
 from ao_tui.models import SessionStatus as S
+from ao_tui.outbox import AT_PROMPT, Outbox
 from ao_tui.prompts import says_ready
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
 
 log = logging.getLogger("ao.loop")
-
-#: Activity states at which a queued message may be typed into the agent.
-AT_PROMPT = frozenset({ActivityState.IDLE, ActivityState.WAITING_INPUT})
 
 
 #: Work the loop runs on every pass, after its own (autopilot); an exception is logged and the
@@ -58,37 +54,9 @@ TickHook = Callable[[], None]
 FirstLook = Callable[[Session, str, str, str], bool]
 
 
-def at_prompt(state: ActivityState, tool: str | None) -> bool:
-    """Whether typed text lands in the agent's prompt: idle, or a question asked in words. Never a
-    dialog (AskUserQuestion's choices, plan approval): there text and Enter would pick an answer
-    for the human."""
-    return state in AT_PROMPT and tool not in HUMAN_TOOLS
-
-
-def _superseded(key: str, session: Session) -> str:
-    """Why a queued reaction message no longer applies ("" if it does).
-
-    A CI failure or merge conflict is keyed by the head commit it was seen on
-    (``<session>:ci_failed:<head>``); once the PR's head has moved past it (the
-    agent pushed a fix meanwhile), telling the agent about it would send it
-    chasing a problem that may be gone. The new head gets its own verdict.
-    """
-    parts = key.split(":")
-    if len(parts) < 3 or parts[1] not in ("ci_failed", "merge_conflict") or parts[-1] == "escalated":
-        return ""
-    head = session.pr.head_sha if session.pr else ""
-    if head and parts[2] and head != parts[2]:
-        return f"the branch moved from {parts[2][:8]} to {head[:8]}"
-    return ""
-
-
 class EngineLoop:
     tick_seconds = 2.0
     liveness_seconds = 10.0
-    #: After typing into an agent, no further message until it is seen busy (or this long passed):
-    #: its hooks may not have reported the new turn yet, and a second message must not land on top.
-    fence_seconds = 10.0
-    fence_screen_after = 1.0
     #: A merged session's workspace is removed this long after the merge (its agent stopped first).
     merged_grace_seconds = 3600.0
     #: A branch whose push failed is tried again no sooner than this (each failure is reported once).
@@ -107,8 +75,6 @@ class EngineLoop:
         self._last_liveness = 0.0
         self._pr_check: set[str] = set()
         self._scms: list[Any] = []
-        self._fences: dict[str, float] = {}
-        self._fence_checked: dict[str, float] = {}
         self._merged_seen: set[str] = set()
         self.monitor: Any = None
         # Agent exits are seen through pidfds (ao_tui/exit_watch.py) when the runtime gives pids;
@@ -131,8 +97,6 @@ class EngineLoop:
         # Sessions just launched -> until when their screen is watched for a start-up dialog.
         self._starting: dict[str, float] = {}
         self._answered: dict[str, set[str]] = {}  # the start-up dialogs answered, each once
-        # queued messages typed whose delivery was not recorded: id -> (session, key, chars)
-        self._typed_unrecorded: dict[int, tuple[str, str | None, int]] = {}
         #: Sessions whose agent this loop follows -> the store's last event id when it began to.
         self._tracked: dict[str, int] = {}
         #: The store's event log is read from here on when another process says it wrote.
@@ -145,6 +109,7 @@ class EngineLoop:
         #: For benchmarks and tests: (session, "tracked" / "untracked" / "fenced", wall time) as
         #: this loop took up another process's doing.
         self.followed: deque[tuple[str, str, float]] = deque(maxlen=1000)
+        self.outbox = Outbox(engine, self._screen_reader)  # queued messages, typed at the agent's prompt
         self.limits = LimitResume(engine)  # usage limits: waited out, each agent continued once
         self.budget = BudgetWatch(engine)  # budgets: notified at 80 %, held at 100 %
         self._tick_hooks: list[tuple[str, TickHook]] = []
@@ -223,8 +188,8 @@ class EngineLoop:
         for s in self.engine.sessions():
             if lifecycle.has_live_agent(s.status):
                 self.track(s)
-        self._fence_recent_messages()
-        self._resolve_interrupted_deliveries()
+        self.outbox.fence_recent(self._event_cursor)
+        self.outbox.resolve_interrupted()
         self._thread = threading.Thread(target=self._run, name="ao-engine-loop", daemon=True)
         self._thread.start()
 
@@ -281,8 +246,7 @@ class EngineLoop:
             self._others_wrote = False
             self._follow_others()
         now = time.monotonic()
-        for msg_id, (sid, key, chars) in sorted(self._typed_unrecorded.items()):
-            self._record_delivery(msg_id, sid, key, chars)
+        self.outbox.record_typed()
         periodic = now - self._last_liveness >= self.liveness_seconds
         if self._liveness_due or (periodic and not self._exits_covered()):
             self._liveness_due = False
@@ -297,11 +261,10 @@ class EngineLoop:
         if self.branches is not None:
             self.branches.tick()
         self._budget_tick()
-        unfence = lambda sid: self._fences.pop(sid, None)  # noqa: E731
-        self.limits.tick(self.fence, unfence)  # continues typed as they are claimed
-        self.limits.deliver(self.fence, unfence)  # and any left over (a failed typing, a restart)
+        self.limits.tick(self.fence, self.outbox.unfence)  # continues typed as they are claimed
+        self.limits.deliver(self.fence, self.outbox.unfence)  # and any left over (a failed typing, a restart)
         self._answer_startup_dialogs()
-        self._deliver_outbox()
+        self.outbox.deliver()
         self._check_stuck()
         self._run_tick_hooks()
         self.upkeep.tick(now)
@@ -332,7 +295,7 @@ class EngineLoop:
                             and self._tracked.get(e.session_id, -1) < (e.id or 0):
                         relaunched.add(e.session_id)
                     elif e.kind == "message":
-                        self._fence_at(e.session_id, e.at)
+                        self.outbox.fence_at(e.session_id, e.at)
                         self.followed.append((e.session_id, "fenced", time.time()))
                 if len(batch) < 500:
                     break
@@ -350,20 +313,7 @@ class EngineLoop:
                     if s.status is S.EXITED:  # marked so by another process (`ao ls`, `ao restore`)
                         self._trigger("agent_exited", s, f"{s.id}:exited:{s.status_since.isoformat()}",
                                       {"reason": s.activity.detail or "agent exited"})
-        self._deliver_outbox()
-
-    def _fence_recent_messages(self) -> None:
-        """Messages typed moments before this loop began (by the leader before it, or by hand):
-        queued ones wait for the agent to take them up, as they would have under that leader."""
-        for e in self.store.events(after_id=max(0, self._event_cursor - 500)):
-            if e.kind == "message":
-                self._fence_at(e.session_id, e.at)
-
-    def _fence_at(self, session_id: str, typed: datetime) -> None:
-        """Fence a session for a message typed at ``typed`` (wall clock), if that is recent."""
-        age = max(0.0, time.time() - typed.timestamp())
-        if age < self.fence_seconds:
-            self._fences[session_id] = max(self._fences.get(session_id, 0.0), time.monotonic() - age)
+        self.outbox.deliver()
 
     # -- activity -------------------------------------------------------------
 
@@ -482,7 +432,7 @@ class EngineLoop:
         if activity.state in AT_PROMPT:
             self._pr_check.add(session_id)
         elif activity.state is not ActivityState.UNKNOWN:
-            self._fences.pop(session_id, None)  # the agent took up what was typed
+            self.outbox.unfence(session_id)  # the agent took up what was typed
         self.wake()
 
     def _budget_tick(self) -> None:
@@ -493,36 +443,7 @@ class EngineLoop:
 
     def fence(self, session_id: str) -> None:
         """Something was just typed into the agent: hold queued messages until it is seen busy."""
-        self._fences[session_id] = time.monotonic()
-
-    def _fenced(self, session: Session) -> bool:
-        """Whether a message typed moments ago may still be unseen by the agent's signals.
-
-        Cleared when the monitor reports the agent busy (``on_activity``); when its
-        screen, read here at most once a second from a second after typing, shows it
-        at its prompt again (a turn shorter than the monitor's look, or a screen-only
-        agent); or after ``fence_seconds``.
-        """
-        typed = self._fences.get(session.id)
-        if typed is None:
-            return False
-        now = time.monotonic()
-        if now - typed >= self.fence_seconds:
-            self._fences.pop(session.id, None)
-            return False
-        if now - typed >= self.fence_screen_after and now - self._fence_checked.get(session.id, 0.0) >= 1.0:
-            self._fence_checked[session.id] = now
-            guess = None
-            try:
-                screen = self._screen_reader(session.id)
-                if screen is not None:
-                    guess = self.engine.agent(session).read_screen(*screen)
-            except Exception as exc:
-                log.debug("fence screen check for %s failed: %s", session.id, exc)
-            if guess is not None and at_prompt(guess.state, guess.tool):
-                self._fences.pop(session.id, None)
-                return False
-        return True
+        self.outbox.fence(session_id)
 
     # -- start-up dialogs ------------------------------------------------------------
 
@@ -709,98 +630,6 @@ class EngineLoop:
             key = f"{s.id}:stuck:{s.activity.since.isoformat()}"
             if not self._taken_first(updated, "stuck", f"{reason}; last words: {s.last_message[-500:]}", key):
                 self._trigger("agent_stuck", updated, key, {"reason": reason})
-
-    # -- delivering messages -----------------------------------------------------
-
-    def _deliver_outbox(self) -> None:
-        for msg in self.store.pending_messages():
-            if msg["id"] in self._typed_unrecorded:
-                continue  # typed already; only its record waits for space
-            try:
-                session = self.engine.session(msg["session_id"])
-            except AoError:
-                continue
-            if session.status in (S.KILLED, S.DONE, S.MERGED, S.EXITED):
-                continue
-            if is_continue_key(msg.get("key")):
-                continue  # typed by self.limits.deliver, every limited agent at once
-            if msg.get("key") and holds(self.engine, session):
-                continue  # a spent budget: ao's own messages wait (what the human queued does not)
-            if not at_prompt(session.activity.state, session.activity.tool) or self._fenced(session):
-                continue
-            stale = _superseded(msg.get("key") or "", session)
-            if stale:
-                if self.store.mark_delivered(msg["id"]):  # never typed: the failure it reports is history
-                    self.store.add_event(Event(session_id=session.id, kind="message_dropped",
-                                               data={"key": msg["key"], "reason": stale}))
-                continue
-            self.store.mark_attempted(msg["id"])
-            self.fence(session.id)
-            try:
-                self.engine.agent(session).submit(self.engine.runtime(session), session.runtime_handle, msg["text"])
-            except Exception as exc:
-                log.warning("delivery to %s failed: %s", session.id, exc)
-                self._fences.pop(session.id, None)
-                continue
-            self._typed_unrecorded[msg["id"]] = (session.id, msg["key"], len(msg["text"]))
-            self._record_delivery(msg["id"], session.id, msg["key"], len(msg["text"]))
-
-    def _record_delivery(self, msg_id: int, session_id: str, key: str | None, chars: int) -> None:
-        """Mark a typed message delivered; a full disk leaves it to the next tick (it is never typed twice)."""
-        try:
-            if self.store.mark_delivered(msg_id):
-                self.store.add_event(Event(session_id=session_id, kind="message",
-                                           data={"from": "ao", "key": key, "chars": chars}))
-        except Exception as exc:
-            if not self.engine.disk.report(exc):
-                raise
-            return
-        self._typed_unrecorded.pop(msg_id, None)
-
-    def _resolve_interrupted_deliveries(self) -> None:
-        """Messages typed just before a crash: delivered if the agent's transcript or its
-        ``UserPromptSubmit`` hook event has them (else they are typed again)."""
-        for msg in self.store.pending_messages():
-            if not msg.get("attempted_at"):
-                continue
-            try:
-                session = self.engine.session(msg["session_id"])
-                agent = self.engine.agent(session)
-                path = agent.transcript_path(self.engine._spec(session)) if agent.has_transcript else None
-                events = self.engine.events_file(session.id)
-                since = datetime.fromisoformat(msg["attempted_at"]).timestamp() - 1.0
-            except Exception:
-                continue
-            seen = (path is not None and path.exists() and _transcript_has_prompt(path, msg["text"])) or (
-                events.exists() and _events_have_prompt(events, msg["text"], since))
-            if not seen and self._typed_but_unsent(session, msg["text"]):
-                # The crash fell between the paste and Enter: submit what is there, do not type it twice.
-                try:
-                    self.engine.runtime(session).send_keys(session.runtime_handle, "Enter")
-                    seen = True
-                except Exception as exc:
-                    log.warning("submitting the typed message to %s failed: %s", session.id, exc)
-            if seen and self.store.mark_delivered(msg["id"]):
-                log.info("message %s to %s was delivered before the restart", msg["key"] or msg["id"], session.id)
-                self.store.add_event(Event(session_id=session.id, kind="message",
-                                           data={"from": "ao", "key": msg["key"], "chars": len(msg["text"]),
-                                                 "found_after_restart": True}))
-
-    def _typed_but_unsent(self, session: Session, text: str) -> bool:
-        """Whether the agent's input line shows ``text`` typed and not submitted: its first
-        line, or Claude Code's ``[Pasted text #n +k lines]`` with the same line count."""
-        screen = self._screen_reader(session.id)
-        if screen is None:
-            return False
-        first = next((line.strip() for line in text.splitlines() if line.strip()), "")[:40]
-        pasted = f"+{text.count(chr(10))} lines]"
-        lines = screen[0].rstrip().splitlines()  # the screen below the input box is often empty
-        for line in reversed(lines[-15:]):
-            stripped = line.strip()
-            if stripped.startswith(("❯", ">")):  # the input line: the lowest prompt on the screen
-                typed = stripped.lstrip("❯>").strip()
-                return bool(("[Pasted text #" in typed and pasted in typed) or (first and typed.startswith(first)))
-        return False
 
     # -- PRs and reactions ---------------------------------------------------------
 
@@ -1018,7 +847,8 @@ class EngineLoop:
             for sid in [k for k in self._tracked if k not in present]:
                 self.untrack(sid)
         keep = {s.id for s in sessions if s.status is not S.DONE}
-        for table in (self._last_pr_poll, self._fences, self._fence_checked, self._push_failed):
+        self.outbox.forget(keep)
+        for table in (self._last_pr_poll, self._push_failed):
             for sid in [k for k in table if k not in keep]:
                 table.pop(sid, None)
         self._merged_seen &= keep
@@ -1076,56 +906,3 @@ class EngineLoop:
         if base.returncode != 0 or merged.returncode != 0:
             return False
         return merged.stdout.split("\n", 1)[0].strip() == base.stdout.strip()
-
-
-def _same_prompt(seen: str, sent: str) -> bool:
-    """Whether a prompt the agent reported is the text ao typed (whitespace aside; the hook
-    trims long prompts, ending them with "…")."""
-    a, b = " ".join(seen.rstrip("…").split()), " ".join(sent.split())
-    if not a or not b:
-        return False
-    return a == b or (len(a) >= 40 and b.startswith(a)) or (len(b) >= 40 and a.startswith(b))
-
-
-def _events_have_prompt(path: Path, text: str, since: float, tail_bytes: int = 4 << 20) -> bool:
-    """Whether a ``UserPromptSubmit`` hook event at or after ``since`` carries ``text``."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        handle.seek(max(0, size - tail_bytes))
-        for raw in handle:
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                continue
-            if not isinstance(event, dict) or event.get("event") != "UserPromptSubmit":
-                continue
-            at = event.get("at")
-            if isinstance(at, (int, float)) and at < since:
-                continue
-            if isinstance(event.get("prompt"), str) and _same_prompt(event["prompt"], text):
-                return True
-    return False
-
-
-def _transcript_has_prompt(path: Path, text: str, tail_bytes: int = 4 << 20) -> bool:
-    """Whether a user record near the end of a Claude transcript holds ``text``."""
-    needle = text.strip()
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        handle.seek(max(0, size - tail_bytes))
-        for raw in handle:
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
-            if record.get("type") != "user":
-                continue
-            content = record.get("message", {}).get("content")
-            if isinstance(content, str) and needle in content:
-                return True
-            if isinstance(content, list):
-                for block in content:
-                    if isinstance(block, dict) and needle in str(block.get("text", "")):
-                        return True
-    return False
-
