@@ -15,6 +15,8 @@ agent once, see ``limit_resume``). What the agents say, as seen:
   ``API Error: Request rejected (429) · ...`` (no reset time).
 - Codex: ``You've hit your usage limit ... try again in 2 hours 5 minutes``
   or ``... try again at 3:45 PM``; ``exceeded retry limit, last status: 429``.
+  Codex 0.171 writes it with a typographic apostrophe (``You’ve``) in its
+  rollout's ``task_complete`` error, marked ``"codex_error_info": "usage_limit_exceeded"``.
 - Aider (litellm): ``RateLimitError ... retry after 30 seconds``.
 
 A time shown to the minute ("4:20am") is rounded *up* to the next minute: the
@@ -32,7 +34,7 @@ from pathlib import Path
 
 #: Text that says the agent is stopped by its provider's limit (not a retry in progress).
 _LIMIT = re.compile(
-    r"usage limit reached|you'?ve hit your\b[^\n]{0,40}\blimit|you'?ve reached your\b[^\n]{0,40}\blimit"
+    r"usage limit reached|you[’']?ve hit your\b[^\n]{0,40}\blimit|you[’']?ve reached your\b[^\n]{0,40}\blimit"
     r"|\b\d+-hour limit reached|weekly limit reached|limit reached\|\d{9,}"
     r"|request rejected \(429\)|rate_limit_error|\b429 too many requests|last status: 429"
     r"|ratelimiterror|rate limit (?:exceeded|reached)",

@@ -28,7 +28,9 @@ FILE_NAME = ".aider.chat.history.md"
 
 TOKENS = re.compile(r"Tokens: ([\d.,]+[kM]?) sent(?:, ([\d.,]+[kM]?) cache write)?(?:, ([\d.,]+[kM]?) cache hit)?, "
                     r"([\d.,]+[kM]?) received\.(?: Cost: \$([\d.]+) message, \$([\d.]+) session\.)?")
-_ERROR = re.compile(r"^(?:litellm\.\w*(?:Error|Exception)|The API provider|\w*(?:Error|Exception): )")
+_ERROR = re.compile(r"^(?:litellm\.\w*(?:Error|Exception)|\w*(?:Error|Exception): )")
+#: aider's own words for litellm's errors (aider/exceptions.py), printed after them.
+_ABOUT_ERROR = re.compile(r"^(?:The API provider|Insufficient credits with the API provider)")
 _RETRY = re.compile(r"^Retrying in [\d.]+ seconds")
 _ANSWERED = re.compile(r"\(Y\)es/\(N\)o.*\]:\s*\S")
 
@@ -60,6 +62,7 @@ class AiderHistoryParser(TranscriptParser):
         super().__init__()
         self.answers = 0  # token lines seen
         self._answer: list[str] = []  # the answer being read
+        self._error = ""  # the error lines just read (until a retry or another line)
         self._session_cost = 0.0  # aider's own running total (a restarted aider counts again from 0)
         self._cost_before = 0.0  # what earlier runs in the same file cost
 
@@ -79,6 +82,8 @@ class AiderHistoryParser(TranscriptParser):
     def _line(self, text: str, *, state_too: bool) -> None:
         st = self.state
         body = text.strip()
+        if body and not body.startswith("> "):
+            self._error = ""
         if body.startswith("> "):
             quoted = body[2:].strip()
             tokens = TOKENS.search(quoted)
@@ -88,15 +93,23 @@ class AiderHistoryParser(TranscriptParser):
             if not state_too:
                 return
             if _RETRY.match(quoted):
-                st.api_error = quoted[:500]
+                st.api_error = f"{self._error} ({quoted})"[:500] if self._error else quoted[:500]
+                self._error = ""
+                st.turn_ended = False
                 self._decided(Kind.RETRYING, None)
-            elif _ERROR.match(quoted):
-                st.api_error = quoted[:500]
+            elif _ERROR.match(quoted) or _ABOUT_ERROR.match(quoted):
+                # aider prints litellm's error, then its own words for it ("The API provider has rate
+                # limited you..."): one error, both lines
+                self._error = f"{self._error} · {quoted}" if self._error else quoted
+                st.api_error = self._error[:500]
                 st.turn_ended = True
                 self._decided(Kind.API_ERROR, None)
             elif _ANSWERED.search(quoted):
+                self._error = ""
                 st.turn_ended = False
                 self._decided(Kind.TOOL_RESULT, None)  # the human answered its question: it goes on
+            else:
+                self._error = ""
             return
         if not state_too:
             return

@@ -11,7 +11,8 @@ is ``{"timestamp", "type", "payload"}``. What matters:
   (``exec_command`` with ``cmd``, ``apply_patch`` ...) until the
   ``*_output`` with the same ``call_id``;
 - ``event_msg`` ``task_complete`` ends the turn (with ``error`` when the API
-  failed after Codex's retries), ``turn_aborted`` is the human pressing Esc,
+  failed after Codex's retries; ``"codex_error_info": "usage_limit_exceeded"``
+  and "try again at 8:44 AM" for the account's usage limit), ``turn_aborted`` is the human pressing Esc,
   ``token_count`` carries the running totals (``info.total_token_usage``).
 """
 
@@ -21,6 +22,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ao_tui.activity.records import PR_URL, Kind, OpenTool, text_of
+from ao_tui.usage_limits import is_limit
 
 if TYPE_CHECKING:
     from ao_tui.activity.transcript import TranscriptParser
@@ -34,6 +36,8 @@ _CALLS = ("function_call", "custom_tool_call", "local_shell_call")
 _OUTPUTS = ("function_call_output", "custom_tool_call_output")
 #: Arguments that say what a Codex tool works on, most telling first.
 _TARGET_ARGS = ("cmd", "command", "path", "file_path", "input")
+#: How Codex marks a turn its account's usage limit ended.
+USAGE_LIMIT = "usage_limit_exceeded"
 
 
 def call_target(arguments: Any) -> str:
@@ -109,7 +113,10 @@ def apply_rollout_record(parser: TranscriptParser, record: dict, at: float | Non
             st.turn_ended = True
             error = payload.get("error")
             if isinstance(error, dict) and error:
-                st.api_error = str(error.get("message") or "API error")[:500]
+                message = str(error.get("message") or "API error")
+                if error.get("codex_error_info") == USAGE_LIMIT and not is_limit(message):
+                    message = f"Usage limit reached: {message}"  # Codex's own mark, whatever its wording
+                st.api_error = message[:500]
                 parser._decided(Kind.API_ERROR, at)  # noqa: SLF001
             else:
                 last = payload.get("last_agent_message")

@@ -8,6 +8,7 @@ hooks and rollout. Run for each Codex under ``.tools/codex/`` (pinned and newest
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,9 @@ def test_codex_story(codex: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
         api.script.on_tool_result("call_slow", text("The check passed."))
         api.script.on_prompt("CI failed on your branch", text("Which test should I look at first: test_made or the rest?"))
         api.script.on_prompt("break now", error(500, "The server had an error while processing your request"))
+        limit_lifts = int(time.time()) + 90 * 60
+        api.script.on_prompt("use it all up", error(429, "You've hit your usage limit.", kind="usage_limit_reached",
+                                                    resets_at=limit_lifts, plan_type="plus"))
         api.script.on_prompt("what have you done so far", text("I created made.txt and committed it."))
 
         config = codex_project(git_repo, tmp_path / "home", api.url, monkeypatch, codex)
@@ -119,6 +123,15 @@ def test_codex_story(codex: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
             state, source, detail = activity(A.ERRORED)
             # Codex words every 5xx the same way.
             assert source == "transcript" and "experiencing high demand" in detail, (source, detail)
+
+            # The account's usage limit (a 429 usage_limit_reached with its reset time): rate_limited from
+            # its rollout, until the time Codex says ("try again at 8:44 AM": to the minute, rounded up).
+            seen.clear()
+            engine.send(s.id, "use it all up")
+            state, source, detail = activity(A.RATE_LIMITED)
+            assert source == "transcript" and "usage limit" in detail, (source, detail)
+            until = engine.session(s.id).activity.until
+            assert until is not None and 0 <= until.timestamp() - limit_lifts <= 120, (until, limit_lifts)
 
             # Killed, then restored: the same conversation continues.
             thread = engine.agent(s).agent_session_id(engine._spec(engine.session(s.id)))

@@ -128,9 +128,10 @@ class OpenAIServer(ScriptedHTTPServer):
         reply = answer(self.responder, turn)
         if reply.error is not None:
             headers = {"retry-after": str(reply.error.retry_after)} if reply.error.retry_after is not None else {}
-            kind = "rate_limit_exceeded" if reply.error.status == 429 else "server_error"
+            kind = reply.error.kind or ("rate_limit_exceeded" if reply.error.status == 429 else "server_error")
             handler.send_json(reply.error.status, {"error": {"message": reply.error.message, "type": kind,
-                                                             "param": None, "code": kind}}, headers)
+                                                             "param": None, "code": kind,
+                                                             **dict(reply.error.fields)}}, headers)
             return
         if not request.get("stream"):
             handler.send_json(200, self.chat_message(request, reply) if done_marker else

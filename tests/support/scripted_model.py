@@ -40,6 +40,8 @@ class Failure:
     status: int
     message: str
     retry_after: float | None = None
+    kind: str | None = None  # the error's "type" where the provider names it (OpenAI: usage_limit_reached)
+    fields: tuple[tuple[str, Any], ...] = ()  # more of the error object (OpenAI: resets_in_seconds)
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,9 @@ def call(name: str, arguments: dict[str, Any], id: str | None = None) -> Reply: 
     return Reply(parts=(Call(name, dict(arguments), id or f"call_{uuid.uuid4().hex[:20]}"),))
 
 
-def error(status: int, message: str, *, retry_after: float | None = None) -> Reply:
-    return Reply(error=Failure(status, message, retry_after))
+def error(status: int, message: str, *, retry_after: float | None = None, kind: str | None = None,
+          **fields: Any) -> Reply:
+    return Reply(error=Failure(status, message, retry_after, kind, tuple(fields.items())))
 
 
 @dataclass(frozen=True)

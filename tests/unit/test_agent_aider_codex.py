@@ -133,3 +133,31 @@ def test_aider_chat_history_says_when_a_turn_starts_fails_or_goes_on(tmp_path) -
     assert reader.state.last_text == "I created made.txt and committed it."
     usage = reader.state.usage
     assert (usage.input_tokens, usage.output_tokens) == (931 + 961 + 1000, 14 + 15 + 8)
+
+
+def test_aider_rate_limited_while_it_retries_and_when_it_gives_up(tmp_path) -> None:
+    """aider 0.86.2's chat history against the scripted server's 429: litellm's error, aider's words for it,
+    "Retrying in ..." (working, the error said), until it gives up (the same two lines without a retry)."""
+    from datetime import UTC, datetime, timedelta
+
+    from ao_tui.activity.detector import ActivityDetector
+    from ao_tui.activity.session_file import reader_for
+
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "events" / "aider" / "0.86.2"
+    lines = (fixture / "rate_limited.history.md").read_text().splitlines(keepends=True)
+    path = tmp_path / ".aider.chat.history.md"
+    path.write_text("".join(lines))
+    reader = reader_for(path)
+    reader.poll()
+    state, detail, _ = reader.state.verdict()
+    assert state is ActivityState.WORKING and detail.startswith("litellm.RateLimitError") and detail.endswith(
+        "(Retrying in 0.5 seconds...)"), detail
+    gave_up = [line for line in lines if not line.startswith("> Retrying")][:-1]  # its last two lines, no retry
+    path.write_text("".join(gave_up))
+    reader = reader_for(path)
+    reader.poll()
+    now = datetime(2026, 12, 5, 7, 14, tzinfo=UTC)
+    det = ActivityDetector(clock=now.timestamp)
+    det.on_transcript(reader.state)
+    act = det.update()
+    assert act is not None and act.state is ActivityState.RATE_LIMITED and act.until == now + timedelta(seconds=20)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,25 @@ def test_rollout_gives_turns_tools_errors_and_tokens(tmp_path) -> None:
     assert reader.state.verdict()[:2] == (
         ActivityState.ERRORED, "We’re currently experiencing high demand, which may cause temporary errors.")
     assert reader.state.model == "gpt-5-codex"
+
+
+def test_the_usage_limit_codex_marks_is_one_whatever_its_words(tmp_path) -> None:
+    """Codex 0.171.0's task_complete against a 429 usage_limit_reached (tests/functional/test_codex_real.py)."""
+    from ao_tui.usage_limits import find_limit
+
+    said = ("You’ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit "
+            "https://chatgpt.com/settings/usage to purchase more credits or try again at 8:44 AM.")
+    path = tmp_path / "rollout.jsonl"
+    for message in (said, "Quota used up; try again at 8:44 AM."):  # the second: wording Codex may change to
+        path.write_text(json.dumps({"timestamp": "2026-12-05T07:14:18.523Z", "type": "event_msg", "payload": {
+            "type": "task_complete", "last_agent_message": None,
+            "error": {"message": message, "codex_error_info": "usage_limit_exceeded"}}}) + "\n")
+        reader = TranscriptReader(path)
+        reader.poll()
+        state, detail, _ = reader.state.verdict()
+        assert state is ActivityState.ERRORED and message in detail
+        hit = find_limit(detail, datetime(2026, 12, 5, 7, 14, tzinfo=UTC))
+        assert hit is not None and hit.resets_at == datetime(2026, 12, 5, 8, 45, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,14 @@ UTC = UTC
     # codex, aider
     ("■ You've hit your usage limit. Try again in 2 hours 5 minutes.", AT + timedelta(hours=2, minutes=5)),
     ("You've hit your usage limit.\nTry again at 3:45 PM (UTC).", datetime(2026, 12, 5, 15, 46, tzinfo=UTC)),
+    # Codex 0.171.0's rollout (task_complete's error) against the scripted server's 429 usage_limit_reached
+    ("You’ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit "
+     "https://chatgpt.com/settings/usage to purchase more credits or try again at 8:44 AM.",
+     datetime(2026, 12, 5, 8, 45, tzinfo=UTC)),
+    # aider 0.86.2's chat history (RateLimitError, then its own words), as ao's reader joins them
+    ("litellm.RateLimitError: RateLimitError: OpenAIException - Rate limit reached for requests. Please try again "
+     "in 20s. · The API provider has rate limited you. Try again later or check your quotas.",
+     AT + timedelta(seconds=20)),
     ("litellm.RateLimitError: rate limit exceeded. Retry after 30 seconds", AT + timedelta(seconds=30)),
     # Claude Code with an API key, after its retries: no time given
     ("API Error: Request rejected (429) · Number of request tokens has exceeded your rate limit.", None),
