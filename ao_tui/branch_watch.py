@@ -238,7 +238,7 @@ class BranchWatch:
                 if outcome.state not in (BUSY, DIRTY):
                     waiting.discard(sid)
                 if outcome.state == REBASED:
-                    self.loop._pr_check.add(sid)  # its CI runs on the new commit
+                    self.loop.prs.check_soon(sid)  # its CI runs on the new commit
                     self.loop.wake()
                 continue
             waiting.discard(sid)

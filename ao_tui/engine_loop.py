@@ -1,5 +1,6 @@
-"""The watch loop behind ``ao run`` and the TUI: activity, PRs, reactions; the outbox
-(``ao_tui.outbox``) types queued messages.
+"""The watch loop behind ``ao run`` and the TUI: activity, liveness, reactions, merged sessions;
+the outbox (``ao_tui.outbox``) types queued messages, the PR poller (``ao_tui.pr_poller``) opens,
+publishes and polls PRs.
 
 One process at a time runs it, the leader, decided by an ``flock`` on
 ``$AO_HOME/engine.lock`` (released by the kernel if that process dies, so a
@@ -23,7 +24,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ao_tui import git, leader, lifecycle
@@ -37,7 +37,7 @@ from ao_tui.malloc_tuning import PeriodicTrim, fix_mmap_threshold
 from ao_tui.models import Activity, ActivityState, Event, Session, utcnow
 from ao_tui.models import SessionStatus as S
 from ao_tui.outbox import AT_PROMPT, Outbox
-from ao_tui.prompts import says_ready
+from ao_tui.pr_poller import PrPoller
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -59,8 +59,6 @@ class EngineLoop:
     liveness_seconds = 10.0
     #: A merged session's workspace is removed this long after the merge (its agent stopped first).
     merged_grace_seconds = 3600.0
-    #: A branch whose push failed is tried again no sooner than this (each failure is reported once).
-    push_retry_seconds = 60.0
     #: How long after a launch a start-up dialog ao already decided for is looked for and answered.
     startup_dialog_seconds = 120.0
 
@@ -71,10 +69,7 @@ class EngineLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock_fd: int | None = None
-        self._last_pr_poll: dict[str, float] = {}
         self._last_liveness = 0.0
-        self._pr_check: set[str] = set()
-        self._scms: list[Any] = []
         self._merged_seen: set[str] = set()
         self.monitor: Any = None
         # Agent exits are seen through pidfds (ao_tui/exit_watch.py) when the runtime gives pids;
@@ -84,8 +79,6 @@ class EngineLoop:
         self._liveness_due = False
         self._listings: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.runner: Any = None
-        self._push_failed: dict[str, tuple[str, float]] = {}
-        self._rate_limited_until = 0.0
         self.branches: Any = None  # ao_tui.branch_watch.BranchWatch: conflicts, rebases, the merge train
         from ao_tui.store_upkeep import StoreUpkeep
 
@@ -109,6 +102,7 @@ class EngineLoop:
         #: For benchmarks and tests: (session, "tracked" / "untracked" / "fenced", wall time) as
         #: this loop took up another process's doing.
         self.followed: deque[tuple[str, str, float]] = deque(maxlen=1000)
+        self.prs = PrPoller(engine, self.wake)  # PRs opened when ready, branches published, PRs polled
         self.outbox = Outbox(engine, self._screen_reader)  # queued messages, typed at the agent's prompt
         self.limits = LimitResume(engine)  # usage limits: waited out, each agent continued once
         self.budget = BudgetWatch(engine)  # budgets: notified at 80 %, held at 100 %
@@ -184,7 +178,7 @@ class EngineLoop:
         self._start_reactions()
         self._start_branch_watch()
         self._start_monitor()
-        self._listen_to_scms()
+        self.prs.listen_to_scms()
         for s in self.engine.sessions():
             if lifecycle.has_live_agent(s.status):
                 self.track(s)
@@ -210,7 +204,7 @@ class EngineLoop:
             self._exit_watch.close()
         if self.branches is not None:
             self.branches.stop()
-        self._close_scms()
+        self.prs.close_scms()
         self.store.announce = True
         self.release()
 
@@ -257,7 +251,7 @@ class EngineLoop:
             self._last_liveness = now
             self._check_merged()
             self.forget_gone()
-        self._check_prs(now)
+        self.prs.poll(now)
         if self.branches is not None:
             self.branches.tick()
         self._budget_tick()
@@ -430,7 +424,7 @@ class EngineLoop:
         elif activity.state is ActivityState.EXITED and not already_exited:
             self._trigger("agent_exited", updated, f"{session_id}:exited:{activity.since.isoformat()}", {})
         if activity.state in AT_PROMPT:
-            self._pr_check.add(session_id)
+            self.prs.check_soon(session_id)  # it may have committed
         elif activity.state is not ActivityState.UNKNOWN:
             self.outbox.unfence(session_id)  # the agent took up what was typed
         self.wake()
@@ -658,136 +652,6 @@ class EngineLoop:
         except Exception:
             log.exception("reaction %s for %s failed", event, session.id)
 
-    def _poll_interval(self, project: str) -> float:
-        cfg = self.engine.config.projects.get(project)
-        if cfg is None:
-            return 30.0
-        default = 3.0 if cfg.scm.plugin == "local" else 30.0
-        return parse_duration(cfg.scm.options.get("poll_interval", default))
-
-    def _check_prs(self, now: float) -> None:
-        """Poll each open PR every poll interval, and at once when something says it changed:
-        its agent came back to its prompt (it may have committed) or its CI run finished."""
-        for s in self.engine.sessions():
-            due_now = s.id in self._pr_check
-            self._pr_check.discard(s.id)
-            if s.pr is None:
-                if due_now and s.status in lifecycle.AGENT_STATES:
-                    self._maybe_open_pr(s)
-                continue
-            if s.status in (S.MERGED, S.DONE, S.KILLED):
-                continue  # (a restored session with a PR is followed again: its status is an agent's)
-            if not due_now and now - self._last_pr_poll.get(s.id, 0.0) < self._poll_interval(s.project):
-                continue
-            self._last_pr_poll[s.id] = now
-            if s.pr.state == "open":
-                self._publish(s)  # new commits reach the PR even if the agent did not push them
-            try:
-                self.engine.refresh_pr(s.id)
-            except Exception as exc:
-                if not self._note_rate_limit(s.project, exc):
-                    log.warning("PR status for %s failed: %s", s.id, exc)
-
-    def _publish(self, s: Session) -> bool:
-        """Have the SCM publish the session's branch (GitHub: push it) if it has commits the
-        SCM lacks. A failure is reported once (event, notification) per distinct error, and the
-        push is tried again no sooner than ``push_retry_seconds``; returns False while it fails."""
-        if not s.workspace:
-            return True
-        failed = self._push_failed.get(s.id)
-        if failed is not None and time.monotonic() - failed[1] < self.push_retry_seconds:
-            return False
-        try:
-            pushed = self.engine.scm(s.project).publish_branch(
-                self.engine.project_config(s.project).repo, Path(s.workspace), s.branch)
-        except Exception as exc:
-            if self._note_rate_limit(s.project, exc):
-                return False
-            error = str(exc) or type(exc).__name__
-            if failed is None or failed[0] != error:
-                log.warning("publishing %s for %s failed: %s", s.branch, s.id, error)
-                self.store.add_event(Event(session_id=s.id, kind="push_failed",
-                                           data={"branch": s.branch, "error": error}))
-                self.engine.notify(f"{s.id}: could not push {s.branch}", error, session_id=s.id)
-            self._push_failed[s.id] = (error, time.monotonic())
-            return False
-        self._push_failed.pop(s.id, None)
-        if pushed:
-            self.store.add_event(Event(session_id=s.id, kind="pushed", data={"branch": s.branch, "head": pushed}))
-        return True
-
-    def _note_rate_limit(self, project: str, exc: BaseException) -> bool:
-        """Whether ``exc`` is an SCM's rate-limit back-off (it carries ``reset_at``, epoch seconds).
-        The human hears of each back-off once, with the reset time (the TUI's toast, ``ao run``'s
-        output), however many polls it refuses."""
-        reset_at = getattr(exc, "reset_at", None)
-        if not isinstance(reset_at, (int, float)):
-            return False
-        if time.time() >= self._rate_limited_until:  # not the back-off already reported
-            text = str(exc)  # e.g. "GitHub rate limit: resets at 14:05"
-            log.warning("%s; PR, CI and review updates wait until then", text)
-            self.engine.notify(text, "PR, CI and review updates wait until then; nothing is lost.")
-        self._rate_limited_until = max(self._rate_limited_until, float(reset_at))
-        return True
-
-    def _listen_to_scms(self) -> None:
-        """SCMs that run CI themselves (local) say when a run ends: poll that PR at once."""
-        for project in self.engine.config.projects:
-            try:
-                scm = self.engine.scm(project)
-            except Exception as exc:
-                log.warning("no SCM for %s: %s", project, exc)
-                continue
-            if scm not in self._scms:
-                self._scms.append(scm)
-                scm.add_listener(self._on_ci_finished)
-
-    def _on_ci_finished(self, branch: str, sha: str) -> None:
-        for s in self.engine.sessions():
-            if s.branch == branch and s.pr is not None:
-                self._pr_check.add(s.id)
-        self.wake()
-
-    def _close_scms(self) -> None:
-        for scm in self._scms:
-            try:
-                scm.close()
-            except Exception:
-                log.exception("closing SCM %s", scm.name)
-        # A closed SCM runs no more CI: let a later start create fresh ones.
-        self.engine.forget_plugins("scm")
-        self._scms.clear()
-
-    def _maybe_open_pr(self, s: Session) -> None:
-        """Open the PR once the agent has committed work and says it is ready."""
-        if not says_ready(s.last_message) and not s.extra.get("auto_pr"):
-            return
-        if s.host != LOCAL_HOST:
-            try:  # its commits, read by git on the host; open_pr pushes and fetches them
-                if not s.extra.get("remote_workspace") or not self.engine.commits(s.id, limit=1):
-                    return
-            except AoError as exc:
-                log.warning("reading %s's commits on %s failed: %s", s.id, s.host, exc)
-                return
-        elif not s.workspace:
-            return
-        else:
-            cfg = self.engine.project_config(s.project)
-            try:
-                ahead = git.run(s.workspace, "rev-list", "--count", f"{cfg.default_branch}..HEAD", check=False)
-            except AoError as exc:
-                log.warning("counting %s's commits failed: %s", s.id, exc)
-                return
-            if ahead.returncode != 0 or int(ahead.stdout.strip() or 0) == 0:
-                return
-            if not self._publish(s):  # GitHub cannot open a PR for a branch it has not got
-                return
-        try:
-            self.engine.open_pr(s.id)
-        except AoError as exc:
-            if not self._note_rate_limit(s.project, exc):
-                log.warning("opening PR for %s failed: %s", s.id, exc)
-
     def handle_triggers(self, triggers: list[Any]) -> None:
         """Reactions for what a PR poll found (each key is acted on once, see ao_tui.reactions)."""
         if self.runner is None:
@@ -848,11 +712,8 @@ class EngineLoop:
                 self.untrack(sid)
         keep = {s.id for s in sessions if s.status is not S.DONE}
         self.outbox.forget(keep)
-        for table in (self._last_pr_poll, self._push_failed):
-            for sid in [k for k in table if k not in keep]:
-                table.pop(sid, None)
+        self.prs.forget(keep)
         self._merged_seen &= keep
-        self._pr_check &= keep
         self.engine.forget_gone(keep)
         if self.branches is not None:
             self.branches.forget_gone(keep)

@@ -83,8 +83,8 @@ def main() -> None:
         pending = set(ids)
         while pending:
             loop.branches.tick()
-            for sid in sorted(loop._pr_check):
-                loop._pr_check.discard(sid)
+            for sid in sorted(loop.prs.due):
+                loop.prs.due.discard(sid)
                 engine.refresh_pr(sid)
             for sid in list(pending):
                 ws = Path(engine.session(sid).workspace)

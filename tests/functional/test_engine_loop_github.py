@@ -137,7 +137,7 @@ def test_a_refused_push_is_reported_once_and_never_forced_and_a_rate_limit_once_
     notices: list[Any] = []
     engine.subscribe_notifications(notices.append)
     loop = engine._loop
-    loop.push_retry_seconds = 0  # try on every poll: still one report
+    loop.prs.push_retry_seconds = 0  # try on every poll: still one report
     bare = git_repo.parent / "repo.git"
     s, ws = start_session(engine, tmp_path)
     opened = wait_until(lambda: (cur := engine.session(s.id)).pr is not None and cur, timeout=20)

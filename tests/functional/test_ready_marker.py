@@ -40,7 +40,7 @@ def test_not_ready_opens_nothing_and_ready_on_its_own_line_opens_the_pr(
 
     def agent_said(text: str) -> object:
         engine.store.mutate(s.id, lambda x: setattr(x, "last_message", text))
-        loop._maybe_open_pr(engine.session(s.id))
+        loop.prs.maybe_open_pr(engine.session(s.id))
         return engine.session(s.id).pr
 
     assert agent_said("Tests still fail, so NOT READY") is None

@@ -18,8 +18,8 @@ from ao_tui.models import SessionStatus as S
 
 
 def _per_session(loop: EngineLoop) -> dict[str, object]:
-    return {"last PR poll": loop._last_pr_poll, "fences": loop.outbox.fences, "fence checks": loop.outbox.fence_checked,
-            "failed pushes": loop._push_failed, "merged seen": loop._merged_seen, "PR checks due": loop._pr_check,
+    return {"last PR poll": loop.prs.last_poll, "fences": loop.outbox.fences, "fence checks": loop.outbox.fence_checked,
+            "failed pushes": loop.prs.push_failed, "merged seen": loop._merged_seen, "PR checks due": loop.prs.due,
             "followed": loop._tracked, "PR locks": loop.engine._pr_locks,
             "rebase retries": loop.branches._retry_at, "train questions": loop.branches.train._asked}
 
@@ -34,12 +34,12 @@ def test_a_retired_or_deleted_session_leaves_nothing_in_the_loops_per_session_ta
                                             runtime_handle=sid))
         engine.store.transition(sid, S.WORKING)
         # what the loop keeps while it follows a session (its agent, its PR, its merge):
-        loop._last_pr_poll[sid] = 1.0
+        loop.prs.last_poll[sid] = 1.0
         loop.outbox.fences[sid] = 1.0
         loop.outbox.fence_checked[sid] = 1.0
-        loop._push_failed[sid] = ("rejected", 1.0)
+        loop.prs.push_failed[sid] = ("rejected", 1.0)
         loop._merged_seen.add(sid)
-        loop._pr_check.add(sid)
+        loop.prs.due.add(sid)
         loop._tracked[sid] = 0
         engine._pr_locks[sid] = threading.Lock()
         loop.branches._retry_at[sid] = 1.0
