@@ -19,11 +19,13 @@ first look at an agent's question or a stuck agent before the human is called (t
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ao_tui import git, leader, lifecycle
@@ -389,8 +391,15 @@ class EngineLoop:
             except Exception as exc:  # noqa: BLE001 - tokens must never stop a state change
                 log.debug("usage read for %s failed: %s", session_id, exc)
 
+        last_words = None
+        if transcript is None and session.host != LOCAL_HOST and activity.source == "hook" \
+                and activity.state in (ActivityState.IDLE, ActivityState.WAITING_INPUT):
+            last_words = last_stop_words(self.engine.events_file(session_id))  # its transcript is the host's
+
         def change(s: Session) -> None:
             s.activity = activity
+            if last_words:
+                s.last_message = last_words
             if counted is not None:
                 s.usage = counted
             if transcript is not None:
@@ -767,3 +776,23 @@ class EngineLoop:
         if base.returncode != 0 or merged.returncode != 0:
             return False
         return merged.stdout.split("\n", 1)[0].strip() == base.stdout.strip()
+
+
+def last_stop_words(events: Path, tail_bytes: int = 256 << 10) -> str:
+    """The agent's last words as its latest Stop hook event gives them (``last_assistant_message``), from
+    the end of its events file: what a remote session's transcript would say, for READY and the UI."""
+    try:
+        with open(events, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - tail_bytes))
+            lines = f.read().splitlines()
+    except OSError:
+        return ""
+    for raw in reversed(lines):
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("event") == "Stop":
+            text = event.get("last_assistant_message")
+            return text if isinstance(text, str) else ""
+    return ""

@@ -54,7 +54,7 @@ for line in sys.stdin:
                        check=True)
         open("scratch.txt", "w").write("not added\n")
     print("got: " + line.rstrip("\n"), flush=True)
-    hook("Stop")
+    hook("Stop", last_assistant_message="got: " + line.rstrip("\n"))
     prompt()
 """
 
@@ -161,9 +161,11 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
     assert engine.session(sid).extra["remote_hooks"] is True
     assert engine.start(leader_loop)
     # Its hooks run on the host; ao there streams each event line back: activity from the hooks.
-    engine.send(sid, "a turn seen by its hooks")
     wait_until(lambda: (a := engine.session(sid).activity).source == "hook" and a.state is ActivityState.IDLE,
                timeout=30)
+    engine.send(sid, "a turn seen by its hooks")
+    wait_until(lambda: engine.session(sid).last_message == "got: a turn seen by its hooks", timeout=30)  # its Stop
+    assert engine.session(sid).activity.source == "hook"
     ssh_host.cut()
     stuck = wait_until(lambda: (s := engine.session(sid)).escalation and s, timeout=30)
     assert stuck.escalation.startswith("host build-1 unreachable since ") and stuck.status is S.REVIEW_PENDING  # its PR open; not exited

@@ -44,3 +44,17 @@ def test_ao_on_a_host_runs_only_read_only_git_for_the_engine(tmp_path: Path) -> 
             hostd.op_git("app-1", args)
     with pytest.raises(ValueError, match="bad session id"):
         hostd.op_git("../app-1", ["log"])
+
+
+def test_a_remote_agents_last_words_come_from_its_latest_stop_event(tmp_path: Path) -> None:
+    from ao_tui.engine_loop import last_stop_words
+
+    events = tmp_path / "hook-events.jsonl"
+    assert last_stop_words(events) == ""  # no file yet
+    events.write_text("\n".join([
+        json.dumps({"event": "Stop", "last_assistant_message": "first"}),
+        json.dumps({"event": "UserPromptSubmit", "prompt": "more"}),
+        json.dumps({"event": "Stop", "last_assistant_message": "Done.\n\nREADY"}),
+        '{"event": "Stop", "last_assistant_mes',  # a line still being written
+    ]))
+    assert last_stop_words(events) == "Done.\n\nREADY"
