@@ -43,3 +43,14 @@ async def workers_done(pilot: Any) -> None:
         except WorkerCancelled:
             await pilot.pause(0.1)
     await pilot.app.workers.wait_for_complete()
+
+
+async def steady_cursors(pilot: Any) -> None:
+    """No blinking cursor in a snapshot (on a loaded machine the blink timer fires before the
+    capture): switched off once focus has settled (the watcher decides visibility from focus, so it
+    runs again after a pause)."""
+    for _ in range(2):
+        for widget in pilot.app.screen.query("TextArea, Input"):
+            widget.cursor_blink = True
+            widget.cursor_blink = False
+        await pilot.pause(0.05)

@@ -25,6 +25,7 @@ from ao_tui.orchestrator.client import ModelClient
 from ao_tui.tui.chat_pane import ChatPane, ConfirmScreen
 from tests.support.anthropic_server import AnthropicServer, overloaded, text, tool_use
 from tests.support.gitrepo import git
+from tests.tui.helpers import steady_cursors
 
 SIZE = (100, 30)
 
@@ -123,6 +124,7 @@ def test_snapshot_while_streaming(snap_compare, api, chat_engine):
         await say(pilot, "state?")
         await until(pilot, lambda: any("failed CI" in r for r in replies(pilot.app)))
         await pilot.pause(0.2)
+        await steady_cursors(pilot)
 
     assert snap_compare(ChatHost(chat_engine), terminal_size=SIZE, run_before=run_before)
 
@@ -135,6 +137,7 @@ def test_snapshot_with_a_tool_call(snap_compare, api, chat_engine):
         await say(pilot, "what next?")
         await until(pilot, lambda: not pane(pilot.app).streaming and len(replies(pilot.app)) == 2)
         await pilot.pause(0.2)
+        await steady_cursors(pilot)
 
     assert snap_compare(ChatHost(chat_engine), terminal_size=SIZE, run_before=run_before)
 
@@ -147,6 +150,7 @@ def test_snapshot_of_a_confirmation(snap_compare, api, chat_engine):
         await say(pilot, "merge it")
         await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
         await pilot.pause(0.2)
+        await steady_cursors(pilot)
 
     assert snap_compare(ChatHost(chat_engine), terminal_size=SIZE, run_before=run_before)
 

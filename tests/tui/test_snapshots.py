@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.fleet import FleetTerminal
-from tests.tui.helpers import wait_until, workers_done
+from tests.tui.helpers import steady_cursors, wait_until, workers_done
 
 SIZES = {"80x24": (80, 24), "200x50": (200, 50)}
 THEMES = ("dark", "light", "high-contrast")
@@ -67,13 +67,7 @@ async def settle(pilot) -> None:  # noqa: ANN001
     await pilot.pause(0.1)
     await workers_done(pilot)
     await pilot.pause()
-    # No blinking cursor: switched off once focus has settled (the watcher decides visibility
-    # from focus, so it runs again after a pause).
-    for _ in range(2):
-        for widget in app.screen.query("TextArea, Input"):
-            widget.cursor_blink = True
-            widget.cursor_blink = False
-        await pilot.pause(0.05)
+    await steady_cursors(pilot)
 
 
 def cases() -> list[tuple[str, str, str]]:
