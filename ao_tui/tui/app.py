@@ -36,6 +36,7 @@ from ao_tui.session_work import WorkSpan, work_visible
 from ao_tui.tui.attach import detach_hint
 from ao_tui.tui.bindings import APP_BINDINGS, keymap
 from ao_tui.tui.palette import ActionCommands, SessionCommands, ThemeCommands
+from ao_tui.tui.render_caches import RELEASE_EVERY, release_removed_widgets
 from ao_tui.tui.screens.confirm import ConfirmScreen, MergeScreen, message_context, pr_summary
 from ao_tui.tui.screens.forms import NewSessionRequest, NewSessionScreen, TextPromptScreen
 from ao_tui.tui.screens.help import HelpScreen
@@ -243,6 +244,7 @@ class AoApp(App[None]):
         self.call_after_refresh(self._start_background)
         self.set_interval(15, self._tick)
         self.set_interval(1, self._tick_limits)
+        self.set_interval(RELEASE_EVERY, release_removed_widgets)  # see ao_tui/tui/render_caches.py
         if self.observe_files:
             self.set_interval(2, self._observe)
 
