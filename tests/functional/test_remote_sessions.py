@@ -194,3 +194,7 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
     restored = _ao(config, "restore", sid)
     assert restored.returncode == 0, restored.stderr
     wait_until(lambda: "agent ready resumed" in engine.peek(sid), timeout=30)
+
+    # Its work merged here by the local SCM, as a local session's.
+    assert engine.merge(sid, force=True).status is S.MERGED
+    assert git(repo, "show", "main:notes.txt") == "written on the host"
