@@ -281,6 +281,15 @@ class DemoFleet:
             director.start()
         return list(self.session_ids)
 
+    def make_loop(self, engine: Any) -> Any:
+        """The engine loop a demo runs (``engine.start(demo.make_loop)``): ao's own, with merged
+        sessions retired by the engine itself after ``RETIRE_AFTER`` seconds (scaled by ``pace``)."""
+        from ao_tui.orchestrator.loop_hooks import leader_loop
+
+        loop = leader_loop(engine)
+        loop.merged_grace_seconds = RETIRE_AFTER * self.pace
+        return loop
+
     # -- spawning ---------------------------------------------------------------------------
 
     def _spawn_first(self, engine: Any) -> None:
@@ -336,9 +345,6 @@ class DemoFleet:
                 log.debug("demo director: %s: %s", type(exc).__name__, exc)
 
     def _tick(self, engine: Any) -> None:
-        loop = getattr(engine, "_loop", None)
-        if loop is not None:  # merged sessions are retired by the engine itself, but soon
-            loop.merged_grace_seconds = RETIRE_AFTER * self.pace
         now = time.monotonic()
         sessions = engine.sessions(PROJECT)
         live = [s for s in sessions if s.status.value not in FINISHED]

@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
         from ao_tui.tui.app import AoApp
 
         app = AoApp(engine, project=args.project, theme=args.theme, start_engine=not args.no_engine,
-                    observe_files=args.no_engine)
+                    observe_files=args.no_engine, make_loop=demo.make_loop if demo is not None else None)
         if demo is not None:
             atexit.register(demo.cleanup)
         install_exit_signals(app, demo.cleanup if demo is not None else lambda: None)

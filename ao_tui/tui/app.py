@@ -126,7 +126,8 @@ class AoApp(App[None]):
     """The ao-tui application.
 
     ``clock`` fixes "now" for durations (tests); ``start_engine`` runs the
-    engine's watch loop (unless another process already does);
+    engine's watch loop (unless another process already does), the one ``make_loop`` builds
+    (default ``orchestrator.loop_hooks.leader_loop``; the demo's retires merged sessions sooner);
     ``watch_store`` follows writes by other processes.
     """
 
@@ -147,6 +148,7 @@ class AoApp(App[None]):
         observe_files: bool = False,
         watch_store: bool = True,
         terminal_source: Callable[[str], Any] | None = None,
+        make_loop: Callable[[Any], Any] | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -154,6 +156,7 @@ class AoApp(App[None]):
         self.terminal_source = terminal_source
         self.clock = clock or _utcnow
         self.start_engine = start_engine
+        self.make_loop = make_loop
         #: With no engine here (``--no-engine``): while none runs anywhere either, each live agent's
         #: activity is read from its own files every couple of seconds (``Engine.observed_sessions``).
         self.observe_files = observe_files
@@ -578,9 +581,10 @@ class AoApp(App[None]):
     def _start_engine(self) -> None:
         from ao_tui.orchestrator.loop_hooks import leader_loop
 
+        make_loop = self.make_loop or leader_loop
         self.post_message(EngineState("starting"))
         try:
-            running = self.engine.start(leader_loop)
+            running = self.engine.start(make_loop)
         except AoError as exc:
             self.post_message(EngineState("off", str(exc)))
             return
@@ -595,7 +599,7 @@ class AoApp(App[None]):
             # A following app runs the engine the moment the process that ran it goes (kill -9
             # included): a thread sleeps until the engine lock is free (see ao_tui.leader).
             self.engine.start_when_free(
-                leader_loop, self._took_over, self._watch_stop,
+                make_loop, self._took_over, self._watch_stop,
                 lambda exc: self.post_message(EngineState("following", f"taking over the engine failed: {exc}")))
 
     def _took_over(self) -> None:

@@ -13,7 +13,6 @@ import pytest
 
 from ao_tui.demo import MAX_LIVE, TASKS, run_demo_setup
 from ao_tui.demo.fake_claude import Args, project_slug
-from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.slow]
@@ -88,7 +87,7 @@ def test_demo_fleet_runs_and_cleans_up(demo) -> None:  # noqa: ANN001
     from ao_tui.models import SessionStatus as S
 
     engine = Engine(load_config(str(demo.config_path)))
-    assert engine.start(leader_loop), "the demo engine must own its private store"
+    assert engine.start(demo.make_loop), "the demo engine must own its private store"
     seen: dict[str, set[str]] = {}
 
     def sessions() -> dict[str, object]:
@@ -176,7 +175,7 @@ def test_statuses_settle_quickly(demo) -> None:  # noqa: ANN001
     from ao_tui.engine import Engine
 
     engine = Engine(load_config(str(demo.config_path)))
-    assert engine.start(leader_loop)
+    assert engine.start(demo.make_loop)
     started = time.monotonic()
     try:
         demo.start(engine, wait=True)
@@ -219,7 +218,7 @@ def test_the_fleet_stays_alive_with_a_bounded_number_of_sessions(fast_demo) -> N
     from ao_tui.engine import Engine
 
     engine = Engine(load_config(str(fast_demo.config_path)))
-    assert engine.start(leader_loop)
+    assert engine.start(fast_demo.make_loop)
     started = time.monotonic()
     last: dict[str, tuple[str, str]] = {}
     changes: list[float] = []  # when a session's status or activity changed (seconds since start)
@@ -292,7 +291,7 @@ def test_the_scripted_human_keeps_off_a_session_a_human_is_attached_to(fast_demo
     from ao_tui.engine import Engine
 
     engine = Engine(load_config(str(fast_demo.config_path)))
-    assert engine.start(leader_loop)
+    assert engine.start(fast_demo.make_loop)
     pid = fd = None
     try:
         fast_demo.start(engine)

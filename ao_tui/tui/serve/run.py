@@ -66,7 +66,8 @@ def serve(args: argparse.Namespace) -> int:
         config = load_config(config_path)
         check_projects(config)
         engine = Engine(config)
-        _run_engine(engine, stop, lambda: bridges.append(_start_bridges(engine)))
+        _run_engine(engine, stop, lambda: bridges.append(_start_bridges(engine)),
+                    demo.make_loop if demo is not None else None)
         if demo is not None:
             demo.start(engine)
         server = ControlRoomServer(app_argv(str(config.path), args), host=args.host, port=args.port, token=token)
@@ -127,18 +128,20 @@ def _start_bridges(engine: Any) -> Any:
     return runner
 
 
-def _run_engine(engine: Any, stop: threading.Event, on_running: Any) -> None:
-    """Run the engine here, or follow the process that does and take over when it goes."""
+def _run_engine(engine: Any, stop: threading.Event, on_running: Any, make_loop: Any = None) -> None:
+    """Run the engine here (its loop from ``make_loop``, default ``leader_loop``), or follow the
+    process that does and take over when it goes."""
     from ao_tui.orchestrator.loop_hooks import leader_loop
 
-    if engine.start(leader_loop):
+    make_loop = make_loop or leader_loop
+    if engine.start(make_loop):
         on_running()
         return
 
     def take_over() -> None:
         while not stop.wait(TAKE_OVER_SECONDS):
             try:
-                if engine.start(leader_loop):
+                if engine.start(make_loop):
                     on_running()
                     return
             except AoError:
