@@ -431,7 +431,9 @@ class EngineLoop:
                     and self._taken_first(updated, "question", activity.detail, key)):
                 self._trigger("agent_needs_input", updated, key, {"detail": activity.detail})
         elif activity.state is ActivityState.EXITED and not already_exited:
-            self._trigger("agent_exited", updated, f"{session_id}:exited:{activity.since.isoformat()}", {})
+            # Keyed by when the session became exited, as everywhere an exit is seen (the liveness
+            # check, an exit marked by another process): one exit, one reaction, whoever saw it first.
+            self._trigger("agent_exited", updated, f"{session_id}:exited:{updated.status_since.isoformat()}", {})
         if activity.state in AT_PROMPT:
             self.prs.check_soon(session_id)  # it may have committed
         elif activity.state is not ActivityState.UNKNOWN:

@@ -111,3 +111,29 @@ def test_exits_are_seen_at_once_and_an_idle_fleet_costs_no_tmux_calls(
         wait_until(lambda: engine.session(b.id).status is S.EXITED, timeout=5)
     finally:
         engine.stop()
+
+
+def test_an_exit_seen_by_its_hook_and_again_after_another_process_wrote_is_one_reaction(
+    git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent's own hook says it exited (the loop records it); then another process writes to the
+    store (`ao ls` marking it exited too, say) and the loop follows: still one agent_exited reaction."""
+    from ao_tui.models import Activity, Event
+
+    standin = tmp_path / "standin"
+    engine = standin_engine(git_repo, "ex", standin, monkeypatch, reactions={"agent_exited": {"action": "notify"}})
+    assert engine.start(leader_loop)
+    try:
+        s = engine.spawn(prompt="Say hi.")
+        wait_until(lambda: (standin / s.id).is_dir(), timeout=15)
+        (standin / s.id / "release").touch()
+        wait_until(lambda: engine.session(s.id).status is S.IDLE, timeout=15, message=lambda: str(engine.session(s.id)))
+        engine._loop.on_activity(s.id, Activity(state=ActivityState.EXITED, source="hook", detail="agent exited"))
+        assert engine.session(s.id).status is S.EXITED
+        engine.store.add_event(Event(session_id=s.id, kind="note", data={"reason": "another process wrote"}))
+        engine._loop._follow_others()
+        wait_until(lambda: "agent_exited" in [c["event"] for c in engine.store.claims(s.id)], timeout=5)
+        engine._loop._follow_others()
+        assert [c["event"] for c in engine.store.claims(s.id)].count("agent_exited") == 1, "one exit, one reaction"
+    finally:
+        engine.stop()
