@@ -388,7 +388,7 @@ def refresh_marks(engine: Engine, project: str, sessions: list[Session], default
             else:
                 x.extra.pop("conflicts", None)
 
-        changed.append(engine._changed(engine.store.mutate(s.id, change)))
+        changed.append(engine.announce(engine.store.mutate(s.id, change)))
     return changed
 
 

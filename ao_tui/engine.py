@@ -228,7 +228,8 @@ class Engine:
         self._notice_listeners.append(listener)
         return lambda: self._notice_listeners.remove(listener) if listener in self._notice_listeners else None
 
-    def _changed(self, session: Session) -> Session:
+    def announce(self, session: Session) -> Session:
+        """Tell the in-process listeners (``subscribe``: the TUI) that ``session`` changed; returns it."""
         for listener in list(self._listeners):
             try:
                 listener(session)
@@ -279,7 +280,7 @@ class Engine:
         events_file = paths.session_dir(session.id) / "hook-events.jsonl" if hooks else None
 
         def transcript() -> Path | None:
-            return agent.transcript_path(self._spec(session)) if agent.has_transcript else None
+            return agent.transcript_path(self.launch_spec(session)) if agent.has_transcript else None
 
         try:
             return read_activity(events_file, transcript if agent.has_transcript and local else None,
@@ -407,7 +408,7 @@ class Engine:
         with self.launching(session_id):
             self.store.insert_session(session)
             room.release()  # recorded (and live): the next spawn counts it
-            self._changed(session)
+            self.announce(session)
             try:
                 return self._launch(session, restore=False, task=task)
             except Exception as exc:
@@ -419,7 +420,7 @@ class Engine:
                     self.disk.report(exc)
                 try:
                     self.store.transition(session_id, S.ERRORED, reason=f"spawn failed: {reason}", escalation=reason)
-                    self._changed(self.session(session_id))
+                    self.announce(self.session(session_id))
                 except Exception as again:
                     if not self.disk.report(again):
                         raise
@@ -436,7 +437,8 @@ class Engine:
     def being_launched(self, session_id: str) -> bool:
         return leader.held(paths.session_dir(session_id) / "launch.lock")
 
-    def _spec(self, session: Session) -> LaunchSpec:
+    def launch_spec(self, session: Session) -> LaunchSpec:
+        """What the agent plugin is given to start, restore or read ``session``'s agent."""
         cfg = self.project_config(session.project)
         self.agent(session)  # an agent plugin that cannot load fails here, before anything is launched
         options = cfg.agent_options(session.agent)
@@ -490,7 +492,7 @@ class Engine:
             ws.create(cfg.repo, session.id, session.branch, cfg.default_branch)
             making.unlink()
         agent = self.agent(session)
-        spec = self._spec(session)
+        spec = self.launch_spec(session)
         agent.prepare_workspace(spec)
         argv = agent.restore_argv(spec) if restore else agent.launch_argv(spec)
         env = {**interactive_environment(os.environ), **agent.environment(spec)}
@@ -521,7 +523,7 @@ class Engine:
         agent = self.agent(session)
         # The agent's files are the host's. Its hooks append there and ao on the host streams each line
         # back into this machine's copy (RemoteHosts.follow); without hooks it is read from its screen.
-        spec = dataclasses.replace(self._spec(session), workspace=Path(worktree), events_file=None)
+        spec = dataclasses.replace(self.launch_spec(session), workspace=Path(worktree), events_file=None)
         argv = agent.restore_argv(spec) if restore else agent.launch_argv(spec)
         hooks = self._remote_hooks(session, agent)
         if hooks:
@@ -571,7 +573,7 @@ class Engine:
                 log.warning("tracker update for %s failed: %s", session.id, exc)
         if self._loop is not None:
             self._loop.track(updated)
-        return self._changed(updated)
+        return self.announce(updated)
 
     def _launch_notice(self, session: Session, agent: Agent, command: str, env: dict[str, str]) -> None:
         """What the agent plugin wants said before it runs (Claude Code outside the tested versions):
@@ -672,7 +674,7 @@ class Engine:
         if self._loop is not None:
             self._loop.untrack(session_id)
         self.runtime(session).kill(session.runtime_handle)
-        return self._changed(updated)
+        return self.announce(updated)
 
     def restore(self, session_id: str) -> Session:
         """Bring a session back in its workspace with its conversation."""
@@ -704,7 +706,7 @@ class Engine:
 
     def _transcript_exists(self, session: Session) -> bool:
         try:
-            path = self.agent(session).transcript_path(self._spec(session))
+            path = self.agent(session).transcript_path(self.launch_spec(session))
         except Exception:
             return False
         return bool(path and path.exists())
@@ -791,7 +793,7 @@ class Engine:
         )
         target = S.PR_OPEN if session.status is not S.PR_OPEN else session.status
         updated = self.store.transition(session_id, target, reason="PR opened", pr=pr, pr_opened_at=utcnow())
-        return self._changed(updated)
+        return self.announce(updated)
 
     def _publish_remote(self, session: Session, scm: SCM) -> None:
         """A remote session's branch where its PR needs it: pushed by the host to ``origin`` (what an SCM
@@ -857,7 +859,7 @@ class Engine:
         if resolved:
             self.store.add_event(Event(session_id=session_id, kind="escalation_resolved",
                                        data={"reason": session.escalation, "now": target.value}))
-        self._changed(updated)
+        self.announce(updated)
         loop = self._loop
         if loop is not None:
             loop.handle_triggers(decision.triggers)
@@ -921,7 +923,7 @@ class Engine:
         self.close_task(updated)
         if self._loop is not None:
             self._loop.on_merged(updated)  # else the next engine loop records it (merged elsewhere)
-        return self._changed(updated)
+        return self.announce(updated)
 
     def close_task(self, session: Session) -> None:
         """The session's PR merged: its tracker task is done (so a plan's dependents start).
@@ -951,7 +953,7 @@ class Engine:
         session = self.store.update(session_id, escalation=reason)
         self.store.add_event(Event(session_id=session_id, kind="escalated", data={"reason": reason}))
         self.notify(f"{session_id} needs you", reason, session_id=session_id, urgency="critical")
-        return self._changed(session)
+        return self.announce(session)
 
     def notify(self, title: str, body: str = "", session_id: str | None = None, urgency: str = "normal") -> None:
         notice = Notification(title=title, body=body, session_id=session_id, urgency=urgency)
@@ -1021,7 +1023,7 @@ class Engine:
                                                        detail=reason)).status is S.EXITED:
                 changed.append(s.id)
         for sid in changed:
-            self._changed(self.session(sid))
+            self.announce(self.session(sid))
         return changed
 
     # -- the loop ----------------------------------------------------------------

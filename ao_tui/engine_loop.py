@@ -338,7 +338,7 @@ class EngineLoop:
         if self.monitor is None:
             return
         agent = self.engine.agent(session)
-        spec = self.engine._spec(session)
+        spec = self.engine.launch_spec(session)
         local = session.host == LOCAL_HOST
         # A remote agent's files are the host's: its hook events arrive in this machine's copy of the
         # file (streamed by ao there), its transcript is not read; without hooks, its screen is.
@@ -387,7 +387,7 @@ class EngineLoop:
         if transcript is None:  # agents without a tailed transcript may keep their tokens elsewhere (aider, OpenCode)
             try:
                 agent = self.engine.agent(session)
-                counted = agent.usage(self.engine._spec(session)) if not agent.has_transcript else None
+                counted = agent.usage(self.engine.launch_spec(session)) if not agent.has_transcript else None
             except Exception as exc:  # noqa: BLE001 - tokens must never stop a state change
                 log.debug("usage read for %s failed: %s", session_id, exc)
 
@@ -423,7 +423,7 @@ class EngineLoop:
         if updated.model != session.model:  # the transcript named the model: its commits say so from now on
             self.engine.update_commit_trailer(updated)
         self.limits.on_activity(updated)  # before anyone is told: the limit is on record when they look
-        self.engine._changed(updated)
+        self.engine.announce(updated)
         if activity.state in (ActivityState.WAITING_PERMISSION, ActivityState.WAITING_INPUT):
             key = f"{session_id}:needs_input:{activity.since.isoformat()}"
             # A question (never a permission prompt) goes to the first look (the orchestrator's), if any.
@@ -481,7 +481,7 @@ class EngineLoop:
                 if screen is None:
                     continue
                 agent = self.engine.agent(session)
-                answer = agent.startup_answer(self.engine._spec(session), screen[0])
+                answer = agent.startup_answer(self.engine.launch_spec(session), screen[0])
                 if answer is None:
                     guess = agent.read_screen(*screen)
                     if guess is not None and guess.state is ActivityState.IDLE:
@@ -542,7 +542,7 @@ class EngineLoop:
                 continue
             updated = self.store.update(s.id, escalation=said)
             self.store.add_event(Event(session_id=s.id, kind="host_unreachable", data={"host": host, "since": since}))
-            self.engine._changed(updated)
+            self.engine.announce(updated)
 
     def _host_up(self, host: str, panes: dict[str, Any]) -> None:
         """Back: its sessions' state is read again from the host (an agent that ended meanwhile is
@@ -551,7 +551,7 @@ class EngineLoop:
             if s.escalation.startswith(f"host {host} unreachable"):
                 updated = self.store.update(s.id, escalation="")
                 self.store.add_event(Event(session_id=s.id, kind="host_reachable", data={"host": host}))
-                self.engine._changed(updated)
+                self.engine.announce(updated)
             if s.extra.get("remote_hooks") and s.id in self._tracked:
                 try:
                     self.engine.remote.follow(host, s.id)  # what the hooks wrote meanwhile comes now
@@ -611,7 +611,7 @@ class EngineLoop:
             if self.monitor is not None:
                 self.monitor.runtime_exited(s.id, reason)
             self.untrack(s.id)
-            self.engine._changed(updated)
+            self.engine.announce(updated)
             self._trigger("agent_exited", updated, f"{s.id}:exited:{updated.status_since.isoformat()}", {"reason": reason})
 
     def _check_stuck(self) -> None:
@@ -631,7 +631,7 @@ class EngineLoop:
             updated = self.store.transition(s.id, S.STUCK, reason=reason, only_from={S.WORKING})
             if updated.status is not S.STUCK:
                 continue
-            self.engine._changed(updated)
+            self.engine.announce(updated)
             key = f"{s.id}:stuck:{s.activity.since.isoformat()}"
             if not self._taken_first(updated, "stuck", f"{reason}; last words: {s.last_message[-500:]}", key):
                 self._trigger("agent_stuck", updated, key, {"reason": reason})
@@ -766,7 +766,7 @@ class EngineLoop:
                 reason = f"merged; workspace kept: {exc}"
                 self.store.add_event(Event(session_id=s.id, kind="cleanup_refused", data={"reason": str(exc)}))
         updated = self.store.transition(s.id, S.DONE, reason=reason)
-        self.engine._changed(updated)
+        self.engine.announce(updated)
 
     def _content_merged(self, s: Session) -> bool:
         """Whether merging the session's branch into the default branch would change nothing."""

@@ -189,7 +189,7 @@ class Outbox:
             try:
                 session = self.engine.session(msg["session_id"])
                 agent = self.engine.agent(session)
-                path = agent.transcript_path(self.engine._spec(session)) if agent.has_transcript else None
+                path = agent.transcript_path(self.engine.launch_spec(session)) if agent.has_transcript else None
                 events = self.engine.events_file(session.id)
                 since = datetime.fromisoformat(msg["attempted_at"]).timestamp() - 1.0
             except Exception:

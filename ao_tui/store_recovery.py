@@ -150,7 +150,7 @@ def _newest_transcript(engine: Engine, session: Session) -> str:
         if not agent.has_transcript:
             return ""
         probe = session.model_copy(update={"agent_session_id": "00000000-0000-4000-8000-000000000000"})
-        folder = agent.transcript_path(engine._spec(probe))
+        folder = agent.transcript_path(engine.launch_spec(probe))
     except Exception as exc:
         log.debug("no transcript folder for %s: %s", session.id, exc)
         return ""

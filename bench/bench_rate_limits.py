@@ -156,7 +156,7 @@ def main() -> None:
             load_limited = os.getloadavg()[0]
             detect = []
             for s in sessions:
-                path = engine.agent(s).transcript_path(engine._spec(s))  # noqa: SLF001
+                path = engine.agent(s).transcript_path(engine.launch_spec(s))  # noqa: SLF001
                 written = wait(lambda: next((r["timestamp"] for r in _records(path) if r.get("isApiErrorMessage")),
                                             None), 10, f"the limit record in {path}")
                 detect.append((shown[s.id] - datetime.fromisoformat(written).timestamp()) * 1000)

@@ -363,7 +363,7 @@ def transcript_summary(engine: Engine, session: Session, limit: int = 3) -> str:
     texts: list[str] = []
     try:
         agent = engine.agent(session)
-        path = agent.transcript_path(engine._spec(session)) if agent.has_transcript else None
+        path = agent.transcript_path(engine.launch_spec(session)) if agent.has_transcript else None
     except Exception:
         path = None
     if path and Path(path).exists():

@@ -134,7 +134,7 @@ def test_codex_story(codex: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
             assert until is not None and 0 <= until.timestamp() - limit_lifts <= 120, (until, limit_lifts)
 
             # Killed, then restored: the same conversation continues.
-            thread = engine.agent(s).agent_session_id(engine._spec(engine.session(s.id)))
+            thread = engine.agent(s).agent_session_id(engine.launch_spec(engine.session(s.id)))
             assert thread and engine.session(s.id).agent_session_id == thread, "Codex's thread id was recorded"
             engine.kill(s.id)
             restored = engine.restore(s.id)

@@ -120,12 +120,12 @@ def test_opencode_story(opencode: str, tmp_path: Path, git_repo: Path, ao_home: 
             assert source == "hook" and "Bad request from the scripted server" in detail, (source, detail)
 
             # Killed, then restored: OpenCode's own session id (from its database) reopens the conversation.
-            found = engine.agent(s).agent_session_id(engine._spec(engine.session(s.id)))
+            found = engine.agent(s).agent_session_id(engine.launch_spec(engine.session(s.id)))
             assert found.startswith("ses_"), found
             engine.kill(s.id)
             restored = engine.restore(s.id)
             assert restored.status is S.WORKING
-            assert engine.agent(s).restore_argv(engine._spec(restored))[-2:] == ["--session", found]
+            assert engine.agent(s).restore_argv(engine.launch_spec(restored))[-2:] == ["--session", found]
             wait_until(lambda: (g := engine.agent(s).read_screen(screen())) is not None
                        and g.state in (A.IDLE, A.ERRORED), timeout=90, message=screen)
             engine.send(s.id, "what have you done so far?")

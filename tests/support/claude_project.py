@@ -117,4 +117,4 @@ def user_turns(path: Path | None) -> list[str]:
 
 
 def transcript_of(engine: Any, session: Session) -> Path | None:
-    return engine.agent(session).transcript_path(engine._spec(session))
+    return engine.agent(session).transcript_path(engine.launch_spec(session))

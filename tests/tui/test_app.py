@@ -38,7 +38,7 @@ async def test_session_moves_zone_live_and_cursor_follows(make_app, fleet_engine
         updated = fleet_engine.store.transition(
             "app-5", SessionStatus.NEEDS_INPUT, reason="asks",
             activity=Activity(state=ActivityState.WAITING_INPUT, detail="Which database should I use?"))
-        fleet_engine._changed(updated)  # what the engine does after every change
+        fleet_engine.announce(updated)  # what the engine does after every change
         await wait_until(pilot, lambda: zone_of_row(app, "app-5") is Zone.NEEDS_YOU, what="app-5 in Needs you")
         assert app.session_list.cursor_id == "app-5"
         assert app.session_list.cursor_session.id == "app-5"

@@ -15,7 +15,7 @@ def _limit(engine, sid: str, until) -> None:  # noqa: ANN001
     updated = engine.store.transition(sid, SessionStatus.WORKING, reason="limit", activity=Activity(
         state=ActivityState.RATE_LIMITED, source="transcript", since=NOW - timedelta(minutes=3), until=until,
         detail="You've hit your session limit · resets 1:02pm (UTC)"))
-    engine._changed(updated)
+    engine.announce(updated)
 
 
 async def test_limited_session_counts_down_in_its_row_and_detail(fleet_engine):
