@@ -9,10 +9,14 @@ saying so; a mismatched version never runs.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import queue
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +26,9 @@ from ao_tui import __version__
 from ao_tui.errors import AoError
 from ao_tui.slots.host import Host
 
+#: The build id written beside the host's venv when ao was installed there (with its version as fallback).
+_BUILD_OF = ("import sys, pathlib; p = pathlib.Path(sys.argv[1]); from ao_tui import __version__; "
+             "print(p.read_text().strip() if p.exists() else __version__)")
 _EXPAND = "import os, sys; print(os.path.abspath(os.path.expanduser(sys.argv[1])))"
 #: A pure-Python wheel installed without pip: unpacked into the venv's site-packages, the old one removed first.
 _UNPACK = ("import shutil, sys, sysconfig, zipfile, pathlib; site = pathlib.Path(sysconfig.get_paths()['purelib']); "
@@ -39,26 +46,57 @@ def remote_state_dir(host: Host) -> str:
     return out.stdout.decode().strip()
 
 
-def build_wheel(ao_home: Path) -> Path:
-    """This ao as a wheel, built once per version from the source tree it runs from."""
-    cache = ao_home / "wheels"
-    found = sorted(cache.glob(f"ao_tui-{__version__}-*.whl"))
-    if found:
-        return found[-1]
+def _source_tree() -> Path:
     source = Path(__file__).resolve().parent.parent
     if not (source / "pyproject.toml").exists():
         raise AoError(f"cannot build ao's wheel: no source tree at {source}")
-    cache.mkdir(parents=True, exist_ok=True)
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                          "-w", str(cache), str(source)], capture_output=True, text=True, timeout=300)
+    return source
+
+
+def build_id() -> str:
+    """This ao's version and a digest of its source: a host runs exactly this code, not merely the same
+    version number (a checkout changed since the host's install is installed again)."""
+    source = _source_tree()
+    digest = hashlib.sha256((source / "pyproject.toml").read_bytes())
+    for path in sorted([*(source / "ao_tui").rglob("*"), *(source / "plugins").rglob("*")]):
+        if path.is_file() and "__pycache__" not in path.parts and ".egg-info" not in str(path):
+            digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+def build_wheel(ao_home: Path, build: str | None = None) -> Path:
+    """This ao as a wheel, built once per build id from the source tree it runs from.
+
+    Built from a copy of the tree: setuptools writes ``build/`` and ``*.egg-info`` where it builds,
+    and two ao processes (or test workers) building in the user's checkout at once broke each other."""
+    build = build or build_id()
+    cache = ao_home / "wheels" / build.rpartition("+")[2]
     found = sorted(cache.glob(f"ao_tui-{__version__}-*.whl"))
-    if out.returncode != 0 or not found:
-        raise AoError(f"building ao's wheel failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
-    return found[-1]
+    if found:
+        return found[-1]
+    source = _source_tree()
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ao-wheel-") as scratch:
+        tree = Path(scratch) / "src"
+        ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+        for name in ("ao_tui", "plugins"):
+            shutil.copytree(source / name, tree / name, ignore=ignore)
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy2(source / name, tree / name)
+        out = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                              "-w", scratch, str(tree)], capture_output=True, text=True, timeout=300)
+        built = sorted(Path(scratch).glob(f"ao_tui-{__version__}-*.whl"))
+        if out.returncode != 0 or not built:
+            raise AoError(f"building ao's wheel failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
+        final = cache / built[-1].name
+        shutil.copy2(built[-1], final.with_suffix(".part"))
+        os.replace(final.with_suffix(".part"), final)  # another process building the same id: same bytes
+    return final
 
 
 def installed_version(host: Host, state: str) -> str | None:
-    out = host.run([f"{state}/venv/bin/python", "-m", "ao_tui.hostd", "--version"])
+    """The build id of the ao installed on the host (see ``build_id``), or None."""
+    out = host.run([f"{state}/venv/bin/python", "-c", _BUILD_OF, f"{state}/venv/ao-build"])
     return out.stdout.decode().strip() or None if out.returncode == 0 else None
 
 
@@ -66,16 +104,18 @@ def ensure_installed(host: Host, ao_home: Path, say: Callable[[str], None] = pri
     """The host's ao python, installing or replacing ao there when it is missing or another version."""
     state = remote_state_dir(host)
     have = installed_version(host, state)
-    if have == __version__:
+    build = build_id()
+    if have == build:
         return f"{state}/venv/bin/python"
-    wheel = build_wheel(ao_home)
-    what = "not installed" if have is None else f"version {have}, this is {__version__}"
+    wheel = build_wheel(ao_home, build)
+    what = "not installed" if have is None else f"{have} there, this is {build}"
     say(f"host {host.host_name}: ao {what}; installing ao {__version__} into {state}/venv")
     remote_wheel = f"{state}/wheels/{wheel.name}"
     steps: list[tuple[list[str], bytes | None]] = [
         (["python3", "-c", _WRITE, remote_wheel], wheel.read_bytes()),
         (["python3", "-m", "venv", "--without-pip", f"{state}/venv"], None),
         ([f"{state}/venv/bin/python", "-c", _UNPACK, remote_wheel], None),
+        (["python3", "-c", _WRITE, f"{state}/venv/ao-build"], build.encode()),
     ]
     for argv, data in steps:
         out = host.run(argv, input=data, timeout=300)
@@ -83,8 +123,8 @@ def ensure_installed(host: Host, ao_home: Path, say: Callable[[str], None] = pri
             raise AoError(f"host {host.host_name}: installing ao failed ({argv[1]} {argv[2][:20]}):"
                           f" {(out.stderr.decode(errors='replace').strip().splitlines() or ['?'])[-1]}")
     have = installed_version(host, state)
-    if have != __version__:
-        raise AoError(f"host {host.host_name}: ao there says {have!r} after installing {__version__}")
+    if have != build:
+        raise AoError(f"host {host.host_name}: ao there says {have!r} after installing {build}")
     return f"{state}/venv/bin/python"
 
 

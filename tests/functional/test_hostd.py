@@ -12,7 +12,7 @@ import pytest
 from ao_tui import __version__
 from ao_tui.config import HostConfig
 from ao_tui.errors import AoError
-from ao_tui.host_ao import HostAo, remote_state_dir
+from ao_tui.host_ao import HostAo, build_id, remote_state_dir
 from ao_tui.hosts import create_host
 from tests.support.sshd import SSHHost, ssh_host, ssh_hosts  # noqa: F401 (fixtures)
 
@@ -95,6 +95,17 @@ def test_a_session_on_a_remote_host_end_to_end(ao_home: Path, ssh_host: SSHHost)
     again = HostAo.start(host, ao_home, say=said.append)
     again.close()
     assert said == []
+    # Another build of the same version there (a checkout changed since): installed again, and said.
+    state = remote_state_dir(host)
+    other = f"{__version__}+000000000000"
+    assert host.run(["python3", "-c", "import sys; open(sys.argv[1], 'w').write(sys.argv[2])",
+                     f"{state}/venv/ao-build", other]).returncode == 0
+    HostAo.start(host, ao_home, say=said.append).close()
+    assert said == [f"host build-1: ao {other} there, this is {build_id()}; installing ao {__version__} into "
+                    f"{state}/venv"]
+    out = host.run([f"{state}/venv/bin/python", "-c", "import sys; print(open(sys.argv[1]).read())",
+                    f"{state}/venv/ao-build"])
+    assert out.stdout.decode().strip() == build_id()
     host.close()
 
 
