@@ -19,6 +19,7 @@ run: setup
 lint: setup-tests
 	@$(VENV)/lint-imports --no-cache
 	@$(VENV)/ruff check .
+	@$(VENV)/mypy
 
 test: lint
 	@$(VENV)/python -m pytest -q -p no:cacheprovider -n 3 --durations=20

@@ -143,7 +143,8 @@ def update_ledger(engine: Engine, sessions: list[Session], now: datetime | None 
         ledger["days"] = dict(sorted(ledger["days"].items())[-90:])
         return ledger
 
-    return engine.store.update_json_setting(LEDGER, note, {})
+    ledger: dict[str, Any] = engine.store.update_json_setting(LEDGER, note, {})
+    return ledger
 
 
 def configured(engine: Engine) -> bool:
@@ -172,8 +173,8 @@ def standings(engine: Engine, now: datetime | None = None, sessions: list[Sessio
     for name, pcfg in engine.config.projects.items():
         daily(f"project:{name}", f"today, project {name}", pcfg.budget, [s for s in sessions if s.project == name])
     for s in sessions:
-        pcfg = engine.config.projects.get(s.project)
-        cfgs = [c for c in (pcfg.budget if pcfg else None, engine.config.budget) if c is not None]
+        own = engine.config.projects.get(s.project)
+        cfgs = [c for c in (own.budget if own else None, engine.config.budget) if c is not None]
         cap_usd = next((c.session_usd for c in cfgs if c.session_usd is not None), None)
         cap_tokens = next((c.session_tokens for c in cfgs if c.session_tokens is not None), None)
         if cap_usd is None and cap_tokens is None:
@@ -218,7 +219,8 @@ def go_on(engine: Engine, scope: str | None = None, now: datetime | None = None)
 
 def shown_state(engine: Engine) -> list[dict[str, Any]]:
     """The standings as the engine last wrote them (for the status bar: no computing in the UI)."""
-    return _json_setting(engine, STATE, [])
+    state: list[dict[str, Any]] = _json_setting(engine, STATE, [])
+    return state
 
 
 class BudgetWatch:

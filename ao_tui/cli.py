@@ -14,13 +14,16 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ao_tui.durations import ago
 from ao_tui.errors import AoError
 
+if TYPE_CHECKING:
+    from ao_tui.engine import Engine  # imported lazily at run time: ao ls stays light
 
-def _engine(args: argparse.Namespace, *, check: bool = True):  # noqa: ANN202 - Engine, imported lazily
+
+def _engine(args: argparse.Namespace, *, check: bool = True) -> Engine:
     from ao_tui.config import check_projects, load_config
     from ao_tui.engine import Engine
 
@@ -503,7 +506,7 @@ def cmd_retro(args: argparse.Namespace) -> int:
     names = [args.project] if args.project else list(engine.config.projects)
     if args.project:
         engine.config.project(args.project)  # an unknown project is exit 3
-    report = []
+    report: list[dict[str, Any]] = []
     for name in names:
         outcomes = sorted(engine.store.outcomes(name), key=lambda o: o.get("recorded_at", ""), reverse=True)
         report.append({"project": name, "summary": summary(engine.store, name),

@@ -123,8 +123,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         aside = restore_backup(path, Path(args.from_backup), known_schema=_known_schema(),
                                label="damaged" if problem else "replaced")
         print(f"restored {args.from_backup}" + (f"; the previous store is kept at {aside}" if aside else ""))
-    elif not path.exists() and newest_good_backup(path, _known_schema())[0] is not None:
-        found, _ = newest_good_backup(path, _known_schema())
+    elif not path.exists() and (found := newest_good_backup(path, _known_schema())[0]) is not None:
         restore_backup(path, found.path, known_schema=_known_schema())
         print(f"no store at {path}: restored the backup of {found.taken_at:%Y-%m-%d %H:%M} UTC")
     elif problem:
@@ -189,7 +188,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="store_action", metavar="ACTION", required=True)
 
     def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
-        q = actions.add_parser(name, help=help_text, description=help_text, parents=[common])
+        q: argparse.ArgumentParser = actions.add_parser(name, help=help_text, description=help_text, parents=[common])
         q.set_defaults(func=func)
         return q
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -40,11 +40,15 @@ EVENT_WORDS = {
 EVENTS = tuple(EVENT_WORDS)
 
 
-def _check_duration(value: Any) -> Any:
+_T = TypeVar("_T")
+
+
+def _check_duration(value: _T) -> _T:
     from ao_tui.durations import parse_duration
 
     if value is not None:
-        parse_duration(value)  # ValueError: "not a duration: 'fast' (use e.g. 90s, 30m, 2h)"
+        # ValueError: "not a duration: 'fast' (use e.g. 90s, 30m, 2h)"
+        parse_duration(value)  # type: ignore[arg-type]  # a str, int or float: the field's own type
     return value
 
 
@@ -445,8 +449,11 @@ def find_config(explicit: str | os.PathLike[str] | None = None, cwd: Path | None
     return user if user.is_file() else None
 
 
-def line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Map every key path in a composed YAML document to its 1-based line."""
+def line_index(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Map every key path in a composed YAML document to its 1-based line (none for an empty one:
+    ``yaml.compose`` of a file of comments is None)."""
+    if node is None:
+        return {}
     lines: dict[tuple[Any, ...], int] = {path: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -644,7 +651,8 @@ def check_projects(config: Config) -> None:
         refs.append(("agent", project.agent.plugin, ("projects", name, "agent")))
         refs += [("agent", other, ("projects", name, "agents", other)) for other in project.agents]
         refs += [("notifier", ref.plugin, ("projects", name, "notifiers", i)) for i, ref in enumerate(project.notifiers)]
-        with_options = [(slot, ref, ("projects", name, slot)) for slot, ref in slots.items()]
+        with_options: list[tuple[str, Any, tuple[Any, ...]]] = [
+            (slot, ref, ("projects", name, slot)) for slot, ref in slots.items()]
         with_options += [("notifier", ref, ("projects", name, "notifiers", i)) for i, ref in enumerate(project.notifiers)]
         refs += [
             ("reactions", r.action, ("projects", name, "reactions", event))

@@ -404,7 +404,7 @@ def hosts(setup: Setup) -> list[Result]:
         status = plugin.probe()
         if not status.reachable:
             results.append(fail(name, f"{host.ssh} does not answer: {status.error or 'no reason given'}",
-                                f"`ssh {host.ssh.split(':')[0]} true` must work with no password prompt (a key; "
+                                f"`ssh {(host.ssh or '').split(':')[0]} true` must work with no password prompt (a key; "
                                 "ao runs ssh with BatchMode=yes)"))
         elif status.ao_version not in (None, __version__):
             results.append(warn(name, f"reachable ({status.latency_ms:.0f} ms); ao {status.ao_version} there, "

@@ -43,6 +43,7 @@ from ao_tui.slots.workspace import Workspace
 from ao_tui.store import Store, open_store
 
 if TYPE_CHECKING:
+    from ao_tui.remote import RemoteHosts
     from ao_tui.slots.reactions import Trigger
 
 log = logging.getLogger("ao.engine")
@@ -128,7 +129,7 @@ class Engine:
         self._lock = threading.RLock()
         self._loop: Loop | None = None  # while this process leads (``start``)
         self._pr_locks: dict[str, threading.Lock] = {}
-        self._remote: Any = None  # ao_tui.remote.RemoteHosts, made when a session on another host is touched
+        self._remote: RemoteHosts | None = None  # made when a session on another host is touched
         #: Where what a user should hear about hosts goes (ao installed there, a host lost and back).
         self.host_say: Callable[[str], None] = lambda text: log.info("%s", text)
         from ao_tui.store_upkeep import DiskWatch
@@ -174,10 +175,11 @@ class Engine:
     def runtime(self, session: Session) -> Runtime:
         if session.host != LOCAL_HOST:
             return self.remote.runtime(session.host)
-        return self.plugin("runtime", session.project, session.runtime)
+        runtime: Runtime = self.plugin("runtime", session.project, session.runtime)
+        return runtime
 
     @property
-    def remote(self) -> Any:
+    def remote(self) -> RemoteHosts:
         """The links to SSH hosts (``ao_tui.remote.RemoteHosts``), made on first use."""
         with self._lock:
             if self._remote is None:
@@ -195,16 +197,20 @@ class Engine:
             remote.close()
 
     def agent(self, session: Session) -> Agent:
-        return self.plugin("agent", session.project, session.agent)
+        agent: Agent = self.plugin("agent", session.project, session.agent)
+        return agent
 
     def workspace(self, project: str) -> Workspace:
-        return self.plugin("workspace", project)
+        workspace: Workspace = self.plugin("workspace", project)
+        return workspace
 
     def tracker(self, project: str) -> Tracker:
-        return self.plugin("tracker", project)
+        tracker: Tracker = self.plugin("tracker", project)
+        return tracker
 
     def scm(self, project: str) -> SCM:
-        return self.plugin("scm", project)
+        scm: SCM = self.plugin("scm", project)
+        return scm
 
     def notifiers(self, project: str) -> list[Notifier]:
         cfg = self.project_config(project)
@@ -425,7 +431,7 @@ class Engine:
                     if not self.disk.report(again):
                         raise
                 if full:
-                    raise (describe(exc, paths.store_path()) if not isinstance(exc, AoError) else exc) from None
+                    raise (exc if isinstance(exc, AoError) else describe(exc, paths.store_path()) or exc) from None
                 raise
 
     def launching(self, session_id: str) -> contextlib.AbstractContextManager[None]:

@@ -708,7 +708,7 @@ class EngineLoop:
             return
         if remaining:
             return
-        newest = max(merged, key=lambda x: x.merged_at)
+        newest = max(merged, key=lambda x: x.merged_at or x.status_since)  # merged_at is set: filtered above
         self._trigger("all_done", newest, f"{project}:all_done:{newest.id}",
                       {"project": project, "merged": [x.id for x in merged]})
 

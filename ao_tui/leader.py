@@ -245,7 +245,7 @@ class ChangeListener:
         own_uid = os.getuid()
         ancillary = socket.CMSG_SPACE(_UCRED.size)
         while True:
-            ready, _, _ = select.select([self._sock, self._wake_r], [], [])
+            ready, _, _ = select.select([self._sock.fileno(), self._wake_r], [], [])
             if self._wake_r in ready:
                 return
             news = False

@@ -200,8 +200,8 @@ class MergeTrain:
             return self._wait(row, {**data, "head": pr.head_sha}, "waiting for CI", state=CI)
         if pr.has_conflicts:
             return self._leave(session, data, f"conflicts with {cfg.default_branch}")
-        approved = pr.review is ReviewState.APPROVED or pr.head_sha in data.get("approved", [])
-        if not approved:
+        is_approved = pr.review is ReviewState.APPROVED or pr.head_sha in data.get("approved", [])
+        if not is_approved:
             return self._wait(row, data, "needs a new approval (the branch changed after it)")
         try:
             self.engine.merge(sid, force=True)

@@ -50,7 +50,7 @@ def failing_tests_in(text: str) -> list[str]:
 def _seconds(later: Any, earlier: Any) -> float | None:
     if later is None or earlier is None:
         return None
-    return round((later - earlier).total_seconds(), 1)
+    return round(float((later - earlier).total_seconds()), 1)
 
 
 def outcome_for(store: Store, session: Session) -> dict[str, Any]:

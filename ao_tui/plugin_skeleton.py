@@ -60,7 +60,7 @@ def _stubs(slot: str) -> tuple[list[str], list[str]]:
                 found = getattr(module, ident, None)
                 if found is None or hasattr(builtins, ident):
                     continue
-                where = getattr(found, "__module__", None) or module.__name__
+                where = getattr(found, "__module__", None) or base.__module__
                 if where == "typing" or where.startswith("collections"):
                     where = "typing" if where == "typing" else "collections.abc"
                 wanted.setdefault(where, set()).add(ident)

@@ -435,7 +435,7 @@ class Store:
             conn.execute("DELETE FROM claims WHERE key=?", (key,))
 
     def claims(self, session_id: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM claims WHERE 1=1", []
+        sql, args = "SELECT * FROM claims WHERE 1=1", list[str]()
         if session_id is not None:
             sql, args = sql + " AND session_id=?", [*args, session_id]
         if state is not None:
@@ -452,7 +452,7 @@ class Store:
                 "INSERT OR IGNORE INTO outbox(session_id, key, text, created_at) VALUES(?,?,?,?)",
                 (session_id, key, text, _ts(utcnow())),
             )
-            return int(cur.lastrowid) if cur.rowcount == 1 else None
+            return cur.lastrowid if cur.rowcount == 1 else None
 
     def pending_messages(self, session_id: str | None = None) -> list[dict[str, Any]]:
         if session_id is None:
@@ -613,7 +613,7 @@ class Store:
                          (state, json.dumps(data or {}), _ts(utcnow()), session_id, onto))
 
     def rebases(self, session_id: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM rebases WHERE 1=1", []
+        sql, args = "SELECT * FROM rebases WHERE 1=1", list[str]()
         if session_id is not None:
             sql, args = sql + " AND session_id=?", [*args, session_id]
         if state is not None:

@@ -20,6 +20,7 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from ao_tui.store import Store
 
@@ -60,7 +61,7 @@ def _archive_orphan_claims(store: Store, batch: int) -> int:
     return len(rows)
 
 
-def _archive_and_delete(store: Store, rows: list, table: str, at_column: str, key_column: str) -> None:
+def _archive_and_delete(store: Store, rows: list[Any], table: str, at_column: str, key_column: str) -> None:
     """Append rows to the monthly ``<table>-YYYY-MM.jsonl`` archives (fsynced), then delete them from the table."""
     by_month: dict[str, list[str]] = {}
     for r in rows:

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ao_tui import paths, store_backup, store_retention
 from ao_tui.durations import parse_duration
@@ -55,7 +55,7 @@ class StoreUpkeep:
         if jobs and not self.engine.disk.short and self._busy.acquire(blocking=False):
             threading.Thread(target=self._run, args=(jobs,), name="ao-store-upkeep", daemon=True).start()
 
-    def _run(self, jobs: list) -> None:
+    def _run(self, jobs: list[Any]) -> None:
         try:
             for job in jobs:
                 try:

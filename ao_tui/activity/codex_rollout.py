@@ -58,7 +58,7 @@ def call_target(arguments: Any) -> str:
     return ""
 
 
-def apply_rollout_record(parser: TranscriptParser, record: dict, at: float | None, *, state_too: bool) -> None:
+def apply_rollout_record(parser: TranscriptParser, record: dict[str, Any], at: float | None, *, state_too: bool) -> None:
     """Apply one rollout line to ``parser``'s state (usage always; the rest when ``state_too``)."""
     st = parser.state
     rtype = record.get("type")

@@ -47,9 +47,9 @@ from typing import Any
 
 from ao_tui.activity.opencode_events import PREFIX as OPENCODE_PREFIX
 from ao_tui.activity.opencode_events import OpenCodeEvents
+from ao_tui.activity.records import Kind
 from ao_tui.activity.transcript import (
     HUMAN_TOOLS,
-    Kind,
     TranscriptState,
     asks_question,
     human_tool_detail,
@@ -102,7 +102,7 @@ def gemini_as_claude(event: dict[str, Any]) -> dict[str, Any]:
         event = {**event, "event": GEMINI_EVENTS[name]}
         # (its ``prompt_response`` repeats streamed pieces in 0.61: the last words come from its chat)
     elif name == "Notification" and event.get("notification_type") == "ToolPermission":
-        details = event.get("details") if isinstance(event.get("details"), dict) else {}
+        details: dict[str, Any] = event["details"] if isinstance(event.get("details"), dict) else {}
         what = details.get("command") or details.get("title") or event.get("message") or "a tool"
         event = {**event, "notification_type": "permission_prompt", "message": f"permission: {what}"}
     return event

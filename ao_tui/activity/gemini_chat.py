@@ -16,12 +16,12 @@ if TYPE_CHECKING:
     from ao_tui.activity.transcript import TranscriptParser
 
 
-def is_gemini_record(record: dict) -> bool:
+def is_gemini_record(record: dict[str, Any]) -> bool:
     rtype = record.get("type")
     return rtype == "gemini" or (rtype == "user" and "message" not in record and "content" in record)
 
 
-def apply_gemini_record(parser: TranscriptParser, record: dict, *, state_too: bool) -> None:
+def apply_gemini_record(parser: TranscriptParser, record: dict[str, Any], *, state_too: bool) -> None:
     st = parser.state
     if record.get("type") != "gemini":
         return

@@ -31,11 +31,11 @@ def _trim(value: object, limit: int) -> object:
     return value
 
 
-def _encode(record: dict) -> bytes:
+def _encode(record: dict[str, object]) -> bytes:
     return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
-def event_line(session: str, payload: dict, now: float) -> bytes:
+def event_line(session: str, payload: dict[str, object], now: float) -> bytes:
     """The line for one event, kept under LINE_LIMIT bytes by trimming bulky fields."""
     record = {"ao_session": session, "at": now, "event": payload.get("hook_event_name", "")}
     record.update(payload)

@@ -56,7 +56,7 @@ class OpenCodeEvents:
         if kind == "loaded":
             return [{"event": "SessionStart", "source": "startup"}]
         if kind == "text":
-            text = event.get("text") if isinstance(event.get("text"), str) else ""
+            text = event["text"] if isinstance(event.get("text"), str) else ""
             if event.get("role") == "user":
                 self.last_text, self.failure = "", ""
                 return [{"event": "UserPromptSubmit", "prompt": text}]
@@ -81,11 +81,11 @@ class OpenCodeEvents:
                 self.waiting_calls[str(event["callID"])] = str(event.get("id"))
             return [{**pre, "event": "PermissionRequest"}]
         if kind == "permission.replied":
-            pre = self.asked.pop(str(event.get("id")), None)
+            approved = self.asked.pop(str(event.get("id")), None)
             self.waiting_calls = {c: p for c, p in self.waiting_calls.items() if p != str(event.get("id"))}
-            if event.get("reply") == "reject" or pre is None:
+            if event.get("reply") == "reject" or approved is None:
                 return [{"event": "PermissionDenied"}]
-            return [pre]  # approved: the tool runs now
+            return [approved]  # approved: the tool runs now
         if kind == "question":
             return [_tool_use("AskUserQuestion", {"questions": [{"question": event.get("question") or ""}]})]
         if kind == "question.replied":
@@ -116,7 +116,7 @@ def _tool_use(tool: object, tool_input: object) -> dict[str, Any]:
 
 def _permission_input(event: dict[str, Any]) -> dict[str, Any]:
     """What the prompt is about: the command, else the file, else the patterns it would allow."""
-    metadata = event.get("metadata") if isinstance(event.get("metadata"), dict) else {}
+    metadata: dict[str, Any] = event["metadata"] if isinstance(event.get("metadata"), dict) else {}
     if isinstance(metadata.get("command"), str):
         return {"command": metadata["command"]}
     path = metadata.get("filepath") or metadata.get("filePath") or metadata.get("path")

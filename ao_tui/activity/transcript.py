@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ao_tui.activity.codex_rollout import ROLLOUT_TYPES, apply_rollout_record
 from ao_tui.activity.gemini_chat import apply_gemini_record, is_gemini_record
@@ -249,7 +250,7 @@ class TranscriptParser:
 
     # -- records ---------------------------------------------------------------
 
-    def apply(self, record: dict, *, state_too: bool = True) -> None:
+    def apply(self, record: dict[str, Any], *, state_too: bool = True) -> None:
         st = self.state
         st.records += 1
         st.revision += 1
@@ -291,7 +292,7 @@ class TranscriptParser:
         if at is not None:
             self.state.at = at
 
-    def _user(self, record: dict, at: float | None) -> None:
+    def _user(self, record: dict[str, Any], at: float | None) -> None:
         st = self.state
         content = (record.get("message") or {}).get("content")
         if isinstance(content, str):
@@ -336,7 +337,7 @@ class TranscriptParser:
         st.turn_ended = True
         self._decided(Kind.INTERRUPT, at)
 
-    def _assistant(self, record: dict, at: float | None) -> None:
+    def _assistant(self, record: dict[str, Any], at: float | None) -> None:
         st = self.state
         message = record.get("message") or {}
         if not isinstance(message, dict):
@@ -377,7 +378,7 @@ class TranscriptParser:
             st.turn_ended = False
             self._decided(kind, at)
 
-    def _system(self, record: dict, at: float | None) -> None:
+    def _system(self, record: dict[str, Any], at: float | None) -> None:
         st = self.state
         subtype = record.get("subtype")
         if subtype == "turn_duration":
@@ -396,7 +397,7 @@ class TranscriptParser:
 
     # -- usage and PRs ---------------------------------------------------------
 
-    def _account_usage(self, record: dict) -> None:
+    def _account_usage(self, record: dict[str, Any]) -> None:
         st = self.state
         message = record.get("message")
         if not isinstance(message, dict):
@@ -418,7 +419,7 @@ class TranscriptParser:
         key = (str(message.get("id", "")), str(record.get("requestId", "")))
         old = self._usage_seen.get(key) if key != ("", "") else None
         if old is not None:  # same API response seen again: keep the largest figures
-            new = (model_name, *(max(a, b) for a, b in zip(old[1:], new[1:])))
+            new = (model_name, max(old[1], new[1]), max(old[2], new[2]), max(old[3], new[3]), max(old[4], new[4]))
             self._usage_seen.move_to_end(key)
             self._add_usage(old, -1)
         self._add_usage(new, 1)
@@ -462,7 +463,7 @@ class TranscriptParser:
                                  cache_read_input_tokens=int(cr), cost_usd=max(0.0, cost))
         self.state.revision += 1
 
-    def _collect_prs(self, record: dict) -> None:
+    def _collect_prs(self, record: dict[str, Any]) -> None:
         message = record.get("message")
         if not isinstance(message, dict):
             return

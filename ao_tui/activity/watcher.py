@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ao_tui.activity.detector import ActivityDetector
 from ao_tui.activity.events import EventsReader
@@ -85,7 +86,7 @@ def _absolute(path: Path | str | None) -> Path | None:
     return Path(os.path.abspath(path)) if path else None
 
 
-def _at(event: dict) -> float:
+def _at(event: dict[str, Any]) -> float:
     at = event.get("at")
     return float(at) if isinstance(at, (int, float)) else 0.0
 
@@ -375,7 +376,7 @@ class ActivityMonitor:
                 path = max(fresh, key=lambda p: p.stat().st_mtime)
         if path is None:
             return False
-        t.transcript_path = _absolute(path)
+        t.transcript_path = Path(os.path.abspath(path))  # as _absolute: watchfiles names files as given
         t.transcript = reader_for(t.transcript_path)
         return True
 

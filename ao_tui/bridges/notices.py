@@ -64,7 +64,7 @@ class NoticeWatch:
         zone = now[0]
         old_zone = before[0] if before else None
         title = s.task_title or s.title
-        if zone is Zone.NEEDS_YOU and (old_zone is not Zone.NEEDS_YOU or (now[2] and now[2] != before[2])):
+        if zone is Zone.NEEDS_YOU and (old_zone is not Zone.NEEDS_YOU or (before and now[2] and now[2] != before[2])):
             notices.append(Notice("needs_you", s.id, f"{s.id} needs you: {why_needed(s)}\n{title}", ("open",)))
         elif zone is Zone.READY_TO_MERGE and old_zone is not Zone.READY_TO_MERGE:
             pr = f"PR #{s.pr.number} " if s.pr else ""

@@ -14,7 +14,7 @@ import logging
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ao_tui import lifecycle
 from ao_tui.errors import AoError
@@ -53,7 +53,7 @@ def fill(engine: Engine, project: str) -> list[Session]:
     if free <= 0:
         return []
     ready = ready_tasks(cached_backlog(engine, project), sessions, project)
-    spawned = []
+    spawned: list[Any] = []
     deferred = _deferred.setdefault(engine, {})
     now = time.monotonic()
     for task in ready:

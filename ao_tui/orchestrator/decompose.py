@@ -123,7 +123,8 @@ def topological(tasks: list[PlanTask]) -> list[PlanTask]:
 
 
 def _update_waiting(engine: Engine, change: Any) -> list[dict[str, str]]:
-    return engine.store.update_json_setting(WAITING_KEY, change, [])
+    waiting: list[dict[str, str]] = engine.store.update_json_setting(WAITING_KEY, change, [])
+    return waiting
 
 
 def waiting_tasks(engine: Engine) -> list[dict[str, str]]:

@@ -300,7 +300,7 @@ class ToolBox:
         except TypeError as exc:
             return ToolOutcome(f"bad arguments for {name}: {exc}", is_error=True)
         try:
-            outcome = await handler(**(args or {}))
+            outcome: ToolOutcome | str = await handler(**(args or {}))
         except AoError as exc:
             return ToolOutcome(f"error: {exc}", is_error=True)
         except Exception as exc:  # a tool failure is the model's to hear about, not a crash

@@ -19,14 +19,15 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.notifications import Notify
+from textual.notifications import Notify, SeverityLevel
 from textual.widgets import Static, Tab, Tabs
 
 from ao_tui.attention import Zone, zone_of
@@ -133,7 +134,7 @@ class AoApp(App[None]):
 
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     TITLE = "ao"
-    BINDINGS = APP_BINDINGS
+    BINDINGS: ClassVar[list[BindingType]] = [*APP_BINDINGS]
     COMMANDS = {SessionCommands, ActionCommands, ThemeCommands}
     COMMAND_PALETTE_BINDING = "ctrl+p"
 
@@ -283,7 +284,7 @@ class AoApp(App[None]):
         # Paths in the session's workspace are said relative to it, as in the list (wording.short_paths).
         title, body = short_paths(message.title, workspace), short_paths(message.body, workspace)
         text = clean(title) + (f"\n{clean(body)}" if body else "")
-        severity = "error" if message.urgency == "critical" else "information"
+        severity: SeverityLevel = "error" if message.urgency == "critical" else "information"
         self.notify(text, severity=severity, timeout=12 if severity == "error" else 6, markup=False)
 
     # -- toasts ------------------------------------------------------------------
@@ -320,7 +321,7 @@ class AoApp(App[None]):
                 # A screen under a dialog shows through it: its old toasts would be a second one on
                 # screen. It shows the current ones again when it is back on top (Textual refreshes then).
                 for rack in screen.query("ToastRack"):  # by type name: the class is not exported
-                    rack.show(Notifications())
+                    cast(Any, rack).show(Notifications())
             for holder in screen.query("ToastHolder"):
                 if holder.id not in current or screen is not top:
                     holder.remove()
@@ -414,7 +415,7 @@ class AoApp(App[None]):
     def action_prev_tab(self) -> None:
         self.action_next_tab(-1)
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
         if self.terminal.input_mode:
             return
         self._show_tab("list")
@@ -490,7 +491,7 @@ class AoApp(App[None]):
             self.call_later(self._ask_go_on, over)
         return budget_text(shown)
 
-    def _ask_go_on(self, over: list[dict]) -> None:
+    def _ask_go_on(self, over: list[dict[str, Any]]) -> None:
         from ao_tui import budget
 
         body = "\n".join(s["words"] for s in over) + (
@@ -761,7 +762,7 @@ class AoApp(App[None]):
             tasks = self.engine.backlog(project)
         except Exception as exc:
             message = str(exc) if isinstance(exc, AoError) else f"backlog unavailable: {type(exc).__name__}: {exc}"
-            self.call_from_thread(lambda: screen.is_attached and screen.set_tasks([], message))
+            self.call_from_thread(lambda: screen.set_tasks([], message) if screen.is_attached else None)
             return
         self.call_from_thread(done, tasks)
 
@@ -875,9 +876,9 @@ class AoApp(App[None]):
         hint = detach_hint(session.id, argv)
         self.notify(hint, title="attach", timeout=10)
         delay, self._attach_delay = getattr(self, "_attach_delay", ATTACH_DELAY), 0.05
-        self.set_timer(delay, lambda: self._attach(argv, hint))
+        self.set_timer(delay, lambda: self._attach_terminal(argv, hint))
 
-    def _attach(self, argv: list[str], hint: str) -> None:
+    def _attach_terminal(self, argv: list[str], hint: str) -> None:
         try:
             with self.suspend():
                 if sys.__stdout__ is not None:
@@ -1023,13 +1024,17 @@ class AoApp(App[None]):
         session = self._require_session()
         if session is None:
             return
-        from ao_tui.tui.screens.diff import DiffScreen
 
         if not work_visible(session):
             self.notify(f"{session.id} has no workspace and no PR whose commits could be shown", severity="warning")
             return
         self.run_engine("diff", self._diff_source, session.id,
-                        on_done=lambda found: self.push_screen(DiffScreen(session.id, found[0], span=found[1])))
+                        on_done=lambda found: self._show_diff(session.id, found))
+
+    def _show_diff(self, session_id: str, found: tuple[Any, Any]) -> None:
+        from ao_tui.tui.screens.diff import DiffScreen
+
+        self.push_screen(DiffScreen(session_id, found[0], span=found[1]))
 
     def action_filter_project(self) -> None:
         projects = sorted({*self.engine.config.projects, *(s.project for s in self.all_sessions)})
@@ -1066,7 +1071,8 @@ class AoApp(App[None]):
 
     def _saved_theme(self) -> str | None:
         try:
-            return self.engine.store.get_setting(THEME_SETTING)
+            saved: str | None = self.engine.store.get_setting(THEME_SETTING)
+            return saved
         except Exception:
             return None
 

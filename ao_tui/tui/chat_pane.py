@@ -20,6 +20,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
@@ -162,7 +163,7 @@ class ChatPane(Vertical):
     # -- showing things ----------------------------------------------------------
 
     def _load_history(self) -> None:
-        widgets = []
+        widgets: list[Widget] = []
         pending_tools: dict[str, ToolLine] = {}
         for message in self.orchestrator.conversation.history()[-80:]:
             for block in message["content"]:
@@ -233,9 +234,9 @@ class ChatPane(Vertical):
             await self.log_view.mount(line)
             self.log_view.scroll_end(animate=False)
         elif isinstance(event, ToolDone):
-            line = self._tools.pop(event.id, None)
-            if line is not None:
-                line.finish(event.outcome.text, declined=event.outcome.declined, error=event.outcome.is_error)
+            done = self._tools.pop(event.id, None)
+            if done is not None:
+                done.finish(event.outcome.text, declined=event.outcome.declined, error=event.outcome.is_error)
         elif isinstance(event, ReplyReset):
             if self._reply is not None:
                 reply = self._reply

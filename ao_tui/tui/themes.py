@@ -61,13 +61,14 @@ def load_theme(path: Path) -> Theme:
     variables = data.get("variables") or {}
     if not isinstance(variables, dict):
         raise ConfigError(str(path), _line_of(text, "variables"), "variables", "must be a mapping")
+    colors: dict[str, Any] = {key: str(data[key]) for key in COLOR_KEYS if key in data}
     return Theme(
         name=str(data.get("name") or path.stem),
         dark=bool(data.get("dark", True)),
         luminosity_spread=float(data.get("luminosity_spread", 0.15)),
         text_alpha=float(data.get("text_alpha", 0.95)),
         variables={str(k): str(v) for k, v in variables.items()},
-        **{key: str(data[key]) for key in COLOR_KEYS if key in data},
+        **colors,
     )
 
 

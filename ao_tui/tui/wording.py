@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from ao_tui.attention import Zone, zone_of
 from ao_tui.config import EVENT_WORDS
@@ -275,7 +276,7 @@ def usage_limit_line(session: Session, now: datetime) -> str:
     return f"usage limit · continues in {countdown(left)} ({when})"
 
 
-def event_summary(kind: str, data: dict) -> tuple[str, str] | None:
+def event_summary(kind: str, data: dict[str, Any]) -> tuple[str, str] | None:
     """History lines for the autonomy events: (what happened, the detail), or None for the plain form."""
     if kind == "answered_by_orchestrator":
         return f"answered by the orchestrator: {data.get('answer', '')}", f"{data.get('reason', '')} · U undoes"

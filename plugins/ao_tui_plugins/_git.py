@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -172,7 +173,7 @@ class GitWorkspaceOptions(PluginOptions):
 class GitWorkspace(Workspace):
     """Paths, fetch, included files and setup: everything but how the checkout is made."""
 
-    Options: type[GitWorkspaceOptions] = GitWorkspaceOptions
+    Options: ClassVar[type[PluginOptions] | None] = GitWorkspaceOptions
     options: GitWorkspaceOptions
     _last_fetch: dict[str, float]
 

@@ -560,8 +560,8 @@ def read_claude_screen(screen: str, title: str = "") -> ScreenGuess | None:
     while lines and not lines[-1].strip():
         lines.pop()
     tail = "\n".join(lines[-30:])
-    if _TRUST.search(tail):
-        return ScreenGuess(ActivityState.WAITING_INPUT, "trust dialog: " + _TRUST.search(tail).group(1))
+    if trust := _TRUST.search(tail):
+        return ScreenGuess(ActivityState.WAITING_INPUT, "trust dialog: " + trust.group(1))
     question = _QUESTION.search(tail)
     if question and (_CHOICE.search(tail) or "Esc to cancel" in tail):
         return ScreenGuess(ActivityState.WAITING_PERMISSION, _permission_detail(lines, question.group(1)))

@@ -104,7 +104,7 @@ class GeminiAgent(Agent):
         """The session home's settings.json: the user's settings plus ao's hooks (theirs kept)."""
         own = self.home(spec) / ".gemini"
         settings = _load(self.user_gemini_dir(spec) / "settings.json")
-        hooks = settings.get("hooks") if isinstance(settings.get("hooks"), dict) else {}
+        hooks: dict[str, Any] = settings["hooks"] if isinstance(settings.get("hooks"), dict) else {}
         command = self.hook_command(spec)
         for event in HOOK_EVENTS:
             groups = [g for g in hooks.get(event) or [] if HOOK_MARKER not in json.dumps(g)]

@@ -37,6 +37,7 @@ import os
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from ao_tui.config import write_atomic
 from ao_tui.errors import PluginError
@@ -194,7 +195,7 @@ def _with_plugin(content: str, plugin: str) -> str:
         raise PluginError(f"OPENCODE_CONFIG_CONTENT: not JSON ({exc}); ao adds its plugin there") from None
     if not isinstance(config, dict):
         raise PluginError("OPENCODE_CONFIG_CONTENT: expected a JSON object; ao adds its plugin there")
-    plugins = config.get("plugin") if isinstance(config.get("plugin"), list) else []
+    plugins: list[Any] = config["plugin"] if isinstance(config.get("plugin"), list) else []
     config["plugin"] = [*[p for p in plugins if not str(p).endswith("/" + PLUGIN_NAME)], plugin]
     return json.dumps(config)
 

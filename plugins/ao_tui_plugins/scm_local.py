@@ -203,7 +203,8 @@ class LocalSCM(SCM):
 
     def _read_state(self, repo: Path) -> dict[str, Any]:
         try:
-            return json.loads(self._state_path(repo).read_text(encoding="utf-8"))
+            state: dict[str, Any] = json.loads(self._state_path(repo).read_text(encoding="utf-8"))
+            return state
         except FileNotFoundError:
             return {"next_number": 1, "next_review": 1, "next_comment": 1, "prs": {}}
 
@@ -215,7 +216,7 @@ class LocalSCM(SCM):
             write_atomic(self._state_path(repo), json.dumps(state, indent=1, sort_keys=True))
 
     def _record(self, repo: Path, branch: str) -> dict[str, Any]:
-        record = self._read_state(repo)["prs"].get(branch)
+        record: dict[str, Any] | None = self._read_state(repo)["prs"].get(branch)
         if record is None:
             raise NotFound(f"no local PR for branch {branch!r} (open one first)")
         return record
@@ -386,7 +387,7 @@ class LocalSCM(SCM):
         comments: list[tuple[str, str | None, int | None]] = []
         if "\n".join(rest).strip():
             comments.append(("\n".join(rest).strip(), None, None))
-        self._add_review(repo, pr, "changes_requested", body, comments + located)
+        self._add_review(repo, pr, "changes_requested", body, [*comments, *located])
 
     def comment(self, repo: Path, pr: PullRequest, body: str, path: str | None = None, line: int | None = None) -> None:
         """A review comment without a verdict (optionally on ``path:line``)."""
@@ -496,7 +497,8 @@ class LocalSCM(SCM):
 
     def _read_status(self, repo: Path, sha: str) -> dict[str, Any] | None:
         try:
-            return json.loads(self._status_path(repo, sha).read_text(encoding="utf-8"))
+            status: dict[str, Any] = json.loads(self._status_path(repo, sha).read_text(encoding="utf-8"))
+            return status
         except (FileNotFoundError, ValueError):
             return None
 

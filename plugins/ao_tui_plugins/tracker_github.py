@@ -112,7 +112,8 @@ class GitHubTracker(Tracker):
             raise NotFound(f"no issue #{number} in {self.repo_name}") from None
         if "pull_request" in issue:
             raise NotFound(f"#{number} in {self.repo_name} is a pull request, not an issue")
-        return issue
+        found: dict[str, Any] = issue
+        return found
 
     def get_task(self, task_id: str) -> Task:
         return self._task(self._issue(task_id))

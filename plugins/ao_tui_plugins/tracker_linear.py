@@ -289,8 +289,8 @@ class LinearTracker(Tracker):
 
     def _raise_errors(self, errors: list[Any], what: str, key: str, status: int | None,
                       headers: Message | None) -> NoReturn:
-        first = errors[0] if errors and isinstance(errors[0], dict) else {}
-        ext = first.get("extensions") if isinstance(first.get("extensions"), dict) else {}
+        first: dict[str, Any] = errors[0] if errors and isinstance(errors[0], dict) else {}
+        ext: dict[str, Any] = first["extensions"] if isinstance(first.get("extensions"), dict) else {}
         code = str(ext.get("code") or "")
         message = self._scrub(ext.get("userPresentableMessage") or first.get("message") or "unknown error", key)
         if code == "RATELIMITED":
@@ -352,7 +352,8 @@ class LinearTracker(Tracker):
             raise LinearError(f"Linear: {what} failed: HTTP {status}{hint}", status)
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
             raise LinearError(f"Linear: {what} failed: the answer was not GraphQL JSON", status)
-        return body["data"]
+        data: dict[str, Any] = body["data"]
+        return data
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -161,3 +161,10 @@ def test_optional_capabilities_have_defaults_on_the_slot() -> None:
     assert Agent.has_hooks is False and Agent.has_transcript is False
     assert registry.load("agent", "claude-code").has_hooks is True
     assert Runtime.human_clients(None, "any") == []  # type: ignore[arg-type]
+
+
+def test_a_config_of_comments_only_is_checked_not_crashed_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "ao.config.yaml"
+    config.write_text("# projects come later\n")
+    assert main(["--config", str(config), "config", "check"]) == 0
+    assert capsys.readouterr().out.strip() == f"{config}: ok (0 project(s))"

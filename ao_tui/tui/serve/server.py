@@ -118,12 +118,14 @@ class ControlRoomServer(Server):
 
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if matches(request.cookies.get(COOKIE), self.token):
-            return await handler(request)
+            response: web.StreamResponse = await handler(request)
+            return response
         given = request.query.get("token")
         if matches(given, self.token):
             if request.method == "GET" and request.path != "/ws":
                 return self._clean_redirect(request)
-            return await handler(request)
+            response = await handler(request)
+            return response
         self.refused += 1
         log.warning("refused %s %s from %s: %s token", request.method, request.path, request.remote,
                     "wrong" if given or request.cookies.get(COOKIE) else "no")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -43,11 +44,11 @@ CHECK_STYLES = {
 class WorkInfo:
     """What git says about a session's workspace (loaded off the UI thread)."""
 
-    commits: list = field(default_factory=list)  # ao_tui.engine.Commit
-    files: list = field(default_factory=list)  # ao_tui.engine.ChangedFile
+    commits: list[Any] = field(default_factory=list)  # ao_tui.engine.Commit
+    files: list[Any] = field(default_factory=list)  # ao_tui.engine.ChangedFile
     error: str = ""
-    conflicts: list = field(default_factory=list)  # ao_tui.conflicts.Overlap.as_dict(), conflicts first
-    train: dict | None = None  # its place on a merge train: {"position", "of", "state", "reason"}
+    conflicts: list[dict[str, Any]] = field(default_factory=list)  # Overlap.as_dict(), conflicts first
+    train: dict[str, Any] | None = None  # its place on a merge train: {"position", "of", "state", "reason"}
 
 
 def _heading(title: str) -> Text:
@@ -114,8 +115,8 @@ def render_detail(
             out.append(_kv("merge", Text("has conflicts", style="red")))
         if work is not None and work.train:
             t = work.train
-            line = f"{t['position']} of {t['of']} · {t['state']}" + (f" · {t['reason']}" if t.get("reason") else "")
-            out.append(_kv("train", Text(clean(line), style="red" if t["state"] == "left" else "")))
+            place = f"{t['position']} of {t['of']} · {t['state']}" + (f" · {t['reason']}" if t.get("reason") else "")
+            out.append(_kv("train", Text(clean(place), style="red" if t["state"] == "left" else "")))
         for check in pr.checks:
             row = Text("  ")
             row.append(f"{CI_GLYPHS[check.state]} ", style=CHECK_STYLES[check.state])
@@ -201,7 +202,7 @@ def render_detail(
     return out
 
 
-def _conflicts_section(session: Session, clashes: Sequence[dict]) -> list[RenderableType]:
+def _conflicts_section(session: Session, clashes: Sequence[dict[str, Any]]) -> list[RenderableType]:
     """Other live branches this one changes the same files as; for conflicts, the colliding hunks."""
     out: list[RenderableType] = []
     n = sum(1 for c in clashes if c.get("conflict"))

@@ -16,6 +16,7 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.widget import Widget
 
 from ao_tui.attention import Zone, zone_of
@@ -142,7 +143,7 @@ class KeyFooter(Widget):
         terminal = getattr(app, "terminal", None)
         if terminal is not None and getattr(terminal, "input_mode", False):
             return "typing"
-        node = self.screen.focused
+        node: DOMNode | None = self.screen.focused
         while node is not None:
             if node.id in ("terminal", "detail", "chat"):
                 return node.id

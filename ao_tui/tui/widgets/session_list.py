@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.binding import BindingType
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -75,7 +77,7 @@ def activity_text(session: Session, now: datetime | None = None) -> str:
 class SessionList(ScrollView, can_focus=True):
     """Sessions by attention zone. Posts ``Highlighted`` when the cursor's session changes."""
 
-    BINDINGS = LIST_BINDINGS
+    BINDINGS: ClassVar[list[BindingType]] = [*LIST_BINDINGS]
 
     COMPONENT_CLASSES = {
         "session-list--cursor",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from rich.text import Text
 from textual.widgets import Static
@@ -56,7 +57,7 @@ def _right(project: str | None, engine_state: str, clock: str, compact: bool) ->
     return right
 
 
-def budget_text(standings: Sequence[dict]) -> Text:
+def budget_text(standings: Sequence[dict[str, Any]]) -> Text:
     """The worst budget as a few words: ``budget 85%``, ``budget reached``, ``over budget (go on)``."""
     rank = {"over": 3, "confirmed": 2, "warn": 1}
     worst = max((s for s in standings if s.get("state") in rank), key=lambda s: (rank[s["state"]], s["fraction"]),
@@ -105,7 +106,7 @@ def status_text(sessions: Sequence[Session], project: str | None, engine_state: 
 class StatusBar(Static):
     DEFAULT_CSS = "StatusBar { height: 1; }"
 
-    _last: tuple = ()
+    _last: tuple[Any, ...] = ()
 
     budget: Text | None = None  # the worst budget's words (budget_text), set by the app
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.text import Text
 from textual import events
+from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
@@ -45,7 +46,7 @@ def _terminal_view_classes() -> tuple[Any, Any] | None:
     except ImportError:  # pragma: no cover - depends on the checkout
         return None
 
-    class PlainWordsSource(EngineTerminalSource):  # type: ignore[misc, valid-type]
+    class PlainWordsSource(EngineTerminalSource):
         """The engine's terminal, whose "no terminal" error is said in words."""
 
         clock: Any = None
@@ -98,8 +99,8 @@ class PeekView(Static, can_focus=True):
         try:
             screen = self.engine.peek(self.session_id, escapes=True)
         except AoError as exc:
-            self.update(Text(clean(no_terminal_text(self.engine, self.session_id, exc, getattr(self.app, "clock", None)
-                                                    and self.app.clock())), style="dim"))
+            clock = getattr(self.app, "clock", None)
+            self.update(Text(clean(no_terminal_text(self.engine, self.session_id, exc, clock and clock())), style="dim"))
             return
         except Exception as exc:  # a runtime plugin missing or broken must not crash the UI
             self.update(Text(f"terminal unavailable: {clean(str(exc))}", style="dim"))
@@ -143,7 +144,7 @@ class TerminalPane(Vertical):
         self._title = Static("", id="terminal-title")
         self.view: Any = Static("", id="terminal-view")
 
-    def compose(self):  # noqa: ANN201
+    def compose(self) -> ComposeResult:
         yield self._title
         yield self.view
 
