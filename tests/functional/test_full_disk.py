@@ -1,6 +1,6 @@
 """A full disk, for real: a small tmpfs made by the test (CI runs as root) and a file-size limit
 (RLIMIT_FSIZE) on a child `ao`. ao says so once, keeps its sessions, refuses new ones with the reason,
-retries its writes and loses no queued message once space is back."""
+retries its writes and loses no queued message and no reaction once space is back."""
 
 from __future__ import annotations
 
@@ -69,14 +69,16 @@ def test_a_full_disk_is_said_once_refuses_spawns_and_loses_no_queued_message(
     (small_disk / "sessions").symlink_to(tmp_path / "sessions")
     monkeypatch.setenv("AO_HOME", str(small_disk))
     standin = tmp_path / "standin"
-    engine = standin_engine(git_repo, "fd", standin, monkeypatch)
+    engine = standin_engine(git_repo, "fd", standin, monkeypatch, reactions={"agent_exited": {"action": "notify"}})
     engine.config.store = engine.config.store.model_copy(update={"backup_every": "0", "min_free_mb": 0})
     notices: list[str] = []
     engine.subscribe_notifications(lambda n: notices.append(n.title))
     s = engine.spawn(prompt="Work until released.")
+    dies = engine.spawn(prompt="Work until interrupted.")  # its exit, while the disk is full, is a reaction
     assert engine.start(leader_loop)
     try:
         wait_until(lambda: engine.session(s.id).activity.state.value == "working", timeout=20)
+        wait_until(lambda: engine.session(dies.id).activity.state.value == "working", timeout=20)
         engine.queue_message(s.id, "CI failed: test_x (queued before the disk filled)", key=f"{s.id}:ci_failed:a")
         engine.store._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
         filler = fill(small_disk)
@@ -84,6 +86,9 @@ def test_a_full_disk_is_said_once_refuses_spawns_and_loses_no_queued_message(
         (standin / s.id).mkdir(parents=True, exist_ok=True)
         (standin / s.id / "release").touch()  # the agent finishes its turn: ao cannot record it
         wait_until(lambda: "Disk full" in notices, timeout=20, message=lambda: str(notices))
+        engine.send_keys(dies.id, "C-c")  # the other agent dies: nothing can be recorded now
+        time.sleep(2)
+        assert engine.session(dies.id).status.value != "exited"
         with pytest.raises(AoError, match="no space"):
             engine.spawn(prompt="Another one.")
         time.sleep(5)  # several ticks: still said once
@@ -99,6 +104,11 @@ def test_a_full_disk_is_said_once_refuses_spawns_and_loses_no_queued_message(
         assert texts == ["CI failed: test_x (queued before the disk filled)"]
         assert notices.count("Disk space is back") == 1 and notices.count("Disk full") == 1
         assert engine.session(s.id).status.value in ("idle", "working")
+        # The exit that happened meanwhile: recorded once space is back, and its reaction run once.
+        wait_until(lambda: engine.session(dies.id).status.value == "exited", timeout=20)
+        wait_until(lambda: [c for c in engine.store.claims(dies.id) if c["event"] == "agent_exited"], timeout=10)
+        time.sleep(2)
+        assert [c["event"] for c in engine.store.claims(dies.id)].count("agent_exited") == 1
         assert engine.spawn(prompt="Room again.").status.value == "working"
     finally:
         engine.stop()
