@@ -392,9 +392,11 @@ class EngineLoop:
                 log.debug("usage read for %s failed: %s", session_id, exc)
 
         last_words = None
+        remote_usage = None
         if transcript is None and session.host != LOCAL_HOST and activity.source == "hook" \
                 and activity.state in (ActivityState.IDLE, ActivityState.WAITING_INPUT):
             last_words = last_stop_words(self.engine.events_file(session_id))  # its transcript is the host's
+            remote_usage = self._remote_usage(session)
 
         def change(s: Session) -> None:
             s.activity = activity
@@ -402,6 +404,8 @@ class EngineLoop:
                 s.last_message = last_words
             if counted is not None:
                 s.usage = counted
+            if remote_usage is not None:
+                s.usage, s.model = remote_usage[0], remote_usage[1] or s.model
             if transcript is not None:
                 usage = getattr(transcript, "usage", None)
                 if usage is not None:
@@ -439,6 +443,20 @@ class EngineLoop:
         elif activity.state is not ActivityState.UNKNOWN:
             self.outbox.unfence(session_id)  # the agent took up what was typed
         self.wake()
+
+    def _remote_usage(self, session: Session) -> tuple[Any, str] | None:
+        """A remote Claude Code session's tokens, cost and model at the end of a turn, counted by ao on
+        its host from the transcript there (one request over the host's connection)."""
+        if session.agent != "claude-code" or not session.agent_session_id:
+            return None
+        import os
+
+        config_dir = self.engine._spec(session).env.get("CLAUDE_CONFIG_DIR") or os.environ.get("CLAUDE_CONFIG_DIR", "")
+        try:
+            return self.engine.remote.transcript_usage(session.host, session.agent_session_id, config_dir)
+        except Exception as exc:  # noqa: BLE001 - tokens must never stop a state change
+            log.info("usage of %s not read from its host: %s", session.id, exc)
+            return None
 
     def _budget_tick(self) -> None:
         try:

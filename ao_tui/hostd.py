@@ -39,6 +39,19 @@ STATUS_GRACE = 1.0
 GIT_TIMEOUT = 1800.0
 
 
+class _Counted:
+    """What was counted of one transcript file, and up to which byte."""
+
+    def __init__(self, count: Any) -> None:
+        self.count = count
+        self.offset = 0
+        self.model = ""
+
+    @property
+    def totals(self) -> list[float]:
+        return list(self.count.totals)
+
+
 class HostDaemon:
     def __init__(self, state_dir: str) -> None:
         self.state = os.path.abspath(os.path.expanduser(state_dir))
@@ -52,6 +65,7 @@ class HostDaemon:
         #: session -> (its hook events file, the byte streamed next)
         self._follow: dict[str, tuple[str, int]] = {}
         self._tailing = False
+        self._usage: dict[str, _Counted] = {}  # transcript path -> what was counted of it
         self._wake_r, self._wake_w = os.pipe()  # a spawn wakes the watcher to watch the new pane's pid
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -199,6 +213,55 @@ class HostDaemon:
                                                  "data": whole.decode("utf-8", "replace")}) + "\n")
                     sys.stdout.flush()
             time.sleep(FOLLOW_EVERY)
+
+    def op_transcript_usage(self, agent_session: str, config_dir: str = "") -> dict[str, Any] | None:
+        """A Claude Code conversation's tokens, cost and model, counted here from its transcript on this
+        host (and its subagents') with the local reader's own counter, each file read on from where the
+        last ask ended. None while it has no transcript. ``config_dir``: the agent's CLAUDE_CONFIG_DIR."""
+        import glob
+        import uuid
+
+        name = f"{uuid.UUID(agent_session)}.jsonl"  # a UUID names the file: nothing else is looked for
+        projects = os.path.join(os.path.expanduser(config_dir or "~/.claude"), "projects")
+        found = glob.glob(os.path.join(glob.escape(projects), "*", name))
+        if not found:
+            return None
+        main = max(found, key=lambda p: os.stat(p).st_mtime)
+        files = [main, *sorted(glob.glob(os.path.join(glob.escape(main[:-len(".jsonl")]), "subagents", "*.jsonl")))]
+        totals = [0, 0, 0, 0, 0.0]
+        model = ""
+        for path in files:
+            counted = self._count_usage(path)
+            totals = [a + b for a, b in zip(totals, counted.totals)]
+            model = model or counted.model
+        return {"input_tokens": int(totals[0]), "output_tokens": int(totals[1]),
+                "cache_creation_input_tokens": int(totals[2]), "cache_read_input_tokens": int(totals[3]),
+                "cost_usd": max(0.0, totals[4]), "model": model}
+
+    def _count_usage(self, path: str) -> _Counted:
+        from ao_tui.activity.usage_count import UsageCount, named_model
+
+        counted = self._usage.get(path)
+        size = os.stat(path).st_size
+        if counted is None or size < counted.offset:  # new, or rewritten shorter: counted again
+            counted = self._usage[path] = _Counted(UsageCount())
+        if size > counted.offset:
+            with open(path, "rb") as f:
+                f.seek(counted.offset)
+                chunk = f.read(size - counted.offset)
+            whole = chunk[:chunk.rfind(b"\n") + 1]  # a line being written waits for its end
+            counted.offset += len(whole)
+            for line in whole.splitlines():
+                if b'"usage"' not in line:
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and record.get("type") == "assistant":
+                    counted.model = named_model(record) or counted.model
+                    counted.count.account(record, counted.model)
+        return counted
 
     #: What the engine may ask of git in a session's worktree: reading only (its commits, files, diff).
     READ_ONLY_GIT = frozenset({"log", "diff", "ls-files", "merge-base", "rev-parse"})

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ao_tui.config import LOCAL_HOST, Config
 from ao_tui.errors import AoError, NotFound
@@ -20,6 +20,9 @@ from ao_tui.host_ao import HostLink
 from ao_tui.slots.base import PluginContext
 from ao_tui.slots.host import Host
 from ao_tui.slots.runtime import PaneInfo, Runtime, RuntimeStatus
+
+if TYPE_CHECKING:
+    from ao_tui.models import Usage
 
 log = logging.getLogger("ao.remote")
 
@@ -131,6 +134,19 @@ class RemoteHosts:
                     f.write(raw[max(0, have - offset):])
         except Exception:  # noqa: BLE001 - a bad event never stops the host's reader
             log.warning("hook events of %s not copied", session_id, exc_info=True)
+
+    # -- the agent's transcript ---------------------------------------------------------
+
+    def transcript_usage(self, name: str, agent_session_id: str, config_dir: str = "") -> tuple[Usage, str] | None:
+        """A remote Claude Code session's tokens, cost and model, counted by ao on host ``name`` from its
+        transcript there (None while it has none): its figures, never its file."""
+        from ao_tui.models import Usage
+
+        found = self.link(name).call("transcript_usage", agent_session=agent_session_id, config_dir=config_dir)
+        if not found:
+            return None
+        model = str(found.pop("model", "") or "")
+        return Usage(**{k: v for k, v in found.items() if k in Usage.model_fields}), model
 
     # -- the host's worktrees ------------------------------------------------------
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -29,14 +28,13 @@ from ao_tui.activity.gemini_chat import apply_gemini_record, is_gemini_record
 from ao_tui.activity.pricing import cost_usd
 from ao_tui.activity.records import PR_URL, Kind, OpenTool, text_of
 from ao_tui.activity.tail import LineTail, TruncatedLine
+from ao_tui.activity.usage_count import UsageCount, named_model
 from ao_tui.models import ActivityState, Usage
 
 #: Files up to this size are parsed whole on first sight.
 FULL_PARSE_LIMIT = 8 << 20
 #: For larger files, the state is decided by the records in this many final bytes.
 STATE_TAIL_BYTES = 4 << 20
-#: How many (message id, request id) usage entries are remembered for de-duplication.
-USAGE_KEYS_KEPT = 1024
 STREAM_CHUNK = 1 << 20
 #: Appended bytes parsed per batch.
 READ_BATCH = 4 << 20
@@ -200,10 +198,10 @@ class TranscriptParser:
 
     def __init__(self, state: TranscriptState | None = None) -> None:
         self.state = state or TranscriptState()
-        self._usage_seen: OrderedDict[tuple[str, str], tuple[str, int, int, int, int]] = OrderedDict()
         u = self.state.usage
-        self._totals: list[float] = [u.input_tokens, u.output_tokens, u.cache_creation_input_tokens,
-                                     u.cache_read_input_tokens, u.cost_usd]
+        self._count = UsageCount([u.input_tokens, u.output_tokens, u.cache_creation_input_tokens,
+                                  u.cache_read_input_tokens, u.cost_usd])
+        self._totals = self._count.totals  # the same list: set/add_totals change it in place
         self._usage_dirty = False
 
     # -- lines -----------------------------------------------------------------
@@ -398,44 +396,14 @@ class TranscriptParser:
     # -- usage and PRs ---------------------------------------------------------
 
     def _account_usage(self, record: dict[str, Any]) -> None:
-        st = self.state
-        message = record.get("message")
-        if not isinstance(message, dict):
-            return
-        model = message.get("model")
-        if isinstance(model, str) and model and not model.startswith("<") and not record.get("isSidechain"):
-            st.model = model
-        usage = message.get("usage")
-        if not isinstance(usage, dict) or record.get("isApiErrorMessage"):
-            return
-        model_name = model if isinstance(model, str) else st.model
-
-        def num(name: str) -> int:
-            value = usage.get(name)
-            return value if isinstance(value, int) else 0
-
-        new = (model_name, num("input_tokens"), num("output_tokens"),
-               num("cache_creation_input_tokens"), num("cache_read_input_tokens"))
-        key = (str(message.get("id", "")), str(record.get("requestId", "")))
-        old = self._usage_seen.get(key) if key != ("", "") else None
-        if old is not None:  # same API response seen again: keep the largest figures
-            new = (model_name, max(old[1], new[1]), max(old[2], new[2]), max(old[3], new[3]), max(old[4], new[4]))
-            self._usage_seen.move_to_end(key)
-            self._add_usage(old, -1)
-        self._add_usage(new, 1)
-        if key != ("", ""):
-            self._usage_seen[key] = new
-            if len(self._usage_seen) > USAGE_KEYS_KEPT:
-                self._usage_seen.popitem(last=False)
+        model = named_model(record)
+        if model:
+            self.state.model = model
+        if self._count.account(record, self.state.model):
+            self._usage_dirty = True
 
     def _add_usage(self, entry: tuple[str, int, int, int, int], sign: int) -> None:
-        model, i, o, cw, cr = entry
-        t = self._totals
-        t[0] += sign * i
-        t[1] += sign * o
-        t[2] += sign * cw
-        t[3] += sign * cr
-        t[4] += sign * cost_usd(model, i, o, cw, cr)
+        self._count.add(entry, sign)
         self._usage_dirty = True
 
     def set_totals(self, model: str, i: int, o: int, cw: int, cr: int) -> None:

@@ -198,3 +198,69 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
     # Its work merged here by the local SCM, as a local session's.
     assert engine.merge(sid, force=True).status is S.MERGED
     assert git(repo, "show", "main:notes.txt") == "written on the host"
+
+
+def _assistant(msg_id: str, model: str, i: int, o: int, cw: int = 0, cr: int = 0, sidechain: bool = False) -> str:
+    return json.dumps({"type": "assistant", "requestId": f"req-{msg_id}", "isSidechain": sidechain,
+                       "message": {"id": msg_id, "model": model, "role": "assistant",
+                                   "content": [{"type": "text", "text": "ok"}],
+                                   "usage": {"input_tokens": i, "output_tokens": o,
+                                             "cache_creation_input_tokens": cw, "cache_read_input_tokens": cr}}})
+
+
+def test_a_remote_sessions_tokens_and_cost_are_counted_on_its_host(remote_project: tuple[Path, Engine],
+                                                                    ssh_host: SSHHost, tmp_path: Path) -> None:
+    """Its transcript is on the host: ao there counts it with the local reader's counter, and the engine
+    stores the figures when a turn ends, where `ao ls`, the cost column and budgets read them."""
+    import uuid
+
+    from ao_tui.activity.transcript import TranscriptReader
+    from ao_tui.engine_loop import EngineLoop
+    from ao_tui.models import Activity, Session
+
+    config, engine = remote_project
+    conversation = str(uuid.uuid4())
+    slug = f"-t-{uuid.uuid4().hex[:8]}"  # a project directory of the remote user's ~/.claude, removed below
+    folder = f".claude/projects/{slug}"
+    lines = [_assistant("m1", "claude-sonnet-4-5", 1200, 300, 5000, 0),
+             _assistant("m1", "claude-sonnet-4-5", 1200, 340, 5000, 0),  # the same response again: counted once
+             json.dumps({"type": "user", "message": {"role": "user", "content": "more"}}),
+             _assistant("m2", "claude-sonnet-4-5", 40, 900, 0, 6200)]
+    sub = [_assistant("s1", "claude-haiku-4-5", 500, 100, sidechain=True)]
+
+    def write(path: str, text: str) -> None:
+        made = subprocess.run(ssh_host.ssh_argv("sh", "-c", f"'mkdir -p \"$(dirname {path})\" && cat >> {path}'"),
+                              input=text, capture_output=True, text=True, timeout=30)
+        assert made.returncode == 0, made.stderr
+
+    try:
+        write(f"{folder}/{conversation}.jsonl", "\n".join(lines) + "\n")
+        write(f"{folder}/{conversation}/subagents/agent-1.jsonl", "\n".join(sub) + "\n")
+        engine.store.insert_session(Session(id="app-1", project="app", host="build-1", runtime="host",
+                                            runtime_handle="app-1", branch="ao/app-1", agent="claude-code",
+                                            agent_session_id=conversation, status=S.WORKING))
+        loop = EngineLoop(engine)  # as the leader's monitor calls it when the Stop hook says the turn ended
+        loop.on_activity("app-1", Activity(state=ActivityState.IDLE, source="hook", detail="turn finished"))
+
+        # The same figures the local reader gets from the same lines (the local path for a local session).
+        local = tmp_path / "copy" / f"{conversation}.jsonl"
+        (local.parent / conversation / "subagents").mkdir(parents=True)
+        local.write_text("\n".join(lines) + "\n")
+        (local.parent / conversation / "subagents" / "agent-1.jsonl").write_text("\n".join(sub) + "\n")
+        reader = TranscriptReader(local)
+        reader.poll()
+        expected = reader.state.usage
+        assert expected.output_tokens == 340 + 900 + 100 and expected.cost_usd > 0
+        session = engine.session("app-1")
+        assert session.usage == expected and session.model == "claude-sonnet-4-5"
+
+        row = json.loads(_ao(config, "ls", "--json").stdout)[0]
+        assert row["id"] == "app-1" and row["cost_usd"] == round(expected.cost_usd, 4)
+
+        # The next turn: read on from where the host's count ended.
+        more = _assistant("m3", "claude-sonnet-4-5", 10, 50)
+        write(f"{folder}/{conversation}.jsonl", more + "\n")
+        loop.on_activity("app-1", Activity(state=ActivityState.IDLE, source="hook", detail="turn finished"))
+        assert engine.session("app-1").usage.output_tokens == expected.output_tokens + 50
+    finally:
+        ssh_host.run(f"rm -rf {folder}")
