@@ -451,7 +451,7 @@ class EngineLoop:
             return None
         import os
 
-        config_dir = self.engine._spec(session).env.get("CLAUDE_CONFIG_DIR") or os.environ.get("CLAUDE_CONFIG_DIR", "")
+        config_dir = self.engine.launch_spec(session).env.get("CLAUDE_CONFIG_DIR") or os.environ.get("CLAUDE_CONFIG_DIR", "")
         try:
             return self.engine.remote.transcript_usage(session.host, session.agent_session_id, config_dir)
         except Exception as exc:  # noqa: BLE001 - tokens must never stop a state change
