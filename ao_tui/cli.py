@@ -216,7 +216,9 @@ def cmd_kill(args: argparse.Namespace) -> int:
     engine = _engine(args, check=False)
     for sid in args.ids:
         s = engine.kill(sid)
-        print(f"{s.id} {s.status.value}")
+        later = f" (host {s.host} does not answer: its pane there is stopped once it does)" \
+            if s.extra.get("kill_on_host") else ""
+        print(f"{s.id} {s.status.value}{later}")
     return 0
 
 
@@ -225,7 +227,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     engine.reconcile()
     _say_notices(engine)
     for sid in args.ids:
-        before = engine.session(sid)
+        before = engine.carry_out_host_kill(engine.session(sid))
         if engine.runtime(before).status(before.runtime_handle).alive:
             print(f"{sid} is already running ({before.status.value}); nothing to restore")
             continue

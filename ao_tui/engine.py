@@ -679,8 +679,26 @@ class Engine:
         updated = self.store.transition(session_id, S.KILLED, reason=reason, activity=stopped)
         if self._loop is not None:
             self._loop.untrack(session_id)
-        self.runtime(session).kill(session.runtime_handle)
+        try:
+            self.runtime(session).kill(session.runtime_handle)
+        except AoError:
+            if session.host == LOCAL_HOST or self.remote.unreachable_since(session.host) is None:
+                raise
+            # The host does not answer: its pane is stopped once it does (by the leader, or a restore).
+            updated = self.store.mutate(session_id, lambda s: s.extra.update(kill_on_host=session.runtime_handle))
+            self.store.add_event(Event(session_id=session_id, kind="host_kill_queued", data={"host": session.host}))
         return self.announce(updated)
+
+    def carry_out_host_kill(self, session: Session) -> Session:
+        """Stop the pane a kill left running on a host that did not answer then (once: the mark goes
+        after). Raises while the host still does not answer."""
+        handle = session.extra.get("kill_on_host")
+        if not handle or session.host == LOCAL_HOST:
+            return session
+        if session.status is S.KILLED:
+            self.runtime(session).kill(str(handle))
+            self.store.add_event(Event(session_id=session.id, kind="host_kill_done", data={"host": session.host}))
+        return self.store.mutate(session.id, lambda s: s.extra.pop("kill_on_host", None))
 
     def restore(self, session_id: str) -> Session:
         """Bring a session back in its workspace with its conversation."""
@@ -688,7 +706,7 @@ class Engine:
             return self._restore(session_id)
 
     def _restore(self, session_id: str) -> Session:
-        session = self.session(session_id)
+        session = self.carry_out_host_kill(self.session(session_id))
         runtime = self.runtime(session)
         status = runtime.status(session.runtime_handle)
         if status.alive:

@@ -79,6 +79,7 @@ class EngineLoop:
         self._exit_watch: Any = None
         self._unwatched: set[str] = set()
         self._liveness_due = False
+        self._host_kills_due: set[str] = set()  # hosts back with kills queued for them
         self._listings: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.runner: Any = None
         self.branches: Any = None  # ao_tui.branch_watch.BranchWatch: conflicts, rebases, the merge train
@@ -184,6 +185,8 @@ class EngineLoop:
         for s in self.engine.sessions():
             if lifecycle.has_live_agent(s.status):
                 self.track(s)
+        for host in {s.host for s in self._queued_host_kills()}:
+            self.engine.remote.link(host)  # connected (or retrying): its queued kills follow once it answers
         self.outbox.fence_recent(self._event_cursor)
         self.outbox.resolve_interrupted()
         self._thread = threading.Thread(target=self._run, name="ao-engine-loop", daemon=True)
@@ -261,6 +264,8 @@ class EngineLoop:
         self.limits.deliver(self.fence, self.outbox.unfence)  # and any left over (a failed typing, a restart)
         self._answer_startup_dialogs()
         self.outbox.deliver()
+        if self._host_kills_due:
+            self._carry_out_host_kills()
         self._check_stuck()
         self._run_tick_hooks()
         self.upkeep.tick(now)
@@ -577,8 +582,22 @@ class EngineLoop:
                     log.info("hook events of %s not followed: %s", s.id, exc)
             if self.monitor is not None:
                 self.monitor.refresh(s.id)
+        self._host_kills_due.add(host)  # carried out by the loop's thread (this is the link's)
         self._liveness_due = True
         self.wake()
+
+    def _queued_host_kills(self) -> list[Session]:
+        return [s for s in self.engine.sessions() if s.extra.get("kill_on_host") and s.host != LOCAL_HOST]
+
+    def _carry_out_host_kills(self) -> None:
+        """Stop the panes `ao kill` left on hosts that did not answer then, once each host is back."""
+        hosts, self._host_kills_due = self._host_kills_due, set()
+        for s in self._queued_host_kills():
+            if s.host in hosts:
+                try:
+                    self.engine.carry_out_host_kill(s)
+                except AoError as exc:  # gone again: the next time it is back
+                    log.info("queued kill of %s not carried out: %s", s.id, exc)
 
     def _exits_covered(self) -> bool:
         return self._exit_watch is not None and not self._unwatched

@@ -264,3 +264,31 @@ def test_a_remote_sessions_tokens_and_cost_are_counted_on_its_host(remote_projec
         assert engine.session("app-1").usage.output_tokens == expected.output_tokens + 50
     finally:
         ssh_host.run(f"rm -rf {folder}")
+
+
+@pytest.mark.slow
+def test_a_kill_while_the_host_does_not_answer_stops_its_pane_once_it_is_back(
+        remote_project: tuple[Path, Engine], ssh_host: SSHHost) -> None:
+    config, engine = remote_project
+    out = _ao(config, "spawn", "--host", "build-1", "--prompt", "say hi")
+    assert out.returncode == 0, out.stderr
+    sid = out.stdout.split()[0]
+    wait_until(lambda: "agent ready started" in engine.peek(sid), timeout=30)
+    assert engine.start(leader_loop)
+    alive = f"tmux -S {ssh_host.remote_dir}/tmux.sock has-session -t ={sid}"
+
+    ssh_host.cut()
+    wait_until(lambda: engine.session(sid).escalation.startswith("host build-1 unreachable since"), timeout=30)
+    killed = _ao(config, "kill", sid)
+    assert killed.returncode == 0, killed.stderr
+    assert killed.stdout.strip() == f"{sid} killed (host build-1 does not answer: its pane there is stopped once it does)"
+    assert engine.session(sid).status is S.KILLED
+
+    ssh_host.start()
+    # Back: the leader stops the pane, once; the session stays killed.
+    wait_until(lambda: ssh_host.run(alive).returncode != 0, timeout=60)
+    wait_until(lambda: "kill_on_host" not in engine.session(sid).extra, timeout=30)
+    kinds = [e.kind for e in engine.events(sid)]
+    assert kinds.count("host_kill_queued") == 1 and kinds.count("host_kill_done") == 1
+    assert engine.session(sid).status is S.KILLED
+    assert json.loads(_ao(config, "ls", "--json", "--all").stdout)[0]["status"] == "killed"
