@@ -4,7 +4,7 @@
 demo): the loop (``ao_tui.engine_loop``) knows nothing of the orchestrator; this gives it
 
 - a tick hook, ``autopilot``: waiting plan tasks released, backlog tasks started, drift checks
-  (``autopilot.tick``); a part that fails is raised, so the loop tells the human;
+  (``autopilot.Autopilot.tick``); a part that fails is raised, so the loop tells the human;
 - a first look at agents' questions and stuck agents: the escalation chain
   (``escalation.Escalation``, made on the first question), which answers or hands them to the
   human through ``EngineLoop.to_human``.
@@ -21,6 +21,7 @@ from ao_tui.models import Session
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
+    from ao_tui.orchestrator.autopilot import Autopilot
     from ao_tui.orchestrator.escalation import Escalation
 
 
@@ -28,11 +29,9 @@ class AutopilotFailed(AoError):
     """A part of autopilot's pass failed (it logged the traceback; the others ran)."""
 
 
-def autopilot_pass(engine: Engine) -> None:
+def autopilot_pass(pilot: Autopilot) -> None:
     """One pass of autopilot; its failures raised, for the loop to tell the human."""
-    from ao_tui.orchestrator.autopilot import tick
-
-    report = tick(engine)
+    report = pilot.tick()
     if report.errors:
         raise AutopilotFailed("; ".join(report.errors))
 
@@ -55,7 +54,10 @@ class EscalationFirst:
 
 def leader_loop(engine: Engine) -> EngineLoop:
     """The watch loop of a leading engine, with the orchestrator's hooks (``Engine.start``'s argument)."""
+    from ao_tui.orchestrator.autopilot import Autopilot
+
     loop = EngineLoop(engine)
-    loop.add_tick_hook("autopilot", lambda: autopilot_pass(engine))
+    pilot = Autopilot(engine)
+    loop.add_tick_hook("autopilot", lambda: autopilot_pass(pilot))
     loop.first_look = EscalationFirst(engine, loop.to_human)
     return loop

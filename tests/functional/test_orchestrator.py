@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -24,12 +25,21 @@ from ao_tui.engine import Engine
 from ao_tui.models import CheckState, PullRequest, ReviewState, Session
 from ao_tui.models import SessionStatus as S
 from ao_tui.orchestrator import ChatError, ConfirmRequest, Orchestrator, ReplyReset, TextDelta, ToolDone
-from ao_tui.orchestrator.autopilot import tick
+from ao_tui.orchestrator.autopilot import Autopilot, TickReport
 from ao_tui.orchestrator.client import ModelClient
 from ao_tui.store import open_store
 from tests.support.anthropic_server import AnthropicServer, error, overloaded, rate_limited, text, tool_use
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+
+#: The one Autopilot a leading loop owns, per engine (what it remembers carries from pass to pass).
+_PILOTS: weakref.WeakKeyDictionary[Engine, Autopilot] = weakref.WeakKeyDictionary()
+
+
+def tick(engine: Engine, *, force: bool = False) -> TickReport:
+    """One autopilot pass, as the leader's loop runs it."""
+    return _PILOTS.setdefault(engine, Autopilot(engine)).tick(force=force)
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
@@ -239,12 +249,12 @@ def test_a_transient_error_is_retried_transparently(api, engine):
 
 
 def test_a_timeout_is_one_clear_line(api, engine):
-    api.script.on_prompt("slow", text("too late").with_delay(3), times=None)
+    api.script.on_prompt("slow", text("too late").with_delay(12), times=None)
     orch = Orchestrator(engine, client=fast_client(engine, timeout=0.3, sdk_retries=0))
     started = time.monotonic()
     with pytest.raises(ChatError, match="did not answer in time"):
         ask(orch, "slow?")
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 10  # given up long before the answer (a loaded machine is slow)
 
 
 def test_cancelling_a_reply_keeps_what_was_said_and_the_chat_goes_on(api, engine):
