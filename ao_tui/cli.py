@@ -493,6 +493,38 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_answers(args: argparse.Namespace) -> int:
+    """The orchestrator's answers to agents' questions; ``undo`` takes one back exactly as ``U`` does."""
+    from datetime import datetime
+
+    from ao_tui.orchestrator.escalation import recent_answers, undo_answer
+
+    engine = _engine(args, check=False)
+    if args.action == "undo":
+        if not args.id:
+            raise AoError("usage: ao answers undo SESSION_ID (the session whose last answer to take back)")
+        done = undo_answer(engine, args.id)
+        print(f"{args.id}: the orchestrator's answer is undone ({done}); the question is yours")
+        return 0
+    if args.action is not None:
+        raise AoError(f"unknown action {_clean(args.action)!r}: `ao answers [--json]` or `ao answers undo SESSION_ID`")
+    if args.project:
+        engine.config.project(args.project)  # an unknown project is exit 3
+    rows = recent_answers(engine, args.project, args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("the orchestrator has answered no questions (the escalation chain: see the README)")
+        return 0
+    table = [[r["session"], ago(datetime.fromisoformat(r["at"])), _clean(r["question"], 40), _clean(r["answer"], 50),
+              "undone" if r["undone"] else "undoable" if r["undoable"] else ""] for r in rows]
+    print(_table(table, ["session", "when", "question", "answer", "state"]))
+    if any(r["undoable"] for r in rows):
+        print("\n`ao answers undo SESSION_ID` takes back an undoable answer (U on the session in ao-tui)")
+    return 0
+
+
 def _span(seconds: float | None) -> str:
     """A duration for a table: 45s, 12m, 1.5h, 2d."""
     from ao_tui.fleet_stats import span
@@ -654,6 +686,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("events", cmd_events, "a session's event history")
     p.add_argument("id")
     p.add_argument("--limit", type=int, default=100)
+
+    p = add("answers", cmd_answers, "the orchestrator's recent answers to agents' questions; "
+            "`undo SESSION_ID` takes the session's last one back (as U in ao-tui)")
+    p.add_argument("action", nargs="?", metavar="undo", help="take back the session's last answer (the question is yours)")
+    p.add_argument("id", nargs="?", help="with undo: the session id")
+    p.add_argument("--project")
+    p.add_argument("--limit", type=int, default=50, help="answers listed (newest first)")
+    p.add_argument("--json", action="store_true")
 
     p = add("retro", cmd_retro, "what finished sessions cost, and the lessons the next sessions' rules carry")
     p.add_argument("--project")

@@ -230,10 +230,37 @@ class Escalation:
         return "escalated"
 
 
+def _answer_events(engine: Engine, session_id: str) -> list[Event]:
+    """The session's answers and undos, oldest first: only the last, if an answer, can be undone."""
+    return [e for e in engine.events(session_id, limit=200) if e.kind in ("answered_by_orchestrator",
+                                                                       "orchestrator_answer_undone")]
+
+
+def recent_answers(engine: Engine, project: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The orchestrator's answers, newest first, each with whether it was undone or is the one ``U`` undoes."""
+    rows: list[dict[str, Any]] = []
+    for session in engine.sessions(project):
+        events = _answer_events(engine, session.id)
+        for i, e in enumerate(events):
+            if e.kind != "answered_by_orchestrator":
+                continue
+            following = events[i + 1] if i + 1 < len(events) else None
+            rows.append({"id": e.id, "session": session.id, "project": session.project,
+                         "question": e.data.get("question", ""), "answer": e.data.get("answer", ""),
+                         "category": e.data.get("category", ""), "reason": e.data.get("reason", ""),
+                         "at": e.at.isoformat(),
+                         "undone": following is not None and following.kind == "orchestrator_answer_undone",
+                         "undoable": following is None})
+    rows.sort(key=lambda r: (r["at"], r["id"] or 0), reverse=True)
+    return rows[:limit]
+
+
 def undo_answer(engine: Engine, session_id: str) -> str:
-    """Take back the orchestrator's last answer to ``session_id``; the question goes to the human."""
-    events = [e for e in engine.events(session_id, limit=200) if e.kind in ("answered_by_orchestrator",
-                                                                         "orchestrator_answer_undone")]
+    """Take back the orchestrator's last answer to ``session_id``; the question goes to the human.
+
+    ``U`` in the control room and ``ao answers undo`` both come here."""
+    engine.session(session_id)  # an unknown id is NotFound, not "no answer"
+    events = _answer_events(engine, session_id)
     last = events[-1] if events else None
     if last is None or last.kind != "answered_by_orchestrator":
         raise AoError(f"{session_id}: no answer of the orchestrator to undo")

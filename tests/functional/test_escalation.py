@@ -8,6 +8,7 @@ injection that makes the model call ``merge`` is refused and nothing is merged; 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,46 @@ def test_routine_question_is_answered_shown_as_such_and_can_be_undone(api, ao_st
     assert chain.notices[-1] == "dm-1 needs your answer"
     # Another session's question now carries what was decided here... unless undone: it was.
     assert "What was decided" not in context(engine, _asking(engine, "dm-2"), "Which folder?", "question")
+
+
+def test_ao_answers_lists_the_answers_and_undo_does_what_U_does(api, ao_store, git_repo, tmp_path, capsys) -> None:
+    from ao_tui.cli import main as cli_main
+
+    engine = _engine(ao_store, git_repo)
+    config = tmp_path / "ao.config.yaml"
+    config.write_text(f"projects:\n  demo:\n    repo: {git_repo}\n    session_prefix: dm\n    notifiers: []\n"
+                      "orchestrator:\n  model: claude-test-model\n  escalation: true\n")
+    api.script.always(decide(action="answer", category="naming", answer="YAML, as the project's other configs.",
+                             reason="CLAUDE.md: configs are YAML"))
+    chain = Chain(engine)
+    assert chain.ask(_asking(engine))
+    capsys.readouterr()
+    # The shell lists it: session, question, answer, when, and that it can be undone.
+    assert cli_main(["answers", "--json", "--config", str(config)]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["session"], row["question"], row["answer"]) == ("dm-1", QUESTION, "YAML, as the project's other configs.")
+    assert row["undoable"] and not row["undone"] and row["at"]
+    assert cli_main(["answers", "--config", str(config)]) == 0
+    table = capsys.readouterr().out
+    assert "dm-1" in table and "Should the new config file be YAML" in table and "undoable" in table
+    # Undo from the shell: the same as U: dropped before it was typed, the question is the human's.
+    assert cli_main(["answers", "undo", "dm-1", "--config", str(config)]) == 0
+    assert capsys.readouterr().out.strip() == ("dm-1: the orchestrator's answer is undone (dropped before it was "
+                                               "typed); the question is yours")
+    assert engine.store.pending_messages("dm-1") == []
+    assert [e.kind for e in engine.events("dm-1")][-1] == "orchestrator_answer_undone"
+    assert cli_main(["answers", "--json", "--config", str(config)]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["undone"] and not row["undoable"]
+    # Mistakes: one line each, no traceback.
+    for argv, code, line in (
+            (["answers", "undo", "dm-1"], 1, "ao: dm-1: no answer of the orchestrator to undo"),
+            (["answers", "undo", "dm-9"], 3, "ao: no session 'dm-9' (see `ao ls`)"),
+            (["answers", "undo"], 1, "ao: usage: ao answers undo SESSION_ID"),
+            (["answers", "dm-1"], 1, "ao: unknown action 'dm-1'")):
+        assert cli_main([*argv, "--config", str(config)]) == code
+        err = capsys.readouterr().err
+        assert err.startswith(line) and err.count("\n") == 1, err
 
 
 def test_judgment_call_reaches_the_human_with_recommendation_and_reason(api, ao_store, git_repo) -> None:
