@@ -10,6 +10,8 @@ branch or the default branch moved; only then are the new pairs predicted
 * ``overlap_detected`` (keyed by the pair: once per pair) and
   ``conflict_predicted`` (keyed by the pair and both commits, on the session
   that committed later) go to the reaction runner, which claims each key once;
+  against the default branch both are keyed by the two commits, on the session
+  (``auto`` leaves a branch it is about to rebase to the rebase);
 * when the default branch moved, the project's ``rebase`` mode decides:
   ``auto`` rebases each idle, clean branch that is behind (``ao_tui.rebase``),
   ``notify`` tells the human which would rebase cleanly, ``off`` nothing;
@@ -28,8 +30,8 @@ from ao_tui import git
 from ao_tui.conflicts import (
     DEFAULT,
     ConflictWatch,
+    Overlap,
     describe_hunks,
-    label,
     live_sessions,
     overlaps_for,
     refresh_marks,
@@ -42,6 +44,11 @@ if TYPE_CHECKING:
     from ao_tui.engine_loop import EngineLoop
 
 log = logging.getLogger("ao.branches")
+
+
+def commits_key(event: str, session_id: str, overlap: Overlap) -> str:
+    """A reaction's claim key for one pair of commits: once per commit of either branch."""
+    return f"{session_id}:{event}:{overlap.other}:{overlap.sha[:12]}:{overlap.other_sha[:12]}"
 
 
 class BranchWatch:
@@ -169,9 +176,6 @@ class BranchWatch:
             if result.default_sha:
                 self._default[project] = result.default_sha
             resend = resend or bool(result.changed)
-        if resend:
-            self._last_emit[project] = now
-            self._publish(project, cfg.default_branch, cfg.rebase, sessions)
         default_sha = self._default.get(project)
         if default_sha and self._pending.get(project) != default_sha:
             first = project not in self._pending
@@ -180,6 +184,9 @@ class BranchWatch:
             # auto rebases it; notify speaks only of moves it saw.
             if not first or cfg.rebase == "auto":
                 self._waiting[project] = {s.id for s in live_sessions(sessions)}
+        if resend:  # after the waiting list: what auto is about to rebase is its to report
+            self._last_emit[project] = now
+            self._publish(project, cfg.default_branch, cfg.rebase, sessions)
         if cfg.rebase != "off" and self._waiting.get(project) and default_sha:
             self._rebase_pass(project, cfg, default_sha, {s.id: s for s in sessions})
 
@@ -196,25 +203,49 @@ class BranchWatch:
             if session is None:
                 continue
             other = pair["b"] if pair["a"] == later else pair["a"]
-            other_branch = by_id[other].branch if other in by_id else default
             mine = next((o for o in overlaps_for(self.store, later, project) if o.other == other), None)
             if mine is None:
                 continue
-            if not mine.conflicting:
-                if other != DEFAULT:
-                    self.loop._trigger("overlap_detected", session, f"{min(later, other)}:overlap_detected:{max(later, other)}", {
-                        "other": other, "other_branch": other_branch, "files": mine.files,
-                        "reason": f"{later} and {other} both change {', '.join(mine.files[:8])}"})
+            if other == DEFAULT:
+                self._versus_default(project, session, mine, default, rebase_mode)
                 continue
-            if other == DEFAULT and (session.pr is not None or rebase_mode == "auto"):
-                continue  # the PR's merge_conflict, or the rebase, reports it
+            other_branch = by_id[other].branch if other in by_id else default
+            if not mine.conflicting:
+                self.loop._trigger("overlap_detected", session, f"{min(later, other)}:overlap_detected:{max(later, other)}", {
+                    "other": other, "other_branch": other_branch, "files": mine.files,
+                    "reason": f"{later} and {other} both change {', '.join(mine.files[:8])}"})
+                continue
             files = [c["path"] for c in mine.conflicts]
-            self.loop._trigger("conflict_predicted", session,
-                               f"{later}:conflict_predicted:{other}:{mine.sha[:12]}:{mine.other_sha[:12]}", {
-                                   "other": label(other, default), "other_branch": other_branch, "files": files,
-                                   "hunks": describe_hunks(mine.conflicts, later, label(other, default)),
-                                   "head": mine.sha, "other_head": mine.other_sha,
-                                   "reason": f"merging with {label(other, default)} conflicts in {', '.join(files)}"})
+            self.loop._trigger("conflict_predicted", session, commits_key("conflict_predicted", later, mine), {
+                "other": other, "other_branch": other_branch, "files": files,
+                "hunks": describe_hunks(mine.conflicts, later, other),
+                "head": mine.sha, "other_head": mine.other_sha,
+                "reason": f"merging with {other} conflicts in {', '.join(files)}"})
+
+    def _versus_default(self, project: str, session: Session, mine: Overlap, default: str, rebase_mode: str) -> None:
+        """The default branch and a session's branch changed the same files since they parted (main
+        moved into the branch's files, or the branch into main's): the same two reactions as between
+        two sessions, keyed by both commits (once per branch commit and default commit). With
+        ``rebase: auto`` a branch ao is about to rebase is left to the rebase, which reports a conflict
+        itself (``merge_conflict``); a branch with a PR hears of a conflict through its PR."""
+        if rebase_mode == "auto" and session.id in self._waiting.get(project, ()):
+            return
+        files = [c["path"] for c in mine.conflicts] if mine.conflicting else mine.files
+        data = {"other": default, "other_branch": default, "with_default": True, "files": files,
+                "head": mine.sha, "other_head": mine.other_sha}
+        if not mine.conflicting:
+            self.loop._trigger("overlap_detected", session, commits_key("overlap_detected", session.id, mine), {
+                **data, "reason": f"{default} and {session.id} both changed {', '.join(files[:8])} since the branch "
+                                  f"left {default}; it still merges cleanly (`ao rebase {session.id}` puts it on top)"})
+            return
+        if session.pr is not None:
+            return  # the PR's merge_conflict reports it
+        told = f"{session.id}:merge_conflict:{mine.sha}"  # ao's own rebase of this very commit conflicted
+        if any(c["key"] == told for c in self.store.claims(session.id)):
+            return
+        self.loop._trigger("conflict_predicted", session, commits_key("conflict_predicted", session.id, mine), {
+            **data, "hunks": describe_hunks(mine.conflicts, session.id, default),
+            "reason": f"{default} moved and now conflicts with {session.id} in {', '.join(files)}"})
 
     # -- rebasing -------------------------------------------------------------------------
 
@@ -238,6 +269,7 @@ class BranchWatch:
                 if outcome.state not in (BUSY, DIRTY):
                     waiting.discard(sid)
                 if outcome.state == REBASED:
+                    self._moved.set()  # read the new head before the old pair is offered again
                     self.loop.prs.check_soon(sid)  # its CI runs on the new commit
                     self.loop.wake()
                 continue

@@ -50,6 +50,15 @@ TEMPLATES = {
     ),
     "agent_stuck": "You seem stuck ({reason}). Summarise where you are, then continue with the next concrete step.",
 }
+#: The same events against the project's default branch (``data["with_default"]``): it moved under the branch.
+DEFAULT_BRANCH_TEMPLATES = {
+    "conflict_predicted": (
+        "Heads-up from ao: {other_branch} has moved, and merging it with your branch {branch} would now conflict "
+        "in {files}. The colliding hunks (yours first):\n\n{hunks}\n\n"
+        "You may rebase onto it now (git rebase {other_branch}) and resolve the conflicts keeping both sides' "
+        "intent, or change your approach so the two do not touch the same lines. Run the tests and commit."
+    ),
+}
 GENERIC_TEMPLATE = "ao: {event} on {session}. {reason}"
 
 NOTIFY_TITLES = {
@@ -136,7 +145,8 @@ def _conflict_detail(data: dict[str, Any]) -> str:
 
 def message_for(trigger: Trigger, session: Session, options: dict[str, Any]) -> str:
     """The text an agent receives for ``trigger``."""
-    template = options.get("message") or TEMPLATES.get(trigger.event, GENERIC_TEMPLATE)
+    against_default = DEFAULT_BRANCH_TEMPLATES.get(trigger.event) if trigger.data.get("with_default") else None
+    template = options.get("message") or against_default or TEMPLATES.get(trigger.event, GENERIC_TEMPLATE)
     text = render(template, values_for(trigger, session, options)).strip()
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[: MAX_MESSAGE_CHARS - 40].rstrip() + "\n[... message shortened by ao ...]"
