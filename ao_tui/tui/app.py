@@ -298,6 +298,15 @@ class AoApp(App[None]):
         if self.narrow:
             self.clear_notifications()
 
+    def _keep_newest_notice(self) -> None:
+        """A screen that turns narrow (a browser resized, or starting wide then sized to a phone) keeps
+        only the newest of the toasts stacked while it was wide."""
+        shown = list(self._notifications)
+        for older in shown[:-1]:
+            del self._notifications[older]
+        if len(shown) > 1:
+            self._refresh_notifications()
+
     def _refresh_notifications(self) -> None:
         super()._refresh_notifications()  # schedules the toast rack's update
         self.call_later(self._prune_toast_holders)
@@ -370,6 +379,8 @@ class AoApp(App[None]):
     def _apply_size(self, width: int) -> None:
         narrow = width < NARROW_WIDTH
         self.narrow = narrow
+        if narrow:
+            self._keep_newest_notice()
         self.set_class(narrow, "-compact")
         main = self._main("#main")
         main.set_class(narrow, "-narrow")

@@ -56,6 +56,33 @@ async def test_a_narrow_screen_shows_one_notice_at_a_time_and_ctrl_l_clears_it(m
         assert "app-3 looks stuck" not in screen_text(app)
 
 
+async def test_at_phone_width_two_quick_notices_show_one_toast(make_app, fleet_engine) -> None:  # noqa: ANN001
+    """Issue 15: two notices once seen stacked in a phone-sized browser (``ao-tui --serve``)."""
+    app = make_app()
+    async with app.run_test(size=(40, 30), notifications=True) as pilot:
+        await pilot.pause()
+        _notify_from_engine_thread(fleet_engine, "app-1 looks stuck", "no progress for 25s")
+        _notify_from_engine_thread(fleet_engine, "app-2: ready to merge", "approved and green")
+        await wait_until(pilot, lambda: "app-2: ready to merge" in screen_text(app), timeout=5)
+        assert notifications(app) == ["app-2: ready to merge\napproved and green"]
+        assert len(app.screen.query("Toast")) == 1 and "app-1 looks stuck" not in screen_text(app)
+
+
+async def test_notices_stacked_while_wide_leave_the_newest_when_the_screen_narrows(make_app) -> None:  # noqa: ANN001
+    """A browser page starting wide then sized to a phone (or a window narrowed) kept its stacked toasts."""
+    app = make_app()
+    async with app.run_test(size=(200, 50), notifications=True) as pilot:
+        await pilot.pause()
+        app.notify("app-1 looks stuck")
+        app.notify("app-2: ready to merge")
+        await wait_until(pilot, lambda: len(app.screen.query("Toast")) == 2, timeout=5, what="two toasts, wide")
+        await pilot.resize_terminal(40, 30)
+        await wait_until(pilot, lambda: len(app.screen.query("Toast")) == 1, timeout=5, what="one toast, narrow")
+        assert notifications(app) == ["app-2: ready to merge"]
+        await wait_until(pilot, lambda: "app-1 looks stuck" not in screen_text(app), timeout=5)
+        assert "app-2: ready to merge" in screen_text(app)
+
+
 async def test_a_wide_screen_still_stacks_notices(make_app, fleet_engine) -> None:  # noqa: ANN001
     app = make_app()
     async with app.run_test(size=(200, 50)) as pilot:
