@@ -118,7 +118,7 @@ def main() -> None:
                 sent = wait(lambda: next((e for e in engine.events(s.id)
                                           if e.kind == "message" and e.data.get("key") == key), None),
                             60, f"the message for {head[:10]}")
-                status = json.loads((scm.ci_dir(repo, head) / "status.json").read_text())
+                status = json.loads((scm.ci.ci_dir(repo, head) / "status.json").read_text())
                 if i:  # the first run warms up (imports, first CI)
                     latencies.append(sent.at.timestamp() - datetime.fromisoformat(status["finished_at"]).timestamp())
         finally:

@@ -90,12 +90,12 @@ def main() -> None:
                 ws = Path(engine.session(sid).workspace)
                 head = git(ws, "rev-parse", "HEAD")
                 contains = subprocess.run(["git", "merge-base", "--is-ancestor", main_sha, head], cwd=ws).returncode == 0
-                if contains and scm._status_path(repo, head).exists():
+                if contains and (scm.ci.ci_dir(repo, head) / "status.json").exists():
                     pending.discard(sid)
             if time.perf_counter() - started > 120:
                 raise SystemExit(f"not rebased within 120 s: {sorted(pending)}")
         times.append(time.perf_counter() - started)
-        scm.wait_idle(60)
+        scm.ci.wait_idle(60)
     print(json.dumps({
         "sessions": args.sessions, "runs": args.runs,
         "main_moved_to_all_rebased_and_ci_started_p50_s": round(statistics.median(times), 3),

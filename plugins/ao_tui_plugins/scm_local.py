@@ -4,13 +4,9 @@
   counter kept per repository in ``<ao_home>/scm_local/<repo-key>/prs.json``
   (replaced atomically, read-modify-write under an ``flock``).
 * CI is the command list in the options (``ci: ["pytest -q"]``, or a mapping
-  ``{name: command}``), each split with ``shlex`` and run without a shell in
-  the session's workspace, once per new head commit, in a background thread
-  so ``pr_status`` never blocks. A run is owned by whoever holds the ``flock``
-  on ``ci/<sha>/run.lock``: a crashed engine's run is simply started again.
-  Logs stay in ``ci/<sha>/<check>.log``.
-  CI sees ao's environment without anything that looks like a secret
-  (``*TOKEN*``, ``*API_KEY*``...) unless named in ``ci_pass_env``.
+  ``{name: command}``), run by ``local_ci.LocalCI`` in a background thread
+  so ``pr_status`` never blocks (its status files and logs under
+  ``<repo-key>/ci/<sha>/``).
 * The review is what the human said through ``approve`` / ``request_changes``
   (lines written ``path:line: text`` become comments on that line); a new head
   commit after it puts the PR back to review pending (for an approval too,
@@ -34,11 +30,6 @@ import json
 import logging
 import os
 import re
-import shlex
-import signal
-import subprocess
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +45,7 @@ from ao_tui.names import slugify, validate_branch
 from ao_tui.outcomes import failing_tests_in as failing_tests
 from ao_tui.slots.base import PluginContext, Seconds
 from ao_tui.slots.scm import SCM, SCMOptions
+from ao_tui_plugins.local_ci import LocalCI, parse_ci
 
 log = logging.getLogger("ao.scm.local")
 
@@ -69,45 +61,6 @@ class MergeConflict(AoError):
         super().__init__(message)
         self.pr = pr
         self.files = files
-
-
-class _Cancelled(Exception):
-    """The engine is shutting down; a CI result cut short must not count."""
-
-
-class CICommand:
-    """One configured check: its display name and argument list."""
-
-    def __init__(self, name: str, argv: list[str]) -> None:
-        self.name = name
-        self.argv = argv
-        digest = hashlib.sha1(name.encode()).hexdigest()[:6]
-        self.log_name = f"{slugify(name, 40)}-{digest}.log"
-
-
-def parse_ci(option: Any) -> list[CICommand]:
-    """``ci`` as a list of command strings (or argv lists), or a name → command mapping."""
-    if not option:
-        return []
-    items: list[tuple[str, Any]]
-    if isinstance(option, dict):
-        items = [(str(k), v) for k, v in option.items()]
-    elif isinstance(option, (list, tuple)):
-        items = [(v if isinstance(v, str) else " ".join(map(str, v)), v) for v in option]
-    elif isinstance(option, str):
-        items = [(option, option)]
-    else:
-        raise AoError(f"scm local: ci must be a list of commands, not {type(option).__name__}")
-    commands = []
-    for name, value in items:
-        try:
-            argv = shlex.split(value) if isinstance(value, str) else [str(a) for a in value]
-        except ValueError as exc:
-            raise AoError(f"scm local: ci command {name!r} cannot be split: {exc}") from None
-        if not argv:
-            raise AoError(f"scm local: ci command {name!r} is empty")
-        commands.append(CICommand(name, argv))
-    return commands
 
 
 @contextmanager
@@ -165,18 +118,12 @@ class LocalSCM(SCM):
 
     def __init__(self, context: PluginContext) -> None:
         super().__init__(context)
-        self.commands = parse_ci(self.options.ci)
-        self.ci_timeout = self.options.ci_timeout
         self.dismiss_stale_approvals = self.options.dismiss_stale_approvals
-        self._listeners: list[Callable[[str, str], None]] = []
-        self._runs: dict[str, threading.Thread] = {}
-        self._workspace_locks: dict[str, threading.Lock] = {}
         #: (repo, branch) -> (head, base tip, merged by hand, merges cleanly): the latest pair of tips
         #: only, and dropped once the PR is merged or closed (a long run must not keep one per commit).
         self._analysis: dict[tuple[str, str], tuple[str, str, bool, bool]] = {}
-        self._guard = threading.Lock()
-        self._procs: set[subprocess.Popen[Any]] = set()
-        self._closing = False
+        self.ci = LocalCI(parse_ci(self.options.ci), self.options.ci_timeout, self.options.ci_pass_env,
+                          self.root, self._head)
 
     # -- where things live ----------------------------------------------------------
 
@@ -186,15 +133,10 @@ class LocalSCM(SCM):
         key = f"{slugify(resolved.name, 30)}-{hashlib.sha1(str(resolved).encode()).hexdigest()[:10]}"
         return Path(self.context.ao_home) / "scm_local" / key
 
-    def ci_dir(self, repo: Path, sha: str) -> Path:
-        if not re.fullmatch(r"[0-9a-f]{7,64}", sha):
-            raise AoError(f"not a commit id: {sha!r}")
-        return self.root(repo) / "ci" / sha
-
     def add_listener(self, callback: Callable[[str, str], None]) -> None:
         """``callback(branch, sha)`` from the CI thread whenever a run finishes
         (the engine wakes its loop with it instead of waiting for the next poll)."""
-        self._listeners.append(callback)
+        self.ci.add_listener(callback)
 
     # -- the PR records ---------------------------------------------------------------
 
@@ -291,7 +233,7 @@ class LocalSCM(SCM):
             self._analysis.pop((str(repo), record["branch"]), None)
             head = record["merged_head"]
             result = self._to_pr(repo, record, head)
-            result.checks = self._read_checks(repo, head)
+            result.checks = self.ci.read_checks(repo, head)
             result.ci = _aggregate(result.checks)
             result.review, result.comments = self._review(record, head)
             result.mergeable = False
@@ -310,7 +252,7 @@ class LocalSCM(SCM):
             return self.pr_status(repo, workspace, pr)
         result = self._to_pr(repo, record, head)
         ws = Path(record.get("workspace") or workspace)
-        result.checks = self._checks(repo, ws, record["branch"], head)
+        result.checks = self.ci.checks(repo, ws, record["branch"], head)
         result.ci = _aggregate(result.checks)
         result.review, result.comments = self._review(record, head)
         result.mergeable = clean
@@ -492,197 +434,23 @@ class LocalSCM(SCM):
 
     # -- CI ---------------------------------------------------------------------------------
 
-    def _status_path(self, repo: Path, sha: str) -> Path:
-        return self.ci_dir(repo, sha) / "status.json"
-
-    def _read_status(self, repo: Path, sha: str) -> dict[str, Any] | None:
-        try:
-            status: dict[str, Any] = json.loads(self._status_path(repo, sha).read_text(encoding="utf-8"))
-            return status
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def _read_checks(self, repo: Path, sha: str | None) -> list[Check]:
-        status = self._read_status(repo, sha) if sha else None
-        return _checks_from(status, sha or "", self.ci_dir(repo, sha)) if status and sha else []
-
-    def _checks(self, repo: Path, workspace: Path, branch: str, sha: str) -> list[Check]:
-        if not self.commands:
-            return []
-        status = self._read_status(repo, sha)
-        if status and status.get("finished_at"):
-            return _checks_from(status, sha, self.ci_dir(repo, sha))
-        if not workspace.is_dir():
-            return _checks_from(status, sha, self.ci_dir(repo, sha)) if status else [
-                Check(name=c.name, state=CheckState.NONE, id=f"{sha}:{c.name}", summary="workspace is gone")
-                for c in self.commands
-            ]
-        self._start_run(repo, workspace, branch, sha)
-        status = self._read_status(repo, sha)
-        if status:
-            return _checks_from(status, sha, self.ci_dir(repo, sha))
-        return [Check(name=c.name, state=CheckState.PENDING, id=f"{sha}:{c.name}") for c in self.commands]
-
-    def _start_run(self, repo: Path, workspace: Path, branch: str, sha: str) -> None:
-        run_key = f"{self.root(repo)}:{sha}"
-        if self._closing:
-            return
-        with self._guard:
-            thread = self._runs.get(run_key)
-            if thread is not None and thread.is_alive():
-                return
-            for key in [k for k, t in self._runs.items() if not t.is_alive()]:
-                del self._runs[key]  # finished runs: a long-running engine must not keep one per commit
-            directory = self.ci_dir(repo, sha)
-            directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(directory / "run.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)  # another process is running it
-                return
-            status = self._read_status(repo, sha)
-            if status and status.get("finished_at"):
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
-                return
-            self._write_status(repo, sha, {
-                "sha": sha, "branch": branch, "owner": os.getpid(), "started_at": _now(), "finished_at": None,
-                "checks": [{"name": c.name, "state": "pending", "log": c.log_name} for c in self.commands],
-            })
-            lock = self._workspace_locks.setdefault(str(workspace), threading.Lock())
-            thread = threading.Thread(target=self._run, args=(repo, workspace, branch, sha, fd, lock),
-                                      name=f"ao-ci-{sha[:8]}", daemon=True)
-            self._runs[run_key] = thread
-            thread.start()
-
-    def _write_status(self, repo: Path, sha: str, status: dict[str, Any]) -> None:
-        write_atomic(self._status_path(repo, sha), json.dumps(status, indent=1))
-
-    def _run(self, repo: Path, workspace: Path, branch: str, sha: str, fd: int, lock: threading.Lock) -> None:
-        try:
-            with lock:  # one CI run at a time per workspace
-                status = self._read_status(repo, sha) or {}
-                for i, command in enumerate(self.commands):
-                    current = self._head(repo, {"branch": branch, "workspace": str(workspace)})
-                    if current is not None and current != sha:
-                        status["superseded_by"] = current
-                        for rest in status["checks"][i:]:
-                            rest.update(state="none", summary=f"not run: {current[:10]} is newer")
-                        break
-                    status["checks"][i].update(state="running", started_at=_now())
-                    self._write_status(repo, sha, status)
-                    status["checks"][i].update(self._run_check(repo, workspace, sha, command))
-                    self._write_status(repo, sha, status)
-                status["finished_at"] = _now()
-                self._write_status(repo, sha, status)
-        except _Cancelled:
-            return  # left unfinished on purpose: the next poll, here or in another engine, reruns it
-        except Exception:
-            log.exception("CI run for %s failed", sha)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-        for callback in list(self._listeners):
-            try:
-                callback(branch, sha)
-            except Exception:
-                log.exception("CI listener failed")
-
-    def _run_check(self, repo: Path, workspace: Path, sha: str, command: CICommand) -> dict[str, Any]:
-        log_path = self.ci_dir(repo, sha) / command.log_name
-        started = time.monotonic()
-        env = ci_environment(os.environ, self.options.ci_pass_env)
-        env.update(CI="true", AO_CI="1", AO_CI_SHA=sha, PYTHONDONTWRITEBYTECODE="1")
-        with log_path.open("w", encoding="utf-8") as out:
-            out.write(f"$ {shlex.join(command.argv)}\n")
-            out.flush()
-            try:
-                proc = subprocess.Popen(command.argv, cwd=workspace, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-            except OSError as exc:
-                out.write(f"cannot run {command.argv[0]!r}: {exc.strerror}\n")
-                return {"state": "failed", "exit_code": None, "summary": f"cannot run: {exc.strerror}",
-                        "finished_at": _now()}
-            self._procs.add(proc)
-            try:
-                code = proc.wait(timeout=self.ci_timeout)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                code, timed_out = proc.wait(), True
-            finally:
-                self._procs.discard(proc)
-            if self._closing:
-                raise _Cancelled()
-            took = time.monotonic() - started
-            if timed_out:
-                out.write(f"\n[ao] timed out after {self.ci_timeout:.0f}s and was stopped\n")
-                summary = f"timed out after {self.ci_timeout:.0f}s"
-            else:
-                out.write(f"\n[ao] exit code {code} after {took:.1f}s\n")
-                summary = f"exit {code} after {took:.1f}s"
-        return {"state": "passed" if code == 0 and not timed_out else "failed", "exit_code": code,
-                "summary": summary, "finished_at": _now()}
-
     def ci_logs(self, repo: Path, pr: PullRequest, check: Check) -> str:
         sha, _, name = check.id.partition(":")
         if not sha or not name:
             return ""
-        status = self._read_status(repo, sha)
-        entry = next((c for c in (status or {}).get("checks", []) if c["name"] == name), None)
-        if entry is None:
+        path = self.ci.log_path(repo, check)
+        if path is None:
             return ""
         try:
-            text = (self.ci_dir(repo, sha) / entry["log"]).read_text(encoding="utf-8", errors="replace")
+            text = path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return ""
         return log_excerpt(text)
 
-    def log_path(self, repo: Path, check: Check) -> Path | None:
-        """The full log file of ``check`` (for the TUI's "open log")."""
-        sha, _, name = check.id.partition(":")
-        status = self._read_status(repo, sha) if sha else None
-        entry = next((c for c in (status or {}).get("checks", []) if c["name"] == name), None)
-        return self.ci_dir(repo, sha) / entry["log"] if entry else None
-
     def close(self) -> None:
         """Stop this process's running CI commands (engine shutdown). The runs are
         left unfinished, so whichever engine polls next starts them again."""
-        self._closing = True
-        for proc in list(self._procs):
-            _kill_group(proc)
-
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait for this process's CI runs to finish (tests and shutdown)."""
-        deadline = time.monotonic() + timeout
-        for thread in list(self._runs.values()):
-            thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(t.is_alive() for t in self._runs.values())
-
-
-_SECRET_NAME = re.compile(r"TOKEN|API_KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
-
-
-def ci_environment(environ: Any, keep: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
-    """ao's environment minus its secrets: CI runs code an agent wrote.
-
-    Names listed in the ``ci_pass_env`` option are kept even if they look secret.
-    """
-    return {k: v for k, v in environ.items() if k in keep or not _SECRET_NAME.search(k)}
-
-
-def _checks_from(status: dict[str, Any], sha: str, directory: Path) -> list[Check]:
-    """Checks as the status file records them; ``url`` is the log file."""
-    states = {"pending": CheckState.PENDING, "running": CheckState.RUNNING, "passed": CheckState.PASSED,
-              "failed": CheckState.FAILED, "none": CheckState.NONE}
-    return [
-        Check(name=c["name"], state=states.get(c.get("state", "pending"), CheckState.PENDING),
-              id=f"{sha}:{c['name']}", summary=c.get("summary", ""),
-              url=(directory / c["log"]).as_uri() if c.get("log") else "")
-        for c in status.get("checks", [])
-    ]
-
+        self.ci.close()
 
 def _aggregate(checks: list[Check]) -> CheckState:
     """Red only once every check has finished, so the agent hears every failure at once."""
@@ -696,13 +464,6 @@ def _aggregate(checks: list[Check]) -> CheckState:
     if states == {CheckState.NONE}:
         return CheckState.NONE
     return CheckState.PASSED
-
-
-def _kill_group(proc: subprocess.Popen[Any]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _identity_env(repo: Path) -> dict[str, str]:

@@ -385,7 +385,7 @@ def test_kill_9_in_the_middle_of_a_train_loses_nothing(
         wait_until(lambda s=s: (p := engine.refresh_pr(s.id)) is not None and p.ci.value == "passed", timeout=30)
         engine.approve(s.id)
         ids.append(s.id)
-    engine.scm("demo").wait_idle(30)
+    engine.scm("demo").ci.wait_idle(30)
     config = str(git_repo.parent / "ao.config.yaml")
     child = subprocess.Popen([sys.executable, "-m", "ao_tui.cli", "merge", "--train", *ids, "--config", config],
                              cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

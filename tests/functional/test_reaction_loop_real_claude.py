@@ -121,7 +121,7 @@ def test_ci_failure_fix_review_merge_and_escalation(
 
             # The figure: CI finished red → message submitted to the idle agent.
             scm = engine.scm("demo")
-            finished = json.loads((scm.ci_dir(git_repo, broken_sha) / "status.json").read_text())["finished_at"]
+            finished = json.loads((scm.ci.ci_dir(git_repo, broken_sha) / "status.json").read_text())["finished_at"]
             sent = next(e for e in engine.events(a.id)
                         if e.kind == "message" and e.data.get("key") == f"rc-1:ci_failed:{broken_sha}")
             latency = sent.at.timestamp() - ts(finished)

@@ -102,7 +102,7 @@ def test_ci_runs_in_background_on_each_new_head_and_keeps_logs(project: Path, ao
     done = settle(scm, project, ws, pr)
     assert done.ci is CheckState.PASSED
     assert [c.id for c in done.checks] == [f"{head}:{slow_then_check}", f"{head}:{CHECK}"]
-    log_file = scm.log_path(project, done.checks[1])
+    log_file = scm.ci.log_path(project, done.checks[1])
     assert log_file is not None and log_file.parent == scm.root(project) / "ci" / head
     assert "ok" in log_file.read_text() and done.checks[1].url == log_file.as_uri()
     # the same head is not run again; a new head is
@@ -176,7 +176,7 @@ def test_a_run_left_behind_by_a_crash_is_started_again(project: Path, ao_home: P
     scm = make_scm(ao_home, ci=[CHECK])
     head = commit(ws, {"x.txt": "x"})
     pr = scm.open_pr(project, ws, branch, "main", "x", "")
-    status = scm.ci_dir(project, head) / "status.json"
+    status = scm.ci.ci_dir(project, head) / "status.json"
     status.parent.mkdir(parents=True)
     status.write_text(json.dumps({"sha": head, "owner": 999999, "finished_at": None,
                                   "checks": [{"name": CHECK, "state": "running", "log": "x.log"}]}))
@@ -436,7 +436,7 @@ def test_ci_does_not_see_ao_secrets(project: Path, ao_home: Path, monkeypatch):
     commit(ws, {"x.txt": "x"})
     pr = scm.open_pr(project, ws, branch, "main", "x", "")
     done = settle(scm, project, ws, pr)
-    log_text = scm.log_path(project, done.checks[0]).read_text()
+    log_text = scm.ci.log_path(project, done.checks[0]).read_text()
     assert "GITHUB_TOKEN" not in log_text and "ANTHROPIC_API_KEY" not in log_text
     assert "DB_PASSWORD" in log_text and '"CI"' in log_text
 
@@ -467,7 +467,7 @@ def test_shutdown_stops_ci_without_a_false_red_and_the_next_engine_reruns(projec
     first.pr_status(project, ws, pr)
     wait_until(marker.exists)
     first.close()
-    assert first.wait_idle(10)
+    assert first.ci.wait_idle(10)
     after = first.pr_status(project, ws, pr)
     assert after.ci is not CheckState.FAILED
     fast = make_scm(ao_home, ci={cmd: CHECK})  # same check name, a quick command this time

@@ -22,7 +22,7 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DemoFleet:
 
 def test_the_demo_ci_check_has_a_readable_name(fleet: DemoFleet) -> None:
     """QA: the list said "CI failed: /work/ma…", the interpreter's path."""
-    from ao_tui_plugins.scm_local import parse_ci
+    from ao_tui_plugins.local_ci import parse_ci
 
     config = yaml.safe_load(fleet.config_path.read_text())
     checks = parse_ci(config["projects"]["demo"]["scm"]["ci"])

@@ -75,7 +75,7 @@ def test_good_options_pass_and_reach_the_plugin_typed(tmp_path: Path, capsys: py
                                           "    notifiers: [{plugin: terminal, bell: false}]\n")
     assert (code, said) == (0, "ao.config.yaml: ok (1 project(s))")
     scm = registry.create("scm", "local", PluginContext(ao_home=tmp_path), poll_interval="2s", ci_timeout="5m")
-    assert scm.options.poll_interval == 2.0 and scm.options.ci_timeout == 300.0 and scm.ci_timeout == 300.0
+    assert scm.options.poll_interval == 2.0 and scm.options.ci_timeout == 300.0 and scm.ci.ci_timeout == 300.0
 
 
 def test_creating_a_plugin_with_a_bad_option_is_a_one_line_plugin_error(tmp_path: Path) -> None:
