@@ -108,6 +108,29 @@ def enqueue(engine: Engine, session_ids: list[str] | None = None,
     return added, refused
 
 
+def progress(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Where a project's running train is (its ``store.train`` rows, in order), for the status bar:
+    the front PR's place, which session it is and what it waits for; None when nothing is left to do."""
+    front = next(((n, r) for n, r in enumerate(rows, 1) if r["state"] not in FINAL), None)
+    if front is None:
+        return None
+    n, row = front
+    return {"project": row["project"], "position": n, "of": len(rows), "session": row["session_id"],
+            "doing": _doing(row["state"], str(row["data"].get("reason", "")))}
+
+
+def _doing(state: str, reason: str) -> str:
+    if state == CI:
+        return "waiting for CI"
+    if state == REBASING:
+        return "rebasing"
+    if reason.startswith("waiting to rebase"):
+        return "waiting to rebase"
+    if reason.startswith("needs a new approval"):
+        return "needs approval"
+    return "waiting" if state == WAITING else "next"
+
+
 class MergeTrain:
     """Moves each project's train on, one PR at a time (called by the engine loop)."""
 

@@ -484,7 +484,22 @@ class AoApp(App[None]):
     def _update_status(self) -> None:
         bar = self._main("#status")
         bar.budget = self._budget_words()
+        bar.trains = self._trains()
         bar.show(self.visible_sessions(), self.project_filter, self.engine_state, self.clock())
+
+    def _trains(self) -> list[dict[str, Any]]:
+        """Each running merge train of the projects shown, from the store (one small query)."""
+        from ao_tui.merge_train import progress
+
+        try:
+            rows = self.engine.store.train(self.project_filter)
+        except Exception:  # noqa: BLE001 - the store busy: no train this time, the next redraw has it
+            return []
+        by_project: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_project.setdefault(row["project"], []).append(row)
+        shown = (progress(by_project[name]) for name in sorted(by_project))
+        return [t for t in shown if t is not None]
 
     def _budget_words(self) -> Any:
         """The worst budget for the status bar; at a reached cap, ask once whether to go on."""

@@ -115,3 +115,70 @@ def test_snapshot_merge_train_dialog(fleet_engine, make_app, snap_compare) -> No
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(200, 50), run_before=run_before)
+
+
+# -- a running merge train in the status bar ----------------------------------------------------
+
+
+def _train(engine, **states: tuple[str, str]) -> None:  # noqa: ANN001
+    """Set train rows' states (and what they wait for) as the engine's train does, from its own
+    thread (its own store connection: the app hears of it as of any write by the engine)."""
+    import threading
+
+    def write() -> None:
+        for sid, (state, reason) in states.items():
+            engine.store.train_update(sid, state, {"reason": reason} if reason else {})
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join()
+
+
+def _on_the_train(engine) -> None:  # noqa: ANN001
+    """Four PRs on app's train: the first merged, the second's CI running on its rebased commit."""
+    engine.store.train_add("app", ["app-7", "app-2", "app-4", "app-3"])
+    _train(engine, **{"app-7": ("merged", ""), "app-2": ("ci", "waiting for CI")})
+
+
+def _status(app) -> str:  # noqa: ANN001
+    return app.query_one("#status").render().plain
+
+
+async def test_the_status_bar_follows_a_running_merge_train(fleet_engine, make_app) -> None:
+    from ao_tui.tui.app import StoreChanged
+
+    _on_the_train(fleet_engine)
+    app = make_app(terminal_source=FleetTerminal)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        assert "train 2/4 · app-2 waiting for CI" in _status(app)
+        # app-2 merged; app-4 is next, its agent mid-turn: the train waits to rebase it.
+        _train(fleet_engine, **{"app-2": ("merged", ""),
+                                "app-4": ("waiting", "waiting to rebase: its agent is working")})
+        app.post_message(StoreChanged())  # what the store watch posts on the engine's write
+        await wait_until(pilot, lambda: "train 3/4 · app-4 waiting to rebase" in _status(app), timeout=10,
+                         what=lambda: f"the train's next step in the status bar: {_status(app)!r}")
+        # The rest merged or left: no train on the status bar any more.
+        _train(fleet_engine, **{"app-4": ("merged", ""), "app-3": ("left", "CI failed after the rebase")})
+        app.post_message(StoreChanged())
+        await wait_until(pilot, lambda: "train" not in _status(app), timeout=10,
+                         what=lambda: f"the train gone from the status bar: {_status(app)!r}")
+        assert "engine" in _status(app)
+        # At 80 columns it still says where the train is, and the engine and the clock stay.
+        _train(fleet_engine, **{"app-4": ("ci", "waiting for CI")})
+        await pilot.resize_terminal(80, 24)
+        app.post_message(StoreChanged())
+        await wait_until(pilot, lambda: "train 3/4 · app-4" in _status(app), timeout=10,
+                         what=lambda: f"the train at 80 columns: {_status(app)!r}")
+        line = _status(app)
+        assert len(line) <= 80 and "engine off" in line and line.rstrip().endswith("12:00"), line
+
+
+def test_snapshot_status_bar_merge_train(fleet_engine, make_app, snap_compare) -> None:
+    _on_the_train(fleet_engine)
+    app = make_app(terminal_source=FleetTerminal)
+
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

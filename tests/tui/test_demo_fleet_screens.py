@@ -187,6 +187,17 @@ def test_the_status_bar_never_drops_project_engine_or_clock(width: int) -> None:
     assert "web" in filtered and "engine following" in filtered
 
 
+@pytest.mark.parametrize("width", [80, 90, 100, 120, 200])
+def test_a_running_merge_train_fits_the_status_bar_beside_project_engine_and_clock(width: int) -> None:
+    from ao_tui.tui.widgets.status_bar import status_text
+    from tests.tui.fleet import demo_sessions
+
+    train = [{"project": "app", "position": 2, "of": 4, "session": "app-3", "doing": "waiting for CI"}]
+    text = status_text(demo_sessions(), None, "running", NOW, width, trains=train).plain
+    assert len(text) <= width and "engine running" in text and "all" in text, text
+    assert "train 2/4 · app-3 " + ("in CI" if width == 80 else "waiting for CI") in text, text
+
+
 # -- 4. a following app shows notices too ------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""The top line: counts per attention zone, the project filter, who runs the engine, the time."""
+"""The top line: counts per attention zone, a running merge train, the project filter, who runs the engine, the time."""
 
 from __future__ import annotations
 
@@ -71,12 +71,30 @@ def budget_text(standings: Sequence[dict[str, Any]]) -> Text:
     return Text(f"budget {worst['fraction']:.0%}", style="yellow")
 
 
+#: What a train's front PR waits for, in fewer words for a narrow screen.
+BRIEF_DOING = {"waiting for CI": "in CI", "waiting to rebase": "to rebase", "needs approval": "to approve"}
+
+
+def train_text(trains: Sequence[dict[str, Any]], level: int = 0) -> Text:
+    """Each running merge train (``merge_train.progress``): ``train 2/4 · app-3 waiting for CI``;
+    level 1 says it briefly (``… app-3 in CI``), level 2 not at all (``train 2/4 · app-3``)."""
+    text = Text()
+    for t in trains:
+        text.append(f"train {t['position']}/{t['of']} · {clean(t['session'])}", style="bold magenta")
+        doing = str(t["doing"]) if level == 0 else BRIEF_DOING.get(t["doing"], str(t["doing"]))
+        if level < 2:
+            text.append(f" {clean(doing)}", style="magenta")
+        text.append("  ")
+    return text
+
+
 def status_text(sessions: Sequence[Session], project: str | None, engine_state: str, now: datetime,
-                width: int, budget: Text | None = None) -> Text:
+                width: int, budget: Text | None = None, trains: Sequence[dict[str, Any]] = ()) -> Text:
     """The status line for ``width`` columns.
 
     The zone counts shorten (whole titles, short words, one word, glyphs) before the right side
-    (project filter, engine, clock) is shortened; the right side is never dropped.
+    (project filter, engine, clock) is shortened; the right side is never dropped. A running merge
+    train comes after the counts: it says what it waits for more briefly only once the counts are glyphs.
     """
     counts = {zone: 0 for zone in ZONE_ORDER}
     for s in sessions:
@@ -87,13 +105,19 @@ def status_text(sessions: Sequence[Session], project: str | None, engine_state: 
     plans = [(0, False), (1, False), (2, False), (2, True), (3, False), (3, True)]
     if width < 100:
         plans = plans[1:]  # the whole titles are for wide screens only
-    for level, compact in plans:
+    steps = [(level, compact, 0) for level, compact in plans] + [(3, True, 1), (3, True, 2)]
+    extra = budget.cell_len + 2 if budget and trains else 0
+    for level, compact, brief in steps:
         zones, right = _zones(counts, level), _right(project, engine_state, clock, compact)
-        if text.cell_len + zones.cell_len + right.cell_len <= width:
+        train = train_text(trains, brief)
+        if text.cell_len + zones.cell_len + extra + train.cell_len + right.cell_len <= width:
             break
     text.append_text(zones)
     if budget:
         text.append_text(budget)
+        if trains:
+            text.append("  ")
+    text.append_text(train)
     room = width - right.cell_len
     if text.cell_len > room:  # not even the glyphs fit: the counts are cut, not the right side
         text.truncate(max(0, room - 1), overflow="ellipsis")
@@ -109,11 +133,12 @@ class StatusBar(Static):
     _last: tuple[Any, ...] = ()
 
     budget: Text | None = None  # the worst budget's words (budget_text), set by the app
+    trains: Sequence[dict[str, Any]] = ()  # each running merge train's progress, set by the app
 
     def show(self, sessions: Sequence[Session], project: str | None, engine_state: str, now: datetime) -> None:
         self._last = (sessions, project, engine_state, now)
         self.update(status_text(sessions, project, engine_state, now, self.size.width or self.app.size.width,
-                                self.budget), layout=False)
+                                self.budget, self.trains), layout=False)
 
     def on_resize(self) -> None:
         if self._last:
