@@ -1,6 +1,6 @@
-"""The watch loop behind ``ao run`` and the TUI: activity, liveness, reactions, merged sessions;
+"""The watch loop behind ``ao run`` and the TUI: activity, reactions, merged sessions, hosts;
 the outbox (``ao_tui.outbox``) types queued messages, the PR poller (``ao_tui.pr_poller``) opens,
-publishes and polls PRs.
+publishes and polls PRs, ``ao_tui.liveness`` hears agents end and marks stuck ones.
 
 One process at a time runs it, the leader, decided by an ``flock`` on
 ``$AO_HOME/engine.lock`` (released by the kernel if that process dies, so a
@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 from ao_tui import git, leader, lifecycle
 from ao_tui.budget import BudgetWatch
 from ao_tui.config import LOCAL_HOST
-from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError
 from ao_tui.lifecycle import status_for_activity
 from ao_tui.limit_resume import LimitResume
+from ao_tui.liveness import Liveness
 from ao_tui.malloc_tuning import PeriodicTrim, fix_mmap_threshold
 from ao_tui.models import Activity, ActivityState, Event, Session, utcnow
 from ao_tui.models import SessionStatus as S
@@ -74,13 +74,8 @@ class EngineLoop:
         self._last_liveness = 0.0
         self._merged_seen: set[str] = set()
         self.monitor: Any = None
-        # Agent exits are seen through pidfds (ao_tui/exit_watch.py) when the runtime gives pids;
-        # the runtime is listed every liveness_seconds only while some session is not covered.
-        self._exit_watch: Any = None
-        self._unwatched: set[str] = set()
-        self._liveness_due = False
+        self.liveness = Liveness(self)  # agents' ends heard (pidfds) or found (a listing), stuck agents
         self._host_kills_due: set[str] = set()  # hosts back with kills queued for them
-        self._listings: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.runner: Any = None
         self.branches: Any = None  # ao_tui.branch_watch.BranchWatch: conflicts, rebases, the merge train
         from ao_tui.store_upkeep import StoreUpkeep
@@ -176,7 +171,7 @@ class EngineLoop:
                         "engine restarts): %s", self._listener.path, exc)
             self._listener = None
         self.engine.reconcile()
-        self._start_exit_watch()
+        self.liveness.start_exit_watch()
         self._follow_hosts()
         self._start_reactions()
         self._start_branch_watch()
@@ -205,8 +200,7 @@ class EngineLoop:
                 log.exception("stopping the activity monitor")
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self._exit_watch is not None:
-            self._exit_watch.close()
+        self.liveness.close()
         if self.branches is not None:
             self.branches.stop()
         self.prs.close_scms()
@@ -247,11 +241,7 @@ class EngineLoop:
         now = time.monotonic()
         self.outbox.record_typed()
         periodic = now - self._last_liveness >= self.liveness_seconds
-        if self._liveness_due or (periodic and not self._exits_covered()):
-            self._liveness_due = False
-            self._check_liveness()
-            for sid in list(self._unwatched):
-                self._watch_exit(sid)
+        self.liveness.tick(periodic)
         if periodic:
             self._last_liveness = now
             self._check_merged()
@@ -266,7 +256,7 @@ class EngineLoop:
         self.outbox.deliver()
         if self._host_kills_due:
             self._carry_out_host_kills()
-        self._check_stuck()
+        self.liveness.check_stuck()
         self._run_tick_hooks()
         self.upkeep.tick(now)
         self.memory.tick(now)
@@ -339,7 +329,7 @@ class EngineLoop:
             self._track(session)
 
     def _track(self, session: Session) -> None:
-        self._watch_exit(session.id)
+        self.liveness.watch_exit(session.id)
         if self.monitor is None:
             return
         agent = self.engine.agent(session)
@@ -371,9 +361,7 @@ class EngineLoop:
             self._started(session_id)
             if self.monitor is not None:
                 self.monitor.untrack(session_id)
-            self._unwatched.discard(session_id)
-            if self._exit_watch is not None:
-                self._exit_watch.forget(session_id)
+            self.liveness.forget(session_id)
 
     def on_activity(self, session_id: str, activity: Activity, transcript: Any = None) -> None:
         """From the monitor's thread: record the activity and what follows from it."""
@@ -529,27 +517,12 @@ class EngineLoop:
         self._starting.pop(session_id, None)
         self._answered.pop(session_id, None)
 
-    # -- liveness and stuck ---------------------------------------------------------
-
-    def _start_exit_watch(self) -> None:
-        from ao_tui.exit_watch import ProcessExitWatch
-
-        if ProcessExitWatch.supported():
-            self._exit_watch = ProcessExitWatch(self._on_process_exit)
-
-    def _on_process_exit(self, key: str) -> None:
-        """From the exit watch's thread: an agent (or the runtime's server) ended; look now."""
-        if not key.startswith("server:"):
-            self._unwatched.add(key)  # watched again after the look if it is somehow still alive
-        self._liveness_due = True
-        self.wake()
-
     # -- sessions on other hosts ----------------------------------------------------
 
     def _follow_hosts(self) -> None:
         """Hear from the SSH hosts: an agent's exit there, a host lost and back."""
         remote = self.engine.remote
-        remote.on_exit = lambda host, handle: self._on_process_exit(handle)
+        remote.on_exit = lambda host, handle: self.liveness.on_process_exit(handle)
         remote.on_down = self._host_down
         remote.on_up = self._host_up
 
@@ -583,7 +556,7 @@ class EngineLoop:
             if self.monitor is not None:
                 self.monitor.refresh(s.id)
         self._host_kills_due.add(host)  # carried out by the loop's thread (this is the link's)
-        self._liveness_due = True
+        self.liveness.due = True
         self.wake()
 
     def _queued_host_kills(self) -> list[Session]:
@@ -598,80 +571,6 @@ class EngineLoop:
                     self.engine.carry_out_host_kill(s)
                 except AoError as exc:  # gone again: the next time it is back
                     log.info("queued kill of %s not carried out: %s", s.id, exc)
-
-    def _exits_covered(self) -> bool:
-        return self._exit_watch is not None and not self._unwatched
-
-    def _watch_exit(self, session_id: str) -> None:
-        """Watch the agent's process, and its runtime's server, for their end."""
-        if self._exit_watch is None:
-            return
-        try:
-            session = self.engine.session(session_id)
-            if not lifecycle.has_live_agent(session.status) or session.host != LOCAL_HOST:
-                self._unwatched.discard(session_id)  # on another host: ao there says when it exits
-                if session.host != LOCAL_HOST:
-                    self.engine.remote.link(session.host)  # connected now, so its exits are heard
-                return
-            runtime = self.engine.runtime(session)
-            key = (session.project, session.runtime)
-            listed_at, panes = self._listings.get(key, (0.0, {}))
-            if time.monotonic() - listed_at > 1.0 or session.runtime_handle not in panes:
-                panes = runtime.panes()  # one listing serves a burst (start: every session)
-                self._listings[key] = (time.monotonic(), panes)
-            pane = panes.get(session.runtime_handle)
-            server = runtime.server_pid()
-        except Exception as exc:
-            log.debug("cannot watch %s for its exit: %s", session_id, exc)
-            self._unwatched.add(session_id)
-            return
-        if pane is None or pane.dead or pane.pid is None or not self._exit_watch.watch(session_id, pane.pid):
-            self._unwatched.add(session_id)  # the periodic listing covers it
-            return
-        if server is not None:
-            self._exit_watch.watch(f"server:{server}", server)
-        self._unwatched.discard(session_id)
-
-    def _check_liveness(self) -> None:
-        """One runtime listing for every session: marks agents that died."""
-        live = [s for s in self.engine.sessions() if lifecycle.has_live_agent(s.status) and s.status is not S.SPAWNING]
-        for s, alive, code in self.engine.agent_liveness(live):
-            if alive:
-                continue
-            reason = f"agent exited ({code})" if code is not None else "agent not running"
-            updated = self.store.transition(
-                s.id, S.EXITED, reason=reason, exit_code=code, only_from={s.status},
-                activity=Activity(state=ActivityState.EXITED, source="runtime", detail=reason),
-            ) if lifecycle.can_transition(s.status, S.EXITED) else s
-            if updated.status is not S.EXITED and updated.status is not s.status:
-                continue  # killed or restored meanwhile (the listing is older than that): not an exit
-            if self.monitor is not None:
-                self.monitor.runtime_exited(s.id, reason)
-            self.untrack(s.id)
-            self.engine.announce(updated)
-            self._trigger("agent_exited", updated, f"{s.id}:exited:{updated.status_since.isoformat()}", {"reason": reason})
-
-    def _check_stuck(self) -> None:
-        now = utcnow()
-        for s in self.engine.sessions():
-            if s.status is not S.WORKING:
-                continue
-            if s.activity.state not in (ActivityState.WORKING, ActivityState.RUNNING_TOOL):
-                continue
-            cfg = self.engine.config.projects.get(s.project)
-            if cfg is None:
-                continue
-            quiet = parse_duration(cfg.stuck_after)
-            if (now - s.activity.since).total_seconds() < quiet:
-                continue
-            reason = f"no progress for {cfg.stuck_after}"
-            updated = self.store.transition(s.id, S.STUCK, reason=reason, only_from={S.WORKING})
-            if updated.status is not S.STUCK:
-                continue
-            self.engine.announce(updated)
-            key = f"{s.id}:stuck:{s.activity.since.isoformat()}"
-            if not self._taken_first(updated, "stuck", f"{reason}; last words: {s.last_message[-500:]}", key):
-                self._trigger("agent_stuck", updated, key, {"reason": reason})
 
     # -- PRs and reactions ---------------------------------------------------------
 
