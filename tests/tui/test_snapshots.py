@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.fleet import FleetTerminal
-from tests.tui.helpers import steady_cursors, wait_until, workers_done
+from tests.tui.helpers import screen_text, steady_cursors, wait_until, workers_done
 
 SIZES = {"80x24": (80, 24), "200x50": (200, 50)}
 THEMES = ("dark", "light", "high-contrast")
@@ -87,8 +87,11 @@ def test_snapshot(screen: str, size: str, theme: str, make_app, snap_compare) ->
             await settle(pilot)
         await pilot.press(*keys)
         await settle(pilot)
-        if screen == "palette":
+        if screen == "palette":  # its search ended (on a loaded machine the busy bar shows meanwhile)
+            await wait_until(pilot, lambda: not getattr(pilot.app.screen, "_show_busy", False)
+                             and "jump to session" in screen_text(pilot.app), timeout=10, what="the palette's hits")
             await pilot.pause(0.3)
+            await steady_cursors(pilot)
 
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
 
