@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ao_tui.activity.transcript import HUMAN_TOOLS
 from ao_tui.budget import holds
@@ -246,29 +246,8 @@ def _same_prompt(seen: str, sent: str) -> bool:
     return a == b or (len(a) >= 40 and b.startswith(a)) or (len(b) >= 40 and a.startswith(b))
 
 
-def _events_have_prompt(path: Path, text: str, since: float, tail_bytes: int = 4 << 20) -> bool:
-    """Whether a ``UserPromptSubmit`` hook event at or after ``since`` carries ``text``."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        handle.seek(max(0, size - tail_bytes))
-        for raw in handle:
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                continue
-            if not isinstance(event, dict) or event.get("event") != "UserPromptSubmit":
-                continue
-            at = event.get("at")
-            if isinstance(at, (int, float)) and at < since:
-                continue
-            if isinstance(event.get("prompt"), str) and _same_prompt(event["prompt"], text):
-                return True
-    return False
-
-
-def _transcript_has_prompt(path: Path, text: str, tail_bytes: int = 4 << 20) -> bool:
-    """Whether a user record near the end of a Claude transcript holds ``text``."""
-    needle = text.strip()
+def _tail_records(path: Path, tail_bytes: int = 4 << 20) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file's last ``tail_bytes`` (lines that are not, skipped)."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         handle.seek(max(0, size - tail_bytes))
@@ -277,13 +256,34 @@ def _transcript_has_prompt(path: Path, text: str, tail_bytes: int = 4 << 20) -> 
                 record = json.loads(raw)
             except ValueError:
                 continue
-            if record.get("type") != "user":
-                continue
-            content = record.get("message", {}).get("content")
-            if isinstance(content, str) and needle in content:
-                return True
-            if isinstance(content, list):
-                for block in content:
-                    if isinstance(block, dict) and needle in str(block.get("text", "")):
-                        return True
+            if isinstance(record, dict):
+                yield record
+
+
+def _events_have_prompt(path: Path, text: str, since: float) -> bool:
+    """Whether a ``UserPromptSubmit`` hook event at or after ``since`` carries ``text``."""
+    for event in _tail_records(path):
+        if event.get("event") != "UserPromptSubmit":
+            continue
+        at = event.get("at")
+        if isinstance(at, (int, float)) and at < since:
+            continue
+        if isinstance(event.get("prompt"), str) and _same_prompt(event["prompt"], text):
+            return True
+    return False
+
+
+def _transcript_has_prompt(path: Path, text: str) -> bool:
+    """Whether a user record near the end of a Claude transcript holds ``text``."""
+    needle = text.strip()
+    for record in _tail_records(path):
+        if record.get("type") != "user":
+            continue
+        content = record.get("message", {}).get("content")
+        if isinstance(content, str) and needle in content:
+            return True
+        if isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict) and needle in str(block.get("text", "")):
+                    return True
     return False
