@@ -19,7 +19,6 @@ first look at an agent's question or a stuck agent before the human is called (t
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ao_tui import git, leader, lifecycle
+from ao_tui.activity.jsonl_tail import tail_objects
 from ao_tui.budget import BudgetWatch
 from ao_tui.config import LOCAL_HOST
 from ao_tui.errors import AoError
@@ -720,17 +720,10 @@ def last_stop_words(events: Path, tail_bytes: int = 256 << 10) -> str:
     """The agent's last words as its latest Stop hook event gives them (``last_assistant_message``), from
     the end of its events file: what a remote session's transcript would say, for READY and the UI."""
     try:
-        with open(events, "rb") as f:
-            f.seek(max(0, f.seek(0, 2) - tail_bytes))
-            lines = f.read().splitlines()
+        for event in tail_objects(events, tail_bytes, newest_first=True):
+            if event.get("event") == "Stop":
+                text = event.get("last_assistant_message")
+                return text if isinstance(text, str) else ""
     except OSError:
-        return ""
-    for raw in reversed(lines):
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and event.get("event") == "Stop":
-            text = event.get("last_assistant_message")
-            return text if isinstance(text, str) else ""
+        pass
     return ""

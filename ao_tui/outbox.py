@@ -17,14 +17,14 @@ The loop (``ao_tui.engine_loop``) owns one and calls it on every pass.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ao_tui.activity.jsonl_tail import tail_objects
 from ao_tui.activity.transcript import HUMAN_TOOLS
 from ao_tui.budget import holds
 from ao_tui.errors import AoError
@@ -39,6 +39,8 @@ log = logging.getLogger("ao.loop")
 
 #: Activity states at which a queued message may be typed into the agent.
 AT_PROMPT = frozenset({ActivityState.IDLE, ActivityState.WAITING_INPUT})
+#: How far back an interrupted delivery is looked for in the agent's events and transcript.
+OUTBOX_TAIL_BYTES = 4 << 20
 
 
 def at_prompt(state: ActivityState, tool: str | None) -> bool:
@@ -246,23 +248,9 @@ def _same_prompt(seen: str, sent: str) -> bool:
     return a == b or (len(a) >= 40 and b.startswith(a)) or (len(b) >= 40 and a.startswith(b))
 
 
-def _tail_records(path: Path, tail_bytes: int = 4 << 20) -> Iterator[dict[str, Any]]:
-    """The JSON objects of a JSON-lines file's last ``tail_bytes`` (lines that are not, skipped)."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        handle.seek(max(0, size - tail_bytes))
-        for raw in handle:
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield record
-
-
 def _events_have_prompt(path: Path, text: str, since: float) -> bool:
     """Whether a ``UserPromptSubmit`` hook event at or after ``since`` carries ``text``."""
-    for event in _tail_records(path):
+    for event in tail_objects(path, OUTBOX_TAIL_BYTES):
         if event.get("event") != "UserPromptSubmit":
             continue
         at = event.get("at")
@@ -276,7 +264,7 @@ def _events_have_prompt(path: Path, text: str, since: float) -> bool:
 def _transcript_has_prompt(path: Path, text: str) -> bool:
     """Whether a user record near the end of a Claude transcript holds ``text``."""
     needle = text.strip()
-    for record in _tail_records(path):
+    for record in tail_objects(path, OUTBOX_TAIL_BYTES):
         if record.get("type") != "user":
             continue
         content = record.get("message", {}).get("content")

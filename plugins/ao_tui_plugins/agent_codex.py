@@ -46,6 +46,7 @@ import os
 import re
 from pathlib import Path
 
+from ao_tui.activity.jsonl_tail import tail_objects
 from ao_tui.errors import PluginError
 from ao_tui.models import ActivityState
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
@@ -192,21 +193,12 @@ def _from_events(events_file: Path | None, field: str) -> str:
     if events_file is None:
         return ""
     try:
-        with open(events_file, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - (256 << 10)))
-            lines = f.read().splitlines()
+        for event in tail_objects(events_file, newest_first=True):
+            value = event.get(field)
+            if isinstance(value, str) and value:
+                return value
     except OSError:
-        return ""
-    for line in reversed(lines):
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        value = event.get(field) if isinstance(event, dict) else None
-        if isinstance(value, str) and value:
-            return value
+        pass
     return ""
 
 
