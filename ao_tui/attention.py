@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ao_tui.models import ActivityState as A
-from ao_tui.models import Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import ActivityState, Session, SessionStatus
 
 
 class Zone(StrEnum):
@@ -47,18 +45,18 @@ ZONE_TITLES: dict[Zone, str] = {zone: labels.title for zone, labels in ZONE_LABE
 
 def zone_of(session: Session) -> Zone:
     status, activity = session.status, session.activity.state
-    if status in (S.DONE, S.MERGED, S.KILLED):
+    if status in (SessionStatus.DONE, SessionStatus.MERGED, SessionStatus.KILLED):
         return Zone.DONE
     if (
-        status in (S.NEEDS_INPUT, S.STUCK, S.ERRORED, S.EXITED)
+        status in (SessionStatus.NEEDS_INPUT, SessionStatus.STUCK, SessionStatus.ERRORED, SessionStatus.EXITED)
         or session.escalation
-        or activity in (A.WAITING_PERMISSION, A.WAITING_INPUT, A.ERRORED)
+        or activity in (ActivityState.WAITING_PERMISSION, ActivityState.WAITING_INPUT, ActivityState.ERRORED)
     ):
         return Zone.NEEDS_YOU
-    if status in (S.MERGEABLE, S.APPROVED):
+    if status in (SessionStatus.MERGEABLE, SessionStatus.APPROVED):
         return Zone.READY_TO_MERGE
-    if status in (S.CI_FAILED, S.CHANGES_REQUESTED):
+    if status in (SessionStatus.CI_FAILED, SessionStatus.CHANGES_REQUESTED):
         return Zone.FAILING
-    if status in (S.PR_OPEN, S.REVIEW_PENDING):
+    if status in (SessionStatus.PR_OPEN, SessionStatus.REVIEW_PENDING):
         return Zone.IN_REVIEW
     return Zone.WORKING

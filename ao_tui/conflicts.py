@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ao_tui import git
 from ao_tui.errors import AoError
-from ao_tui.models import Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Session, SessionStatus
 from ao_tui.store import Store
 
 if TYPE_CHECKING:
@@ -46,7 +45,7 @@ GIT_MIN = (2, 38)
 MAX_HUNKS_PER_FILE = 5
 MAX_HUNK_LINES = 12
 #: Sessions whose branch is compared: any not finished (an exited agent's branch still merges later).
-FINISHED = frozenset({S.MERGED, S.DONE, S.KILLED})
+FINISHED = frozenset({SessionStatus.MERGED, SessionStatus.DONE, SessionStatus.KILLED})
 
 
 def git_version_ok(minimum: tuple[int, int] = GIT_MIN) -> tuple[bool, str]:

@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ao_tui import commit_trailer, git, leader, lifecycle, paths, session_work
 from ao_tui.config import LOCAL_HOST, Config, ProjectConfig
 from ao_tui.errors import AoError, NotFound
-from ao_tui.models import Activity, ActivityState, Event, PullRequest, Session, Task, utcnow
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Activity, ActivityState, Event, PullRequest, Session, SessionStatus, Task, utcnow
 from ao_tui.names import validate_branch, validate_session_id
 from ao_tui.prompts import session_rules, task_prompt
 from ao_tui.registry import create
@@ -264,7 +263,7 @@ class Engine:
             return sessions
         shown = []
         for s in sessions:
-            if lifecycle.has_live_agent(s.status) and s.status is not S.SPAWNING:
+            if lifecycle.has_live_agent(s.status) and s.status is not SessionStatus.SPAWNING:
                 activity = self.read_activity(s)
                 status = lifecycle.status_for_activity(s.status, activity.state)
                 if not lifecycle.can_transition(s.status, status):
@@ -425,7 +424,8 @@ class Engine:
                 if full:
                     self.disk.report(exc)
                 try:
-                    self.store.transition(session_id, S.ERRORED, reason=f"spawn failed: {reason}", escalation=reason)
+                    self.store.transition(session_id, SessionStatus.ERRORED, reason=f"spawn failed: {reason}",
+                                          escalation=reason)
                     self.announce(self.session(session_id))
                 except Exception as again:
                     if not self.disk.report(again):
@@ -562,7 +562,7 @@ class Engine:
         agent = self.agent(session)
         updated = self.store.transition(
             session.id,
-            S.WORKING,
+            SessionStatus.WORKING,
             reason="restored" if restore else "agent started",
             activity=Activity(state=ActivityState.WORKING, source="runtime", detail="starting"),
             exit_code=None,
@@ -671,12 +671,12 @@ class Engine:
 
     def kill(self, session_id: str, reason: str = "killed by the human") -> Session:
         session = self.session(validate_session_id(session_id))
-        if session.status is S.KILLED:
+        if session.status is SessionStatus.KILLED:
             return session
         # Recorded first: the leader (here or in another process) sees the agent's end as ao's
         # doing, not an agent that died; `ao cleanup` stops a pane a failed kill left.
         stopped = Activity(state=ActivityState.EXITED, source="ao", detail="killed")
-        updated = self.store.transition(session_id, S.KILLED, reason=reason, activity=stopped)
+        updated = self.store.transition(session_id, SessionStatus.KILLED, reason=reason, activity=stopped)
         if self._loop is not None:
             self._loop.untrack(session_id)
         try:
@@ -695,7 +695,7 @@ class Engine:
         handle = session.extra.get("kill_on_host")
         if not handle or session.host == LOCAL_HOST:
             return session
-        if session.status is S.KILLED:
+        if session.status is SessionStatus.KILLED:
             self.runtime(session).kill(str(handle))
             self.store.add_event(Event(session_id=session.id, kind="host_kill_done", data={"host": session.host}))
         return self.store.mutate(session.id, lambda s: s.extra.pop("kill_on_host", None))
@@ -711,14 +711,14 @@ class Engine:
         status = runtime.status(session.runtime_handle)
         if status.alive:
             return session
-        if session.status in (S.DONE, S.MERGED):
+        if session.status in (SessionStatus.DONE, SessionStatus.MERGED):
             raise AoError(f"session {session_id} is {session.status}; nothing to restore")
-        if not lifecycle.can_transition(session.status, S.SPAWNING):
+        if not lifecycle.can_transition(session.status, SessionStatus.SPAWNING):
             # Still marked working (or with a PR) though its agent is gone: no engine saw it die.
             reason = "agent exited" if status.exit_code is not None else "agent not running (runtime gone)"
-            self.store.transition(session_id, S.EXITED, reason=reason, exit_code=status.exit_code)
-        if session.status is not S.SPAWNING:
-            self.store.transition(session_id, S.SPAWNING, reason="restore")
+            self.store.transition(session_id, SessionStatus.EXITED, reason=reason, exit_code=status.exit_code)
+        if session.status is not SessionStatus.SPAWNING:
+            self.store.transition(session_id, SessionStatus.SPAWNING, reason="restore")
         return self._launch(self.session(session_id), restore=self._has_conversation(session))
 
     def _has_conversation(self, session: Session) -> bool:
@@ -750,7 +750,7 @@ class Engine:
         """Remove workspaces of finished sessions (never one with unmerged work unless forced)."""
         done: list[str] = []
         for s in self.sessions():
-            if s.status not in (S.KILLED, S.DONE, S.MERGED):
+            if s.status not in (SessionStatus.KILLED, SessionStatus.DONE, SessionStatus.MERGED):
                 continue
             if s.host != LOCAL_HOST:
                 continue  # the host keeps its worktrees; `ao kill` leaves them like a local one
@@ -767,7 +767,8 @@ class Engine:
                 self.store.add_event(Event(session_id=s.id, kind="cleanup_refused", data={"reason": str(exc)}))
         for s in self.sessions():
             runtime = self.runtime(s)
-            if s.status in (S.KILLED, S.DONE, S.MERGED) and s.runtime_handle in runtime.list_handles():
+            if (s.status in (SessionStatus.KILLED, SessionStatus.DONE, SessionStatus.MERGED)
+                    and s.runtime_handle in runtime.list_handles()):
                 runtime.kill(s.runtime_handle)
         return done
 
@@ -815,7 +816,7 @@ class Engine:
         pr = scm.open_pr(
             cfg.repo, workspace, session.branch, cfg.default_branch, session.title or session.id, body
         )
-        target = S.PR_OPEN if session.status is not S.PR_OPEN else session.status
+        target = SessionStatus.PR_OPEN if session.status is not SessionStatus.PR_OPEN else session.status
         updated = self.store.transition(session_id, target, reason="PR opened", pr=pr, pr_opened_at=utcnow())
         return self.announce(updated)
 
@@ -870,7 +871,7 @@ class Engine:
         # What was escalated (CI red or changes requested beyond retries...) is over once the
         # PR has moved on to a healthy state: the session leaves *Needs you*.
         resolved = bool(session.escalation) and target is not session.status and target in (
-            S.REVIEW_PENDING, S.APPROVED, S.MERGEABLE, S.MERGED)
+            SessionStatus.REVIEW_PENDING, SessionStatus.APPROVED, SessionStatus.MERGEABLE, SessionStatus.MERGED)
 
         def change(s: Session) -> None:
             s.pr = pr
@@ -887,7 +888,7 @@ class Engine:
         loop = self._loop
         if loop is not None:
             loop.handle_triggers(decision.triggers)
-            if target is S.MERGED and session.status is not S.MERGED:
+            if target is SessionStatus.MERGED and session.status is not SessionStatus.MERGED:
                 loop.on_merged(updated)
         return pr
 
@@ -942,7 +943,7 @@ class Engine:
         scm = self.scm(session.project)
         pr = scm.merge(cfg.repo, session.pr, method) if method else scm.merge(cfg.repo, session.pr)
         updated = self.store.transition(
-            session_id, S.MERGED, reason=f"merged ({method or 'default method'})", pr=pr, merged_at=utcnow()
+            session_id, SessionStatus.MERGED, reason=f"merged ({method or 'default method'})", pr=pr, merged_at=utcnow()
         )
         self.close_task(updated)
         if self._loop is not None:
@@ -1031,20 +1032,21 @@ class Engine:
         Returns the ids whose status changed.
         """
         changed: list[str] = []
-        unsettled = [s for s in self.sessions() if s.status not in (S.KILLED, S.DONE, S.MERGED, S.EXITED)
-                     and not (s.status is S.SPAWNING and self.being_launched(s.id))]
+        unsettled = [s for s in self.sessions()
+                     if s.status not in (SessionStatus.KILLED, SessionStatus.DONE, SessionStatus.MERGED, SessionStatus.EXITED)
+                     and not (s.status is SessionStatus.SPAWNING and self.being_launched(s.id))]
         for s, alive, code in self.agent_liveness(unsettled):
             if alive:
-                if s.status is S.SPAWNING:
-                    self.store.transition(s.id, S.WORKING, reason="found alive after restart")
+                if s.status is SessionStatus.SPAWNING:
+                    self.store.transition(s.id, SessionStatus.WORKING, reason="found alive after restart")
                     changed.append(s.id)
                 continue
             reason = f"agent exited ({code})" if code is not None else "agent not running (runtime gone)"
-            if s.status is S.SPAWNING:
+            if s.status is SessionStatus.SPAWNING:
                 reason = "spawn interrupted"
-            if self.store.transition(s.id, S.EXITED, reason=reason, exit_code=code, only_from={s.status},
+            if self.store.transition(s.id, SessionStatus.EXITED, reason=reason, exit_code=code, only_from={s.status},
                                      activity=Activity(state=ActivityState.EXITED, source="runtime",
-                                                       detail=reason)).status is S.EXITED:
+                                                       detail=reason)).status is SessionStatus.EXITED:
                 changed.append(s.id)
         for sid in changed:
             self.announce(self.session(sid))

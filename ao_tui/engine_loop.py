@@ -36,8 +36,7 @@ from ao_tui.lifecycle import status_for_activity
 from ao_tui.limit_resume import LimitResume
 from ao_tui.liveness import Liveness
 from ao_tui.malloc_tuning import PeriodicTrim, fix_mmap_threshold
-from ao_tui.models import Activity, ActivityState, Event, Session, utcnow
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Activity, ActivityState, Event, Session, SessionStatus, utcnow
 from ao_tui.outbox import AT_PROMPT, Outbox
 from ao_tui.pr_poller import PrPoller
 
@@ -282,7 +281,7 @@ class EngineLoop:
                 batch = self.store.events(after_id=self._event_cursor, limit=500)
                 for e in batch:
                     self._event_cursor = max(self._event_cursor, e.id or 0)
-                    if e.kind == "status" and e.to_status == S.SPAWNING.value \
+                    if e.kind == "status" and e.to_status == SessionStatus.SPAWNING.value \
                             and self._tracked.get(e.session_id, -1) < (e.id or 0):
                         relaunched.add(e.session_id)
                     elif e.kind == "message":
@@ -293,7 +292,7 @@ class EngineLoop:
             seen_at = self._event_cursor  # the sessions read below are at least this new
             now = time.time()
             for s in self.engine.sessions():
-                live = lifecycle.has_live_agent(s.status) and s.status is not S.SPAWNING
+                live = lifecycle.has_live_agent(s.status) and s.status is not SessionStatus.SPAWNING
                 tracked_at = self._tracked.get(s.id)
                 if live and (tracked_at is None or s.id in relaunched):
                     self.track(s)
@@ -301,7 +300,7 @@ class EngineLoop:
                 elif not live and tracked_at is not None and tracked_at <= seen_at:
                     self.untrack(s.id)
                     self.followed.append((s.id, "untracked", now))
-                    if s.status is S.EXITED:  # marked so by another process (`ao ls`, `ao restore`)
+                    if s.status is SessionStatus.EXITED:  # marked so by another process (`ao ls`, `ao restore`)
                         self._trigger("agent_exited", s, f"{s.id}:exited:{s.status_since.isoformat()}",
                                       {"reason": s.activity.detail or "agent exited"})
         self.outbox.deliver()
@@ -369,9 +368,9 @@ class EngineLoop:
             session = self.engine.session(session_id)
         except AoError:
             return
-        if session.status is S.SPAWNING:
+        if session.status is SessionStatus.SPAWNING:
             return  # a restore under way: this is the previous agent's last word (its exit), not the new one's
-        already_exited = session.status is S.EXITED  # the liveness check said so (and reacted)
+        already_exited = session.status is SessionStatus.EXITED  # the liveness check said so (and reacted)
         target = status_for_activity(session.status, activity.state)
         if not lifecycle.can_transition(session.status, target):
             target = session.status
@@ -479,7 +478,7 @@ class EngineLoop:
                 continue
             try:
                 session = self.engine.session(sid)
-                if session.status is S.SPAWNING:
+                if session.status is SessionStatus.SPAWNING:
                     continue
                 if not lifecycle.has_live_agent(session.status):
                     self._started(sid)
@@ -632,7 +631,8 @@ class EngineLoop:
         merged later makes the next one), whatever order the merges were noticed in.
         """
         sessions = self.engine.sessions(project)
-        if not sessions or any(x.status not in (S.MERGED, S.DONE, S.KILLED) for x in sessions):
+        if not sessions or any(x.status not in (SessionStatus.MERGED, SessionStatus.DONE, SessionStatus.KILLED)
+                               for x in sessions):
             return
         merged = [x for x in sessions if x.merged_at is not None]
         if not merged:
@@ -657,7 +657,7 @@ class EngineLoop:
             present = {s.id for s in sessions}
             for sid in [k for k in self._tracked if k not in present]:
                 self.untrack(sid)
-        keep = {s.id for s in sessions if s.status is not S.DONE}
+        keep = {s.id for s in sessions if s.status is not SessionStatus.DONE}
         self.outbox.forget(keep)
         self.prs.forget(keep)
         self._merged_seen &= keep
@@ -671,7 +671,7 @@ class EngineLoop:
         if it holds anything unmerged: the workspace plugin refuses to drop such a branch)."""
         now = utcnow()
         for s in self.engine.sessions():
-            if s.status is not S.MERGED:
+            if s.status is not SessionStatus.MERGED:
                 continue
             if s.id not in self._merged_seen:
                 self._merged_seen.add(s.id)
@@ -701,7 +701,7 @@ class EngineLoop:
             else:
                 reason = f"merged; workspace kept: {exc}"
                 self.store.add_event(Event(session_id=s.id, kind="cleanup_refused", data={"reason": str(exc)}))
-        updated = self.store.transition(s.id, S.DONE, reason=reason)
+        updated = self.store.transition(s.id, SessionStatus.DONE, reason=reason)
         self.engine.announce(updated)
 
     def _content_merged(self, s: Session) -> bool:

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ao_tui.models import Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Session, SessionStatus
 from ao_tui.store import Store
 
 
@@ -87,7 +86,7 @@ def fleet_stats(store: Store, project: str | None = None, *, days: int = 14,
     for i in range(days - 1, -1, -1):
         day = (end - timedelta(days=i)).isoformat()
         out.days.append((day, float(ledger_days.get(day, by_created.get(day, 0.0)))))
-    merged = [s for s in sessions if s.status in (S.MERGED, S.DONE) and (s.merged_at or s.pr)]
+    merged = [s for s in sessions if s.status in (SessionStatus.MERGED, SessionStatus.DONE) and (s.merged_at or s.pr)]
     merged.sort(key=lambda s: s.merged_at or s.updated_at, reverse=True)
     out.merged = [MergedPR(s.id, s.pr.number if s.pr else None, s.title, round(s.usage.cost_usd, 4), s.ci_cycles,
                            round((s.merged_at - s.created_at).total_seconds(), 1) if s.merged_at else None)

@@ -9,72 +9,74 @@ from __future__ import annotations
 
 from ao_tui.errors import TransitionRefused
 from ao_tui.models import ActivityState
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import SessionStatus as Status
 
 #: Statuses driven by what the agent is doing while no PR exists yet.
-AGENT_STATES = frozenset({S.WORKING, S.NEEDS_INPUT, S.IDLE, S.STUCK, S.ERRORED})
+AGENT_STATES = frozenset({Status.WORKING, Status.NEEDS_INPUT, Status.IDLE, Status.STUCK, Status.ERRORED})
 #: Statuses that follow the truth of an open PR.
-PR_STATES = frozenset({S.PR_OPEN, S.CI_FAILED, S.REVIEW_PENDING, S.CHANGES_REQUESTED, S.APPROVED, S.MERGEABLE})
+PR_STATES = frozenset({Status.PR_OPEN, Status.CI_FAILED, Status.REVIEW_PENDING, Status.CHANGES_REQUESTED, Status.APPROVED,
+                       Status.MERGEABLE})
 #: A session in one of these has no live agent; restore brings it back.
-RESTORABLE = frozenset({S.EXITED, S.KILLED, S.ERRORED, S.STUCK})
+RESTORABLE = frozenset({Status.EXITED, Status.KILLED, Status.ERRORED, Status.STUCK})
 #: Finished for good.
-FINAL = frozenset({S.DONE})
+FINAL = frozenset({Status.DONE})
 
-_ALLOWED: dict[S, frozenset[S]] = {
-    S.SPAWNING: AGENT_STATES | {S.EXITED, S.KILLED, S.PR_OPEN},
-    **{s: (AGENT_STATES | PR_STATES | {S.EXITED, S.KILLED}) - {s} for s in AGENT_STATES},
+_ALLOWED: dict[Status, frozenset[Status]] = {
+    Status.SPAWNING: AGENT_STATES | {Status.EXITED, Status.KILLED, Status.PR_OPEN},
+    **{s: (AGENT_STATES | PR_STATES | {Status.EXITED, Status.KILLED}) - {s} for s in AGENT_STATES},
     **{
-        s: (PR_STATES | {S.MERGED, S.NEEDS_INPUT, S.STUCK, S.ERRORED, S.WORKING, S.IDLE, S.EXITED, S.KILLED}) - {s}
+        s: (PR_STATES | {Status.MERGED, Status.NEEDS_INPUT, Status.STUCK, Status.ERRORED, Status.WORKING, Status.IDLE,
+                         Status.EXITED, Status.KILLED}) - {s}
         for s in PR_STATES
     },
-    S.MERGED: frozenset({S.DONE, S.KILLED, S.EXITED}),
-    S.DONE: frozenset(),
-    S.EXITED: frozenset({S.SPAWNING, S.KILLED, S.MERGED, S.DONE}) | PR_STATES,
-    S.KILLED: frozenset({S.SPAWNING, S.DONE}),
+    Status.MERGED: frozenset({Status.DONE, Status.KILLED, Status.EXITED}),
+    Status.DONE: frozenset(),
+    Status.EXITED: frozenset({Status.SPAWNING, Status.KILLED, Status.MERGED, Status.DONE}) | PR_STATES,
+    Status.KILLED: frozenset({Status.SPAWNING, Status.DONE}),
 }
 # Errored and stuck may also be restored (respawned) directly.
-_ALLOWED[S.ERRORED] = _ALLOWED[S.ERRORED] | {S.SPAWNING}
-_ALLOWED[S.STUCK] = _ALLOWED[S.STUCK] | {S.SPAWNING}
+_ALLOWED[Status.ERRORED] = _ALLOWED[Status.ERRORED] | {Status.SPAWNING}
+_ALLOWED[Status.STUCK] = _ALLOWED[Status.STUCK] | {Status.SPAWNING}
 
 
-def allowed_targets(current: S) -> frozenset[S]:
+def allowed_targets(current: Status) -> frozenset[Status]:
     return _ALLOWED[current]
 
 
-def can_transition(current: S, target: S) -> bool:
+def can_transition(current: Status, target: Status) -> bool:
     return current == target or target in _ALLOWED[current]
 
 
-def check_transition(session_id: str, current: S, target: S) -> None:
+def check_transition(session_id: str, current: Status, target: Status) -> None:
     """Raise ``TransitionRefused`` if ``current -> target`` is impossible."""
     if not can_transition(current, target):
         raise TransitionRefused(f"session {session_id}: cannot go from {current} to {target}")
 
 
-def has_live_agent(status: S) -> bool:
-    return status not in {S.EXITED, S.KILLED, S.MERGED, S.DONE}
+def has_live_agent(status: Status) -> bool:
+    return status not in {Status.EXITED, Status.KILLED, Status.MERGED, Status.DONE}
 
 
-_ACTIVITY_STATUS: dict[ActivityState, S] = {
-    ActivityState.WORKING: S.WORKING,
-    ActivityState.RUNNING_TOOL: S.WORKING,
-    ActivityState.WAITING_PERMISSION: S.NEEDS_INPUT,
-    ActivityState.WAITING_INPUT: S.NEEDS_INPUT,
-    ActivityState.IDLE: S.IDLE,
-    ActivityState.ERRORED: S.ERRORED,
-    ActivityState.EXITED: S.EXITED,
-    ActivityState.RATE_LIMITED: S.WORKING,  # waiting out a usage limit: ao continues it (limit_resume)
+_ACTIVITY_STATUS: dict[ActivityState, Status] = {
+    ActivityState.WORKING: Status.WORKING,
+    ActivityState.RUNNING_TOOL: Status.WORKING,
+    ActivityState.WAITING_PERMISSION: Status.NEEDS_INPUT,
+    ActivityState.WAITING_INPUT: Status.NEEDS_INPUT,
+    ActivityState.IDLE: Status.IDLE,
+    ActivityState.ERRORED: Status.ERRORED,
+    ActivityState.EXITED: Status.EXITED,
+    ActivityState.RATE_LIMITED: Status.WORKING,  # waiting out a usage limit: ao continues it (limit_resume)
 }
 
 
-def status_for_activity(current: S, activity: ActivityState) -> S:
+def status_for_activity(current: Status, activity: ActivityState) -> Status:
     """The session status an activity implies, given where the session is.
 
     While a PR is open the PR decides the status; the activity is still shown
     (and puts the session in *Needs you* when it waits for the human).
     """
-    if current in PR_STATES or current in (S.MERGED, S.DONE, S.KILLED):
-        return S.EXITED if activity is ActivityState.EXITED and current in PR_STATES else current
-    if current is S.EXITED and activity is not ActivityState.EXITED:
+    if current in PR_STATES or current in (Status.MERGED, Status.DONE, Status.KILLED):
+        return Status.EXITED if activity is ActivityState.EXITED and current in PR_STATES else current
+    if current is Status.EXITED and activity is not ActivityState.EXITED:
         return current  # an exited session comes back only through restore
     return _ACTIVITY_STATUS.get(activity, current)

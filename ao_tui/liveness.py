@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ao_tui import lifecycle
 from ao_tui.config import LOCAL_HOST
 from ao_tui.durations import parse_duration
-from ao_tui.models import Activity, ActivityState, utcnow
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Activity, ActivityState, SessionStatus, utcnow
 
 if TYPE_CHECKING:
     from ao_tui.engine_loop import EngineLoop
@@ -107,16 +106,17 @@ class Liveness:
 
     def check_liveness(self) -> None:
         """One runtime listing for every session: marks agents that died."""
-        live = [s for s in self.engine.sessions() if lifecycle.has_live_agent(s.status) and s.status is not S.SPAWNING]
+        live = [s for s in self.engine.sessions()
+                if lifecycle.has_live_agent(s.status) and s.status is not SessionStatus.SPAWNING]
         for s, alive, code in self.engine.agent_liveness(live):
             if alive:
                 continue
             reason = f"agent exited ({code})" if code is not None else "agent not running"
             updated = self.store.transition(
-                s.id, S.EXITED, reason=reason, exit_code=code, only_from={s.status},
+                s.id, SessionStatus.EXITED, reason=reason, exit_code=code, only_from={s.status},
                 activity=Activity(state=ActivityState.EXITED, source="runtime", detail=reason),
-            ) if lifecycle.can_transition(s.status, S.EXITED) else s
-            if updated.status is not S.EXITED and updated.status is not s.status:
+            ) if lifecycle.can_transition(s.status, SessionStatus.EXITED) else s
+            if updated.status is not SessionStatus.EXITED and updated.status is not s.status:
                 continue  # killed or restored meanwhile (the listing is older than that): not an exit
             if self.loop.monitor is not None:
                 self.loop.monitor.runtime_exited(s.id, reason)
@@ -127,7 +127,7 @@ class Liveness:
     def check_stuck(self) -> None:
         now = utcnow()
         for s in self.engine.sessions():
-            if s.status is not S.WORKING:
+            if s.status is not SessionStatus.WORKING:
                 continue
             if s.activity.state not in (ActivityState.WORKING, ActivityState.RUNNING_TOOL):
                 continue
@@ -138,8 +138,8 @@ class Liveness:
             if (now - s.activity.since).total_seconds() < quiet:
                 continue
             reason = f"no progress for {cfg.stuck_after}"
-            updated = self.store.transition(s.id, S.STUCK, reason=reason, only_from={S.WORKING})
-            if updated.status is not S.STUCK:
+            updated = self.store.transition(s.id, SessionStatus.STUCK, reason=reason, only_from={SessionStatus.WORKING})
+            if updated.status is not SessionStatus.STUCK:
                 continue
             self.engine.announce(updated)
             key = f"{s.id}:stuck:{s.activity.since.isoformat()}"

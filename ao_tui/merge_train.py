@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ao_tui.conflicts import DEFAULT
 from ao_tui.errors import AoError
-from ao_tui.models import CheckState, Event, ReviewState, Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import CheckState, Event, ReviewState, Session, SessionStatus
 from ao_tui.rebase import BUSY, CONFLICT, DIRTY, FAILED, REBASED, SKIPPED, UP_TO_DATE, Rebaser, _sha, is_behind
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ def not_ready(session: Session) -> str:
     pr = session.pr
     if pr is None:
         return "no PR"
-    if pr.state != "open" or session.status in (S.MERGED, S.DONE, S.KILLED):
+    if pr.state != "open" or session.status in (SessionStatus.MERGED, SessionStatus.DONE, SessionStatus.KILLED):
         return f"PR is {pr.state}"
     reasons = []
     if pr.review is not ReviewState.APPROVED:
@@ -95,7 +94,7 @@ def enqueue(engine: Engine, session_ids: list[str] | None = None,
             else:
                 candidates.append(s)
     else:
-        candidates = [s for s in engine.sessions(project) if s.status is S.MERGEABLE and not not_ready(s)]
+        candidates = [s for s in engine.sessions(project) if s.status is SessionStatus.MERGEABLE and not not_ready(s)]
     added: list[str] = []
     for name in sorted({s.project for s in candidates}):
         ordered = plan_order(engine.store, [s for s in candidates if s.project == name])
@@ -177,10 +176,10 @@ class MergeTrain:
         if session is None:
             self.store.train_update(sid, LEFT, {**data, "reason": "session gone"})
             return True
-        if session.status is S.MERGED:
+        if session.status is SessionStatus.MERGED:
             self.store.train_update(sid, MERGED, data)
             return True
-        if session.pr is None or session.pr.state != "open" or session.status in (S.DONE, S.KILLED):
+        if session.pr is None or session.pr.state != "open" or session.status in (SessionStatus.DONE, SessionStatus.KILLED):
             return self._leave(session, data, "its PR is no longer open")
         cfg = self.engine.project_config(session.project)
         repo = Path(cfg.repo)

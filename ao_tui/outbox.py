@@ -29,8 +29,7 @@ from ao_tui.activity.transcript import HUMAN_TOOLS
 from ao_tui.budget import holds
 from ao_tui.errors import AoError
 from ao_tui.limit_resume import is_continue_key
-from ao_tui.models import ActivityState, Event, Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import ActivityState, Event, Session, SessionStatus
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -145,7 +144,7 @@ class Outbox:
                 session = self.engine.session(msg["session_id"])
             except AoError:
                 continue
-            if session.status in (S.KILLED, S.DONE, S.MERGED, S.EXITED):
+            if session.status in (SessionStatus.KILLED, SessionStatus.DONE, SessionStatus.MERGED, SessionStatus.EXITED):
                 continue
             if is_continue_key(msg.get("key")):
                 continue  # typed by self.limits.deliver, every limited agent at once

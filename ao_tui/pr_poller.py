@@ -19,8 +19,7 @@ from ao_tui import git, lifecycle
 from ao_tui.config import LOCAL_HOST
 from ao_tui.durations import parse_duration
 from ao_tui.errors import AoError
-from ao_tui.models import Event, Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Event, Session, SessionStatus
 from ao_tui.prompts import says_ready
 
 if TYPE_CHECKING:
@@ -73,7 +72,7 @@ class PrPoller:
                 if due_now and s.status in lifecycle.AGENT_STATES:
                     self.maybe_open_pr(s)
                 continue
-            if s.status in (S.MERGED, S.DONE, S.KILLED):
+            if s.status in (SessionStatus.MERGED, SessionStatus.DONE, SessionStatus.KILLED):
                 continue  # (a restored session with a PR is followed again: its status is an agent's)
             if not due_now and now - self.last_poll.get(s.id, 0.0) < self._poll_interval(s.project):
                 continue

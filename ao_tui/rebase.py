@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ao_tui import git
 from ao_tui.conflicts import DEFAULT, Predictor, describe_hunks
 from ao_tui.errors import AoError
-from ao_tui.models import ActivityState, CheckState, Event, Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import ActivityState, CheckState, Event, Session, SessionStatus
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -34,7 +33,7 @@ log = logging.getLogger("ao.rebase")
 
 #: Activity at which a branch may be rebased under its agent: not mid-turn.
 IDLE = frozenset({ActivityState.IDLE, ActivityState.WAITING_INPUT, ActivityState.EXITED})
-FINISHED = frozenset({S.MERGED, S.DONE, S.KILLED})
+FINISHED = frozenset({SessionStatus.MERGED, SessionStatus.DONE, SessionStatus.KILLED})
 
 REBASED, CONFLICT, BUSY, DIRTY, UP_TO_DATE, SKIPPED, FAILED = (
     "rebased", "conflict", "busy", "dirty", "up_to_date", "skipped", "failed")
@@ -86,9 +85,9 @@ def may_rebase(session: Session) -> str:
     """Why the session's branch must not be rebased now ("" if it may)."""
     if session.status in FINISHED or not session.workspace or not session.branch:
         return "finished"
-    if session.status is S.SPAWNING:
+    if session.status is SessionStatus.SPAWNING:
         return "starting"
-    if session.status is not S.EXITED and session.activity.state not in IDLE:
+    if session.status is not SessionStatus.EXITED and session.activity.state not in IDLE:
         return "its agent is working"
     return ""
 

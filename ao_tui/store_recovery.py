@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ao_tui import git, paths
 from ao_tui.errors import AoError
-from ao_tui.models import Activity, ActivityState, Event, Session, utcnow
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Activity, ActivityState, Event, Session, SessionStatus, utcnow
 from ao_tui.names import validate_session_id
 
 if TYPE_CHECKING:
@@ -190,10 +189,10 @@ def _rebuild(engine: Engine, session_id: str, project: str, alive: bool, workspa
             unknown.append("conversation")
     if alive:
         sources.append("tmux")
-        session.status = S.WORKING
+        session.status = SessionStatus.WORKING
         session.activity = Activity(state=ActivityState.UNKNOWN, source="runtime", detail="recovered: running")
     else:
-        session.status = S.EXITED
+        session.status = SessionStatus.EXITED
         session.activity = Activity(state=ActivityState.EXITED, source="runtime",
                                     detail="recovered: agent not running")
     session.extra["recovered"] = {"at": utcnow().isoformat(), "from": sources, "unknown": unknown}
@@ -246,13 +245,13 @@ def _bring_known_up_to_date(engine: Engine, skip: set[str]) -> list[str]:
     for sid in engine.reconcile():
         report.append(f"{sid}: now {engine.session(sid).status.value} (its agent is not running)")
     live = {s.id for s, alive, _ in engine.agent_liveness(
-        [s for s in engine.sessions() if s.status is S.EXITED and s.id not in skip]) if alive}
+        [s for s in engine.sessions() if s.status is SessionStatus.EXITED and s.id not in skip]) if alive}
     for sid in sorted(live):
         engine.store.mutate(sid, lambda s: None, event=Event(session_id=sid, kind="recovered",
                                                              data={"note": "agent found running"}))
         report.append(f"{sid}: its agent is running (status kept: {engine.session(sid).status.value})")
     for s in engine.sessions():
-        if s.id in skip or s.status in (S.KILLED, S.DONE, S.MERGED):
+        if s.id in skip or s.status in (SessionStatus.KILLED, SessionStatus.DONE, SessionStatus.MERGED):
             continue
         try:
             if s.pr is None:

@@ -37,8 +37,7 @@ def main() -> None:
     from ao_tui.bridges import start_bridges
     from ao_tui.config import load_config
     from ao_tui.engine import Engine
-    from ao_tui.models import Session
-    from ao_tui.models import SessionStatus as S
+    from ao_tui.models import Session, SessionStatus
     from tests.support.gitrepo import make_repo
     from tests.support.telegram_server import FakeTelegram
 
@@ -59,7 +58,7 @@ def main() -> None:
         engine = Engine(load_config(str(config)))
         engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace=str(repo),
                                             runtime_handle="dm-1", task_title="Bench"))
-        engine.store.transition("dm-1", S.WORKING)
+        engine.store.transition("dm-1", SessionStatus.WORKING)
         runner, problems = start_bridges(engine)
         assert runner is not None and not problems, problems
         slack.wait_for(lambda: slack.connections, what="Socket Mode")

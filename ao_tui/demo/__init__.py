@@ -400,15 +400,14 @@ class DemoFleet:
         action()
 
     def _due(self, engine: Any, s: Any, watch: _Watch, now: float) -> Callable[[], None] | None:
-        from ao_tui.models import ActivityState as A
-        from ao_tui.models import CheckState, ReviewState
-        from ao_tui.models import SessionStatus as S
+        from ao_tui.models import ActivityState, CheckState, ReviewState, SessionStatus
 
         waited = now - watch.since
         spec = next((t for t in TASKS if t["title"] == s.task_title), {})
         if now - watch.status_since >= GIVE_UP_AFTER * self.pace:
             return lambda: self._give_up(engine, s, f"no change for {GIVE_UP_AFTER * self.pace:.0f}s")
-        if s.activity.state in (A.WAITING_PERMISSION, A.WAITING_INPUT) or s.status is S.NEEDS_INPUT:
+        if (s.activity.state in (ActivityState.WAITING_PERMISSION, ActivityState.WAITING_INPUT)
+                or s.status is SessionStatus.NEEDS_INPUT):
             if waited < ANSWER_AFTER * self.pace or now - watch.acted < ANSWER_AFTER * self.pace:
                 return None
 
@@ -427,7 +426,7 @@ class DemoFleet:
                 watch.unstuck = True
                 engine.send(s.id, spec.get("unstick", "Stop waiting for it and wrap up what you have."))
             return unstick
-        if s.status is S.STUCK and not watch.escaped and waited >= UNSTICK_AFTER * self.pace:
+        if s.status is SessionStatus.STUCK and not watch.escaped and waited >= UNSTICK_AFTER * self.pace:
 
             def interrupt() -> None:
                 watch.escaped = now
@@ -478,11 +477,11 @@ class DemoFleet:
 
     def _forget_old(self, engine: Any, finished: list[Any]) -> None:
         """Keep the list short: past ``keep_finished`` finished sessions, the oldest retired ones go."""
-        from ao_tui.models import SessionStatus as S
+        from ao_tui.models import SessionStatus
 
         finished.sort(key=lambda s: s.status_since)
         for s in finished[: max(0, len(finished) - self.keep_finished)]:
-            if s.status is S.MERGED:
+            if s.status is SessionStatus.MERGED:
                 continue  # the engine retires it first (its agent, its workspace)
             try:
                 engine.remove_workspace(s.id, force=True)

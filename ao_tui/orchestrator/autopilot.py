@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 
 from ao_tui import lifecycle
 from ao_tui.errors import AoError
-from ao_tui.models import Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Session, SessionStatus
 from ao_tui.orchestrator import decompose, drift
 from ao_tui.orchestrator.context import autopilot_enabled, cached_backlog, ready_tasks
 
@@ -30,7 +29,7 @@ log = logging.getLogger("ao.orchestrator")
 
 def busy(session: Session) -> bool:
     """A session that occupies an autopilot slot: its agent is alive and its work not merged."""
-    return lifecycle.has_live_agent(session.status) and session.status is not S.ERRORED
+    return lifecycle.has_live_agent(session.status) and session.status is not SessionStatus.ERRORED
 
 
 #: Seconds between two looks at the tracker (it may be GitHub) when nothing merged; also
@@ -91,7 +90,7 @@ class Autopilot:
 
     def _due(self, what: str, force: bool) -> bool:
         """Whether ``what`` should run now: forced, a session merged since, or enough time passed."""
-        merged = sum(1 for s in self.engine.sessions() if s.status in (S.MERGED, S.DONE))
+        merged = sum(1 for s in self.engine.sessions() if s.status in (SessionStatus.MERGED, SessionStatus.DONE))
         last = self.last_run.get(what)
         now = time.monotonic()
         if force or last is None or last[1] != merged or now - last[0] >= RECHECK_SECONDS:

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 
 from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, Zone, zone_of
 from ao_tui.durations import ago
-from ao_tui.models import CheckState, Session, Task, utcnow
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import CheckState, Session, SessionStatus, Task, utcnow
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -37,7 +36,7 @@ def ready_tasks(tasks: list[Task], sessions: list[Session], project: str) -> lis
     """The backlog tasks autopilot would start now: open, not taken by a session of the project (a killed
     one gives its task back), and every dependency done. The one definition of "ready"."""
     done = {t.id for t in tasks if t.status == "done"}
-    taken = {s.task_id for s in sessions if s.task_id and s.project == project and s.status is not S.KILLED}
+    taken = {s.task_id for s in sessions if s.task_id and s.project == project and s.status is not SessionStatus.KILLED}
     return [t for t in tasks if t.status == "open" and t.id not in taken and all(d in done for d in t.depends_on)]
 
 
@@ -89,7 +88,7 @@ def session_line(session: Session, now: datetime | None = None) -> str:
             bits.append("CONFLICTS")
         parts.append(" ".join(bits))
     clashes = session.extra.get("conflicts") or []
-    if session.status not in (S.MERGED, S.DONE, S.KILLED):
+    if session.status not in (SessionStatus.MERGED, SessionStatus.DONE, SessionStatus.KILLED):
         for c in clashes[:4]:
             what = "CONFLICT PREDICTED with" if c.get("conflict") else "same files as"
             parts.append(f"{what} {c.get('with')} ({', '.join(c.get('files', [])[:3])})")
@@ -127,7 +126,8 @@ def insights(engine: Engine, sessions: list[Session] | None = None) -> list[Insi
     for project in engine.config.projects:
         waiting = blocked_tasks(cached_backlog(engine, project))
         for s in sessions:
-            if s.project == project and s.task_id and waiting.get(s.task_id) and s.status not in (S.MERGED, S.DONE):
+            if (s.project == project and s.task_id and waiting.get(s.task_id)
+                    and s.status not in (SessionStatus.MERGED, SessionStatus.DONE)):
                 what = f"PR #{s.pr.number}" if s.pr and s.pr.number is not None else s.id
                 n = len(waiting[s.task_id])
                 found.append(Insight(f"{what} ({s.id}) blocks {n} other task{'s' if n != 1 else ''}: "
@@ -135,7 +135,7 @@ def insights(engine: Engine, sessions: list[Session] | None = None) -> list[Insi
     # The same check failing on unrelated branches: flaky, or broken on the base branch.
     by_check: dict[str, list[Session]] = defaultdict(list)
     for s in sessions:
-        if s.status in (S.MERGED, S.DONE, S.KILLED):
+        if s.status in (SessionStatus.MERGED, SessionStatus.DONE, SessionStatus.KILLED):
             continue
         for name in failed_checks(s):
             by_check[name].append(s)
@@ -159,7 +159,8 @@ class DriftProposal:
 
 
 #: Sessions whose agent is at work: mid-session checks look at these (a proposal for any other is moot).
-CHECKABLE = frozenset({S.WORKING, S.IDLE, S.NEEDS_INPUT, S.STUCK, S.CI_FAILED, S.CHANGES_REQUESTED})
+CHECKABLE = frozenset({SessionStatus.WORKING, SessionStatus.IDLE, SessionStatus.NEEDS_INPUT, SessionStatus.STUCK,
+                       SessionStatus.CI_FAILED, SessionStatus.CHANGES_REQUESTED})
 
 
 def pending_drift(engine: Engine, sessions: list[Session] | None = None) -> list[DriftProposal]:
@@ -191,7 +192,7 @@ def fleet_summary(engine: Engine, *, max_sessions: int = 60) -> str:
     now = utcnow()
     sessions = engine.observed_sessions()
     lines = [f"Now: {now:%Y-%m-%d %H:%M} UTC. Projects: {', '.join(engine.config.projects) or 'none configured'}."]
-    active = [s for s in sessions if s.status not in (S.MERGED, S.DONE, S.KILLED)]
+    active = [s for s in sessions if s.status not in (SessionStatus.MERGED, SessionStatus.DONE, SessionStatus.KILLED)]
     finished = len(sessions) - len(active)
     counts: dict[Zone, int] = defaultdict(int)
     for s in active:
@@ -249,22 +250,22 @@ def _why(session: Session) -> tuple[str, str]:
     if act.state.value == "waiting_permission":
         asked = act.detail.removeprefix("permission: ")  # the hooks' detail names it already
         return f"waiting for permission{': ' + asked if asked else ''}", "allow or deny in its terminal"
-    if act.state.value == "waiting_input" or session.status is S.NEEDS_INPUT:
+    if act.state.value == "waiting_input" or session.status is SessionStatus.NEEDS_INPUT:
         return f"asked a question{': ' + act.detail if act.detail else ''}", "answer it"
-    if session.status is S.STUCK:
+    if session.status is SessionStatus.STUCK:
         return f"no progress for {ago(session.status_since)}", "peek, then nudge or kill it"
-    if session.status is S.ERRORED:
+    if session.status is SessionStatus.ERRORED:
         return "errored" + (f": {act.detail}" if act.detail else ""), f"restore it (`ao restore {session.id}`) or kill it"
-    if session.status is S.EXITED:
+    if session.status is SessionStatus.EXITED:
         return "the agent exited" + (f" with status {session.exit_code}" if session.exit_code else ""), "restore or kill it"
-    if session.status in (S.MERGEABLE, S.APPROVED):
+    if session.status in (SessionStatus.MERGEABLE, SessionStatus.APPROVED):
         return "approved and green", "merge it"
-    if session.status is S.CI_FAILED:
+    if session.status is SessionStatus.CI_FAILED:
         failed = failed_checks(session)
         return "CI failed" + (f" ({', '.join(failed)})" if failed else ""), "the agent is on it; step in if it repeats"
-    if session.status is S.CHANGES_REQUESTED:
+    if session.status is SessionStatus.CHANGES_REQUESTED:
         return "changes requested", "the agent is on it"
-    if session.status in (S.PR_OPEN, S.REVIEW_PENDING):
+    if session.status in (SessionStatus.PR_OPEN, SessionStatus.REVIEW_PENDING):
         return "PR waiting for review", "review it"
     return session.status.value, "nothing yet"
 

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ao_tui.errors import AoError, NotFound
-from ao_tui.models import Session, Task
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Session, SessionStatus, Task
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -220,7 +219,7 @@ def release_ready(engine: Engine) -> list[Session]:
         except Exception as exc:
             log.warning("cannot read task %s: %s", task_id, exc)
             continue
-        started = any(s.task_id == task_id and s.status is not S.KILLED for s in engine.sessions(project))
+        started = any(s.task_id == task_id and s.status is not SessionStatus.KILLED for s in engine.sessions(project))
         if task.status == "done" or started:  # finished, or started by hand meanwhile
             _update_waiting(engine, lambda w, i=item: [x for x in w if x != i])
             continue

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from ao_tui.models import ActivityState as A
-from ao_tui.models import CheckState, PullRequest, ReviewState, Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import ActivityState, CheckState, PullRequest, ReviewState, Session, SessionStatus
 
-STATUS_GLYPHS: dict[S, str] = {
-    S.SPAWNING: "○",
-    S.WORKING: "●",
-    S.NEEDS_INPUT: "?",
-    S.IDLE: "◌",
-    S.PR_OPEN: "◐",
-    S.CI_FAILED: "✗",
-    S.REVIEW_PENDING: "◐",
-    S.CHANGES_REQUESTED: "±",
-    S.APPROVED: "✓",
-    S.MERGEABLE: "✓",
-    S.MERGED: "✓",
-    S.DONE: "✓",
-    S.STUCK: "…",
-    S.ERRORED: "!",
-    S.EXITED: "■",
-    S.KILLED: "■",
+STATUS_GLYPHS: dict[SessionStatus, str] = {
+    SessionStatus.SPAWNING: "○",
+    SessionStatus.WORKING: "●",
+    SessionStatus.NEEDS_INPUT: "?",
+    SessionStatus.IDLE: "◌",
+    SessionStatus.PR_OPEN: "◐",
+    SessionStatus.CI_FAILED: "✗",
+    SessionStatus.REVIEW_PENDING: "◐",
+    SessionStatus.CHANGES_REQUESTED: "±",
+    SessionStatus.APPROVED: "✓",
+    SessionStatus.MERGEABLE: "✓",
+    SessionStatus.MERGED: "✓",
+    SessionStatus.DONE: "✓",
+    SessionStatus.STUCK: "…",
+    SessionStatus.ERRORED: "!",
+    SessionStatus.EXITED: "■",
+    SessionStatus.KILLED: "■",
 }
 
 CI_GLYPHS: dict[CheckState, str] = {
@@ -43,13 +41,14 @@ REVIEW_GLYPHS: dict[ReviewState, str] = {
 
 
 def status_glyph(session: Session) -> str:
-    if session.activity.state is A.WAITING_PERMISSION and session.status not in (S.MERGED, S.DONE, S.KILLED):
+    finished = session.status in (SessionStatus.MERGED, SessionStatus.DONE, SessionStatus.KILLED)
+    if session.activity.state is ActivityState.WAITING_PERMISSION and not finished:
         return "!"
-    if session.activity.state is A.WAITING_INPUT and session.status not in (S.MERGED, S.DONE, S.KILLED):
+    if session.activity.state is ActivityState.WAITING_INPUT and not finished:
         return "?"
-    if session.status is S.WORKING and session.activity.state is A.RATE_LIMITED:
+    if session.status is SessionStatus.WORKING and session.activity.state is ActivityState.RATE_LIMITED:
         return "◷"
-    if session.status is S.WORKING and session.activity.state is A.RUNNING_TOOL:
+    if session.status is SessionStatus.WORKING and session.activity.state is ActivityState.RUNNING_TOOL:
         return "▸"
     return STATUS_GLYPHS.get(session.status, "·")
 
@@ -65,6 +64,6 @@ def clash_glyph(session: Session) -> str:
     """``×`` when the session's branch would conflict with another live branch (or the default
     branch), ``∩`` when they only change the same files, "" otherwise (see ``ao_tui.conflicts``)."""
     clashes = session.extra.get("conflicts") or []
-    if session.status in (S.MERGED, S.DONE, S.KILLED) or not clashes:
+    if session.status in (SessionStatus.MERGED, SessionStatus.DONE, SessionStatus.KILLED) or not clashes:
         return ""
     return "×" if any(c.get("conflict") for c in clashes) else "∩"

@@ -14,79 +14,75 @@ from typing import Any
 from ao_tui.attention import Zone, zone_of
 from ao_tui.config import EVENT_WORDS
 from ao_tui.durations import ago
-from ao_tui.models import ActivityState as A
-from ao_tui.models import CheckState as C
-from ao_tui.models import PullRequest, Session
-from ao_tui.models import ReviewState as R
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import ActivityState, CheckState, PullRequest, ReviewState, Session, SessionStatus
 
 #: A session's status in a few words.
-STATUS_WORDS: dict[S, str] = {
-    S.SPAWNING: "starting",
-    S.WORKING: "working",
-    S.NEEDS_INPUT: "needs your answer",
-    S.IDLE: "idle",
-    S.PR_OPEN: "PR open",
-    S.CI_FAILED: "CI failed",
-    S.REVIEW_PENDING: "waiting for review",
-    S.CHANGES_REQUESTED: "changes requested",
-    S.APPROVED: "approved",
-    S.MERGEABLE: "ready to merge",
-    S.MERGED: "merged",
-    S.DONE: "done",
-    S.STUCK: "no output",
-    S.ERRORED: "error",
-    S.EXITED: "agent exited",
-    S.KILLED: "killed",
+STATUS_WORDS: dict[SessionStatus, str] = {
+    SessionStatus.SPAWNING: "starting",
+    SessionStatus.WORKING: "working",
+    SessionStatus.NEEDS_INPUT: "needs your answer",
+    SessionStatus.IDLE: "idle",
+    SessionStatus.PR_OPEN: "PR open",
+    SessionStatus.CI_FAILED: "CI failed",
+    SessionStatus.REVIEW_PENDING: "waiting for review",
+    SessionStatus.CHANGES_REQUESTED: "changes requested",
+    SessionStatus.APPROVED: "approved",
+    SessionStatus.MERGEABLE: "ready to merge",
+    SessionStatus.MERGED: "merged",
+    SessionStatus.DONE: "done",
+    SessionStatus.STUCK: "no output",
+    SessionStatus.ERRORED: "error",
+    SessionStatus.EXITED: "agent exited",
+    SessionStatus.KILLED: "killed",
 }
 
 #: "<status> for 12m" or "<status> 12m ago": how long it has been so, in a sentence.
-_STATUS_SINCE: dict[S, str] = {
-    S.SPAWNING: "starting for {d}",
-    S.WORKING: "working for {d}",
-    S.NEEDS_INPUT: "waiting for your answer for {d}",
-    S.IDLE: "idle for {d}",
-    S.PR_OPEN: "PR open for {d}",
-    S.CI_FAILED: "CI failed {d} ago",
-    S.REVIEW_PENDING: "waiting for review for {d}",
-    S.CHANGES_REQUESTED: "changes requested {d} ago",
-    S.APPROVED: "approved {d} ago",
-    S.MERGEABLE: "ready to merge for {d}",
-    S.MERGED: "merged {d} ago",
-    S.DONE: "done {d} ago",
-    S.STUCK: "no output for {d}",
-    S.ERRORED: "error {d} ago",
-    S.EXITED: "agent exited {d} ago",
-    S.KILLED: "killed {d} ago",
+_STATUS_SINCE: dict[SessionStatus, str] = {
+    SessionStatus.SPAWNING: "starting for {d}",
+    SessionStatus.WORKING: "working for {d}",
+    SessionStatus.NEEDS_INPUT: "waiting for your answer for {d}",
+    SessionStatus.IDLE: "idle for {d}",
+    SessionStatus.PR_OPEN: "PR open for {d}",
+    SessionStatus.CI_FAILED: "CI failed {d} ago",
+    SessionStatus.REVIEW_PENDING: "waiting for review for {d}",
+    SessionStatus.CHANGES_REQUESTED: "changes requested {d} ago",
+    SessionStatus.APPROVED: "approved {d} ago",
+    SessionStatus.MERGEABLE: "ready to merge for {d}",
+    SessionStatus.MERGED: "merged {d} ago",
+    SessionStatus.DONE: "done {d} ago",
+    SessionStatus.STUCK: "no output for {d}",
+    SessionStatus.ERRORED: "error {d} ago",
+    SessionStatus.EXITED: "agent exited {d} ago",
+    SessionStatus.KILLED: "killed {d} ago",
 }
 
 #: What the agent is doing, as the activity detector sees it.
-ACTIVITY_WORDS: dict[A, str] = {
-    A.UNKNOWN: "no signal yet",
-    A.WORKING: "working",
-    A.RUNNING_TOOL: "running a tool",
-    A.WAITING_PERMISSION: "asking permission",
-    A.WAITING_INPUT: "needs your answer",
-    A.IDLE: "at its prompt",
-    A.ERRORED: "error",
-    A.EXITED: "exited",
-    A.RATE_LIMITED: "usage limit",
+ACTIVITY_WORDS: dict[ActivityState, str] = {
+    ActivityState.UNKNOWN: "no signal yet",
+    ActivityState.WORKING: "working",
+    ActivityState.RUNNING_TOOL: "running a tool",
+    ActivityState.WAITING_PERMISSION: "asking permission",
+    ActivityState.WAITING_INPUT: "needs your answer",
+    ActivityState.IDLE: "at its prompt",
+    ActivityState.ERRORED: "error",
+    ActivityState.EXITED: "exited",
+    ActivityState.RATE_LIMITED: "usage limit",
 }
 
-CI_WORDS: dict[C, str] = {
-    C.PENDING: "pending",
-    C.RUNNING: "running",
-    C.PASSED: "passed",
-    C.FAILED: "failed",
-    C.NONE: "no checks",
+CI_WORDS: dict[CheckState, str] = {
+    CheckState.PENDING: "pending",
+    CheckState.RUNNING: "running",
+    CheckState.PASSED: "passed",
+    CheckState.FAILED: "failed",
+    CheckState.NONE: "no checks",
 }
 
-REVIEW_WORDS: dict[R, str] = {
-    R.NONE: "no review yet",
-    R.PENDING: "pending",
-    R.APPROVED: "approved",
-    R.CHANGES_REQUESTED: "changes requested",
-    R.COMMENTED: "commented",
+REVIEW_WORDS: dict[ReviewState, str] = {
+    ReviewState.NONE: "no review yet",
+    ReviewState.PENDING: "pending",
+    ReviewState.APPROVED: "approved",
+    ReviewState.CHANGES_REQUESTED: "changes requested",
+    ReviewState.COMMENTED: "commented",
 }
 
 #: Any engine identifier a history line may carry (statuses, activities, reaction events).
@@ -100,10 +96,10 @@ _IDENTIFIER_WORDS: dict[str, str] = {
 _SNAKE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
 
 
-def status_words(status: S | str) -> str:
+def status_words(status: SessionStatus | str) -> str:
     """``review_pending`` → ``waiting for review`` (an unknown value loses its underscores)."""
     try:
-        return STATUS_WORDS[S(status)]
+        return STATUS_WORDS[SessionStatus(status)]
     except ValueError:
         return str(status).replace("_", " ")
 
@@ -114,7 +110,7 @@ def since_when(session: Session) -> datetime:
     A stuck session has been quiet since its agent's last activity, not since the engine
     noticed (``stuck_after`` later): "no output for" counts from the activity.
     """
-    if session.status is S.STUCK and session.activity.since < session.status_since:
+    if session.status is SessionStatus.STUCK and session.activity.since < session.status_since:
         return session.activity.since
     return session.status_since
 
@@ -124,7 +120,7 @@ def status_since(session: Session, now: datetime) -> str:
     return _STATUS_SINCE[session.status].format(d=ago(since_when(session), now))
 
 
-def activity_words(state: A) -> str:
+def activity_words(state: ActivityState) -> str:
     return ACTIVITY_WORDS[state]
 
 
@@ -188,7 +184,7 @@ def what_agent_does(session: Session) -> str:
     return detail or tool or ACTIVITY_WORDS[session.activity.state]
 
 
-def _checks(pr: PullRequest, state: C) -> str:
+def _checks(pr: PullRequest, state: CheckState) -> str:
     names = [c.name for c in pr.checks if c.state is state]
     if len(names) == 1:
         summary = next(c.summary for c in pr.checks if c.state is state)
@@ -197,12 +193,12 @@ def _checks(pr: PullRequest, state: C) -> str:
 
 
 def _ci_phrase(pr: PullRequest) -> str:
-    if pr.ci is C.PASSED:
+    if pr.ci is CheckState.PASSED:
         return "CI green"
-    if pr.ci is C.FAILED:
-        failing = _checks(pr, C.FAILED)
+    if pr.ci is CheckState.FAILED:
+        failing = _checks(pr, CheckState.FAILED)
         return f"CI failed: {failing}" if failing else "CI failed"
-    if pr.ci in (C.PENDING, C.RUNNING):
+    if pr.ci in (CheckState.PENDING, CheckState.RUNNING):
         return "CI running"
     return ""
 
@@ -217,35 +213,35 @@ def what_matters(session: Session, now: datetime) -> str:
     zone, pr, status = zone_of(session), session.pr, session.status
     if session.escalation:
         return session.escalation
-    if status is S.EXITED or (zone is Zone.NEEDS_YOU and session.activity.state is A.EXITED):
+    if status is SessionStatus.EXITED or (zone is Zone.NEEDS_YOU and session.activity.state is ActivityState.EXITED):
         return f"exited (code {session.exit_code})" if session.exit_code is not None else "agent exited"
     if zone is Zone.NEEDS_YOU:
-        if status is S.STUCK:
+        if status is SessionStatus.STUCK:
             return status_since(session, now)
         return what_agent_does(session) if session.activity.detail else STATUS_WORDS[status]
     if zone is Zone.DONE:
-        if status is S.KILLED:
+        if status is SessionStatus.KILLED:
             return "killed"
         return status_since(session, now)
     parts: list[str] = []
     if zone is Zone.READY_TO_MERGE and pr is not None:
-        parts = [_ci_phrase(pr), REVIEW_WORDS[pr.review] if pr.review is R.APPROVED else STATUS_WORDS[status]]
+        parts = [_ci_phrase(pr), REVIEW_WORDS[pr.review] if pr.review is ReviewState.APPROVED else STATUS_WORDS[status]]
     elif zone is Zone.FAILING and pr is not None:
-        parts = [_ci_phrase(pr) if pr.ci is C.FAILED else "", STATUS_WORDS[status] if status is S.CHANGES_REQUESTED
-                 else ""]
+        parts = [_ci_phrase(pr) if pr.ci is CheckState.FAILED else "",
+                 STATUS_WORDS[status] if status is SessionStatus.CHANGES_REQUESTED else ""]
         open_comments = sum(1 for c in pr.comments if not c.resolved)
-        if status is S.CHANGES_REQUESTED and open_comments:
+        if status is SessionStatus.CHANGES_REQUESTED and open_comments:
             parts.append(f"{open_comments} comment{'s' if open_comments > 1 else ''}")
     elif zone is Zone.IN_REVIEW and pr is not None:
-        parts = [STATUS_WORDS[status] if status is S.REVIEW_PENDING else "waiting for review",
-                 _ci_phrase(pr) if pr.ci is not C.PASSED else ""]
-        if pr.review is R.COMMENTED:
+        parts = [STATUS_WORDS[status] if status is SessionStatus.REVIEW_PENDING else "waiting for review",
+                 _ci_phrase(pr) if pr.ci is not CheckState.PASSED else ""]
+        if pr.review is ReviewState.COMMENTED:
             parts.append("commented")
     elif zone is Zone.WORKING:
-        if session.activity.state is A.RATE_LIMITED:
+        if session.activity.state is ActivityState.RATE_LIMITED:
             return usage_limit_line(session, now)
-        if status in (S.SPAWNING, S.IDLE):
-            return STATUS_WORDS[status] if session.activity.state is not A.IDLE else "at its prompt"
+        if status in (SessionStatus.SPAWNING, SessionStatus.IDLE):
+            return STATUS_WORDS[status] if session.activity.state is not ActivityState.IDLE else "at its prompt"
         return what_agent_does(session)
     if pr is not None and pr.has_conflicts:
         parts.append("conflicts")

@@ -22,8 +22,7 @@ from pathlib import Path
 import pytest
 
 from ao_tui.activity.watcher import ActivityMonitor
-from ao_tui.models import Activity
-from ao_tui.models import ActivityState as S
+from ao_tui.models import Activity, ActivityState
 from ao_tui.slots.agent import LaunchSpec
 from ao_tui.slots.base import PluginContext
 from ao_tui_plugins.agent_claude_code import ClaudeCodeAgent
@@ -92,7 +91,7 @@ class Reports:
             self.items.append((time.monotonic(), act))
             self.cv.notify_all()
 
-    def first(self, state: S, after: float, timeout: float = 30, detail: str = "") -> tuple[float, Activity]:
+    def first(self, state: ActivityState, after: float, timeout: float = 30, detail: str = "") -> tuple[float, Activity]:
         """The first change into ``state`` reported after ``after`` (not a detail update within it);
         with ``detail``, the first report of ``state`` about it (a new question while one was open)."""
         deadline = time.monotonic() + timeout
@@ -138,7 +137,7 @@ class Session:
                 return record["at"] - (time.time() - time.monotonic())
         raise AssertionError(f"no {event} hook ran")
 
-    def expect(self, label: str, state: S, sources: set[str], shown: Callable[[str, str], bool] | None,
+    def expect(self, label: str, state: ActivityState, sources: set[str], shown: Callable[[str, str], bool] | None,
                after: float, detail: str = "", signalled: str = "") -> Activity:
         """``state`` reported, by one of ``sources``, < BUDGET after ``shown`` held (None: the pane is gone)
         or, with ``signalled``, after that hook ran if it ran later (nothing can be known before)."""
@@ -156,7 +155,7 @@ class Session:
         assert lag < BUDGET, f"{label}: reported {lag:.3f}s after the screen showed it ({self.reports.summary(after)})"
         return act
 
-    def still(self, state: S) -> None:
+    def still(self, state: ActivityState) -> None:
         snap = self.monitor.snapshot("act")
         assert snap is not None and snap[0].state == state, f"state moved on to {snap and snap[0]}"
 
@@ -214,14 +213,14 @@ def launched(tmp_path: Path, repo: Path, socket: str, api: AnthropicServer, prom
 def working_screen(agent: ClaudeCodeAgent) -> Callable[[str, str], bool]:
     def shown(screen: str, title: str) -> bool:
         guess = agent.read_screen(screen, title)
-        return guess is not None and guess.state == S.WORKING
+        return guess is not None and guess.state == ActivityState.WORKING
     return shown
 
 
 def at_prompt(agent: ClaudeCodeAgent, words: str) -> Callable[[str, str], bool]:
     def shown(screen: str, title: str) -> bool:
         guess = agent.read_screen(screen, title)
-        return words in screen and guess is not None and guess.state in (S.IDLE, S.ERRORED)
+        return words in screen and guess is not None and guess.state in (ActivityState.IDLE, ActivityState.ERRORED)
     return shown
 
 
@@ -252,63 +251,64 @@ def _play_session(s: Session, hello: Path, start: float, api: AnthropicServer) -
     # 1. prompt submitted, model thinking (delayed, slow stream)
     # Claude Code 2.1.3xx draws its spinner before it runs the UserPromptSubmit hook (and writes the
     # prompt to its transcript after): the first sign of the turn ao can have is that hook.
-    act = s.expect("thinking", S.WORKING, {"hook", "transcript"}, working_screen(s.agent), start, "Plan the work",
+    act = s.expect("thinking", ActivityState.WORKING, {"hook", "transcript"}, working_screen(s.agent), start, "Plan the work",
                    signalled="UserPromptSubmit")
-    s.expect("thinking done", S.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Let me think"), start)
+    s.expect("thinking done", ActivityState.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Let me think"), start)
 
     # 2. a slow shell command runs (allowed without a prompt)
     t = time.monotonic()
     s.type("Run the slow command now.")
-    act = s.expect("tool running", S.RUNNING_TOOL, {"hook", "transcript"}, lambda sc, ti: "sleep 3" in sc and "esc to interrupt" in sc, t)
+    act = s.expect("tool running", ActivityState.RUNNING_TOOL, {"hook", "transcript"},
+                   lambda sc, ti: "sleep 3" in sc and "esc to interrupt" in sc, t)
     assert act.tool == "Bash" and act.detail == "Bash sleep 3"
-    s.expect("tool done", S.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Slept well."), t)
+    s.expect("tool done", ActivityState.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Slept well."), t)
 
     # 3. a permission prompt (Write in default mode), reported on first appearance
     t = time.monotonic()
     s.type("Please create hello.txt for me.")
-    act = s.expect("permission", S.WAITING_PERMISSION, {"hook"}, lambda sc, ti: "Do you want to create" in sc, t,
+    act = s.expect("permission", ActivityState.WAITING_PERMISSION, {"hook"}, lambda sc, ti: "Do you want to create" in sc, t,
                    "hello.txt")
     assert act.tool == "Write"
     time.sleep(1.0)
-    s.still(S.WAITING_PERMISSION)
+    s.still(ActivityState.WAITING_PERMISSION)
     assert not hello.exists()
 
     # 4. permission granted, the turn finishes
     t = time.monotonic()
     s.keys("1")
-    s.expect("granted, finished", S.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Created hello.txt."), t)
+    s.expect("granted, finished", ActivityState.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Created hello.txt."), t)
     assert hello.read_text() == "hi\n"
 
     # 5. the model asks the human a question
     t = time.monotonic()
     s.type("Tell me which file to edit.")
-    act = s.expect("question", S.WAITING_INPUT, {"hook", "transcript"}, at_prompt(s.agent, "a.py or b.py?"), t)
+    act = s.expect("question", ActivityState.WAITING_INPUT, {"hook", "transcript"}, at_prompt(s.agent, "a.py or b.py?"), t)
     assert act.detail.endswith("a.py or b.py?")
 
     # 6. the model asks through Claude Code's question dialog (a tool that waits for the human)
     t = time.monotonic()
     s.type("Please pick a database with me.")
-    act = s.expect("question dialog", S.WAITING_INPUT, {"hook", "transcript"},
+    act = s.expect("question dialog", ActivityState.WAITING_INPUT, {"hook", "transcript"},
                    lambda sc, ti: "Which database should I use?" in sc and "Enter to select" in sc, t,
                    "Which database should I use?")
     assert act.tool == "AskUserQuestion"
     # Answered as a person does, once it has been read: newer Claude Code (2.1.3xx) ignores keys
     # pressed within ~0.2 s of a dialog appearing, so a keystroke racing the dialog answers nothing.
     time.sleep(1.0)
-    s.still(S.WAITING_INPUT)
+    s.still(ActivityState.WAITING_INPUT)
     t = time.monotonic()
     s.keys("Enter")  # the first option
-    s.expect("answered", S.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Postgres it is."), t)
+    s.expect("answered", ActivityState.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Postgres it is."), t)
 
     # 7. a permission refused: the agent stops and waits at its prompt
     t = time.monotonic()
     s.type("Now create bye.txt.")
-    s.expect("permission again", S.WAITING_PERMISSION, {"hook"}, lambda sc, ti: "Do you want to create" in sc, t,
+    s.expect("permission again", ActivityState.WAITING_PERMISSION, {"hook"}, lambda sc, ti: "Do you want to create" in sc, t,
              "bye.txt")
     time.sleep(1.0)  # read before answered (2.1.3xx ignores a key pressed as the dialog appears)
     t = time.monotonic()
     s.keys("3")
-    act = s.expect("refused", S.IDLE, {"hook", "transcript"},
+    act = s.expect("refused", ActivityState.IDLE, {"hook", "transcript"},
                    lambda sc, ti: "Do you want to create" not in sc and "esc to interrupt" not in sc, t)
     assert not (hello.parent / "bye.txt").exists()
     assert (act.source, act.detail) == ("transcript", "interrupted")  # no hook reports a refusal
@@ -316,7 +316,7 @@ def _play_session(s: Session, hello: Path, start: float, api: AnthropicServer) -
     # 8. the agent process exits
     t = time.monotonic()
     s.type("/exit")
-    s.expect("exited", S.EXITED, {"hook"}, None, t)
+    s.expect("exited", ActivityState.EXITED, {"hook"}, None, t)
 
     snap = s.monitor.snapshot("act")
     assert snap is not None and snap[1] is not None
@@ -329,20 +329,20 @@ def _play_session(s: Session, hello: Path, start: float, api: AnthropicServer) -
 @pytest.mark.parametrize(
     ("status", "reply", "shown", "state"),
     [
-        (500, error(500, "api_error", "Internal server error"), "500", S.ERRORED),
-        (529, error(529, "overloaded_error", "Overloaded"), "529", S.ERRORED),
+        (500, error(500, "api_error", "Internal server error"), "500", ActivityState.ERRORED),
+        (529, error(529, "overloaded_error", "Overloaded"), "529", ActivityState.ERRORED),
         # a 429 that outlasts the retries is a usage limit: waited out, then continued (issue 14)
-        (429, rate_limited(retry_after=0), "429", S.RATE_LIMITED),
+        (429, rate_limited(retry_after=0), "429", ActivityState.RATE_LIMITED),
     ],
 )
 def test_api_errors_after_retries_are_errored(
     tmp_path: Path, git_repo: Path, tmux_socket: str, api: AnthropicServer, status: int, reply: object, shown: str,
-    state: S,
+    state: ActivityState,
 ) -> None:
     api.script.on_prompt("Do the task", reply, times=None)  # every attempt fails
     start = time.monotonic()
     with launched(tmp_path, git_repo, tmux_socket, api, "Do the task, please.") as s:
-        s.reports.first(S.WORKING, start)
+        s.reports.first(ActivityState.WORKING, start)
         act = s.expect(f"api {status}", state, {"hook", "transcript"},
                        lambda sc, ti: "API Error" in sc and shown in sc and "Retrying" not in sc, start, shown)
         assert len(api.main_requests) == 2  # the first attempt and one retry (CLAUDE_CODE_MAX_RETRIES=1)
@@ -360,11 +360,11 @@ def test_api_retries_show_on_the_screen_while_they_last(
     start = time.monotonic()
     with launched(tmp_path, git_repo, tmux_socket, api, "Do the task, please.", retries=4, quiet_after=1.0,
                   expect_screen_reads=True) as s:
-        s.reports.first(S.WORKING, start)
+        s.reports.first(ActivityState.WORKING, start)
 
         def retrying() -> Activity | None:
             for _, act in list(s.reports.items):
-                if act.state == S.WORKING and act.source == "screen" and "attempt" in act.detail:
+                if act.state == ActivityState.WORKING and act.source == "screen" and "attempt" in act.detail:
                     return act
             return None
 
@@ -374,5 +374,5 @@ def test_api_retries_show_on_the_screen_while_they_last(
         act = retrying()
         assert act is not None, f"no retry seen: {s.reports.summary(start)}"
         assert "Retrying" in act.detail or "retry" in act.detail.lower()
-        s.expect("recovered", S.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Finally done."), start)
+        s.expect("recovered", ActivityState.IDLE, {"hook", "transcript"}, at_prompt(s.agent, "Finally done."), start)
         print("while retrying:", act.detail)

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ao_tui.models import ActivityState as A
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import ActivityState, SessionStatus
 from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.agent_cli import params, screen_of, watched_engine
 from tests.support.aider_project import MODEL, aider_project
@@ -48,7 +47,7 @@ def test_aider_story(aider: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
 
             screen = screen_of(engine, s.id)
 
-            def activity(state: A, timeout: float = 40) -> tuple[A, str, str]:
+            def activity(state: ActivityState, timeout: float = 40) -> tuple[ActivityState, str, str]:
                 return wait_until(lambda: next((x for x in seen if x[0] is state), None), timeout=timeout,
                                   message=lambda: f"no {state} in {seen}\n{screen()}")
 
@@ -56,11 +55,11 @@ def test_aider_story(aider: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
             api.wait_for_turn(1, timeout=60)
             assert "Create made.txt with the word made in it." in json.dumps(api.turns[0].get("messages"))
             # aider asks before creating a file: waiting_permission from its screen, with what it asks.
-            state, source, detail = activity(A.WAITING_PERMISSION)
+            state, source, detail = activity(ActivityState.WAITING_PERMISSION)
             assert source == "screen" and detail == "Create new file? (made.txt)", (source, detail)
             seen.clear()
             engine.send_keys(s.id, "y", "Enter")
-            activity(A.IDLE)
+            activity(ActivityState.IDLE)
             workspace = Path(engine.session(s.id).workspace)
             assert (workspace / "made.txt").read_text() == "made\n"
             body = git(workspace, "log", "-1", "--format=%B")
@@ -74,22 +73,22 @@ def test_aider_story(aider: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
             # A CI failure, several lines long, is typed in and submitted; the agent asks a question.
             seen.clear()
             engine.queue_message(s.id, CI_FAILURE, key="ci-1")
-            state, source, detail = activity(A.WAITING_INPUT)
+            state, source, detail = activity(ActivityState.WAITING_INPUT)
             assert detail == "Which test should I look at first: test_made or the rest?", detail
             assert "FAILED test_made - made.txt is empty" in json.dumps(api.turns[-1].get("messages"))
 
             # The API refuses the request: errored, with the error.
             seen.clear()
             engine.send(s.id, "break now")
-            state, source, detail = activity(A.ERRORED)
+            state, source, detail = activity(ActivityState.ERRORED)
             assert "Bad request from the scripted server" in detail, detail
 
             # Killed, then restored with its chat history: the same conversation continues.
             engine.kill(s.id)
             before = len(api.turns)
             restored = engine.restore(s.id)
-            assert restored.status is S.WORKING
-            wait_until(lambda: (g := engine.agent(s).read_screen(screen())) is not None and g.state is A.IDLE,
+            assert restored.status is SessionStatus.WORKING
+            wait_until(lambda: (g := engine.agent(s).read_screen(screen())) is not None and g.state is ActivityState.IDLE,
                        timeout=40, message=screen)
             engine.send(s.id, "what have you done so far?")
             wait_until(lambda: "I created made.txt and committed it." in screen(), timeout=30, message=screen)

@@ -13,7 +13,7 @@ import pytest
 from ao_tui.bridges import BridgeRunner, configured
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import SessionStatus
 from ao_tui.orchestrator.client import ModelClient
 from tests.functional.test_bridge_telegram import api, open_pr, wait  # noqa: F401  (api: a fixture)
 from tests.support.anthropic_server import AnthropicServer, text, tool_use
@@ -77,7 +77,7 @@ def test_buttons_in_the_channel_approve_and_merge_and_every_envelope_is_acked(
     ready = slack.message_with("approved and green, ready to merge", channel=CHANNEL)
     slack.press(FRIEND, slack.buttons(ready)["Merge dm-1"], channel=CHANNEL)
     slack.message_with("Merged dm-1.", channel=CHANNEL)
-    assert engine.session("dm-1").status is S.MERGED
+    assert engine.session("dm-1").status is SessionStatus.MERGED
     assert "Add cache" in git(git_repo, "log", "--format=%s", "main")
     slack.message_with("All done", channel=CHANNEL)
     assert [(e.data["action"], e.data["user"]) for e in engine.events("dm-1") if e.kind == "bridge"] == [
@@ -100,10 +100,10 @@ def test_a_direct_message_asks_the_orchestrator_and_the_asker_confirms(
     yes = slack.buttons(question)["Yes, merge"]
     slack.press(FRIEND, yes)
     slack.ephemeral_with("Only the person who asked can answer this.")
-    assert engine.session("dm-1").status is not S.MERGED
+    assert engine.session("dm-1").status is not SessionStatus.MERGED
     slack.press(ME, yes)
     slack.message_with("Merged *dm-1* <@U0ALL>.", channel=f"D{ME}")
-    assert engine.session("dm-1").status is S.MERGED
+    assert engine.session("dm-1").status is SessionStatus.MERGED
     assert bridge.counters.strangers == 1
     assert len(api.main_requests) == 2  # the stranger's message never reached the model
     assert slack.errors == []

@@ -19,8 +19,7 @@ import pytest
 from ao_tui.bridges import BridgeRunner, configured
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
-from ao_tui.models import Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Session, SessionStatus
 from ao_tui.orchestrator.client import ModelClient
 from tests.support.anthropic_server import AnthropicServer, text, tool_use
 from tests.support.gitrepo import git
@@ -80,7 +79,7 @@ def open_pr(engine: Engine, repo: Path, sid: str = "dm-1", title: str = "Add cac
     pr = engine.scm("demo").open_pr(repo, repo, branch, "main", title, "")
     engine.store.insert_session(Session(id=sid, project="demo", branch=branch, workspace=str(repo),
                                         runtime_handle=sid, task_title=title))
-    for status in (S.WORKING, S.PR_OPEN):
+    for status in (SessionStatus.WORKING, SessionStatus.PR_OPEN):
         engine.store.transition(sid, status, pr=pr)
     return engine.session(sid)
 
@@ -109,7 +108,7 @@ def test_notification_buttons_approve_and_merge_and_strangers_get_nothing(
     forged = telegram.press(ME, "approve:not-a-button-ao-sent")
     assert "not one ao sent" in telegram.answer_for(forged)["text"]
     assert bridge.counters.forged == 1
-    assert engine.session("dm-1").status is S.PR_OPEN or engine.session("dm-1").status is S.REVIEW_PENDING
+    assert engine.session("dm-1").status is SessionStatus.PR_OPEN or engine.session("dm-1").status is SessionStatus.REVIEW_PENDING
 
     pressed = telegram.press(ME, buttons["Approve dm-1"])
     assert telegram.answer_for(pressed)["text"] == "Approved dm-1."
@@ -117,7 +116,7 @@ def test_notification_buttons_approve_and_merge_and_strangers_get_nothing(
     merge = telegram.buttons(ready)["Merge dm-1"]
     telegram.press(FRIEND, merge)
     telegram.message_with("Merged dm-1.")
-    assert engine.session("dm-1").status is S.MERGED
+    assert engine.session("dm-1").status is SessionStatus.MERGED
     assert "Add cache" in git(git_repo, "log", "--format=%s", "main")
     telegram.message_with("All done")
     who = [(e.data["action"], e.data["user"]) for e in engine.events("dm-1") if e.kind == "bridge"]
@@ -147,11 +146,11 @@ def test_the_orchestrator_answers_and_only_the_asker_confirms(
     telegram.press(STRANGER, yes)
     not_yours = telegram.press(FRIEND, yes)
     assert telegram.answer_for(not_yours)["text"] == "Only the person who asked can answer this."
-    assert engine.session("dm-1").status is not S.MERGED
+    assert engine.session("dm-1").status is not SessionStatus.MERGED
     mine = telegram.press(ME, yes)
     assert telegram.answer_for(mine)["text"] == "Yes"
     telegram.message_with("Merged dm-1.", chat=ME)
-    assert engine.session("dm-1").status is S.MERGED
+    assert engine.session("dm-1").status is SessionStatus.MERGED
     assert [e.data["user"] for e in engine.events("dm-1") if e.kind == "bridge"] == [str(ME)]
     assert bridge.counters.strangers == 1
     # The answered question's buttons are spent.

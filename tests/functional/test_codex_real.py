@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ao_tui.models import ActivityState as A
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import ActivityState, SessionStatus
 from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.agent_cli import params, screen_of, watched_engine
 from tests.support.codex_project import MODEL, codex_project
@@ -62,7 +61,7 @@ def test_codex_story(codex: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
 
             def asking() -> bool:
                 guess = engine.agent(s).read_screen(screen())
-                return guess is not None and guess.state is A.WAITING_PERMISSION
+                return guess is not None and guess.state is ActivityState.WAITING_PERMISSION
 
             def approve() -> None:
                 """What a human does: sees the dialog on the agent's screen, presses y.
@@ -80,16 +79,16 @@ def test_codex_story(codex: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
                         continue
                 raise AssertionError(f"the approval was not taken:\n{screen()}")
 
-            def activity(state: A, timeout: float = 30) -> tuple[A, str, str]:
+            def activity(state: ActivityState, timeout: float = 30) -> tuple[ActivityState, str, str]:
                 return wait_until(lambda: next((x for x in seen if x[0] is state), None), timeout=timeout,
                                   message=lambda: f"no {state} in {seen}\n{screen()}")
 
             # Permission asked: reported from the hook, with the command, and approved like a human would.
-            state, source, detail = activity(A.WAITING_PERMISSION)
+            state, source, detail = activity(ActivityState.WAITING_PERMISSION)
             assert source == "hook" and "printf 'made" in detail, detail
             seen.clear()
             approve()
-            activity(A.IDLE)
+            activity(ActivityState.IDLE)
             workspace = Path(engine.session(s.id).workspace)
             assert (workspace / "made.txt").read_text() == "made\n"
             body = git(workspace, "log", "-1", "--format=%B")
@@ -103,16 +102,16 @@ def test_codex_story(codex: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
             # A slow command: running_tool while it runs, then idle.
             seen.clear()
             engine.send(s.id, "run the slow check")
-            activity(A.WAITING_PERMISSION)
+            activity(ActivityState.WAITING_PERMISSION)
             approve()
-            state, source, detail = activity(A.RUNNING_TOOL)
+            state, source, detail = activity(ActivityState.RUNNING_TOOL)
             assert "sleep 3" in detail, detail
-            activity(A.IDLE, timeout=20)
+            activity(ActivityState.IDLE, timeout=20)
 
             # A CI failure, several lines long, is typed in and submitted; the agent asks a question.
             seen.clear()
             engine.queue_message(s.id, CI_FAILURE, key="ci-1")
-            state, source, detail = activity(A.WAITING_INPUT)
+            state, source, detail = activity(ActivityState.WAITING_INPUT)
             assert detail == "Which test should I look at first: test_made or the rest?"
             turn = api.turns[-1]
             assert "FAILED test_made - made.txt is empty" in json.dumps(turn.get("input"))
@@ -120,7 +119,7 @@ def test_codex_story(codex: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
             # The API fails (no retries configured): errored, with the error.
             seen.clear()
             engine.send(s.id, "break now")
-            state, source, detail = activity(A.ERRORED)
+            state, source, detail = activity(ActivityState.ERRORED)
             # Codex words every 5xx the same way.
             assert source == "transcript" and "experiencing high demand" in detail, (source, detail)
 
@@ -128,7 +127,7 @@ def test_codex_story(codex: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
             # its rollout, until the time Codex says ("try again at 8:44 AM": to the minute, rounded up).
             seen.clear()
             engine.send(s.id, "use it all up")
-            state, source, detail = activity(A.RATE_LIMITED)
+            state, source, detail = activity(ActivityState.RATE_LIMITED)
             assert source == "transcript" and "usage limit" in detail, (source, detail)
             until = engine.session(s.id).activity.until
             assert until is not None and 0 <= until.timestamp() - limit_lifts <= 120, (until, limit_lifts)
@@ -138,8 +137,8 @@ def test_codex_story(codex: str, tmp_path: Path, git_repo: Path, ao_home: Path, 
             assert thread and engine.session(s.id).agent_session_id == thread, "Codex's thread id was recorded"
             engine.kill(s.id)
             restored = engine.restore(s.id)
-            assert restored.status is S.WORKING
-            wait_until(lambda: (g := engine.agent(s).read_screen(screen())) is not None and g.state is A.IDLE,
+            assert restored.status is SessionStatus.WORKING
+            wait_until(lambda: (g := engine.agent(s).read_screen(screen())) is not None and g.state is ActivityState.IDLE,
                        timeout=30, message=screen)
             engine.send(s.id, "what have you done so far?")
             wait_until(lambda: "I created made.txt and committed it." in screen(), timeout=30, message=screen)

@@ -18,8 +18,7 @@ import pytest
 from ao_tui.cli import main as cli_main
 from ao_tui.conflicts import overlaps_for
 from ao_tui.engine import Engine
-from ao_tui.models import Activity, ActivityState
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Activity, ActivityState, SessionStatus
 from ao_tui.orchestrator.loop_hooks import leader_loop
 from ao_tui.rebase import backup_ref, mid_rebase
 from tests.support.claude_project import needs_worktree
@@ -198,7 +197,7 @@ def test_a_rebase_cut_off_by_kill_9_is_undone_on_restart(
     _commit(ws, "NOTES.md", "one\n", "first")
     backup = _commit(ws, "app.py", APP.replace("return w * h", "return w * h + 0"), "second")
     onto = _commit(git_repo, "app.py", APP.replace("return w * h", "return h * w"), "main moves")
-    engine.store.transition(s.id, S.IDLE, activity=Activity(state=ActivityState.IDLE, source="hook"))
+    engine.store.transition(s.id, SessionStatus.IDLE, activity=Activity(state=ActivityState.IDLE, source="hook"))
     # The child starts the rebase the way the engine does, then is killed while git is stopped mid-way.
     child = subprocess.Popen([sys.executable, "-c", (
         "import os, signal, sys\n"
@@ -259,7 +258,7 @@ def test_a_merge_train_merges_ready_prs_in_a_working_order_and_survives_a_restar
             wait_until(lambda s=s: (p := engine.refresh_pr(s.id)) is not None and p.ci.value == "passed", timeout=30)
             engine.approve(s.id)
             made[name] = s.id
-        wait_until(lambda: all(engine.session(i).status is S.MERGEABLE for i in made.values()), timeout=20)
+        wait_until(lambda: all(engine.session(i).status is SessionStatus.MERGEABLE for i in made.values()), timeout=20)
         wait_until(lambda: engine.session(made["late"]).extra.get("conflicts"), timeout=20)
         assert cli_main(["merge", "--train", "--config", config]) == 0  # the TUI's engine drives it
         out = capsys.readouterr().out
@@ -274,12 +273,12 @@ def test_a_merge_train_merges_ready_prs_in_a_working_order_and_survives_a_restar
     try:
         wait_until(lambda: not again.store.train(), timeout=90)  # finished and cleared
         statuses = {name: again.session(sid).status for name, sid in made.items()}
-        merged = {n for n, st in statuses.items() if st is S.MERGED}
+        merged = {n for n, st in statuses.items() if st is SessionStatus.MERGED}
         assert merged == {"first", "second", "third"}, statuses
         loser = "late"
         log = git(git_repo, "log", "--format=%s", "main")
         assert all(f"Do {n}." in log for n in merged)
-        assert statuses[loser] is not S.MERGED
+        assert statuses[loser] is not SessionStatus.MERGED
         assert any("left the merge train" in str(e.data.get("reason", "")) for e in again.events(made[loser]))
         text = wait_until(lambda: next((t for t in _received(standin, made[loser]) if "no longer merges" in t), None),
                           timeout=20)
@@ -304,11 +303,11 @@ def test_a_rebase_never_runs_under_a_working_agent_nor_over_uncommitted_changes(
     git(git_repo, "worktree", "add", "-q", "-b", "ao/s-1", str(ws), "main")
     before = _commit(ws, "NOTES.md", "notes\n", "notes")
     engine.store.insert_session(Session(id="s-1", project="demo", branch="ao/s-1", workspace=str(ws)))
-    engine.store.transition("s-1", S.WORKING, activity=Activity(state=ActivityState.WORKING, source="hook"))
+    engine.store.transition("s-1", SessionStatus.WORKING, activity=Activity(state=ActivityState.WORKING, source="hook"))
     onto = _commit(git_repo, "MAIN.md", "main\n", "main moves")
     rebaser = Rebaser(engine)
     assert rebaser.rebase("s-1", onto).state == BUSY
-    engine.store.transition("s-1", S.IDLE, activity=Activity(state=ActivityState.IDLE, source="hook"))
+    engine.store.transition("s-1", SessionStatus.IDLE, activity=Activity(state=ActivityState.IDLE, source="hook"))
     (ws / "NOTES.md").write_text("edited, not committed\n")
     assert rebaser.rebase("s-1", onto).state == DIRTY
     assert git(ws, "rev-parse", "HEAD") == before and (ws / "NOTES.md").read_text() == "edited, not committed\n"
@@ -351,11 +350,11 @@ def test_a_pr_whose_ci_fails_after_the_train_rebased_it_leaves_the_train_and_goe
         assert cli_main(["merge", "--train", *ids, "--config", str(git_repo.parent / "ao.config.yaml")]) == 0
         wait_until(lambda: {r["session_id"]: r["state"] for r in engine.store.train()} == {ids[0]: "merged", ids[1]: "left"}
                    or not engine.store.train(), timeout=60)
-        assert engine.session(ids[0]).status is S.MERGED
+        assert engine.session(ids[0]).status is SessionStatus.MERGED
         # The train row says "left" a moment before the session's own event and status are written.
         wait_until(lambda: any("CI failed after the rebase" in str(e.data.get("reason", "")) for e in engine.events(ids[1])),
                    timeout=10, message=lambda: str([(e.kind, e.data) for e in engine.events(ids[1])][-5:]))
-        assert engine.session(ids[1]).status is S.CI_FAILED
+        assert engine.session(ids[1]).status is SessionStatus.CI_FAILED
         text = wait_until(lambda: next((t for t in _received(standin, ids[1]) if "CI failed" in t), None), timeout=20)
         assert "together" in text
     finally:
@@ -380,7 +379,7 @@ def test_kill_9_in_the_middle_of_a_train_loses_nothing(
         (standin / s.id).mkdir(parents=True, exist_ok=True)
         (standin / s.id / "release").write_text("")
         _commit(Path(s.workspace), path, "x\n", f"add {path}")
-        engine.store.transition(s.id, S.IDLE, activity=Activity(state=ActivityState.IDLE, source="hook"))
+        engine.store.transition(s.id, SessionStatus.IDLE, activity=Activity(state=ActivityState.IDLE, source="hook"))
         engine.open_pr(s.id)
         wait_until(lambda s=s: (p := engine.refresh_pr(s.id)) is not None and p.ci.value == "passed", timeout=30)
         engine.approve(s.id)
@@ -401,7 +400,7 @@ def test_kill_9_in_the_middle_of_a_train_loses_nothing(
     assert again.start(leader_loop)
     try:
         wait_until(lambda: not again.store.train(), timeout=90)
-        assert all(again.session(i).status is S.MERGED for i in ids)
+        assert all(again.session(i).status is SessionStatus.MERGED for i in ids)
         assert all(git(git_repo, "show", f"main:{f}") == "x" for f in ("b.txt", "c.txt", "d.txt"))
         for i in ids:
             assert not mid_rebase(Path(again.session(i).workspace))

@@ -14,8 +14,7 @@ from ao_tui.branch_watch import BranchWatch
 from ao_tui.config import parse_config
 from ao_tui.engine import Engine
 from ao_tui.engine_loop import EngineLoop
-from ao_tui.models import Activity, ActivityState, Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Activity, ActivityState, Session, SessionStatus
 from ao_tui.reactions import ReactionRunner
 from ao_tui.slots.notifier import Notification
 from ao_tui.store import open_store
@@ -61,7 +60,7 @@ def _session(fleet: Fleet, repo: Path, sid: str, files: dict[str, str], *, worki
     _commit(ws, files, f"{sid} works")
     state = ActivityState.WORKING if working else ActivityState.IDLE
     fleet.engine.store.insert_session(Session(id=sid, project="demo", branch=f"ao/{sid}", workspace=str(ws),
-                                              runtime_handle=sid, status=S.WORKING, activity=Activity(state=state)))
+                                              runtime_handle=sid, status=SessionStatus.WORKING, activity=Activity(state=state)))
     return ws
 
 

@@ -84,7 +84,7 @@ def test_demo_fleet_runs_and_cleans_up(demo) -> None:  # noqa: ANN001
         pytest.skip(f"plugins not landed yet: {', '.join(missing)}")
     from ao_tui.config import load_config
     from ao_tui.engine import Engine
-    from ao_tui.models import SessionStatus as S
+    from ao_tui.models import SessionStatus
 
     engine = Engine(load_config(str(demo.config_path)))
     assert engine.start(demo.make_loop), "the demo engine must own its private store"
@@ -142,7 +142,7 @@ def test_demo_fleet_runs_and_cleans_up(demo) -> None:  # noqa: ANN001
         # T-3's CI fails; the failure reaches the agent, which fixes it.
         wait_until(lambda: any("Strip leading and trailing dashes" in c for c in commits(sessions()["T-3"])),
                    timeout=60, message=lambda: f"T-3 statuses {seen.get('T-3')}: {screen('T-3')[-800:]}")
-        assert S.CI_FAILED.value in seen["T-3"]
+        assert SessionStatus.CI_FAILED.value in seen["T-3"]
 
         record_types = {json.loads(line)["type"] for line in transcript(sessions()["T-4"]).read_text().splitlines()}
         assert {"user", "assistant", "system"} <= record_types
@@ -152,7 +152,7 @@ def test_demo_fleet_runs_and_cleans_up(demo) -> None:  # noqa: ANN001
         assert t4.model == "claude-sonnet-4-5" and t4.usage.cost_usd >= 0
         distinct = set().union(*seen.values())
         assert len(distinct) >= 4, distinct
-        assert sessions()["T-6"].status in (S.WORKING, S.STUCK)
+        assert sessions()["T-6"].status in (SessionStatus.WORKING, SessionStatus.STUCK)
     finally:
         engine.stop()
         engine.store.close()

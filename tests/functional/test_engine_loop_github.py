@@ -25,8 +25,7 @@ import pytest
 
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
-from ao_tui.models import ReviewState
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import ReviewState, SessionStatus
 from ao_tui.orchestrator.loop_hooks import leader_loop
 from ao_tui_plugins import _github_client
 from tests.support.claude_project import needs_worktree
@@ -119,15 +118,15 @@ def test_ao_pushes_the_branch_opens_the_pr_follows_new_commits_and_merges_after_
 
     # CI green; the human approves ao's own PR (GitHub would say 422): ready to merge, and it merges
     fake_github.add_check_run(REPO, second, "tests", conclusion="success")
-    wait_until(lambda: engine.session(s.id).status is S.REVIEW_PENDING, timeout=10)
+    wait_until(lambda: engine.session(s.id).status is SessionStatus.REVIEW_PENDING, timeout=10)
     engine.approve(s.id)
     approved = engine.session(s.id)
-    assert approved.pr.review is ReviewState.APPROVED and approved.status is S.MERGEABLE
+    assert approved.pr.review is ReviewState.APPROVED and approved.status is SessionStatus.MERGEABLE
     review = fake_github.repo(REPO).reviews[opened.pr.number][-1]
     assert review["state"] == "COMMENTED" and "Approved by the human through ao" in review["body"]
     wait_until(lambda: any("approved and green" in n.title for n in notices), timeout=10)
     assert engine.merge_blockers(approved) == []
-    assert engine.merge(s.id).status is S.MERGED
+    assert engine.merge(s.id).status is SessionStatus.MERGED
     assert fake_github.repo(REPO).pulls[opened.pr.number]["merged"]
 
 

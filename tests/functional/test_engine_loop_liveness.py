@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ao_tui.models import ActivityState
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import ActivityState, SessionStatus
 from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.claude_project import needs_worktree
 from tests.support.gitrepo import git
@@ -30,7 +29,7 @@ def test_stuck_then_recovered_then_exited_and_restored(
     engine._loop.liveness_seconds = 0.5
     try:
         s = engine.spawn(prompt="Work quietly.")  # busy until released, saying nothing
-        stuck = wait_until(lambda: (cur := engine.session(s.id)).status is S.STUCK and cur, timeout=15,
+        stuck = wait_until(lambda: (cur := engine.session(s.id)).status is SessionStatus.STUCK and cur, timeout=15,
                            message=lambda: str(engine.session(s.id)))
         assert stuck.activity.state is ActivityState.WORKING
         # The reaction is claimed just after the status changes (same loop pass): wait for it, then exactly one.
@@ -38,7 +37,7 @@ def test_stuck_then_recovered_then_exited_and_restored(
         assert [c["event"] for c in engine.store.claims(s.id)] == ["agent_stuck"]
         # The nudge waits for the prompt; the agent finishes its turn, is idle, then gets it.
         (standin / s.id / "release").touch()
-        wait_until(lambda: engine.session(s.id).status is S.IDLE, timeout=10)
+        wait_until(lambda: engine.session(s.id).status is SessionStatus.IDLE, timeout=10)
         path = standin / s.id / "received.jsonl"
         got = wait_until(lambda: path.exists() and path.read_text().strip() and
                          [json.loads(x) for x in path.read_text().splitlines()], timeout=10)
@@ -49,19 +48,19 @@ def test_stuck_then_recovered_then_exited_and_restored(
         git(ws, "add", "notes.txt")
         git(ws, "commit", "-qm", "Add notes")
         engine.open_pr(s.id)
-        wait_until(lambda: engine.session(s.id).status is S.REVIEW_PENDING, timeout=10)
+        wait_until(lambda: engine.session(s.id).status is SessionStatus.REVIEW_PENDING, timeout=10)
 
         engine.send_keys(s.id, "C-c")  # the agent dies of the interrupt
-        exited = wait_until(lambda: (cur := engine.session(s.id)).status is S.EXITED and cur, timeout=10)
+        exited = wait_until(lambda: (cur := engine.session(s.id)).status is SessionStatus.EXITED and cur, timeout=10)
         assert exited.exit_code not in (None, 0) and exited.activity.state is ActivityState.EXITED
         wait_until(lambda: "agent_exited" in [c["event"] for c in engine.store.claims(s.id)], timeout=5)
         assert [c["event"] for c in engine.store.claims(s.id)].count("agent_exited") == 1, "one exit, one reaction"
         restored = engine.restore(s.id)
-        assert restored.status is S.WORKING
+        assert restored.status is SessionStatus.WORKING
         wait_until(lambda: engine.session(s.id).activity.state is ActivityState.IDLE, timeout=10,
                    message=lambda: str(engine.session(s.id)))
         # Restored with an open PR: the PR is followed again and decides the status.
-        wait_until(lambda: engine.session(s.id).status is S.REVIEW_PENDING, timeout=10,
+        wait_until(lambda: engine.session(s.id).status is SessionStatus.REVIEW_PENDING, timeout=10,
                    message=lambda: str(engine.session(s.id)))
     finally:
         engine.stop()
@@ -103,12 +102,12 @@ def test_exits_are_seen_at_once_and_an_idle_fleet_costs_no_tmux_calls(
         assert pid is not None
         killed_at = time.monotonic()
         os.kill(pid, signal.SIGKILL)
-        exited = wait_until(lambda: (cur := engine.session(a.id)).status is S.EXITED and cur, timeout=5)
+        exited = wait_until(lambda: (cur := engine.session(a.id)).status is SessionStatus.EXITED and cur, timeout=5)
         assert time.monotonic() - killed_at < 2.0
         assert exited.activity.state is ActivityState.EXITED
 
         subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], check=True)  # takes b with it
-        wait_until(lambda: engine.session(b.id).status is S.EXITED, timeout=5)
+        wait_until(lambda: engine.session(b.id).status is SessionStatus.EXITED, timeout=5)
     finally:
         engine.stop()
 
@@ -127,9 +126,9 @@ def test_an_exit_seen_by_its_hook_and_again_after_another_process_wrote_is_one_r
         s = engine.spawn(prompt="Say hi.")
         wait_until(lambda: (standin / s.id).is_dir(), timeout=15)
         (standin / s.id / "release").touch()
-        wait_until(lambda: engine.session(s.id).status is S.IDLE, timeout=15, message=lambda: str(engine.session(s.id)))
+        wait_until(lambda: engine.session(s.id).status is SessionStatus.IDLE, timeout=15, message=lambda: str(engine.session(s.id)))
         engine._loop.on_activity(s.id, Activity(state=ActivityState.EXITED, source="hook", detail="agent exited"))
-        assert engine.session(s.id).status is S.EXITED
+        assert engine.session(s.id).status is SessionStatus.EXITED
         engine.store.add_event(Event(session_id=s.id, kind="note", data={"reason": "another process wrote"}))
         engine._loop._follow_others()
         wait_until(lambda: "agent_exited" in [c["event"] for c in engine.store.claims(s.id)], timeout=5)

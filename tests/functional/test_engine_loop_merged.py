@@ -14,7 +14,7 @@ import pytest
 
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import SessionStatus
 from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.claude_project import needs_worktree
 from tests.support.gitrepo import git
@@ -48,7 +48,7 @@ def test_merged_elsewhere_gets_its_outcome_then_is_retired_after_the_grace_perio
         human.open_pr(s.id)
         wait_until(lambda: (p := human.refresh_pr(s.id)) is not None and p.ci.value == "passed", timeout=20)
         human.approve(s.id)
-        assert human.merge(s.id).status is S.MERGED  # squash: the branch's own commits are not on main
+        assert human.merge(s.id).status is SessionStatus.MERGED  # squash: the branch's own commits are not on main
         return s, ws
 
     done_one, ws1 = merged_session("a.txt")
@@ -69,12 +69,12 @@ def test_merged_elsewhere_gets_its_outcome_then_is_retired_after_the_grace_perio
         # Both merged, nothing left in the backlog: all_done, once, keyed by the newest merge.
         wait_until(lambda: {c["key"] for c in loop_engine.store.claims()} == {
             f"{done_one.id}:pr_merged", f"{late_one.id}:pr_merged", f"demo:all_done:{late_one.id}"}, timeout=10)
-        assert loop_engine.session(done_one.id).status is S.MERGED, "kept during the grace period"
+        assert loop_engine.session(done_one.id).status is SessionStatus.MERGED, "kept during the grace period"
         assert done_one.runtime_handle in loop_engine.runtime(done_one).list_handles()
         loop.merged_grace_seconds = 0
         loop.wake()
         for s in (done_one, late_one):
-            wait_until(lambda s=s: loop_engine.session(s.id).status is S.DONE, timeout=10)
+            wait_until(lambda s=s: loop_engine.session(s.id).status is SessionStatus.DONE, timeout=10)
             assert s.runtime_handle not in loop_engine.runtime(s).list_handles(), "the agent is stopped"
         # All its work is on main: workspace and branch go.
         assert not ws1.exists() and git(git_repo, "branch", "--list", done_one.branch) == ""
@@ -102,9 +102,9 @@ def test_all_done_waits_until_the_backlog_is_empty(git_repo: Path, ao_home: Path
     try:
         engine.store.insert_session(Session(id="ad-1", project="demo", task_id="T-1", branch="ao/ad-1",
                                             workspace=str(ao_home / "w")))
-        for status in (S.WORKING, S.PR_OPEN):
+        for status in (SessionStatus.WORKING, SessionStatus.PR_OPEN):
             engine.store.transition("ad-1", status)
-        merged = engine.store.transition("ad-1", S.MERGED, merged_at=utcnow())
+        merged = engine.store.transition("ad-1", SessionStatus.MERGED, merged_at=utcnow())
         engine.tracker("demo").set_status("T-1", "done")
         engine._loop.on_merged(merged)
         assert "all_done" not in [c["event"] for c in engine.store.claims()], "T-2 is still to do"

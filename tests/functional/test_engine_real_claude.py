@@ -21,8 +21,7 @@ import pytest
 
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
-from ao_tui.models import ActivityState, Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import ActivityState, Session, SessionStatus
 from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.conftest import claude_bin
 from tests.support.anthropic_server import AnthropicServer, text, tool_use
@@ -132,9 +131,9 @@ def test_backlog_task_to_commit_send_kill_restore_and_live_activity(
 
             # Kill, then restore: the same conversation continues.
             killed = engine.kill(s.id)
-            assert killed.status is S.KILLED and s.runtime_handle not in engine.runtime(killed).list_handles()
+            assert killed.status is SessionStatus.KILLED and s.runtime_handle not in engine.runtime(killed).list_handles()
             restored = engine.restore(s.id)
-            assert restored.status is S.WORKING
+            assert restored.status is SessionStatus.WORKING
             agent = engine.agent(restored)
             wait_until(lambda: (g := agent.read_screen(screen(), "")) is not None and g.state is ActivityState.IDLE,
                        timeout=20, message=screen)
@@ -153,7 +152,7 @@ def test_backlog_task_to_commit_send_kill_restore_and_live_activity(
 
             # The tmux server dies under it: seen at once, and restore brings the same conversation back.
             subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], check=True)
-            wait_until(lambda: engine.session(s.id).status is S.EXITED, timeout=5)
+            wait_until(lambda: engine.session(s.id).status is SessionStatus.EXITED, timeout=5)
             engine.restore(s.id)
             wait_until(lambda: (g := agent.read_screen(screen(), "")) is not None and g.state is ActivityState.IDLE,
                        timeout=20, message=screen)

@@ -19,7 +19,7 @@ import pytest
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
 from ao_tui.errors import AoError, InvalidName
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import SessionStatus
 from tests.support.gitrepo import git
 from tests.support.waiting import wait_until
 
@@ -73,7 +73,7 @@ def received(standin_dir: Path, session_id: str) -> list[str]:
 
 def test_spawn_from_backlog_send_peek_kill_restore(engine: Engine, project: Path, standin_dir: Path):
     s = engine.spawn(task_id="T-1")
-    assert s.id == "dm-1" and s.status is S.WORKING and s.branch == "ao/dm-1"
+    assert s.id == "dm-1" and s.status is SessionStatus.WORKING and s.branch == "ao/dm-1"
     workspace = Path(s.workspace)
     assert git(workspace, "rev-parse", "--abbrev-ref", "HEAD") == "ao/dm-1"
     assert (workspace / ".env").read_text() == "SECRET_FOR_WORKTREES=1\n", ".worktreeinclude files are copied"
@@ -88,11 +88,11 @@ def test_spawn_from_backlog_send_peek_kill_restore(engine: Engine, project: Path
     assert "got 22 chars" in wait_until(lambda: "got 22" in engine.peek(s.id) and engine.peek(s.id))
 
     killed = engine.kill(s.id)
-    assert killed.status is S.KILLED
+    assert killed.status is SessionStatus.KILLED
     assert (killed.activity.state.value, killed.activity.detail) == ("exited", "killed"), "no stale 'working' on a killed row"
     assert s.runtime_handle not in engine.runtime(killed).list_handles()
     restored = engine.restore(s.id)
-    assert restored.status is S.WORKING
+    assert restored.status is SessionStatus.WORKING
     wait_until(lambda: "stand-in agent" in engine.peek(s.id))
     assert [e.to_status for e in engine.events(s.id) if e.kind == "status"] == ["working", "killed", "spawning", "working"]
 
@@ -136,11 +136,11 @@ def test_tmux_server_killed_then_restore_brings_every_session_back(engine: Engin
     subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], check=True)
     changed = engine.reconcile()
     assert sorted(changed) == sorted([a.id, b.id])
-    assert {engine.session(x).status for x in (a.id, b.id)} == {S.EXITED}
+    assert {engine.session(x).status for x in (a.id, b.id)} == {SessionStatus.EXITED}
     for sid in (a.id, b.id):
         first_pid = (standin_dir / sid / "pid").read_text() if (standin_dir / sid / "pid").exists() else None
         engine.restore(sid)
-        assert engine.session(sid).status is S.WORKING
+        assert engine.session(sid).status is SessionStatus.WORKING
         wait_until(lambda sid=sid: (standin_dir / sid / "pid").exists() and (standin_dir / sid / "pid").read_text() != first_pid)
         argv = json.loads((standin_dir / sid / "argv.json").read_text())
         # The same conversation: --resume when the agent left a transcript, else the same --session-id.
@@ -171,16 +171,16 @@ def test_kill_9_during_spawn_leaves_nothing_untracked_or_duplicated(project: Pat
     assert on_disk <= set(sessions), "a worktree without a row"
     for s in sessions.values():
         alive = s.runtime_handle in live_handles
-        assert (s.status is S.WORKING) == alive or s.status is S.EXITED, (s.id, s.status, alive)
-        if s.status is S.EXITED:
+        assert (s.status is SessionStatus.WORKING) == alive or s.status is SessionStatus.EXITED, (s.id, s.status, alive)
+        if s.status is SessionStatus.EXITED:
             restored = engine.restore(s.id)
-            assert restored.status is S.WORKING
+            assert restored.status is SessionStatus.WORKING
 
 
 def test_max_sessions_and_missing_task_are_clear_errors(engine: Engine):
     with pytest.raises(AoError, match="no task"):
         engine.spawn(task_id="T-99")
-    assert engine.sessions() == [] or all(s.status is not S.SPAWNING for s in engine.sessions())
+    assert engine.sessions() == [] or all(s.status is not SessionStatus.SPAWNING for s in engine.sessions())
     engine.config.projects["demo"].max_sessions = 1
     engine.spawn(prompt="the one allowed")
     with pytest.raises(AoError, match=r"already has 1 live sessions \(max_sessions: 1\)"):
@@ -201,7 +201,7 @@ def test_a_missing_agent_program_is_a_clear_error_not_a_silent_dead_pane(project
     ]
     engine = Engine(load_config(str(config)))
     (s,) = engine.sessions()
-    assert s.status is S.ERRORED and "not found on PATH" in s.escalation
+    assert s.status is SessionStatus.ERRORED and "not found on PATH" in s.escalation
     tmux = subprocess.run(["tmux", "-L", tmux_socket, "list-sessions"], capture_output=True, text=True)
     assert s.runtime_handle not in tmux.stdout
 
@@ -211,12 +211,12 @@ def test_restore_after_the_tmux_server_died_unseen(engine: Engine, project: Path
     s = engine.spawn(prompt="keep going")
     wait_until(lambda: (standin_dir / s.id / "pid").exists())
     subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], check=True)
-    assert engine.session(s.id).status is S.WORKING
+    assert engine.session(s.id).status is SessionStatus.WORKING
     out = subprocess.run([sys.executable, "-m", "ao_tui.cli", "ls", "--json"], cwd=project,
                          capture_output=True, text=True, timeout=60)
     assert [(row["id"], row["status"]) for row in json.loads(out.stdout)] == [(s.id, "exited")]
     restored = engine.restore(s.id)  # as the TUI and the orchestrator call it, with no reconcile first
-    assert restored.status is S.WORKING and engine.runtime(restored).status(s.runtime_handle).alive
+    assert restored.status is SessionStatus.WORKING and engine.runtime(restored).status(s.runtime_handle).alive
 
 
 def test_restore_remakes_a_workspace_whose_making_was_cut_off(engine: Engine, ao_home: Path, standin_dir: Path):

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ao_tui.models import ActivityState as A
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import ActivityState, SessionStatus
 from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.agent_cli import params, screen_of, watched_engine
 from tests.support.gemini_project import MODEL, gemini_project
@@ -54,7 +53,7 @@ def test_gemini_story(gemini: str, tmp_path: Path, git_repo: Path, ao_home: Path
 
             def asking() -> bool:
                 guess = engine.agent(s).read_screen(screen())
-                return guess is not None and guess.state is A.WAITING_PERMISSION
+                return guess is not None and guess.state is ActivityState.WAITING_PERMISSION
 
             def approve() -> None:
                 wait_until(asking, timeout=15, message=screen)
@@ -67,15 +66,15 @@ def test_gemini_story(gemini: str, tmp_path: Path, git_repo: Path, ao_home: Path
                         continue
                 raise AssertionError(f"the approval was not taken:\n{screen()}")
 
-            def activity(state: A, timeout: float = 40) -> tuple[A, str, str]:
+            def activity(state: ActivityState, timeout: float = 40) -> tuple[ActivityState, str, str]:
                 return wait_until(lambda: next((x for x in seen if x[0] is state), None), timeout=timeout,
                                   message=lambda: f"no {state} in {seen}\n{screen()}")
 
-            state, source, detail = activity(A.WAITING_PERMISSION)
+            state, source, detail = activity(ActivityState.WAITING_PERMISSION)
             assert source == "hook" and "printf 'made" in detail, detail
             seen.clear()
             approve()
-            activity(A.IDLE)
+            activity(ActivityState.IDLE)
             workspace = Path(engine.session(s.id).workspace)
             assert (workspace / "made.txt").read_text() == "made\n"
             # Gemini CLI 0.61 blanks core.hooksPath for the commands it runs; ao's hook runs all the same.
@@ -86,26 +85,26 @@ def test_gemini_story(gemini: str, tmp_path: Path, git_repo: Path, ao_home: Path
 
             seen.clear()
             engine.send(s.id, "run the slow check")
-            activity(A.WAITING_PERMISSION)
+            activity(ActivityState.WAITING_PERMISSION)
             approve()
-            state, source, detail = activity(A.RUNNING_TOOL)
-            activity(A.IDLE, timeout=20)
+            state, source, detail = activity(ActivityState.RUNNING_TOOL)
+            activity(ActivityState.IDLE, timeout=20)
 
             seen.clear()
             engine.queue_message(s.id, CI_FAILURE, key="ci-1")
-            state, source, detail = activity(A.WAITING_INPUT)
+            state, source, detail = activity(ActivityState.WAITING_INPUT)
             assert detail == "Which test should I look at first: test_made or the rest?"
             assert "FAILED test_made - made.txt is empty" in json.dumps(api.turns[-1].get("contents"))
 
             engine.kill(s.id)
             seen.clear()
             restored = engine.restore(s.id)
-            assert restored.status is S.WORKING
+            assert restored.status is SessionStatus.WORKING
             # Resumed, Gemini CLI draws an empty prompt first, then clears the screen to show the conversation
             # and runs its SessionStart hook: what is typed before that is lost. Its hook says it is ready.
-            state, source, detail = activity(A.IDLE)
+            state, source, detail = activity(ActivityState.IDLE)
             assert source == "hook", (source, detail)
-            wait_until(lambda: (g := engine.agent(s).read_screen(screen())) is not None and g.state is A.IDLE,
+            wait_until(lambda: (g := engine.agent(s).read_screen(screen())) is not None and g.state is ActivityState.IDLE,
                        timeout=40, message=screen)
             engine.send(s.id, "what have you done so far?")
             wait_until(lambda: "I created made.txt and committed it." in screen(), timeout=30, message=screen)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ao_tui.models import ActivityState as A
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import ActivityState, SessionStatus
 from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.agent_cli import params, screen_of, watched_engine
 from tests.support.gitrepo import git
@@ -58,7 +57,7 @@ def test_opencode_story(opencode: str, tmp_path: Path, git_repo: Path, ao_home: 
 
             screen = screen_of(engine, s.id)
 
-            def activity(state: A, timeout: float = 40) -> tuple[A, str, str]:
+            def activity(state: ActivityState, timeout: float = 40) -> tuple[ActivityState, str, str]:
                 found = wait_until(lambda: next((x for x in seen if x[0] is state), None), timeout=timeout,
                                    message=lambda: f"no {state} in {seen}\n{screen()}")
                 if capture:
@@ -69,7 +68,7 @@ def test_opencode_story(opencode: str, tmp_path: Path, git_repo: Path, ao_home: 
                 """Enter on "Allow once" once the dialog is drawn (its plugin reports the prompt before)."""
                 def asking() -> bool:
                     guess = engine.agent(s).read_screen(screen())
-                    return guess is not None and guess.state is A.WAITING_PERMISSION
+                    return guess is not None and guess.state is ActivityState.WAITING_PERMISSION
 
                 wait_until(asking, timeout=30, message=screen)
                 for _ in range(3):
@@ -82,11 +81,11 @@ def test_opencode_story(opencode: str, tmp_path: Path, git_repo: Path, ao_home: 
                 raise AssertionError(f"the approval was not taken:\n{screen()}")
 
             # Permission asked (OPENCODE_PERMISSION from ao: bash asks): from ao's plugin, with the command.
-            state, source, detail = activity(A.WAITING_PERMISSION, timeout=90)  # its start-up is slow under load
+            state, source, detail = activity(ActivityState.WAITING_PERMISSION, timeout=90)  # its start-up is slow under load
             assert source == "hook" and "printf 'made" in detail, (source, detail)
             seen.clear()
             approve()
-            activity(A.IDLE)
+            activity(ActivityState.IDLE)
             workspace = Path(engine.session(s.id).workspace)
             assert (workspace / "made.txt").read_text() == "made\n"
             body = git(workspace, "log", "-1", "--format=%B")
@@ -100,23 +99,23 @@ def test_opencode_story(opencode: str, tmp_path: Path, git_repo: Path, ao_home: 
             # A slow command: running_tool while it runs, then idle.
             seen.clear()
             engine.send(s.id, "run the slow check")
-            activity(A.WAITING_PERMISSION)
+            activity(ActivityState.WAITING_PERMISSION)
             approve()
-            state, source, detail = activity(A.RUNNING_TOOL)
+            state, source, detail = activity(ActivityState.RUNNING_TOOL)
             assert source == "hook" and "sleep 4" in detail, (source, detail)
-            activity(A.IDLE, timeout=30)
+            activity(ActivityState.IDLE, timeout=30)
 
             # A CI failure, several lines long, is typed in and submitted; the agent asks a question.
             seen.clear()
             engine.queue_message(s.id, CI_FAILURE, key="ci-1")
-            state, source, detail = activity(A.WAITING_INPUT)
+            state, source, detail = activity(ActivityState.WAITING_INPUT)
             assert (source, detail) == ("hook", "Which test should I look at first: test_made or the rest?")
             assert "FAILED test_made - made.txt is empty" in json.dumps(api.turns[-1].get("messages"))
 
             # The API refuses the request: errored, with the error.
             seen.clear()
             engine.send(s.id, "break now")
-            state, source, detail = activity(A.ERRORED)
+            state, source, detail = activity(ActivityState.ERRORED)
             assert source == "hook" and "Bad request from the scripted server" in detail, (source, detail)
 
             # Killed, then restored: OpenCode's own session id (from its database) reopens the conversation.
@@ -124,10 +123,10 @@ def test_opencode_story(opencode: str, tmp_path: Path, git_repo: Path, ao_home: 
             assert found.startswith("ses_"), found
             engine.kill(s.id)
             restored = engine.restore(s.id)
-            assert restored.status is S.WORKING
+            assert restored.status is SessionStatus.WORKING
             assert engine.agent(s).restore_argv(engine.launch_spec(restored))[-2:] == ["--session", found]
             wait_until(lambda: (g := engine.agent(s).read_screen(screen())) is not None
-                       and g.state in (A.IDLE, A.ERRORED), timeout=90, message=screen)
+                       and g.state in (ActivityState.IDLE, ActivityState.ERRORED), timeout=90, message=screen)
             engine.send(s.id, "what have you done so far?")
             wait_until(lambda: "I created made.txt and committed it." in screen(), timeout=40, message=screen)
             earlier = json.dumps(api.turns[-1].get("messages"))

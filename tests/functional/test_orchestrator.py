@@ -22,8 +22,7 @@ import pytest
 
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
-from ao_tui.models import CheckState, PullRequest, ReviewState, Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import CheckState, PullRequest, ReviewState, Session, SessionStatus
 from ao_tui.orchestrator import ChatError, ConfirmRequest, Orchestrator, ReplyReset, TextDelta, ToolDone
 from ao_tui.orchestrator.autopilot import Autopilot, TickReport
 from ao_tui.orchestrator.client import ModelClient
@@ -124,7 +123,7 @@ def test_tool_loop_lists_sessions_and_message_reaches_the_right_pane(api, engine
         session = Session(id=sid, project="demo", branch=f"ao/{sid}", workspace=str(tmp_path),
                           runtime="tmux", runtime_handle=sid, task_title=f"task of {sid}")
         engine.store.insert_session(session)
-        engine.store.transition(sid, S.WORKING)
+        engine.store.transition(sid, SessionStatus.WORKING)
     api.script.on_prompt("tell the cache agent", text("Let me look.") + tool_use("list_sessions", {}, id="toolu_ls"))
     api.script.on_tool_result("toolu_ls", tool_use(
         "send_message", {"session_id": "dm-2", "text": "Use the LRU cache from utils, not a new one."}, id="toolu_send"))
@@ -155,7 +154,7 @@ def test_merge_asks_first_and_does_nothing_when_declined(api, engine):
                      ci=CheckState.PASSED, review=ReviewState.APPROVED)
     engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace="/nonexistent",
                                         runtime_handle="dm-1", task_title="Add cache"))
-    for status in (S.WORKING, S.PR_OPEN, S.MERGEABLE):
+    for status in (SessionStatus.WORKING, SessionStatus.PR_OPEN, SessionStatus.MERGEABLE):
         engine.store.transition("dm-1", status, pr=pr)
     api.script.on_prompt("merge", tool_use("merge", {"session_id": "dm-1", "method": "squash"}, id="toolu_m"))
     api.script.on_tool_result("toolu_m", text("Understood, I left PR #12 alone."), contains="declined by the human")
@@ -171,7 +170,7 @@ def test_merge_asks_first_and_does_nothing_when_declined(api, engine):
     assert request.details[1] == "ao/dm-1 into main of demo by squash"
     [done] = [e for e in events if isinstance(e, ToolDone)]
     assert done.outcome.declined
-    assert engine.session("dm-1").status is S.MERGEABLE
+    assert engine.session("dm-1").status is SessionStatus.MERGEABLE
     assert engine.session("dm-1").merged_at is None
     assert api.script.pending() == []
 
@@ -201,7 +200,7 @@ def test_plan_of_three_tasks_spawns_two_at_once_and_the_third_after_they_merge(a
     assert set(cli.depends_on) == {tasks["Report rows as a dataclass"].id, tasks["CSV writer"].id}
     sessions = engine.sessions("demo")
     assert sorted(s.task_id for s in sessions) == sorted([tasks["Report rows as a dataclass"].id, tasks["CSV writer"].id])
-    assert all(s.status is S.WORKING for s in sessions)
+    assert all(s.status is SessionStatus.WORKING for s in sessions)
     panes = tmux(tmux_socket, "list-sessions", "-F", "#{session_name}").stdout.split()
     assert sorted(panes) == sorted(s.runtime_handle for s in sessions)
     result = api.main_requests[-1].tool_results[0]
@@ -319,7 +318,7 @@ def test_drift_check_reports_and_autopilot_queues_the_correction(api, engine):
     engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace="/nonexistent",
                                         runtime_handle="dm-1", prompt="Fix the date parser in dates.py",
                                         last_message="I am rewriting the logging framework first."))
-    engine.store.transition("dm-1", S.WORKING)
+    engine.store.transition("dm-1", SessionStatus.WORKING)
     api.script.add("drift check", lambda req: "Fix the date parser" in req.last_user_text,
                    tool_use("report_drift", {"on_track": False, "summary": "rewriting logging, not the parser",
                                              "correction": "Stop the logging rewrite; fix dates.py only."}),
@@ -352,7 +351,7 @@ def test_ao_chat_in_the_shell_streams_and_asks_y_n(api, engine, git_repo, ao_hom
                                ci=CheckState.PASSED, review=ReviewState.APPROVED)
     engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace="/nonexistent",
                                         runtime_handle="dm-1", task_title="Docs"))
-    for status in (S.WORKING, S.PR_OPEN, S.MERGEABLE):
+    for status in (SessionStatus.WORKING, SessionStatus.PR_OPEN, SessionStatus.MERGEABLE):
         engine.store.transition("dm-1", status, pr=mergeable_pr)
     api.script.on_prompt("merge", text("Merging.") + tool_use("merge", {"session_id": "dm-1"}, id="toolu_m"))
     api.script.on_tool_result("toolu_m", text("Not merged, as you wish."))
@@ -363,7 +362,7 @@ def test_ao_chat_in_the_shell_streams_and_asks_y_n(api, engine, git_repo, ao_hom
     assert "Merging." in out.stdout and "Merge PR #3 of dm-1?" in out.stdout
     assert "ao/dm-1 into main of demo" in out.stdout
     assert "merge declined" in out.stdout and "Not merged, as you wish." in out.stdout
-    assert engine.session("dm-1").status is S.MERGEABLE
+    assert engine.session("dm-1").status is SessionStatus.MERGEABLE
     # Without a key: one line on how to set it up, exit status 2.
     env.pop("ANTHROPIC_API_KEY")
     out = subprocess.run([sys.executable, "-m", "ao_tui.cli", "chat", "hi"], env=env, capture_output=True,
@@ -396,7 +395,7 @@ def test_allowed_actions_skip_the_question(api, engine, tmux_socket):
     human = Human(False)
     ask(Orchestrator(engine, human, client=fast_client(engine)), f"stop {session.id}")
     assert human.asked == []
-    assert engine.session(session.id).status is S.KILLED
+    assert engine.session(session.id).status is SessionStatus.KILLED
     assert session.runtime_handle not in tmux(tmux_socket, "list-sessions", "-F", "#{session_name}").stdout.split()
 
 
@@ -408,7 +407,7 @@ def test_periodic_drift_checks_run_in_the_background_when_enabled(api, engine):
     engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace="/nonexistent",
                                         runtime_handle="dm-1", prompt="Fix the date parser",
                                         created_at=utcnow() - timedelta(minutes=5)))
-    engine.store.transition("dm-1", S.WORKING)
+    engine.store.transition("dm-1", SessionStatus.WORKING)
     api.script.add("drift", lambda req: "Fix the date parser" in req.last_user_text,
                    tool_use("report_drift", {"on_track": True, "summary": "editing dates.py"}), times=None)
     assert tick(engine, force=True).drift_started is False  # off by default
@@ -509,7 +508,7 @@ def test_session_detail_shows_the_last_screen_lines(engine, tmux_socket, tmp_pat
                 sys.executable, "-c", program).returncode == 0
     engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace=str(tmp_path),
                                         runtime_handle="dm-1", prompt="Fix the flaky test"))
-    engine.store.transition("dm-1", S.WORKING)
+    engine.store.transition("dm-1", SessionStatus.WORKING)
     wait_until(lambda: "Waiting for your answer?" in engine.peek("dm-1"))
     detail = asyncio.run(ToolBox(engine).dispatch("session_detail", {"session_id": "dm-1"}))
     assert not detail.is_error
@@ -554,7 +553,7 @@ def test_a_waiting_task_whose_session_errors_at_start_is_not_spawned_again(engin
     engine.config.projects["demo"].agent.command = ["/nonexistent/agent-program"]
     assert tick(engine, force=True).released == []
     [errored] = engine.sessions("demo")
-    assert errored.task_id == task.id and errored.status is S.ERRORED
+    assert errored.task_id == task.id and errored.status is SessionStatus.ERRORED
     assert waiting_tasks(engine) == []  # the errored session is there to restore
     assert tick(engine, force=True).released == [] and len(engine.sessions("demo")) == 1
 
@@ -664,7 +663,7 @@ def test_a_pr_merged_outside_ao_marks_its_task_done_once_and_its_dependents_star
     subprocess.run(["git", "merge", "-q", "--ff-only", s.branch], cwd=git_repo, check=True, capture_output=True)
 
     engine.refresh_pr(s.id)  # a poll finds it merged
-    assert engine.session(s.id).status is S.MERGED
+    assert engine.session(s.id).status is SessionStatus.MERGED
     assert tracker.get_task(schema.id).status == "done" and closed == [schema.id]
     loop._check_merged()  # seen again after a restart or by the periodic pass: not closed twice
     loop.on_merged(engine.session(s.id))
@@ -694,7 +693,7 @@ def test_a_periodic_drift_proposal_notifies_once_and_reaches_triage_and_chat(api
     engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace="/nonexistent",
                                         runtime_handle="dm-1", prompt="Fix the date parser",
                                         created_at=utcnow() - timedelta(minutes=5)))
-    engine.store.transition("dm-1", S.WORKING)
+    engine.store.transition("dm-1", SessionStatus.WORKING)
     api.script.add("drift", lambda req: "Fix the date parser" in req.last_user_text,
                    tool_use("report_drift", {"on_track": False, "summary": "rewriting logging",
                                              "correction": "Stop; fix dates.py only."}), times=None)
@@ -727,7 +726,7 @@ def test_a_failed_drift_check_is_recorded_and_retried_after_a_back_off(api, engi
     engine.store.insert_session(Session(id="dm-1", project="demo", branch="ao/dm-1", workspace="/nonexistent",
                                         runtime_handle="dm-1", prompt="Fix the date parser",
                                         created_at=utcnow() - timedelta(minutes=60)))
-    engine.store.transition("dm-1", S.WORKING)
+    engine.store.transition("dm-1", SessionStatus.WORKING)
     api.script.add("refused", lambda req: "Fix the date parser" in req.last_user_text,
                    error(400, "invalid_request_error", "prompt is too long"), times=1)
     engine.config.orchestrator.drift_check_minutes = 30

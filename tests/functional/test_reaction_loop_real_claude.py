@@ -29,8 +29,7 @@ import pytest
 from ao_tui.attention import Zone, zone_of
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
-from ao_tui.models import CheckState, Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import CheckState, Session, SessionStatus
 from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.conftest import claude_bin
 from tests.support.anthropic_server import AnthropicServer, text, tool_use
@@ -134,7 +133,7 @@ def test_ci_failure_fix_review_merge_and_escalation(
                 cur = engine.session(a.id)
                 tip = git(git_repo, "rev-parse", "ao/rc-1")
                 ok = (cur.pr is not None and cur.pr.head_sha == tip and cur.pr.ci is CheckState.PASSED
-                      and cur.status is S.REVIEW_PENDING)
+                      and cur.status is SessionStatus.REVIEW_PENDING)
                 return cur if ok else None
 
             wait_until(green_on_tip, timeout=30, message=lambda: show(a))
@@ -142,7 +141,7 @@ def test_ci_failure_fix_review_merge_and_escalation(
 
             # A change request with a comment reaches the agent and leads to a change.
             requested = engine.request_changes(a.id, "calc.py:5: sub needs a docstring")
-            assert requested.status is S.CHANGES_REQUESTED
+            assert requested.status is SessionStatus.CHANGES_REQUESTED
             review = wait_until(lambda: turns_with(a, "sub needs a docstring"), timeout=20,
                                 message=lambda: show(a))[0]
             assert "calc.py:5" in review
@@ -152,22 +151,22 @@ def test_ci_failure_fix_review_merge_and_escalation(
 
             # The human approves and merges; the merge lands on main.
             approved = engine.approve(a.id)
-            assert approved.status is S.MERGEABLE and zone_of(approved) is Zone.READY_TO_MERGE
+            assert approved.status is SessionStatus.MERGEABLE and zone_of(approved) is Zone.READY_TO_MERGE
             merged = engine.merge(a.id)
-            assert merged.status is S.MERGED
+            assert merged.status is SessionStatus.MERGED
             assert git(git_repo, "show", "main:calc.py") + "\n" == DOCUMENTED
             assert len(turns_with(a, "CI failed")) == 1, "one failure, one message"
 
             # rc-2: told once, failed again: escalated to the human with the reason.
             escalated = wait_until(lambda: (cur := engine.session(b.id)).escalation and cur, timeout=40,
                                    message=lambda: show(b))
-            assert escalated.status is S.CI_FAILED and zone_of(escalated) is Zone.NEEDS_YOU
+            assert escalated.status is SessionStatus.CI_FAILED and zone_of(escalated) is Zone.NEEDS_YOU
             assert "retries exhausted" in escalated.escalation
             assert len(turns_with(b, "CI failed on your branch ao/rc-2")) == 1
             assert any(e.kind == "escalated" for e in engine.events(b.id))
             # The human helps; once CI is green the session leaves *Needs you*.
             engine.send(b.id, "Hint: add must return a + b.")
-            helped = wait_until(lambda: (cur := engine.session(b.id)).status is S.REVIEW_PENDING and cur, timeout=30,
+            helped = wait_until(lambda: (cur := engine.session(b.id)).status is SessionStatus.REVIEW_PENDING and cur, timeout=30,
                                 message=lambda: show(b))
             assert helped.escalation == "" and zone_of(helped) is Zone.IN_REVIEW
             assert helped.pr is not None and helped.pr.ci is CheckState.PASSED

@@ -14,8 +14,7 @@ import pytest
 
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
-from ao_tui.models import Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Session, SessionStatus
 
 
 @pytest.fixture
@@ -30,7 +29,7 @@ def config(git_repo: Path, ao_home: Path) -> Path:
     return path
 
 
-def _record(engine: Engine, sid: str, host: str, status: S = S.WORKING) -> None:
+def _record(engine: Engine, sid: str, host: str, status: SessionStatus = SessionStatus.WORKING) -> None:
     engine.store.insert_session(Session(id=sid, project="app", host=host, status=status))
 
 
@@ -40,7 +39,7 @@ def test_placement_counts_live_sessions_on_each_host(config: Path) -> None:
     assert engine._place(solo, None) == "local"  # a project with no hosts: this machine, no host asked
     assert engine._place(app, None) == "build-1"  # a tie: config order
     _record(engine, "x-1", "build-1")
-    _record(engine, "x-2", "build-2", S.KILLED)  # not live: not counted
+    _record(engine, "x-2", "build-2", SessionStatus.KILLED)  # not live: not counted
     assert engine._place(app, None) == "build-2"
     _record(engine, "x-3", "build-2")
     _record(engine, "x-4", "build-2")

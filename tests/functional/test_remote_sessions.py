@@ -19,8 +19,7 @@ import pytest
 from ao_tui.attention import Zone, zone_of
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
-from ao_tui.models import ActivityState
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import ActivityState, SessionStatus
 from ao_tui.orchestrator.loop_hooks import leader_loop
 from ao_tui.remote import RemoteHosts
 from tests.support.gitrepo import git
@@ -155,7 +154,7 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
     restored = _ao(config, "restore", sid)
     assert restored.returncode == 0, restored.stderr
     wait_until(lambda: "agent ready resumed" in engine.peek(sid), timeout=30)
-    assert engine.session(sid).status is S.WORKING
+    assert engine.session(sid).status is SessionStatus.WORKING
 
     # The host stops answering while the engine runs: its session needs you, it is not exited.
     assert engine.session(sid).extra["remote_hooks"] is True
@@ -168,7 +167,7 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
     assert engine.session(sid).activity.source == "hook"
     ssh_host.cut()
     stuck = wait_until(lambda: (s := engine.session(sid)).escalation and s, timeout=30)
-    assert stuck.escalation.startswith("host build-1 unreachable since ") and stuck.status is S.REVIEW_PENDING  # its PR open; not exited
+    assert stuck.escalation.startswith("host build-1 unreachable since ") and stuck.status is SessionStatus.REVIEW_PENDING  # its PR open; not exited
     assert zone_of(stuck) is Zone.NEEDS_YOU
     listing = _ao(config, "ls")
     assert "host build-1 unreachable since" in listing.stdout and "exited" not in listing.stdout
@@ -190,13 +189,13 @@ def test_a_session_on_an_ssh_host_from_spawn_to_restore(remote_project: tuple[Pa
 
     # The host's tmux ends (as in a reboot): the session is exited, and restorable with its conversation.
     ssh_host.run(f"tmux -S {ssh_host.remote_dir}/tmux.sock kill-server")
-    wait_until(lambda: engine.session(sid).status is S.EXITED, timeout=30)
+    wait_until(lambda: engine.session(sid).status is SessionStatus.EXITED, timeout=30)
     restored = _ao(config, "restore", sid)
     assert restored.returncode == 0, restored.stderr
     wait_until(lambda: "agent ready resumed" in engine.peek(sid), timeout=30)
 
     # Its work merged here by the local SCM, as a local session's.
-    assert engine.merge(sid, force=True).status is S.MERGED
+    assert engine.merge(sid, force=True).status is SessionStatus.MERGED
     assert git(repo, "show", "main:notes.txt") == "written on the host"
 
 
@@ -238,7 +237,7 @@ def test_a_remote_sessions_tokens_and_cost_are_counted_on_its_host(remote_projec
         write(f"{folder}/{conversation}/subagents/agent-1.jsonl", "\n".join(sub) + "\n")
         engine.store.insert_session(Session(id="app-1", project="app", host="build-1", runtime="host",
                                             runtime_handle="app-1", branch="ao/app-1", agent="claude-code",
-                                            agent_session_id=conversation, status=S.WORKING))
+                                            agent_session_id=conversation, status=SessionStatus.WORKING))
         loop = EngineLoop(engine)  # as the leader's monitor calls it when the Stop hook says the turn ended
         loop.on_activity("app-1", Activity(state=ActivityState.IDLE, source="hook", detail="turn finished"))
 
@@ -282,7 +281,7 @@ def test_a_kill_while_the_host_does_not_answer_stops_its_pane_once_it_is_back(
     killed = _ao(config, "kill", sid)
     assert killed.returncode == 0, killed.stderr
     assert killed.stdout.strip() == f"{sid} killed (host build-1 does not answer: its pane there is stopped once it does)"
-    assert engine.session(sid).status is S.KILLED
+    assert engine.session(sid).status is SessionStatus.KILLED
 
     ssh_host.start()
     # Back: the leader stops the pane, once; the session stays killed.
@@ -290,5 +289,5 @@ def test_a_kill_while_the_host_does_not_answer_stops_its_pane_once_it_is_back(
     wait_until(lambda: "kill_on_host" not in engine.session(sid).extra, timeout=30)
     kinds = [e.kind for e in engine.events(sid)]
     assert kinds.count("host_kill_queued") == 1 and kinds.count("host_kill_done") == 1
-    assert engine.session(sid).status is S.KILLED
+    assert engine.session(sid).status is SessionStatus.KILLED
     assert json.loads(_ao(config, "ls", "--json", "--all").stdout)[0]["status"] == "killed"

@@ -18,8 +18,7 @@ from textual.widgets import Input, Markdown, Static
 
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
-from ao_tui.models import CheckState, PullRequest, ReviewState, Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import CheckState, PullRequest, ReviewState, Session, SessionStatus
 from ao_tui.orchestrator import Orchestrator
 from ao_tui.orchestrator.client import ModelClient
 from ao_tui.tui.chat_pane import ChatPane, ConfirmScreen
@@ -72,7 +71,7 @@ def mergeable(engine: Engine, sid: str = "dm-1") -> None:
                      ci=CheckState.PASSED, review=ReviewState.APPROVED)
     engine.store.insert_session(Session(id=sid, project="demo", branch=f"ao/{sid}", workspace="/nonexistent",
                                         runtime_handle=sid, task_id="T-1", task_title="Add a greeting"))
-    for status in (S.WORKING, S.PR_OPEN, S.MERGEABLE):
+    for status in (SessionStatus.WORKING, SessionStatus.PR_OPEN, SessionStatus.MERGEABLE):
         engine.store.transition(sid, status, pr=pr)
 
 
@@ -213,7 +212,7 @@ async def test_declining_a_merge_in_the_modal_does_nothing(api, chat_engine):
         await pilot.press("n")
         await until(pilot, lambda: not pane(app).streaming and replies(app) == ["Left it unmerged."])
         assert "declined" in str(app.query_one(".chat-tool", Static).render())
-    assert chat_engine.session("dm-1").status is S.MERGEABLE
+    assert chat_engine.session("dm-1").status is SessionStatus.MERGEABLE
     assert api.script.pending() == []
 
 
@@ -267,7 +266,7 @@ async def test_hostile_text_is_shown_as_text(api, chat_engine):
     hostile = "[bold red]pwned[/] \x1b[2J\x1b]0;title\x07"
     chat_engine.store.insert_session(Session(id="dm-9", project="demo", branch="ao/dm-9", workspace="/nonexistent",
                                              runtime_handle="dm-9", task_title=hostile))
-    chat_engine.store.transition("dm-9", S.WORKING)
+    chat_engine.store.transition("dm-9", SessionStatus.WORKING)
     api.script.on_prompt("kill", tool_use("kill", {"session_id": "dm-9"}, id="toolu_k"))
     api.script.on_tool_result("toolu_k", text("Fine: \x1b[31mnot red\x1b[0m"))
     app = ChatHost(chat_engine)
@@ -279,4 +278,4 @@ async def test_hostile_text_is_shown_as_text(api, chat_engine):
         await pilot.press("n")
         await until(pilot, lambda: not pane(app).streaming and replies(app))
         assert replies(app) == ["Fine: ␛[31mnot red␛[0m"]
-    assert chat_engine.session("dm-9").status is S.WORKING
+    assert chat_engine.session("dm-9").status is SessionStatus.WORKING

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ao_tui.activity.snapshot import read_activity
-from ao_tui.models import ActivityState as A
+from ao_tui.models import ActivityState
 from ao_tui.slots.agent import ScreenGuess
 
 
@@ -22,18 +22,18 @@ def test_the_newest_hook_decides(tmp_path: Path) -> None:
                    ("PreToolUse", now - 50, {"tool_name": "Bash", "tool_input": {"command": "pytest -q"}}),
                    ("PermissionRequest", now - 49, {"tool_name": "Bash", "tool_input": {"command": "pytest -q"}}))
     got = read_activity(events, None)
-    assert (got.state, got.source, got.detail) == (A.WAITING_PERMISSION, "hook", "permission: Bash pytest -q")
+    assert (got.state, got.source, got.detail) == (ActivityState.WAITING_PERMISSION, "hook", "permission: Bash pytest -q")
     hooks(events, ("UserPromptSubmit", now - 60, {"prompt": "Fix the parser"}),
           ("Stop", now - 40, {"last_assistant_message": "Fixed. Shall I also add a test?"}))
     got = read_activity(events, None)
-    assert got.state is A.WAITING_INPUT and "Shall I also add a test?" in got.detail
+    assert got.state is ActivityState.WAITING_INPUT and "Shall I also add a test?" in got.detail
 
 
 def test_with_nothing_to_read_it_says_unknown_and_why(tmp_path: Path) -> None:
     got = read_activity(tmp_path / "missing.jsonl", tmp_path / "missing-transcript.jsonl")
-    assert (got.state, got.detail) == (A.UNKNOWN, "no hook event or transcript yet")
+    assert (got.state, got.detail) == (ActivityState.UNKNOWN, "no hook event or transcript yet")
     got = read_activity(None, None, lambda: None, lambda screen, title: None)
-    assert (got.state, got.detail) == (A.UNKNOWN, "its screen could not be read")
+    assert (got.state, got.detail) == (ActivityState.UNKNOWN, "its screen could not be read")
 
 
 def test_an_agent_without_files_is_read_from_its_screen(tmp_path: Path) -> None:
@@ -41,10 +41,10 @@ def test_an_agent_without_files_is_read_from_its_screen(tmp_path: Path) -> None:
 
     def parse(screen: str, title: str) -> ScreenGuess:
         asked.append(screen)
-        return ScreenGuess(A.WAITING_INPUT, "Add tests too? (y/n)")
+        return ScreenGuess(ActivityState.WAITING_INPUT, "Add tests too? (y/n)")
 
     got = read_activity(None, None, lambda: ("Add tests too? (y/n)", "aider"), parse)
-    assert (got.state, got.source, got.detail) == (A.WAITING_INPUT, "screen", "Add tests too? (y/n)")
+    assert (got.state, got.source, got.detail) == (ActivityState.WAITING_INPUT, "screen", "Add tests too? (y/n)")
     assert asked == ["Add tests too? (y/n)"]
 
 
@@ -57,16 +57,16 @@ def test_files_quiet_while_working_are_checked_on_the_screen(tmp_path: Path) -> 
         screens.append(1)
         return "❯ ", "claude"
 
-    got = read_activity(events, None, screen, lambda s, t: ScreenGuess(A.IDLE, "at its prompt"))
-    assert screens == [1] and (got.state, got.source) == (A.IDLE, "screen")
+    got = read_activity(events, None, screen, lambda s, t: ScreenGuess(ActivityState.IDLE, "at its prompt"))
+    assert screens == [1] and (got.state, got.source) == (ActivityState.IDLE, "screen")
     fresh = hooks(tmp_path / "f.jsonl", ("UserPromptSubmit", now - 1, {"prompt": "Refactor"}))
-    got = read_activity(fresh, None, screen, lambda s, t: ScreenGuess(A.IDLE, "at its prompt"))
-    assert screens == [1] and (got.state, got.detail) == (A.WORKING, "Refactor")  # no doubt: no screen read
+    got = read_activity(fresh, None, screen, lambda s, t: ScreenGuess(ActivityState.IDLE, "at its prompt"))
+    assert screens == [1] and (got.state, got.detail) == (ActivityState.WORKING, "Refactor")  # no doubt: no screen read
 
 
 def test_an_agent_that_just_started_is_starting_not_idle(tmp_path: Path) -> None:
     events = hooks(tmp_path / "e.jsonl", ("SessionStart", time.time() - 0.2, {"source": "startup"}))
     got = read_activity(events, None)
-    assert (got.state, got.detail) == (A.WORKING, "starting")
+    assert (got.state, got.detail) == (ActivityState.WORKING, "starting")
     hooks(events, ("SessionStart", time.time() - 30, {"source": "startup"}))
-    assert read_activity(events, None).state is A.IDLE
+    assert read_activity(events, None).state is ActivityState.IDLE

@@ -13,7 +13,7 @@ import pytest
 from ao_tui.activity.detector import ActivityDetector
 from ao_tui.activity.transcript import TranscriptReader
 from ao_tui.errors import PluginError
-from ao_tui.models import ActivityState as S
+from ao_tui.models import ActivityState
 from ao_tui.slots.agent import LaunchSpec
 from ao_tui.slots.base import PluginContext
 from ao_tui_plugins.agent_gemini import GeminiAgent, message_unsent
@@ -93,9 +93,9 @@ def test_its_hooks_drive_the_states() -> None:
         states.append((event["hook_event_name"], det.activity.state))
     names = [n for n, _ in states]
     assert names[:6] == ["SessionStart", "BeforeAgent", "BeforeTool", "Notification", "AfterTool", "AfterAgent"]
-    assert states[1][1] is S.WORKING and states[2][1] is S.RUNNING_TOOL
-    assert states[3][1] is S.WAITING_PERMISSION and det.hook is not None
-    assert states[5][1] is S.IDLE
+    assert states[1][1] is ActivityState.WORKING and states[2][1] is ActivityState.RUNNING_TOOL
+    assert states[3][1] is ActivityState.WAITING_PERMISSION and det.hook is not None
+    assert states[5][1] is ActivityState.IDLE
 
 
 def test_its_chat_gives_tokens_model_and_last_words(tmp_path) -> None:
@@ -107,10 +107,10 @@ def test_its_chat_gives_tokens_model_and_last_words(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(("name", "state", "detail"), [
-    ("permission_shell", S.WAITING_PERMISSION, "Allow execution of [Shell]?"),
-    ("working", S.WORKING, "esc to cancel"),
-    ("idle_after_tool", S.IDLE, ""),
-    ("idle", S.IDLE, ""),
+    ("permission_shell", ActivityState.WAITING_PERMISSION, "Allow execution of [Shell]?"),
+    ("working", ActivityState.WORKING, "esc to cancel"),
+    ("idle_after_tool", ActivityState.IDLE, ""),
+    ("idle", ActivityState.IDLE, ""),
 ])
 def test_screens(gemini, name, state, detail) -> None:
     guess = gemini.read_screen((SCREENS / f"{name}.txt").read_text())

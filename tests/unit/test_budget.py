@@ -14,8 +14,7 @@ from ao_tui import budget
 from ao_tui.config import parse_config
 from ao_tui.engine import Engine
 from ao_tui.fleet_stats import bar, fleet_stats, sparkline
-from ao_tui.models import Activity, ActivityState, PullRequest, Session, Usage
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Activity, ActivityState, PullRequest, Session, SessionStatus, Usage
 
 NOW = datetime.now(UTC)
 
@@ -31,7 +30,7 @@ def _session(engine: Engine, sid: str, cost: float, tokens: int = 0, *, created:
     s = Session(id=sid, project="demo", branch=f"ao/{sid}", workspace=f"/tmp/{sid}", runtime_handle=sid,
                 created_at=created or NOW, usage=Usage(output_tokens=tokens, cost_usd=cost), **fields)
     engine.store.insert_session(s)
-    engine.store.transition(sid, S.WORKING, activity=Activity(state=ActivityState.IDLE))
+    engine.store.transition(sid, SessionStatus.WORKING, activity=Activity(state=ActivityState.IDLE))
     return engine.session(sid)
 
 
@@ -141,8 +140,8 @@ def test_fleet_stats_per_day_pr_task_and_agent(ao_store, git_repo) -> None:
     _session(engine, "dm-1", 2.0, task_id="T-1", created=NOW - timedelta(days=2))
     s2 = _session(engine, "dm-2", 3.0, task_id="T-2", agent="codex", ci_cycles=2)
     engine.store.update("dm-2", pr=PullRequest(number=12, state="merged"), merged_at=s2.created_at + timedelta(hours=2))
-    engine.store.transition("dm-2", S.PR_OPEN)
-    engine.store.transition("dm-2", S.MERGED)
+    engine.store.transition("dm-2", SessionStatus.PR_OPEN)
+    engine.store.transition("dm-2", SessionStatus.MERGED)
     stats = fleet_stats(engine.store, days=3)
     assert [v for _, v in stats.days] == [2.0, 0.0, 3.0]
     assert [(m.number, m.cost_usd, m.ci_cycles, m.time_to_merge_s) for m in stats.merged] == [(12, 3.0, 2, 7200.0)]

@@ -13,8 +13,7 @@ from ao_tui.branch_watch import BranchWatch
 from ao_tui.config import parse_config
 from ao_tui.engine import Engine
 from ao_tui.engine_loop import EngineLoop
-from ao_tui.models import Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Session, SessionStatus
 
 
 def _per_session(loop: EngineLoop) -> dict[str, object]:
@@ -32,7 +31,7 @@ def test_a_retired_or_deleted_session_leaves_nothing_in_the_loops_per_session_ta
     for sid in ("live", "retired", "deleted"):
         engine.store.insert_session(Session(id=sid, project="demo", branch=f"ao/{sid}", workspace=f"/tmp/{sid}",
                                             runtime_handle=sid))
-        engine.store.transition(sid, S.WORKING)
+        engine.store.transition(sid, SessionStatus.WORKING)
         # what the loop keeps while it follows a session (its agent, its PR, its merge):
         loop.prs.last_poll[sid] = 1.0
         loop.outbox.fences[sid] = 1.0
@@ -44,9 +43,9 @@ def test_a_retired_or_deleted_session_leaves_nothing_in_the_loops_per_session_ta
         engine._pr_locks[sid] = threading.Lock()
         loop.branches._retry_at[sid] = 1.0
         loop.branches.train._asked[sid] = 1.0
-    for status in (S.PR_OPEN, S.APPROVED, S.MERGED):
+    for status in (SessionStatus.PR_OPEN, SessionStatus.APPROVED, SessionStatus.MERGED):
         engine.store.transition("retired", status)
-    engine.store.transition("retired", S.DONE, reason="merged; workspace removed")
+    engine.store.transition("retired", SessionStatus.DONE, reason="merged; workspace removed")
     loop.untrack("retired")  # as _retire does
     engine.store.delete_session("deleted")  # by another process (the demo's director, a clean-up)
 

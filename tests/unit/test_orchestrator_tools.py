@@ -12,8 +12,17 @@ import pytest
 from ao_tui.config import parse_config
 from ao_tui.engine import Engine
 from ao_tui.errors import AoError
-from ao_tui.models import Activity, ActivityState, Check, CheckState, PullRequest, ReviewComment, ReviewState, Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import (
+    Activity,
+    ActivityState,
+    Check,
+    CheckState,
+    PullRequest,
+    ReviewComment,
+    ReviewState,
+    Session,
+    SessionStatus,
+)
 from ao_tui.orchestrator.context import fleet_summary, triage, triage_markdown
 from ao_tui.orchestrator.conversation import STOPPED_RESULT, Conversation, normalize, window
 from ao_tui.orchestrator.decompose import parse_plan
@@ -25,13 +34,15 @@ def make_engine(ao_store, repo: Path, extra: str = "") -> Engine:
     return Engine(parse_config(text, "ao.config.yaml"), store=ao_store)
 
 
-def add(engine: Engine, sid: str, status: S = S.WORKING, **fields) -> Session:
+def add(engine: Engine, sid: str, status: SessionStatus = SessionStatus.WORKING, **fields) -> Session:
     s = Session(id=sid, project="demo", branch=f"ao/{sid}", workspace=f"/tmp/{sid}", runtime_handle=sid, **fields)
     engine.store.insert_session(s)
-    if status is not S.SPAWNING:
-        path = {S.WORKING: [S.WORKING], S.NEEDS_INPUT: [S.WORKING, S.NEEDS_INPUT],
-                S.CI_FAILED: [S.WORKING, S.PR_OPEN, S.CI_FAILED],
-                S.MERGEABLE: [S.WORKING, S.PR_OPEN, S.MERGEABLE], S.PR_OPEN: [S.WORKING, S.PR_OPEN]}[status]
+    if status is not SessionStatus.SPAWNING:
+        path = {SessionStatus.WORKING: [SessionStatus.WORKING],
+                SessionStatus.NEEDS_INPUT: [SessionStatus.WORKING, SessionStatus.NEEDS_INPUT],
+                SessionStatus.CI_FAILED: [SessionStatus.WORKING, SessionStatus.PR_OPEN, SessionStatus.CI_FAILED],
+                SessionStatus.MERGEABLE: [SessionStatus.WORKING, SessionStatus.PR_OPEN, SessionStatus.MERGEABLE],
+                SessionStatus.PR_OPEN: [SessionStatus.WORKING, SessionStatus.PR_OPEN]}[status]
         for step in path:
             engine.store.transition(sid, step)
     return engine.session(sid)
@@ -81,10 +92,10 @@ def test_tool_schemas_are_valid_for_the_api():
 
 
 async def test_list_sessions_filters_and_hides_finished(engine):
-    add(engine, "dm-1", S.WORKING, task_title="Add login")
-    add(engine, "dm-2", S.CI_FAILED, task_title="Fix cache", pr=pr(7, failed="unit"))
-    add(engine, "dm-3", S.WORKING, task_title="Old thing")
-    engine.store.transition("dm-3", S.KILLED)
+    add(engine, "dm-1", SessionStatus.WORKING, task_title="Add login")
+    add(engine, "dm-2", SessionStatus.CI_FAILED, task_title="Fix cache", pr=pr(7, failed="unit"))
+    add(engine, "dm-3", SessionStatus.WORKING, task_title="Old thing")
+    engine.store.transition("dm-3", SessionStatus.KILLED)
     box = ToolBox(engine)
     out = (await box.dispatch("list_sessions", {})).text
     assert "dm-1" in out and "dm-2" in out and "dm-3" not in out
@@ -96,18 +107,18 @@ async def test_list_sessions_filters_and_hides_finished(engine):
 
 
 async def test_merge_declined_asks_with_exact_details_and_does_nothing(engine):
-    add(engine, "dm-1", S.MERGEABLE, task_title="Ship it", pr=pr(12))
+    add(engine, "dm-1", SessionStatus.MERGEABLE, task_title="Ship it", pr=pr(12))
     asked = Asked(False)
     outcome = await ToolBox(engine, asked).dispatch("merge", {"session_id": "dm-1"})
     assert outcome.declined and "declined by the human" in outcome.text
     [request] = asked.requests
     assert request.action == "merge" and "#12" in request.title
     assert any("ao/dm-1 into main" in line for line in request.details)
-    assert engine.session("dm-1").status is S.MERGEABLE
+    assert engine.session("dm-1").status is SessionStatus.MERGEABLE
 
 
 async def test_merge_with_blockers_is_refused_before_asking(engine):
-    add(engine, "dm-1", S.CI_FAILED, pr=pr(3, failed="lint"))
+    add(engine, "dm-1", SessionStatus.CI_FAILED, pr=pr(3, failed="lint"))
     asked = Asked(True)
     outcome = await ToolBox(engine, asked).dispatch("merge", {"session_id": "dm-1"})
     assert outcome.is_error and "CI is failing" in outcome.text
@@ -115,11 +126,11 @@ async def test_merge_with_blockers_is_refused_before_asking(engine):
 
 
 async def test_kill_declined_keeps_session(engine):
-    add(engine, "dm-1", S.WORKING)
+    add(engine, "dm-1", SessionStatus.WORKING)
     asked = Asked(False)
     outcome = await ToolBox(engine, asked).dispatch("kill", {"session_id": "dm-1"})
     assert outcome.declined and asked.requests[0].action == "kill"
-    assert engine.session("dm-1").status is S.WORKING
+    assert engine.session("dm-1").status is SessionStatus.WORKING
 
 
 async def test_spawning_more_than_the_limit_asks_first(ao_store, git_repo):
@@ -148,7 +159,7 @@ async def test_review_comments_and_detail_without_a_terminal(engine):
         ReviewComment(id="c1", author="ana", body="This leaks the token", path="auth.py", line=3),
         ReviewComment(id="c2", author="bo", body="nit", resolved=True),
     ]
-    add(engine, "dm-1", S.PR_OPEN, pr=p, last_message="Opened the PR.")
+    add(engine, "dm-1", SessionStatus.PR_OPEN, pr=p, last_message="Opened the PR.")
     box = ToolBox(engine)
     comments = (await box.dispatch("review_comments", {"session_id": "dm-1"})).text
     assert "auth.py:3" in comments and "leaks the token" in comments and "nit" not in comments
@@ -192,11 +203,11 @@ def test_plan_validation():
 
 
 def test_summary_and_triage_say_what_matters(engine):
-    add(engine, "dm-1", S.CI_FAILED, task_title="Cache", pr=pr(1, failed="test_flaky_clock"))
-    s2 = add(engine, "dm-2", S.CI_FAILED, task_title="Login", pr=pr(2, failed="test_flaky_clock"))
+    add(engine, "dm-1", SessionStatus.CI_FAILED, task_title="Cache", pr=pr(1, failed="test_flaky_clock"))
+    s2 = add(engine, "dm-2", SessionStatus.CI_FAILED, task_title="Login", pr=pr(2, failed="test_flaky_clock"))
     assert s2.branch != "ao/dm-1"
-    add(engine, "dm-3", S.MERGEABLE, task_title="Docs", pr=pr(3))
-    add(engine, "dm-4", S.WORKING, task_title="Search", agent_session_id="6f1c2a9e-1111-4c1e-9d1a-1a2b3c4d5e6f")
+    add(engine, "dm-3", SessionStatus.MERGEABLE, task_title="Docs", pr=pr(3))
+    add(engine, "dm-4", SessionStatus.WORKING, task_title="Search", agent_session_id="6f1c2a9e-1111-4c1e-9d1a-1a2b3c4d5e6f")
     # No engine runs: what dm-4 does is read from its hooks' file (the store says working).
     events = engine.events_file("dm-4")
     events.parent.mkdir(parents=True, exist_ok=True)
@@ -223,8 +234,8 @@ def test_a_pr_that_blocks_others_is_said_so_and_ranks_first(engine, git_repo):
     (git_repo / "backlog.yaml").write_text(
         "- id: T-1\n  title: Schema\n- id: T-2\n  title: API\n  depends_on: [T-1]\n"
         "- id: T-3\n  title: UI\n  depends_on: [T-1]\n- id: T-4\n  title: Docs\n")
-    add(engine, "dm-1", S.PR_OPEN, task_id="T-4", task_title="Docs", pr=pr(4, review=ReviewState.PENDING))
-    add(engine, "dm-2", S.PR_OPEN, task_id="T-1", task_title="Schema", pr=pr(9, review=ReviewState.PENDING))
+    add(engine, "dm-1", SessionStatus.PR_OPEN, task_id="T-4", task_title="Docs", pr=pr(4, review=ReviewState.PENDING))
+    add(engine, "dm-2", SessionStatus.PR_OPEN, task_id="T-1", task_title="Schema", pr=pr(9, review=ReviewState.PENDING))
     summary = fleet_summary(engine)
     assert "PR #9 (dm-2) blocks 2 other tasks: T-2, T-3" in summary
     assert "Backlog demo: 4 open, 0 ready to start" in summary
@@ -234,7 +245,7 @@ def test_a_pr_that_blocks_others_is_said_so_and_ranks_first(engine, git_repo):
 
 
 def test_triage_shows_hostile_titles_as_text(engine, leading):
-    add(engine, "dm-1", S.NEEDS_INPUT, task_title="[click](http://evil) **bold** \x1b[2J",
+    add(engine, "dm-1", SessionStatus.NEEDS_INPUT, task_title="[click](http://evil) **bold** \x1b[2J",
         activity=Activity(state=ActivityState.WAITING_INPUT, detail="`rm -rf ~`?"))
     text = triage_markdown(engine)
     assert "\x1b" not in text
@@ -249,11 +260,11 @@ def test_a_pending_drift_proposal_is_in_the_triage_and_the_fleet_summary(engine)
             "on_track": False, "summary": "rewriting logging", "correction": "Fix dates.py only.", "sent": False,
             **data}))
 
-    add(engine, "dm-1", S.WORKING, task_title="Date parser")
-    add(engine, "dm-2", S.WORKING, task_title="Sent by autopilot")
-    add(engine, "dm-3", S.WORKING, task_title="Back on track")
-    add(engine, "dm-4", S.WORKING, task_title="Human stepped in")
-    add(engine, "dm-5", S.MERGEABLE, task_title="Docs", pr=pr(5))
+    add(engine, "dm-1", SessionStatus.WORKING, task_title="Date parser")
+    add(engine, "dm-2", SessionStatus.WORKING, task_title="Sent by autopilot")
+    add(engine, "dm-3", SessionStatus.WORKING, task_title="Back on track")
+    add(engine, "dm-4", SessionStatus.WORKING, task_title="Human stepped in")
+    add(engine, "dm-5", SessionStatus.MERGEABLE, task_title="Docs", pr=pr(5))
     drift("dm-1")
     drift("dm-2", sent=True)
     drift("dm-3")

@@ -60,16 +60,15 @@ def test_outbox_keyed_messages_deduplicate(ao_store):
 
 def test_a_transition_decided_on_an_older_read_is_dropped(ao_store) -> None:
     """The engine saw a session working and its pane gone; meanwhile the human restored it."""
-    from ao_tui.models import Session
-    from ao_tui.models import SessionStatus as S
+    from ao_tui.models import Session, SessionStatus
 
     ao_store.insert_session(Session(id="app-1", project="app", branch="ao/app-1", workspace="/tmp/w"))
-    ao_store.transition("app-1", S.WORKING)
+    ao_store.transition("app-1", SessionStatus.WORKING)
     seen = ao_store.get_session("app-1")
-    ao_store.transition("app-1", S.KILLED)
-    ao_store.transition("app-1", S.SPAWNING, reason="restore")
-    kept = ao_store.transition("app-1", S.EXITED, reason="agent not running", only_from={seen.status})
-    assert kept.status is S.SPAWNING
+    ao_store.transition("app-1", SessionStatus.KILLED)
+    ao_store.transition("app-1", SessionStatus.SPAWNING, reason="restore")
+    kept = ao_store.transition("app-1", SessionStatus.EXITED, reason="agent not running", only_from={seen.status})
+    assert kept.status is SessionStatus.SPAWNING
     assert [e.to_status for e in ao_store.events("app-1") if e.kind == "status"][-1] == "spawning"
 
 

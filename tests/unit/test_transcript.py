@@ -22,7 +22,7 @@ from ao_tui.activity.hook import LINE_LIMIT, event_line
 from ao_tui.activity.hook import command as hook_command
 from ao_tui.activity.tail import LineTail, TruncatedLine
 from ao_tui.activity.transcript import TranscriptReader, asks_question
-from ao_tui.models import ActivityState as S
+from ao_tui.models import ActivityState
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "transcripts"
 #: Transcripts recorded from each Claude Code version ao is tested with, side by side.
@@ -80,11 +80,11 @@ def test_recorded_permission_turn_reads_tool_then_idle(version: str, tmp_path: P
     reader = TranscriptReader(path)
     assert reader.poll()
     state, detail, tool = reader.state.verdict()
-    assert (state, tool) == (S.RUNNING_TOOL, "Write")
+    assert (state, tool) == (ActivityState.RUNNING_TOOL, "Write")
     assert detail.startswith("Write ") and detail.endswith("hello.txt")
     append(path, "".join(lines[cut + 1:]))
     assert reader.poll()
-    assert reader.state.verdict()[0] == S.IDLE
+    assert reader.state.verdict()[0] == ActivityState.IDLE
     assert reader.state.open_tools == {}
     assert reader.state.last_text == "Done. All finished."
     records = [json.loads(line) for line in lines]
@@ -106,8 +106,8 @@ def test_recorded_bash_tool_is_running_until_its_result(version: str, tmp_path: 
         append(path, line)
         reader.poll()
         seen.append(reader.state.verdict()[:2])
-    assert (S.RUNNING_TOOL, "Bash sleep 3") in seen
-    assert seen[-1][0] == S.IDLE
+    assert (ActivityState.RUNNING_TOOL, "Bash sleep 3") in seen
+    assert seen[-1][0] == ActivityState.IDLE
 
 
 @pytest.mark.parametrize(("name", "status", "words"), [("api_error_500", 500, "500"), ("api_error_429", 429, "429")])
@@ -118,13 +118,13 @@ def test_recorded_api_error_is_errored(version: str, tmp_path: Path, name: str, 
     reader = TranscriptReader(path)
     reader.poll()
     state, detail, _ = reader.state.verdict()
-    assert state == S.ERRORED
+    assert state == ActivityState.ERRORED
     assert words in detail and detail.startswith("API Error")
     assert reader.state.api_error_status == status
     # a new prompt clears the error
     append(path, user("try again", ts="2030-01-01T00:00:00Z"))
     reader.poll()
-    assert reader.state.verdict()[0] == S.WORKING
+    assert reader.state.verdict()[0] == ActivityState.WORKING
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -133,7 +133,7 @@ def test_recorded_interrupt_is_idle(version: str, tmp_path: Path) -> None:
     path.write_text("".join(fixture_lines("interrupted", version)))
     reader = TranscriptReader(path)
     reader.poll()
-    assert reader.state.verdict()[:2] == (S.IDLE, "interrupted")
+    assert reader.state.verdict()[:2] == (ActivityState.IDLE, "interrupted")
 
 
 # -- tailing -------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_partial_last_line_waits_for_its_newline(tmp_path: Path) -> None:
     append(path, "\n")
     reader.poll()
     assert reader.state.records == 1
-    assert reader.state.verdict()[0] == S.WORKING
+    assert reader.state.verdict()[0] == ActivityState.WORKING
 
 
 def test_truncated_file_is_read_again_from_the_start(tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_truncated_file_is_read_again_from_the_start(tmp_path: Path) -> None:
     assert reader.poll()
     assert reader.state.records == 1
     assert reader.state.usage.input_tokens == 0
-    assert reader.state.verdict()[0] == S.WORKING
+    assert reader.state.verdict()[0] == ActivityState.WORKING
 
 
 def test_replaced_file_is_read_from_the_start(tmp_path: Path) -> None:
@@ -180,7 +180,7 @@ def test_replaced_file_is_read_from_the_start(tmp_path: Path) -> None:
     os.replace(other, path)  # a new inode, larger than the old offset
     assert reader.poll()
     assert reader.state.records == 3
-    assert reader.state.verdict()[0] == S.IDLE
+    assert reader.state.verdict()[0] == ActivityState.IDLE
 
 
 def test_an_open_question_tool_is_a_wait_for_the_human(tmp_path: Path) -> None:
@@ -190,10 +190,10 @@ def test_an_open_question_tool_is_a_wait_for_the_human(tmp_path: Path) -> None:
                                        stop="tool_use"))
     reader = TranscriptReader(path)
     reader.poll()
-    assert reader.state.verdict() == (S.WAITING_INPUT, "Which database should I use?", "AskUserQuestion")
+    assert reader.state.verdict() == (ActivityState.WAITING_INPUT, "Which database should I use?", "AskUserQuestion")
     append(path, result("q1", "User answered: Postgres"))
     reader.poll()
-    assert reader.state.verdict()[0] == S.WORKING
+    assert reader.state.verdict()[0] == ActivityState.WORKING
 
 
 def test_garbage_and_unknown_records_are_skipped(tmp_path: Path) -> None:
@@ -204,10 +204,10 @@ def test_garbage_and_unknown_records_are_skipped(tmp_path: Path) -> None:
     reader = TranscriptReader(path)
     reader.poll()
     assert reader.state.bad_lines == 3
-    assert reader.state.verdict() == (S.RUNNING_TOOL, "Bash make test", "Bash")
+    assert reader.state.verdict() == (ActivityState.RUNNING_TOOL, "Bash make test", "Bash")
     append(path, result("t1"))
     reader.poll()
-    assert reader.state.verdict()[0] == S.WORKING
+    assert reader.state.verdict()[0] == ActivityState.WORKING
 
 
 def test_huge_line_is_not_kept_whole_but_still_closes_its_tool(tmp_path: Path) -> None:
@@ -216,7 +216,7 @@ def test_huge_line_is_not_kept_whole_but_still_closes_its_tool(tmp_path: Path) -
     reader = TranscriptReader(path)
     reader._tail.max_line = 256 << 10  # noqa: SLF001 - keep the test's huge line small
     reader.poll()
-    assert reader.state.verdict()[0] == S.RUNNING_TOOL
+    assert reader.state.verdict()[0] == ActivityState.RUNNING_TOOL
     huge = json.dumps(result("t1", "x" * (3 << 20))) + "\n"
     for i in range(0, len(huge), 1 << 20):  # arrives in pieces, like a slow writer
         append(path, huge[i:i + (1 << 20)])
@@ -224,10 +224,10 @@ def test_huge_line_is_not_kept_whole_but_still_closes_its_tool(tmp_path: Path) -
         assert reader._tail.pending <= (256 << 10) + (1 << 20)  # noqa: SLF001
     assert reader.state.bad_lines == 1
     assert reader.state.open_tools == {}
-    assert reader.state.verdict()[0] == S.WORKING
+    assert reader.state.verdict()[0] == ActivityState.WORKING
     append(path, assistant("m2", text("Read it."), ts="2026-11-25T10:00:05Z"))
     reader.poll()
-    assert reader.state.verdict()[0] == S.IDLE
+    assert reader.state.verdict()[0] == ActivityState.IDLE
 
 
 def test_line_tail_marks_lines_over_the_limit(tmp_path: Path) -> None:
@@ -272,13 +272,13 @@ def test_sidechain_records_count_usage_but_never_decide_state(tmp_path: Path) ->
                                            usage={"input_tokens": 7, "output_tokens": 3}))
     reader = TranscriptReader(path)
     reader.poll()
-    assert reader.state.verdict()[0] == S.IDLE
+    assert reader.state.verdict()[0] == ActivityState.IDLE
     assert reader.state.sidechain_records == 1
     assert reader.state.usage.input_tokens == 100 + 100 + 7
     append(sub / "agent-1.jsonl", assistant("s3", text("more"), sidechain=True, usage={"input_tokens": 1, "output_tokens": 1}))
     assert reader.poll()
     assert reader.state.usage.input_tokens == 208
-    assert reader.state.verdict()[0] == S.IDLE
+    assert reader.state.verdict()[0] == ActivityState.IDLE
 
 
 def test_pr_links_from_agent_text_pr_records_and_shell_output(tmp_path: Path) -> None:
@@ -332,14 +332,14 @@ def test_large_file_state_from_its_end_matches_a_full_parse(tmp_path: Path, monk
     fast = TranscriptReader(path)
     fast.poll()
     assert fast.state.records < full.state.records * 0.6  # tool results and system lines were never parsed
-    assert fast.state.verdict() == full.state.verdict() == (S.RUNNING_TOOL, "Bash pytest -x", "Bash")
+    assert fast.state.verdict() == full.state.verdict() == (ActivityState.RUNNING_TOOL, "Bash pytest -x", "Bash")
     assert fast.state.usage == full.state.usage
     assert fast.state.pr_links == full.state.pr_links and len(full.state.pr_links) == 8
     assert fast.state.model == full.state.model
     append(path, result("tz"), assistant("mz2", text("Which branch should I use?"), request="rz2",
                                           ts="2026-11-25T11:00:09Z"))
     fast.poll()
-    assert fast.state.verdict()[0] == S.WAITING_INPUT
+    assert fast.state.verdict()[0] == ActivityState.WAITING_INPUT
 
 
 def test_a_burst_of_appends_is_read_in_bounded_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -352,7 +352,7 @@ def test_a_burst_of_appends_is_read_in_bounded_batches(tmp_path: Path, monkeypat
     append(path, assistant("end", text("Shall I push?"), request="r-end"))
     assert reader.poll()
     assert reader.state.usage.input_tokens == 201 * 100
-    assert reader.state.verdict()[0] == S.WAITING_INPUT
+    assert reader.state.verdict()[0] == ActivityState.WAITING_INPUT
 
 
 def test_asks_question() -> None:

@@ -14,8 +14,7 @@ from ao_tui.config import parse_config
 from ao_tui.engine import Engine
 from ao_tui.errors import AoError, ConfigError
 from ao_tui.limit_resume import LimitResume, check_spawn, is_continue_key
-from ao_tui.models import Activity, ActivityState, Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Activity, ActivityState, Session, SessionStatus
 from ao_tui.usage_limits import account_of, find_limit, screen_limit
 
 AT = datetime(2026, 12, 5, 3, 20, 5, tzinfo=UTC)
@@ -123,7 +122,7 @@ def _engine(ao_store, repo: Path, extra: str = "") -> Engine:
 def _limited(engine: Engine, sid: str, since: datetime, until: datetime | None, detail: str = "limit") -> Session:
     s = Session(id=sid, project="demo", branch=f"ao/{sid}", workspace=f"/tmp/{sid}", runtime_handle=sid)
     engine.store.insert_session(s)
-    engine.store.transition(sid, S.WORKING, activity=Activity(state=ActivityState.RATE_LIMITED, since=since,
+    engine.store.transition(sid, SessionStatus.WORKING, activity=Activity(state=ActivityState.RATE_LIMITED, since=since,
                                                               until=until, detail=detail))
     return engine.session(sid)
 

@@ -20,8 +20,7 @@ from textual.dom import DOMNode
 from textual.widget import Widget
 
 from ao_tui.attention import Zone, zone_of
-from ao_tui.models import Session
-from ao_tui.models import SessionStatus as S
+from ao_tui.models import Session, SessionStatus
 from ao_tui.session_work import work_visible
 from ao_tui.tui.text import clean
 
@@ -69,7 +68,7 @@ LABELS: dict[str, str] = {"select": "Open", "page_up": "Scroll back", "leave_inp
 
 _PR_ACTIONS = {"approve", "merge", "request_changes"}
 _LIVE_ACTIONS = {"send_message", "input_mode", "attach", "kill"}
-_ENDED = {S.MERGED, S.DONE, S.KILLED}
+_ENDED = {SessionStatus.MERGED, SessionStatus.DONE, SessionStatus.KILLED}
 
 
 def useful(action: str, session: Session | None) -> bool:
@@ -77,9 +76,10 @@ def useful(action: str, session: Session | None) -> bool:
     if action in _PR_ACTIONS:
         return session is not None and session.pr is not None and session.status not in _ENDED
     if action in _LIVE_ACTIONS:
-        return session is not None and session.status not in _ENDED and session.status is not S.EXITED
+        return session is not None and session.status not in _ENDED and session.status is not SessionStatus.EXITED
     if action == "restore":
-        return session is not None and session.status in (S.KILLED, S.EXITED, S.ERRORED, S.STUCK)
+        return session is not None and session.status in (SessionStatus.KILLED, SessionStatus.EXITED, SessionStatus.ERRORED,
+                                                          SessionStatus.STUCK)
     if action == "diff":
         return session is not None and work_visible(session)
     if action == "select":
