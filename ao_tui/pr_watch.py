@@ -28,8 +28,6 @@ from typing import Any
 from ao_tui.models import CheckState, PullRequest, ReviewComment, ReviewState, Session, SessionStatus, utcnow
 from ao_tui.slots.reactions import Trigger
 
-S = SessionStatus
-
 
 @dataclass
 class Decision:
@@ -50,21 +48,21 @@ def comment_data(comment: ReviewComment) -> dict[str, Any]:
 def status_for(pr: PullRequest) -> tuple[SessionStatus, str]:
     """The session status a PR's state implies, and why."""
     if pr.state == "merged":
-        return S.MERGED, "merged"
+        return SessionStatus.MERGED, "merged"
     failed = [c.name for c in pr.checks if c.state is CheckState.FAILED]
     green = pr.ci in (CheckState.PASSED, CheckState.NONE)
     if pr.ci is CheckState.FAILED:
-        return S.CI_FAILED, f"CI failed: {', '.join(failed) or 'checks'}"
+        return SessionStatus.CI_FAILED, f"CI failed: {', '.join(failed) or 'checks'}"
     if pr.review is ReviewState.CHANGES_REQUESTED:
-        return S.CHANGES_REQUESTED, "changes requested"
+        return SessionStatus.CHANGES_REQUESTED, "changes requested"
     if pr.review is ReviewState.APPROVED:
         if green and not pr.has_conflicts and pr.mergeable is not False:
-            return S.MERGEABLE, "approved and green"
+            return SessionStatus.MERGEABLE, "approved and green"
         why = "has merge conflicts" if pr.has_conflicts else "CI not finished" if not green else "not mergeable"
-        return S.APPROVED, f"approved; {why}"
+        return SessionStatus.APPROVED, f"approved; {why}"
     if pr.ci in (CheckState.RUNNING, CheckState.PENDING):
-        return S.PR_OPEN, "CI running"
-    return S.REVIEW_PENDING, "review pending" + ("; has merge conflicts" if pr.has_conflicts else "")
+        return SessionStatus.PR_OPEN, "CI running"
+    return SessionStatus.REVIEW_PENDING, "review pending" + ("; has merge conflicts" if pr.has_conflicts else "")
 
 
 def evaluate(session: Session, pr: PullRequest) -> Decision:
@@ -86,8 +84,8 @@ def evaluate(session: Session, pr: PullRequest) -> Decision:
         return decision
     if pr.state == "closed":
         return Decision(status=session.status, reason="PR closed")
-    if session.status is S.EXITED:
-        decision.status = S.EXITED  # the agent is gone: that matters more than the PR's colour
+    if session.status is SessionStatus.EXITED:
+        decision.status = SessionStatus.EXITED  # the agent is gone: that matters more than the PR's colour
         decision.reason = f"agent exited; PR: {reason}"
 
     # CI
@@ -119,7 +117,7 @@ def evaluate(session: Session, pr: PullRequest) -> Decision:
             fire("review_comment", f"review_comment:{comment.id}", comments=[comment_data(comment)])
     if pr.review is ReviewState.APPROVED:
         fire("approved", f"approved:{head}")
-        if status is S.MERGEABLE:
+        if status is SessionStatus.MERGEABLE:
             fire("approved_and_green", f"approved_and_green:{head}")
 
     if pr.has_conflicts:

@@ -60,10 +60,9 @@ from ao_tui.models import Activity, ActivityState
 from ao_tui.slots.agent import ScreenGuess
 from ao_tui.usage_limits import find_limit
 
-S = ActivityState
 _RETRYING = re.compile(r"retry|retrying|api error|overloaded|rate limit", re.IGNORECASE)
-BUSY = frozenset({S.WORKING, S.RUNNING_TOOL})
-TURN_OVER = frozenset({S.IDLE, S.WAITING_INPUT, S.ERRORED})
+BUSY = frozenset({ActivityState.WORKING, ActivityState.RUNNING_TOOL})
+TURN_OVER = frozenset({ActivityState.IDLE, ActivityState.WAITING_INPUT, ActivityState.ERRORED})
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,7 @@ class ActivityDetector:
         #: Its screen is read periodically: the agent has neither hooks nor a transcript, or its
         #: files never say when a turn ends (Aider's chat history; rule 7).
         self.screen_only = False
-        self.activity = Activity(state=S.UNKNOWN, source="", since=self._dt(clock()))
+        self.activity = Activity(state=ActivityState.UNKNOWN, source="", since=self._dt(clock()))
         self._pending_due: float | None = None
         self._pending_state: ActivityState | None = None
         self._last_text = ""
@@ -169,7 +168,7 @@ class ActivityDetector:
         ev = self._hook_evidence(str(name), event, at)
         if ev is None:
             return
-        if (self.hook is not None and self.hook.state == ev.state == S.WAITING_PERMISSION):
+        if (self.hook is not None and self.hook.state == ev.state == ActivityState.WAITING_PERMISSION):
             ev = replace(ev, at=self.hook.at, detail=self.hook.detail or ev.detail)  # the same prompt
         self.hook = ev
 
@@ -179,34 +178,34 @@ class ActivityDetector:
         if name == "SessionStart":
             if event.get("source") == "compact":
                 return None  # after a compaction, maybe mid-turn: no new opinion
-            return Evidence(S.IDLE, "hook", at, "at its prompt", tentative=True)
+            return Evidence(ActivityState.IDLE, "hook", at, "at its prompt", tentative=True)
         if name == "UserPromptSubmit":
             self._task = _first_line(event.get("prompt"))
-            return Evidence(S.WORKING, "hook", at, self._task)
+            return Evidence(ActivityState.WORKING, "hook", at, self._task)
         if name in ("PreToolUse", "PermissionRequest") and tool in HUMAN_TOOLS:
             # AskUserQuestion, ExitPlanMode: the tool *is* the wait for the human
             detail = human_tool_detail(tool, tool_target(event.get("tool_input")))
             return Evidence(HUMAN_TOOLS[tool], "hook", at, detail, tool)
         if name == "PreToolUse":
-            return Evidence(S.RUNNING_TOOL, "hook", at, label, tool)
+            return Evidence(ActivityState.RUNNING_TOOL, "hook", at, label, tool)
         if name == "PermissionRequest":
-            return Evidence(S.WAITING_PERMISSION, "hook", at, f"permission: {label}".strip(), tool)
+            return Evidence(ActivityState.WAITING_PERMISSION, "hook", at, f"permission: {label}".strip(), tool)
         if name in ("PostToolUse", "PostToolUseFailure", "PermissionDenied", "PostToolBatch",
                     "Busy"):  # Busy: ao's own (OpenCode answered a request: working, after a retry too)
-            return Evidence(S.WORKING, "hook", at, "")
+            return Evidence(ActivityState.WORKING, "hook", at, "")
         if name == "Idle":  # ao's own (OpenCode's turn over with nothing said, or interrupted)
-            return Evidence(S.IDLE, "hook", at, str(event.get("detail") or "turn finished"))
+            return Evidence(ActivityState.IDLE, "hook", at, str(event.get("detail") or "turn finished"))
         if name == "PreCompact":
-            return Evidence(S.WORKING, "hook", at, "compacting the conversation")
+            return Evidence(ActivityState.WORKING, "hook", at, "compacting the conversation")
         if name == "Notification":
             kind = event.get("notification_type")
             message = _first_line(event.get("message"))
             if kind == "permission_prompt":
-                if self.hook is not None and self.hook.state in (S.WAITING_PERMISSION, S.WAITING_INPUT):
+                if self.hook is not None and self.hook.state in (ActivityState.WAITING_PERMISSION, ActivityState.WAITING_INPUT):
                     return self.hook  # Claude Code's reminder about the dialog already known
-                return Evidence(S.WAITING_PERMISSION, "hook", at, message or "permission asked")
+                return Evidence(ActivityState.WAITING_PERMISSION, "hook", at, message or "permission asked")
             if kind == "elicitation_dialog":
-                return Evidence(S.WAITING_INPUT, "hook", at, message or "asks for input")
+                return Evidence(ActivityState.WAITING_INPUT, "hook", at, message or "asks for input")
             if kind == "idle_prompt":
                 return self._turn_over(self._last_text, at)
             return None
@@ -219,16 +218,16 @@ class ActivityDetector:
         if name == "StopFailure":
             text = event.get("last_assistant_message")
             detail = _first_line(text, 300) or str(event.get("error") or "API error")
-            return Evidence(S.ERRORED, "hook", at, detail)
+            return Evidence(ActivityState.ERRORED, "hook", at, detail)
         if name == "SessionEnd":
             reason = event.get("reason")
-            return Evidence(S.EXITED, "hook", at, f"session ended ({reason})" if reason else "session ended")
+            return Evidence(ActivityState.EXITED, "hook", at, f"session ended ({reason})" if reason else "session ended")
         return None
 
     def _turn_over(self, text: str, at: float) -> Evidence:
         if asks_question(text):
-            return Evidence(S.WAITING_INPUT, "hook", at, question_of(text))
-        return Evidence(S.IDLE, "hook", at, "turn finished")
+            return Evidence(ActivityState.WAITING_INPUT, "hook", at, question_of(text))
+        return Evidence(ActivityState.IDLE, "hook", at, "turn finished")
 
     def on_transcript(self, state: TranscriptState) -> None:
         self.has_transcript = True
@@ -238,30 +237,30 @@ class ActivityDetector:
                 self.hook = self._stop = self._turn_over(state.last_text, self.hook.at)
             self._last_text = state.last_text
         verdict, detail, tool = state.verdict()
-        if verdict == S.UNKNOWN:
+        if verdict == ActivityState.UNKNOWN:
             return
         at = state.at if state.at is not None else self.clock()
         self.transcript = Evidence(
             verdict, "transcript", at, detail, tool,
-            ambiguous=verdict == S.RUNNING_TOOL and state.kind == Kind.TOOL_USE,
+            ambiguous=verdict == ActivityState.RUNNING_TOOL and state.kind == Kind.TOOL_USE,
         )
 
     def on_screen(self, guess: ScreenGuess | None, source: str = "screen") -> None:
         now = self.clock()
-        if guess is not None and guess.state == S.RATE_LIMITED:
-            if self.screen is not None and self.screen.state == S.RATE_LIMITED and self.screen.detail == guess.detail:
+        if guess is not None and guess.state == ActivityState.RATE_LIMITED:
+            if self.screen is not None and self.screen.state == ActivityState.RATE_LIMITED and self.screen.detail == guess.detail:
                 now = self.screen.at  # the same message still on screen: its time is when it appeared
-            self.screen = Evidence(S.RATE_LIMITED, source, now, guess.detail)
+            self.screen = Evidence(ActivityState.RATE_LIMITED, source, now, guess.detail)
             return
-        if guess is None or guess.state == S.UNKNOWN:
-            self.screen = Evidence(S.UNKNOWN, source, now)
+        if guess is None or guess.state == ActivityState.UNKNOWN:
+            self.screen = Evidence(ActivityState.UNKNOWN, source, now)
             return
-        if guess.state == S.WAITING_PERMISSION:
+        if guess.state == ActivityState.WAITING_PERMISSION:
             self._dialog_seen = now
         self.screen = Evidence(guess.state, source, now, guess.detail, guess.tool)
 
     def on_exit(self, detail: str = "process exited") -> None:
-        self.runtime = Evidence(S.EXITED, "runtime", self.clock(), detail)
+        self.runtime = Evidence(ActivityState.EXITED, "runtime", self.clock(), detail)
 
     def on_alive(self) -> None:
         """The runtime has (again) a live process: forget an exit it reported."""
@@ -287,24 +286,25 @@ class ActivityDetector:
         chosen = self.file_evidence()
         sc = self.screen
         if chosen is None:
-            return sc if sc is not None and sc.state != S.UNKNOWN else None
-        if sc is None or sc.at < chosen.at or sc.state == S.UNKNOWN:
+            return sc if sc is not None and sc.state != ActivityState.UNKNOWN else None
+        if sc is None or sc.at < chosen.at or sc.state == ActivityState.UNKNOWN:
             return chosen
         if self.screen_only:
             return sc  # rule 7: files that never tell a turn's end, and the screen read in turn
-        if chosen.ambiguous and not self.hooks_seen and sc.state == S.WAITING_PERMISSION:
+        if chosen.ambiguous and not self.hooks_seen and sc.state == ActivityState.WAITING_PERMISSION:
             return sc
-        if self.watch_dialogs and chosen.state == S.WAITING_PERMISSION and chosen.source == "hook" \
+        if self.watch_dialogs and chosen.state == ActivityState.WAITING_PERMISSION and chosen.source == "hook" \
                 and self._answered(chosen, sc):
             # Rule 6: the dialog was on screen and is gone, the agent busy: approved, the tool runs.
             detail = chosen.detail.removeprefix("permission: ")
-            return Evidence(S.RUNNING_TOOL, sc.source, sc.at, detail, chosen.tool)
-        if chosen.state == S.WORKING and sc.at - chosen.at >= self.quiet_after:
+            return Evidence(ActivityState.RUNNING_TOOL, sc.source, sc.at, detail, chosen.tool)
+        if chosen.state == ActivityState.WORKING and sc.at - chosen.at >= self.quiet_after:
             # Files quiet for long while "working": the screen shows what no file said (a dialog
             # no hook reports, a turn that ended without a record, an API error being retried).
-            if sc.state in (S.WAITING_PERMISSION, S.WAITING_INPUT, S.IDLE, S.ERRORED, S.RATE_LIMITED):
+            if sc.state in (ActivityState.WAITING_PERMISSION, ActivityState.WAITING_INPUT, ActivityState.IDLE,
+                            ActivityState.ERRORED, ActivityState.RATE_LIMITED):
                 return sc
-            if sc.state == S.WORKING and _RETRYING.search(sc.detail):
+            if sc.state == ActivityState.WORKING and _RETRYING.search(sc.detail):
                 return replace(chosen, detail=sc.detail, source=sc.source)
         return chosen
 
@@ -324,7 +324,7 @@ class ActivityDetector:
         if ev is None:
             return None
         ev = self._limited(ev)
-        if ev.state == S.WORKING and not ev.detail:
+        if ev.state == ActivityState.WORKING and not ev.detail:
             ev = replace(ev, detail=self._task)
         if ev.state == cur.state:
             self._pending_due = self._pending_state = None
@@ -351,14 +351,14 @@ class ActivityDetector:
         Only errors and what the screen showed qualify: a busy agent retrying is still working,
         and an agent's own words about limits are not its provider stopping it.
         """
-        if ev.state == S.RATE_LIMITED and ev.until is not None:
+        if ev.state == ActivityState.RATE_LIMITED and ev.until is not None:
             return ev
-        if ev.state not in (S.ERRORED, S.RATE_LIMITED):
+        if ev.state not in (ActivityState.ERRORED, ActivityState.RATE_LIMITED):
             return ev
         hit = find_limit(ev.detail, self._dt(ev.at))
         if hit is None:
             return ev
-        return replace(ev, state=S.RATE_LIMITED, detail=hit.message, until=hit.resets_at)
+        return replace(ev, state=ActivityState.RATE_LIMITED, detail=hit.message, until=hit.resets_at)
 
     def next_deadline(self) -> float | None:
         """When ``update`` should run again without a new signal (a pending change)."""
@@ -381,7 +381,7 @@ class ActivityDetector:
         if chosen is None:
             return None
         sc = self.screen
-        if self.watch_dialogs and chosen.state == S.WAITING_PERMISSION and chosen.source == "hook":
+        if self.watch_dialogs and chosen.state == ActivityState.WAITING_PERMISSION and chosen.source == "hook":
             if sc is not None and self._answered(chosen, sc):
                 return None  # approval seen: the files say what comes next
             due = chosen.at + self.screen_after
@@ -391,7 +391,7 @@ class ActivityDetector:
             if sc is not None and sc.at >= due:
                 due = sc.at + self.screen_every
             return due
-        if chosen.state == S.WORKING:
+        if chosen.state == ActivityState.WORKING:
             due = chosen.at + self.quiet_after
             if sc is not None and sc.at >= due:
                 due = sc.at + self.quiet_after

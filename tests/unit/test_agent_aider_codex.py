@@ -120,15 +120,15 @@ def test_aider_chat_history_says_when_a_turn_starts_fails_or_goes_on(tmp_path) -
         state, detail, _ = reader.state.verdict()
         if state is not ActivityState.UNKNOWN and (not seen or seen[-1][2] != reader.state.kind):
             seen.append((line.strip()[:20], state, reader.state.kind, detail))
-    S = ActivityState
+    State = ActivityState
     assert [entry[:3] for entry in seen] == [
-        ("# aider chat started", S.IDLE, "turn_end"),
-        ("#### Create made.txt", S.WORKING, "prompt"), ("I will create it.", S.WORKING, "text"),
-        ("> Create new file? (", S.WORKING, "tool_result"),  # the human answered: it goes on
-        ("#### CI failed on yo", S.WORKING, "prompt"), ("Which test should I ", S.WORKING, "text"),
-        ("#### break now", S.WORKING, "prompt"), ("> litellm.BadRequest", S.ERRORED, "api_error"),
-        ("# aider chat started", S.IDLE, "turn_end"),  # restored
-        ("#### what have you d", S.WORKING, "prompt"), ("I created made.txt a", S.WORKING, "text")]
+        ("# aider chat started", State.IDLE, "turn_end"),
+        ("#### Create made.txt", State.WORKING, "prompt"), ("I will create it.", State.WORKING, "text"),
+        ("> Create new file? (", State.WORKING, "tool_result"),  # the human answered: it goes on
+        ("#### CI failed on yo", State.WORKING, "prompt"), ("Which test should I ", State.WORKING, "text"),
+        ("#### break now", State.WORKING, "prompt"), ("> litellm.BadRequest", State.ERRORED, "api_error"),
+        ("# aider chat started", State.IDLE, "turn_end"),  # restored
+        ("#### what have you d", State.WORKING, "prompt"), ("I created made.txt a", State.WORKING, "text")]
     assert seen[7][3] == "litellm.BadRequestError: OpenAIException - Bad request from the scripted server"
     assert reader.state.last_text == "I created made.txt and committed it."
     usage = reader.state.usage

@@ -163,15 +163,15 @@ def test_its_plugin_lines_drive_the_states() -> None:
         now = (event["event"].removeprefix("opencode:"), det.activity.state, det.activity.detail)
         if not seen or seen[-1][1:] != now[1:]:
             seen.append(now)
-    S = ActivityState
+    State = ActivityState
     assert [(kind, state) for kind, state, _ in seen] == [
-        ("loaded", S.IDLE), ("text", S.WORKING),
-        ("tool", S.RUNNING_TOOL), ("permission", S.WAITING_PERMISSION), ("permission.replied", S.RUNNING_TOOL),
-        ("tool", S.WORKING), ("idle", S.IDLE),
-        ("text", S.WORKING), ("permission", S.WAITING_PERMISSION), ("permission.replied", S.RUNNING_TOOL),
-        ("tool", S.WORKING), ("idle", S.WAITING_INPUT),
-        ("text", S.WORKING), ("retry", S.ERRORED), ("retry", S.ERRORED), ("retry", S.ERRORED), ("idle", S.IDLE),
-        ("text", S.WORKING), ("retry", S.ERRORED), ("retry", S.ERRORED), ("retry", S.ERRORED)]
+        ("loaded", State.IDLE), ("text", State.WORKING),
+        ("tool", State.RUNNING_TOOL), ("permission", State.WAITING_PERMISSION), ("permission.replied", State.RUNNING_TOOL),
+        ("tool", State.WORKING), ("idle", State.IDLE),
+        ("text", State.WORKING), ("permission", State.WAITING_PERMISSION), ("permission.replied", State.RUNNING_TOOL),
+        ("tool", State.WORKING), ("idle", State.WAITING_INPUT),
+        ("text", State.WORKING), ("retry", State.ERRORED), ("retry", State.ERRORED), ("retry", State.ERRORED), ("idle", State.IDLE),
+        ("text", State.WORKING), ("retry", State.ERRORED), ("retry", State.ERRORED), ("retry", State.ERRORED)]
     details = [detail for _, _, detail in seen]
     assert details[3] == "permission: bash printf 'made\\n' > made.txt" and details[4] == "bash printf 'made\\n' > made.txt"
     assert details[11] == "Which test should I look at first?"

@@ -5,8 +5,6 @@ from __future__ import annotations
 from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState, Session, SessionStatus
 from ao_tui.pr_watch import evaluate
 
-S = SessionStatus
-
 
 def pr(**kw) -> PullRequest:
     base = dict(number=1, url="local://repo/ao/s-1", branch="ao/s-1", base="main", head_sha="aaa",
@@ -16,7 +14,7 @@ def pr(**kw) -> PullRequest:
 
 
 def sess(**kw) -> Session:
-    base = dict(id="s-1", project="demo", status=S.PR_OPEN)
+    base = dict(id="s-1", project="demo", status=SessionStatus.PR_OPEN)
     base.update(kw)
     return Session(**base)
 
@@ -34,7 +32,7 @@ def red(head: str = "aaa") -> PullRequest:
 
 def test_ci_failure_sets_status_fires_once_per_head_and_counts_cycles():
     d = evaluate(sess(), red())
-    assert d.status is S.CI_FAILED and "pytest -q" in d.reason
+    assert d.status is SessionStatus.CI_FAILED and "pytest -q" in d.reason
     trig = next(t for t in d.triggers if t.event == "ci_failed")
     assert trig.key == "s-1:ci_failed:aaa"
     assert trig.data["failed"] == ["pytest -q"] and trig.data["check_ids"] == ["aaa:pytest -q"]
@@ -48,16 +46,16 @@ def test_ci_failure_sets_status_fires_once_per_head_and_counts_cycles():
 
 
 def test_running_ci_is_pr_open_and_green_without_review_is_review_pending():
-    assert evaluate(sess(), pr(ci=CheckState.RUNNING)).status is S.PR_OPEN
+    assert evaluate(sess(), pr(ci=CheckState.RUNNING)).status is SessionStatus.PR_OPEN
     d = evaluate(sess(), pr())
-    assert d.status is S.REVIEW_PENDING and events(d) == {"ci_passed": "s-1:ci_passed:aaa"}
-    assert evaluate(sess(), pr(ci=CheckState.NONE)).status is S.REVIEW_PENDING
+    assert d.status is SessionStatus.REVIEW_PENDING and events(d) == {"ci_passed": "s-1:ci_passed:aaa"}
+    assert evaluate(sess(), pr(ci=CheckState.NONE)).status is SessionStatus.REVIEW_PENDING
 
 
 def test_changes_requested_carries_comments_and_covers_them():
     comments = [ReviewComment(id="c1", body="add tests"), ReviewComment(id="c2", body="rename", path="a.py", line=3)]
     d = evaluate(sess(), pr(review=ReviewState.CHANGES_REQUESTED, comments=comments))
-    assert d.status is S.CHANGES_REQUESTED and d.fields["review_rounds"] == 1
+    assert d.status is SessionStatus.CHANGES_REQUESTED and d.fields["review_rounds"] == 1
     assert [t.event for t in d.triggers] == ["ci_passed", "changes_requested"]
     cr = d.triggers[1]
     assert cr.key == "s-1:changes_requested:c2"
@@ -77,25 +75,25 @@ def test_resolved_comments_are_not_sent_again_and_lone_comments_fire_by_id():
 
 def test_approved_and_green_is_mergeable_but_not_with_conflicts_or_red_ci():
     d = evaluate(sess(), pr(review=ReviewState.APPROVED))
-    assert d.status is S.MERGEABLE
+    assert d.status is SessionStatus.MERGEABLE
     assert events(d)["approved_and_green"] == "s-1:approved_and_green:aaa" and "approved" in events(d)
     running = evaluate(sess(), pr(review=ReviewState.APPROVED, ci=CheckState.RUNNING))
-    assert running.status is S.APPROVED and "approved_and_green" not in events(running)
+    assert running.status is SessionStatus.APPROVED and "approved_and_green" not in events(running)
     conflict = evaluate(sess(), pr(review=ReviewState.APPROVED, has_conflicts=True, mergeable=False))
-    assert conflict.status is S.APPROVED and "merge conflicts" in conflict.reason
+    assert conflict.status is SessionStatus.APPROVED and "merge conflicts" in conflict.reason
     assert events(conflict)["merge_conflict"] == "s-1:merge_conflict:aaa"
     assert "approved_and_green" not in events(conflict)
-    assert evaluate(sess(), red()).status is S.CI_FAILED
+    assert evaluate(sess(), red()).status is SessionStatus.CI_FAILED
 
 
 def test_merged_fires_pr_merged_and_stamps_time():
-    d = evaluate(sess(status=S.MERGEABLE), pr(state="merged"))
-    assert d.status is S.MERGED and events(d) == {"pr_merged": "s-1:pr_merged"} and d.fields["merged_at"]
+    d = evaluate(sess(status=SessionStatus.MERGEABLE), pr(state="merged"))
+    assert d.status is SessionStatus.MERGED and events(d) == {"pr_merged": "s-1:pr_merged"} and d.fields["merged_at"]
 
 
 def test_exited_agent_keeps_exited_but_still_triggers():
-    d = evaluate(sess(status=S.EXITED), red())
-    assert d.status is S.EXITED and "ci_failed" in events(d)
+    d = evaluate(sess(status=SessionStatus.EXITED), red())
+    assert d.status is SessionStatus.EXITED and "ci_failed" in events(d)
 
 
 def test_pr_opened_at_is_set_once():
