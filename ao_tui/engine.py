@@ -858,7 +858,7 @@ class Engine:
             return self._refresh_pr(session_id)
 
     def _refresh_pr(self, session_id: str) -> PullRequest | None:
-        from ao_tui.pr_watch import evaluate
+        from ao_tui.pr_evaluation import evaluate
 
         session = self.session(session_id)
         if session.pr is None:

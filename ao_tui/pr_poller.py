@@ -3,7 +3,7 @@ its branch published to the SCM (GitHub: pushed, never forced; a refused push re
 error), and each PR polled every ``poll_interval`` and at once when something says it changed (its
 agent back at its prompt, its CI run finished); an SCM's rate-limit back-off told once.
 
-What a poll finds is the engine's (``Engine.refresh_pr`` -> ``pr_watch.evaluate``); this decides
+What a poll finds is the engine's (``Engine.refresh_pr`` -> ``pr_evaluation.evaluate``); this decides
 when to look. The loop (``ao_tui.engine_loop``) owns one and calls ``poll`` on every pass.
 """
 

@@ -6,7 +6,7 @@ How "exactly once" holds across restarts and across several engines:
    ``s-3:review_comment:c7``). ``store.claim(key, ...)`` inserts a row whose
    primary key is that key, in one SQLite transaction: exactly one caller,
    in any process, ever gets True. Everyone else sees a duplicate and does
-   nothing (pr_watch re-emits triggers on every poll; that is by design).
+   nothing (pr_evaluation re-emits triggers on every poll; that is by design).
 2. **Act.** The claimed action runs through its ``reactions`` plugin. Sending
    to an agent does not type anything: it puts the message in the store's
    outbox *under the same key* (``enqueue_message(..., key=key)``), which the
@@ -25,7 +25,7 @@ in the SCMs, and ``spawn`` may in the worst case start a second session.
 Retries, escalation and cooldown are counted from the claims table per
 (session, event): with ``retries: 2`` the agent is told three times, the
 fourth occurrence escalates instead; ``escalate_after`` is a count of
-attempts or a duration after which a still-pending condition (pr_watch keeps
+attempts or a duration after which a still-pending condition (pr_evaluation keeps
 re-emitting it) escalates, itself claimed once under ``<key>:escalated``.
 Escalation asks the host to put the session in *Needs you* with a reason.
 """
@@ -157,7 +157,7 @@ class ReactionRunner:
         if cfg.cooldown and history:
             last = max(datetime.fromisoformat(c["updated_at"]) for c in history)
             if self.clock() - last < timedelta(seconds=parse_duration(cfg.cooldown)):
-                return COOLDOWN  # not claimed: pr_watch re-emits it once the cooldown is over
+                return COOLDOWN  # not claimed: pr_evaluation re-emits it once the cooldown is over
         attempts = sum(1 for c in history if c["action"] != "escalate")
         trigger = self._without_delivered_comments(trigger)
         saved = {"trigger": trigger.data}

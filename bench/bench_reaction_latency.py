@@ -2,7 +2,7 @@
 
 Everything is the real engine: ``Engine.start(leader_loop)`` (the loop ``ao run`` runs),
 a session in a real git worktree and tmux pane, the real ``LocalSCM`` running a
-failing CI command, ``pr_watch.evaluate``, ``ReactionRunner``, the SQLite
+failing CI command, ``pr_evaluation.evaluate``, ``ReactionRunner``, the SQLite
 outbox and the tmux runtime's paste-then-Enter. Each run commits a new head
 while the agent sits at its prompt; the clock runs from the CI run's
 ``finished_at`` (written by the CI thread) to the engine's ``message`` event

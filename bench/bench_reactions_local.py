@@ -3,7 +3,7 @@
 Issue 5's target is "under 2 s to an idle agent". This measures ao's part of
 it with real git and a real (failing) CI command: the CI thread finishes, its
 listener wakes the watcher (as the engine loop should: ``LocalSCM.add_listener``),
-which runs ``pr_status`` -> ``pr_watch.evaluate`` -> ``ReactionRunner.handle``
+which runs ``pr_status`` -> ``pr_evaluation.evaluate`` -> ``ReactionRunner.handle``
 -> ``store.enqueue_message``. Typing the message into an idle agent is the
 engine's outbox delivery and is measured with the engine.
 
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "plugins"))
 
 from ao_tui.config import ReactionConfig, default_reactions  # noqa: E402
 from ao_tui.models import Session, SessionStatus  # noqa: E402
-from ao_tui.pr_watch import evaluate  # noqa: E402
+from ao_tui.pr_evaluation import evaluate  # noqa: E402
 from ao_tui.reactions import ReactionRunner  # noqa: E402
 from ao_tui.registry import create  # noqa: E402
 from ao_tui.slots.base import PluginContext  # noqa: E402

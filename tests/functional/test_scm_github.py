@@ -20,7 +20,7 @@ import pytest
 from ao_tui import git as ao_git
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import CheckState, PullRequest, ReviewState, Session, SessionStatus
-from ao_tui.pr_watch import evaluate
+from ao_tui.pr_evaluation import evaluate
 from ao_tui.slots.base import PluginContext
 from ao_tui_plugins import _github_client
 from ao_tui_plugins._github_client import RateLimited

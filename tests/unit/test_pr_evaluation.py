@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState, Session, SessionStatus
-from ao_tui.pr_watch import evaluate
+from ao_tui.pr_evaluation import evaluate
 
 
 def pr(**kw) -> PullRequest:
