@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ao_tui import commit_trailer, git, leader, lifecycle, paths, session_work
+from ao_tui import commit_trailer, git, leader, lifecycle, paths, session_changes
 from ao_tui.config import LOCAL_HOST, Config, ProjectConfig
 from ao_tui.errors import AoError, NotFound
 from ao_tui.models import Activity, ActivityState, Event, PullRequest, Session, SessionStatus, Task, utcnow
 from ao_tui.names import validate_branch, validate_session_id
 from ao_tui.prompts import session_rules, task_prompt
 from ao_tui.registry import create
-from ao_tui.session_work import ChangedFile, Commit
+from ao_tui.session_changes import ChangedFile, Commit
 from ao_tui.slots.agent import Agent, LaunchSpec
 from ao_tui.slots.base import PluginContext
 from ao_tui.slots.notifier import Notification, Notifier
@@ -774,7 +774,7 @@ class Engine:
 
     # -- what a session changed (read-only; git runs: call off a UI's event loop) ------
 
-    def work_span(self, session_id: str) -> session_work.WorkSpan:
+    def work_span(self, session_id: str) -> session_changes.WorkSpan:
         """Where the session's work is: its workspace, or its commits in the repository once retired."""
         session = self.session(session_id)
         cfg = self.project_config(session.project)
@@ -782,21 +782,21 @@ class Engine:
             if not session.extra.get("remote_workspace"):
                 raise AoError(f"session {session.id} has no workspace on {session.host} (yet)")
             link = self.remote.link(session.host)
-            return session_work.remote_span(lambda args: str(link.call("git", session=session.id, args=args)),
+            return session_changes.remote_span(lambda args: str(link.call("git", session=session.id, args=args)),
                                             cfg.default_branch)
-        return session_work.span_of(session, cfg.repo, cfg.default_branch)
+        return session_changes.span_of(session, cfg.repo, cfg.default_branch)
 
     def commits(self, session_id: str, limit: int = 20) -> list[Commit]:
         """The session branch's own commits, newest first."""
-        return session_work.commits(self.work_span(session_id), limit)
+        return session_changes.commits(self.work_span(session_id), limit)
 
     def changed_files(self, session_id: str) -> list[ChangedFile]:
         """Files the session changed against its base, committed or not."""
-        return session_work.changed_files(self.work_span(session_id))
+        return session_changes.changed_files(self.work_span(session_id))
 
     def diff(self, session_id: str, path: str | None = None) -> str:
         """The session's diff against its base (one file when ``path`` is given)."""
-        return session_work.diff(self.work_span(session_id), path)
+        return session_changes.diff(self.work_span(session_id), path)
 
     # -- PR, review, merge -------------------------------------------------------
 

@@ -33,7 +33,7 @@ from textual.widgets import Static, Tab, Tabs
 from ao_tui.attention import Zone, zone_of
 from ao_tui.errors import AoError
 from ao_tui.models import ActivityState, CheckState, Session
-from ao_tui.session_work import WorkSpan, work_visible
+from ao_tui.session_changes import WorkSpan, work_visible
 from ao_tui.tui.attach import detach_hint
 from ao_tui.tui.bindings import APP_BINDINGS, keymap
 from ao_tui.tui.palette import ActionCommands, SessionCommands, ThemeCommands

@@ -40,7 +40,7 @@ class DiffScreen(ModalScreen[None]):
         super().__init__(classes="dialog-screen")
         self.session_id = session_id
         self.files = list(files)
-        #: Where the work was read (``session_work.WorkSpan``): a retired one's is in the repository.
+        #: Where the work was read (``session_changes.WorkSpan``): a retired one's is in the repository.
         self.span = span
 
     def compose(self) -> ComposeResult:

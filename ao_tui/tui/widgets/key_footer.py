@@ -21,7 +21,7 @@ from textual.widget import Widget
 
 from ao_tui.attention import Zone, zone_of
 from ao_tui.models import Session, SessionStatus
-from ao_tui.session_work import work_visible
+from ao_tui.session_changes import work_visible
 from ao_tui.tui.text import clean
 
 HELP = "help"
