@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ao_tui.durations import ago
 from ao_tui.errors import AoError
+from ao_tui.store_health import DatabaseError
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine  # imported lazily at run time: ao ls stays light
@@ -727,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except (sqlite3.DatabaseError, OSError) as exc:  # the store's file, or a full disk: one line, no traceback
+    except (DatabaseError, OSError) as exc:  # the store's file, or a full disk: one line, no traceback
         from ao_tui.paths import store_path
         from ao_tui.store_health import describe
 

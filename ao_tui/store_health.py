@@ -22,6 +22,10 @@ from pathlib import Path
 
 from ao_tui.errors import AoError
 
+#: What SQLite raises for a file it cannot read: callers outside the store catch it by this name
+#: (only the store's modules import sqlite3; tests/unit/test_layering.py keeps it so).
+DatabaseError = sqlite3.DatabaseError
+
 MAGIC = b"SQLite format 3\x00"
 RECOVER_HINT = "run `ao store recover` (the damaged file is kept aside; see README, When things go wrong)"
 

@@ -101,3 +101,30 @@ def test_no_import_cycles() -> None:
                  for a in component for b in sorted(graph.find_modules_directly_imported_by(a)) if b in members]
         described.append("\n  ".join(edges))
     assert not cycles, "import cycles:\n  " + "\n\n  ".join(described)
+
+
+def test_the_cycle_check_finds_a_cycle_and_names_it() -> None:
+    """The check above is not vacuous: a loop made of function-level (lazy) imports counts as one, and
+    each loop is reported whole, a module importing itself through two others included."""
+    import grimp
+
+    graph = grimp.ImportGraph()
+    for importer, imported in (("pkg.a", "pkg.b"), ("pkg.b", "pkg.c"), ("pkg.c", "pkg.a"), ("pkg.c", "pkg.d"),
+                               ("pkg.e", "pkg.f"), ("pkg.f", "pkg.e"), ("pkg.g", "pkg.a")):
+        graph.add_import(importer=importer, imported=imported, line_number=1, line_contents=f"import {imported}")
+    assert sorted(_cycles(graph)) == [["pkg.a", "pkg.b", "pkg.c"], ["pkg.e", "pkg.f"]]
+    real = grimp.build_graph("ao_tui", exclude_type_checking_imports=True, cache_dir=None)
+    # `ao_tui.cli` imports the engine inside functions only (start-up stays light): grimp counts those
+    assert "ao_tui.engine" in real.find_modules_directly_imported_by("ao_tui.cli")
+
+
+def test_only_the_store_speaks_sql() -> None:
+    """The store owns ao's SQL: no other module imports sqlite3 (catch the store's errors as
+    ``store_health.DatabaseError``). The OpenCode agent reads OpenCode's own database, not ao's."""
+    import grimp
+
+    graph = grimp.build_graph("ao_tui", "ao_tui_plugins", include_external_packages=True,
+                              exclude_type_checking_imports=True, cache_dir=None)
+    importers = graph.find_modules_that_directly_import("sqlite3")
+    stray = sorted(m for m in importers if not m.startswith("ao_tui.store") and m != "ao_tui_plugins.agent_opencode")
+    assert stray == [], f"sqlite3 imported outside the store (add a Store method instead): {stray}"
