@@ -281,7 +281,7 @@ class Engine:
         except Exception as exc:
             return Activity(state=ActivityState.UNKNOWN, source="files", detail=f"agent plugin unavailable: {exc}")
         local = session.host == LOCAL_HOST  # a remote agent's files are the host's: its screen is read
-        hooks = getattr(agent, "has_hooks", agent.has_transcript) and local
+        hooks = agent.has_hooks and local
         events_file = paths.session_dir(session.id) / "hook-events.jsonl" if hooks else None
 
         def transcript() -> Path | None:
@@ -290,7 +290,7 @@ class Engine:
         try:
             return read_activity(events_file, transcript if agent.has_transcript and local else None,
                                  lambda: self.screen(session), agent.read_screen,
-                                 screen_polled=getattr(agent, "screen_polled", False))
+                                 screen_polled=agent.screen_polled)
         except Exception as exc:  # noqa: BLE001 - a listing must show every session, whatever one's files hold
             return Activity(state=ActivityState.UNKNOWN, source="files", detail=f"cannot read its files: {exc}")
 
@@ -994,7 +994,7 @@ class Engine:
             try:
                 notifier.notify(Notification(title=title, body=body, session_id=session_id, urgency=urgency))
             except Exception as exc:
-                log.warning("notifier %s failed: %s", getattr(notifier, "name", "?"), exc)
+                log.warning("notifier %s failed: %s", notifier.name, exc)
 
     # -- recovery --------------------------------------------------------------
 

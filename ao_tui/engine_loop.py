@@ -41,6 +41,7 @@ from ao_tui.outbox import AT_PROMPT, Outbox
 from ao_tui.pr_poller import PrPoller
 
 if TYPE_CHECKING:
+    from ao_tui.activity.transcript import TranscriptState
     from ao_tui.engine import Engine
 
 log = logging.getLogger("ao.loop")
@@ -83,7 +84,7 @@ class EngineLoop:
         fix_mmap_threshold()  # RSS follows what the engine holds (see ao_tui/malloc_tuning.py)
         self.memory = PeriodicTrim()
         # Writes a full disk refused, kept to be made again once space is back (nothing is lost):
-        self._unrecorded_activity: dict[str, tuple[Activity, Any]] = {}
+        self._unrecorded_activity: dict[str, tuple[Activity, TranscriptState | None]] = {}
         # Sessions just launched -> until when their screen is watched for a start-up dialog.
         self._starting: dict[str, float] = {}
         self._answered: dict[str, set[str]] = {}  # the start-up dialogs answered, each once
@@ -350,8 +351,8 @@ class EngineLoop:
             events_file=self.engine.events_file(session.id) if hooks else None,
             transcript_path=transcript,
             agent_read_screen=agent.read_screen,
-            watch_dialogs=getattr(agent, "watch_dialogs", False),
-            screen_polled=getattr(agent, "screen_polled", False),
+            watch_dialogs=agent.watch_dialogs,
+            screen_polled=agent.screen_polled,
         )
 
     def untrack(self, session_id: str) -> None:
@@ -362,7 +363,7 @@ class EngineLoop:
                 self.monitor.untrack(session_id)
             self.liveness.forget(session_id)
 
-    def on_activity(self, session_id: str, activity: Activity, transcript: Any = None) -> None:
+    def on_activity(self, session_id: str, activity: Activity, transcript: TranscriptState | None = None) -> None:
         """From the monitor's thread: record the activity and what follows from it."""
         try:
             session = self.engine.session(session_id)
@@ -399,14 +400,12 @@ class EngineLoop:
             if remote_usage is not None:
                 s.usage, s.model = remote_usage[0], remote_usage[1] or s.model
             if transcript is not None:
-                usage = getattr(transcript, "usage", None)
-                if usage is not None:
-                    s.usage = usage
-                s.last_message = getattr(transcript, "last_text", "") or s.last_message
-                s.model = getattr(transcript, "model", "") or s.model
-                s.pr_links = list(getattr(transcript, "pr_links", None) or s.pr_links)
+                s.usage = transcript.usage
+                s.last_message = transcript.last_text or s.last_message
+                s.model = transcript.model or s.model
+                s.pr_links = list(transcript.pr_links or s.pr_links)
                 if not s.agent_session_id:  # agents that name their own session (Codex) say it here
-                    s.agent_session_id = getattr(transcript, "agent_session_id", "") or ""
+                    s.agent_session_id = transcript.agent_session_id
 
         try:
             updated = self.store.mutate(session_id, change, status=target,

@@ -163,6 +163,29 @@ def test_optional_capabilities_have_defaults_on_the_slot() -> None:
     assert Runtime.human_clients(None, "any") == []  # type: ignore[arg-type]
 
 
+_PLUGIN_NAMES = {"agent", "agent_plugin", "runtime", "workspace", "tracker", "scm", "notifier", "terminal",
+                 "reaction", "action", "host", "plugin"}
+
+
+def test_the_core_never_asks_a_plugin_by_name_what_it_offers() -> None:
+    """A capability is an attribute or method with a default on the slot's class (read directly, checked by
+    mypy), never ``getattr(plugin, "name", default)``: a name the slot does not declare would be silently off."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2] / "ao_tui"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.is_relative_to(root / "tui"):  # the TUI never holds a plugin (import-linter)
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr")
+                    and node.args and isinstance(node.args[0], (ast.Name, ast.Attribute))):
+                target = node.args[0].id if isinstance(node.args[0], ast.Name) else node.args[0].attr
+                if target.lstrip("_") in _PLUGIN_NAMES:
+                    found.append(f"{path.relative_to(root.parent)}:{node.lineno}: {ast.unparse(node)}")
+    assert found == [], "declare these on the slot's class and read them directly:\n" + "\n".join(found)
+
+
 def test_a_config_of_comments_only_is_checked_not_crashed_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "ao.config.yaml"
     config.write_text("# projects come later\n")
