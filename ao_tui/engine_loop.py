@@ -573,7 +573,7 @@ class EngineLoop:
     # -- PRs and reactions ---------------------------------------------------------
 
     def _start_reactions(self) -> None:
-        from ao_tui.reactions import ReactionRunner
+        from ao_tui.reaction_runner import ReactionRunner
 
         self.runner = ReactionRunner.for_engine(self.engine)
         try:
@@ -598,7 +598,7 @@ class EngineLoop:
             log.exception("reaction %s for %s failed", event, session.id)
 
     def handle_triggers(self, triggers: list[Any]) -> None:
-        """Reactions for what a PR poll found (each key is acted on once, see ao_tui.reactions)."""
+        """Reactions for what a PR poll found (each key is acted on once, see ao_tui.reaction_runner)."""
         if self.runner is None:
             return
         for trigger in triggers:

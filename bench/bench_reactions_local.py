@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "plugins"))
 from ao_tui.config import ReactionConfig, default_reactions  # noqa: E402
 from ao_tui.models import Session, SessionStatus  # noqa: E402
 from ao_tui.pr_evaluation import evaluate  # noqa: E402
-from ao_tui.reactions import ReactionRunner  # noqa: E402
+from ao_tui.reaction_runner import ReactionRunner  # noqa: E402
 from ao_tui.registry import create  # noqa: E402
 from ao_tui.slots.base import PluginContext  # noqa: E402
 from ao_tui.store import Store  # noqa: E402

@@ -15,7 +15,7 @@ from ao_tui.config import parse_config
 from ao_tui.engine import Engine
 from ao_tui.engine_loop import EngineLoop
 from ao_tui.models import Activity, ActivityState, Session, SessionStatus
-from ao_tui.reactions import ReactionRunner
+from ao_tui.reaction_runner import ReactionRunner
 from ao_tui.slots.notifier import Notification
 from ao_tui.store import open_store
 from tests.support.gitrepo import git, make_repo

@@ -598,7 +598,7 @@ class OutboxHost:
 
 def test_story_issue_to_merge_with_reactions(fake_github: FakeGitHub, tmp_path: Path) -> None:
     from ao_tui.config import ReactionConfig, default_reactions
-    from ao_tui.reactions import ReactionRunner
+    from ao_tui.reaction_runner import ReactionRunner
     from ao_tui.registry import create
     from ao_tui.store import Store
     from ao_tui_plugins.tracker_github import GitHubTracker

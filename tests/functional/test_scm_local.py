@@ -364,7 +364,7 @@ def test_story_red_ci_reaches_the_agent_then_green_approved_and_merged(project: 
     from ao_tui.config import ReactionConfig, default_reactions
     from ao_tui.models import Session, SessionStatus
     from ao_tui.pr_evaluation import evaluate
-    from ao_tui.reactions import ReactionRunner
+    from ao_tui.reaction_runner import ReactionRunner
     from ao_tui.registry import create
 
     ws, branch = worktree(project, ao_home)
@@ -480,7 +480,7 @@ def test_engine_wiring_reaches_the_outbox_and_escalates(project: Path, ao_home: 
     from ao_tui.engine import Engine
     from ao_tui.models import Session, SessionStatus
     from ao_tui.pr_evaluation import evaluate
-    from ao_tui.reactions import EngineHost, ReactionRunner
+    from ao_tui.reaction_runner import EngineHost, ReactionRunner
 
     (project / "ao.config.yaml").write_text(
         "projects:\n  demo:\n    repo: .\n    session_prefix: dm\n"

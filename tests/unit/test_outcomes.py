@@ -9,7 +9,7 @@ from ao_tui.outcomes import failing_tests_in, lessons_for, record_outcome, retro
 from ao_tui.prompts import session_rules
 from ao_tui.slots.reactions import Trigger
 from ao_tui.store import Store
-from tests.unit.test_reactions import RecordingHost, make_runner
+from tests.unit.test_reaction_runner import RecordingHost, make_runner
 
 LOG = "....F.\nFAILED tests/test_api.py::test_login - AssertionError\nERROR tests/test_db.py::test_migrate\n1 failed"
 

@@ -13,7 +13,7 @@ import pytest
 from ao_tui.config import ReactionConfig, default_reactions
 from ao_tui.errors import AoError
 from ao_tui.models import Session
-from ao_tui.reactions import ReactionRunner
+from ao_tui.reaction_runner import ReactionRunner
 from ao_tui.registry import create
 from ao_tui.slots.base import PluginContext
 from ao_tui.slots.reactions import Trigger
