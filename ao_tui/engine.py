@@ -43,7 +43,7 @@ from ao_tui.store import Store, open_store
 
 if TYPE_CHECKING:
     from ao_tui.remote import RemoteHosts
-    from ao_tui.slots.reactions import Trigger
+    from ao_tui.slots.reaction import Trigger
 
 log = logging.getLogger("ao.engine")
 

@@ -590,7 +590,7 @@ class EngineLoop:
     def _trigger(self, event: str, session: Session, key: str, data: dict[str, Any]) -> None:
         if self.runner is None:
             return
-        from ao_tui.slots.reactions import Trigger
+        from ao_tui.slots.reaction import Trigger
 
         try:
             self.runner.handle(Trigger(event=event, session_id=session.id, key=key, data=data))

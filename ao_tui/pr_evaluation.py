@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ao_tui.models import CheckState, PullRequest, ReviewComment, ReviewState, Session, SessionStatus, utcnow
-from ao_tui.slots.reactions import Trigger
+from ao_tui.slots.reaction import Trigger
 
 
 @dataclass

@@ -41,7 +41,7 @@ from ao_tui.config import EVENT_WORDS, ReactionConfig
 from ao_tui.durations import parse_duration
 from ao_tui.models import Check, CheckState, Event, Session, utcnow
 from ao_tui.outcomes import failing_tests_in
-from ao_tui.slots.reactions import Reaction, ReactionHost, Trigger
+from ao_tui.slots.reaction import Reaction, ReactionHost, Trigger
 from ao_tui.store import Store
 
 if TYPE_CHECKING:

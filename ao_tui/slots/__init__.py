@@ -19,7 +19,7 @@ INTERFACES = {
     "scm": "ao_tui.slots.scm:SCM",
     "notifier": "ao_tui.slots.notifier:Notifier",
     "terminal": "ao_tui.slots.terminal:Terminal",
-    "reactions": "ao_tui.slots.reactions:Reaction",
+    "reactions": "ao_tui.slots.reaction:Reaction",
     "host": "ao_tui.slots.host:Host",
 }
 

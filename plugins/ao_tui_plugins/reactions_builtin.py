@@ -15,7 +15,7 @@ from typing import Any
 
 from ao_tui.models import Session
 from ao_tui.prompts import READY_RULE
-from ao_tui.slots.reactions import Reaction, ReactionHost, ReactionResult, Trigger
+from ao_tui.slots.reaction import Reaction, ReactionHost, ReactionResult, Trigger
 
 MAX_MESSAGE_CHARS = 12_000
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")

@@ -7,7 +7,7 @@ from datetime import timedelta
 from ao_tui.models import Session, SessionStatus, Usage, utcnow
 from ao_tui.outcomes import failing_tests_in, lessons_for, record_outcome, retrospective, summary
 from ao_tui.prompts import session_rules
-from ao_tui.slots.reactions import Trigger
+from ao_tui.slots.reaction import Trigger
 from ao_tui.store import Store
 from tests.unit.test_reaction_runner import RecordingHost, make_runner
 

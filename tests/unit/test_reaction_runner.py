@@ -16,7 +16,7 @@ from ao_tui.models import Session
 from ao_tui.reaction_runner import ReactionRunner
 from ao_tui.registry import create
 from ao_tui.slots.base import PluginContext
-from ao_tui.slots.reactions import Trigger
+from ao_tui.slots.reaction import Trigger
 from ao_tui.store import Store
 
 
