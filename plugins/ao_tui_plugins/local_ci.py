@@ -22,6 +22,7 @@ import signal
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,9 @@ class LocalCI:
         self._head = head
         self._listeners: list[Callable[[str, str], None]] = []
         self._runs: dict[str, threading.Thread] = {}
-        self._workspace_locks: dict[str, threading.Lock] = {}
+        # One CI run at a time per workspace; a lock lives while a run holds it (a long run must
+        # not keep one per workspace it ever ran CI in).
+        self._workspace_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._guard = threading.Lock()
         self._procs: set[subprocess.Popen[Any]] = set()
         self._closing = False

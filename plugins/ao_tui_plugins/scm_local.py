@@ -267,6 +267,8 @@ class LocalSCM(SCM):
         known = self._analysis.get(key)
         if known is not None and known[:2] == (head, base_sha):
             return known[2], known[3]
+        if known is None:
+            self._drop_closed_analyses(repo)
         self._ensure_objects(repo, record, head)
         fork = record.get("fork")
         outside = bool(fork) and head != fork and git.run(
@@ -274,6 +276,13 @@ class LocalSCM(SCM):
         clean = outside or self._mergeable(repo, base_sha, head)[0]
         self._analysis[key] = (head, base_sha, outside, clean)
         return outside, clean
+
+    def _drop_closed_analyses(self, repo: Path) -> None:
+        """Forget the analyses of the repo's PRs no longer open: one merged or closed by another
+        process (``ao merge``, ao-tui) is not asked about here again, so its entry would stay."""
+        prs = self._read_state(repo)["prs"]
+        for key in [k for k in self._analysis if k[0] == str(repo) and prs.get(k[1], {}).get("state") != "open"]:
+            del self._analysis[key]
 
     def _review(self, record: dict[str, Any], head: str) -> tuple[ReviewState, list[ReviewComment]]:
         comments = [

@@ -251,6 +251,34 @@ def test_a_merged_pr_leaves_no_merge_analysis_behind(project: Path, ao_home: Pat
     assert scm._analysis == {}
 
 
+def test_a_pr_merged_by_another_process_leaves_no_analysis_behind(project: Path, ao_home: Path):
+    """`ao merge` or ao-tui merging while `ao run` runs: the engine is not asked about that PR again,
+    and its merge analysis goes when the next PR is first looked at (a week-long run keeps one per open PR)."""
+    engine_scm, other = make_scm(ao_home), make_scm(ao_home)
+    ws1, b1 = worktree(project, ao_home, "s-1")
+    ws2, b2 = worktree(project, ao_home, "s-2")
+    commit(ws1, {"one.txt": "one\n"})
+    commit(ws2, {"two.txt": "two\n"})
+    pr1 = engine_scm.open_pr(project, ws1, b1, "main", "One", "")
+    assert engine_scm.pr_status(project, ws1, pr1).mergeable is True
+    other.merge(project, pr1, "squash")
+    pr2 = engine_scm.open_pr(project, ws2, b2, "main", "Two", "")
+    assert engine_scm.pr_status(project, ws2, pr2).mergeable is True
+    assert list(engine_scm._analysis) == [(str(project), b2)]
+
+
+def test_finished_ci_runs_leave_no_workspace_lock_behind(project: Path, ao_home: Path):
+    """One CI run at a time per workspace, but no lock kept for every workspace CI ever ran in."""
+    scm = make_scm(ao_home, ci=[CHECK])
+    for name in ("s-1", "s-2"):
+        ws, branch = worktree(project, ao_home, name)
+        commit(ws, {"app.py": APP + f"\n# {name}\n"})
+        pr = scm.open_pr(project, ws, branch, "main", name, "")
+        assert settle(scm, project, ws, pr).ci is CheckState.PASSED
+    assert scm.ci.wait_idle(30)
+    assert len(scm.ci._workspace_locks) == 0
+
+
 def test_merge_commit_when_main_is_not_checked_out(project: Path, ao_home: Path):
     git(project, "checkout", "-q", "--detach")
     ws, branch = worktree(project, ao_home)
