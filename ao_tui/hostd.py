@@ -37,6 +37,9 @@ FOLLOW_EVERY = 0.02
 STATUS_GRACE = 1.0
 #: Seconds a git command on the host may take (a first clone of a big project included).
 GIT_TIMEOUT = 1800.0
+#: A transcript's usage count not asked for this long is dropped (counted afresh if asked again):
+#: ao here lives as long as the engine's link, and must not keep a count of every agent it ran.
+USAGE_KEPT_SECONDS = 3600.0
 
 
 class _Counted:
@@ -46,6 +49,7 @@ class _Counted:
         self.count = count
         self.offset = 0
         self.model = ""
+        self.asked_at = 0.0
 
     @property
     def totals(self) -> list[float]:
@@ -66,6 +70,7 @@ class HostDaemon:
         self._follow: dict[str, tuple[str, int]] = {}
         self._tailing = False
         self._usage: dict[str, _Counted] = {}  # transcript path -> what was counted of it
+        self.clock = time.monotonic
         self._wake_r, self._wake_w = os.pipe()  # a spawn wakes the watcher to watch the new pane's pid
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -165,6 +170,8 @@ class HostDaemon:
         """Delete a session's worktree (its branch stays in the host's clone)."""
         if not session or "/" in session or session.startswith("."):
             raise ValueError(f"bad session id {session!r}")
+        with self._out:  # the session is over: its hook events are not streamed any more
+            self._follow.pop(session, None)
         path = os.path.join(self.state, "worktrees", session)
         if os.path.isdir(path):
             self.git(self._repo(name), "worktree", "remove", *(["--force"] if force else []), "--", path)
@@ -230,8 +237,12 @@ class HostDaemon:
         files = [main, *sorted(glob.glob(os.path.join(glob.escape(main[:-len(".jsonl")]), "subagents", "*.jsonl")))]
         totals = [0, 0, 0, 0, 0.0]
         model = ""
+        now = self.clock()
+        for path in [p for p, c in self._usage.items() if now - c.asked_at > USAGE_KEPT_SECONDS]:
+            del self._usage[path]
         for path in files:
             counted = self._count_usage(path)
+            counted.asked_at = now
             totals = [a + b for a, b in zip(totals, counted.totals)]
             model = model or counted.model
         return {"input_tokens": int(totals[0]), "output_tokens": int(totals[1]),
@@ -323,6 +334,9 @@ class HostDaemon:
                 self.emit({"event": "exited", "handle": handle, "code": None})
         self._alive = {h for h, p in panes.items() if p["alive"]}
         self._dead -= self._alive  # started again (a restore): its next end is reported too
+        self._dead &= set(panes)  # killed: gone for good (one dying under that name again is a new end)
+        for handle in [h for h in self._dead_unknown if h not in panes]:
+            del self._dead_unknown[handle]
         return panes
 
     def watch_exits(self) -> None:
