@@ -45,7 +45,7 @@ AO_RUN = """
 import os, sys
 if os.environ.get("AO_SOAK_TRACE"):
     import soak_trace
-    soak_trace.start(os.environ["AO_SOAK_TRACE"])
+    soak_trace.start(os.environ["AO_SOAK_TRACE"], first_after=float(os.environ.get("AO_SOAK_TRACE_BASE", 120)))
 if os.environ.get("AO_SOAK_PROBE"):
     import soak_probe
     soak_probe.start(os.environ["AO_SOAK_PROBE"])
@@ -60,7 +60,7 @@ AO_TUI = """
 import os, sys
 if os.environ.get("AO_SOAK_TRACE"):
     import soak_trace
-    soak_trace.start(os.environ["AO_SOAK_TRACE"])
+    soak_trace.start(os.environ["AO_SOAK_TRACE"], first_after=float(os.environ.get("AO_SOAK_TRACE_BASE", 120)))
 if os.environ.get("AO_SOAK_PROBE"):
     import soak_probe
     soak_probe.start(os.environ["AO_SOAK_PROBE"])
@@ -137,6 +137,8 @@ def main() -> None:
     parser.add_argument("--trace", metavar="DIR",
                         help="trace both processes' allocations (tracemalloc); DIR/engine.txt and DIR/tui.txt "
                              "list the 15 tracebacks grown most since minute 2, and samples add the traced size")
+    parser.add_argument("--trace-base", type=float, default=2.0, metavar="MIN",
+                        help="with --trace: the minute of the snapshot the growth is measured from (default 2)")
     parser.add_argument("--probe", metavar="DIR",
                         help="sample both processes' memory outside the Python heap (glibc, SQLite, smaps) into "
                              "DIR/engine.jsonl and DIR/tui.jsonl, and malloc_trim them at the end (bench/soak_probe.py)")
@@ -158,6 +160,7 @@ def main() -> None:
     if trace_dir:
         trace_dir.mkdir(parents=True, exist_ok=True)
         env["AO_SOAK_TRACE"] = str(trace_dir / "engine.txt")
+        env["AO_SOAK_TRACE_BASE"] = str(args.trace_base * 60)
     probe_dir = Path(args.probe).resolve() if args.probe else None
     if probe_dir:
         probe_dir.mkdir(parents=True, exist_ok=True)
@@ -177,7 +180,8 @@ def main() -> None:
             subprocess.run(["tmux", "-L", ui_socket, "new-session", "-d", "-x", "160", "-y", "48", "-e",
                             f"AO_HOME={fleet.ao_home}", "-e", f"AO_TMUX_SOCKET={fleet.tmux_socket}",
                             "-e", f"PYTHONPATH={env['PYTHONPATH']}",
-                            *(["-e", f"AO_SOAK_TRACE={trace_dir / 'tui.txt'}"] if trace_dir else []),
+                            *(["-e", f"AO_SOAK_TRACE={trace_dir / 'tui.txt'}",
+                               "-e", f"AO_SOAK_TRACE_BASE={args.trace_base * 60}"] if trace_dir else []),
                             *(["-e", f"AO_SOAK_PROBE={probe_dir / 'tui.jsonl'}"] if probe_dir else []),
                             *(["-e", "AO_SOAK_CENSUS=1"] if probe_dir and args.census else []),
                             *(["-e", f"AO_SOAK_OWNERS={args.owners}"] if probe_dir and args.owners else []),

@@ -122,6 +122,47 @@ def census() -> dict[str, int]:
     return {name: n for name, n in counts.items() if n >= 20}
 
 
+def containers(prefixes: tuple[str, ...] = ("ao_tui", "ao_tui_plugins")) -> dict[str, int]:
+    """The size of every collection ao's own objects and modules hold (``Class.attr`` or ``module.name``: items).
+
+    For each live object of a class defined in ao (and each of ao's modules), each attribute that
+    is a dict, set, list, deque or ``lru_cache`` adds its length under its owner's name: a table kept
+    per session and never emptied shows as a number that follows the sessions spawned.
+    """
+    import collections
+    import functools
+    import gc
+    import types
+
+    sized = (dict, set, frozenset, list, collections.deque)
+    out: collections.Counter[str] = collections.Counter()
+
+    def add(owner: str, attrs: dict[str, object]) -> None:
+        for name, value in attrs.items():
+            if isinstance(value, sized):
+                out[f"{owner}.{name}"] += len(value)
+            elif isinstance(value, functools._lru_cache_wrapper):
+                out[f"{owner}.{name}()"] += value.cache_info().currsize
+
+    for name, module in list(sys.modules.items()):
+        if isinstance(module, types.ModuleType) and name.startswith(prefixes):
+            add(name, {k: v for k, v in vars(module).items() if not k.startswith("__")})
+    for o in gc.get_objects():
+        cls = type(o)
+        module = cls.__dict__.get("__module__")
+        if not isinstance(module, str) or not module.startswith(prefixes) or isinstance(o, type):
+            continue
+        try:
+            attrs = dict(getattr(o, "__dict__", {}) or {})
+            for slot in getattr(cls, "__slots__", ()):
+                if hasattr(o, slot):
+                    attrs[slot] = getattr(o, slot)
+            add(f"{module}.{cls.__qualname__}", attrs)
+        except Exception:  # an object that will not say: left out
+            continue
+    return {k: v for k, v in out.items() if v}
+
+
 def owners(type_name: str, samples: int = 12, depth: int = 40) -> list[str]:
     """Who holds objects of ``type_name``: for a few picked at random, the chain of referrers upwards.
 
@@ -183,6 +224,7 @@ def start(path: str, every: float = 30.0) -> None:
             record = sample()
             if os.environ.get("AO_SOAK_CENSUS"):
                 record["census"] = census()
+                record["containers"] = containers()
             write(record)
             time.sleep(every)
 

@@ -16,7 +16,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-TOP = 15
+TOP = 25
 
 
 def start(path: str, first_after: float = 120.0, every: float = 60.0, frames: int = 8) -> None:
@@ -48,6 +48,7 @@ def start(path: str, first_after: float = 120.0, every: float = 60.0, frames: in
                              f"{stat.size / 1024:.1f} KiB")
                 lines.extend("    " + line for line in stat.traceback.format(limit=frames, most_recent_first=True))
             out.write_text("\n".join(lines) + "\n")
+            Path(f"{path}.{(time.monotonic() - started) / 60:04.1f}min").write_text("\n".join(lines) + "\n")
             del snap, lines  # the next size must not count this snapshot (it is traced too)
 
     threading.Thread(target=run, name="soak-trace", daemon=True).start()
