@@ -4,7 +4,7 @@ Public entry points:
 
 - ``Orchestrator(engine, confirm)`` and its ``ask(text, on_event)``: the chat core
   (``ao_tui.tui.chat_pane.ChatPane`` and ``ao chat`` are its two faces).
-- ``loop_hooks.leader_loop``: the engine loop with the orchestrator's hooks (``autopilot.Autopilot.tick``
+- ``loop_hooks.leader_loop``: the engine loop with the orchestrator's hooks (``autopilot.Autopilot.run``
   on every pass, the escalation chain's first look at questions); ``engine.start(leader_loop)``.
 - ``cli.run_chat(engine, args)``: the ``ao chat`` REPL.
 - ``context.triage(engine)`` / ``triage_markdown``: what needs the human, no model needed.

@@ -2,7 +2,7 @@
 
 Off unless a project's config says ``autopilot: true`` (the TUI may override
 it per project with ``set_autopilot``, kept in the store). The engine loop
-calls ``Autopilot.tick`` on every pass (a hook ``loop_hooks.leader_loop`` adds); it is
+calls ``Autopilot.run`` on every pass (a hook ``loop_hooks.leader_loop`` adds); it is
 cheap when there is nothing to do, spawns each task exactly once (a store claim),
 and never raises: one part failing does not stop the others, and each failure is
 in the report's ``errors`` (the hook raises them, so the human hears of them).
@@ -38,7 +38,7 @@ RECHECK_SECONDS = 20.0
 
 
 @dataclass
-class TickReport:
+class AutopilotReport:
     released: list[Session] = field(default_factory=list)  # plan tasks whose dependencies merged
     autopilot: list[Session] = field(default_factory=list)
     drift_started: bool = False
@@ -48,7 +48,7 @@ class TickReport:
 class Autopilot:
     """The orchestrator's background work for one engine, with what it remembers between passes:
     when each part last ran (and how many sessions had merged then), and which tasks' spawns failed
-    a moment ago. The leader's loop owns one (``loop_hooks.leader_loop``) and runs ``tick`` every pass."""
+    a moment ago. The leader's loop owns one (``loop_hooks.leader_loop``) and calls its ``run`` on every pass."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -98,7 +98,7 @@ class Autopilot:
             return True
         return False
 
-    def tick(self, *, force: bool = False) -> TickReport:
+    def run(self, *, force: bool = False) -> AutopilotReport:
         """One pass of the orchestrator's background work; called by the engine loop.
 
         Cheap when there is nothing to do: the tracker is read again only when a
@@ -106,7 +106,7 @@ class Autopilot:
         skips the wait).
         """
         engine = self.engine
-        report = TickReport()
+        report = AutopilotReport()
         try:
             if decompose.waiting_tasks(engine) and self._due("release", force):
                 report.released = decompose.release_ready(engine)

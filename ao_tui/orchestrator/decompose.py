@@ -4,7 +4,7 @@ The model proposes a ``Plan`` (tasks with plan-local keys and the keys they
 depend on). Once the human approves it, ``apply_plan`` writes the tasks into
 the project's tracker, spawns the ones with no dependencies at once, and
 records the others as *waiting*; ``release_ready`` (called from the engine
-loop through ``autopilot.Autopilot.tick``) spawns each waiting task when every task it
+loop through ``autopilot.Autopilot.run``) spawns each waiting task when every task it
 depends on is done, which the engine marks when a PR merges (by ao, or found
 merged by the engine loop). A spawn that fails before making a session (the
 project's ``max_sessions`` reached, say) leaves the task waiting, to be tried

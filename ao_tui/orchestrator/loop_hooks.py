@@ -4,7 +4,7 @@
 demo): the loop (``ao_tui.engine_loop``) knows nothing of the orchestrator; this gives it
 
 - a tick hook, ``autopilot``: waiting plan tasks released, backlog tasks started, drift checks
-  (``autopilot.Autopilot.tick``); a part that fails is raised, so the loop tells the human;
+  (``autopilot.Autopilot.run``); a part that fails is raised, so the loop tells the human;
 - a first look at agents' questions and stuck agents: the escalation chain
   (``escalation.Escalation``, made on the first question), which answers or hands them to the
   human through ``EngineLoop.to_human``.
@@ -31,7 +31,7 @@ class AutopilotFailed(AoError):
 
 def autopilot_pass(pilot: Autopilot) -> None:
     """One pass of autopilot; its failures raised, for the loop to tell the human."""
-    report = pilot.tick()
+    report = pilot.run()
     if report.errors:
         raise AutopilotFailed("; ".join(report.errors))
 

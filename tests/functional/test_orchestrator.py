@@ -24,7 +24,7 @@ from ao_tui.config import load_config
 from ao_tui.engine import Engine
 from ao_tui.models import CheckState, PullRequest, ReviewState, Session, SessionStatus
 from ao_tui.orchestrator import ChatError, ConfirmRequest, Orchestrator, ReplyReset, TextDelta, ToolDone
-from ao_tui.orchestrator.autopilot import Autopilot, TickReport
+from ao_tui.orchestrator.autopilot import Autopilot, AutopilotReport
 from ao_tui.orchestrator.client import ModelClient
 from ao_tui.store import open_store
 from tests.support.anthropic_server import AnthropicServer, error, overloaded, rate_limited, text, tool_use
@@ -36,9 +36,9 @@ SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 _PILOTS: weakref.WeakKeyDictionary[Engine, Autopilot] = weakref.WeakKeyDictionary()
 
 
-def tick(engine: Engine, *, force: bool = False) -> TickReport:
+def run_autopilot(engine: Engine, *, force: bool = False) -> AutopilotReport:
     """One autopilot pass, as the leader's loop runs it."""
-    return _PILOTS.setdefault(engine, Autopilot(engine)).tick(force=force)
+    return _PILOTS.setdefault(engine, Autopilot(engine)).run(force=force)
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
@@ -207,13 +207,13 @@ def test_plan_of_three_tasks_spawns_two_at_once_and_the_third_after_they_merge(a
     assert "spawned" in str(result["content"]) and cli.id in str(result["content"])
 
     # Nothing more starts while the dependencies are open, and nothing twice.
-    assert tick(engine, force=True).released == []
+    assert run_autopilot(engine, force=True).released == []
     tracker = engine.tracker("demo")
     for s in sessions:
         tracker.set_status(s.task_id, "done")  # what engine.merge does when a PR merges
-    released = tick(engine, force=True).released
+    released = run_autopilot(engine, force=True).released
     assert [s.task_id for s in released] == [cli.id]
-    assert tick(engine, force=True).released == []
+    assert run_autopilot(engine, force=True).released == []
     assert len(engine.sessions("demo")) == 3
 
 
@@ -377,13 +377,13 @@ def test_autopilot_keeps_n_sessions_busy_from_the_backlog(engine, git_repo, tmux
         "- id: T-4\n  title: Four, after one\n  depends_on: [T-1]\n")
     config = engine.config
     config.orchestrator.autopilot_max_sessions = 2
-    assert tick(engine).autopilot == []  # off by default
+    assert run_autopilot(engine).autopilot == []  # off by default
     config.projects["demo"].autopilot = True
-    started = tick(engine).autopilot
+    started = run_autopilot(engine).autopilot
     assert [s.task_id for s in started] == ["T-1", "T-2"]
-    assert tick(engine).autopilot == []  # two busy: nothing more
+    assert run_autopilot(engine).autopilot == []  # two busy: nothing more
     engine.kill(started[0].id)
-    assert [s.task_id for s in tick(engine).autopilot] == ["T-3"]  # T-4 waits for T-1, T-1 is not redone
+    assert [s.task_id for s in run_autopilot(engine).autopilot] == ["T-3"]  # T-4 waits for T-1, T-1 is not redone
     assert sorted(s.task_id for s in engine.sessions("demo")) == ["T-1", "T-2", "T-3"]
 
 
@@ -410,13 +410,13 @@ def test_periodic_drift_checks_run_in_the_background_when_enabled(api, engine):
     engine.store.transition("dm-1", SessionStatus.WORKING)
     api.script.add("drift", lambda req: "Fix the date parser" in req.last_user_text,
                    tool_use("report_drift", {"on_track": True, "summary": "editing dates.py"}), times=None)
-    assert tick(engine, force=True).drift_started is False  # off by default
+    assert run_autopilot(engine, force=True).drift_started is False  # off by default
     engine.config.orchestrator.drift_check_minutes = 1
-    assert tick(engine, force=True).drift_started is True
+    assert run_autopilot(engine, force=True).drift_started is True
     events = wait_until(lambda: [e for e in engine.events("dm-1") if e.kind == "drift"])
     assert events[0].data == {"on_track": True, "summary": "editing dates.py", "correction": "", "sent": False}
     time.sleep(0.2)
-    assert tick(engine, force=True).drift_started is False  # checked a moment ago: not due
+    assert run_autopilot(engine, force=True).drift_started is False  # checked a moment ago: not due
     assert len(api.main_requests) == 1
 
 
@@ -528,17 +528,17 @@ def test_a_plan_task_whose_spawn_fails_waits_and_starts_once_a_slot_frees(engine
     a, b = result.tasks["a"].id, result.tasks["b"].id
     assert result.spawned == [] and "max_sessions" in result.errors[0] and "starts later" in result.errors[0]
     assert {w["task_id"] for w in waiting_tasks(engine)} == {a, b}
-    assert tick(engine, force=True).released == []  # still full: nothing lost, nothing started
+    assert run_autopilot(engine, force=True).released == []  # still full: nothing lost, nothing started
     assert {w["task_id"] for w in waiting_tasks(engine)} == {a, b}
     engine.kill(occupying.id)
-    [started] = tick(engine, force=True).released
+    [started] = run_autopilot(engine, force=True).released
     assert started.task_id == a and [w["task_id"] for w in waiting_tasks(engine)] == [b]
     # b's dependency merges while the project is full again: b waits for the slot, then starts once.
     engine.tracker("demo").set_status(a, "done")
-    assert tick(engine, force=True).released == [] and [w["task_id"] for w in waiting_tasks(engine)] == [b]
+    assert run_autopilot(engine, force=True).released == [] and [w["task_id"] for w in waiting_tasks(engine)] == [b]
     engine.kill(started.id)
-    assert [s.task_id for s in tick(engine, force=True).released] == [b]
-    assert tick(engine, force=True).released == [] and waiting_tasks(engine) == []
+    assert [s.task_id for s in run_autopilot(engine, force=True).released] == [b]
+    assert run_autopilot(engine, force=True).released == [] and waiting_tasks(engine) == []
     assert sorted(s.task_id or "" for s in engine.sessions("demo")) == sorted(["", a, b])
 
 
@@ -551,11 +551,11 @@ def test_a_waiting_task_whose_session_errors_at_start_is_not_spawned_again(engin
     _update_waiting(engine, lambda w: [*w, {"project": "demo", "task_id": task.id}])
     tracker.set_status(dep.id, "done")
     engine.config.projects["demo"].agent.command = ["/nonexistent/agent-program"]
-    assert tick(engine, force=True).released == []
+    assert run_autopilot(engine, force=True).released == []
     [errored] = engine.sessions("demo")
     assert errored.task_id == task.id and errored.status is SessionStatus.ERRORED
     assert waiting_tasks(engine) == []  # the errored session is there to restore
-    assert tick(engine, force=True).released == [] and len(engine.sessions("demo")) == 1
+    assert run_autopilot(engine, force=True).released == [] and len(engine.sessions("demo")) == 1
 
 
 def test_autopilot_tries_a_failed_spawn_again_later(engine, git_repo, tmux_socket, monkeypatch):
@@ -573,19 +573,19 @@ def test_autopilot_tries_a_failed_spawn_again_later(engine, git_repo, tmux_socke
         return real_spawn(*args, **kwargs)
 
     monkeypatch.setattr(engine, "spawn", flaky_spawn)
-    assert tick(engine).autopilot == []
-    assert tick(engine).autopilot == [] and calls == ["T-1"]  # not retried on every pass
+    assert run_autopilot(engine).autopilot == []
+    assert run_autopilot(engine).autopilot == [] and calls == ["T-1"]  # not retried on every pass
     monkeypatch.setattr(autopilot, "RECHECK_SECONDS", 0.0)
-    assert [s.task_id for s in tick(engine).autopilot] == ["T-1"]
-    assert tick(engine).autopilot == [] and [s.task_id for s in engine.sessions("demo")] == ["T-1"]
+    assert [s.task_id for s in run_autopilot(engine).autopilot] == ["T-1"]
+    assert run_autopilot(engine).autopilot == [] and [s.task_id for s in engine.sessions("demo")] == ["T-1"]
 
 
 def test_autopilot_stays_within_the_projects_max_sessions(engine, git_repo, tmux_socket):
     (git_repo / "backlog.yaml").write_text("- id: T-1\n  title: One\n- id: T-2\n  title: Two\n")
     engine.config.projects["demo"].autopilot = True
     engine.config.projects["demo"].max_sessions = 1
-    assert [s.task_id for s in tick(engine).autopilot] == ["T-1"]
-    assert tick(engine).autopilot == []
+    assert [s.task_id for s in run_autopilot(engine).autopilot] == ["T-1"]
+    assert run_autopilot(engine).autopilot == []
     assert all("T-2" not in c["key"] for c in engine.store.claims())  # T-2 was not tried, so not lost
 
 
@@ -668,7 +668,7 @@ def test_a_pr_merged_outside_ao_marks_its_task_done_once_and_its_dependents_star
     loop._check_merged()  # seen again after a restart or by the periodic pass: not closed twice
     loop.on_merged(engine.session(s.id))
     assert closed == [schema.id]
-    assert [s.task_id for s in tick(engine, force=True).released] == [api_task.id]
+    assert [s.task_id for s in run_autopilot(engine, force=True).released] == [api_task.id]
 
 
 def test_a_merge_by_ao_closes_its_task_once_with_the_engine_loop_running(engine, git_repo, tmux_socket, monkeypatch):
@@ -700,10 +700,10 @@ def test_a_periodic_drift_proposal_notifies_once_and_reaches_triage_and_chat(api
     notices = []
     engine.subscribe_notifications(notices.append)
     engine.config.orchestrator.drift_check_minutes = 1
-    assert tick(engine, force=True).drift_started is True
+    assert run_autopilot(engine, force=True).drift_started is True
     wait_until(lambda: notices)
     time.sleep(0.2)
-    assert tick(engine, force=True).drift_started is False  # checked a moment ago
+    assert run_autopilot(engine, force=True).drift_started is False  # checked a moment ago
     [notice] = notices
     assert notice.title == "dm-1 drifted from its task" and notice.session_id == "dm-1"
     assert "Stop; fix dates.py only." in notice.body
@@ -730,19 +730,19 @@ def test_a_failed_drift_check_is_recorded_and_retried_after_a_back_off(api, engi
     api.script.add("refused", lambda req: "Fix the date parser" in req.last_user_text,
                    error(400, "invalid_request_error", "prompt is too long"), times=1)
     engine.config.orchestrator.drift_check_minutes = 30
-    assert tick(engine, force=True).drift_started is True
+    assert run_autopilot(engine, force=True).drift_started is True
     [failed] = wait_until(lambda: [e for e in engine.events("dm-1") if e.kind == "drift_failed"])
     assert "400" in failed.data["error"] or "too long" in failed.data["error"]
     assert "test-key-not-secret" not in failed.data["error"]
     time.sleep(0.2)
     requests = len(api.main_requests)
-    assert tick(engine, force=True).drift_started is False  # not retried at once (was: every pass)
+    assert run_autopilot(engine, force=True).drift_started is False  # not retried at once (was: every pass)
     assert len(api.main_requests) == requests
     # After the back-off it is tried again, and a good answer clears it.
     api.script.add("ok", lambda req: "Fix the date parser" in req.last_user_text,
                    tool_use("report_drift", {"on_track": True, "summary": "editing dates.py"}), times=1)
     monkeypatch.setattr(drift, "_retry_minutes", lambda failures, interval: 0.0)
-    assert tick(engine, force=True).drift_started is True
+    assert run_autopilot(engine, force=True).drift_started is True
     wait_until(lambda: [e for e in engine.events("dm-1") if e.kind == "drift"])
     assert drift.due_sessions(engine) == []
 
