@@ -837,11 +837,23 @@ class Engine:
                      session.host, exc)
         self.remote.bring_branch(session.host, session.project, session.branch, cfg.repo)
 
-    def forget_gone(self, keep: set[str]) -> None:
-        """Drop per-session locks of sessions not in ``keep`` (retired or deleted; the loop calls this)."""
+    def forget_gone(self, kept: list[Session]) -> None:
+        """Drop per-session locks, and what the SCMs made so far keep per PR, of every session but
+        ``kept`` (the others were retired or deleted; the loop calls this)."""
+        keep = {s.id for s in kept}
         with self._lock:
             for sid in [k for k in self._pr_locks if k not in keep]:
                 del self._pr_locks[sid]
+            scms = [(project, plugin) for (slot, project, _), plugin in self._plugins.items() if slot == "scm"]
+        for project, scm in scms:
+            cfg = self.config.projects.get(project)
+            if cfg is None:
+                continue
+            try:
+                scm.forget_except(cfg.repo, [(Path(s.workspace), s.branch, s.pr) for s in kept
+                                             if s.project == project])
+            except Exception:  # noqa: BLE001 - a plugin's bookkeeping must not stop the loop
+                log.exception("scm of %s: forgetting retired sessions' PRs", project)
 
     def refresh_pr(self, session_id: str) -> PullRequest | None:
         """Ask the SCM for the PR's truth and apply it: status, counters, reactions.

@@ -656,11 +656,12 @@ class EngineLoop:
             present = {s.id for s in sessions}
             for sid in [k for k in self._tracked if k not in present]:
                 self.untrack(sid)
-        keep = {s.id for s in sessions if s.status is not SessionStatus.DONE}
+        kept = [s for s in sessions if s.status is not SessionStatus.DONE]
+        keep = {s.id for s in kept}
         self.outbox.forget(keep)
         self.prs.forget(keep)
         self._merged_seen &= keep
-        self.engine.forget_gone(keep)
+        self.engine.forget_gone(kept)
         if self.branches is not None:
             self.branches.forget_gone(keep)
 

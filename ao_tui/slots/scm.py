@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +34,12 @@ class SCM(Plugin):
 
     def close(self) -> None:
         """Stop work the SCM runs itself (CI processes) when the engine stops."""
+
+    def forget_except(self, repo: Path, kept: Sequence[tuple[Path, str, PullRequest | None]]) -> None:
+        """Drop what this SCM keeps per PR, branch or workspace of ``repo`` except for ``kept``: the
+        sessions still followed (their workspace, branch and PR). The engine loop calls it as sessions
+        are retired or deleted, so a long run keeps nothing of every PR it ever saw. The default keeps
+        nothing per PR."""
 
     @abstractmethod
     def open_pr(self, repo: Path, workspace: Path, branch: str, base: str, title: str, body: str) -> PullRequest:

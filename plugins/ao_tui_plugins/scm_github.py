@@ -64,7 +64,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -344,6 +344,23 @@ class GitHubSCM(SCM):
         if key not in self._names:
             self._names[key] = resolve_repo(self.options.repo, repo, "scm github")
         return self._names[key]
+
+    def forget_except(self, repo: Path, kept: Sequence[tuple[Path, str, PullRequest | None]]) -> None:
+        """Drop the PRs last fetched (their detail, reviews, checks) and the branches last pushed of
+        every session but ``kept``: a week-long run keeps what it follows, not every PR it saw."""
+        workspaces = {str(workspace) for workspace, _, _ in kept}
+        numbers = {pr.number for _, _, pr in kept if pr is not None}
+        with self._lock:
+            name = self._names.get(str(repo))
+            if name is not None:
+                for key in [k for k in self._tracked if k[0] == name and k[1] not in numbers]:
+                    del self._tracked[key]
+            for pushed in [k for k in self._pushed if k[0] not in workspaces]:
+                del self._pushed[pushed]
+            for stamped in [k for k in self._stamps if k[0] not in workspaces]:
+                del self._stamps[stamped]
+            for workspace in [w for w in self._common_dirs if w not in workspaces]:
+                del self._common_dirs[workspace]
 
     def rate_limit_message(self) -> str | None:
         """"GitHub rate limit: resets at HH:MM" while GitHub calls are paused."""

@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -460,6 +460,12 @@ class LocalSCM(SCM):
         """Stop this process's running CI commands (engine shutdown). The runs are
         left unfinished, so whichever engine polls next starts them again."""
         self.ci.close()
+
+    def forget_except(self, repo: Path, kept: Sequence[tuple[Path, str, PullRequest | None]]) -> None:
+        """Drop the merge analyses of every branch but those of the sessions still followed."""
+        branches = {branch for _, branch, _ in kept}
+        for key in [k for k in self._analysis if k[0] == str(repo) and k[1] not in branches]:
+            self._analysis.pop(key, None)
 
 def _aggregate(checks: list[Check]) -> CheckState:
     """Red only once every check has finished, so the agent hears every failure at once."""

@@ -68,6 +68,19 @@ def posts(fake: FakeGitHub, fragment: str) -> list[str]:
     return [r.path for r in fake.requests if r.method != "GET" and fragment in r.path]
 
 
+def test_a_retired_sessions_pr_is_no_longer_kept(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    """What was fetched of a PR (its detail, reviews, checks) goes once its session is retired or
+    deleted (the engine loop names the sessions it still follows); asked again, it is fetched again."""
+    scm = make_scm(fake_github, tmp_path)
+    first, second = open_branch(fake_github, scm, "ao/s-1"), open_branch(fake_github, scm, "ao/s-2")
+    before = scm.pr_status(Path("."), Path("."), first)
+    scm.pr_status(Path("."), Path("."), second)
+    assert len(scm._tracked) == 2
+    scm.forget_except(Path("."), [(Path("."), "ao/s-2", second)])
+    assert list(scm._tracked) == [(REPO, second.number)]
+    assert scm.pr_status(Path("."), Path("."), first) == before
+
+
 # -- opening ------------------------------------------------------------------------------
 
 

@@ -28,6 +28,8 @@ def test_a_retired_or_deleted_session_leaves_nothing_in_the_loops_per_session_ta
                                  "    notifiers: []\n", "ao.config.yaml"), store=ao_store)
     loop = EngineLoop(engine)
     loop.branches = BranchWatch(loop)
+    scm = engine.scm("demo")  # the project's SCM, made as the loop's first PR poll makes it
+    repo = str(engine.project_config("demo").repo)
     for sid in ("live", "retired", "deleted"):
         engine.store.insert_session(Session(id=sid, project="demo", branch=f"ao/{sid}", workspace=f"/tmp/{sid}",
                                             runtime_handle=sid))
@@ -43,6 +45,7 @@ def test_a_retired_or_deleted_session_leaves_nothing_in_the_loops_per_session_ta
         engine._pr_locks[sid] = threading.Lock()
         loop.branches._retry_at[sid] = 1.0
         loop.branches.train._asked[sid] = 1.0
+        scm._analysis[(repo, f"ao/{sid}")] = ("head", "base", False, True)  # type: ignore[attr-defined]
     for status in (SessionStatus.PR_OPEN, SessionStatus.APPROVED, SessionStatus.MERGED):
         engine.store.transition("retired", status)
     engine.store.transition("retired", SessionStatus.DONE, reason="merged; workspace removed")
@@ -53,3 +56,4 @@ def test_a_retired_or_deleted_session_leaves_nothing_in_the_loops_per_session_ta
 
     for name, table in _per_session(loop).items():
         assert set(table) == {"live"}, name
+    assert list(scm._analysis) == [(repo, "ao/live")]  # type: ignore[attr-defined]
