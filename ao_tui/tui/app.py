@@ -246,8 +246,8 @@ class AoApp(App[None]):
             lambda n: self.post_message(EngineNotice(n.title, n.body, n.urgency, n.session_id))
         )
         self.call_after_refresh(self._start_background)
-        self.set_interval(15, self._tick)
-        self.set_interval(1, self._tick_limits)
+        self.set_interval(15, self._refresh_ages)
+        self.set_interval(1, self._refresh_countdowns)
         self.set_interval(RELEASE_EVERY, release_removed_widgets)  # see ao_tui/tui/render_caches.py
         if self.observe_files:
             self.set_interval(2, self._observe)
@@ -571,11 +571,12 @@ class AoApp(App[None]):
             self.notify(message.error, severity="error", timeout=10)
         self._update_status()
 
-    def _tick(self) -> None:
+    def _refresh_ages(self) -> None:
+        """The rows' "for 5m" and "3m ago" and the status bar move on with the clock."""
         self.session_list.refresh_times()
         self._update_status()
 
-    def _tick_limits(self) -> None:
+    def _refresh_countdowns(self) -> None:
         """Sessions waiting out a usage limit show a countdown: redrawn every second while there are any."""
         limited = [r.session for r in self.session_list.rows
                    if r.session is not None and r.session.activity.state is ActivityState.RATE_LIMITED]
