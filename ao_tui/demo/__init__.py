@@ -337,14 +337,14 @@ class DemoFleet:
     # -- the director: scripted people and the fleet's size ------------------------------------
 
     def _direct(self, engine: Any) -> None:
-        tick = max(0.5, min(1.0, self.pace * 2))
-        while not self._stop.wait(tick):
+        every = max(0.5, min(1.0, self.pace * 2))
+        while not self._stop.wait(every):
             try:
-                self._tick(engine)
+                self._direct_once(engine)
             except Exception as exc:  # the store or tmux going away under us at exit, a race...
                 log.debug("demo director: %s: %s", type(exc).__name__, exc)
 
-    def _tick(self, engine: Any) -> None:
+    def _direct_once(self, engine: Any) -> None:
         now = time.monotonic()
         sessions = engine.sessions(PROJECT)
         live = [s for s in sessions if s.status.value not in FINISHED]

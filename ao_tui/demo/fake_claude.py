@@ -315,7 +315,7 @@ class FakeClaude:
         self.verb = "Thinking"
         self.tokens = 0
         self.mode = "idle"  # idle | working | permission
-        self.tick = 0
+        self.spinner_frame = 0
         self.pending_permanent: list[str] = []
         self.permission_ask: tuple[dict[str, Any], str, list[str]] = ({}, "", [])
         self.choice: str | None = None
@@ -340,7 +340,7 @@ class FakeClaude:
             return [self.screen.rule(), *self.permission_lines()]
         if self.mode == "working":
             elapsed = int(time.monotonic() - self.working_since)
-            glyph = SPINNER_GLYPHS[self.tick % len(SPINNER_GLYPHS)]
+            glyph = SPINNER_GLYPHS[self.spinner_frame % len(SPINNER_GLYPHS)]
             lines += [f"{ORANGE}{glyph} {self.verb}…{RESET} {DIM}({elapsed}s · ↓ {self.tokens} tokens){RESET}", ""]
         shown = self.typed if "\n" not in self.typed else f"[Pasted text +{self.typed.count(chr(10))} lines]"
         lines += [self.screen.rule(), f"❯ {shown[-(self.screen.width - 4):]}", self.screen.rule()]
@@ -362,7 +362,7 @@ class FakeClaude:
 
     def draw(self, *permanent: str) -> None:
         if self.mode == "working":
-            self.screen.title(f"{TITLE_SPINNER[self.tick % len(TITLE_SPINNER)]} Claude Code")
+            self.screen.title(f"{TITLE_SPINNER[self.spinner_frame % len(TITLE_SPINNER)]} Claude Code")
         else:
             self.screen.title("✳ Claude Code")
         self.screen.frame(list(permanent), self.dynamic())
@@ -388,7 +388,7 @@ class FakeClaude:
             now = time.monotonic()
             frame_due = self.mode == "working" and now - self.last_frame >= FRAME_SECONDS
             if frame_due:
-                self.tick += 1
+                self.spinner_frame += 1
                 self.tokens += self.rng.randint(3, 20)
             if ready or frame_due or self.screen.resized:
                 self.last_frame = now
