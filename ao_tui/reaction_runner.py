@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ao_tui.backlog import ready_tasks
 from ao_tui.config import EVENT_WORDS, ReactionConfig
 from ao_tui.durations import parse_duration
 from ao_tui.models import Check, CheckState, Event, Session, utcnow
@@ -339,14 +340,9 @@ class EngineHost:
         return self.engine.spawn(project, task_id=task_id, prompt=prompt).id
 
     def _next_ready_task(self, project: str) -> str | None:
-        """The first open backlog task whose dependencies are done and that no session holds."""
-        held = {s.task_id for s in self.engine.sessions(project) if s.task_id}
-        tasks = self.engine.backlog(project, include_done=True)
-        done = {t.id for t in tasks if t.status == "done"}
-        for task in tasks:
-            if task.status == "open" and task.id not in held and all(d in done for d in task.depends_on):
-                return task.id
-        return None
+        """The first backlog task ready to start (``backlog.ready_tasks``: the rule autopilot uses)."""
+        ready = ready_tasks(self.engine.backlog(project, include_done=True), self.engine.sessions(project), project)
+        return ready[0].id if ready else None
 
     def escalate(self, session_id: str, reason: str) -> None:
         self.engine.escalate(session_id, reason)

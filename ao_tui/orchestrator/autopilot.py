@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ao_tui import lifecycle
+from ao_tui.backlog import ready_tasks
 from ao_tui.errors import AoError
 from ao_tui.models import Session, SessionStatus
 from ao_tui.orchestrator import decompose, drift
-from ao_tui.orchestrator.context import autopilot_enabled, cached_backlog, ready_tasks
+from ao_tui.orchestrator.context import autopilot_enabled, cached_backlog
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine

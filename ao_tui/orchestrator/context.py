@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, Zone, zone_of
+from ao_tui.backlog import ready_tasks
 from ao_tui.durations import ago
 from ao_tui.models import CheckState, Session, SessionStatus, Task, utcnow
 
@@ -30,14 +31,6 @@ log = logging.getLogger("ao.orchestrator")
 _BACKLOG_TTL = 30.0
 #: Per engine (weakly held, so a new engine never sees an old one's tasks): project -> (when, tasks).
 _backlog_cache: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, list[Task]]]] = weakref.WeakKeyDictionary()
-
-
-def ready_tasks(tasks: list[Task], sessions: list[Session], project: str) -> list[Task]:
-    """The backlog tasks autopilot would start now: open, not taken by a session of the project (a killed
-    one gives its task back), and every dependency done. The one definition of "ready"."""
-    done = {t.id for t in tasks if t.status == "done"}
-    taken = {s.task_id for s in sessions if s.task_id and s.project == project and s.status is not SessionStatus.KILLED}
-    return [t for t in tasks if t.status == "open" and t.id not in taken and all(d in done for d in t.depends_on)]
 
 
 def cached_backlog(engine: Engine, project: str) -> list[Task]:

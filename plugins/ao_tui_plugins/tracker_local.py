@@ -255,8 +255,3 @@ class LocalTracker(Tracker):
                 raise NotFound(f"no task {task_id!r} in {self.path}")
             self._write(entries)
 
-    def ready_tasks(self) -> list[Task]:
-        """Open tasks whose dependencies are all done, in file order."""
-        tasks = self.list_tasks(include_done=True)
-        done = {t.id for t in tasks if t.status == "done"}
-        return [t for t in tasks if t.status == "open" and all(d in done for d in t.depends_on)]

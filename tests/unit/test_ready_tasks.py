@@ -1,9 +1,10 @@
-"""Which backlog tasks are ready to start: one rule, for autopilot and the fleet summary the chat reads."""
+"""Which backlog tasks are ready to start: one rule, for autopilot, the fleet summary the chat reads and the
+spawn reaction."""
 
 from __future__ import annotations
 
+from ao_tui.backlog import ready_tasks
 from ao_tui.models import Session, SessionStatus, Task
-from ao_tui.orchestrator.context import ready_tasks
 
 
 def test_ready_means_open_untaken_and_every_dependency_done() -> None:
