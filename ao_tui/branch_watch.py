@@ -65,7 +65,7 @@ class BranchWatch:
         self.engine = loop.engine
         self.store = loop.engine.store
         self.conflicts = ConflictWatch(self.store)
-        self.rebaser = Rebaser(self.engine, trigger=loop._trigger)
+        self.rebaser = Rebaser(self.engine, trigger=loop.react)
         self.train = MergeTrain(self.engine, self.rebaser)
         self._pending: dict[str, str] = {}  # project -> default commit its behind branches await
         self._waiting: dict[str, set[str]] = {}  # project -> sessions still to rebase onto it
@@ -211,12 +211,12 @@ class BranchWatch:
                 continue
             other_branch = by_id[other].branch if other in by_id else default
             if not mine.conflicting:
-                self.loop._trigger("overlap_detected", session, f"{min(later, other)}:overlap_detected:{max(later, other)}", {
+                self.loop.react("overlap_detected", session, f"{min(later, other)}:overlap_detected:{max(later, other)}", {
                     "other": other, "other_branch": other_branch, "files": mine.files,
                     "reason": f"{later} and {other} both change {', '.join(mine.files[:8])}"})
                 continue
             files = [c["path"] for c in mine.conflicts]
-            self.loop._trigger("conflict_predicted", session, commits_key("conflict_predicted", later, mine), {
+            self.loop.react("conflict_predicted", session, commits_key("conflict_predicted", later, mine), {
                 "other": other, "other_branch": other_branch, "files": files,
                 "hunks": describe_hunks(mine.conflicts, later, other),
                 "head": mine.sha, "other_head": mine.other_sha,
@@ -234,7 +234,7 @@ class BranchWatch:
         data = {"other": default, "other_branch": default, "with_default": True, "files": files,
                 "head": mine.sha, "other_head": mine.other_sha}
         if not mine.conflicting:
-            self.loop._trigger("overlap_detected", session, commits_key("overlap_detected", session.id, mine), {
+            self.loop.react("overlap_detected", session, commits_key("overlap_detected", session.id, mine), {
                 **data, "reason": f"{default} and {session.id} both changed {', '.join(files[:8])} since the branch "
                                   f"left {default}; it still merges cleanly (`ao rebase {session.id}` puts it on top)"})
             return
@@ -243,7 +243,7 @@ class BranchWatch:
         told = f"{session.id}:merge_conflict:{mine.sha}"  # ao's own rebase of this very commit conflicted
         if any(c["key"] == told for c in self.store.claims(session.id)):
             return
-        self.loop._trigger("conflict_predicted", session, commits_key("conflict_predicted", session.id, mine), {
+        self.loop.react("conflict_predicted", session, commits_key("conflict_predicted", session.id, mine), {
             **data, "hunks": describe_hunks(mine.conflicts, session.id, default),
             "reason": f"{default} moved and now conflicts with {session.id} in {', '.join(files)}"})
 

@@ -130,7 +130,7 @@ class EngineLoop:
                                        "the engine goes on and tries again next pass "
                                        "(ao's log on stderr has the traceback)", urgency="critical")
 
-    def _taken_first(self, session: Session, kind: str, text: str, key: str) -> bool:
+    def first_look_takes(self, session: Session, kind: str, text: str, key: str) -> bool:
         """Whether the first look (if any) takes this question or stuck agent from the human."""
         return self.first_look is not None and self.first_look(session, kind, text, key)
 
@@ -139,7 +139,7 @@ class EngineLoop:
         with no first look: for a first look that took it and then leaves it to the human."""
         event = "agent_stuck" if kind == "stuck" else "agent_needs_input"
         key = f"{session.id}:{'stuck' if kind == 'stuck' else 'needs_input'}:{session.activity.since.isoformat()}"
-        self._trigger(event, self.engine.session(session.id), key, data)
+        self.react(event, self.engine.session(session.id), key, data)
 
     # -- ownership -------------------------------------------------------------
 
@@ -302,7 +302,7 @@ class EngineLoop:
                     self.untrack(s.id)
                     self.followed.append((s.id, "untracked", now))
                     if s.status is SessionStatus.EXITED:  # marked so by another process (`ao ls`, `ao restore`)
-                        self._trigger("agent_exited", s, f"{s.id}:exited:{s.status_since.isoformat()}",
+                        self.react("agent_exited", s, f"{s.id}:exited:{s.status_since.isoformat()}",
                                       {"reason": s.activity.detail or "agent exited"})
         self.outbox.deliver()
 
@@ -423,12 +423,12 @@ class EngineLoop:
             key = f"{session_id}:needs_input:{activity.since.isoformat()}"
             # A question (never a permission prompt) goes to the first look (the orchestrator's), if any.
             if not (activity.state is ActivityState.WAITING_INPUT
-                    and self._taken_first(updated, "question", activity.detail, key)):
-                self._trigger("agent_needs_input", updated, key, {"detail": activity.detail})
+                    and self.first_look_takes(updated, "question", activity.detail, key)):
+                self.react("agent_needs_input", updated, key, {"detail": activity.detail})
         elif activity.state is ActivityState.EXITED and not already_exited:
             # Keyed by when the session became exited, as everywhere an exit is seen (the liveness
             # check, an exit marked by another process): one exit, one reaction, whoever saw it first.
-            self._trigger("agent_exited", updated, f"{session_id}:exited:{updated.status_since.isoformat()}", {})
+            self.react("agent_exited", updated, f"{session_id}:exited:{updated.status_since.isoformat()}", {})
         if activity.state in AT_PROMPT:
             self.prs.check_soon(session_id)  # it may have committed
         elif activity.state is not ActivityState.UNKNOWN:
@@ -587,7 +587,8 @@ class EngineLoop:
         self.branches = BranchWatch(self)
         self.branches.start()
 
-    def _trigger(self, event: str, session: Session, key: str, data: dict[str, Any]) -> None:
+    def react(self, event: str, session: Session, key: str, data: dict[str, Any]) -> None:
+        """The reaction configured for ``event`` on ``session``, once per ``key`` (see ao_tui.reaction_runner)."""
         if self.runner is None:
             return
         from ao_tui.slots.reaction import Trigger
@@ -617,7 +618,7 @@ class EngineLoop:
         except Exception:
             log.exception("recording the outcome of %s", s.id)
         pr = s.pr
-        self._trigger("pr_merged", s, f"{s.id}:pr_merged",
+        self.react("pr_merged", s, f"{s.id}:pr_merged",
                       {"url": pr.url if pr else "", "number": pr.number if pr else None,
                        "branch": s.branch, "base": pr.base if pr else ""})
         self.engine.close_task(s)
@@ -644,7 +645,7 @@ class EngineLoop:
         if remaining:
             return
         newest = max(merged, key=lambda x: x.merged_at or x.status_since)  # merged_at is set: filtered above
-        self._trigger("all_done", newest, f"{project}:all_done:{newest.id}",
+        self.react("all_done", newest, f"{project}:all_done:{newest.id}",
                       {"project": project, "merged": [x.id for x in merged]})
 
     def forget_gone(self) -> None:

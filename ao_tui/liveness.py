@@ -122,7 +122,7 @@ class Liveness:
                 self.loop.monitor.runtime_exited(s.id, reason)
             self.loop.untrack(s.id)
             self.engine.announce(updated)
-            self.loop._trigger("agent_exited", updated, f"{s.id}:exited:{updated.status_since.isoformat()}", {"reason": reason})
+            self.loop.react("agent_exited", updated, f"{s.id}:exited:{updated.status_since.isoformat()}", {"reason": reason})
 
     def check_stuck(self) -> None:
         now = utcnow()
@@ -143,5 +143,5 @@ class Liveness:
                 continue
             self.engine.announce(updated)
             key = f"{s.id}:stuck:{s.activity.since.isoformat()}"
-            if not self.loop._taken_first(updated, "stuck", f"{reason}; last words: {s.last_message[-500:]}", key):
-                self.loop._trigger("agent_stuck", updated, key, {"reason": reason})
+            if not self.loop.first_look_takes(updated, "stuck", f"{reason}; last words: {s.last_message[-500:]}", key):
+                self.loop.react("agent_stuck", updated, key, {"reason": reason})
