@@ -11,8 +11,8 @@ from ao_tui.config import EVENT_WORDS, EVENTS, default_reactions
 from ao_tui_plugins import reaction_actions
 
 ROOT = Path(__file__).resolve().parents[2]
-#: Calls that fire an event name as their first argument (the loop's trigger, pr evaluation's fire).
-_FIRES = re.compile(r"trigger|fire", re.IGNORECASE)
+#: Calls that fire an event name as their first argument (the loop's react, the rebaser's trigger, pr evaluation's fire).
+_FIRES = re.compile(r"trigger|fire|^react$", re.IGNORECASE)
 
 
 def _fired() -> dict[str, list[str]]:
@@ -33,7 +33,7 @@ def _fired() -> dict[str, list[str]]:
 
 def test_every_event_fired_is_a_known_one() -> None:
     fired = _fired()
-    assert fired, "no event firing found: has the loop's trigger been renamed? update _FIRES"
+    assert fired, "no event firing found: has the loop's react been renamed? update _FIRES"
     unknown = {name: where for name, where in fired.items() if name not in EVENTS}
     assert unknown == {}, "add these to config.EVENT_WORDS (or fix the name)"
 
