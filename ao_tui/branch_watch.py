@@ -38,7 +38,7 @@ from ao_tui.conflicts import (
 )
 from ao_tui.merge_train import MergeTrain
 from ao_tui.models import Event, Session
-from ao_tui.rebase import BUSY, DIRTY, REBASED, Rebaser, _sha, is_behind
+from ao_tui.rebase import BUSY, DIRTY, REBASED, Rebaser, is_behind
 
 if TYPE_CHECKING:
     from ao_tui.engine_loop import EngineLoop
@@ -274,7 +274,7 @@ class BranchWatch:
                     self.loop.wake()
                 continue
             waiting.discard(sid)
-            tip = _sha(cfg.repo, f"refs/heads/{session.branch}")
+            tip = git.commit_of(cfg.repo, f"refs/heads/{session.branch}")
             if not tip or not is_behind(cfg.repo, tip, default_sha):
                 continue
             vs_default = next((o for o in overlaps_for(self.store, sid, project) if o.other == DEFAULT), None)

@@ -402,12 +402,13 @@ def _merge_train(args: argparse.Namespace) -> int:
 
 
 def cmd_rebase(args: argparse.Namespace) -> int:
-    from ao_tui.rebase import CONFLICT, REBASED, UP_TO_DATE, Rebaser, _sha
+    from ao_tui import git
+    from ao_tui.rebase import CONFLICT, REBASED, UP_TO_DATE, Rebaser
 
     engine = _engine(args, check=False)
     session = engine.session(args.id)
     cfg = engine.project_config(session.project)
-    onto = _sha(cfg.repo, f"refs/heads/{cfg.default_branch}")
+    onto = git.commit_of(cfg.repo, f"refs/heads/{cfg.default_branch}")
     if onto is None:
         raise AoError(f"no branch {cfg.default_branch} in {cfg.repo}")
     outcome = Rebaser(engine).rebase(session.id, onto, reason="ao rebase")

@@ -78,6 +78,12 @@ def out(cwd: Path | str | None, *args: str, check: bool | Container[int] = True,
     return run(cwd, *args, check=check, timeout=timeout, env=env, input=input, remote=remote).stdout
 
 
+def commit_of(cwd: Path | str | None, ref: str, timeout: float = TIMEOUT) -> str | None:
+    """The commit ``ref`` names (a branch, ``HEAD``, a sha), or None if it names none."""
+    done = run(cwd, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False, timeout=timeout)
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
 def last_line(done: subprocess.CompletedProcess[str]) -> str:
     """git's last word on a failure: its last line on stderr (stdout if none), else the exit status."""
     lines = [line for line in (done.stderr or done.stdout or "").splitlines() if line.strip()]

@@ -24,10 +24,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ao_tui import git
 from ao_tui.conflicts import DEFAULT
 from ao_tui.errors import AoError
 from ao_tui.models import CheckState, Event, ReviewState, Session, SessionStatus
-from ao_tui.rebase import BUSY, CONFLICT, DIRTY, FAILED, REBASED, SKIPPED, UP_TO_DATE, Rebaser, _sha, is_behind
+from ao_tui.rebase import BUSY, CONFLICT, DIRTY, FAILED, REBASED, SKIPPED, UP_TO_DATE, Rebaser, is_behind
 
 if TYPE_CHECKING:
     from ao_tui.engine import Engine
@@ -183,8 +184,8 @@ class MergeTrain:
             return self._leave(session, data, "its PR is no longer open")
         cfg = self.engine.project_config(session.project)
         repo = Path(cfg.repo)
-        default_sha = _sha(repo, f"refs/heads/{cfg.default_branch}")
-        head = _sha(repo, f"refs/heads/{session.branch}") or session.pr.head_sha
+        default_sha = git.commit_of(repo, f"refs/heads/{cfg.default_branch}")
+        head = git.commit_of(repo, f"refs/heads/{session.branch}") or session.pr.head_sha
         if default_sha is None or not head:
             return False
         if is_behind(repo, head, default_sha):

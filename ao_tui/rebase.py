@@ -53,11 +53,6 @@ def _identity(cwd: Path) -> dict[str, str]:
     return env
 
 
-def _sha(cwd: Path, ref: str) -> str | None:
-    done = git.run(cwd, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 def mid_rebase(workspace: Path) -> bool:
     """Whether git left a rebase under way in this worktree."""
     for name in ("rebase-merge", "rebase-apply"):
@@ -117,7 +112,7 @@ class Rebaser:
             return Outcome(SKIPPED, session.id, f"the worktree is not on {session.branch}")
         if git.run(ws, "status", "--porcelain", "--untracked-files=no", check=False).stdout.strip():
             return Outcome(DIRTY, session.id, "uncommitted changes")
-        backup = _sha(ws, "HEAD")
+        backup = git.commit_of(ws, "HEAD")
         if backup is None:
             return Outcome(SKIPPED, session.id, "no commits")
         if not is_behind(ws, backup, onto):
@@ -131,7 +126,7 @@ class Rebaser:
             abort = git.run(ws, "rebase", "--abort", check=False) if mid_rebase(ws) else None
             if abort is not None and abort.returncode != 0:
                 log.warning("aborting the rebase of %s failed: %s", session.id, abort.stderr.strip())
-            if _sha(ws, f"refs/heads/{session.branch}") != backup:
+            if git.commit_of(ws, f"refs/heads/{session.branch}") != backup:
                 git.run(ws, "reset", "--keep", backup, check=False)
             git.run(ws, "update-ref", "-d", backup_ref(session.id), check=False)
             hunks, predicted = self._hunks(cfg.repo, backup, onto, session.id, cfg.default_branch)
@@ -152,7 +147,7 @@ class Rebaser:
                 "head": backup, "branch": session.branch, "base": cfg.default_branch, "files": files,
                 "hunks": hunks, "reason": f"rebasing onto {cfg.default_branch} conflicts in {', '.join(files)}"})
             return Outcome(CONFLICT, session.id, ", ".join(files), backup, files)
-        head = _sha(ws, "HEAD") or ""
+        head = git.commit_of(ws, "HEAD") or ""
         self.store.finish_rebase(session.id, onto, REBASED, {"head": head, "backup": backup})
         self.store.add_event(Event(session_id=session.id, kind="rebased", data={
             "onto": onto, "from": backup, "head": head, "reason": f"onto {cfg.default_branch} ({reason})"}))
@@ -208,12 +203,12 @@ class Rebaser:
                 continue
             if mid_rebase(ws):
                 git.run(ws, "rebase", "--abort", check=False)
-            tip = _sha(ws, f"refs/heads/{row['branch']}")
+            tip = git.commit_of(ws, f"refs/heads/{row['branch']}")
             if tip == row["backup"] or tip is None:
                 current = git.run(ws, "symbolic-ref", "-q", "HEAD", check=False).stdout.strip()
                 if current != f"refs/heads/{row['branch']}":
                     git.run(ws, "checkout", "-q", row["branch"], check=False)
-                if _sha(ws, "HEAD") != row["backup"]:
+                if git.commit_of(ws, "HEAD") != row["backup"]:
                     git.run(ws, "reset", "--keep", row["backup"], check=False)
                 state, detail = "undone", "the worktree is back on its backup commit"
             else:

@@ -64,7 +64,7 @@ class WorkSpan:
 
 def _commit(cwd: Path, ref: str) -> str | None:
     try:
-        return git.out(cwd, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", timeout=GIT_TIMEOUT).strip() or None
+        return git.commit_of(cwd, ref, timeout=GIT_TIMEOUT)
     except AoError:
         return None
 
