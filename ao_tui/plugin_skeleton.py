@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import json
 import os
 import re
 import tempfile
@@ -19,6 +20,24 @@ from ao_tui.slots import SLOTS, interface
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+#: Where a plugin of each slot is named in ao.config.yaml (NAME: the plugin's name).
+CONFIGURED = {
+    "runtime": "`runtime: {plugin: NAME, greeting: hello}` in a project",
+    "agent": "`agent: NAME` in a project (or under `agents:`, started with `ao spawn --agent NAME`)",
+    "workspace": "`workspace: {plugin: NAME, greeting: hello}` in a project",
+    "tracker": "`tracker: {plugin: NAME, greeting: hello}` in a project",
+    "scm": "`scm: {plugin: NAME, greeting: hello}` in a project",
+    "notifier": "`notifiers: [{plugin: NAME, greeting: hello}]` in a project",
+    "terminal": "`terminal: {plugin: NAME, greeting: hello}` in a project",
+    "reactions": "`reactions: {ci_failed: {action: NAME}}` in a project (any event)",
+    "host": "`hosts: [{name: box, kind: NAME}]` at the top level, and `hosts: [box]` in a project",
+}
+#: Slots whose plugins take no options of their own from the config, and what they get instead.
+NO_OWN_OPTIONS = {
+    "agent": "the project's agent keys (model, permission_mode, rules, command, env) as a dict",
+    "reactions": "none (each event's keys, such as retries and message, come to run() as its options)",
+}
 
 
 class _Bare:
@@ -83,31 +102,57 @@ def files(slot: str, name: str) -> dict[str, str]:
     base = interface(slot)
     imports, methods = _stubs(slot)
     type_checking = ("\nif TYPE_CHECKING:\n" + "\n".join(imports) + "\n") if imports else ""
+    configured = CONFIGURED[slot].replace("NAME", name)
+    if slot in NO_OWN_OPTIONS:
+        options_base = None
+        options = f"    # No Options model: its options are\n    # {NO_OWN_OPTIONS[slot]}.\n"
+    elif slot == "host":
+        options_base = ("ao_tui.slots.host", "HostOptions")
+        options = ('    class Options(HostOptions):\n        """Its `hosts:` entry (name, max_sessions, labels, state_dir, '
+                   'connect_timeout):\n        a host kind has no keys of its own there."""\n')
+    else:
+        common = base.CommonOptions  # what the engine reads of every plugin of the slot (an SCM's poll_interval)
+        options_base = (common.__module__, common.__name__) if common else ("ao_tui.slots.base", "PluginOptions")
+        options = (f'    class Options({options_base[1]}):\n        """Its options, checked when the config is loaded '
+                   '(unknown keys are an error)."""\n\n        greeting: str = "hello"\n')
+    top = [f"from {base.__module__} import {base.__name__}"]
+    if options_base and options_base[0] == base.__module__:
+        top = [f"from {base.__module__} import {', '.join(sorted([base.__name__, options_base[1]]))}"]
+    elif options_base:
+        top.append(f"from {options_base[0]} import {options_base[1]}")
     plugin = f'''"""The {slot} plugin {name!r} for ao-tui (a skeleton from `ao plugins new`: fill in the methods)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-{chr(10).join(sorted([f"from {base.__module__} import {base.__name__}", "from ao_tui.slots.base import PluginOptions"]))}
+{chr(10).join(sorted(top))}
 {type_checking}
 
 class {cls}({base.__name__}):
-    """A {slot} plugin. Configure it in ao.config.yaml as `{slot}: {{plugin: {name}, greeting: ...}}`."""
+    """{"An" if slot[0] in "aeiou" else "A"} {slot} plugin. Configure it in ao.config.yaml as
+    {configured}."""
 
-    class Options(PluginOptions):
-        """Its options, checked when the config is loaded (unknown keys are an error)."""
-
-        greeting: str = "hello"
-
+{options}
 {chr(10).join(methods)}'''
-    test = f'''"""{cls} reads its options and is found by ao under its entry point once installed."""
+    if slot in NO_OWN_OPTIONS:
+        given = {"model": "sonnet"} if slot == "agent" else {}
+        cases = f'''from ao_tui.slots import PluginContext, interface
+from {package}.plugin import {cls}
 
-from __future__ import annotations
 
-from pathlib import Path
+def test_it_is_a_{slot}_plugin() -> None:
+    assert issubclass({cls}, interface("{slot}"))  # ao refuses a plugin that does not subclass its slot
 
-import pytest
+
+def test_it_gets_its_options_as_a_dict(tmp_path: Path) -> None:
+    plugin = {cls}(PluginContext(ao_home=tmp_path, options={json.dumps(given)}))
+    assert plugin.options == {json.dumps(given)}
+'''
+    else:
+        given = {"name": "box"} if slot == "host" else {"greeting": "hi"}
+        read = "plugin.options.name == \"box\"" if slot == "host" else "plugin.options.greeting == \"hi\""
+        cases = f'''import pytest
 
 from ao_tui.errors import PluginError
 from ao_tui.slots import PluginContext
@@ -115,14 +160,21 @@ from {package}.plugin import {cls}
 
 
 def test_it_reads_its_options(tmp_path: Path) -> None:
-    plugin = {cls}(PluginContext(ao_home=tmp_path, options={{"greeting": "hi"}}))
-    assert plugin.options.greeting == "hi"
+    plugin = {cls}(PluginContext(ao_home=tmp_path, options={json.dumps(given)}))
+    assert {read}
 
 
 def test_an_unknown_option_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(PluginError, match="greting: unknown option"):
-        {cls}(PluginContext(ao_home=tmp_path, options={{"greting": "hi"}}))
+        {cls}(PluginContext(ao_home=tmp_path, options={json.dumps({**given, "greting": "hi"})}))
 '''
+    test = f'''"""{cls}: what ao checks of it before it is used (fill in tests of what it does)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+{cases}'''
     pyproject = f'''[build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
@@ -151,7 +203,7 @@ The `{slot}` plugin `{name}` for ao-tui.
     pip install -e .          # then `ao plugins` lists it under {slot}
     python -m pytest tests    # its tests
 
-Use it in `ao.config.yaml`: `{slot}: {{plugin: {name}, greeting: hello}}`.
+Use it in `ao.config.yaml`: {configured}.
 """
     return {
         "pyproject.toml": pyproject,

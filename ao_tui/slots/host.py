@@ -12,7 +12,7 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ao_tui.slots.base import Plugin, PluginOptions
+from ao_tui.slots.base import Plugin, PluginOptions, Seconds
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,16 @@ class HostStatus:
 
 
 class HostOptions(PluginOptions):
-    """Options every host kind reads: the ``hosts:`` entry of the config."""
+    """Options every host kind reads: the ``hosts:`` entry of the config (a kind has no keys of its own
+    there; ``ssh`` and ``ssh_config`` reach only a kind that declares them, as the ssh kind does)."""
 
     name: str
     max_sessions: int = 10
     labels: list[str] = []
     #: Where ao keeps its state on that host (its clone, worktrees, tmux socket); ``~`` is the remote HOME.
     state_dir: str = "~/.ao-host"
+    #: How long reaching the host may take (every entry but ``local`` carries it).
+    connect_timeout: Seconds = 10
 
 
 class Host(Plugin):

@@ -46,7 +46,6 @@ class SSHHostOptions(HostOptions):
     ssh: str
     #: An OpenSSH client config file read instead of ~/.ssh/config (identity, jump hosts, known hosts).
     ssh_config: str | None = None
-    connect_timeout: Seconds = 10
     #: How long the master connection stays open with no command on it.
     control_persist: Seconds = 600
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import re
 import subprocess
 import sys
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
+import yaml
 
-from ao_tui import plugin_skeleton
-from ao_tui.slots import SLOTS, PluginContext, interface
+from ao_tui import plugin_skeleton, registry
+from ao_tui.config import check_hosts, check_projects, load_config
+from ao_tui.engine import Engine
+from ao_tui.hosts import create_host
+from ao_tui.slots import SLOTS, PluginContext
 
 AO = Path(sys.executable).with_name("ao")
 
@@ -36,17 +41,52 @@ def test_a_new_plugin_installs_is_listed_and_its_test_passes(tmp_path: Path) -> 
     assert tested.returncode == 0 and "2 passed" in tested.stdout, tested.stdout
 
 
-@pytest.mark.parametrize("slot", SLOTS)
-def test_every_slot_gets_a_skeleton_that_loads(tmp_path: Path, slot: str) -> None:
-    plugin_skeleton.write(slot, "sample", tmp_path)
-    _, package, cls_name = plugin_skeleton.names(slot, "sample")
-    spec = importlib.util.spec_from_file_location(f"{package}.plugin", tmp_path / package / "plugin.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cls = getattr(module, cls_name)
-    assert issubclass(cls, interface(slot))
-    plugin = cls(PluginContext(ao_home=tmp_path, options={"greeting": "hi"}))
-    assert plugin.options.greeting == "hi"
+def test_every_slot_gets_a_skeleton_whose_own_tests_pass(tmp_path: Path) -> None:
+    for slot in SLOTS:
+        plugin_skeleton.write(slot, "sample", tmp_path / slot)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(tmp_path / slot) for slot in SLOTS)}
+    tested = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
+                   *(str(tmp_path / slot / "tests") for slot in SLOTS)], env=env, cwd=tmp_path)
+    assert tested.returncode == 0 and f"{2 * len(SLOTS)} passed" in tested.stdout, tested.stdout
+
+
+def test_every_skeleton_configured_as_it_says_is_checked_and_made_as_ao_does(
+        tmp_path: Path, ao_home: Path, git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each skeleton's docstring names where it goes in ao.config.yaml; written so, the config check takes it
+    and the engine makes the plugin with the options it hands over (an agent's keys, a host's entry...)."""
+    found = {slot: dict(eps) for slot, eps in registry.available().items()}
+    project: dict[str, object] = {"repo": str(git_repo)}
+    top: dict[str, object] = {"projects": {"app": project}}
+    for slot in SLOTS:
+        name = f"sample-{slot}"
+        plugin_skeleton.write(slot, name, tmp_path / slot)
+        monkeypatch.syspath_prepend(str(tmp_path / slot))
+        _, package, cls_name = plugin_skeleton.names(slot, name)
+        found[slot][name] = EntryPoint(name=f"{slot}.{name}", value=f"{package}.plugin:{cls_name}",
+                                       group=registry.GROUP)
+        snippets = [yaml.safe_load(s) for s in re.findall(r"`([^`]*:[^`]*)`",
+                                                           plugin_skeleton.CONFIGURED[slot].replace("NAME", name))]
+        if slot == "host":
+            top.update(snippets[0])
+            project.update(snippets[1])
+        else:
+            project.update(snippets[0])
+    monkeypatch.setattr(registry, "_entry_points", lambda: found)
+    path = tmp_path / "ao.config.yaml"
+    path.write_text(yaml.safe_dump(top))
+
+    config = load_config(str(path))
+    check_projects(config)
+    check_hosts(config)
+    engine = Engine(config)
+    for slot in ("runtime", "agent", "workspace", "tracker", "scm", "terminal"):
+        assert type(engine.plugin(slot, "app")).__name__ == plugin_skeleton.names(slot, f"sample-{slot}")[2]
+    assert engine.plugin("agent", "app").options["permission_mode"] == "default"  # the project's agent keys
+    assert [n.options.greeting for n in engine.notifiers("app")] == ["hello"]
+    assert create_host(config.hosts[0], ao_home).options.name == "box"
+    assert config.projects["app"].reactions["ci_failed"].action == "sample-reactions"
+    registry.create("reactions", "sample-reactions", PluginContext(ao_home=ao_home))  # as the reaction runner does
+    engine.store.close()
 
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
