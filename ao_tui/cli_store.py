@@ -17,9 +17,9 @@ def _store_path() -> Path:
 
 
 def _known_schema() -> int:
-    from ao_tui.store import _MIGRATIONS
+    from ao_tui.store import known_schema_version
 
-    return max(_MIGRATIONS)
+    return known_schema_version()
 
 
 def _size(n: int) -> str:

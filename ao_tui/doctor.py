@@ -337,7 +337,7 @@ def leader(setup: Setup) -> Result:
 @check
 def store(setup: Setup) -> Result:
     """The store reads whole (every page), this ao knows its schema, and a backup exists."""
-    from ao_tui.store import _MIGRATIONS
+    from ao_tui.store import known_schema_version
     from ao_tui.store_backup import list_backups
     from ao_tui.store_health import quick_check, schema_version_of
 
@@ -348,7 +348,7 @@ def store(setup: Setup) -> Result:
     if problem:
         return fail("store", f"{path} is damaged: {problem}", "ao store recover")
     version = schema_version_of(path)
-    if version > max(_MIGRATIONS):
+    if version > known_schema_version():
         return fail("store", f"{path} was written by a newer ao (schema {version})",
                     "upgrade ao, or ao store restore BACKUP")
     backups = list_backups(path)

@@ -125,6 +125,11 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 
+def known_schema_version() -> int:
+    """The newest schema this ao knows (``SCHEMA_VERSION``, read from the migrations so a test can add one)."""
+    return max(_MIGRATIONS)
+
+
 def _ts(value: datetime) -> str:
     return value.isoformat()
 
@@ -190,7 +195,7 @@ class Store:
         from ao_tui import store_backup
         from ao_tui.store_health import StoreTooNew
 
-        known = max(_MIGRATIONS)  # SCHEMA_VERSION, read here so a test can add a migration
+        known = known_schema_version()
         found = self._recorded_version()
         if found > known:
             raise StoreTooNew(self.path, found, known)
@@ -657,6 +662,45 @@ class Store:
     def train_remove(self, session_id: str) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM merge_train WHERE session_id=?", (session_id,))
+
+    # -- retention (ao_tui.store_retention archives these rows, then deletes them) ------------
+
+    #: The tables retention archives, with the column that keys a row.
+    ARCHIVED_KEYS = {"events": "id", "claims": "key"}
+
+    def events_to_archive(self, cutoff: str, keep_per_session: int, limit: int) -> list[sqlite3.Row]:
+        """The oldest ``limit`` events older than ``cutoff``, of a session that is gone, or past the newest
+        ``keep_per_session`` of their session."""
+        return self._conn().execute(
+            """SELECT * FROM events WHERE id IN (
+                   SELECT id FROM events WHERE at < ?
+                   UNION
+                   SELECT id FROM events WHERE session_id NOT IN (SELECT id FROM sessions)
+                   UNION
+                   SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY id DESC) AS r
+                                   FROM events) WHERE r > ?)
+               ORDER BY id LIMIT ?""",
+            (cutoff, keep_per_session, limit),
+        ).fetchall()
+
+    def claims_to_archive(self, limit: int) -> list[sqlite3.Row]:
+        """The oldest ``limit`` settled claims of sessions that are gone."""
+        return self._conn().execute(
+            "SELECT * FROM claims WHERE session_id != 'engine' AND state != 'claimed'"
+            " AND session_id NOT IN (SELECT id FROM sessions) ORDER BY created_at LIMIT ?", (limit,)).fetchall()
+
+    def delete_archived(self, table: str, keys: list[Any]) -> None:
+        """Delete the rows of ``table`` (one of ``ARCHIVED_KEYS``) with these keys, in one transaction."""
+        key_column = self.ARCHIVED_KEYS[table]
+        with self.transaction() as tx:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                tx.execute(f"DELETE FROM {table} WHERE {key_column} IN ({','.join('?' * len(chunk))})", chunk)
+
+    def drop_delivered_messages(self, before: str) -> None:
+        """Forget outbox messages delivered before ``before``."""
+        with self.transaction() as tx:
+            tx.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (before,))
 
 
 def open_store(path: Path | None = None) -> Store:

@@ -32,36 +32,22 @@ def archive_dir(store: Store) -> Path:
 def prune(store: Store, *, keep_days: int, keep_per_session: int, batch: int = 20000) -> int:
     """Archive and delete events past the policy; returns how many moved."""
     cutoff = (datetime.now(UTC) - timedelta(days=keep_days)).isoformat()
-    conn = store._conn()
-    rows = conn.execute(
-        """SELECT * FROM events WHERE id IN (
-               SELECT id FROM events WHERE at < ?
-               UNION
-               SELECT id FROM events WHERE session_id NOT IN (SELECT id FROM sessions)
-               UNION
-               SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY id DESC) AS r
-                               FROM events) WHERE r > ?)
-           ORDER BY id LIMIT ?""",
-        (cutoff, keep_per_session, batch),
-    ).fetchall()
+    rows = store.events_to_archive(cutoff, keep_per_session, batch)
     if rows:
-        _archive_and_delete(store, rows, "events", "at", "id")
-    with store.transaction() as tx:
-        tx.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (cutoff,))
+        _archive_and_delete(store, rows, "events", "at")
+    store.drop_delivered_messages(cutoff)
     return len(rows) + _archive_orphan_claims(store, batch)
 
 
 def _archive_orphan_claims(store: Store, batch: int) -> int:
-    rows = store._conn().execute(
-        "SELECT * FROM claims WHERE session_id != 'engine' AND state != 'claimed'"
-        " AND session_id NOT IN (SELECT id FROM sessions) ORDER BY created_at LIMIT ?", (batch,)).fetchall()
+    rows = store.claims_to_archive(batch)
     if not rows:
         return 0
-    _archive_and_delete(store, rows, "claims", "created_at", "key")
+    _archive_and_delete(store, rows, "claims", "created_at")
     return len(rows)
 
 
-def _archive_and_delete(store: Store, rows: list[Any], table: str, at_column: str, key_column: str) -> None:
+def _archive_and_delete(store: Store, rows: list[Any], table: str, at_column: str) -> None:
     """Append rows to the monthly ``<table>-YYYY-MM.jsonl`` archives (fsynced), then delete them from the table."""
     by_month: dict[str, list[str]] = {}
     for r in rows:
@@ -73,8 +59,4 @@ def _archive_and_delete(store: Store, rows: list[Any], table: str, at_column: st
             f.write("\n".join(lines) + "\n")
             f.flush()
             os.fsync(f.fileno())
-    keys = [r[key_column] for r in rows]
-    with store.transaction() as tx:
-        for i in range(0, len(keys), 500):
-            chunk = keys[i:i + 500]
-            tx.execute(f"DELETE FROM {table} WHERE {key_column} IN ({','.join('?' * len(chunk))})", chunk)
+    store.delete_archived(table, [r[Store.ARCHIVED_KEYS[table]] for r in rows])
