@@ -96,18 +96,18 @@ class AiderHistoryParser(TranscriptParser):
                 st.api_error = f"{self._error} ({quoted})"[:500] if self._error else quoted[:500]
                 self._error = ""
                 st.turn_ended = False
-                self._decided(Kind.RETRYING, None)
+                self.decided(Kind.RETRYING, None)
             elif _ERROR.match(quoted) or _ABOUT_ERROR.match(quoted):
                 # aider prints litellm's error, then its own words for it ("The API provider has rate
                 # limited you..."): one error, both lines
                 self._error = f"{self._error} · {quoted}" if self._error else quoted
                 st.api_error = self._error[:500]
                 st.turn_ended = True
-                self._decided(Kind.API_ERROR, None)
+                self.decided(Kind.API_ERROR, None)
             elif _ANSWERED.search(quoted):
                 self._error = ""
                 st.turn_ended = False
-                self._decided(Kind.TOOL_RESULT, None)  # the human answered its question: it goes on
+                self.decided(Kind.TOOL_RESULT, None)  # the human answered its question: it goes on
             else:
                 self._error = ""
             return
@@ -117,15 +117,15 @@ class AiderHistoryParser(TranscriptParser):
             self._answer = []
             st.last_text = ""
             st.turn_ended = True
-            self._decided(Kind.TURN_END, None)
+            self.decided(Kind.TURN_END, None)
         elif body.startswith("####"):
             self._answer = []
-            self._prompt(None)
+            self.prompt_started(None)
         elif body and st.kind in (Kind.PROMPT, Kind.TEXT, Kind.TOOL_RESULT, Kind.RETRYING):
             self._answer.append(body)
             st.last_text = "\n".join(self._answer)[-4000:]
             st.turn_ended = False
-            self._decided(Kind.TEXT, None)
+            self.decided(Kind.TEXT, None)
 
     def _tokens(self, found: re.Match[str]) -> None:
         self.answers += 1

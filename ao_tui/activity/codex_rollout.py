@@ -86,14 +86,14 @@ def apply_rollout_record(parser: TranscriptParser, record: dict[str, Any], at: f
         if ptype == "message":
             text = text_of(payload.get("content"))
             if payload.get("role") == "user" and not text.lstrip().startswith(_CONTEXT_PREFIXES):
-                parser._prompt(at)  # noqa: SLF001 - same package
+                parser.prompt_started(at)
             elif payload.get("role") == "assistant":
                 if text.strip():
                     st.last_text = text[-4000:]
                     for url in PR_URL.findall(text):
-                        parser._add_pr(url)  # noqa: SLF001
+                        parser.add_pr_link(url)
                 st.turn_ended = False
-                parser._decided(Kind.TEXT, at)  # noqa: SLF001
+                parser.decided(Kind.TEXT, at)
         elif ptype in _CALLS:
             call_id = str(payload.get("call_id") or payload.get("id") or "")
             name = str(payload.get("name") or ptype)
@@ -101,11 +101,11 @@ def apply_rollout_record(parser: TranscriptParser, record: dict[str, Any], at: f
                                               target=call_target(payload.get("arguments") or payload.get("input")),
                                               at=at)
             st.turn_ended = False
-            parser._decided(Kind.TOOL_USE, at)  # noqa: SLF001
+            parser.decided(Kind.TOOL_USE, at)
         elif ptype in _OUTPUTS:
             st.open_tools.pop(str(payload.get("call_id") or ""), None)
             st.turn_ended = False
-            parser._decided(Kind.TOOL_RESULT, at)  # noqa: SLF001
+            parser.decided(Kind.TOOL_RESULT, at)
         return
     if rtype == "event_msg":
         if ptype == "task_complete":
@@ -117,14 +117,14 @@ def apply_rollout_record(parser: TranscriptParser, record: dict[str, Any], at: f
                 if error.get("codex_error_info") == USAGE_LIMIT and not is_limit(message):
                     message = f"Usage limit reached: {message}"  # Codex's own mark, whatever its wording
                 st.api_error = message[:500]
-                parser._decided(Kind.API_ERROR, at)  # noqa: SLF001
+                parser.decided(Kind.API_ERROR, at)
             else:
                 last = payload.get("last_agent_message")
                 if isinstance(last, str) and last.strip():
                     st.last_text = last[-4000:]
-                parser._decided(Kind.TURN_END, at)  # noqa: SLF001
+                parser.decided(Kind.TURN_END, at)
         elif ptype == "turn_aborted":
-            parser._interrupted(at)  # noqa: SLF001
+            parser.interrupted(at)
 
 
 def _int(value: Any) -> int:

@@ -143,7 +143,7 @@ class ActivityDetector:
         self._pending_due: float | None = None
         self._pending_state: ActivityState | None = None
         self._last_text = ""
-        self._task = ""  # the prompt being worked on: the detail of plain "working"
+        self.task = ""  # the prompt being worked on: the detail of plain "working"
         self._stop: Evidence | None = None  # the evidence of the last Stop hook
         self._opencode: OpenCodeEvents | None = None  # OpenCode's plugin lines, translated with their context
 
@@ -180,8 +180,8 @@ class ActivityDetector:
                 return None  # after a compaction, maybe mid-turn: no new opinion
             return Evidence(ActivityState.IDLE, "hook", at, "at its prompt", tentative=True)
         if name == "UserPromptSubmit":
-            self._task = _first_line(event.get("prompt"))
-            return Evidence(ActivityState.WORKING, "hook", at, self._task)
+            self.task = _first_line(event.get("prompt"))
+            return Evidence(ActivityState.WORKING, "hook", at, self.task)
         if name in ("PreToolUse", "PermissionRequest") and tool in HUMAN_TOOLS:
             # AskUserQuestion, ExitPlanMode: the tool *is* the wait for the human
             detail = human_tool_detail(tool, tool_target(event.get("tool_input")))
@@ -325,7 +325,7 @@ class ActivityDetector:
             return None
         ev = self._limited(ev)
         if ev.state == ActivityState.WORKING and not ev.detail:
-            ev = replace(ev, detail=self._task)
+            ev = replace(ev, detail=self.task)
         if ev.state == cur.state:
             self._pending_due = self._pending_state = None
             if (ev.detail, ev.tool, ev.source, ev.until) == (cur.detail, cur.tool, cur.source, cur.until):

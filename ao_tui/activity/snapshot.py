@@ -106,7 +106,7 @@ def read_activity(
         return Activity(state=ActivityState.WORKING, source=ev.source, since=_dt(ev.at), detail="starting")
     detail = ev.detail
     if ev.state is ActivityState.WORKING and not detail:
-        detail = detector._task  # noqa: SLF001 - the prompt being worked on, as the monitor shows it
+        detail = detector.task  # the prompt being worked on, as the monitor shows it
     return Activity(state=ev.state, source=ev.source, since=_dt(min(ev.at, now)), detail=detail, tool=ev.tool)
 
 

@@ -265,7 +265,7 @@ class TranscriptParser:
         if rtype == "assistant":
             self._account_usage(record)
         elif rtype == "pr-link":
-            self._add_pr(record.get("prUrl"))
+            self.add_pr_link(record.get("prUrl"))
             return
         if rtype in ("assistant", "user"):
             self._collect_prs(record)
@@ -285,7 +285,8 @@ class TranscriptParser:
         elif rtype == "system":
             self._system(record, at)
 
-    def _decided(self, kind: str, at: float | None) -> None:
+    def decided(self, kind: str, at: float | None) -> None:
+        """The latest record that says what the agent is doing is of ``kind`` (written at ``at``)."""
         self.state.kind = kind
         if at is not None:
             self.state.at = at
@@ -297,43 +298,45 @@ class TranscriptParser:
             if record.get("isMeta") or content.lstrip().startswith(_LOCAL_COMMAND_PREFIXES):
                 return
             if content.startswith(_INTERRUPTED):
-                self._interrupted(at)
+                self.interrupted(at)
                 return
-            self._prompt(at)
+            self.prompt_started(at)
             return
         if not isinstance(content, list):
             return
         results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
         texts = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
         if any(isinstance(t, str) and t.startswith(_INTERRUPTED) for t in texts):
-            self._interrupted(at)
+            self.interrupted(at)
             return
         if results:
             for block in results:
                 st.open_tools.pop(str(block.get("tool_use_id", "")), None)
             st.turn_ended = False
-            self._decided(Kind.TOOL_RESULT, at)
+            self.decided(Kind.TOOL_RESULT, at)
             return
         if record.get("isMeta"):
             return
         if any(isinstance(t, str) and t.lstrip().startswith(_LOCAL_COMMAND_PREFIXES) for t in texts):
             return
-        self._prompt(at)
+        self.prompt_started(at)
 
-    def _prompt(self, at: float | None) -> None:
+    def prompt_started(self, at: float | None) -> None:
+        """A prompt reached the agent: a new turn begins."""
         st = self.state
         st.open_tools.clear()
         st.turn_ended = False
         st.api_error = ""
         st.api_error_status = None
         st.stop_reason = ""
-        self._decided(Kind.PROMPT, at)
+        self.decided(Kind.PROMPT, at)
 
-    def _interrupted(self, at: float | None) -> None:
+    def interrupted(self, at: float | None) -> None:
+        """The human interrupted the turn (Esc)."""
         st = self.state
         st.open_tools.clear()
         st.turn_ended = True
-        self._decided(Kind.INTERRUPT, at)
+        self.decided(Kind.INTERRUPT, at)
 
     def _assistant(self, record: dict[str, Any], at: float | None) -> None:
         st = self.state
@@ -347,7 +350,7 @@ class TranscriptParser:
             st.api_error_status = status if isinstance(status, int) else None
             st.open_tools.clear()
             st.turn_ended = True
-            self._decided(Kind.API_ERROR, at)
+            self.decided(Kind.API_ERROR, at)
             return
         kind = None
         for block in message.get("content") or []:
@@ -371,10 +374,10 @@ class TranscriptParser:
             st.stop_reason = stop
         if stop in ("end_turn", "refusal") and not st.open_tools:
             st.turn_ended = True
-            self._decided(Kind.TURN_END, at)
+            self.decided(Kind.TURN_END, at)
         elif kind is not None:
             st.turn_ended = False
-            self._decided(kind, at)
+            self.decided(kind, at)
 
     def _system(self, record: dict[str, Any], at: float | None) -> None:
         st = self.state
@@ -383,7 +386,7 @@ class TranscriptParser:
             st.turn_ended = True
             st.open_tools.clear()
             if st.kind != Kind.API_ERROR:
-                self._decided(Kind.TURN_END, at)
+                self.decided(Kind.TURN_END, at)
         elif subtype == "api_error":  # a failed attempt Claude Code is about to retry
             err = record.get("error")
             detail = ""
@@ -391,7 +394,7 @@ class TranscriptParser:
                 detail = str(err.get("message") or err.get("status") or "")
             attempt, most = record.get("retryAttempt"), record.get("maxRetries")
             st.api_error = f"API error, retry {attempt}/{most}: {detail}".strip(": ")
-            self._decided(Kind.RETRYING, at)
+            self.decided(Kind.RETRYING, at)
 
     # -- usage and PRs ---------------------------------------------------------
 
@@ -439,7 +442,7 @@ class TranscriptParser:
         if isinstance(content, str):
             if record.get("type") == "assistant":
                 for url in PR_URL.findall(content):
-                    self._add_pr(url)
+                    self.add_pr_link(url)
             return
         if not isinstance(content, list):
             return
@@ -456,9 +459,10 @@ class TranscriptParser:
                 continue
             if isinstance(text, str) and ("/pull/" in text or "/merge_requests/" in text):
                 for url in PR_URL.findall(text):
-                    self._add_pr(url)
+                    self.add_pr_link(url)
 
-    def _add_pr(self, url: object) -> None:
+    def add_pr_link(self, url: object) -> None:
+        """A PR link the agent printed (kept once)."""
         if isinstance(url, str) and url and url not in self.state.pr_links:
             self.state.pr_links.append(url)
 
