@@ -270,7 +270,7 @@ class HostLink:
     def call(self, op: str, **args: Any) -> Any:
         hostd = self.hostd
         if hostd is None:
-            raise AoError(f"host {self.host.host_name} unreachable since {self._since()}")
+            raise AoError(f"host {self.host.host_name} unreachable since {self.unreachable_since_clock()}")
         return hostd.call(op, **args)
 
     def send(self, handle: str, text: str, submit: bool = True) -> bool:
@@ -289,7 +289,8 @@ class HostLink:
         hostd = self.hostd
         return hostd.state if hostd is not None else None
 
-    def _since(self) -> str:
+    def unreachable_since_clock(self) -> str:
+        """When the host stopped answering, as the local time messages show (HH:MM:SS)."""
         import time
 
         return time.strftime("%H:%M:%S", time.localtime(self.unreachable_since or time.time()))

@@ -166,7 +166,7 @@ class RemoteHosts:
         link = self.link(name)
         state = link.state_dir
         if state is None:
-            raise AoError(f"host {name} unreachable since {link._since()}")
+            raise AoError(f"host {name} unreachable since {link.unreachable_since_clock()}")
         url, env = link.host.git_remote(f"{state}/repos/{project}")
         git.run(repo, "fetch", "-q", "--no-tags", url, f"+refs/heads/{branch}:refs/heads/{branch}", env=env,
                 remote=True, timeout=120)
@@ -246,7 +246,7 @@ class RemoteRuntime(Runtime):
         link = self.hosts.link(self.host_name)
         state = link.state_dir
         if state is None:
-            raise AoError(f"host {self.host_name} unreachable since {link._since()}")
+            raise AoError(f"host {self.host_name} unreachable since {link.unreachable_since_clock()}")
         return link.host.argv(["tmux", "-S", f"{state}/tmux.sock", "attach-session", "-t", f"={handle}"], tty=True)
 
     def resize(self, handle: str, width: int, height: int) -> None:
