@@ -199,6 +199,9 @@ def test_every_module_has_its_row_in_the_layers_table() -> None:
     ours = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
     ours |= {p.parent.name for p in package.glob("*/__init__.py")}
     assert ours - named == set(), "add these to the layers table of docs/architecture.md"
+    for package, listed in re.findall(r"`(\w+)/` \((`[^)]*)\)", table):  # a package whose modules the row lists
+        inside = {p.stem for p in (ROOT / "ao_tui" / package).glob("*.py") if p.stem != "__init__"}
+        assert inside == set(re.findall(r"`(\w+)`", listed)), f"the layers table's list of ao_tui/{package}/"
 
 
 def test_the_slots_table_says_what_each_slot_requires_and_which_built_ins_fill_it() -> None:
