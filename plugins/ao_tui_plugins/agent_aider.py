@@ -38,7 +38,8 @@ from ao_tui.activity.aider_history import FILE_NAME, usage_from_history
 from ao_tui.errors import PluginError
 from ao_tui.models import ActivityState, Usage
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
-from ao_tui_plugins.agent_claude_code import _exclude_from_git, write_ao_file
+from ao_tui_plugins._agent_common import exclude_from_git
+from ao_tui_plugins.agent_claude_code import write_ao_file
 
 #: Permission modes: aider asks before creating files, adding files and running commands, or not at all.
 MODES = {"default": [], "acceptEdits": [], "plan": ["--chat-mode", "ask"], "bypassPermissions": ["--yes-always"]}
@@ -88,7 +89,7 @@ class AiderAgent(Agent):
         return usage_from_history(text)
 
     def prepare_workspace(self, spec: LaunchSpec) -> None:
-        _exclude_from_git(spec.workspace, [".ao/", ".aider*"])
+        exclude_from_git(spec.workspace, [".ao/", ".aider*"])
 
     def environment(self, spec: LaunchSpec) -> dict[str, str]:
         """Provider keys and endpoints from ao's environment, then the config's env (in memory, never on disk)."""

@@ -29,6 +29,7 @@ from ao_tui.errors import AoError, PluginError
 from ao_tui.models import ActivityState
 from ao_tui.names import validate_session_id
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
+from ao_tui_plugins._agent_common import exclude_from_git
 
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
@@ -154,7 +155,7 @@ class ClaudeCodeAgent(Agent):
         # worktree itself): both are marked, or an agent in default mode stops at the trust dialog.
         repository = _repository_root(spec.workspace)
         trust_workspace(self.claude_json_path(spec), spec.workspace, *([repository] if repository else []))
-        _exclude_from_git(spec.workspace, [".claude/settings.local.json", ".ao/"])
+        exclude_from_git(spec.workspace, [".claude/settings.local.json", ".ao/"])
 
     def install_hooks(self, spec: LaunchSpec) -> Path:
         settings = spec.workspace / ".claude" / "settings.local.json"
@@ -375,24 +376,6 @@ def _repository_root(workspace: Path) -> Path | None:
     if common is None or common.name != ".git" or common.parent == Path(workspace).absolute():
         return None
     return common.parent
-
-
-def _exclude_from_git(workspace: Path, patterns: list[str]) -> None:
-    """Keep ao's files out of the agent's commits via the repo's info/exclude."""
-    try:
-        out = git.run(workspace, "rev-parse", "--git-path", "info/exclude", check=False, timeout=5)
-    except AoError:
-        return
-    if out.returncode != 0 or not out.stdout.strip():
-        return
-    exclude = Path(out.stdout.strip())
-    if not exclude.is_absolute():
-        exclude = workspace / exclude
-    current = exclude.read_text() if exclude.exists() else ""
-    missing = [p for p in patterns if p not in current.splitlines()]
-    if missing:
-        prefix = current if not current or current.endswith("\n") else current + "\n"
-        write_atomic(exclude, prefix + "".join(f"{p}\n" for p in missing))
 
 
 def _load_json_object(path: Path, *, empty_is_error: bool = False) -> dict[str, Any]:

@@ -46,12 +46,11 @@ import os
 import re
 from pathlib import Path
 
-from ao_tui.activity.jsonl_tail import tail_objects
 from ao_tui.errors import PluginError
 from ao_tui.models import ActivityState
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
-from ao_tui_plugins._agent_common import events_hook_command
-from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, _exclude_from_git, write_ao_file
+from ao_tui_plugins._agent_common import events_hook_command, exclude_from_git, newest_hook_field
+from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, write_ao_file
 
 MODE_FLAGS = {
     "default": ["--sandbox", "workspace-write", "--ask-for-approval", "on-request"],
@@ -154,18 +153,18 @@ class CodexAgent(Agent):
         return [*self.executable(spec), "resume", *self._flags(spec), *target]
 
     def prepare_workspace(self, spec: LaunchSpec) -> None:
-        _exclude_from_git(spec.workspace, [".ao/"])
+        exclude_from_git(spec.workspace, [".ao/"])
 
     # -- what Codex wrote ---------------------------------------------------------
     def agent_session_id(self, spec: LaunchSpec) -> str:
         """Codex's thread id: the recorded one, else the newest the session's hooks named."""
         if spec.agent_session_id and _UUID.match(spec.agent_session_id):
             return spec.agent_session_id
-        found = _from_events(spec.events_file, "session_id")
+        found = newest_hook_field(spec.events_file, "session_id")
         return found if found and _UUID.match(found) else ""
 
     def transcript_path(self, spec: LaunchSpec) -> Path | None:
-        hooked = _from_events(spec.events_file, "transcript_path")
+        hooked = newest_hook_field(spec.events_file, "transcript_path")
         if hooked:
             return Path(hooked)
         thread = self.agent_session_id(spec)
@@ -186,20 +185,6 @@ class CodexAgent(Agent):
 
     def model_trailer(self, model: str) -> str:
         return f"Co-Authored-By: {model or 'Codex'} <noreply@ao-tui.dev>"
-
-
-def _from_events(events_file: Path | None, field: str) -> str:
-    """The newest ``field`` in the session's hook events (Codex names its thread and rollout there)."""
-    if events_file is None:
-        return ""
-    try:
-        for event in tail_objects(events_file, newest_first=True):
-            value = event.get(field)
-            if isinstance(value, str) and value:
-                return value
-    except OSError:
-        pass
-    return ""
 
 
 _QUESTION = re.compile(r"(Would you like to (?:run the following command|make the following edits|"

@@ -37,8 +37,8 @@ from ao_tui.errors import AoError, PluginError
 from ao_tui.models import ActivityState
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
 from ao_tui.slots.runtime import Runtime
-from ao_tui_plugins._agent_common import events_hook_command
-from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, _exclude_from_git, write_ao_file
+from ao_tui_plugins._agent_common import events_hook_command, exclude_from_git, newest_hook_field
+from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, write_ao_file
 from ao_tui_plugins.runtime_tmux import strip_paste_markers
 
 MODES = {"default": "default", "acceptEdits": "auto_edit", "plan": "plan", "bypassPermissions": "yolo"}
@@ -125,7 +125,7 @@ class GeminiAgent(Agent):
             link, target = own / name, user / name
             if target.exists() and not link.exists():
                 link.symlink_to(target)
-        _exclude_from_git(spec.workspace, [".ao/"])
+        exclude_from_git(spec.workspace, [".ao/"])
 
     def environment(self, spec: LaunchSpec) -> dict[str, str]:
         """GEMINI_*/GOOGLE_* from ao's environment, the session's GEMINI_CLI_HOME, then the config's env."""
@@ -135,9 +135,7 @@ class GeminiAgent(Agent):
         return env
 
     def transcript_path(self, spec: LaunchSpec) -> Path | None:
-        from ao_tui_plugins.agent_codex import _from_events
-
-        hooked = _from_events(spec.events_file, "transcript_path")
+        hooked = newest_hook_field(spec.events_file, "transcript_path")
         if hooked:
             return Path(hooked)
         short = _session_uuid(spec)[:8]

@@ -44,7 +44,8 @@ from ao_tui.errors import PluginError
 from ao_tui.models import ActivityState, Usage
 from ao_tui.names import validate_session_id
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
-from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, _exclude_from_git, write_ao_file
+from ao_tui_plugins._agent_common import exclude_from_git
+from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, write_ao_file
 
 ASK = {"edit": "ask", "bash": "ask", "webfetch": "ask", "external_directory": "ask"}
 MODES: dict[str, dict[str, str]] = {
@@ -97,7 +98,7 @@ class OpenCodeAgent(Agent):
 
     def prepare_workspace(self, spec: LaunchSpec) -> None:
         self.install_hooks(spec)
-        _exclude_from_git(spec.workspace, [".ao/"])
+        exclude_from_git(spec.workspace, [".ao/"])
 
     def plugin_path(self, spec: LaunchSpec) -> Path:
         """ao's plugin for this session, beside its events file."""
