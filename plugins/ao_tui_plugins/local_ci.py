@@ -29,8 +29,9 @@ from typing import Any
 
 from ao_tui.config import write_atomic
 from ao_tui.errors import AoError
-from ao_tui.models import Check, CheckState, utcnow
+from ao_tui.models import Check, CheckState
 from ao_tui.names import slugify
+from ao_tui_plugins._scm_common import now_iso
 
 log = logging.getLogger("ao.scm.local")
 
@@ -72,10 +73,6 @@ def parse_ci(option: Any) -> list[CICommand]:
             raise AoError(f"scm local: ci command {name!r} is empty")
         commands.append(CICommand(name, argv))
     return commands
-
-
-def _now() -> str:
-    return utcnow().isoformat()
 
 
 class LocalCI:
@@ -166,7 +163,7 @@ class LocalCI:
                 os.close(fd)
                 return
             self._write_status(repo, sha, {
-                "sha": sha, "branch": branch, "owner": os.getpid(), "started_at": _now(), "finished_at": None,
+                "sha": sha, "branch": branch, "owner": os.getpid(), "started_at": now_iso(), "finished_at": None,
                 "checks": [{"name": c.name, "state": "pending", "log": c.log_name} for c in self.commands],
             })
             lock = self._workspace_locks.setdefault(str(workspace), threading.Lock())
@@ -189,11 +186,11 @@ class LocalCI:
                         for rest in status["checks"][i:]:
                             rest.update(state="none", summary=f"not run: {current[:10]} is newer")
                         break
-                    status["checks"][i].update(state="running", started_at=_now())
+                    status["checks"][i].update(state="running", started_at=now_iso())
                     self._write_status(repo, sha, status)
                     status["checks"][i].update(self._run_check(repo, workspace, sha, command))
                     self._write_status(repo, sha, status)
-                status["finished_at"] = _now()
+                status["finished_at"] = now_iso()
                 self._write_status(repo, sha, status)
         except _Cancelled:
             return  # left unfinished on purpose: the next poll, here or in another engine, reruns it
@@ -222,7 +219,7 @@ class LocalCI:
             except OSError as exc:
                 out.write(f"cannot run {command.argv[0]!r}: {exc.strerror}\n")
                 return {"state": "failed", "exit_code": None, "summary": f"cannot run: {exc.strerror}",
-                        "finished_at": _now()}
+                        "finished_at": now_iso()}
             self._procs.add(proc)
             try:
                 code = proc.wait(timeout=self.ci_timeout)
@@ -242,7 +239,7 @@ class LocalCI:
                 out.write(f"\n[ao] exit code {code} after {took:.1f}s\n")
                 summary = f"exit {code} after {took:.1f}s"
         return {"state": "passed" if code == 0 and not timed_out else "failed", "exit_code": code,
-                "summary": summary, "finished_at": _now()}
+                "summary": summary, "finished_at": now_iso()}
     def log_path(self, repo: Path, check: Check) -> Path | None:
         """The full log file of ``check`` (for the TUI's "open log")."""
         sha, _, name = check.id.partition(":")

@@ -79,7 +79,7 @@ from ao_tui.names import validate_branch
 from ao_tui.slots.base import PluginContext, Seconds
 from ao_tui.slots.scm import SCM, SCMOptions
 from ao_tui_plugins._github_client import TOKEN_VARIABLES, GitHubClient, GitHubError, GitHubOptions, shared_client
-from ao_tui_plugins.scm_local import MergeConflict, log_excerpt
+from ao_tui_plugins._scm_common import MergeConflict, log_excerpt
 
 log = logging.getLogger("ao.scm.github")
 

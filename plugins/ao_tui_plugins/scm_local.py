@@ -40,27 +40,17 @@ from pydantic import Field, field_validator
 from ao_tui import git
 from ao_tui.config import write_atomic
 from ao_tui.errors import AoError, NotFound
-from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState, utcnow
+from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState
 from ao_tui.names import slugify, validate_branch
-from ao_tui.outcomes import failing_tests_in as failing_tests
 from ao_tui.slots.base import PluginContext, Seconds
 from ao_tui.slots.scm import SCM, SCMOptions
+from ao_tui_plugins._scm_common import MergeConflict, log_excerpt, now_iso
 from ao_tui_plugins.local_ci import LocalCI, parse_ci
 
 log = logging.getLogger("ao.scm.local")
 
-LOG_TAIL_LINES = 150
 #: ``path:line: text`` lines in a change request become comments on that line.
 _LINE_COMMENT = re.compile(r"^\s*([\w./-]+\.[\w]+):(\d+):\s*(.+)$")
-
-
-class MergeConflict(AoError):
-    """The branch does not merge cleanly; ``pr`` has ``has_conflicts=True``."""
-
-    def __init__(self, message: str, pr: PullRequest, files: list[str]) -> None:
-        super().__init__(message)
-        self.pr = pr
-        self.files = files
 
 
 @contextmanager
@@ -73,24 +63,6 @@ def _flock(path: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
-
-
-def _now() -> str:
-    return utcnow().isoformat()
-
-
-def log_excerpt(text: str, max_lines: int = LOG_TAIL_LINES) -> str:
-    """The part of a CI log an agent needs: failing tests first, then the tail."""
-    lines = text.rstrip("\n").splitlines()
-    tail = lines[-max_lines:]
-    parts = []
-    tests = failing_tests(text)
-    if tests:
-        parts.append("Failing tests:\n" + "\n".join(f"- {t}" for t in tests))
-    if len(lines) > len(tail):
-        parts.append(f"[... {len(lines) - len(tail)} earlier lines omitted ...]")
-    parts.append("\n".join(tail))
-    return "\n".join(parts)
 
 
 class LocalSCM(SCM):
@@ -201,7 +173,7 @@ class LocalSCM(SCM):
                 state["next_number"] = number + 1
                 record = {
                     "number": number, "branch": branch, "base": base, "title": title, "body": body,
-                    "workspace": str(workspace), "state": "open", "created_at": _now(),
+                    "workspace": str(workspace), "state": "open", "created_at": now_iso(),
                     "reviews": [], "comments": [], "merged_sha": None, "merged_head": None, "merged_at": None,
                     "fork": fork,
                 }
@@ -248,7 +220,7 @@ class LocalSCM(SCM):
         if outside:
             with self._editing(repo) as state:
                 rec = state["prs"][record["branch"]]
-                rec.update(state="merged", merged_head=head, merged_sha=head, merged_at=_now())
+                rec.update(state="merged", merged_head=head, merged_sha=head, merged_at=now_iso())
             return self.pr_status(repo, workspace, pr)
         result = self._to_pr(repo, record, head)
         ws = Path(record.get("workspace") or workspace)
@@ -315,10 +287,10 @@ class LocalSCM(SCM):
             review_id = f"r{state['next_review']}"
             state["next_review"] += 1
             if kind != "commented":
-                rec["reviews"].append({"id": review_id, "state": kind, "body": body, "head": head, "at": _now()})
+                rec["reviews"].append({"id": review_id, "state": kind, "body": body, "head": head, "at": now_iso()})
             for text, path, line in comments:
                 rec["comments"].append({"id": f"c{state['next_comment']}", "review": review_id, "author": "human",
-                                        "body": text, "path": path, "line": line, "head": head, "at": _now()})
+                                        "body": text, "path": path, "line": line, "head": head, "at": now_iso()})
                 state["next_comment"] += 1
 
     def approve(self, repo: Path, pr: PullRequest, body: str = "") -> None:
@@ -395,7 +367,7 @@ class LocalSCM(SCM):
             new = self._commit(repo, record, method, tree, base_sha, head)
             self._move_base(repo, record["base"], base_sha, new)
         with self._editing(repo) as state:
-            state["prs"][pr.branch].update(state="merged", merged_sha=new, merged_head=head, merged_at=_now(),
+            state["prs"][pr.branch].update(state="merged", merged_sha=new, merged_head=head, merged_at=now_iso(),
                                            method=method)
         self._push(repo, record["base"])
         return self.pr_status(repo, Path(record.get("workspace") or repo), pr)

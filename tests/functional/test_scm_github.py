@@ -24,8 +24,8 @@ from ao_tui.pr_evaluation import evaluate
 from ao_tui.slots.base import PluginContext
 from ao_tui_plugins import _github_client
 from ao_tui_plugins._github_client import RateLimited
+from ao_tui_plugins._scm_common import MergeConflict
 from ao_tui_plugins.scm_github import GitHubSCM, repo_from_remote, resolve_repo
-from ao_tui_plugins.scm_local import MergeConflict
 from tests.support.github_server import FakeGitHub, guard_loopback_only
 from tests.support.gitrepo import git
 from tests.support.waiting import wait_until

@@ -15,7 +15,8 @@ import pytest
 from ao_tui.errors import AoError
 from ao_tui.models import CheckState, PullRequest, ReviewState
 from ao_tui.slots.base import PluginContext
-from ao_tui_plugins.scm_local import LocalSCM, MergeConflict, log_excerpt
+from ao_tui_plugins._scm_common import MergeConflict, log_excerpt
+from ao_tui_plugins.scm_local import LocalSCM
 from tests.support.gitrepo import git
 
 PY = shlex.quote(sys.executable)
