@@ -116,7 +116,8 @@ def wait_for_leadership(stop: threading.Event, home: Path | None = None, *, retr
 
 @contextlib.contextmanager
 def holding(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (waiting for it), released even by ``kill -9``."""
+    """Hold an exclusive lock on ``path`` (waiting for it; its folder made if missing), released even by ``kill -9``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -24,11 +24,9 @@ Options: ``ci`` (list or mapping of commands), ``ci_timeout`` (default 600 s),
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +38,7 @@ from pydantic import Field, field_validator
 from ao_tui import git
 from ao_tui.config import write_atomic
 from ao_tui.errors import AoError, NotFound
+from ao_tui.leader import holding
 from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState
 from ao_tui.names import slugify, validate_branch
 from ao_tui.slots.base import PluginContext, Seconds
@@ -51,18 +50,6 @@ log = logging.getLogger("ao.scm.local")
 
 #: ``path:line: text`` lines in a change request become comments on that line.
 _LINE_COMMENT = re.compile(r"^\s*([\w./-]+\.[\w]+):(\d+):\s*(.+)$")
-
-
-@contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 class LocalSCM(SCM):
@@ -124,7 +111,7 @@ class LocalSCM(SCM):
 
     @contextmanager
     def _editing(self, repo: Path) -> Iterator[dict[str, Any]]:
-        with _flock(self.root(repo) / "prs.lock"):
+        with holding(self.root(repo) / "prs.lock"):
             state = self._read_state(repo)
             yield state
             write_atomic(self._state_path(repo), json.dumps(state, indent=1, sort_keys=True))
@@ -349,7 +336,7 @@ class LocalSCM(SCM):
             raise AoError(f"branch {pr.branch} no longer exists")
         self._ensure_objects(repo, record, head)
         base_ref = f"refs/heads/{record['base']}"
-        with _flock(self.root(repo) / "merge.lock"):
+        with holding(self.root(repo) / "merge.lock"):
             base_sha = git.run(repo, "rev-parse", "--verify", base_ref).stdout.strip()
             if git.run(repo, "merge-base", "--is-ancestor", head, base_sha, check=False).returncode == 0:
                 raise AoError(f"{pr.branch} has nothing to merge into {record['base']}")

@@ -23,11 +23,9 @@ drops YAML comments.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ao_tui.config import line_index, nearest_line, write_atomic
 from ao_tui.errors import AoError, ConfigError, NotFound
+from ao_tui.leader import holding
 from ao_tui.models import Task
 from ao_tui.slots.base import PluginContext, PluginOptions
 from ao_tui.slots.tracker import Tracker
@@ -116,17 +115,8 @@ class LocalTracker(Tracker):
             return git_dir / f"ao-{self.path.name}.lock"
         return self.path.parent / f".{self.path.name}.lock"
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        lock = self._lock_path()
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+    def _locked(self) -> AbstractContextManager[None]:
+        return holding(self._lock_path())
 
     def _parse(self, text: str) -> list[BacklogEntry]:
         source = str(self.path)
