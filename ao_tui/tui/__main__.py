@@ -62,11 +62,8 @@ def _run(args: argparse.Namespace) -> int:
     demo = None
     config_path = args.config
     if args.demo:
-        try:
-            from ao_tui.demo import run_demo_setup
-        except ImportError:
-            print("ao-tui: the demo fleet is not available in this build", file=sys.stderr)
-            return 1
+        from ao_tui.demo import run_demo_setup
+
         demo = run_demo_setup()  # points AO_HOME and AO_TMUX_SOCKET at private places
         config_path = str(demo.config_path)
     try:

@@ -128,3 +128,25 @@ def test_only_the_store_speaks_sql() -> None:
     importers = graph.find_modules_that_directly_import("sqlite3")
     stray = sorted(m for m in importers if not m.startswith("ao_tui.store") and m != "ao_tui_plugins.agent_opencode")
     assert stray == [], f"sqlite3 imported outside the store (add a Store method instead): {stray}"
+
+
+def test_no_import_error_guards_over_our_own_modules() -> None:
+    """Our modules always ship: an ``except ImportError`` around one would turn a bug in it (a bad import
+    inside) into a feature silently off. Guards stay only over optional third-party libraries."""
+    import ast
+
+    found = []
+    for root in (ROOT / "ao_tui", ROOT / "plugins" / "ao_tui_plugins"):
+        for path in sorted(root.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Try):
+                    continue
+                caught = {ast.unparse(h.type) for h in node.handlers if h.type is not None}
+                if not caught & {"ImportError", "ModuleNotFoundError"}:
+                    continue
+                for sub in (s for stmt in node.body for s in ast.walk(stmt)):
+                    names = [sub.module or ""] if isinstance(sub, ast.ImportFrom) else \
+                        [a.name for a in sub.names] if isinstance(sub, ast.Import) else []
+                    if any(n.split(".")[0] in ("ao_tui", "ao_tui_plugins") for n in names):
+                        found.append(f"{path.relative_to(ROOT)}:{sub.lineno}")
+    assert found == [], f"ImportError guards over our own modules: {found}"

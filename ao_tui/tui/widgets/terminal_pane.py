@@ -1,8 +1,5 @@
-"""The live terminal of the focused session.
-
-Mounts ``ao_tui.tui.terminal_view.TerminalView`` when it is available; until
-then a plain snapshot of the pane (``engine.peek``) stands in.
-"""
+"""The live terminal of the focused session: a title line and ``ao_tui.tui.terminal_view.TerminalView``,
+mounted just after the first frame."""
 
 from __future__ import annotations
 
@@ -11,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
@@ -38,13 +34,10 @@ def no_terminal_text(engine: Any, session_id: str, error: Exception, now: dateti
     return text
 
 
-def _terminal_view_classes() -> tuple[Any, Any] | None:
+def _terminal_view_classes() -> tuple[Any, Any]:
     """TerminalView and EngineTerminalSource, imported on first use (pyte costs ~80 ms at startup)."""
-    try:
-        from ao_tui.tui.terminal_source import EngineTerminalSource
-        from ao_tui.tui.terminal_view import TerminalView
-    except ImportError:  # pragma: no cover - depends on the checkout
-        return None
+    from ao_tui.tui.terminal_source import EngineTerminalSource
+    from ao_tui.tui.terminal_view import TerminalView
 
     class PlainWordsSource(EngineTerminalSource):
         """The engine's terminal, whose "no terminal" error is said in words."""
@@ -60,71 +53,9 @@ def _terminal_view_classes() -> tuple[Any, Any] | None:
 
     return TerminalView, PlainWordsSource
 
-KEY_BYTES = {
-    "enter": b"\r", "tab": b"\t", "backspace": b"\x7f", "escape": b"\x1b",
-    "up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C", "left": b"\x1b[D",
-    "home": b"\x1b[H", "end": b"\x1b[F", "delete": b"\x1b[3~", "pageup": b"\x1b[5~", "pagedown": b"\x1b[6~",
-}
-
-
-def key_bytes(event: events.Key) -> bytes | None:
-    """The bytes a terminal would send for ``event`` (None when there are none)."""
-    if event.key in KEY_BYTES:
-        return KEY_BYTES[event.key]
-    if event.key.startswith("ctrl+") and len(event.key) == 6 and event.key[5].isalpha():
-        return bytes([ord(event.key[5].lower()) - 96])
-    if event.character and event.is_printable:
-        return event.character.encode()
-    return None
-
-
-class PeekView(Static, can_focus=True):
-    """Stand-in for TerminalView: the pane's last screen, refreshed when asked."""
-
-    input_mode: reactive[bool] = reactive(False)
-
-    def __init__(self, engine: Any, **kwargs: Any) -> None:
-        super().__init__(Text("No session selected.", style="dim"), **kwargs)
-        self.engine = engine
-        self.session_id: str | None = None
-
-    def show(self, session_id: str | None) -> None:
-        self.session_id = session_id
-        self.reload()
-
-    def reload(self) -> None:
-        if self.session_id is None:
-            self.update(Text("No session selected.", style="dim"))
-            return
-        try:
-            screen = self.engine.peek(self.session_id, escapes=True)
-        except AoError as exc:
-            clock = getattr(self.app, "clock", None)
-            self.update(Text(clean(no_terminal_text(self.engine, self.session_id, exc, clock and clock())), style="dim"))
-            return
-        except Exception as exc:  # a runtime plugin missing or broken must not crash the UI
-            self.update(Text(f"terminal unavailable: {clean(str(exc))}", style="dim"))
-            return
-        # SGR colours are the terminal's own; every other escape is dropped by from_ansi.
-        self.update(Text.from_ansi(screen, no_wrap=True, overflow="crop"))
-
-    def on_key(self, event: events.Key) -> None:
-        if not self.input_mode or self.session_id is None:
-            return
-        data = key_bytes(event)
-        if data is None:
-            return
-        event.stop()
-        event.prevent_default()
-        try:
-            self.engine.send_bytes(self.session_id, data)
-        except AoError as exc:
-            self.notify(str(exc), severity="error")
-        self.set_timer(0.15, self.reload)
-
 
 class TerminalPane(Vertical):
-    """Title line plus the terminal (TerminalView, or the peek stand-in).
+    """Title line plus the terminal (TerminalView).
 
     The view is created just after the first frame, so the terminal emulator's
     import does not delay the first full screen.
@@ -153,13 +84,9 @@ class TerminalPane(Vertical):
         self.call_after_refresh(self._create_view)
 
     async def _create_view(self) -> None:
-        classes = _terminal_view_classes()
-        if classes is not None:
-            view_class, self._source_class = classes
-            view: Any = view_class(id="terminal-view")
-            self.live = True
-        else:
-            view = PeekView(self.engine, id="terminal-view")
+        view_class, self._source_class = _terminal_view_classes()
+        view: Any = view_class(id="terminal-view")
+        self.live = True
         placeholder, self.view = self.view, view
         await placeholder.remove()
         await self.mount(view)
@@ -190,17 +117,14 @@ class TerminalPane(Vertical):
             return
         self.session_id = session_id
         self.pane_title = ""
-        if isinstance(self.view, Static) and not isinstance(self.view, PeekView):
+        if not self.live:
             self._set_title()
             return  # the view is not created yet; it shows this session when it is
-        if self.live:
-            source = self._make_source(session_id) if session_id else None
-            try:
-                self.view.show(source)
-            except AoError as exc:
-                self.notify(str(exc), severity="warning")
-        else:
-            self.view.show(session_id)
+        source = self._make_source(session_id) if session_id else None
+        try:
+            self.view.show(source)
+        except AoError as exc:
+            self.notify(str(exc), severity="warning")
         self._set_title()
 
     def _make_source(self, session_id: str) -> Any:
