@@ -29,7 +29,7 @@ from ao_tui.errors import AoError, NotFound
 from ao_tui.slots.base import PluginOptions
 from ao_tui.slots.runtime import PaneInfo, Runtime, RuntimeStatus
 from ao_tui_plugins.pty_supervisor import socket_address
-from ao_tui_plugins.runtime_tmux import validate_handle
+from ao_tui_plugins.runtime_tmux import launch_argv, validate_handle
 
 #: tmux key names ao uses, as the bytes a terminal sends for them.
 KEYS: dict[str, bytes] = {
@@ -119,12 +119,7 @@ class ProcessRuntime(Runtime):
         env: Mapping[str, str],
         size: tuple[int, int] = (200, 50),
     ) -> str:
-        validate_handle(handle)
-        argv = [str(a) for a in argv]
-        if not argv:
-            raise AoError("runtime process: empty command")
-        if not Path(cwd).is_dir():
-            raise AoError(f"runtime process: working directory {cwd} does not exist")
+        argv = launch_argv("process", handle, cwd, argv)
         if handle in self.list_handles():
             raise AoError(f"process session {handle!r} already exists")
         self._forget(handle)

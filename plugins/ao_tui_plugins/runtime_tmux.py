@@ -63,6 +63,18 @@ def validate_handle(handle: str) -> str:
     return handle
 
 
+def launch_argv(runtime: str, handle: str, cwd: Path, argv: Sequence[str]) -> list[str]:
+    """What every runtime checks before it starts an agent: a valid handle, a command, an existing working
+    directory; the command as a list of strings."""
+    validate_handle(handle)
+    args = [str(a) for a in argv]
+    if not args:
+        raise AoError(f"runtime {runtime}: empty command")
+    if not Path(cwd).is_dir():
+        raise AoError(f"runtime {runtime}: working directory {cwd} does not exist")
+    return args
+
+
 def strip_paste_markers(text: str) -> str:
     """Remove bracketed-paste start/end markers: text must never end the paste and type keys."""
     while "\x1b[200~" in text or "\x1b[201~" in text:
@@ -179,12 +191,7 @@ class TmuxRuntime(Runtime):
         env: Mapping[str, str],
         size: tuple[int, int] = (200, 50),
     ) -> str:
-        validate_handle(handle)
-        argv = [str(a) for a in argv]
-        if not argv:
-            raise AoError("runtime tmux: empty command")
-        if not Path(cwd).is_dir():
-            raise AoError(f"runtime tmux: working directory {cwd} does not exist")
+        argv = launch_argv("tmux", handle, cwd, argv)
         if handle in self._panes():
             raise AoError(f"tmux session {handle!r} already exists on socket {self.socket}")
         for key, value in env.items():
