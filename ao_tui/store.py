@@ -684,10 +684,15 @@ class Store:
         ).fetchall()
 
     def claims_to_archive(self, limit: int) -> list[sqlite3.Row]:
-        """The oldest ``limit`` settled claims of sessions that are gone."""
+        """The oldest ``limit`` settled claims of sessions that are gone, the engine's claim that a
+        gone session's task was closed (``<session>:task_done``) included."""
         return self._conn().execute(
-            "SELECT * FROM claims WHERE session_id != 'engine' AND state != 'claimed'"
-            " AND session_id NOT IN (SELECT id FROM sessions) ORDER BY created_at LIMIT ?", (limit,)).fetchall()
+            "SELECT * FROM claims WHERE state != 'claimed' AND ("
+            " (session_id != 'engine' AND session_id NOT IN (SELECT id FROM sessions))"
+            " OR (session_id = 'engine' AND event = 'pr_merged' AND action = 'task_done'"
+            "     AND substr(key, -10) = ':task_done'"
+            "     AND substr(key, 1, length(key) - 10) NOT IN (SELECT id FROM sessions)))"
+            " ORDER BY created_at LIMIT ?", (limit,)).fetchall()
 
     def delete_archived(self, table: str, keys: list[Any]) -> None:
         """Delete the rows of ``table`` (one of ``ARCHIVED_KEYS``) with these keys, in one transaction."""

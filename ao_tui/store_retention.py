@@ -8,8 +8,9 @@ month it happened) and then deleted from the store. Delivered queued messages
 older than the day limit are deleted (they were typed; their event stays).
 Claims make every reaction happen once, so a claim is kept while its session is
 in the store; a deleted session's settled claims go to ``claims-YYYY-MM.jsonl``
-(nothing can trigger for a session that is gone). The engine's own claims
-(session ``engine``) and claims still under way are never touched.
+(nothing can trigger for a session that is gone), and so does the engine's claim
+that a deleted session's task was closed (``<session>:task_done``, one per merged session).
+The engine's other claims and claims still under way are never touched.
 The engine runs this every ``store.prune_every`` (1h); a run moves at most
 ``batch`` events so it never holds the write lock long.
 """

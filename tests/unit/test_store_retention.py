@@ -30,18 +30,22 @@ def test_old_events_and_a_sessions_oldest_beyond_the_cap_move_to_the_archive(tmp
     store.claim("a-1:ci_failed:x", "a-1", "ci_failed", "send_to_agent")
     store.claim("a-3:ci_failed:y", "a-3", "ci_failed", "send_to_agent")
     store.set_claim_state("a-3:ci_failed:y", "done")
-    store.claim("engine:T-1:task_done", "engine", "pr_merged", "task_done")
-    store.set_claim_state("engine:T-1:task_done", "done")
+    for sid in ("a-1", "a-3"):  # the engine's claim that the session's task was closed (Engine.close_task)
+        store.claim(f"{sid}:task_done", "engine", "pr_merged", "task_done")
+        store.set_claim_state(f"{sid}:task_done", "done")
+    store.claim("engine:budget", "engine", "budget", "notify")  # another of the engine's own: kept
+    store.set_claim_state("engine:budget", "done")
     store.enqueue_message("a-1", "typed long ago", key="k")
 
     moved = prune(store, keep_days=30, keep_per_session=100)
 
-    assert moved == 5 + 51 + 1 + 1  # events, and the deleted session's settled claim
+    assert moved == 5 + 51 + 1 + 2  # events, and the deleted session's settled claims (its own, the engine's)
     assert [e.data["i"] for e in store.events("a-2", limit=1000)] == list(range(50, 150))
     assert [e.kind for e in store.events("a-1")] == ["created"]
     assert store.events("a-3") == []
-    assert {c["key"] for c in store.claims()} == {"a-1:ci_failed:x", "engine:T-1:task_done"}
-    assert "a-3:ci_failed:y" in next(archive_dir(store).glob("claims-*.jsonl")).read_text()
+    assert {c["key"] for c in store.claims()} == {"a-1:ci_failed:x", "a-1:task_done", "engine:budget"}
+    claims_archive = next(archive_dir(store).glob("claims-*.jsonl")).read_text()
+    assert "a-3:ci_failed:y" in claims_archive and "a-3:task_done" in claims_archive
     archived = [json.loads(line) for f in sorted(archive_dir(store).glob("events-*.jsonl"))
                 for line in f.read_text().splitlines()]
     assert len(archived) == 57
