@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+from collections.abc import Collection
 from pathlib import Path
 
 from ao_tui import git
@@ -20,6 +22,21 @@ def events_hook_command(spec: LaunchSpec) -> str:
         raise PluginError("no events file for the hook")
     validate_session_id(spec.session_id)
     return shlex.join(hook_argv(spec.session_id, str(Path(spec.events_file).absolute())))
+
+
+def agent_command(spec: LaunchSpec, env_var: str, name: str) -> list[str]:
+    """An agent's command: the project's ``command``, else ``$<env_var>``, else ``name`` on PATH."""
+    if spec.command:
+        return list(spec.command)
+    return [os.environ.get(env_var) or name]
+
+
+def permission_mode(spec: LaunchSpec, known: Collection[str]) -> str:
+    """The session's permission mode (``default`` if it names none), one of the agent's ``known`` modes."""
+    mode = spec.permission_mode or "default"
+    if mode not in known:
+        raise PluginError(f"unknown permission mode {mode!r}: use one of {', '.join(known)}")
+    return mode
 
 
 def exclude_from_git(workspace: Path, patterns: list[str]) -> None:

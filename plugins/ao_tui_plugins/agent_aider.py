@@ -35,10 +35,9 @@ import re
 from pathlib import Path
 
 from ao_tui.activity.aider_history import FILE_NAME, usage_from_history
-from ao_tui.errors import PluginError
 from ao_tui.models import ActivityState, Usage
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
-from ao_tui_plugins._agent_common import exclude_from_git
+from ao_tui_plugins._agent_common import agent_command, exclude_from_git, permission_mode
 from ao_tui_plugins.agent_claude_code import write_ao_file
 
 #: Permission modes: aider asks before creating files, adding files and running commands, or not at all.
@@ -53,14 +52,10 @@ class AiderAgent(Agent):
     tested_versions = ("0.86.2", "0.86.2")
 
     def executable(self, spec: LaunchSpec) -> list[str]:
-        if spec.command:
-            return list(spec.command)
-        return [os.environ.get("AO_AIDER_BIN") or "aider"]
+        return agent_command(spec, "AO_AIDER_BIN", "aider")
 
     def _common_flags(self, spec: LaunchSpec) -> list[str]:
-        mode = spec.permission_mode or "default"
-        if mode not in MODES:
-            raise PluginError(f"unknown permission mode {mode!r}: use one of {', '.join(MODES)}")
+        mode = permission_mode(spec, MODES)
         flags: list[str] = ["--model", spec.model] if spec.model else []
         # ao keeps .aider* out of git itself (.git/info/exclude): no "Add .aider* to .gitignore?" at start.
         flags += [*MODES[mode], "--no-gitignore"]

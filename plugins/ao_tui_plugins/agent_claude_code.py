@@ -29,7 +29,7 @@ from ao_tui.errors import AoError, PluginError
 from ao_tui.models import ActivityState
 from ao_tui.names import validate_session_id
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
-from ao_tui_plugins._agent_common import exclude_from_git
+from ao_tui_plugins._agent_common import agent_command, exclude_from_git, permission_mode
 
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
@@ -82,9 +82,7 @@ class ClaudeCodeAgent(Agent):
     # ------------------------------------------------------------------ argv
     def executable(self, spec: LaunchSpec) -> list[str]:
         """``spec.command`` (config), else ``$AO_CLAUDE_BIN``, else ``claude`` on PATH."""
-        if spec.command:
-            return list(spec.command)
-        return [os.environ.get("AO_CLAUDE_BIN") or "claude"]
+        return agent_command(spec, "AO_CLAUDE_BIN", "claude")
 
     def launch_argv(self, spec: LaunchSpec) -> list[str]:
         argv = [*self.executable(spec), "--session-id", _agent_id(spec), *self._common_flags(spec)]
@@ -95,9 +93,7 @@ class ClaudeCodeAgent(Agent):
         return [*self.executable(spec), "--resume", _agent_id(spec), *self._common_flags(spec)]
 
     def _common_flags(self, spec: LaunchSpec) -> list[str]:
-        mode = spec.permission_mode or "default"
-        if mode not in PERMISSION_MODES:
-            raise PluginError(f"unknown permission mode {mode!r}: use one of {', '.join(PERMISSION_MODES)}")
+        mode = permission_mode(spec, PERMISSION_MODES)
         flags: list[str] = []
         if spec.model:
             flags += ["--model", spec.model]

@@ -46,10 +46,15 @@ import os
 import re
 from pathlib import Path
 
-from ao_tui.errors import PluginError
 from ao_tui.models import ActivityState
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
-from ao_tui_plugins._agent_common import events_hook_command, exclude_from_git, newest_hook_field
+from ao_tui_plugins._agent_common import (
+    agent_command,
+    events_hook_command,
+    exclude_from_git,
+    newest_hook_field,
+    permission_mode,
+)
 from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, write_ao_file
 
 MODE_FLAGS = {
@@ -113,14 +118,10 @@ class CodexAgent(Agent):
         return ""  # Codex names its own thread; learnt from its hooks (see agent_session_id)
 
     def executable(self, spec: LaunchSpec) -> list[str]:
-        if spec.command:
-            return list(spec.command)
-        return [os.environ.get("AO_CODEX_BIN") or "codex"]
+        return agent_command(spec, "AO_CODEX_BIN", "codex")
 
     def _flags(self, spec: LaunchSpec) -> list[str]:
-        mode = spec.permission_mode or "default"
-        if mode not in MODE_FLAGS:
-            raise PluginError(f"unknown permission mode {mode!r}: use one of {', '.join(MODE_FLAGS)}")
+        mode = permission_mode(spec, MODE_FLAGS)
         flags = ["--model", spec.model] if spec.model else []
         workspace = str(Path(spec.workspace).absolute())
         flags += [*MODE_FLAGS[mode], "--disable", "daemon_auto_start",

@@ -37,7 +37,13 @@ from ao_tui.errors import AoError, PluginError
 from ao_tui.models import ActivityState
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
 from ao_tui.slots.runtime import Runtime
-from ao_tui_plugins._agent_common import events_hook_command, exclude_from_git, newest_hook_field
+from ao_tui_plugins._agent_common import (
+    agent_command,
+    events_hook_command,
+    exclude_from_git,
+    newest_hook_field,
+    permission_mode,
+)
 from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, write_ao_file
 from ao_tui_plugins.runtime_tmux import strip_paste_markers
 
@@ -62,14 +68,10 @@ class GeminiAgent(Agent):
     tested_versions = ("0.61.0", "0.61.0")
 
     def executable(self, spec: LaunchSpec) -> list[str]:
-        if spec.command:
-            return list(spec.command)
-        return [os.environ.get("AO_GEMINI_BIN") or "gemini"]
+        return agent_command(spec, "AO_GEMINI_BIN", "gemini")
 
     def _flags(self, spec: LaunchSpec) -> list[str]:
-        mode = spec.permission_mode or "default"
-        if mode not in MODES:
-            raise PluginError(f"unknown permission mode {mode!r}: use one of {', '.join(MODES)}")
+        mode = permission_mode(spec, MODES)
         flags = ["--model", spec.model] if spec.model else []
         return [*flags, "--approval-mode", MODES[mode], "--skip-trust"]
 

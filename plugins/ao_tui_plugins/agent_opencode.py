@@ -44,7 +44,7 @@ from ao_tui.errors import PluginError
 from ao_tui.models import ActivityState, Usage
 from ao_tui.names import validate_session_id
 from ao_tui.slots.agent import Agent, LaunchSpec, ScreenGuess
-from ao_tui_plugins._agent_common import exclude_from_git
+from ao_tui_plugins._agent_common import agent_command, exclude_from_git, permission_mode
 from ao_tui_plugins.agent_claude_code import PROMPT_ARG_LIMIT, write_ao_file
 
 ASK = {"edit": "ask", "bash": "ask", "webfetch": "ask", "external_directory": "ask"}
@@ -72,14 +72,10 @@ class OpenCodeAgent(Agent):
         return ""  # OpenCode names its own session: found in its database (agent_session_id)
 
     def executable(self, spec: LaunchSpec) -> list[str]:
-        if spec.command:
-            return list(spec.command)
-        return [os.environ.get("AO_OPENCODE_BIN") or "opencode"]
+        return agent_command(spec, "AO_OPENCODE_BIN", "opencode")
 
     def _flags(self, spec: LaunchSpec) -> list[str]:
-        mode = spec.permission_mode or "default"
-        if mode not in MODES:
-            raise PluginError(f"unknown permission mode {mode!r}: use one of {', '.join(MODES)}")
+        mode = permission_mode(spec, MODES)
         flags = ["--model", spec.model] if spec.model else []
         return [*flags, *(["--agent", "plan"] if mode == "plan" else [])]
 
