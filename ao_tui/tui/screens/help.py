@@ -8,7 +8,6 @@ arrow keys, j/k and page keys.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 
 from rich.table import Table
@@ -34,14 +33,9 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 #: Scrolling sideways is no use in these panes: not listed.
 SKIPPED_ACTIONS = frozenset({"scroll_left", "scroll_right", "page_left", "page_right"})
 
-#: Widgets whose own keys are listed: (title, module, class, note shown under the keys).
-PANES: tuple[tuple[str, str, str, str], ...] = (
-    ("In the terminal pane", "ao_tui.tui.terminal_view", "TerminalView",
-     "While typing (i), every key goes to the agent except ctrl+] and shift+↑ shift+↓ shift+pgup shift+pgdn "
-     "(they scroll)."),
-    ("In the detail pane", "ao_tui.tui.widgets.detail", "DetailPane", ""),
-    ("In the chat pane", "ao_tui.tui.chat_pane", "ChatPane", ""),
-)
+#: The note under the terminal pane's keys.
+TYPING_NOTE = ("While typing (i), every key goes to the agent except ctrl+] and shift+↑ shift+↓ shift+pgup shift+pgdn "
+               "(they scroll).")
 
 
 def _keys(binding: Binding, keymap: Mapping[str, str], display: object) -> str:
@@ -131,15 +125,15 @@ def align_key_columns(tables: list[Table]) -> int:
 
 
 def pane_tables(display: object) -> list[tuple[str, Table, str]]:
-    """Keys of the terminal, detail and chat panes (their own widgets; not remappable here)."""
-    out = []
-    for title, module_name, class_name, note in PANES:
-        try:
-            widget = getattr(importlib.import_module(module_name), class_name)
-        except Exception:
-            continue
-        out.append((title, widget_keys(widget, display), note))
-    return out
+    """Keys of the terminal, detail and chat panes (their own widgets; not remappable here). Imported when
+    help opens: the terminal's emulator (pyte) stays off the first frame."""
+    from ao_tui.tui.chat_pane import ChatPane
+    from ao_tui.tui.terminal_view import TerminalView
+    from ao_tui.tui.widgets.detail import DetailPane
+
+    panes: list[tuple[str, type, str]] = [("In the terminal pane", TerminalView, TYPING_NOTE),
+                                         ("In the detail pane", DetailPane, ""), ("In the chat pane", ChatPane, "")]
+    return [(title, widget_keys(widget, display), note) for title, widget, note in panes]
 
 
 class HelpScreen(ModalScreen[None]):
