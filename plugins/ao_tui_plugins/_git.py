@@ -187,6 +187,18 @@ class GitWorkspace(Workspace):
         self.root().mkdir(parents=True, exist_ok=True)
         return contained_path(self.root(), project, session_id)
 
+    def new_path(self, repo: Path, session_id: str, branch: str, base: str) -> tuple[Path, Path]:
+        """Before ``create``: the resolved repository and the workspace's folder (its parent made), the branch
+        names checked; a workspace already there is an error."""
+        validate_branch(branch)
+        validate_branch(base)
+        repo = Path(repo).resolve()
+        path = self.path_for(repo, session_id)
+        if path.exists():
+            raise AoError(f"workspace {path} already exists")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return repo, path
+
     def check_removable_path(self, path: Path) -> Path:
         try:
             resolved = Path(path).resolve()

@@ -39,13 +39,7 @@ class CloneWorkspace(GitWorkspace):
     options: Options
 
     def create(self, repo: Path, session_id: str, branch: str, base: str) -> Path:
-        repo = Path(repo).resolve()
-        validate_branch(branch)
-        validate_branch(base)
-        path = self.path_for(repo, session_id)
-        if path.exists():
-            raise AoError(f"workspace {path} already exists")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        repo, path = self.new_path(repo, session_id, branch, base)
         url = remote_url(repo)
         if url and "://" not in url and ":" not in url.split("/")[0] and not Path(url).is_absolute():
             url = str((repo / url).resolve())  # a relative path remote, relative to the repository

@@ -20,13 +20,7 @@ from ao_tui_plugins._git import GitWorkspace, is_repo, ref_exists, uncommitted_c
 
 class WorktreeWorkspace(GitWorkspace):
     def create(self, repo: Path, session_id: str, branch: str, base: str) -> Path:
-        repo = Path(repo).resolve()
-        validate_branch(branch)
-        validate_branch(base)
-        path = self.path_for(repo, session_id)
-        if path.exists():
-            raise AoError(f"workspace {path} already exists")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        repo, path = self.new_path(repo, session_id, branch, base)
         self.fetch(repo, base)
         git.out(repo, "worktree", "prune")  # a checkout deleted by hand would block its branch
         new_branch = not ref_exists(repo, f"refs/heads/{branch}")
