@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -27,7 +27,7 @@ from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.notifications import Notify, SeverityLevel
+from textual.notifications import Notification, Notify, SeverityLevel
 from textual.widgets import Static, Tab, Tabs
 
 from ao_tui.attention import Zone, zone_of
@@ -46,6 +46,7 @@ from ao_tui.tui.text import clean
 from ao_tui.tui.themes import DEFAULT_THEME, load_themes
 from ao_tui.tui.widgets.detail import DetailPane, WorkInfo
 from ao_tui.tui.widgets.key_footer import KeyFooter
+from ao_tui.tui.widgets.notices import NoticeRack, NoticeToast
 from ao_tui.tui.widgets.session_list import SessionList
 from ao_tui.tui.widgets.status_bar import StatusBar
 from ao_tui.tui.widgets.terminal_pane import TerminalPane
@@ -180,6 +181,8 @@ class AoApp(App[None]):
         self._bridges: Any = None  # ao_tui.bridges.BridgeRunner, while this app runs the engine
         #: What a following app last saw of each session (zone, CI), to derive notices from the store.
         self._seen: dict[str, tuple[Zone, CheckState | None]] | None = None
+        #: What ``notify`` said that has not expired or been dismissed, oldest first (shown by ``NoticeRack``).
+        self._notices: list[Notification] = []
 
         themes, errors = load_themes()
         self._startup_warnings += errors
@@ -246,6 +249,8 @@ class AoApp(App[None]):
             lambda n: self.post_message(EngineNotice(n.title, n.body, n.urgency, n.session_id))
         )
         self.call_after_refresh(self._start_background)
+        # A dialog pushed or popped: the notices move to the screen now on top.
+        self.screen_change_signal.subscribe(self, lambda _screen: self.call_later(self._show_notices))
         self.set_interval(15, self._refresh_ages)
         self.set_interval(1, self._refresh_countdowns)
         self.set_interval(RELEASE_EVERY, release_removed_widgets)  # see ao_tui/tui/render_caches.py
@@ -287,56 +292,66 @@ class AoApp(App[None]):
         severity: SeverityLevel = "error" if message.urgency == "critical" else "information"
         self.notify(text, severity=severity, timeout=12 if severity == "error" else 6, markup=False)
 
-    # -- toasts ------------------------------------------------------------------
+    # -- notices (toasts) ---------------------------------------------------------
 
     def on_notify(self, event: Notify) -> None:
-        """At 80x24 toasts would pile up over half the screen: one at a time, the newest.
+        """Every ``notify`` (ao's, a widget's, Textual's own) is shown by ao's ``NoticeRack``.
 
-        A handler of Textual's public ``Notify`` message: handlers run along the class hierarchy,
-        this one first, then App's, which adds the new notice to the (now empty) ones shown.
+        ``prevent_default`` keeps Textual's toast rack out of it (App's own handler is its default).
+        At 80x24 toasts would pile up over half the screen: one at a time, the newest.
         """
+        event.prevent_default()
+        notice = event.notification
         if self.narrow:
-            self.clear_notifications()
+            self._notices.clear()
+        self._notices.append(notice)
+        self.set_timer(max(notice.time_left, 0.0), lambda: self.dismiss_notice(notice), name="notice expiry")
+        self._show_notices()
+
+    @property
+    def notices(self) -> list[Notification]:
+        """The notices on view, oldest first (the footer lists ctrl+l Clear while there are any)."""
+        return list(self._notices)
+
+    def dismiss_notice(self, notice: Notification) -> None:
+        """A notice goes (it expired, or was clicked)."""
+        if notice in self._notices:
+            self._notices.remove(notice)
+            self._show_notices()
+
+    def clear_notifications(self) -> None:
+        self._notices.clear()
+        self._show_notices()
+
+    def action_dismiss_notices(self) -> None:
+        self.clear_notifications()
+
+    def on_notice_toast_clicked(self, message: NoticeToast.Clicked) -> None:
+        self.dismiss_notice(message.notice)
 
     def _keep_newest_notice(self) -> None:
         """A screen that turns narrow (a browser resized, or starting wide then sized to a phone) keeps
         only the newest of the toasts stacked while it was wide."""
-        shown = list(self._notifications)
-        for older in shown[:-1]:
-            del self._notifications[older]
-        if len(shown) > 1:
-            self._refresh_notifications()
+        if len(self._notices) > 1:
+            del self._notices[:-1]
+            self._show_notices()
 
-    def _refresh_notifications(self) -> None:
-        super()._refresh_notifications()  # schedules the toast rack's update
-        self.call_later(self._prune_toast_holders)
-        self._refresh_footer()  # ctrl+l Clear is listed while there is something to clear
-
-    def _prune_toast_holders(self) -> None:
-        """Remove the holders of toasts that are gone.
-
-        Textual's toast rack removes a stale toast but leaves its (now empty) holder, a row high:
-        one toast at a time at 80x24 drifted down a row with every notice.
-        """
-        from textual.notifications import Notifications
-
-        current = {f"--textual-toast-{n.identity}" for n in self._notifications}
+    def _show_notices(self, *_: object) -> None:
+        """The screen on top shows the notices; a screen under a dialog shows through it, so it shows none
+        (they would be a second copy on screen). A screen gets its rack the first time it has something
+        to show."""
         try:
             top, screens = self.screen, list(self.screen_stack)
         except Exception:  # no screen yet, or shutting down
             return
         for screen in screens:
-            if screen is not top:
-                # A screen under a dialog shows through it: its old toasts would be a second one on
-                # screen. It shows the current ones again when it is back on top (Textual refreshes then).
-                for rack in screen.query("ToastRack"):  # by type name: the class is not exported
-                    cast(Any, rack).show(Notifications())
-            for holder in screen.query("ToastHolder"):
-                if holder.id not in current or screen is not top:
-                    holder.remove()
-
-    def action_dismiss_notices(self) -> None:
-        self.clear_notifications()
+            racks = list(screen.query_children(NoticeRack))
+            if screen is top and self._notices and not racks:
+                racks = [NoticeRack()]
+                screen.mount(racks[0])
+            for rack in racks:
+                rack.show(self._notices if screen is top else ())
+        self._refresh_footer()  # ctrl+l Clear is listed while there is something to clear
 
     # -- notices a following app derives from the store ---------------------------
 

@@ -27,8 +27,16 @@ async def wait_until(pilot: Any, predicate: Callable[[], Any], timeout: float = 
         await asyncio.sleep(0)
 
 
+def toasts_on_view(app: Any, screen: Any = None) -> list[Any]:
+    """The notices' toasts showing on ``screen`` (the one on top by default), oldest first."""
+    from ao_tui.tui.widgets.notices import NoticeToast
+
+    return [t for t in (screen or app.screen).query(NoticeToast) if t.display and t.notice is not None]
+
+
 def notifications(app: Any) -> list[str]:
-    return [n.message for n in app._notifications]
+    """What the toasts on view say (each notice's message, without its title), oldest first."""
+    return [t.notice.message for t in toasts_on_view(app)]
 
 
 async def workers_done(pilot: Any) -> None:

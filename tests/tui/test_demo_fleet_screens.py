@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.tui.fleet import NOW, FleetTerminal, git_env
-from tests.tui.helpers import notifications, screen_text, wait_until, workers_done
+from tests.tui.helpers import notifications, screen_text, toasts_on_view, wait_until, workers_done
 
 
 def _row(text: str, session_id: str) -> str:
@@ -41,11 +41,10 @@ async def test_a_narrow_screen_shows_one_notice_at_a_time_and_ctrl_l_clears_it(m
             await pilot.pause(0.05)
         await wait_until(pilot, lambda: "app-3 looks stuck" in " ".join(notifications(app)), timeout=5)
         assert notifications(app) == ["app-3 looks stuck\nno progress for 25s"]  # the newest only
-        await wait_until(pilot, lambda: len(app.screen.query("Toast")) == 1, timeout=5, what="one toast on screen")
+        await wait_until(pilot, lambda: len(toasts_on_view(app)) == 1, timeout=5, what="one toast on screen")
         await pilot.pause(0.2)
-        toast, footer = app.screen.query_one("Toast").region, app.query_one("#footer").region
-        # Above the key line, below the list's first rows (Needs you), and no lower with every notice
-        # (Textual leaves the holders of removed toasts behind: they are pruned).
+        toast, footer = toasts_on_view(app)[0].region, app.query_one("#footer").region
+        # Above the key line, below the list's first rows (Needs you), and no lower with every notice.
         assert toast.bottom == footer.y and toast.height <= 3, (toast, footer)
         assert toast.y > app.session_list.region.y + 3
         await wait_until(pilot, lambda: "Clear" in app.query_one("#footer").shown_text(), timeout=5,
@@ -65,7 +64,7 @@ async def test_at_phone_width_two_quick_notices_show_one_toast(make_app, fleet_e
         _notify_from_engine_thread(fleet_engine, "app-2: ready to merge", "approved and green")
         await wait_until(pilot, lambda: "app-2: ready to merge" in screen_text(app), timeout=5)
         assert notifications(app) == ["app-2: ready to merge\napproved and green"]
-        assert len(app.screen.query("Toast")) == 1 and "app-1 looks stuck" not in screen_text(app)
+        assert len(toasts_on_view(app)) == 1 and "app-1 looks stuck" not in screen_text(app)
 
 
 async def test_notices_stacked_while_wide_leave_the_newest_when_the_screen_narrows(make_app) -> None:  # noqa: ANN001
@@ -75,9 +74,9 @@ async def test_notices_stacked_while_wide_leave_the_newest_when_the_screen_narro
         await pilot.pause()
         app.notify("app-1 looks stuck")
         app.notify("app-2: ready to merge")
-        await wait_until(pilot, lambda: len(app.screen.query("Toast")) == 2, timeout=5, what="two toasts, wide")
+        await wait_until(pilot, lambda: len(toasts_on_view(app)) == 2, timeout=5, what="two toasts, wide")
         await pilot.resize_terminal(40, 30)
-        await wait_until(pilot, lambda: len(app.screen.query("Toast")) == 1, timeout=5, what="one toast, narrow")
+        await wait_until(pilot, lambda: len(toasts_on_view(app)) == 1, timeout=5, what="one toast, narrow")
         assert notifications(app) == ["app-2: ready to merge"]
         await wait_until(pilot, lambda: "app-1 looks stuck" not in screen_text(app), timeout=5)
         assert "app-2: ready to merge" in screen_text(app)
@@ -101,16 +100,16 @@ async def test_a_notice_never_covers_the_merge_dialogs_buttons_at_80x24(make_app
         app.jump_to("app-3")  # CI red: the dialog refuses, with three buttons and a long verdict
         await pilot.pause()
         _notify_from_engine_thread(fleet_engine, "app-2: approved and green, ready to merge")
-        await wait_until(pilot, lambda: app.screen.query("Toast"), timeout=5, what="a toast on the main screen")
+        await wait_until(pilot, lambda: toasts_on_view(app), timeout=5, what="a toast on the main screen")
         await pilot.press("M")
         await wait_until(pilot, lambda: "Refusing to merge" in screen_text(app), timeout=5)
         _notify_from_engine_thread(fleet_engine, "demo-6 looks stuck",
                                    "no progress for 25s\nretries exhausted\nescalated to you", urgency="critical")
-        await wait_until(pilot, lambda: app.screen.query("Toast"), timeout=5, what="a toast on the dialog")
+        await wait_until(pilot, lambda: toasts_on_view(app), timeout=5, what="a toast on the dialog")
         await pilot.pause(0.2)
         # The main screen shows through the dialog: its older toast is gone, one toast is on screen.
-        assert sum(len(screen.query("Toast")) for screen in app.screen_stack) == 1
-        toast = app.screen.query_one("Toast").region
+        assert sum(len(toasts_on_view(app, screen)) for screen in app.screen_stack) == 1
+        toast = toasts_on_view(app)[0].region
         for button in app.screen.query(Button):
             if button.display:
                 assert not toast.overlaps(button.region), (toast, button.id, button.region)
@@ -554,10 +553,10 @@ async def test_the_new_session_dialogs_buttons_stay_in_view_at_80x24_with_a_long
         await workers_done(pilot)
         app.screen.set_tasks([Task(id=f"T-{n}", title=f"task {n}") for n in range(1, 15)])
         _notify_from_engine_thread(fleet_engine, "app-1 needs you", "permission: Bash ls")
-        await wait_until(pilot, lambda: app.screen.query("Toast"), timeout=5, what="a toast over the dialog")
+        await wait_until(pilot, lambda: toasts_on_view(app), timeout=5, what="a toast over the dialog")
         await pilot.pause(0.3)
         screen_region = app.screen.region
-        toast = app.screen.query_one("Toast").region
+        toast = toasts_on_view(app)[0].region
         for button in app.screen.query(Button):
             assert screen_region.contains_region(button.region), (button.id, button.region)
             assert not toast.overlaps(button.region)

@@ -49,5 +49,7 @@ async def test_unknown_key_id_is_a_notification_not_a_crash(make_app, fleet_engi
     fleet_engine.config.tui.keys = {"merj": "ctrl+g"}
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        assert any("tui.keys.merj" in n.message for n in app._notifications)
+        from tests.tui.helpers import notifications, wait_until
+
+        await wait_until(pilot, lambda: any("tui.keys.merj" in n for n in notifications(app)), timeout=5,
+                         what="the toast naming the unknown key id")

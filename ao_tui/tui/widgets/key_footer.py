@@ -165,7 +165,7 @@ class KeyFooter(Widget):
                 found[active.binding.action] = (key, active.binding)
         out = []
         self._keys = {}
-        toasts = bool(len(getattr(app, "_notifications", ())))
+        toasts = bool(getattr(app, "notices", ()))
         for action in ordered(PRIORITIES[self.pane()], session):
             if action == "dismiss_notices" and not toasts:
                 continue
