@@ -108,3 +108,27 @@ def test_snapshot_narrow_tabs(tab: str, make_app, snap_compare) -> None:
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize(("size", "dialog"), [("200x50", False), ("80x24", False), ("80x24", True)])
+def test_snapshot_notices(size: str, dialog: bool, make_app, snap_compare) -> None:
+    """The notices' toasts (tui/widgets/notices.py) in the corner, one per severity; at 80x24 the newest
+    only, above the key line, or at the top over a dialog (never over its buttons)."""
+    app = make_app(terminal_source=FleetTerminal)
+
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await settle(pilot)
+        if dialog:
+            pilot.app.jump_to("app-3")
+            await settle(pilot)
+            await pilot.press("M")
+            await wait_until(pilot, lambda: "Refusing to merge" in screen_text(pilot.app), timeout=10)
+            await settle(pilot)
+        pilot.app.notify("Started app-9", timeout=600)
+        pilot.app.notify("going on past 1 budget for today", severity="warning", timeout=600)
+        pilot.app.notify("app-1 needs you\npermission: Write src/loglevel.py", title="needs you", severity="error",
+                         timeout=600)
+        await wait_until(pilot, lambda: "src/loglevel.py" in screen_text(pilot.app), timeout=10, what="the toasts")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)

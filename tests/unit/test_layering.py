@@ -150,3 +150,42 @@ def test_no_import_error_guards_over_our_own_modules() -> None:
                     if any(n.split(".")[0] in ("ao_tui", "ao_tui_plugins") for n in names):
                         found.append(f"{path.relative_to(ROOT)}:{sub.lineno}")
     assert found == [], f"ImportError guards over our own modules: {found}"
+
+
+#: Private Textual modules ao_tui still imports, each with the reason (empty: Textual's public API only,
+#: so the pin in pyproject.toml can follow Textual's releases).
+PRIVATE_TEXTUAL_ALLOWED: dict[str, str] = {
+    "textual._styles_cache": "tui/render_caches.py: let go of removed widgets' rendered lines (issue 16's soak)",
+}
+
+
+def _private_textual_imports() -> dict[str, list[str]]:
+    """``{module or name imported: [file:line, ...]}`` for every import of a private Textual module
+    (``textual._x``, ``textual.widgets._x``) or of a private name from a Textual module."""
+    import ast
+
+    found: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "ao_tui").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            private: set[str] = set()
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "textual" and any(part.startswith("_") for part in parts[1:]):
+                    first = next(i for i, part in enumerate(parts) if i and part.startswith("_"))
+                    private.add(".".join(parts[: first + 1]))
+            for module in sorted(private):
+                found.setdefault(module, []).append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_ao_tui_uses_only_textuals_public_modules() -> None:
+    found = _private_textual_imports()
+    unexplained = {name: where for name, where in found.items() if name not in PRIVATE_TEXTUAL_ALLOWED}
+    assert not unexplained, f"private Textual modules imported (use the public API): {unexplained}"
+    assert set(PRIVATE_TEXTUAL_ALLOWED) <= set(found), "no longer imported: drop it from PRIVATE_TEXTUAL_ALLOWED"
