@@ -1,7 +1,7 @@
 """ao-tui figures: start to first full frame, keypress latency, memory.
 
     python bench/bench_tui.py               # everything
-    python bench/bench_tui.py startup       # or: keys, rss
+    python bench/bench_tui.py startup       # or: keys, rss, notices [COUNT]
 
 Each figure runs the real ``AoApp`` over a real SQLite store filled with a
 fleet of sessions (tests/tui/fleet.py) and a project pointing at a real git
@@ -235,6 +235,50 @@ def keys(count: int, presses: int, with_yes: bool) -> dict[str, float]:
     }
 
 
+def notices(count: int) -> dict[str, float]:
+    """``count`` notices, one every 20 ms, each gone after 0.3 s (a busy fleet's hour of them in a minute):
+    what stays alive afterwards. Widgets mounted and removed per notice stay alive for a while in Textual's
+    per-widget render caches (``StylesCache``, up to 1024 of them): the soak's growth before issue 16."""
+    import gc
+
+    from textual.widget import Widget
+
+    def census() -> dict[str, float]:
+        """Objects made since start-up (the app freezes those before: ``gc.freeze``) still alive."""
+        gc.collect()
+        kinds = [type(o) for o in gc.get_objects()]
+        rss_kb = int(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmRSS")))
+        return {"widgets": sum(1 for k in kinds if issubclass(k, Widget)),
+                "styles_caches": sum(1 for k in kinds if k.__name__ == "StylesCache"), "rss_mb": rss_kb / 1024}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _prepare(Path(tmp), 20)
+        from ao_tui.config import load_config
+        from ao_tui.engine import Engine
+        from ao_tui.tui.app import AoApp
+
+        engine = Engine(load_config(str(config)))
+        app = AoApp(engine, start_engine=False, watch_store=False)
+        figures: dict[str, float] = {"notices": count}
+
+        async def run() -> None:
+            async with app.run_test(size=(160, 48), notifications=True) as pilot:
+                await pilot.pause(0.5)
+                app.notify("warming up", timeout=0.3)  # the first notice's one-off costs (styles, a rack)
+                await pilot.pause(1.0)
+                before = census()
+                for n in range(count):
+                    app.notify(f"app-{n % 20} needs you\npermission: Bash ls", timeout=0.3)
+                    await pilot.pause(0.02)
+                await pilot.pause(1.0)
+                after = census()
+                figures.update({f"{k}_before": v for k, v in before.items()})
+                figures.update({f"{k}_after": v for k, v in after.items()})
+
+        asyncio.run(run())
+    return figures
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "child-startup":
         child_startup(sys.argv[2], float(sys.argv[3]))
@@ -248,6 +292,8 @@ def main() -> None:
         print(json.dumps(startup(50, 7)))
     if what in ("all", "rss"):
         print(json.dumps(startup(100, 3)))
+    if what in ("all", "notices"):
+        print(json.dumps(notices(int(sys.argv[2]) if what == "notices" and len(sys.argv) > 2 else 1200)))
     if what in ("all", "keys"):
         print(json.dumps(keys(100, 200, with_yes=False)))
         print(json.dumps(keys(100, 200, with_yes=True)))

@@ -37,7 +37,6 @@ from ao_tui.session_changes import WorkSpan, work_visible
 from ao_tui.tui.attach import detach_hint
 from ao_tui.tui.bindings import APP_BINDINGS, keymap
 from ao_tui.tui.palette import ActionCommands, SessionCommands, ThemeCommands
-from ao_tui.tui.render_caches import RELEASE_EVERY, release_removed_widgets
 from ao_tui.tui.screens.confirm import ConfirmScreen, MergeScreen, message_context, pr_summary
 from ao_tui.tui.screens.forms import NewSessionRequest, NewSessionScreen, TextPromptScreen
 from ao_tui.tui.screens.help import HelpScreen
@@ -253,7 +252,6 @@ class AoApp(App[None]):
         self.screen_change_signal.subscribe(self, lambda _screen: self.call_later(self._show_notices))
         self.set_interval(15, self._refresh_ages)
         self.set_interval(1, self._refresh_countdowns)
-        self.set_interval(RELEASE_EVERY, release_removed_widgets)  # see ao_tui/tui/render_caches.py
         if self.observe_files:
             self.set_interval(2, self._observe)
 

@@ -154,9 +154,7 @@ def test_no_import_error_guards_over_our_own_modules() -> None:
 
 #: Private Textual modules ao_tui still imports, each with the reason (empty: Textual's public API only,
 #: so the pin in pyproject.toml can follow Textual's releases).
-PRIVATE_TEXTUAL_ALLOWED: dict[str, str] = {
-    "textual._styles_cache": "tui/render_caches.py: let go of removed widgets' rendered lines (issue 16's soak)",
-}
+PRIVATE_TEXTUAL_ALLOWED: dict[str, str] = {}
 
 
 def _private_textual_imports() -> dict[str, list[str]]:
