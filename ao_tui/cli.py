@@ -703,10 +703,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats", action="store_true", help="with --json: {projects: [...], fleet: spend per day, "
                    "per merged PR, per task and agent, CI cycles per PR, time to merge}")
 
-    from ao_tui import cli_budget, cli_hosts, cli_store
+    from ao_tui import cli_autopilot, cli_budget, cli_hosts, cli_store
 
     cli_store.add_parser(sub, common)
     cli_budget.add_parser(sub, common)
+    cli_autopilot.add_parser(sub, common)
     cli_hosts.add_parser(sub, common)
 
     p = add("chat", cmd_chat, "talk to the orchestrator agent")

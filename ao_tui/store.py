@@ -524,6 +524,10 @@ class Store:
         with self.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES(?,?)", (key, value))
 
+    def delete_setting(self, key: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM settings WHERE key=?", (key,))
+
     def update_json_setting(self, key: str, change: Callable[[Any], Any], default: Any) -> Any:
         """Read-modify-write a JSON setting in one transaction: ``change`` gets the stored value (a copy of
         ``default`` if none or unreadable) and returns the new one, written only if it differs."""

@@ -1,7 +1,7 @@
 """Autopilot: keep up to N sessions busy from the backlog, per project.
 
-Off unless a project's config says ``autopilot: true`` (the TUI may override
-it per project with ``set_autopilot``, kept in the store). The engine loop
+Off unless a project's config says ``autopilot: true`` (``ao autopilot on|off``
+overrides it per project with ``set_autopilot``, kept in the store). The engine loop
 calls ``Autopilot.run`` on every pass (a hook ``loop_hooks.leader_loop`` adds); it is
 cheap when there is nothing to do, spawns each task exactly once (a store claim),
 and never raises: one part failing does not stop the others, and each failure is

@@ -330,16 +330,25 @@ def _setting_key(project: str) -> str:
     return f"autopilot.{project}"
 
 
-def autopilot_enabled(engine: Engine, project: str) -> bool:
+def autopilot_override(engine: Engine, project: str) -> bool | None:
+    """What ``ao autopilot on|off`` set for the project, or None: the config decides."""
     override = engine.store.get_setting(_setting_key(project))
-    if override in ("on", "off"):
-        return override == "on"
-    return engine.project_config(project).autopilot
+    return override == "on" if override in ("on", "off") else None
 
 
-def set_autopilot(engine: Engine, project: str, on: bool) -> None:
+def autopilot_enabled(engine: Engine, project: str) -> bool:
+    """Whether autopilot runs for the project: what ``ao autopilot`` set, else the config's ``autopilot:``."""
+    override = autopilot_override(engine, project)
+    return engine.project_config(project).autopilot if override is None else override
+
+
+def set_autopilot(engine: Engine, project: str, on: bool | None) -> None:
+    """Turn the project's autopilot on or off (None: back to the config), for every ao process."""
     engine.project_config(project)  # NotFound for an unknown project
-    engine.store.set_setting(_setting_key(project), "on" if on else "off")
+    if on is None:
+        engine.store.delete_setting(_setting_key(project))
+    else:
+        engine.store.set_setting(_setting_key(project), "on" if on else "off")
 
 
 # -- what a session said and shows --------------------------------------------------

@@ -387,6 +387,35 @@ def test_autopilot_keeps_n_sessions_busy_from_the_backlog(engine, git_repo, tmux
     assert sorted(s.task_id for s in engine.sessions("demo")) == ["T-1", "T-2", "T-3"]
 
 
+def test_ao_autopilot_turns_it_on_and_off_without_a_config_edit(engine, git_repo, tmux_socket):
+    """`ao autopilot on` in a shell is what the running engine's next pass follows; `default` hands
+    the say back to the config."""
+    (git_repo / "backlog.yaml").write_text("- id: T-1\n  title: One\n- id: T-2\n  title: Two\n")
+    engine.config.orchestrator.autopilot_max_sessions = 1
+    config = str(git_repo / "ao.config.yaml")
+    with open(config, "a") as f:  # as the engine has it: the command says so
+        f.write("  autopilot_max_sessions: 1\n")
+
+    def ao(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ao_tui.cli", "--config", config, "autopilot", *args],
+                              capture_output=True, text=True, timeout=60)
+
+    assert ao().stdout.strip() == "demo: autopilot off (from the config)"
+    assert run_autopilot(engine).autopilot == []
+    out = ao("on")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ("demo: autopilot on (set by `ao autopilot`; the config says off), "
+                                  "keeps up to 1 session busy from the backlog")
+    assert [s.task_id for s in run_autopilot(engine).autopilot] == ["T-1"]
+    assert ao("off").stdout.strip() == "demo: autopilot off (set by `ao autopilot`; the config says off)"
+    engine.kill(engine.sessions("demo")[0].id)
+    assert run_autopilot(engine).autopilot == []  # off: the free slot stays free
+    assert json.loads(ao("default", "--json").stdout) == [
+        {"project": "demo", "on": False, "config": False, "set_by": "config", "max_sessions": 1}]
+    wrong = ao("on", "--project", "nope")
+    assert wrong.returncode == 3 and len(wrong.stderr.strip().splitlines()) == 1 and "nope" in wrong.stderr
+
+
 def test_allowed_actions_skip_the_question(api, engine, tmux_socket):
     engine.config.orchestrator.allow_without_confirmation = ["kill"]
     session = engine.spawn("demo", prompt="sleep")
