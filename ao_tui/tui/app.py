@@ -193,8 +193,10 @@ class AoApp(App[None]):
             self._startup_warnings.append(f"no theme {wanted!r}; known: {', '.join(themes)}")
             wanted = DEFAULT_THEME
         self.theme = wanted
+        self.key_remaps: dict[str, str] = {}  # tui.keys: binding id -> keys (the help screen shows them)
         try:
-            self.set_keymap(keymap(engine.config.tui.keys, str(engine.config.path or "ao.config.yaml")))
+            self.key_remaps = keymap(engine.config.tui.keys, str(engine.config.path or "ao.config.yaml"))
+            self.set_keymap(self.key_remaps)
         except AoError as exc:
             self._startup_warnings.append(str(exc))
         if project is not None and project not in engine.config.projects:

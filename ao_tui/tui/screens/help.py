@@ -86,11 +86,25 @@ def binding_sections(keymap: Mapping[str, str], display: object, *, with_ids: bo
     return out
 
 
+def class_bindings(widget_class: type) -> dict[str, list[Binding]]:
+    """The bindings instances of ``widget_class`` get, key by key: each class's ``BINDINGS`` from the
+    base down, a subclass's binding of a key replacing its base's (as Textual merges them). Read from
+    the public ``BINDINGS`` and ``BindingsMap``; none of the widgets shown turns inheriting off."""
+    from textual.binding import BindingsMap
+
+    keys: dict[str, list[Binding]] = {}
+    for base in reversed(widget_class.__mro__):
+        declared = vars(base).get("BINDINGS")
+        if declared:
+            keys.update(BindingsMap(declared).key_to_bindings)
+    return keys
+
+
 def widget_keys(widget_class: type, display: object) -> Table:
     """Every key ``widget_class`` answers to (its own and inherited bindings), one line an action."""
     by_action: dict[str, tuple[list[str], str]] = {}
-    for binding in widget_class._merge_bindings().key_to_bindings.values():  # type: ignore[attr-defined]
-        for b in binding:
+    for bindings in class_bindings(widget_class).values():
+        for b in bindings:
             if b.action in SKIPPED_ACTIONS:
                 continue
             keys, _ = by_action.get(b.action, ([], ""))
@@ -114,7 +128,7 @@ def align_key_columns(tables: list[Table]) -> int:
 
     widest = 8
     for table in tables:
-        for cell in table.columns[0]._cells:
+        for cell in table.columns[0].cells:
             plain = cell.plain if isinstance(cell, Text) else str(cell)
             widest = max(widest, cell_len(plain))
     widest = min(widest, MAX_KEY_WIDTH)
@@ -145,7 +159,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         app = self.app
-        keymap = {k: v for k, v in getattr(app, "_keymap", {}).items()}
+        keymap = dict(getattr(app, "key_remaps", {}))  # AoApp's tui.keys (another app: none)
         with_ids = app.size.width >= 100
         sections = binding_sections(keymap, app.get_key_display, with_ids=with_ids)
         panes = pane_tables(app.get_key_display)
