@@ -325,7 +325,13 @@ class EngineLoop:
     def track(self, session: Session) -> None:
         with self._follow_lock:
             self._tracked[session.id] = self.store.last_event_id()
-            self._starting[session.id] = time.monotonic() + self.startup_dialog_seconds
+            # Watched for a start-up dialog until its launch is startup_dialog_seconds old: an agent this
+            # engine just launched for the whole window, one found running (an engine starting over a
+            # fleet, another process's spawn) only for what is left of it.
+            launched = max(session.created_at, session.status_since)
+            left = self.startup_dialog_seconds - (utcnow() - launched).total_seconds()
+            if left > 0:
+                self._starting[session.id] = time.monotonic() + left
             self._track(session)
 
     def _track(self, session: Session) -> None:
