@@ -15,7 +15,10 @@ Every ``--sample`` seconds it records the engine process's RSS, open fds, thread
 processes, the ao-tui's RSS, the store's size (with its WAL), its event count, the archive's size
 and the fleet's progress; it prints one JSON line per sample and a summary line at the end.
 
-Run: ``python bench/bench_soak.py [--minutes 30] [--agents 20] [--pace 0.5] [--no-tui]``.
+Run: ``python bench/bench_soak.py [--minutes 30] [--agents 20] [--pace 0.5] [--no-tui]``; a smaller
+``--pace`` turns the fleet over faster (0.3: ~40 sessions a minute). ``AO_SOAK_ARENA_MAX=N`` in the
+environment starts the engine with glibc's malloc arenas capped at N (glibc's default: 8 per core),
+an experiment ao itself does not make (docs/benchmarks.md, issue 16).
 ``ao run`` here is ``ao_tui.cli.main(["run"])`` with the demo's retire delay (merged sessions are
 retired after a few seconds instead of an hour, so the fleet keeps turning over).
 """
@@ -43,6 +46,9 @@ from ao_tui.demo import RETIRE_AFTER, run_demo_setup  # noqa: E402
 
 AO_RUN = """
 import os, sys
+if os.environ.get("AO_SOAK_ARENA_MAX"):  # an experiment: glibc's malloc arenas capped (mallopt M_ARENA_MAX)
+    import ctypes
+    ctypes.CDLL(None).mallopt(ctypes.c_int(-8), ctypes.c_int(int(os.environ["AO_SOAK_ARENA_MAX"])))
 if os.environ.get("AO_SOAK_TRACE"):
     import soak_trace
     soak_trace.start(os.environ["AO_SOAK_TRACE"], first_after=float(os.environ.get("AO_SOAK_TRACE_BASE", 120)))

@@ -6,7 +6,7 @@
   arena), of anonymous mappings (other arenas, big allocations, pymalloc's arenas, thread
   stacks) and of file mappings;
 * glibc's ``mallinfo2``: bytes in use (``in_use_kb``), free but kept (``free_kb``), and in
-  ``mmap``-ed blocks;
+  ``mmap``-ed blocks; and how many malloc arenas glibc has made (``glibc_arenas``, from ``malloc_info``);
 * SQLite's own allocator (``sqlite3_memory_used``, process-wide);
 * Python's allocated blocks and the thread count.
 
@@ -62,6 +62,21 @@ def _smaps() -> dict[str, int]:
     return {"heap_kb": heap, "anon_kb": anon, "file_kb": files}
 
 
+def _glibc_arenas() -> dict[str, int]:
+    """glibc's malloc arenas (``malloc_info``'s ``<heap nr=...>``: the main one and one per thread that got its own)."""
+    import tempfile
+
+    libc = ctypes.CDLL(None)
+    libc.fdopen.restype = ctypes.c_void_p
+    with tempfile.TemporaryFile() as f:
+        stream = libc.fdopen(os.dup(f.fileno()), b"w")
+        libc.malloc_info(0, ctypes.c_void_p(stream))
+        libc.fclose(ctypes.c_void_p(stream))
+        f.seek(0)
+        text = f.read().decode(errors="replace")
+    return {"glibc_arenas": text.count("<heap nr=")}
+
+
 def _rss_kb() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -104,7 +119,7 @@ def _pymalloc() -> dict[str, int]:
 def sample() -> dict[str, float]:
     info = _libc.mallinfo2()
     return {
-        "rss_kb": _rss_kb(), **_smaps(), **_pymalloc(),
+        "rss_kb": _rss_kb(), **_smaps(), **_pymalloc(), **_glibc_arenas(),
         "arena_kb": info.arena // 1024,
         "in_use_kb": (info.uordblks + info.hblkhd) // 1024, "free_kb": info.fordblks // 1024,
         "mmap_kb": info.hblkhd // 1024,
