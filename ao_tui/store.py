@@ -706,6 +706,18 @@ class Store:
                 chunk = keys[i:i + 500]
                 tx.execute(f"DELETE FROM {table} WHERE {key_column} IN ({','.join('?' * len(chunk))})", chunk)
 
+    def drop_stale_predictions(self, before: str) -> int:
+        """Forget merge predictions computed before ``before`` for commits no current branch pair has.
+
+        They are a cache keyed by two commits: once either branch has moved on or gone, nothing reads
+        them again (``branch_pairs`` joins only the pairs' current heads), and every commit of every
+        live branch would otherwise add one for each other branch, for ever."""
+        with self.transaction() as tx:
+            return tx.execute(
+                "DELETE FROM merge_predictions WHERE computed_at < ? AND NOT EXISTS (SELECT 1 FROM branch_pairs p"
+                " WHERE MIN(p.a_sha, p.b_sha) = merge_predictions.a_sha AND MAX(p.a_sha, p.b_sha) = merge_predictions.b_sha)",
+                (before,)).rowcount
+
     def drop_delivered_messages(self, before: str) -> None:
         """Forget outbox messages delivered before ``before``."""
         with self.transaction() as tx:

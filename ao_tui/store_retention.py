@@ -30,6 +30,10 @@ def archive_dir(store: Store) -> Path:
     return store.path.parent / "archive"
 
 
+#: How long a merge prediction no branch pair uses is kept (a scan stores it just before pairing it).
+PREDICTIONS_UNUSED_FOR = timedelta(hours=1)
+
+
 def prune(store: Store, *, keep_days: int, keep_per_session: int, batch: int = 20000) -> int:
     """Archive and delete events past the policy; returns how many moved."""
     cutoff = (datetime.now(UTC) - timedelta(days=keep_days)).isoformat()
@@ -37,6 +41,8 @@ def prune(store: Store, *, keep_days: int, keep_per_session: int, batch: int = 2
     if rows:
         _archive_and_delete(store, rows, "events", "at")
     store.drop_delivered_messages(cutoff)
+    # A cache, not history: not archived. An hour's grace keeps one a scan is about to pair.
+    store.drop_stale_predictions((datetime.now(UTC) - PREDICTIONS_UNUSED_FOR).isoformat())
     return len(rows) + _archive_orphan_claims(store, batch)
 
 
