@@ -336,7 +336,7 @@ class AoApp(App[None]):
             del self._notices[:-1]
             self._show_notices()
 
-    def _show_notices(self, *_: object) -> None:
+    def _show_notices(self) -> None:
         """The screen on top shows the notices; a screen under a dialog shows through it, so it shows none
         (they would be a second copy on screen). A screen gets its rack the first time it has something
         to show."""
