@@ -1,8 +1,12 @@
 """SCM ``local``: PRs, CI, review and merge with nothing but git (fully offline).
 
 * A session's PR is its branch. ``open_pr`` gives it a synthetic number from a
-  counter kept per repository in ``<ao_home>/scm_local/<repo-key>/prs.json``
-  (replaced atomically, read-modify-write under an ``flock``).
+  counter kept per repository in ``<ao_home>/scm_local/<repo-key>/counters.json``;
+  each PR is a file of its own, ``<repo-key>/prs/<branch>.json`` (``/`` written
+  ``~``), so a poll reads one small file however many PRs were ever opened.
+  Both are replaced atomically, read-modify-write under an ``flock``. (Before,
+  every PR lived in one ``prs.json``, parsed whole on every poll: it is split
+  into files the first time this version edits the repository's PRs.)
 * CI is the command list in the options (``ci: ["pytest -q"]``, or a mapping
   ``{name: command}``), run by ``local_ci.LocalCI`` in a background thread
   so ``pr_status`` never blocks (its status files and logs under
@@ -81,6 +85,8 @@ class LocalSCM(SCM):
         #: (repo, branch) -> (head, base tip, merged by hand, merges cleanly): the latest pair of tips
         #: only, and dropped once the PR is merged or closed (a long run must not keep one per commit).
         self._analysis: dict[tuple[str, str], tuple[str, str, bool, bool]] = {}
+        #: repositories whose old single ``prs.json`` this process has already looked for
+        self._split_roots: set[Path] = set()
         self.ci = LocalCI(parse_ci(self.options.ci), self.options.ci_timeout, self.options.ci_pass_env,
                           self.root, self._head)
 
@@ -99,25 +105,62 @@ class LocalSCM(SCM):
 
     # -- the PR records ---------------------------------------------------------------
 
-    def _state_path(self, repo: Path) -> Path:
-        return self.root(repo) / "prs.json"
+    def _record_path(self, repo: Path, branch: str) -> Path:
+        return self.root(repo) / "prs" / f"{validate_branch(branch).replace('/', '~')}.json"
 
-    def _read_state(self, repo: Path) -> dict[str, Any]:
+    def _read_record(self, repo: Path, branch: str) -> dict[str, Any] | None:
+        self._split_old_file(repo)
         try:
-            state: dict[str, Any] = json.loads(self._state_path(repo).read_text(encoding="utf-8"))
-            return state
+            record: dict[str, Any] = json.loads(self._record_path(repo, branch).read_text(encoding="utf-8"))
+            return record
         except FileNotFoundError:
-            return {"next_number": 1, "next_review": 1, "next_comment": 1, "prs": {}}
+            return None
 
     @contextmanager
-    def _editing(self, repo: Path) -> Iterator[dict[str, Any]]:
+    def _editing(self, repo: Path, branch: str) -> Iterator[_Edit]:
+        """The repository's counters and ``branch``'s record (None if it has none), written back
+        atomically on the way out; under the repository's lock, as every other process edits them."""
+        self._split_old_file(repo)
         with holding(self.root(repo) / "prs.lock"):
-            state = self._read_state(repo)
-            yield state
-            write_atomic(self._state_path(repo), json.dumps(state, indent=1, sort_keys=True))
+            edit = _Edit(self._read_counters(repo), self._read_record(repo, branch))
+            before = dict(edit.counters)
+            yield edit
+            if edit.record is not None:
+                write_atomic(self._record_path(repo, branch), json.dumps(edit.record, indent=1, sort_keys=True))
+            if edit.counters != before:
+                write_atomic(self.root(repo) / "counters.json", json.dumps(edit.counters, indent=1, sort_keys=True))
+
+    def _read_counters(self, repo: Path) -> dict[str, int]:
+        try:
+            counters: dict[str, int] = json.loads((self.root(repo) / "counters.json").read_text(encoding="utf-8"))
+            return counters
+        except FileNotFoundError:
+            return {"next_number": 1, "next_review": 1, "next_comment": 1}
+
+    def _split_old_file(self, repo: Path) -> None:
+        """An older ao's ``prs.json`` (every PR in one file) becomes a file per PR, once: each record
+        is written before the counters, and the old file removed last, so a crash midway repeats it."""
+        root = self.root(repo)
+        if root in self._split_roots:
+            return
+        old = root / "prs.json"
+        if old.exists():
+            with holding(root / "prs.lock"):
+                try:
+                    state = json.loads(old.read_text(encoding="utf-8"))
+                except FileNotFoundError:  # another process split it first
+                    state = None
+                if state is not None:
+                    for branch, record in state.get("prs", {}).items():
+                        write_atomic(self._record_path(repo, branch), json.dumps(record, indent=1, sort_keys=True))
+                    counters = {k: state[k] for k in ("next_number", "next_review", "next_comment") if k in state}
+                    write_atomic(root / "counters.json", json.dumps(counters, indent=1, sort_keys=True))
+                    old.unlink()
+                    log.info("split %s into a file per PR under %s", old, root / "prs")
+        self._split_roots.add(root)
 
     def _record(self, repo: Path, branch: str) -> dict[str, Any]:
-        record: dict[str, Any] | None = self._read_state(repo)["prs"].get(branch)
+        record = self._read_record(repo, branch)
         if record is None:
             raise NotFound(f"no local PR for branch {branch!r} (open one first)")
         return record
@@ -153,24 +196,23 @@ class LocalSCM(SCM):
         if head is None:
             raise AoError(f"branch {branch} does not exist in {workspace} or {repo}; nothing to open a PR from")
         fork = git.run(repo, "merge-base", f"refs/heads/{base}", head, check=False).stdout.strip() or None
-        with self._editing(repo) as state:
-            record = state["prs"].get(branch)
+        with self._editing(repo, branch) as edit:
+            record = edit.record
             if record is None or record["state"] != "open":
-                number = state["next_number"]
-                state["next_number"] = number + 1
-                record = {
+                number = edit.counters["next_number"]
+                edit.counters["next_number"] = number + 1
+                record = edit.record = {
                     "number": number, "branch": branch, "base": base, "title": title, "body": body,
                     "workspace": str(workspace), "state": "open", "created_at": now_iso(),
                     "reviews": [], "comments": [], "merged_sha": None, "merged_head": None, "merged_at": None,
                     "fork": fork,
                 }
-                state["prs"][branch] = record
             else:
                 record.update(title=title, body=body, workspace=str(workspace), base=base)
         return self._to_pr(repo, record, head)
 
     def find_pr(self, repo: Path, workspace: Path, branch: str) -> PullRequest | None:
-        record = self._read_state(repo)["prs"].get(branch)
+        record = self._read_record(repo, branch)
         if record is None:
             return None
         return self._to_pr(repo, record, self._head(repo, record))
@@ -205,9 +247,8 @@ class LocalSCM(SCM):
             return result
         outside, clean = self._analyse(repo, record, head, base_sha)
         if outside:
-            with self._editing(repo) as state:
-                rec = state["prs"][record["branch"]]
-                rec.update(state="merged", merged_head=head, merged_sha=head, merged_at=now_iso())
+            with self._editing(repo, record["branch"]) as edit:
+                edit.existing.update(state="merged", merged_head=head, merged_sha=head, merged_at=now_iso())
             return self.pr_status(repo, workspace, pr)
         result = self._to_pr(repo, record, head)
         ws = Path(record.get("workspace") or workspace)
@@ -239,9 +280,9 @@ class LocalSCM(SCM):
     def _drop_closed_analyses(self, repo: Path) -> None:
         """Forget the analyses of the repo's PRs no longer open: one merged or closed by another
         process (``ao merge``, ao-tui) is not asked about here again, so its entry would stay."""
-        prs = self._read_state(repo)["prs"]
-        for key in [k for k in self._analysis if k[0] == str(repo) and prs.get(k[1], {}).get("state") != "open"]:
-            del self._analysis[key]
+        for key in [k for k in self._analysis if k[0] == str(repo)]:
+            if (self._read_record(repo, key[1]) or {}).get("state") != "open":
+                del self._analysis[key]
 
     def _review(self, record: dict[str, Any], head: str) -> tuple[ReviewState, list[ReviewComment]]:
         comments = [
@@ -269,16 +310,16 @@ class LocalSCM(SCM):
         # An approval is of what the human looked at (a newer commit is not approved);
         # a change request stands on the newest commit, so a push racing it cannot void it.
         head = (pr.head_sha or current) if kind == "approved" else current
-        with self._editing(repo) as state:
-            rec = state["prs"][pr.branch]
-            review_id = f"r{state['next_review']}"
-            state["next_review"] += 1
+        with self._editing(repo, pr.branch) as edit:
+            rec, counters = edit.existing, edit.counters
+            review_id = f"r{counters['next_review']}"
+            counters["next_review"] += 1
             if kind != "commented":
                 rec["reviews"].append({"id": review_id, "state": kind, "body": body, "head": head, "at": now_iso()})
             for text, path, line in comments:
-                rec["comments"].append({"id": f"c{state['next_comment']}", "review": review_id, "author": "human",
+                rec["comments"].append({"id": f"c{counters['next_comment']}", "review": review_id, "author": "human",
                                         "body": text, "path": path, "line": line, "head": head, "at": now_iso()})
-                state["next_comment"] += 1
+                counters["next_comment"] += 1
 
     def approve(self, repo: Path, pr: PullRequest, body: str = "") -> None:
         self._add_review(repo, pr, "approved", body, [])
@@ -353,9 +394,8 @@ class LocalSCM(SCM):
             tree = result.stdout.splitlines()[0].strip()
             new = self._commit(repo, record, method, tree, base_sha, head)
             self._move_base(repo, record["base"], base_sha, new)
-        with self._editing(repo) as state:
-            state["prs"][pr.branch].update(state="merged", merged_sha=new, merged_head=head, merged_at=now_iso(),
-                                           method=method)
+        with self._editing(repo, pr.branch) as edit:
+            edit.existing.update(state="merged", merged_sha=new, merged_head=head, merged_at=now_iso(), method=method)
         self._push(repo, record["base"])
         return self.pr_status(repo, Path(record.get("workspace") or repo), pr)
 
@@ -425,6 +465,20 @@ class LocalSCM(SCM):
         branches = {branch for _, branch, _ in kept}
         for key in [k for k in self._analysis if k[0] == str(repo) and k[1] not in branches]:
             self._analysis.pop(key, None)
+
+class _Edit:
+    """What ``LocalSCM._editing`` hands out: the counters, and one branch's record to change or set."""
+
+    def __init__(self, counters: dict[str, int], record: dict[str, Any] | None) -> None:
+        self.counters = counters
+        self.record = record
+
+    @property
+    def existing(self) -> dict[str, Any]:
+        if self.record is None:
+            raise NotFound("the local PR's record is gone")
+        return self.record
+
 
 def _aggregate(checks: list[Check]) -> CheckState:
     """Red only once every check has finished, so the agent hears every failure at once."""

@@ -90,6 +90,36 @@ def test_pr_numbers_are_stable_across_restarts(project: Path, ao_home: Path):
         scm.open_pr(project, ws1, "ao/none", "main", "x", "")
 
 
+def test_prs_kept_by_an_older_ao_in_one_file_carry_over(project: Path, ao_home: Path):
+    """Upgrading keeps every PR: the old single ``prs.json`` becomes a file per PR, with its
+    numbers, reviews and merged state, and new PRs go on from its counters."""
+    ws1, b1 = worktree(project, ao_home, "s-1")
+    ws2, b2 = worktree(project, ao_home, "s-2")
+    commit(ws1, {"a.txt": "a"})
+    head2 = commit(ws2, {"b.txt": "b"})
+    root = make_scm(ao_home).root(project)
+    root.mkdir(parents=True)
+    old = {"next_number": 8, "next_review": 3, "next_comment": 5, "prs": {
+        b2: {"number": 7, "branch": b2, "base": "main", "title": "Older", "body": "", "workspace": str(ws2),
+             "state": "open", "created_at": "2026-12-01T00:00:00+00:00", "fork": None,
+             "reviews": [{"id": "r2", "state": "approved", "body": "", "head": head2, "at": "x"}],
+             "comments": [{"id": "c4", "review": "r2", "author": "human", "body": "nice", "path": None,
+                           "line": None, "head": head2, "at": "x"}],
+             "merged_sha": None, "merged_head": None, "merged_at": None}}}
+    (root / "prs.json").write_text(json.dumps(old))
+    scm = make_scm(ao_home)
+    kept = scm.find_pr(project, ws2, b2)
+    assert kept is not None and (kept.number, kept.title) == (7, "Older")
+    status = scm.pr_status(project, ws2, kept)
+    assert status.review is ReviewState.APPROVED and [c.body for c in status.comments] == ["nice"]
+    assert not (root / "prs.json").exists()
+    assert sorted(p.name for p in (root / "prs").iterdir()) == ["ao~s-2.json"]
+    new = scm.open_pr(project, ws1, b1, "main", "Newer", "")
+    assert new.number == 8
+    scm.comment(project, new, "one more")
+    assert [c.id for c in scm.pr_status(project, ws1, new).comments] == ["c5"]
+
+
 def test_ci_runs_in_background_on_each_new_head_and_keeps_logs(project: Path, ao_home: Path):
     ws, branch = worktree(project, ao_home)
     slow_then_check = f"{PY} -c \"import time; time.sleep(1.5)\""
