@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from ao_tui.models import Session, SessionStatus, Task
 
+#: A session in one of these gives its task back: the task may be started again.
+GIVES_TASK_BACK = frozenset({SessionStatus.KILLED})
 
-def ready_tasks(tasks: list[Task], sessions: list[Session], project: str) -> list[Task]:
-    """The backlog tasks autopilot would start now, in backlog order: open, not taken by a session of the
-    project (a killed one gives its task back), and every dependency done."""
+
+def taken_tasks(sessions: list[Session], project: str) -> set[str]:
+    """The project's tasks its sessions took (``Store.task_ids`` gives the same, read by the store)."""
+    return {s.task_id for s in sessions if s.task_id and s.project == project and s.status not in GIVES_TASK_BACK}
+
+
+def ready_tasks(tasks: list[Task], taken: set[str]) -> list[Task]:
+    """The backlog tasks autopilot would start now, in backlog order: open, not ``taken`` by a
+    session of the project (``taken_tasks``), and every dependency done."""
     done = {t.id for t in tasks if t.status == "done"}
-    taken = {s.task_id for s in sessions if s.task_id and s.project == project and s.status is not SessionStatus.KILLED}
     return [t for t in tasks if t.status == "open" and t.id not in taken and all(d in done for d in t.depends_on)]

@@ -170,7 +170,7 @@ class BranchWatch:
         resend = now - self._last_emit.get(project, 0.0) >= self.resend_seconds
         if not (scan or resend or self._waiting.get(project)):
             return
-        sessions = self.engine.sessions(project)
+        sessions = self.engine.sessions(project, include_at_rest=False)  # the watch looks at live branches only
         if scan:
             result = self.conflicts.scan(project, cfg.repo, cfg.default_branch, sessions)
             if result.default_sha:

@@ -48,6 +48,11 @@ def today(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).astimezone().date().isoformat()
 
 
+def start_of_day(now: datetime | None = None) -> datetime:
+    """Local midnight before ``now``: where a day's spend begins."""
+    return (now or datetime.now(UTC)).astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 @dataclass(frozen=True)
 class Standing:
     """One budget's spend against its cap."""
@@ -235,7 +240,8 @@ class BudgetWatch:
         if not configured(self.engine):
             return []
         now = self.clock()
-        sessions = self.engine.sessions()
+        # one that came to rest before today spent nothing today: a pass reads the live and today's
+        sessions = self.engine.sessions(include_at_rest=start_of_day(now))
         update_ledger(self.engine, sessions, now)
         result = standings(self.engine, now, sessions)
         shown = json.dumps([st.as_dict() for st in result])

@@ -20,6 +20,7 @@ import shutil
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -244,8 +245,10 @@ class Engine:
 
     # -- queries -----------------------------------------------------------
 
-    def sessions(self, project: str | None = None) -> list[Session]:
-        return self.store.list_sessions(project)
+    def sessions(self, project: str | None = None, *, include_at_rest: bool | datetime = True) -> list[Session]:
+        """Every session; ``include_at_rest=False`` (what a pass of the loop reads) leaves out the
+        done and killed ones (``lifecycle.AT_REST``), a datetime keeps those of them changed since."""
+        return self.store.list_sessions(project, include_at_rest=include_at_rest)
 
     def session(self, session_id: str) -> Session:
         return self.store.get_session(session_id)
@@ -378,13 +381,13 @@ class Engine:
         from ao_tui.hosts import place
 
         live: dict[str, int] = {}
-        for s in self.sessions():
+        for s in self.sessions(include_at_rest=False):
             if lifecycle.has_live_agent(s.status):
                 live[s.host] = live.get(s.host, 0) + 1
         return place(self.config, cfg, live, pinned)
 
     def _check_room(self, project: str, max_sessions: int) -> None:
-        live = [s for s in self.sessions(project) if lifecycle.has_live_agent(s.status)]
+        live = [s for s in self.sessions(project, include_at_rest=False) if lifecycle.has_live_agent(s.status)]
         if len(live) >= max_sessions:
             raise AoError(f"project {project} already has {len(live)} live sessions (max_sessions: {max_sessions})")
 
@@ -1044,7 +1047,7 @@ class Engine:
         Returns the ids whose status changed.
         """
         changed: list[str] = []
-        unsettled = [s for s in self.sessions()
+        unsettled = [s for s in self.sessions(include_at_rest=False)
                      if s.status not in (SessionStatus.KILLED, SessionStatus.DONE, SessionStatus.MERGED, SessionStatus.EXITED)
                      and not (s.status is SessionStatus.SPAWNING and self.being_launched(s.id))]
         for s, alive, code in self.agent_liveness(unsettled):

@@ -177,7 +177,7 @@ class EngineLoop:
         self._start_branch_watch()
         self._start_monitor()
         self.prs.listen_to_scms()
-        for s in self.engine.sessions():
+        for s in self.engine.sessions(include_at_rest=False):
             if lifecycle.has_live_agent(s.status):
                 self.track(s)
         for host in {s.host for s in self._queued_host_kills()}:
@@ -292,7 +292,12 @@ class EngineLoop:
                     break
             seen_at = self._event_cursor  # the sessions read below are at least this new
             now = time.time()
-            for s in self.engine.sessions():
+            sessions = self.engine.sessions(include_at_rest=False)
+            listed = {s.id for s in sessions}
+            # one followed here that another process killed is at rest now: read on its own
+            sessions += [s for sid in list(self._tracked) if sid not in listed
+                         and (s := self.store.find_session(sid)) is not None]
+            for s in sessions:
                 live = lifecycle.has_live_agent(s.status) and s.status is not SessionStatus.SPAWNING
                 tracked_at = self._tracked.get(s.id)
                 if live and (tracked_at is None or s.id in relaunched):
@@ -531,7 +536,7 @@ class EngineLoop:
         remote.on_up = self._host_up
 
     def _host_sessions(self, host: str) -> list[Session]:
-        return [s for s in self.engine.sessions() if s.host == host and lifecycle.has_live_agent(s.status)]
+        return [s for s in self.engine.sessions(include_at_rest=False) if s.host == host and lifecycle.has_live_agent(s.status)]
 
     def _host_down(self, host: str, since: float) -> None:
         """Its sessions need the human's eye ("host unreachable since"): never exited, never lost
@@ -656,14 +661,13 @@ class EngineLoop:
 
     def forget_gone(self) -> None:
         """Drop what this loop (and the engine, the branch watch, the merge train) keeps per session
-        for sessions retired (done) or deleted: a long run must not keep a little of every session
-        it ever saw. A deleted session still followed is left too (its agent's files, its exit watch)."""
+        for sessions at rest (done, killed) or deleted: a long run must not keep a little of every
+        session it ever saw. One still followed is left too (its agent's files, its exit watch)."""
         with self._follow_lock:  # a spawn here records then tracks under this lock: it is never missed
-            sessions = self.engine.sessions()
-            present = {s.id for s in sessions}
+            kept = self.engine.sessions(include_at_rest=False)  # done or killed: nothing left to follow
+            present = {s.id for s in kept}
             for sid in [k for k in self._tracked if k not in present]:
                 self.untrack(sid)
-        kept = [s for s in sessions if s.status is not SessionStatus.DONE]
         keep = {s.id for s in kept}
         self.outbox.forget(keep)
         self.prs.forget(keep)
@@ -677,7 +681,7 @@ class EngineLoop:
         process (``ao merge`` while ``ao run`` runs), and after the grace period their agent stopped and workspace removed (the branch stays
         if it holds anything unmerged: the workspace plugin refuses to drop such a branch)."""
         now = utcnow()
-        for s in self.engine.sessions():
+        for s in self.engine.sessions(include_at_rest=False):
             if s.status is not SessionStatus.MERGED:
                 continue
             if s.id not in self._merged_seen:

@@ -20,6 +20,9 @@ PR_STATES = frozenset({Status.PR_OPEN, Status.CI_FAILED, Status.REVIEW_PENDING, 
 RESTORABLE = frozenset({Status.EXITED, Status.KILLED, Status.ERRORED, Status.STUCK})
 #: Finished for good.
 FINAL = frozenset({Status.DONE})
+#: Nothing happens to a session in one of these until a human restores it: the engine's passes
+#: leave them out when they read the store, so weeks of finished sessions cost a pass nothing.
+AT_REST = frozenset({Status.DONE, Status.KILLED})
 
 _ALLOWED: dict[Status, frozenset[Status]] = {
     Status.SPAWNING: AGENT_STATES | {Status.EXITED, Status.KILLED, Status.PR_OPEN},

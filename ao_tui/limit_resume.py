@@ -150,7 +150,7 @@ class LimitResume:
         now = self.clock()
         self._forget_lifted(now)
         due = []
-        for s in self.engine.sessions():
+        for s in self.engine.sessions(include_at_rest=False):
             if s.activity.state is not ActivityState.RATE_LIMITED or not lifecycle.has_live_agent(s.status):
                 continue
             reset, _ = reset_of(self.engine, s)
@@ -288,7 +288,7 @@ class LimitResume:
     def next_due(self) -> float | None:
         """The earliest reset still ahead (epoch seconds), so the loop can wake for it."""
         dues = []
-        for s in self.engine.sessions():
+        for s in self.engine.sessions(include_at_rest=False):
             if s.activity.state is ActivityState.RATE_LIMITED and lifecycle.has_live_agent(s.status):
                 dues.append(reset_of(self.engine, s)[0].timestamp())
         return min(dues) if dues else None

@@ -106,7 +106,7 @@ class Liveness:
 
     def check_liveness(self) -> None:
         """One runtime listing for every session: marks agents that died."""
-        live = [s for s in self.engine.sessions()
+        live = [s for s in self.engine.sessions(include_at_rest=False)
                 if lifecycle.has_live_agent(s.status) and s.status is not SessionStatus.SPAWNING]
         for s, alive, code in self.engine.agent_liveness(live):
             if alive:
@@ -126,7 +126,7 @@ class Liveness:
 
     def check_stuck(self) -> None:
         now = utcnow()
-        for s in self.engine.sessions():
+        for s in self.engine.sessions(include_at_rest=False):
             if s.status is not SessionStatus.WORKING:
                 continue
             if s.activity.state not in (ActivityState.WORKING, ActivityState.RUNNING_TOOL):

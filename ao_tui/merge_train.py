@@ -95,7 +95,7 @@ def enqueue(engine: Engine, session_ids: list[str] | None = None,
             else:
                 candidates.append(s)
     else:
-        candidates = [s for s in engine.sessions(project) if s.status is SessionStatus.MERGEABLE and not not_ready(s)]
+        candidates = [s for s in engine.sessions(project, include_at_rest=False) if s.status is SessionStatus.MERGEABLE and not not_ready(s)]
     added: list[str] = []
     for name in sorted({s.project for s in candidates}):
         ordered = plan_order(engine.store, [s for s in candidates if s.project == name])

@@ -65,7 +65,7 @@ class PrPoller:
     def poll(self, now: float) -> None:
         """Poll each open PR every poll interval, and at once when something says it changed:
         its agent came back to its prompt (it may have committed) or its CI run finished."""
-        for s in self.engine.sessions():
+        for s in self.engine.sessions(include_at_rest=False):
             due_now = s.id in self.due
             self.due.discard(s.id)
             if s.pr is None:
@@ -140,7 +140,7 @@ class PrPoller:
                 scm.add_listener(self._on_ci_finished)
 
     def _on_ci_finished(self, branch: str, sha: str) -> None:
-        for s in self.engine.sessions():
+        for s in self.engine.sessions(include_at_rest=False):
             if s.branch == branch and s.pr is not None:
                 self.due.add(s.id)
         self.wake()

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ao_tui.backlog import ready_tasks
+from ao_tui.backlog import GIVES_TASK_BACK, ready_tasks
 from ao_tui.config import EVENT_WORDS, ReactionConfig
 from ao_tui.durations import parse_duration
 from ao_tui.models import Check, CheckState, Event, Session, utcnow
@@ -341,7 +341,8 @@ class EngineHost:
 
     def _next_ready_task(self, project: str) -> str | None:
         """The first backlog task ready to start (``backlog.ready_tasks``: the rule autopilot uses)."""
-        ready = ready_tasks(self.engine.backlog(project, include_done=True), self.engine.sessions(project), project)
+        taken = self.engine.store.task_ids(project, except_status=GIVES_TASK_BACK)
+        ready = ready_tasks(self.engine.backlog(project, include_done=True), taken)
         return ready[0].id if ready else None
 
     def escalate(self, session_id: str, reason: str) -> None:

@@ -17,12 +17,12 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ao_tui.errors import NotFound
-from ao_tui.lifecycle import check_transition
+from ao_tui.lifecycle import AT_REST, check_transition
 from ao_tui.models import Event, Session, SessionStatus, utcnow
 from ao_tui.names import validate_prefix, validate_session_id
 
@@ -274,14 +274,46 @@ class Store:
         except NotFound:
             return None
 
-    def list_sessions(self, project: str | None = None) -> list[Session]:
-        if project is None:
-            rows = self._conn().execute("SELECT data FROM sessions ORDER BY created_at, id").fetchall()
-        else:
-            rows = self._conn().execute(
-                "SELECT data FROM sessions WHERE project=? ORDER BY created_at, id", (project,)
-            ).fetchall()
-        return [Session.model_validate_json(r["data"]) for r in rows]
+    def list_sessions(self, project: str | None = None, *, include_at_rest: bool | datetime = True) -> list[Session]:
+        """Every session (of ``project``), oldest first.
+
+        ``include_at_rest=False`` leaves out the done and killed ones (``lifecycle.AT_REST``)
+        before any is parsed, and a datetime keeps only those of them changed since then: what
+        the engine's passes read, so their cost follows the live fleet, not the history.
+        """
+        where, params = [], []
+        if project is not None:
+            where.append("project=?")
+            params.append(project)
+        if include_at_rest is not True:
+            rest = f"status IN ({','.join('?' * len(AT_REST))})"
+            params.extend(sorted(s.value for s in AT_REST))
+            if isinstance(include_at_rest, datetime):
+                where.append(f"(NOT {rest} OR updated_at >= ?)")
+                params.append(_ts(include_at_rest.astimezone(UTC)))
+            else:
+                where.append(f"NOT {rest}")
+        sql = "SELECT data FROM sessions" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created_at, id"
+        return [Session.model_validate_json(r["data"]) for r in self._conn().execute(sql, params).fetchall()]
+
+    def count_sessions(self, statuses: frozenset[SessionStatus] | set[SessionStatus], project: str | None = None) -> int:
+        """How many sessions are in one of ``statuses`` (counted by the store, none parsed)."""
+        sql = f"SELECT COUNT(*) FROM sessions WHERE status IN ({','.join('?' * len(statuses))})"
+        params = [s.value for s in statuses]
+        if project is not None:
+            sql += " AND project=?"
+            params.append(project)
+        return int(self._conn().execute(sql, params).fetchone()[0])
+
+    def task_ids(self, project: str, *, except_status: frozenset[SessionStatus] = frozenset()) -> set[str]:
+        """The tasks the project's sessions took (all of them but those in ``except_status``),
+        read by the store from each session's record without parsing any."""
+        sql = "SELECT DISTINCT json_extract(data, '$.task_id') FROM sessions WHERE project=?"
+        params = [project]
+        if except_status:
+            sql += f" AND status NOT IN ({','.join('?' * len(except_status))})"
+            params.extend(s.value for s in except_status)
+        return {row[0] for row in self._conn().execute(sql, params).fetchall() if row[0]}
 
     def mutate(
         self,

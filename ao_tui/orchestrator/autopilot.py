@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ao_tui import lifecycle
-from ao_tui.backlog import ready_tasks
+from ao_tui.backlog import GIVES_TASK_BACK, ready_tasks
 from ao_tui.errors import AoError
 from ao_tui.models import Session, SessionStatus
 from ao_tui.orchestrator import decompose, drift
@@ -60,14 +60,14 @@ class Autopilot:
         """Spawn ready backlog tasks until the project has N busy sessions."""
         engine = self.engine
         limit = engine.config.orchestrator.autopilot_max_sessions
-        sessions = engine.sessions(project)
+        sessions = engine.sessions(project, include_at_rest=False)  # a busy one is never at rest
         free = limit - sum(1 for s in sessions if busy(s))
         # The project's own cap counts every live agent (errored ones too): spawning past it only fails.
         free = min(free, engine.project_config(project).max_sessions
                    - sum(1 for s in sessions if lifecycle.has_live_agent(s.status)))
         if free <= 0:
             return []
-        ready = ready_tasks(cached_backlog(engine, project), sessions, project)
+        ready = ready_tasks(cached_backlog(engine, project), engine.store.task_ids(project, except_status=GIVES_TASK_BACK))
         spawned: list[Session] = []
         now = time.monotonic()
         for task in ready:
@@ -91,7 +91,7 @@ class Autopilot:
 
     def _due(self, what: str, force: bool) -> bool:
         """Whether ``what`` should run now: forced, a session merged since, or enough time passed."""
-        merged = sum(1 for s in self.engine.sessions() if s.status in (SessionStatus.MERGED, SessionStatus.DONE))
+        merged = self.engine.store.count_sessions({SessionStatus.MERGED, SessionStatus.DONE})
         last = self.last_run.get(what)
         now = time.monotonic()
         if force or last is None or last[1] != merged or now - last[0] >= RECHECK_SECONDS:

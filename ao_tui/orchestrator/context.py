@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, Zone, zone_of
-from ao_tui.backlog import ready_tasks
+from ao_tui.backlog import ready_tasks, taken_tasks
 from ao_tui.durations import ago
 from ao_tui.models import CheckState, Session, SessionStatus, Task, utcnow
 
@@ -205,7 +205,7 @@ def fleet_summary(engine: Engine, *, max_sessions: int = 60) -> str:
         if not tasks:
             continue
         open_tasks = [t for t in tasks if t.status != "done"]
-        ready = ready_tasks(tasks, sessions, project)
+        ready = ready_tasks(tasks, taken_tasks(sessions, project))
         lines.append(
             f"Backlog {project}: {len(open_tasks)} open, {len(ready)} ready to start"
             + (": " + ", ".join(f"{t.id} {t.title[:40]!r}" for t in ready[:5]) if ready else "")

@@ -130,7 +130,7 @@ def due_sessions(engine: Engine) -> list[str]:
     now = utcnow()
     cutoff = now - timedelta(minutes=minutes)
     due = []
-    for s in engine.sessions():
+    for s in engine.sessions(include_at_rest=False):
         if s.status not in CHECKABLE or s.created_at > cutoff:
             continue  # too young to judge
         checks = [e for e in engine.events(s.id, limit=50) if e.kind in ("drift", "drift_failed")]

@@ -92,3 +92,24 @@ def test_a_released_claim_may_be_taken_again(ao_store) -> None:
     assert not ao_store.claim("task:1", "s-2", "spawn", "spawn")
     ao_store.release_claim("task:1")
     assert ao_store.claim("task:1", "s-2", "spawn", "spawn")
+
+
+def test_the_engine_reads_sessions_at_rest_only_when_asked(ao_store) -> None:
+    """The loop's passes read the live fleet only: done and killed sessions (weeks of them) are left out
+    by the store; a time keeps those that came to rest since (a day's budget)."""
+    from datetime import timedelta
+
+    from ao_tui.models import utcnow
+
+    for n, status in enumerate([SessionStatus.WORKING, SessionStatus.DONE, SessionStatus.KILLED,
+                                SessionStatus.MERGED, SessionStatus.EXITED]):
+        ao_store.insert_session(Session(id=f"app-{n}", project="app", status=status))
+    ao_store.insert_session(Session(id="web-1", project="web", status=SessionStatus.WORKING))
+    assert [s.id for s in ao_store.list_sessions()] == ["app-0", "app-1", "app-2", "app-3", "app-4", "web-1"]
+    assert [s.id for s in ao_store.list_sessions(include_at_rest=False)] == ["app-0", "app-3", "app-4", "web-1"]
+    assert [s.id for s in ao_store.list_sessions("app", include_at_rest=False)] == ["app-0", "app-3", "app-4"]
+    assert ao_store.count_sessions({SessionStatus.DONE, SessionStatus.MERGED}) == 2
+    later = utcnow() + timedelta(seconds=1)
+    ao_store.insert_session(Session(id="app-9", project="app", status=SessionStatus.DONE,
+                                    updated_at=later + timedelta(seconds=1)))
+    assert [s.id for s in ao_store.list_sessions(include_at_rest=later)] == ["app-0", "app-3", "app-4", "web-1", "app-9"]

@@ -39,7 +39,7 @@ def test_list_get_and_hide_done(git_repo: Path, ao_home: Path):
     assert t.get_task("T-1").labels == ["small"]
     with pytest.raises(NotFound, match="T-9"):
         t.get_task("T-9")
-    assert [x.id for x in ready_tasks(t.list_tasks(include_done=True), [], "demo")] == ["T-1"]  # T-2 waits on T-1
+    assert [x.id for x in ready_tasks(t.list_tasks(include_done=True), set())] == ["T-1"]  # T-2 waits on T-1
 
 
 def test_create_assigns_ids_and_writes_atomically(git_repo: Path, ao_home: Path):
