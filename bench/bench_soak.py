@@ -3,7 +3,9 @@
 The demo fleet (``ao_tui.demo``: stand-ins speaking Claude Code's argv, screen, transcript and
 hooks) runs ``--agents`` sessions at once: they work, ask for permission, commit, break the local
 CI (``check.py``) and fix it, receive ao's CI-failure and review messages, get approved, merged and
-retired, and new ones take their slots. The engine is ``ao run`` in its own process; one
+retired, and new ones take their slots. Finished sessions stay in the store as they do in a user's
+(the demo itself deletes all but the newest few; ``--keep-finished N`` does that here), so each pass
+of the engine meets the whole history. The engine is ``ao run`` in its own process; one
 ``ao-tui`` follows it in a tmux window of its own (``--no-tui`` leaves it out). The scripted
 people (the demo's director) act from this process through an engine without a loop.
 
@@ -12,10 +14,10 @@ The store is configured for the run to show its bounds quickly: events pruned ev
 kept. (The defaults are 2000 per session, 30 days, hourly; 6-hourly backups, 10 kept.)
 
 Every ``--sample`` seconds it records the engine process's RSS, open fds, threads and child
-processes, the ao-tui's RSS, the store's size (with its WAL), its event count, the archive's size
+processes and its share of a core, the ao-tui's RSS, the store's size (with its WAL), its event count, the archive's size
 and the fleet's progress; it prints one JSON line per sample and a summary line at the end.
 
-Run: ``python bench/bench_soak.py [--minutes 30] [--agents 20] [--pace 0.5] [--no-tui]``; a smaller
+Run: ``python bench/bench_soak.py [--minutes 30] [--agents 20] [--pace 0.5] [--no-tui] [--keep-finished N]``; a smaller
 ``--pace`` turns the fleet over faster (0.3: ~40 sessions a minute). ``AO_SOAK_ARENA_MAX=N`` in the
 environment starts the engine with glibc's malloc arenas capped at N (glibc's default: 8 per core),
 an experiment ao itself does not make (docs/benchmarks.md, issue 16).
@@ -92,6 +94,8 @@ def proc_status(pid: int) -> dict[str, int]:
             if key in ("VmRSS", "Threads"):
                 out[key] = int(value.split()[0])
         out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out["cpu_ticks"] = int(fields[11]) + int(fields[12])  # utime + stime
     except OSError:
         pass
     return out
@@ -140,6 +144,9 @@ def main() -> None:
     parser.add_argument("--pace", type=float, default=0.5)
     parser.add_argument("--sample", type=float, default=60.0)
     parser.add_argument("--no-tui", action="store_true")
+    parser.add_argument("--keep-finished", type=int, default=None, metavar="N",
+                        help="delete finished sessions past the newest N, as the demo does (default: keep them "
+                             "all, as a user's store does until its retention policy archives them)")
     parser.add_argument("--trace", metavar="DIR",
                         help="trace both processes' allocations (tracemalloc); DIR/engine.txt and DIR/tui.txt "
                              "list the 15 tracebacks grown most since minute 2, and samples add the traced size")
@@ -158,6 +165,7 @@ def main() -> None:
 
     fleet = run_demo_setup(Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="ao-soak-")),
                            pace=args.pace, max_live=args.agents)
+    fleet.keep_finished = args.keep_finished if args.keep_finished is not None else 10**9
     config = yaml.safe_load(fleet.config_path.read_text())
     config["store"] = {"prune_every": "2m", "keep_events_per_session": 300, "backup_every": "5m", "keep_backups": 3}
     fleet.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -204,6 +212,8 @@ def main() -> None:
         fleet.start(director)
         started = time.monotonic()
         samples = []
+        last_cpu = [0, time.monotonic()]
+        ticks = os.sysconf("SC_CLK_TCK")
 
         def sample() -> dict:
             s = {"t_min": round((time.monotonic() - started) / 60, 2),
@@ -211,13 +221,17 @@ def main() -> None:
             st = proc_status(engine_proc.pid)
             s.update(engine_rss_mb=round(st.get("VmRSS", 0) / 1024, 1), engine_fds=st.get("fds"),
                      engine_threads=st.get("Threads"), engine_children=descendants(engine_proc.pid))
+            # the engine's share of a core since the last sample: flat if no pass does more as history grows
+            now_cpu, now = st.get("cpu_ticks", 0), time.monotonic()
+            s["engine_cpu_pct"] = round(100 * (now_cpu - last_cpu[0]) / ticks / max(now - last_cpu[1], 1e-6), 1)
+            last_cpu[:] = [now_cpu, now]
             if tui_pid:
                 s["tui_rss_mb"] = round(proc_status(tui_pid).get("VmRSS", 0) / 1024, 1)
             if trace_dir:
                 s["engine_traced_mb"] = traced_mb(trace_dir, "engine")
                 s["tui_traced_mb"] = traced_mb(trace_dir, "tui")
-            s["live_sessions"] = sum(1 for x in director.sessions() if x.status.value not in
-                                     ("merged", "done", "killed", "exited"))
+            s["live_sessions"] = sum(1 for x in director.sessions(include_at_rest=False) if x.status.value not in
+                                     ("merged", "exited"))
             s["spawned_total"] = len(fleet.session_ids)
             s.update(store_figures(fleet.ao_home))
             samples.append(s)
@@ -239,7 +253,7 @@ def main() -> None:
                     os.kill(pid, signal.SIGUSR2)
             time.sleep(60 if args.owners else 3)
         last = samples[-1]
-        keys = ("engine_rss_mb", "engine_traced_mb", "engine_fds", "engine_threads", "engine_children",
+        keys = ("engine_rss_mb", "engine_cpu_pct", "engine_traced_mb", "engine_fds", "engine_threads", "engine_children",
                 "tui_rss_mb", "tui_traced_mb", "store_kb",
                 "events", "archive_kb", "backups")
         print(json.dumps({"summary": True, "minutes": round(last["t_min"], 1), "agents": args.agents,

@@ -34,6 +34,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -346,7 +347,9 @@ class DemoFleet:
 
     def _direct_once(self, engine: Any) -> None:
         now = time.monotonic()
-        sessions = engine.sessions(PROJECT)
+        # sessions at rest long ago are the user's history: a run that keeps them (the soak) must not
+        # make the director read more and more of them each second
+        sessions = engine.sessions(PROJECT, include_at_rest=datetime.now(UTC) - timedelta(minutes=10))
         live = [s for s in sessions if s.status.value not in FINISHED]
         self._hold_one(live, now)
         for s in live:
