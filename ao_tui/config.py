@@ -322,8 +322,11 @@ class StoreConfig(_Model):
     keep_events_days: int = Field(default=30, ge=1, description="Events older than this move to the archive.")
     keep_events_per_session: int = Field(
         default=2000, ge=100, description="Beyond this many events a session's oldest move to the archive.")
+    keep_finished_days: int = Field(
+        default=30, ge=0, description="Done and killed sessions unchanged this long move to the archive "
+        "(never one with its workspace or unmerged work left); 0 keeps them for ever.")
     min_free_mb: int = Field(default=50, ge=0, description="Below this much free space new sessions are refused.")
-    prune_every: str = Field(default="1h", description="How often old events move to the archive.")
+    prune_every: str = Field(default="1h", description="How often old events and sessions move to the archive.")
 
     @field_validator("backup_every", "prune_every")
     @classmethod

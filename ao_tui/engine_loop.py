@@ -718,13 +718,7 @@ class EngineLoop:
     def _content_merged(self, s: Session) -> bool:
         """Whether merging the session's branch into the default branch would change nothing."""
         cfg = self.engine.project_config(s.project)
-        base = git.run(cfg.repo, "rev-parse", "--verify", "-q", f"refs/heads/{cfg.default_branch}^{{tree}}",
-                       check=False, timeout=60)
-        merged = git.run(cfg.repo, "merge-tree", "--write-tree", f"refs/heads/{cfg.default_branch}",
-                         f"refs/heads/{s.branch}", check=False, timeout=60)
-        if base.returncode != 0 or merged.returncode != 0:
-            return False
-        return merged.stdout.split("\n", 1)[0].strip() == base.stdout.strip()
+        return git.merge_changes_nothing(cfg.repo, cfg.default_branch, s.branch, timeout=60)
 
 
 def last_stop_words(events: Path, tail_bytes: int = 256 << 10) -> str:

@@ -84,6 +84,18 @@ def commit_of(cwd: Path | str | None, ref: str, timeout: float = TIMEOUT) -> str
     return (done.stdout.strip() or None) if done.returncode == 0 else None
 
 
+def merge_changes_nothing(repo: Path | str, into: str, branch: str, timeout: float = TIMEOUT) -> bool:
+    """Whether merging branch ``branch`` into branch ``into`` would leave ``into``'s tree as it is: all
+    the branch's work is there already (a squash merge included). False if either is missing or
+    the merge has conflicts."""
+    base = run(repo, "rev-parse", "--verify", "-q", f"refs/heads/{into}^{{tree}}", check=False, timeout=timeout)
+    merged = run(repo, "merge-tree", "--write-tree", f"refs/heads/{into}", f"refs/heads/{branch}",
+                 check=False, timeout=timeout)
+    if base.returncode != 0 or merged.returncode != 0:
+        return False
+    return merged.stdout.split("\n", 1)[0].strip() == base.stdout.strip()
+
+
 def last_line(done: subprocess.CompletedProcess[str]) -> str:
     """git's last word on a failure: its last line on stderr (stdout if none), else the exit status."""
     lines = [line for line in (done.stderr or done.stdout or "").splitlines() if line.strip()]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +27,8 @@ from ao_tui.errors import NotFound
 from ao_tui.lifecycle import AT_REST, check_transition
 from ao_tui.models import Event, Session, SessionStatus, utcnow
 from ao_tui.names import validate_prefix, validate_session_id
+
+log = logging.getLogger("ao.store")
 
 SCHEMA_VERSION = 2
 
@@ -389,8 +393,49 @@ class Store:
         return self.mutate(session_id, apply)
 
     def delete_session(self, session_id: str) -> None:
+        """Forget a session, and remove its session dir (its hook events: nothing reads them once
+        the record is gone, and a dir with no record would look like an orphan to recovery)."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM sessions WHERE id=?", (session_id,))
+            self._remove_session_dir(session_id)
+
+    @property
+    def sessions_root(self) -> Path:
+        """Where the session dirs are: beside the store (``paths.session_dir`` with the store at ``paths.store_path``)."""
+        return self.path.parent / "sessions"
+
+    def _remove_session_dir(self, session_id: str) -> None:
+        """Called inside the transaction that deletes the record: a crash before the commit leaves the
+        record (deleted again by a retry), never a dir without one."""
+        folder = self.sessions_root / validate_session_id(session_id)
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            if folder.exists():
+                log.warning("could not remove %s (the session's record is deleted)", folder)
+
+    def sessions_at_rest_before(self, cutoff: str, limit: int, after: tuple[str, str] = ("", "")) -> list[sqlite3.Row]:
+        """Up to ``limit`` rows of the done and killed sessions (``lifecycle.AT_REST``) last changed
+        before ``cutoff``, oldest change first, from after ``(updated_at, id)`` (a page's last)."""
+        rest = sorted(s.value for s in AT_REST)
+        return self._conn().execute(
+            f"SELECT * FROM sessions WHERE status IN ({','.join('?' * len(rest))}) AND updated_at < ?"
+            " AND (updated_at, id) > (?, ?) ORDER BY updated_at, id LIMIT ?",
+            (*rest, cutoff, *after, limit)).fetchall()
+
+    def delete_sessions_at_rest(self, seen: list[tuple[str, str]]) -> list[str]:
+        """Delete each ``(id, updated_at)`` session still at rest and unchanged since it was read
+        (one restored meanwhile stays), with its session dir; returns the ids deleted."""
+        rest = sorted(s.value for s in AT_REST)
+        deleted = []
+        for i in range(0, len(seen), 100):
+            with self.transaction() as tx:
+                for sid, updated_at in seen[i:i + 100]:
+                    cur = tx.execute(f"DELETE FROM sessions WHERE id=? AND updated_at=? AND status IN "
+                                     f"({','.join('?' * len(rest))})", (sid, updated_at, *rest))
+                    if cur.rowcount == 1:
+                        self._remove_session_dir(sid)
+                        deleted.append(sid)
+        return deleted
 
     # -- events ------------------------------------------------------------
 

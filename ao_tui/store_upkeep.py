@@ -2,7 +2,7 @@
 
 ``StoreUpkeep.tick`` is called by the engine loop. It starts (in a thread of
 its own, one at a time) the scheduled backup (``store.backup_every``), the
-hourly pruning of event history (``ao_tui.store_retention``) and, once, a
+hourly pruning of event history and of old sessions at rest (``ao_tui.store_retention``) and, once, a
 ``quick_check`` of the whole file. ``DiskWatch`` holds the engine's view of
 a full disk: reported once, probed each tick, cleared when a real write
 succeeds again.
@@ -79,6 +79,10 @@ class StoreUpkeep:
 
     def _prune(self) -> None:
         cfg = self.engine.config.store
+        gone = store_retention.prune_sessions(self.engine.store, keep_days=cfg.keep_finished_days,
+                                              kept=store_retention.AtRestCheck(self.engine))
+        if gone:
+            log.info("moved %d sessions at rest to %s", len(gone), store_retention.archive_dir(self.engine.store))
         moved = store_retention.prune(self.engine.store, keep_days=cfg.keep_events_days,
                                       keep_per_session=cfg.keep_events_per_session)
         if moved:

@@ -43,3 +43,26 @@ def test_a_full_disk_is_said_once_and_its_end_too(ao_store, ao_home: Path) -> No
         raise AssertionError("a spawn while the disk is full must be refused")
     assert engine.disk.probe()  # the disk here has room: space is back
     assert notices == ["Disk full", "Disk space is back"] and not engine.disk.short
+
+
+def test_the_pruning_at_start_moves_old_sessions_at_rest_to_the_archive(ao_store, ao_home: Path, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from ao_tui.config import parse_config
+    from ao_tui.models import Session, SessionStatus, utcnow
+    from tests.support.gitrepo import make_repo
+
+    repo = make_repo(tmp_path)
+    engine = Engine(parse_config(f"projects:\n  demo:\n    repo: {repo}\n    session_prefix: dm\n"
+                                 "    notifiers: []\nstore:\n  keep_finished_days: 7\n", "ao.config.yaml"), ao_store)
+    for sid in ("dm-1", "dm-2"):
+        ao_store.insert_session(Session(id=sid, project="demo", branch=f"ao/{sid}",
+                                        workspace=str(ao_home / "workspaces" / "demo" / sid)))
+        ao_store.transition(sid, SessionStatus.KILLED)
+    with ao_store.transaction() as tx:
+        tx.execute("UPDATE sessions SET updated_at=? WHERE id='dm-1'", ((utcnow() - timedelta(days=8)).isoformat(),))
+    upkeep = StoreUpkeep(engine)
+    upkeep.tick()
+    wait_until(lambda: not upkeep._busy.locked(), timeout=10)
+    assert [s.id for s in ao_store.list_sessions()] == ["dm-2"]
+    assert list((ao_home / "archive").glob("sessions-*.jsonl"))
