@@ -83,6 +83,12 @@ class StoreUpkeep:
                                               kept=store_retention.AtRestCheck(self.engine))
         if gone:
             log.info("moved %d sessions at rest to %s", len(gone), store_retention.archive_dir(self.engine.store))
+        for name, project in self.engine.config.projects.items():
+            try:
+                if n := self.engine.scm(name).prune_finished(project.repo):
+                    log.info("%s: deleted %d records and CI logs of PRs long merged or closed", name, n)
+            except Exception as exc:
+                log.warning("%s: pruning the SCM's records failed: %s", name, exc)
         moved = store_retention.prune(self.engine.store, keep_days=cfg.keep_events_days,
                                       keep_per_session=cfg.keep_events_per_session)
         if moved:

@@ -41,6 +41,12 @@ class SCM(Plugin):
         are retired or deleted, so a long run keeps nothing of every PR it ever saw. The default keeps
         nothing per PR."""
 
+    def prune_finished(self, repo: Path) -> int:
+        """Delete what this SCM keeps on disk of ``repo``'s PRs long merged or closed, by its own
+        option (SCM ``local``: ``keep_closed_days``); how many things went. The store's upkeep calls
+        it every ``store.prune_every``. The default keeps nothing on disk."""
+        return 0
+
     @abstractmethod
     def open_pr(self, repo: Path, workspace: Path, branch: str, base: str, title: str, body: str) -> PullRequest:
         """Open (or find the existing) PR for ``branch``."""

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import threading
@@ -246,6 +247,33 @@ class LocalCI:
         status = self._read_status(repo, sha) if sha else None
         entry = next((c for c in (status or {}).get("checks", []) if c["name"] == name), None)
         return self.ci_dir(repo, sha) / entry["log"] if entry else None
+
+    def prune(self, repo: Path, keep_branches: set[str], before: float) -> int:
+        """Delete the ``ci/<sha>/`` dirs of branches not in ``keep_branches`` untouched since ``before``
+        (a time), unless a run holds them; how many went."""
+        folder = self.root(repo) / "ci"
+        removed = 0
+        for directory in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if not directory.is_dir() or not re.fullmatch(r"[0-9a-f]{7,64}", directory.name):
+                continue
+            status = self._read_status(repo, directory.name)
+            if status is not None and status.get("branch") in keep_branches:
+                continue
+            try:
+                if max([p.stat().st_mtime for p in directory.iterdir()] + [directory.stat().st_mtime]) >= before:
+                    continue
+                fd = os.open(directory / "run.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            except FileNotFoundError:
+                continue  # removed meanwhile (another process's upkeep)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(directory, ignore_errors=True)
+                removed += 1
+            except BlockingIOError:
+                continue  # a run holds it
+            finally:
+                os.close(fd)
+        return removed
 
     def close(self) -> None:
         """Stop this process's running CI commands (engine shutdown). The runs are

@@ -21,9 +21,16 @@
   refuses rather than overwrite local changes), else a compare-and-swap
   ``update-ref``; finally pushes to ``origin`` if there is one.
 
+* What a long run leaves is bounded (``prune_finished``, called by the store's
+  upkeep every ``store.prune_every``): a PR merged, or closed (its branch gone),
+  whose record has not changed for ``keep_closed_days`` (30) loses its record,
+  and ``ci/<sha>/`` dirs of branches with no PR record left, untouched that long
+  and not held by a run, are deleted with their logs. An open PR's CI is kept,
+  every commit's. ``0`` keeps everything.
+
 Options: ``ci`` (list or mapping of commands), ``ci_timeout`` (default 600 s),
 ``ci_pass_env`` (secret-looking variable names CI may still see),
-``dismiss_stale_approvals`` (default true).
+``dismiss_stale_approvals`` (default true), ``keep_closed_days`` (default 30).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,6 +75,9 @@ class LocalSCM(SCM):
         ci_pass_env: list[str] = Field(
             default_factory=list, description="Secret-looking variables (*TOKEN*, *API_KEY*...) CI may see.")
         dismiss_stale_approvals: bool = Field(default=True, description="A new commit after approval asks for review again.")
+        keep_closed_days: int = Field(
+            default=30, ge=0, description="A merged or closed PR's record, and the CI logs of branches with no "
+                                          "PR left, are deleted once unchanged this long; 0 keeps them.")
 
         @field_validator("ci", mode="before")
         @classmethod
@@ -459,6 +470,30 @@ class LocalSCM(SCM):
         """Stop this process's running CI commands (engine shutdown). The runs are
         left unfinished, so whichever engine polls next starts them again."""
         self.ci.close()
+
+    def prune_finished(self, repo: Path) -> int:
+        """Delete the records of PRs merged or closed and the CI dirs of branches with no record left,
+        once unchanged for ``keep_closed_days`` (see the module's docstring)."""
+        days = self.options.keep_closed_days
+        root = self.root(repo)
+        if not days or not root.is_dir():
+            return 0
+        before = time.time() - days * 86400
+        self._split_old_file(repo)
+        removed, kept = 0, set[str]()
+        with holding(root / "prs.lock"):
+            for path in sorted((root / "prs").glob("*.json")):
+                try:
+                    record = json.loads(path.read_text(encoding="utf-8"))
+                    branch, changed = str(record["branch"]), path.stat().st_mtime
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue  # unreadable: left as it is
+                if changed < before and (record.get("state") == "merged" or self._head(repo, record) is None):
+                    path.unlink()
+                    removed += 1
+                else:
+                    kept.add(branch)
+        return removed + self.ci.prune(repo, kept, before)
 
     def forget_except(self, repo: Path, kept: Sequence[tuple[Path, str, PullRequest | None]]) -> None:
         """Drop the merge analyses of every branch but those of the sessions still followed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -571,3 +572,46 @@ def test_engine_wiring_reaches_the_outbox_and_escalates(project: Path, ao_home: 
     assert engine.session("dm-1").escalation == "CI failed 2 times; retries exhausted (0)"
     assert "dm-1 needs you" in capsys.readouterr().err  # the terminal notifier
     assert EngineHost(engine)._next_ready_task("demo") == "T-2"
+
+
+def _age(path: Path, days: float) -> None:
+    """Make ``path`` (and what is in it) look untouched for ``days``."""
+    when = time.time() - days * 86400
+    for p in [*path.rglob("*"), path] if path.is_dir() else [path]:
+        os.utime(p, (when, when))
+
+
+def test_records_and_ci_logs_of_prs_long_merged_or_closed_are_deleted(project: Path, ao_home: Path):
+    """A long run stays flat (issue 16): the local SCM keeps a record per PR and a CI dir per commit."""
+    scm = make_scm(ao_home, ci=[CHECK])
+    prs = {}
+    for name in ("s-1", "s-2", "s-3", "s-4"):
+        ws, branch = worktree(project, ao_home, name)
+        commit(ws, {f"{name}.txt": f"{name}\n"})
+        prs[name] = (ws, scm.open_pr(project, ws, branch, "main", name, ""))
+        assert settle(scm, project, ws, prs[name][1]).ci is CheckState.PASSED
+    assert scm.ci.wait_idle(30)
+    scm.merge(project, prs["s-1"][1], "squash")  # merged long ago
+    scm.merge(project, prs["s-4"][1], "squash")  # merged yesterday
+    git(project, "worktree", "remove", "--force", str(prs["s-2"][0]))  # closed: its session killed and cleaned up
+    git(project, "branch", "-D", "ao/s-2")
+    root = scm.root(project)
+    ci_of = {name: root / "ci" / pr.head_sha for name, (_, pr) in prs.items()}
+    for name in ("s-1", "s-2", "s-3"):  # s-3 is open, its last change 40 days ago: kept, its CI too
+        _age(root / "prs" / f"ao~{name}.json", 40)
+        _age(ci_of[name], 40)
+    _age(root / "prs" / "ao~s-4.json", 1)
+
+    assert make_scm(ao_home, ci=[CHECK], keep_closed_days=0).prune_finished(project) == 0
+    assert scm.prune_finished(project) == 4
+
+    assert sorted(p.name for p in (root / "prs").iterdir()) == ["ao~s-3.json", "ao~s-4.json"]
+    assert not ci_of["s-1"].exists() and not ci_of["s-2"].exists()
+    assert ci_of["s-3"].is_dir() and ci_of["s-4"].is_dir()
+    ws3, pr3 = prs["s-3"]
+    ran = (ci_of["s-3"] / "status.json").read_text()
+    status = scm.pr_status(project, ws3, pr3)  # the open PR as it was: its CI read, not run again
+    assert status.state == "open" and status.ci is CheckState.PASSED
+    assert (ci_of["s-3"] / "status.json").read_text() == ran
+    assert scm.pr_status(project, prs["s-4"][0], prs["s-4"][1]).state == "merged"
+    assert scm.prune_finished(project) == 0
