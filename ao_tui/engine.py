@@ -888,14 +888,20 @@ class Engine:
         resolved = bool(session.escalation) and target is not session.status and target in (
             SessionStatus.REVIEW_PENDING, SessionStatus.APPROVED, SessionStatus.MERGEABLE, SessionStatus.MERGED)
 
+        applied: list[bool] = []
+
         def change(s: Session) -> None:
+            applied.append(True)
             s.pr = pr
             for key, value in decision.fields.items():
                 setattr(s, key, value)
             if resolved:
                 s.escalation = ""
 
-        updated = self.store.mutate(session_id, change, status=target, reason=decision.reason)
+        updated = self.store.mutate(session_id, change, status=target, reason=decision.reason,
+                                    only_from={session.status})
+        if not applied:  # another process moved it on while the SCM was asked (`ao merge`): the next poll decides
+            return pr
         if resolved:
             self.store.add_event(Event(session_id=session_id, kind="escalation_resolved",
                                        data={"reason": session.escalation, "now": target.value}))

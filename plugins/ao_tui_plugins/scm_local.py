@@ -49,7 +49,7 @@ from pydantic import Field, field_validator
 
 from ao_tui import git
 from ao_tui.config import write_atomic
-from ao_tui.errors import AoError, NotFound
+from ao_tui.errors import AoError, InvalidName, NotFound
 from ao_tui.leader import holding
 from ao_tui.models import Check, CheckState, PullRequest, ReviewComment, ReviewState
 from ao_tui.names import slugify, validate_branch
@@ -124,7 +124,7 @@ class LocalSCM(SCM):
         try:
             record: dict[str, Any] = json.loads(self._record_path(repo, branch).read_text(encoding="utf-8"))
             return record
-        except FileNotFoundError:
+        except (FileNotFoundError, InvalidName):  # no branch of that name can have a PR here
             return None
 
     @contextmanager

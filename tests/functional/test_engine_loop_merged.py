@@ -113,3 +113,39 @@ def test_all_done_waits_until_the_backlog_is_empty(git_repo: Path, ao_home: Path
         assert [c["key"] for c in engine.store.claims() if c["event"] == "all_done"] == ["demo:all_done:ad-1"]
     finally:
         engine.stop()
+
+
+def test_a_poll_that_crosses_a_merge_by_another_process_leaves_it_merged(
+    git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ao merge` in another shell while the engine's poll is asking the SCM: the poll's answer (still
+    mergeable) is older than the merge, so it is dropped; the session stays merged, and nothing fails."""
+    monkeypatch.setenv("AO_STANDIN_DIR", str(tmp_path / "standin"))
+    config = git_repo.parent / "ao.config.yaml"
+    config.write_text(json.dumps({"projects": {"demo": {
+        "repo": str(git_repo), "session_prefix": "cr", "notifiers": [],
+        "agent": {"command": [sys.executable, str(STAND_IN)]},
+        "scm": {"plugin": "local", "ci": [f"{sys.executable} -c pass"]},
+    }}}))
+    engine = Engine(load_config(str(config)))
+    s = engine.spawn(prompt="Add a.txt.")
+    ws = Path(s.workspace)
+    (ws / "a.txt").write_text("a\n")
+    git(ws, "add", "a.txt")
+    git(ws, "commit", "-qm", "Add a.txt")
+    engine.open_pr(s.id)
+    wait_until(lambda: (p := engine.refresh_pr(s.id)) is not None and p.ci.value == "passed", timeout=20)
+    engine.approve(s.id)
+    assert engine.session(s.id).status is SessionStatus.MERGEABLE
+    scm = engine.scm("demo")
+    asked = scm.pr_status
+
+    def merged_meanwhile(repo, workspace, pr):  # noqa: ANN001, ANN202
+        answer = asked(repo, workspace, pr)  # mergeable, as the SCM saw it a moment ago
+        assert Engine(load_config(str(config))).merge(s.id).status is SessionStatus.MERGED  # `ao merge`
+        return answer
+
+    monkeypatch.setattr(scm, "pr_status", merged_meanwhile)
+    engine.refresh_pr(s.id)
+    assert engine.session(s.id).status is SessionStatus.MERGED
+    assert [e.to_status for e in engine.events(s.id) if e.kind == "status"][-1] == "merged"
