@@ -123,6 +123,7 @@ class AtRestCheck:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._handles: dict[int, set[str] | None] = {}
+        self._branches: dict[str, set[str] | None] = {}
 
     def __call__(self, session: Session) -> str:
         if session.status not in AT_REST:
@@ -156,13 +157,28 @@ class AtRestCheck:
                 self._handles[id(runtime)] = None
         return self._handles[id(runtime)]
 
+    def _branches_of(self, repo: Path) -> set[str] | None:
+        """The repository's branches, listed once (one git call, not one per session); None if they cannot be."""
+        if str(repo) not in self._branches:
+            try:
+                listed: set[str] | None = set(
+                    git.out(repo, "for-each-ref", "--format=%(refname:lstrip=2)", "refs/heads/").split())
+            except AoError as exc:
+                log.warning("pruning: cannot list the branches of %s: %s", repo, exc)
+                listed = None
+            self._branches[str(repo)] = listed
+        return self._branches[str(repo)]
+
     def _unmerged(self, session: Session) -> str:
         cfg = self.engine.project_config(session.project)
         if not session.branch:
             return ""
+        branches = self._branches_of(cfg.repo)
+        if branches is None:
+            return f"the branches of {cfg.repo} cannot be listed"
+        if session.branch not in branches:
+            return ""  # no branch, nothing on it
         try:
-            if git.commit_of(cfg.repo, f"refs/heads/{session.branch}") is None:
-                return ""  # no branch, nothing on it
             if git.merge_changes_nothing(cfg.repo, cfg.default_branch, session.branch):
                 return ""
         except AoError as exc:
