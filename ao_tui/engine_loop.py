@@ -641,9 +641,10 @@ class EngineLoop:
         Keyed by the newest merge, so it fires once per time the work runs out (a task added and
         merged later makes the next one), whatever order the merges were noticed in.
         """
+        if any(x.status is not SessionStatus.MERGED for x in self.engine.sessions(project, include_at_rest=False)):
+            return  # one still works (the usual case: decided without reading the history)
         sessions = self.engine.sessions(project)
-        if not sessions or any(x.status not in (SessionStatus.MERGED, SessionStatus.DONE, SessionStatus.KILLED)
-                               for x in sessions):
+        if not sessions:
             return
         merged = [x for x in sessions if x.merged_at is not None]
         if not merged:
