@@ -152,18 +152,21 @@ def _session_row(s: Any) -> dict[str, Any]:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from ao_tui.attention import zone_of
+    from ao_tui.lifecycle import AT_REST
 
     engine = _engine(args, check=False)
     engine.reconcile()  # one runtime listing: an agent that died with no engine watching shows as exited
-    # With no engine running, each live agent's activity is read now from its own files.
-    sessions = engine.observed_sessions(args.project)
-    if not args.all:
-        sessions = [s for s in sessions if s.status.value not in ("killed", "done")] if not args.json else sessions
+    # With no engine running, each live agent's activity is read now from its own files. Unless --all,
+    # the done and killed sessions of the last day only (lifecycle.RECENT_WINDOW): the older ones are counted.
+    sessions = engine.observed_sessions(args.project, recent=not args.all)
     if args.json:
         print(json.dumps([{**_session_row(s), "zone": zone_of(s).value} for s in sessions], indent=2))
         return 0
+    older = 0 if args.all else engine.count_at_rest(args.project) - sum(s.status in AT_REST for s in sessions)
+    more = f"{older:,} older finished session{'s' if older != 1 else ''}: `ao ls --all` lists them"
     if not sessions:
-        print("no sessions (start one with `ao spawn <task-id>` or `ao spawn --prompt TEXT`)")
+        print(f"no live or recent sessions ({more})" if older else
+              "no sessions (start one with `ao spawn <task-id>` or `ao spawn --prompt TEXT`)")
         return 0
     rows = []
     remote = any(s.host != "local" for s in sessions)  # a HOST column once a session runs elsewhere
@@ -184,6 +187,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
             ]
         )
     print(_table(rows, ["id", *(["host"] if remote else []), "status", "activity", "task", "branch", "pr", "for"]))
+    if older:
+        print(f"… {more}")
     return 0
 
 
@@ -612,8 +617,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("ls", cmd_ls, "list sessions")
     p.add_argument("--project")
-    p.add_argument("--all", action="store_true", help="include killed and done sessions")
-    p.add_argument("--json", action="store_true", help="machine-readable output (all sessions)")
+    p.add_argument("--all", action="store_true",
+                   help="every session ever run (default: the live ones and those finished in the last day)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (with --all: every session)")
 
     p = add("send", cmd_send, "type a message into a session's agent and submit it")
     p.add_argument("id")

@@ -245,23 +245,42 @@ class Engine:
 
     # -- queries -----------------------------------------------------------
 
-    def sessions(self, project: str | None = None, *, include_at_rest: bool | datetime = True) -> list[Session]:
+    def sessions(self, project: str | None = None, *, include_at_rest: bool | datetime = True,
+                 at_rest_limit: int | None = None) -> list[Session]:
         """Every session; ``include_at_rest=False`` (what a pass of the loop reads) leaves out the
-        done and killed ones (``lifecycle.AT_REST``), a datetime keeps those of them changed since."""
-        return self.store.list_sessions(project, include_at_rest=include_at_rest)
+        done and killed ones (``lifecycle.AT_REST``), a datetime keeps those of them changed since,
+        ``at_rest_limit`` the newest that many of them."""
+        return self.store.list_sessions(project, include_at_rest=include_at_rest, at_rest_limit=at_rest_limit)
+
+    def recent_sessions(self, project: str | None = None, *, now: datetime | None = None) -> list[Session]:
+        """The live sessions and the recently finished ones (``lifecycle.RECENT_WINDOW``, at most
+        ``RECENT_MAX``): what a screen shows unless asked for all. The older ones are left unread."""
+        since = (now or utcnow()) - lifecycle.RECENT_WINDOW
+        return self.sessions(project, include_at_rest=since, at_rest_limit=lifecycle.RECENT_MAX)
+
+    def count_at_rest(self, project: str | None = None) -> int:
+        """How many done and killed sessions the store keeps (counted, none read)."""
+        return self.store.count_sessions(lifecycle.AT_REST, project)
+
+    def search_at_rest(self, text: str, limit: int = 50) -> list[Session]:
+        """Done and killed sessions with id ``text`` or whose record mentions it (a PR number, a
+        title word, a branch), newest first: how a screen showing only the recent ones finds an older one."""
+        return self.store.search_sessions(text, lifecycle.AT_REST, limit)
 
     def session(self, session_id: str) -> Session:
         return self.store.get_session(session_id)
 
-    def observed_sessions(self, project: str | None = None) -> list[Session]:
-        """Sessions as they are now, for showing (``ao ls``, a following UI, the orchestrator).
+    def observed_sessions(self, project: str | None = None, *, recent: bool = False,
+                          now: datetime | None = None) -> list[Session]:
+        """Sessions as they are now, for showing (``ao ls``, a following UI, the orchestrator);
+        with ``recent``, the live and recently finished ones only (``recent_sessions``).
 
         While an engine runs (here or in another process) it keeps the store current. With
         none, what is stored may be long past: each live agent's activity is read now from its
         own files (``ao_tui.activity.snapshot``, the engine's detector), and its status shown as
         the engine would set it. Nothing is written: the next engine decides for itself.
         """
-        sessions = self.sessions(project)
+        sessions = self.recent_sessions(project, now=now) if recent else self.sessions(project)
         if self._loop is not None or leader.leader_pid() is not None:
             return sessions
         shown = []

@@ -7,6 +7,8 @@ it and records an event in the same transaction. A refused change raises
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from ao_tui.errors import TransitionRefused
 from ao_tui.models import ActivityState
 from ao_tui.models import SessionStatus as Status
@@ -23,6 +25,11 @@ FINAL = frozenset({Status.DONE})
 #: Nothing happens to a session in one of these until a human restores it: the engine's passes
 #: leave them out when they read the store, so weeks of finished sessions cost a pass nothing.
 AT_REST = frozenset({Status.DONE, Status.KILLED})
+#: What a screen (the control room, ``ao ls``) shows of the sessions at rest unless asked for all: those
+#: finished or changed in the last day, at most the newest ``RECENT_MAX``. Reading them costs what the
+#: live fleet costs, however long the history; the older ones are counted and found by id or PR.
+RECENT_WINDOW = timedelta(hours=24)
+RECENT_MAX = 50
 
 _ALLOWED: dict[Status, frozenset[Status]] = {
     Status.SPAWNING: AGENT_STATES | {Status.EXITED, Status.KILLED, Status.PR_OPEN},

@@ -278,26 +278,50 @@ class Store:
         except NotFound:
             return None
 
-    def list_sessions(self, project: str | None = None, *, include_at_rest: bool | datetime = True) -> list[Session]:
+    def list_sessions(self, project: str | None = None, *, include_at_rest: bool | datetime = True,
+                      at_rest_limit: int | None = None) -> list[Session]:
         """Every session (of ``project``), oldest first.
 
         ``include_at_rest=False`` leaves out the done and killed ones (``lifecycle.AT_REST``)
         before any is parsed, and a datetime keeps only those of them changed since then: what
         the engine's passes read, so their cost follows the live fleet, not the history.
+        ``at_rest_limit`` keeps at most that many of them, the most recently changed.
         """
         where, params = [], []
         if project is not None:
             where.append("project=?")
             params.append(project)
-        if include_at_rest is not True:
-            rest = f"status IN ({','.join('?' * len(AT_REST))})"
-            params.extend(sorted(s.value for s in AT_REST))
+        rest_values = sorted(s.value for s in AT_REST)
+        rest = f"status IN ({','.join('?' * len(AT_REST))})"
+        if include_at_rest is False:
+            where.append(f"NOT {rest}")
+            params.extend(rest_values)
+        elif isinstance(include_at_rest, datetime) or at_rest_limit is not None:
+            kept: list[str] = [rest]
+            kept_params: list[Any] = [*rest_values]
+            if project is not None:
+                kept.append("project=?")
+                kept_params.append(project)
             if isinstance(include_at_rest, datetime):
-                where.append(f"(NOT {rest} OR updated_at >= ?)")
-                params.append(_ts(include_at_rest.astimezone(UTC)))
-            else:
-                where.append(f"NOT {rest}")
+                kept.append("updated_at >= ?")
+                kept_params.append(_ts(include_at_rest.astimezone(UTC)))
+            sub = f"SELECT id FROM sessions WHERE {' AND '.join(kept)}"
+            if at_rest_limit is not None:
+                sub += " ORDER BY updated_at DESC, id DESC LIMIT ?"
+                kept_params.append(at_rest_limit)
+            where.append(f"(NOT {rest} OR id IN ({sub}))")
+            params.extend([*rest_values, *kept_params])
         sql = "SELECT data FROM sessions" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created_at, id"
+        return [Session.model_validate_json(r["data"]) for r in self._conn().execute(sql, params).fetchall()]
+
+    def search_sessions(self, text: str, statuses: frozenset[SessionStatus] | set[SessionStatus],
+                        limit: int = 50) -> list[Session]:
+        """Sessions in one of ``statuses`` whose id is ``text`` or whose record mentions it (any case),
+        the id first, then the most recently changed: at most ``limit``, and only those parsed."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        sql = (f"SELECT data FROM sessions WHERE status IN ({','.join('?' * len(statuses))})"
+               " AND (id = ? OR data LIKE ? ESCAPE '\\') ORDER BY id = ? DESC, updated_at DESC, id DESC LIMIT ?")
+        params = [*sorted(s.value for s in statuses), text, pattern, text, limit]
         return [Session.model_validate_json(r["data"]) for r in self._conn().execute(sql, params).fetchall()]
 
     def count_sessions(self, statuses: frozenset[SessionStatus] | set[SessionStatus], project: str | None = None) -> int:

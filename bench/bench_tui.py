@@ -1,7 +1,7 @@
 """ao-tui figures: start to first full frame, keypress latency, memory.
 
     python bench/bench_tui.py               # everything
-    python bench/bench_tui.py startup       # or: keys, rss, notices [COUNT]
+    python bench/bench_tui.py startup       # or: keys, rss, notices [COUNT], history [FINISHED]
 
 Each figure runs the real ``AoApp`` over a real SQLite store filled with a
 fleet of sessions (tests/tui/fleet.py) and a project pointing at a real git
@@ -25,16 +25,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _prepare(home: Path, count: int) -> Path:
-    """A store with ``count`` sessions and a config file; returns the config path."""
+def _prepare(home: Path, count: int, finished: int = 0) -> Path:
+    """A store with ``count`` sessions (and ``finished`` done and killed ones, their last change spread over
+    the 30 days up to now) and a config file; returns the config path."""
     os.environ["AO_HOME"] = str(home / "ao-home")
     os.environ.setdefault("AO_TMUX_SOCKET", f"ao-bench-{os.getpid()}")
+    from datetime import UTC, datetime, timedelta
+
     from ao_tui.store import open_store
-    from tests.tui.fleet import fill_store, make_fixed_repo, many_sessions
+    from tests.tui.fleet import fill_store, finished_sessions, insert_many, make_fixed_repo, many_sessions
 
     repo = make_fixed_repo(home / "src")
     store = open_store()
     fill_store(store, many_sessions(count))
+    if finished:
+        insert_many(store, finished_sessions(finished, timedelta(minutes=1), timedelta(days=30),
+                                             now=datetime.now(UTC)))
     store.close()
     config = home / "ao.config.yaml"
     config.write_text(f"projects:\n  app:\n    repo: {repo}\n    session_prefix: app\n"
@@ -118,11 +124,11 @@ def bare(runs: int) -> dict[str, float]:
             "bare_textual_first_frame_cpu_median_s": statistics.median(cpu), "runs": runs}
 
 
-def startup(count: int, runs: int) -> dict[str, float]:
+def startup(count: int, runs: int, finished: int = 0) -> dict[str, float]:
     results = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
-            config = _prepare(Path(tmp), count)
+            config = _prepare(Path(tmp), count, finished)
             # Modules from bytecode, as installed (a session's PYTHONDONTWRITEBYTECODE would compile them each run).
             env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
             t0 = time.time()
@@ -141,6 +147,7 @@ def startup(count: int, runs: int) -> dict[str, float]:
     frames = [r["first_frame_s"] for r in results]
     return {
         "sessions": count,
+        **({"finished": finished, "rows": results[0]["rows"]} if finished else {}),
         "runs": runs,
         "first_frame_median_s": statistics.median(frames),
         "first_frame_max_s": max(frames),
@@ -279,6 +286,58 @@ def notices(count: int) -> dict[str, float]:
     return figures
 
 
+def history(finished: int, live: int = 20, reloads: int = 30) -> dict[str, float]:
+    """A long-used store: ``finished`` done and killed sessions over 30 days and ``live`` at work.
+
+    The time of one reload after a store change (what the control room does each time another
+    process writes, several times a second in a busy fleet: read, order, redraw the list), the
+    list's rows, and RSS after the reloads."""
+    from ao_tui.models import SessionStatus
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _prepare(Path(tmp), live, finished)
+        from ao_tui.config import load_config
+        from ao_tui.engine import Engine
+        from ao_tui.store import open_store
+        from ao_tui.tui.app import AoApp
+
+        engine = Engine(load_config(str(config)))
+        other = open_store()  # another process's writes: a second connection
+        live_ids = [s.id for s in engine.sessions(include_at_rest=False)]
+        app = AoApp(engine, start_engine=False, watch_store=False)
+        timings: list[float] = []  # the reload itself: read, order, hand the rows to the list
+        framed: list[float] = []  # and the frame that shows them
+        figures: dict[str, float] = {"finished": finished, "live": live, "reloads": reloads}
+
+        async def run() -> None:
+            async with app.run_test(size=(200, 50)) as pilot:
+                await pilot.pause(0.5)
+                for i in range(reloads):
+                    other.mutate(live_ids[i % len(live_ids)], lambda s: None)
+                    t0 = time.perf_counter()
+                    app.reload_sessions()
+                    timings.append(time.perf_counter() - t0)
+                    await pilot.pause()  # the redraw it asked for
+                    framed.append(time.perf_counter() - t0)
+                    await pilot.pause(0.05)
+                figures["list_rows"] = len(app.session_list.rows)
+                figures["sessions_read"] = len(app.all_sessions)
+                rss_kb = int(next(ln.split()[1] for ln in open("/proc/self/status") if ln.startswith("VmRSS")))
+                figures["rss_mb"] = rss_kb / 1024
+
+        asyncio.run(run())
+        t0 = time.perf_counter()
+        for _ in range(10):
+            engine.sessions()
+        figures["parse_every_session_ms"] = (time.perf_counter() - t0) / 10 * 1000
+        figures["at_rest_in_store"] = engine.store.count_sessions(frozenset({SessionStatus.DONE, SessionStatus.KILLED}))
+        other.close()
+    timings.sort()
+    figures.update({"reload_median_ms": statistics.median(timings) * 1000, "reload_max_ms": timings[-1] * 1000,
+                    "reload_and_frame_median_ms": statistics.median(framed) * 1000})
+    return figures
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "child-startup":
         child_startup(sys.argv[2], float(sys.argv[3]))
@@ -294,6 +353,10 @@ def main() -> None:
         print(json.dumps(startup(100, 3)))
     if what in ("all", "notices"):
         print(json.dumps(notices(int(sys.argv[2]) if what == "notices" and len(sys.argv) > 2 else 1200)))
+    if what in ("all", "history"):
+        finished = int(sys.argv[2]) if what == "history" and len(sys.argv) > 2 else 2000
+        print(json.dumps(startup(20, 3, finished)))
+        print(json.dumps(history(finished)))
     if what in ("all", "keys"):
         print(json.dumps(keys(100, 200, with_yes=False)))
         print(json.dumps(keys(100, 200, with_yes=True)))

@@ -32,6 +32,7 @@ from textual.widgets import Static, Tab, Tabs
 
 from ao_tui.attention import Zone, zone_of
 from ao_tui.errors import AoError
+from ao_tui.lifecycle import AT_REST
 from ao_tui.models import ActivityState, CheckState, Session
 from ao_tui.session_changes import WorkSpan, work_visible
 from ao_tui.tui.attach import detach_hint
@@ -88,6 +89,10 @@ class EngineState(Message):
         super().__init__()
         self.state = state
         self.error = error
+
+
+#: Older finished sessions kept in the list once jumped to.
+PINNED_MAX = 10
 
 
 def _conflicts_of(engine: Any, session_id: str) -> list[dict[str, Any]]:
@@ -163,7 +168,12 @@ class AoApp(App[None]):
         self.observe_files = observe_files
         self.watch_store = watch_store
         self.project_filter: str | None = project
+        #: The live sessions and the recently finished ones (``Engine.recent_sessions``), and any older
+        #: finished one jumped to; the other finished ones are only counted (``older``).
         self.all_sessions: list[Session] = []
+        self.older = 0
+        #: Older finished sessions jumped to (by the palette): kept in the list, the last few only.
+        self._pinned: dict[str, None] = {}
         self.engine_state = "off"
         self.narrow = False
         self.active_tab = "list"
@@ -454,10 +464,11 @@ class AoApp(App[None]):
         return [s for s in self.all_sessions if s.project == self.project_filter]
 
     def reload_sessions(self) -> None:
-        """Read every session from the store (one query) and redraw."""
+        """Read the live and recently finished sessions from the store (one query; the older finished
+        ones, however many, are not read) and redraw."""
         try:
             self._data_version = self.engine.store.data_version()
-            self.all_sessions = self.engine.sessions()
+            self.all_sessions = self._with_pinned(self.engine.recent_sessions(now=self.clock()))
         except AoError as exc:
             self.notify(clean(str(exc)), severity="error")
             return
@@ -474,7 +485,7 @@ class AoApp(App[None]):
     def _observe(self) -> None:
         """Sessions as their agents' files say now (off the UI thread: files, maybe a screen)."""
         try:
-            sessions = self.engine.observed_sessions()
+            sessions = self._with_pinned(self.engine.observed_sessions(recent=True, now=self.clock()))
         except Exception as exc:  # noqa: BLE001 - the stored view stays on screen
             log.warning("reading the agents' files failed: %s", exc)
             return
@@ -485,13 +496,46 @@ class AoApp(App[None]):
         self._derive_notices()
         self._sessions_changed()
 
+    def _with_pinned(self, sessions: list[Session]) -> list[Session]:
+        """``sessions`` and the older finished sessions jumped to (each read by its id)."""
+        present = {s.id for s in sessions}
+        for sid in [k for k in self._pinned if k not in present]:
+            found = self.engine.store.find_session(sid)
+            if found is None:
+                del self._pinned[sid]
+            else:
+                sessions.append(found)
+        return sessions
+
+    def _count_older(self, shown: list[Session]) -> int:
+        """The finished sessions of the projects shown that the list leaves out (counted by the store)."""
+        try:
+            total = int(self.engine.count_at_rest(self.project_filter))
+        except Exception:  # noqa: BLE001 - the store busy: the count is the one before
+            return self.older
+        return max(0, total - sum(1 for s in shown if s.status in AT_REST))
+
+    def find_older(self, text: str, limit: int = 30) -> list[Session]:
+        """Finished sessions the list leaves out whose id, PR number, title or branch mention ``text``
+        (the palette's search of the history)."""
+        text = text.strip().lstrip("#")
+        if not text:
+            return []
+        present = {s.id for s in self.all_sessions}
+        try:
+            found = self.engine.search_at_rest(text, limit)
+        except Exception:  # noqa: BLE001 - the store busy: the live sessions' hits only
+            return []
+        return [s for s in found if s.id not in present]
+
     def _sessions_changed(self) -> None:
         present = {s.id for s in self.all_sessions}
         for sid in [k for k in self._work if k not in present]:
             del self._work[sid]  # a deleted session's commits and files: a long run keeps none of them
         sessions = self.visible_sessions()
+        self.older = self._count_older(sessions)
         self._refresh_dialogs()
-        self.session_list.set_sessions(sessions)
+        self.session_list.set_sessions(sessions, older=self.older)
         self._update_status()
         self._refresh_footer()
         self._refresh_focused(reload_work=False)
@@ -749,15 +793,22 @@ class AoApp(App[None]):
             self.detail.show(session, info, events)
 
     def jump_to(self, session_id: str) -> None:
-        """Put the cursor on ``session_id`` (clearing a project filter that hides it)."""
+        """Put the cursor on ``session_id`` (clearing a project filter that hides it); an older
+        finished session the list leaves out is read and kept in the Done zone."""
         if not self.session_list.select_session(session_id):
-            if any(s.id == session_id for s in self.all_sessions):
+            if not any(s.id == session_id for s in self.all_sessions):
+                found = self.engine.store.find_session(session_id)
+                if found is None:
+                    self.notify(f"no session {session_id}", severity="warning")
+                    return
+                self._pinned[session_id] = None
+                while len(self._pinned) > PINNED_MAX:
+                    del self._pinned[next(iter(self._pinned))]
+                self.all_sessions = [*self.all_sessions, found]
+            if not any(s.id == session_id for s in self.visible_sessions()):
                 self.project_filter = None
-                self._sessions_changed()
-                self.session_list.select_session(session_id)
-            else:
-                self.notify(f"no session {session_id}", severity="warning")
-                return
+            self._sessions_changed()
+            self.session_list.select_session(session_id)
         if self._detail_timer is not None:
             self._detail_timer.stop()
         self._refresh_focused(reload_work=True)  # a deliberate jump shows its session at once

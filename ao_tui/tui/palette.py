@@ -2,6 +2,7 @@
 
 A session is found by id, PR number (``#1121``, or ``#11`` for every PR starting
 with 11), task id, branch, status or title words. Exact id and PR matches rank first.
+Older finished sessions, which the list leaves out, are found the same way (not by status).
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ class SessionCommands(Provider):
             score, matched = found
             yield Hit(score, session_label(session), partial(self._app.jump_to, session.id),
                       text=f"{session.id} {session.title}", help=f"jump to session (matched {matched})")
+        # The older finished sessions the list leaves out: the store finds the few that mention the query.
+        for session in self._app.find_older(query):
+            found = match_session(query, session)
+            if found is None or found[1] == "status":  # "done" would list the whole history
+                continue
+            score, matched = found
+            yield Hit(score * 0.98, session_label(session), partial(self._app.jump_to, session.id),
+                      text=f"{session.id} {session.title}", help=f"jump to an older session (matched {matched})")
 
     async def discover(self) -> Hits:
         for session in self._app.all_sessions:

@@ -150,6 +150,47 @@ def many_sessions(n: int) -> list[Session]:
     return out
 
 
+def finished_sessions(count: int, newest: timedelta, oldest: timedelta, now: datetime = NOW,
+                      first: int = 5000, project: str = "app") -> list[Session]:
+    """``count`` done and killed sessions (alternately), their last change spread evenly from ``newest``
+    to ``oldest`` before ``now``, newest first; ids ``hist-<first>`` on."""
+    step = (oldest - newest) / max(1, count - 1)
+    out = []
+    for i in range(count):
+        at = now - newest - step * i
+        status = SessionStatus.DONE if i % 2 == 0 else SessionStatus.KILLED
+        pr = PullRequest(number=first + i, title=f"Finished change {first + i}", state="merged", ci=CheckState.PASSED,
+                         review=ReviewState.APPROVED) if status is SessionStatus.DONE else None
+        sid = f"hist-{first + i}"
+        out.append(Session(
+            id=sid, project=project, task_title=f"Finished task {first + i}", prompt=f"Finished task {first + i}",
+            branch=f"ao/{sid}", workspace=f"/nonexistent/{sid}", runtime_handle=sid, status=status,
+            status_since=at, activity=Activity(state=ActivityState.EXITED, source="hook", since=at), pr=pr,
+            usage=Usage(cost_usd=0.5), created_at=at - timedelta(hours=3), updated_at=at))
+    return out
+
+
+def insert_many(store: Store, sessions: list[Session]) -> None:
+    """Write many sessions in one transaction, as they are (their times kept; no events): a long history
+    in a second rather than a transaction each."""
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO sessions(id, project, status, created_at, updated_at, data) VALUES(?,?,?,?,?,?)",
+            [(s.id, s.project, s.status.value, s.created_at.isoformat(), s.updated_at.isoformat(),
+              s.model_dump_json()) for s in sessions])
+
+
+#: ``add_history``: sessions finished in the last day (shown) and long ago (counted).
+HISTORY_RECENT, HISTORY_OLDER = 3, 1980
+
+
+def add_history(store: Store) -> None:
+    """A month of finished sessions besides the demo fleet: hist-5000..5002 in the last 6 hours,
+    hist-6000..7979 from 2 to 30 days before ``NOW`` (the even ones done with PR #<n>, the odd killed)."""
+    insert_many(store, finished_sessions(HISTORY_RECENT, timedelta(minutes=20), timedelta(hours=6), first=5000)
+                + finished_sessions(HISTORY_OLDER, timedelta(days=2), timedelta(days=30), first=6000))
+
+
 class FleetTerminal:
     """A deterministic stand-in for a session's tmux pane (snapshots and Pilot tests).
 

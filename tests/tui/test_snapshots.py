@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.fleet import FleetTerminal
+from tests.tui.fleet import FleetTerminal, add_history
 from tests.tui.helpers import screen_text, steady_cursors, wait_until, workers_done
 
 SIZES = {"80x24": (80, 24), "200x50": (200, 50)}
@@ -129,6 +129,21 @@ def test_snapshot_notices(size: str, dialog: bool, make_app, snap_compare) -> No
         pilot.app.notify("app-1 needs you\npermission: Write src/loglevel.py", title="needs you", severity="error",
                          timeout=600)
         await wait_until(pilot, lambda: "src/loglevel.py" in screen_text(pilot.app), timeout=10, what="the toasts")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_snapshot_history(size: str, make_app, fleet_engine, snap_compare) -> None:
+    """A month of finished sessions: Done shows the last day's, then one dim line counting the 1,980
+    older ones and how to see them (the list scrolled to its end)."""
+    add_history(fleet_engine.store)
+    app = make_app(terminal_source=FleetTerminal)
+
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await settle(pilot)
+        await pilot.press("G")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)

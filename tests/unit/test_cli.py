@@ -28,6 +28,41 @@ def test_init_writes_a_config_that_ls_accepts(git_repo, tmp_path):
     assert json.loads(listing.stdout) == []
 
 
+def test_ls_lists_the_live_and_recently_finished_sessions_and_counts_the_older(ao_home, git_repo):
+    """`ao ls` (and `--json`) show the live sessions and those finished in the last day, then one line
+    counting the older finished ones; `--all` lists every session ever run."""
+    from datetime import UTC, datetime, timedelta
+
+    from ao_tui.config import load_config
+    from ao_tui.models import Session, SessionStatus
+    from ao_tui.store import open_store
+    from tests.tui.fleet import finished_sessions, insert_many
+
+    assert ao("init", cwd=git_repo, env_home=ao_home).returncode == 0
+    project = next(iter(load_config(str(git_repo / "ao.config.yaml")).projects))
+    now = datetime.now(UTC)
+    store = open_store()
+    store.insert_session(Session(id="live-1", project=project, status=SessionStatus.MERGED, task_title="Merged, not yet done"))
+    recent = finished_sessions(3, timedelta(minutes=5), timedelta(hours=20), now=now, first=10, project=project)
+    older = finished_sessions(61, timedelta(days=2), timedelta(days=30), now=now, first=100, project=project)
+    insert_many(store, recent + older)
+    store.close()
+
+    table = ao("ls", cwd=git_repo, env_home=ao_home)
+    assert table.returncode == 0, table.stderr
+    listed = [line.split()[0] for line in table.stdout.splitlines()[1:-1]]
+    assert sorted(listed) == ["hist-10", "hist-11", "hist-12", "live-1"]
+    assert table.stdout.splitlines()[-1] == "… 61 older finished sessions: `ao ls --all` lists them"
+    rows = json.loads(ao("ls", "--json", cwd=git_repo, env_home=ao_home).stdout)
+    assert sorted(r["id"] for r in rows) == ["hist-10", "hist-11", "hist-12", "live-1"]
+    assert {"id", "status", "zone", "pr", "branch"} <= set(rows[0])
+
+    everything = ao("ls", "--all", cwd=git_repo, env_home=ao_home)
+    assert len(everything.stdout.splitlines()) == 1 + 1 + 3 + 61 and "older" not in everything.stdout
+    assert "hist-160" in everything.stdout
+    assert len(json.loads(ao("ls", "--json", "--all", cwd=git_repo, env_home=ao_home).stdout)) == 65
+
+
 def test_bad_config_gives_one_line_and_no_traceback(tmp_path):
     (tmp_path / "ao.config.yaml").write_text("projects:\n  app:\n    repo: /nonexistent/repo\n")
     out = ao("spawn", "--prompt", "x", cwd=tmp_path, env_home=tmp_path / "home")

@@ -113,3 +113,38 @@ def test_the_engine_reads_sessions_at_rest_only_when_asked(ao_store) -> None:
     ao_store.insert_session(Session(id="app-9", project="app", status=SessionStatus.DONE,
                                     updated_at=later + timedelta(seconds=1)))
     assert [s.id for s in ao_store.list_sessions(include_at_rest=later)] == ["app-0", "app-3", "app-4", "web-1", "app-9"]
+
+
+def test_a_screen_reads_the_newest_sessions_at_rest_and_finds_older_ones(ao_store) -> None:
+    """``at_rest_limit`` keeps the most recently changed done and killed sessions only (of the project
+    asked, changed since the time given); ``search_sessions`` finds an older one by id or by what its
+    record says (a PR number, a title word), reading only those."""
+    from datetime import UTC, datetime, timedelta
+
+    from ao_tui.lifecycle import AT_REST
+    from ao_tui.models import PullRequest
+
+    day = datetime(2026, 11, 1, tzinfo=UTC)
+    ao_store.insert_session(Session(id="app-1", project="app", status=SessionStatus.WORKING, updated_at=day))
+    for n in range(2, 8):  # app-2 (oldest) .. app-7 (newest), web-8 newest of all
+        ao_store.insert_session(Session(
+            id=f"app-{n}", project="app", status=SessionStatus.DONE if n % 2 else SessionStatus.KILLED,
+            task_title=f"Refactor step {n}", updated_at=day + timedelta(hours=n),
+            pr=PullRequest(number=1100 + n) if n % 2 else None))
+    ao_store.insert_session(Session(id="web-8", project="web", status=SessionStatus.DONE,
+                                    updated_at=day + timedelta(hours=8)))
+
+    def ids(**kwargs: object) -> list[str]:
+        return sorted(s.id for s in ao_store.list_sessions(**kwargs))  # type: ignore[arg-type]
+
+    assert ids(at_rest_limit=2) == ["app-1", "app-7", "web-8"]
+    assert ids(project="app", at_rest_limit=2) == ["app-1", "app-6", "app-7"]
+    assert ids(include_at_rest=day + timedelta(hours=6), at_rest_limit=5) == ["app-1", "app-6", "app-7", "web-8"]
+    assert ids(include_at_rest=False, at_rest_limit=5) == ["app-1"]
+    assert ids(at_rest_limit=0) == ["app-1"]
+
+    assert [s.id for s in ao_store.search_sessions("app-3", AT_REST)] == ["app-3"]
+    assert [s.id for s in ao_store.search_sessions("1105", AT_REST)] == ["app-5"]
+    assert [s.id for s in ao_store.search_sessions("REFACTOR", AT_REST, limit=2)] == ["app-7", "app-6"]
+    assert ao_store.search_sessions("app-1", AT_REST) == []  # live: the screens have it already
+    assert ao_store.search_sessions("100%", AT_REST) == []  # a LIKE wildcard is a plain character

@@ -35,16 +35,18 @@ from ao_tui.tui.wording import fit_doing, since_when, what_matters
 
 @dataclass(frozen=True)
 class Row:
-    """A line of the list: a zone header (``session`` is None) or a session."""
+    """A line of the list: a zone header (``session`` is None), a session, or (``older``) the
+    line after the Done zone's sessions counting the older finished ones it leaves out."""
 
     zone: Zone
     session: Session | None = None
     count: int = 0
+    older: bool = False
 
 
-def order_sessions(sessions: Sequence[Session]) -> list[Row]:
+def order_sessions(sessions: Sequence[Session], older: int = 0) -> list[Row]:
     """Rows grouped by zone in ``ZONE_ORDER``; in each zone the longest-waiting first
-    (Done: most recent first)."""
+    (Done: most recent first, then a line for the ``older`` finished sessions not shown, if any)."""
     by_zone: dict[Zone, list[Session]] = {zone: [] for zone in ZONE_ORDER}
     for s in sessions:
         by_zone[zone_of(s)].append(s)
@@ -54,7 +56,19 @@ def order_sessions(sessions: Sequence[Session]) -> list[Row]:
         members.sort(key=lambda s: (s.status_since, s.id), reverse=zone is Zone.DONE)
         rows.append(Row(zone, None, len(members)))
         rows.extend(Row(zone, s) for s in members)
+        if zone is Zone.DONE and older:
+            rows.append(Row(zone, None, older, older=True))
     return rows
+
+
+def older_text(count: int, width: int) -> str:
+    """The Done zone's last line: how many older finished sessions there are and how to see them."""
+    for text in (f"… {count:,} older finished · / finds one by id or #PR · ao ls --all lists them",
+                 f"… {count:,} older finished · / finds one · ao ls --all",
+                 f"… {count:,} older · ao ls --all", f"… {count:,} older"):
+        if cell_len(text) + 4 <= width:
+            return text
+    return text
 
 
 #: From this many columns the list has a branch column.
@@ -132,10 +146,11 @@ class SessionList(ScrollView, can_focus=True):
 
     # -- data --------------------------------------------------------------
 
-    def set_sessions(self, sessions: Sequence[Session]) -> None:
-        """Replace the list's sessions, keeping the cursor on the same session id."""
+    def set_sessions(self, sessions: Sequence[Session], older: int = 0) -> None:
+        """Replace the list's sessions, keeping the cursor on the same session id; ``older``
+        finished sessions left out are counted on a line after the Done zone's."""
         old_row = self._cursor_row
-        self.rows = order_sessions(sessions)
+        self.rows = order_sessions(sessions, older)
         open_prs = {s.id for s in sessions if s.pr is not None and s.status not in (SessionStatus.MERGED, SessionStatus.DONE)}
         self.marked &= open_prs
         self._reindex()
@@ -221,9 +236,12 @@ class SessionList(ScrollView, can_focus=True):
         session = self.cursor_session
         new_id = session.id if session else None
         if scroll and self.rows:
-            # Show the zone header too when the cursor is on a zone's first session.
+            # Show the zone header too when the cursor is on a zone's first session, and the older
+            # sessions' line when it is on the last.
             top = self._cursor_row - 1 if self._cursor_row > 0 and self.rows[self._cursor_row - 1].session is None else self._cursor_row
-            self.scroll_to_region(Region(0, top, 1, self._cursor_row - top + 1), animate=False, immediate=True)
+            after = self._cursor_row + 1
+            bottom = after if after < len(self.rows) and self.rows[after].older else self._cursor_row
+            self.scroll_to_region(Region(0, top, 1, bottom - top + 1), animate=False, immediate=True)
         if new_id != self.cursor_id:
             self.cursor_id = new_id
             self.post_message(self.Highlighted(new_id))
@@ -317,7 +335,11 @@ class SessionList(ScrollView, can_focus=True):
                cursor, hint, self.has_focus, session is not None and session.id in self.marked)
         strip = self._cache.get(key)
         if strip is None:
-            text = self._header_text(row, width) if session is None else self._row_text(session, width, hint)
+            if row.older:
+                text = Text("    " + older_text(row.count, width), style=self.get_component_rich_style("session-list--dim"),
+                            no_wrap=True, end="")
+            else:
+                text = self._header_text(row, width) if session is None else self._row_text(session, width, hint)
             base = self.rich_style
             segments = list(text.render(self.app.console))
             if cursor:
@@ -416,4 +438,4 @@ def _cell(text: str, width: int, style: Style) -> tuple[str, Style]:
     return (body + " " * (width - cell_len(body)), style)
 
 
-__all__ = ["Row", "SessionList", "activity_text", "order_sessions"]
+__all__ = ["Row", "SessionList", "activity_text", "older_text", "order_sessions"]
