@@ -102,7 +102,7 @@ def _themes(text: str) -> set[str]:
 
 def retrospective(store: Store, project: str, *, max_lessons: int = 5, recent: int = 20) -> list[str]:
     """Short lessons from the project's recent outcomes, most recurrent first."""
-    outcomes = sorted(store.outcomes(project), key=lambda o: o.get("recorded_at", ""), reverse=True)[:recent]
+    outcomes = sorted(store.outcomes(project, newest=recent), key=lambda o: o.get("recorded_at", ""), reverse=True)
     if not outcomes:
         return []
     total = len(outcomes)

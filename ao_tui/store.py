@@ -126,6 +126,10 @@ _MIGRATIONS: dict[int, str] = {
         updated_at TEXT NOT NULL
     );
     """,
+    # The engine's passes read the live sessions only: by status, without reading the history's rows.
+    3: """
+    CREATE INDEX sessions_status ON sessions(status, updated_at);
+    """,
 }
 
 
@@ -291,11 +295,14 @@ class Store:
         if project is not None:
             where.append("project=?")
             params.append(project)
+        # each status by name, so the store answers from its status index (sessions_status)
+        live_values = sorted(s.value for s in SessionStatus if s not in AT_REST)
         rest_values = sorted(s.value for s in AT_REST)
-        rest = f"status IN ({','.join('?' * len(AT_REST))})"
+        live = f"status IN ({','.join('?' * len(live_values))})"
+        rest = f"status IN ({','.join('?' * len(rest_values))})"
         if include_at_rest is False:
-            where.append(f"NOT {rest}")
-            params.extend(rest_values)
+            where.append(live)
+            params.extend(live_values)
         elif isinstance(include_at_rest, datetime) or at_rest_limit is not None:
             kept: list[str] = [rest]
             kept_params: list[Any] = [*rest_values]
@@ -309,8 +316,8 @@ class Store:
             if at_rest_limit is not None:
                 sub += " ORDER BY updated_at DESC, id DESC LIMIT ?"
                 kept_params.append(at_rest_limit)
-            where.append(f"(NOT {rest} OR id IN ({sub}))")
-            params.extend([*rest_values, *kept_params])
+            where.append(f"({live} OR id IN ({sub}))")
+            params.extend([*live_values, *kept_params])
         sql = "SELECT data FROM sessions" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created_at, id"
         return [Session.model_validate_json(r["data"]) for r in self._conn().execute(sql, params).fetchall()]
 
@@ -610,11 +617,15 @@ class Store:
                 (session_id, project, json.dumps(data)),
             )
 
-    def outcomes(self, project: str | None = None) -> list[dict[str, Any]]:
-        if project is None:
-            rows = self._conn().execute("SELECT * FROM outcomes").fetchall()
-        else:
-            rows = self._conn().execute("SELECT * FROM outcomes WHERE project=?", (project,)).fetchall()
+    def outcomes(self, project: str | None = None, *, newest: int | None = None) -> list[dict[str, Any]]:
+        """Recorded outcomes; ``newest=N``: only the N last written (a new session's lessons read those,
+        not every outcome the project ever had)."""
+        sql = "SELECT * FROM outcomes" + (" WHERE project=?" if project is not None else "")
+        params: list[Any] = [project] if project is not None else []
+        if newest is not None:
+            sql += " ORDER BY rowid DESC LIMIT ?"  # a rewrite (INSERT OR REPLACE) takes a new, higher rowid
+            params.append(newest)
+        rows = self._conn().execute(sql, params).fetchall()
         return [{"session_id": r["session_id"], "project": r["project"], **json.loads(r["data"])} for r in rows]
 
     def get_setting(self, key: str, default: str | None = None) -> str | None:

@@ -183,8 +183,12 @@ def quick_check(path: Path, *, header: bool = True) -> str | None:
         if is_damage(exc):
             return str(exc)
         raise describe(exc, path) or exc from None  # no space, locked, unreadable: not damage
-    found = [r[0] for r in rows if r[0] != "ok"]
-    return "; ".join(found) if found else None
+    # one row may hold several lines (a "*** in database main ***" heading, then a line per page): one line out
+    found = [line.strip() for r in rows if r[0] != "ok" for line in str(r[0]).splitlines()
+             if line.strip() and not line.startswith("*** in database")]
+    if not found:
+        return None
+    return "; ".join(found[:3]) + (f" (and {len(found) - 3} more)" if len(found) > 3 else "")
 
 
 def schema_version_of(path: Path) -> int:

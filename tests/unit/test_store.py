@@ -148,3 +148,15 @@ def test_a_screen_reads_the_newest_sessions_at_rest_and_finds_older_ones(ao_stor
     assert [s.id for s in ao_store.search_sessions("REFACTOR", AT_REST, limit=2)] == ["app-7", "app-6"]
     assert ao_store.search_sessions("app-1", AT_REST) == []  # live: the screens have it already
     assert ao_store.search_sessions("100%", AT_REST) == []  # a LIKE wildcard is a plain character
+
+
+def test_a_new_sessions_lessons_read_the_newest_outcomes_only(ao_store) -> None:
+    """The lessons given to every new session come from the project's last outcomes: the store hands
+    over the newest N written (an outcome written again counts as new), not the whole history."""
+    for n in range(25):
+        ao_store.put_outcome(f"app-{n}", "app", {"n": n})
+    ao_store.put_outcome("web-1", "web", {"n": 99})
+    assert [o["n"] for o in ao_store.outcomes("app", newest=3)] == [24, 23, 22]
+    ao_store.put_outcome("app-2", "app", {"n": 2})
+    assert [o["n"] for o in ao_store.outcomes("app", newest=3)] == [2, 24, 23]
+    assert len(ao_store.outcomes("app")) == 25 and len(ao_store.outcomes()) == 26
