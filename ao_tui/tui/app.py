@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
-from textual.binding import BindingType
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.notifications import Notification, Notify, SeverityLevel
@@ -253,6 +253,8 @@ class AoApp(App[None]):
             self.notify(warning, severity="warning", timeout=10)
         self._main("#chat").display = False
         self._apply_size(self.size.width)
+        palette_key = self.key_remaps.get("palette", "slash").split(",")[0].strip()
+        self.session_list.jump_key = self.get_key_display(Binding(palette_key, "", ""))
         self.reload_sessions()
         self.session_list.focus()
         self._unsubscribe = self.engine.subscribe(lambda s: self.post_message(SessionChanged(s)))

@@ -37,6 +37,7 @@ async def test_the_older_finished_sessions_are_counted_not_read(history_app, fle
         assert app.session_list.cursor_id == "hist-5002"  # the line is no stop for the cursor
         await pilot.press("down")
         assert app.session_list.cursor_id == "hist-5002"
+        assert app.session_list.jump_key == "/"
         # Another project shown: its own finished sessions only (it has none).
         app.project_filter = "web"
         app._sessions_changed()
@@ -81,3 +82,12 @@ async def test_a_session_finishing_while_the_app_runs_moves_to_done(history_app,
         await wait_until(pilot, lambda: "app-5" in done_rows(app), timeout=15, what="app-5 in Done")
         assert done_rows(app)[0] == "app-5"  # the most recent first
         assert app.older == OLDER
+
+
+async def test_the_older_line_names_the_palette_key_the_user_chose(history_app, fleet_engine):
+    fleet_engine.config.tui.keys = {"palette": "ctrl+k"}
+    app = history_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.press("G")
+        await wait_until(pilot, lambda: "… 1,980 older finished · ^k finds one by id or #PR · ao ls --all lists them"
+                         in screen_text(app), what=lambda: f"the older sessions' line in\n{screen_text(app)}")

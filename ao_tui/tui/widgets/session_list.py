@@ -61,10 +61,11 @@ def order_sessions(sessions: Sequence[Session], older: int = 0) -> list[Row]:
     return rows
 
 
-def older_text(count: int, width: int) -> str:
-    """The Done zone's last line: how many older finished sessions there are and how to see them."""
-    for text in (f"… {count:,} older finished · / finds one by id or #PR · ao ls --all lists them",
-                 f"… {count:,} older finished · / finds one · ao ls --all",
+def older_text(count: int, width: int, jump_key: str = "/") -> str:
+    """The Done zone's last line: how many older finished sessions there are and how to see them
+    (``jump_key`` opens the palette, which finds them)."""
+    for text in (f"… {count:,} older finished · {jump_key} finds one by id or #PR · ao ls --all lists them",
+                 f"… {count:,} older finished · {jump_key} finds one · ao ls --all",
                  f"… {count:,} older · ao ls --all", f"… {count:,} older"):
         if cell_len(text) + 4 <= width:
             return text
@@ -142,6 +143,8 @@ class SessionList(ScrollView, can_focus=True):
         self._cache: dict[tuple[object, ...], Strip] = {}
         #: Sessions marked (space) for a merge train; ``M`` merges them in turn.
         self.marked: set[str] = set()
+        #: The key that opens the palette (``tui.keys`` may move it), named on the older sessions' line.
+        self.jump_key = "/"
         self._reindex()
 
     # -- data --------------------------------------------------------------
@@ -336,7 +339,7 @@ class SessionList(ScrollView, can_focus=True):
         strip = self._cache.get(key)
         if strip is None:
             if row.older:
-                text = Text("    " + older_text(row.count, width), style=self.get_component_rich_style("session-list--dim"),
+                text = Text("    " + older_text(row.count, width, self.jump_key), style=self.get_component_rich_style("session-list--dim"),
                             no_wrap=True, end="")
             else:
                 text = self._header_text(row, width) if session is None else self._row_text(session, width, hint)
