@@ -323,12 +323,17 @@ class Store:
 
     def search_sessions(self, text: str, statuses: frozenset[SessionStatus] | set[SessionStatus],
                         limit: int = 50) -> list[Session]:
-        """Sessions in one of ``statuses`` whose id is ``text`` or whose record mentions it (any case),
-        the id first, then the most recently changed: at most ``limit``, and only those parsed."""
+        """Sessions in one of ``statuses`` whose id is ``text``, whose PR number it is (all digits), or whose
+        record mentions it (any case): the id first, then the PR, then the most recently changed; at most
+        ``limit``, and only those parsed."""
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        number = int(text) if text.isdigit() and len(text) < 19 else None
+        pr = "json_extract(data, '$.pr.number') = ?"
         sql = (f"SELECT data FROM sessions WHERE status IN ({','.join('?' * len(statuses))})"
-               " AND (id = ? OR data LIKE ? ESCAPE '\\') ORDER BY id = ? DESC, updated_at DESC, id DESC LIMIT ?")
-        params = [*sorted(s.value for s in statuses), text, pattern, text, limit]
+               f" AND (id = ?{f' OR {pr}' if number is not None else ''} OR data LIKE ? ESCAPE '\\')"
+               f" ORDER BY id = ? DESC,{f' {pr} DESC,' if number is not None else ''} updated_at DESC, id DESC LIMIT ?")
+        exact = [number] if number is not None else []
+        params = [*sorted(s.value for s in statuses), text, *exact, pattern, text, *exact, limit]
         return [Session.model_validate_json(r["data"]) for r in self._conn().execute(sql, params).fetchall()]
 
     def count_sessions(self, statuses: frozenset[SessionStatus] | set[SessionStatus], project: str | None = None) -> int:

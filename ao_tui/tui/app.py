@@ -501,10 +501,10 @@ class AoApp(App[None]):
     def _with_pinned(self, sessions: list[Session]) -> list[Session]:
         """``sessions`` and the older finished sessions jumped to (each read by its id)."""
         present = {s.id for s in sessions}
-        for sid in [k for k in self._pinned if k not in present]:
+        for sid in [k for k in list(self._pinned) if k not in present]:
             found = self.engine.store.find_session(sid)
-            if found is None:
-                del self._pinned[sid]
+            if found is None:  # deleted (archived by the store's retention)
+                self._pinned.pop(sid, None)
             else:
                 sessions.append(found)
         return sessions

@@ -148,6 +148,12 @@ def test_a_screen_reads_the_newest_sessions_at_rest_and_finds_older_ones(ao_stor
     assert [s.id for s in ao_store.search_sessions("REFACTOR", AT_REST, limit=2)] == ["app-7", "app-6"]
     assert ao_store.search_sessions("app-1", AT_REST) == []  # live: the screens have it already
     assert ao_store.search_sessions("100%", AT_REST) == []  # a LIKE wildcard is a plain character
+    # A PR number: that PR first, however many newer records mention the digits (times, costs).
+    for n in range(20):
+        ao_store.insert_session(Session(id=f"web-{20 + n}", project="web", status=SessionStatus.DONE,
+                                        task_title=f"Mentions 1103 in its title {n}",
+                                        updated_at=day + timedelta(days=1, hours=n)))
+    assert [s.id for s in ao_store.search_sessions("1103", AT_REST, limit=3)][0] == "app-3"
 
 
 def test_a_new_sessions_lessons_read_the_newest_outcomes_only(ao_store) -> None:
