@@ -119,6 +119,32 @@ def test_the_store_keeps_hostile_text_exactly(tmp_path_factory, title: str, mess
         store.close()
 
 
+@settings(max_examples=60)
+@given(query=hostile)
+def test_a_search_of_the_finished_sessions_takes_any_text_as_text(tmp_path_factory, query: str) -> None:
+    """The palette's search of the older finished sessions (``Store.search_sessions``): LIKE wildcards
+    (``%``, ``_``), its escape, quotes, NUL and markup are matched as the characters they are."""
+    from ao_tui.lifecycle import AT_REST
+    from ao_tui.models import SessionStatus
+    from ao_tui.store import Store
+
+    def ascii_lower(text: str) -> str:  # SQLite's LIKE folds ASCII letters only
+        return "".join(c.lower() if "A" <= c <= "Z" else c for c in text)
+
+    store = Store(tmp_path_factory.mktemp("store") / "ao.sqlite3")
+    try:
+        store.insert_session(Session(id="ao-1", project="demo", status=SessionStatus.DONE, task_title="plain"))
+        store.insert_session(Session(id="ao-2", project="demo", status=SessionStatus.KILLED, task_title=query))
+        found = [s.id for s in store.search_sessions(query, AT_REST)]
+        plain = store._conn().execute("SELECT data FROM sessions WHERE id='ao-1'").fetchone()[0]
+        if "ao-1" in found:  # only when its record holds the text itself
+            assert query == "ao-1" or ascii_lower(query) in ascii_lower(plain)
+        if query and json.dumps(query, ensure_ascii=False)[1:-1] == query:  # kept as is in its record
+            assert "ao-2" in found
+    finally:
+        store.close()
+
+
 def test_megabyte_lines_pass_through_the_store_and_the_cleaners(tmp_path: Path) -> None:
     from ao_tui.store import Store
     from ao_tui.tui.text import clean, fit
