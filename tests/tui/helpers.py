@@ -62,3 +62,13 @@ async def steady_cursors(pilot: Any) -> None:
             widget.cursor_blink = True
             widget.cursor_blink = False
         await pilot.pause(0.05)
+    # Turning blink on for a moment wakes the paused blink timer: its tick can land after the
+    # blink is off again (a loaded machine: palette-200x50 failed so, its input's cursor hidden).
+    # With blink off the timer stays paused from then on, so showing the cursor once is final.
+    for _ in range(10):
+        hidden = [w for w in pilot.app.screen.query("TextArea, Input") if w.has_focus and not w._cursor_visible]
+        if not hidden:
+            return
+        for widget in hidden:
+            widget._cursor_visible = True  # what the blink watcher does when blink goes off
+        await pilot.pause(0.05)
