@@ -113,7 +113,7 @@ def blocked_tasks(tasks: list[Task]) -> dict[str, list[str]]:
 
 
 def insights(engine: Engine, sessions: list[Session] | None = None) -> list[Insight]:
-    sessions = engine.sessions() if sessions is None else sessions
+    sessions = engine.sessions(include_at_rest=False) if sessions is None else sessions  # done or killed: no insight
     found: list[Insight] = []
     # What a PR or session blocks.
     for project in engine.config.projects:
@@ -160,7 +160,7 @@ def pending_drift(engine: Engine, sessions: list[Session] | None = None) -> list
     """Drift corrections proposed and not yet acted on: the session's latest check said it drifted,
     the correction was not sent (autopilot sends its own), and the human has not written to the
     agent since."""
-    sessions = engine.sessions() if sessions is None else sessions
+    sessions = engine.sessions(include_at_rest=False) if sessions is None else sessions
     found = []
     for s in sessions:
         if s.status not in CHECKABLE:
