@@ -3,19 +3,15 @@ the ``spawn`` reaction all use."""
 
 from __future__ import annotations
 
-from ao_tui.models import Session, SessionStatus, Task
+from ao_tui.models import SessionStatus, Task
 
 #: A session in one of these gives its task back: the task may be started again.
 GIVES_TASK_BACK = frozenset({SessionStatus.KILLED})
 
 
-def taken_tasks(sessions: list[Session], project: str) -> set[str]:
-    """The project's tasks its sessions took (``Store.task_ids`` gives the same, read by the store)."""
-    return {s.task_id for s in sessions if s.task_id and s.project == project and s.status not in GIVES_TASK_BACK}
-
-
 def ready_tasks(tasks: list[Task], taken: set[str]) -> list[Task]:
     """The backlog tasks autopilot would start now, in backlog order: open, not ``taken`` by a
-    session of the project (``taken_tasks``), and every dependency done."""
+    session of the project (``Store.task_ids`` of every session but those that give it back), and every
+    dependency done."""
     done = {t.id for t in tasks if t.status == "done"}
     return [t for t in tasks if t.status == "open" and t.id not in taken and all(d in done for d in t.depends_on)]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ao_tui.attention import ZONE_ORDER, ZONE_TITLES, Zone, zone_of
-from ao_tui.backlog import ready_tasks, taken_tasks
+from ao_tui.backlog import GIVES_TASK_BACK, ready_tasks
 from ao_tui.durations import ago
 from ao_tui.models import CheckState, Session, SessionStatus, Task, utcnow
 
@@ -183,10 +183,10 @@ def fleet_summary(engine: Engine, *, max_sessions: int = 60) -> str:
     """The compact state of the fleet injected into every request (with no engine running, each
     live agent's activity read now from its files: ``Engine.observed_sessions``)."""
     now = utcnow()
-    sessions = engine.observed_sessions()
+    sessions = engine.observed_sessions(recent=True)  # every request: the history is counted, not read
     lines = [f"Now: {now:%Y-%m-%d %H:%M} UTC. Projects: {', '.join(engine.config.projects) or 'none configured'}."]
     active = [s for s in sessions if s.status not in (SessionStatus.MERGED, SessionStatus.DONE, SessionStatus.KILLED)]
-    finished = len(sessions) - len(active)
+    finished = sum(1 for s in sessions if s.status is SessionStatus.MERGED) + engine.count_at_rest()
     counts: dict[Zone, int] = defaultdict(int)
     for s in active:
         counts[zone_of(s)] += 1
@@ -205,7 +205,7 @@ def fleet_summary(engine: Engine, *, max_sessions: int = 60) -> str:
         if not tasks:
             continue
         open_tasks = [t for t in tasks if t.status != "done"]
-        ready = ready_tasks(tasks, taken_tasks(sessions, project))
+        ready = ready_tasks(tasks, engine.store.task_ids(project, except_status=GIVES_TASK_BACK))
         lines.append(
             f"Backlog {project}: {len(open_tasks)} open, {len(ready)} ready to start"
             + (": " + ", ".join(f"{t.id} {t.title[:40]!r}" for t in ready[:5]) if ready else "")

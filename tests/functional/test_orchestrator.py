@@ -791,3 +791,18 @@ def test_spawns_split_over_several_calls_of_one_reply_still_ask_past_the_limit(a
     api.script.on_tool_result("toolu_s3", text("Started."))
     ask(Orchestrator(engine, human, client=fast_client(engine)), "one more please")  # a new reply: within the limit
     assert len(human.asked) == 1 and len(engine.sessions("demo")) == 3
+
+
+def test_the_chats_fleet_summary_counts_the_history_it_does_not_read(engine):
+    """Every request carries the fleet's state: the live sessions listed, every finished one counted
+    (a month of them in the store)."""
+    from ao_tui.orchestrator.context import fleet_summary
+
+    for n in range(300):
+        engine.store.insert_session(Session(id=f"dm-{n + 100}", project="demo", task_id=f"T-{n}",
+                                            status=SessionStatus.DONE if n % 3 else SessionStatus.KILLED))
+    engine.store.insert_session(Session(id="dm-1", project="demo", status=SessionStatus.MERGED))
+    engine.store.insert_session(Session(id="dm-2", project="demo", status=SessionStatus.WORKING, task_title="Live one"))
+    summary = fleet_summary(engine)
+    assert "Sessions: 1 active (" in summary and "), 301 finished." in summary
+    assert "dm-2" in summary and "dm-150" not in summary
