@@ -14,7 +14,7 @@ import pytest
 
 from ao_tui.config import load_config
 from ao_tui.engine import Engine
-from ao_tui.models import SessionStatus
+from ao_tui.models import Session, SessionStatus
 from ao_tui.orchestrator.loop_hooks import leader_loop
 from tests.support.claude_project import needs_worktree
 from tests.support.gitrepo import git
@@ -26,28 +26,39 @@ ROOT = Path(__file__).resolve().parents[2]
 STAND_IN = ROOT / "tests" / "support" / "hooked_stand_in.py"
 
 
+def local_project(git_repo: Path, prefix: str, **more: object) -> Path:
+    """ao.config.yaml for one project of hooked stand-ins on the local SCM (CI that passes)."""
+    config = git_repo.parent / "ao.config.yaml"
+    config.write_text(json.dumps({"projects": {"demo": {
+        "repo": str(git_repo), "session_prefix": prefix, "notifiers": [],
+        "agent": {"command": [sys.executable, str(STAND_IN)]},
+        "scm": {"plugin": "local", "ci": [f"{sys.executable} -c pass"]}, **more,
+    }}}))
+    return config
+
+
+def green_approved_pr(engine: Engine, name: str) -> tuple[Session, Path]:
+    """A session that committed ``name``, with its PR open, CI green and approved."""
+    s = engine.spawn(prompt=f"Add {name}.")
+    ws = Path(s.workspace)
+    (ws / name).write_text(f"{name}\n")
+    git(ws, "add", name)
+    git(ws, "commit", "-qm", f"Add {name}")
+    engine.open_pr(s.id)
+    wait_until(lambda: (p := engine.refresh_pr(s.id)) is not None and p.ci.value == "passed", timeout=20)
+    engine.approve(s.id)
+    return s, ws
+
+
 def test_merged_elsewhere_gets_its_outcome_then_is_retired_after_the_grace_period(
     git_repo: Path, ao_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AO_STANDIN_DIR", str(tmp_path / "standin"))
-    config = git_repo.parent / "ao.config.yaml"
-    config.write_text(json.dumps({"projects": {"demo": {
-        "repo": str(git_repo), "session_prefix": "mg", "notifiers": [],
-        "agent": {"command": [sys.executable, str(STAND_IN)]},
-        "scm": {"plugin": "local", "ci": [f"{sys.executable} -c pass"]},
-        "reactions": {"pr_merged": {"action": "notify"}},
-    }}}))
+    config = local_project(git_repo, "mg", reactions={"pr_merged": {"action": "notify"}})
     human = Engine(load_config(str(config)))  # the CLI's engine: no loop
 
-    def merged_session(name: str):  # noqa: ANN202
-        s = human.spawn(prompt=f"Add {name}.")
-        ws = Path(s.workspace)
-        (ws / name).write_text(f"{name}\n")
-        git(ws, "add", name)
-        git(ws, "commit", "-qm", f"Add {name}")
-        human.open_pr(s.id)
-        wait_until(lambda: (p := human.refresh_pr(s.id)) is not None and p.ci.value == "passed", timeout=20)
-        human.approve(s.id)
+    def merged_session(name: str) -> tuple[Session, Path]:
+        s, ws = green_approved_pr(human, name)
         assert human.merge(s.id).status is SessionStatus.MERGED  # squash: the branch's own commits are not on main
         return s, ws
 
@@ -121,21 +132,9 @@ def test_a_poll_that_crosses_a_merge_by_another_process_leaves_it_merged(
     """`ao merge` in another shell while the engine's poll is asking the SCM: the poll's answer (still
     mergeable) is older than the merge, so it is dropped; the session stays merged, and nothing fails."""
     monkeypatch.setenv("AO_STANDIN_DIR", str(tmp_path / "standin"))
-    config = git_repo.parent / "ao.config.yaml"
-    config.write_text(json.dumps({"projects": {"demo": {
-        "repo": str(git_repo), "session_prefix": "cr", "notifiers": [],
-        "agent": {"command": [sys.executable, str(STAND_IN)]},
-        "scm": {"plugin": "local", "ci": [f"{sys.executable} -c pass"]},
-    }}}))
+    config = local_project(git_repo, "cr")
     engine = Engine(load_config(str(config)))
-    s = engine.spawn(prompt="Add a.txt.")
-    ws = Path(s.workspace)
-    (ws / "a.txt").write_text("a\n")
-    git(ws, "add", "a.txt")
-    git(ws, "commit", "-qm", "Add a.txt")
-    engine.open_pr(s.id)
-    wait_until(lambda: (p := engine.refresh_pr(s.id)) is not None and p.ci.value == "passed", timeout=20)
-    engine.approve(s.id)
+    s, _ = green_approved_pr(engine, "a.txt")
     assert engine.session(s.id).status is SessionStatus.MERGEABLE
     scm = engine.scm("demo")
     asked = scm.pr_status
