@@ -1073,7 +1073,7 @@ class Engine:
         """
         changed: list[str] = []
         unsettled = [s for s in self.sessions(include_at_rest=False)
-                     if s.status not in (SessionStatus.KILLED, SessionStatus.DONE, SessionStatus.MERGED, SessionStatus.EXITED)
+                     if s.status not in (SessionStatus.MERGED, SessionStatus.EXITED)
                      and not (s.status is SessionStatus.SPAWNING and self.being_launched(s.id))]
         for s, alive, code in self.agent_liveness(unsettled):
             if alive:

@@ -17,7 +17,7 @@ import logging
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +140,13 @@ def known_schema_version() -> int:
 
 def _ts(value: datetime) -> str:
     return value.isoformat()
+
+
+def _status_in(statuses: Iterable[SessionStatus]) -> tuple[str, list[str]]:
+    """``status IN (?, ...)`` and its values: each status by name, so the store answers from its
+    status index (``sessions_status``)."""
+    values = sorted(s.value for s in statuses)
+    return f"status IN ({','.join('?' * len(values))})", values
 
 
 class Store:
@@ -295,11 +302,8 @@ class Store:
         if project is not None:
             where.append("project=?")
             params.append(project)
-        # each status by name, so the store answers from its status index (sessions_status)
-        live_values = sorted(s.value for s in SessionStatus if s not in AT_REST)
-        rest_values = sorted(s.value for s in AT_REST)
-        live = f"status IN ({','.join('?' * len(live_values))})"
-        rest = f"status IN ({','.join('?' * len(rest_values))})"
+        live, live_values = _status_in(s for s in SessionStatus if s not in AT_REST)
+        rest, rest_values = _status_in(AT_REST)
         if include_at_rest is False:
             where.append(live)
             params.extend(live_values)
@@ -329,17 +333,18 @@ class Store:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         number = int(text) if text.isdigit() and len(text) < 19 else None
         pr = "json_extract(data, '$.pr.number') = ?"
-        sql = (f"SELECT data FROM sessions WHERE status IN ({','.join('?' * len(statuses))})"
+        among, values = _status_in(statuses)
+        sql = (f"SELECT data FROM sessions WHERE {among}"
                f" AND (id = ?{f' OR {pr}' if number is not None else ''} OR data LIKE ? ESCAPE '\\')"
                f" ORDER BY id = ? DESC,{f' {pr} DESC,' if number is not None else ''} updated_at DESC, id DESC LIMIT ?")
         exact = [number] if number is not None else []
-        params = [*sorted(s.value for s in statuses), text, *exact, pattern, text, *exact, limit]
+        params = [*values, text, *exact, pattern, text, *exact, limit]
         return [Session.model_validate_json(r["data"]) for r in self._conn().execute(sql, params).fetchall()]
 
     def count_sessions(self, statuses: frozenset[SessionStatus] | set[SessionStatus], project: str | None = None) -> int:
         """How many sessions are in one of ``statuses`` (counted by the store, none parsed)."""
-        sql = f"SELECT COUNT(*) FROM sessions WHERE status IN ({','.join('?' * len(statuses))})"
-        params = [s.value for s in statuses]
+        among, params = _status_in(statuses)
+        sql = f"SELECT COUNT(*) FROM sessions WHERE {among}"
         if project is not None:
             sql += " AND project=?"
             params.append(project)
@@ -351,8 +356,9 @@ class Store:
         sql = "SELECT DISTINCT json_extract(data, '$.task_id') FROM sessions WHERE project=?"
         params = [project]
         if except_status:
-            sql += f" AND status NOT IN ({','.join('?' * len(except_status))})"
-            params.extend(s.value for s in except_status)
+            among, values = _status_in(except_status)
+            sql += f" AND NOT {among}"
+            params.extend(values)
         return {row[0] for row in self._conn().execute(sql, params).fetchall() if row[0]}
 
     def mutate(
@@ -452,22 +458,22 @@ class Store:
     def sessions_at_rest_before(self, cutoff: str, limit: int, after: tuple[str, str] = ("", "")) -> list[sqlite3.Row]:
         """Up to ``limit`` rows of the done and killed sessions (``lifecycle.AT_REST``) last changed
         before ``cutoff``, oldest change first, from after ``(updated_at, id)`` (a page's last)."""
-        rest = sorted(s.value for s in AT_REST)
+        rest, values = _status_in(AT_REST)
         return self._conn().execute(
-            f"SELECT * FROM sessions WHERE status IN ({','.join('?' * len(rest))}) AND updated_at < ?"
+            f"SELECT * FROM sessions WHERE {rest} AND updated_at < ?"
             " AND (updated_at, id) > (?, ?) ORDER BY updated_at, id LIMIT ?",
-            (*rest, cutoff, *after, limit)).fetchall()
+            (*values, cutoff, *after, limit)).fetchall()
 
     def delete_sessions_at_rest(self, seen: list[tuple[str, str]]) -> list[str]:
         """Delete each ``(id, updated_at)`` session still at rest and unchanged since it was read
         (one restored meanwhile stays), with its session dir; returns the ids deleted."""
-        rest = sorted(s.value for s in AT_REST)
+        rest, values = _status_in(AT_REST)
         deleted = []
         for i in range(0, len(seen), 20):  # each dir's removal is ~1 ms: the write lock is held briefly
             with self.transaction() as tx:
                 for sid, updated_at in seen[i:i + 20]:
-                    cur = tx.execute(f"DELETE FROM sessions WHERE id=? AND updated_at=? AND status IN "
-                                     f"({','.join('?' * len(rest))})", (sid, updated_at, *rest))
+                    cur = tx.execute(f"DELETE FROM sessions WHERE id=? AND updated_at=? AND {rest}",
+                                     (sid, updated_at, *values))
                     if cur.rowcount == 1:
                         self._remove_session_dir(sid)
                         deleted.append(sid)
